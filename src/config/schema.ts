@@ -1,0 +1,157 @@
+/**
+ * The schema of `bastion.yaml`, in code. Every object is strict: an unknown key
+ * is an error naming its path. The JSON Schema (`schema/bastion.schema.json`)
+ * and the reference (`docs/config-reference.md`) are generated from this file by
+ * `npm run generate`, and a test fails when the committed copies drift.
+ *
+ * Values here are the *raw* config: secret references (`env:NAME`, `file:PATH`)
+ * are still strings and relative paths are not yet resolved. `loadConfig`
+ * (./load.ts) turns it into the resolved runtime form.
+ */
+import { z } from 'zod';
+import { DEFAULTS } from '../defaults.ts';
+
+/** A reference to a secret held outside the config: `env:NAME` or `file:PATH`. */
+export const SecretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: 'must be a secret reference, env:NAME or file:PATH (secrets never appear literally in config)',
+  })
+  .describe('A secret reference: `env:NAME` (environment variable) or `file:PATH` (file contents, trailing newline trimmed; relative to the config file).');
+
+/** A tool, prompt or upstream-qualified name pattern: letters, digits, `_`, `-`, `.`, `/` and `*` as the only wildcard. */
+export const NamePattern = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9_.\-/*]+$/, {
+    message: 'bad glob: a name pattern may hold letters, digits, _ - . / and * (the only wildcard)',
+  })
+  .describe('A name pattern. `*` matches any run of characters; nothing else is special.');
+
+/** A `host:port` listen address. */
+export const ListenAddress = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:8790' })
+  .refine((s) => {
+    const port = Number(s.slice(s.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be 0-65535');
+
+const positiveMs = z.number().int().positive().max(24 * 3600_000);
+
+const ServerSchema = z
+  .strictObject({
+    listen: ListenAddress.default(DEFAULTS.listen).describe('Address of the HTTP listener (MCP at /mcp, admin API at /api).'),
+    allowedHosts: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Host header values accepted (DNS-rebinding protection). Default: the listen host, localhost, 127.0.0.1 and [::1], with the listen port.'),
+    allowedOrigins: z
+      .array(z.string().url())
+      .optional()
+      .describe('Origin header values accepted when a request carries one. Default: http:// origins of the allowed hosts.'),
+    maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.maxBodyBytes).describe('Largest request body in bytes, counted as streamed.'),
+    sessionIdleMs: positiveMs.default(DEFAULTS.sessionIdleMs).describe('An MCP session idle this long (ms) is closed with its upstream connections.'),
+    maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503.'),
+  })
+  .describe('The HTTP listener.');
+
+const StoreSchema = z
+  .strictObject({
+    sqlite: z.string().min(1).describe('Path of the embedded SQLite database (created with its folder if missing; relative to the config file).'),
+  })
+  .describe('Where Bastion keeps state: audit chain, approvals, keys.');
+
+const AgentSchema = z
+  .strictObject({
+    keys: z.array(SecretRef).max(16).default([]).describe('API keys the agent authenticates with (`Authorization: Bearer <key>`), as secret references. When none resolves on first start, a key is generated, stored hashed, and printed once.'),
+    tools: z.array(NamePattern).default([]).describe('Tools the agent may call (exposed names, e.g. `files__*`). Nothing else is listed or callable.'),
+    deny: z.array(NamePattern).default([]).describe('Tools the agent may never call; deny overrides every allow.'),
+    approve: z.array(NamePattern).default([]).describe('Tools whose calls are held for an admin decision before they run.'),
+    resources: z.array(z.string().min(1).max(2048)).default([]).describe('Resource URIs the agent may list and read; `*` matches any run of characters.'),
+    prompts: z.array(NamePattern).default([]).describe('Prompts (exposed names) the agent may list and get.'),
+  })
+  .describe('An agent: a principal with its keys and what it may use.');
+
+const UpstreamSchema = z
+  .strictObject({
+    command: z.string().min(1).optional().describe('Executable of a stdio MCP server (started by Bastion, one process per session).'),
+    args: z.array(z.string()).default([]).describe('Arguments of `command`. Relative paths resolve against the config folder (the process runs there).'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), SecretRef).default({}).describe('Environment added for `command`, as secret references. The process does not inherit Bastion\'s environment beyond PATH, HOME and locale.'),
+    url: z.string().url().optional().describe('URL of a Streamable HTTP MCP server.'),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), SecretRef).default({}).describe('Headers sent to `url`, as secret references.'),
+    prefix: z.boolean().default(true).describe('Expose names as `<upstream>__<name>`. `false` exposes them as they are; a name two upstreams both expose is then hidden and audited.'),
+    timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest an upstream request may take (ms); longer is a tool error.'),
+    connectTimeoutMs: positiveMs.default(DEFAULTS.upstreamConnectTimeoutMs).describe('Longest connecting and initializing may take (ms).'),
+  })
+  .refine((u) => (u.command === undefined) !== (u.url === undefined), {
+    message: 'an upstream needs exactly one of command (stdio) or url (Streamable HTTP)',
+  })
+  .describe('An MCP server Bastion fronts.');
+
+/** A file glob (picomatch syntax): `**`, `*`, `?`, `{a,b}`, `[...]`. Validated when compiled. */
+export const PathGlob = z.string().min(1).max(1024).describe('A path glob (`**`, `*`, `?`, `{a,b}`, `[abc]`); relative globs resolve against the config folder.');
+
+const PathsSchema = z
+  .strictObject({
+    allow: z.array(PathGlob).default([]).describe('Paths tool arguments may name. No match: denied.'),
+    deny: z.array(PathGlob).default([]).describe('Paths never allowed, even inside `allow`; deny wins.'),
+    argumentNames: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Extra argument property names that hold paths, beside the built-in ones (path, paths, source, destination, file, filename, directory, dir, root, cwd, and `format: uri-reference`-less string properties ending in Path).'),
+  })
+  .describe('File-path arguments: every argument naming a file is resolved (realpath) and checked against these globs.');
+
+const ApprovalsSchema = z
+  .strictObject({
+    timeoutMs: positiveMs.default(DEFAULTS.approvalTimeoutMs).describe('How long a held call waits for a decision (ms); then it is denied.'),
+    reuseTtlMs: positiveMs.default(DEFAULTS.approvalReuseTtlMs).describe('An approval the client did not wait for stays claimable this long (ms), once, by the same agent, tool and arguments.'),
+  })
+  .describe('The human approval queue.');
+
+const AuditSchema = z
+  .strictObject({
+    checkpointEvery: z.number().int().positive().max(1_000_000).default(DEFAULTS.auditCheckpointEvery).describe('Write a signed checkpoint after this many records (and on shutdown).'),
+    recordArguments: z.enum(['none', 'redacted']).default('none').describe('`none`: records hold only the argument digest. `redacted`: also the arguments with credentials redacted.'),
+  })
+  .describe('The hash-chained audit log.');
+
+const OutputSchema = z
+  .strictObject({
+    maxResultBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.maxResultBytes).describe('Largest result (bytes of its JSON) returned to the agent; larger is replaced by a tool error.'),
+    redactSecrets: z.boolean().default(true).describe('Redact credential-looking strings in results before the agent sees them.'),
+  })
+  .describe('What happens to tool results on the way back.');
+
+const AdminSchema = z
+  .strictObject({
+    keys: z.array(SecretRef).max(16).default([]).describe('Keys for the admin HTTP API (`/api`). None: the admin API is off (the CLI works on the store directly).'),
+  })
+  .describe('Administrators.');
+
+/** The whole of `bastion.yaml`. */
+export const ConfigSchema = z
+  .strictObject({
+    version: z.literal(1).describe('Config format version. Only 1 exists.'),
+    server: ServerSchema.default(ServerSchema.parse({})),
+    store: StoreSchema.default({ sqlite: './.bastion/bastion.db' }),
+    agents: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'agent names are 1-64 of A-Z a-z 0-9 _ -'), AgentSchema).default({}).describe('Agents by name.'),
+    upstreams: z
+      .record(z.string().regex(/^[A-Za-z0-9-]{1,32}$/, 'upstream names are 1-32 of A-Z a-z 0-9 - (no _, so the __ separator stays unambiguous)'), UpstreamSchema)
+      .default({})
+      .describe('MCP servers by name; the name prefixes their tools, resources and prompts.'),
+    paths: PathsSchema.default(PathsSchema.parse({})),
+    approvals: ApprovalsSchema.default(ApprovalsSchema.parse({})),
+    audit: AuditSchema.default(AuditSchema.parse({})),
+    output: OutputSchema.default(OutputSchema.parse({})),
+    admin: AdminSchema.default(AdminSchema.parse({})),
+    policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
+  })
+  .describe('bastion.yaml');
+
+/** The raw config after schema validation (secret references unresolved, paths relative). */
+export type RawConfig = z.infer<typeof ConfigSchema>;
+export type RawAgent = z.infer<typeof AgentSchema>;
+export type RawUpstream = z.infer<typeof UpstreamSchema>;

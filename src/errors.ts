@@ -1,0 +1,80 @@
+/**
+ * Bastion's one error type. Every failure that crosses a module boundary is a
+ * `BastionError` whose `code` comes from the closed union below, so callers and
+ * tests branch on the code, never on message text.
+ *
+ * Messages name the field or value at fault but never echo secret input: a key,
+ * a credential or a tool argument value is not placed in a message.
+ */
+
+/** The closed set of error codes. Adding one is an API change: document it in README. */
+export type BastionErrorCode =
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_CONFIG_NOT_FOUND'
+  | 'ERR_CONFIG_SECRET_REF'
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_DENIED'
+  | 'ERR_POLICY_EVALUATION'
+  | 'ERR_AUTH_REQUIRED'
+  | 'ERR_AUTH_INVALID'
+  | 'ERR_HOST_NOT_ALLOWED'
+  | 'ERR_ORIGIN_NOT_ALLOWED'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_JSONRPC_PARSE'
+  | 'ERR_JSONRPC_INVALID'
+  | 'ERR_JSONRPC_BATCH'
+  | 'ERR_SESSION_UNKNOWN'
+  | 'ERR_TOOL_UNKNOWN'
+  | 'ERR_ARGS_INVALID'
+  | 'ERR_PATH_DENIED'
+  | 'ERR_APPROVAL_DENIED'
+  | 'ERR_APPROVAL_TIMEOUT'
+  | 'ERR_APPROVAL_UNKNOWN'
+  | 'ERR_UPSTREAM_UNAVAILABLE'
+  | 'ERR_UPSTREAM_TIMEOUT'
+  | 'ERR_UPSTREAM_PROTOCOL'
+  | 'ERR_RESULT_TOO_LARGE'
+  | 'ERR_STORE'
+  | 'ERR_AUDIT_CHAIN_BROKEN'
+  | 'ERR_AUDIT_WRITE'
+  | 'ERR_CLI_USAGE'
+  | 'ERR_INTERNAL';
+
+/** Options accepted by {@link BastionError}. */
+export interface BastionErrorOptions {
+  /** The underlying error, kept for the audit record and never sent to a client. */
+  cause?: unknown;
+  /** Structured, non-secret detail for the audit record (field paths, line numbers, ids). */
+  detail?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The base error. `code` is stable; `message` is for operators; `detail` is
+ * structured context for the audit record.
+ */
+export class BastionError extends Error {
+  readonly code: BastionErrorCode;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: BastionErrorCode, message: string, options: BastionErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BastionError';
+    this.code = code;
+    this.detail = options.detail;
+  }
+}
+
+/** True when `err` is a {@link BastionError}, optionally with the given code. */
+export function isBastionError(err: unknown, code?: BastionErrorCode): err is BastionError {
+  return err instanceof BastionError && (code === undefined || err.code === code);
+}
+
+/**
+ * Normalizes anything thrown into a {@link BastionError}. Unknown errors become
+ * `ERR_INTERNAL` with a generic message, so no internal text (which might hold
+ * input) leaks to a client; the original is kept as `cause` for the audit record.
+ */
+export function toBastionError(err: unknown, fallback: BastionErrorCode = 'ERR_INTERNAL'): BastionError {
+  if (err instanceof BastionError) return err;
+  return new BastionError(fallback, 'internal error', { cause: err });
+}

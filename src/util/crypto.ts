@@ -1,0 +1,88 @@
+/**
+ * The one module that touches `node:crypto`. Everything cryptographic in
+ * Bastion goes through these small, typed functions, so the set of primitives in
+ * use is visible in one file. No primitive is implemented here: these are thin
+ * wrappers over OpenSSL via node:crypto.
+ */
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+  timingSafeEqual,
+  verify,
+} from 'node:crypto';
+
+/** Lowercase hex SHA-256 of a UTF-8 string or bytes (FIPS 180-4). */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** `n` bytes from the CSPRNG, base64url-encoded (no padding). */
+export function randomToken(n = 32): string {
+  if (!Number.isInteger(n) || n < 16 || n > 1024) throw new RangeError('randomToken: n must be an integer 16-1024');
+  return randomBytes(n).toString('base64url');
+}
+
+/** A random RFC 9562 version 4 UUID. */
+export function randomId(): string {
+  return randomUUID();
+}
+
+/** Constant-time equality of two strings (compared as UTF-8 bytes); unequal lengths return false without a timing oracle on content. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  if (ab.length !== bb.length) {
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}
+
+/** An Ed25519 key pair as PEM (PKCS#8 private, SPKI public) — RFC 8032, RFC 8410. */
+export interface Ed25519KeyPair {
+  readonly privateKeyPem: string;
+  readonly publicKeyPem: string;
+}
+
+/** Generates a fresh Ed25519 key pair. */
+export function generateEd25519(): Ed25519KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+/** Ed25519 signature (RFC 8032 §5.1.6) of `message` (UTF-8), base64url. Throws `TypeError` on a non-Ed25519 key. */
+export function signEd25519(privateKeyPem: string, message: string): string {
+  const key = createPrivateKey(privateKeyPem);
+  if (key.asymmetricKeyType !== 'ed25519') throw new TypeError('signEd25519: key is not Ed25519');
+  return sign(null, Buffer.from(message, 'utf8'), key).toString('base64url');
+}
+
+/** Verifies an Ed25519 base64url signature; false (never a throw) on any malformed input. */
+export function verifyEd25519(publicKeyPem: string, message: string, signature: string): boolean {
+  try {
+    const key = createPublicKey(publicKeyPem);
+    if (key.asymmetricKeyType !== 'ed25519') return false;
+    return verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+/** Public key PEM of a private key PEM. */
+export function publicKeyOf(privateKeyPem: string): string {
+  return createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/** RFC 7638 JWK thumbprint-like key id: base64url SHA-256 of the SPKI DER, first 16 chars. */
+export function keyIdOf(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64url').slice(0, 16);
+}
