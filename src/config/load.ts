@@ -1,0 +1,653 @@
+/**
+ * Loads `bastion.yaml`: read → parse YAML (with positions) → validate strictly
+ * against {@link ConfigSchema} → semantic checks zod cannot express → resolve
+ * secret references, paths and defaults → deep-freeze.
+ *
+ * Every problem is reported as `file:line:col: config.path: message`, and all
+ * problems of a stage are reported together in one {@link BastionError}:
+ *
+ * - `ERR_CONFIG_NOT_FOUND`: the file does not exist or is not a readable file.
+ * - `ERR_CONFIG_INVALID`: YAML syntax, schema or semantic errors, or a `policies`
+ *   entry that matches no file; `detail.issues` holds `{path, line, col, message}`.
+ * - `ERR_CONFIG_SECRET_REF`: a secret reference that does not resolve (strict
+ *   mode only; never for agent keys), or, in both modes, a resolved value that
+ *   cannot be used: a key shorter than 16 characters or holding whitespace, a
+ *   header value with a line break. Messages name the reference (`env:NAME`,
+ *   `file:PATH`), never its value.
+ *
+ * This is the only module that reads the environment, and it reads it only
+ * through the `env` it is given.
+ */
+import { globSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, posix, resolve } from 'node:path';
+import picomatch from 'picomatch';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { BastionError, type BastionErrorCode } from '../errors.ts';
+import { Secret } from '../util/secret.ts';
+import { ConfigSchema, type RawConfig } from './schema.ts';
+import type { CedarFile, ResolvedAgent, ResolvedConfig, ResolvedServer, ResolvedUpstream } from './types.ts';
+
+/** Largest config or Cedar policy file read, in bytes. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+/** Largest `file:` secret read, in bytes. */
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+/** Most alias expansions in one YAML document ("billion laughs" guard). */
+const MAX_YAML_ALIAS_COUNT = 100;
+/** Shortest key (agent or admin) accepted, in characters. */
+const MIN_KEY_CHARS = 16;
+
+/** One problem in a config file, located in its YAML source (1-based line and column). */
+export interface ConfigIssue {
+  /** The config path, e.g. `agents.demo.tools[1]`; empty for YAML syntax errors. */
+  readonly path: string;
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+/** What {@link loadConfig} returns. */
+export interface LoadResult {
+  readonly config: ResolvedConfig;
+  /** Non-fatal findings, formatted like issues (unresolved references in lenient mode, unresolved agent keys). */
+  readonly warnings: readonly string[];
+}
+
+export interface LoadOptions {
+  /** The environment `env:NAME` references resolve against. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * `strict` (default): an unresolvable secret reference is `ERR_CONFIG_SECRET_REF`.
+   * `lenient` (`config check`, `policy explain`): it becomes a warning.
+   * Agent keys never fail on resolution: see `ResolvedAgent.unresolvedKeyRefs`.
+   */
+  readonly secrets?: 'strict' | 'lenient';
+}
+
+type PathKey = string | number;
+
+/** A parsed, validated config with the means to point into its source. */
+interface Parsed {
+  /** The file as named by the caller, for messages. */
+  readonly file: string;
+  readonly raw: RawConfig;
+  readonly issueAt: (path: readonly PathKey[], message: string, at?: 'key' | 'value') => ConfigIssue;
+}
+
+/**
+ * Parses and validates config text (no file-system access: `policies` globs and
+ * secret references are not looked at). `file` names the source in messages.
+ * Throws `ERR_CONFIG_INVALID` listing every issue.
+ */
+export function parseConfigText(text: string, file: string): RawConfig {
+  return parseAndValidate(text, file).raw;
+}
+
+/**
+ * Reads, validates and resolves the config file `file` (relative to the process
+ * working directory when not absolute). Returns the deeply frozen runtime form.
+ */
+export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadResult> {
+  const abs = resolve(file);
+  const text = await readConfigFile(abs, file);
+  const parsed = parseAndValidate(text, file);
+  const dir = dirname(abs);
+  const policies = await readPolicies(parsed, dir);
+  const warnings: string[] = [];
+  const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings);
+  const config = buildResolved(parsed.raw, abs, dir, policies, secrets);
+  return deepFreeze({ config, warnings });
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+async function readConfigFile(abs: string, shown: string): Promise<string> {
+  let size: number;
+  try {
+    const st = await stat(abs);
+    if (!st.isFile()) throw new BastionError('ERR_CONFIG_NOT_FOUND', `config file ${shown} is not a file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof BastionError) throw err;
+    throw new BastionError('ERR_CONFIG_NOT_FOUND', `config file ${shown} not found (${errnoOf(err)})`, { cause: err, detail: { file: abs } });
+  }
+  if (size > MAX_CONFIG_FILE_BYTES) {
+    throw configInvalid(shown, [{ path: '', line: 1, col: 1, message: `file is larger than ${MAX_CONFIG_FILE_BYTES} bytes` }]);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(abs);
+  } catch (err) {
+    throw new BastionError('ERR_CONFIG_NOT_FOUND', `config file ${shown} could not be read (${errnoOf(err)})`, { cause: err, detail: { file: abs } });
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw configInvalid(shown, [{ path: '', line: 1, col: 1, message: 'file is not valid UTF-8' }]);
+  }
+}
+
+function errnoOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'error';
+}
+
+// ---------------------------------------------------------------------------
+// Parsing and validation
+
+function parseAndValidate(text: string, file: string): Parsed {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true, merge: false, logLevel: 'error' });
+  const pos = (offset: number): { line: number; col: number } => lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
+  const issueAt = (path: readonly PathKey[], message: string, at: 'key' | 'value' = 'value'): ConfigIssue => {
+    const { line, col } = pos(locate(doc, path, at));
+    return { path: renderPath(path), line, col, message };
+  };
+
+  const yamlProblems = [...doc.errors, ...doc.warnings];
+  if (yamlProblems.length > 0) {
+    throw configInvalid(
+      file,
+      yamlProblems.map((e) => ({ path: '', ...pos(e.pos[0]), message: `${e.message} (YAML ${e.code})` })),
+    );
+  }
+  // A key that is a collection or an alias would be stringified by toJS; the schema has only plain keys.
+  const badKeys: ConfigIssue[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (!isScalar(pair.key)) badKeys.push({ path: '', ...pos(rangeStart(pair.key) ?? 0), message: 'a key must be a plain scalar' });
+    },
+  });
+  if (badKeys.length > 0) throw configInvalid(file, badKeys);
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (err) {
+    // yaml throws for excessive alias expansion; anything else is malformed input too.
+    const message = err instanceof Error && /alias/i.test(err.message) ? err.message : 'YAML could not be read';
+    throw configInvalid(file, [{ path: '', line: 1, col: 1, message }]);
+  }
+
+  const issues: ConfigIssue[] = [];
+  const reserved = findReservedKeys(value, [], 0);
+  for (const path of reserved) issues.push(issueAt(path, 'reserved key "__proto__" is not allowed', 'key'));
+
+  if (value === null || value === undefined) {
+    throw configInvalid(file, [...issues, { path: '', line: 1, col: 1, message: 'the config is empty; it needs at least `version: 1`' }]);
+  }
+
+  const result = ConfigSchema.safeParse(value);
+  if (!result.success) {
+    const seen = new Set<string>();
+    for (const zi of result.error.issues) {
+      const base = zi.path.filter((k): k is PathKey => typeof k !== 'symbol');
+      if (zi.code === 'unrecognized_keys') {
+        for (const key of zi.keys) {
+          if (key === '__proto__') continue; // already reported above
+          issues.push(issueAt([...base, key], 'unknown key', 'key'));
+        }
+        continue;
+      }
+      // One message per value: after a failed format check, the refinements that follow are noise.
+      const at = renderPath(base);
+      if (seen.has(at)) continue;
+      seen.add(at);
+      if (zi.code === 'invalid_key') {
+        const inner = zi.issues[0]?.message ?? zi.message;
+        issues.push(issueAt(base, `bad name: ${inner}`, 'key'));
+      } else if (valueAt(value, base) === undefined && (zi.code === 'invalid_type' || zi.code === 'invalid_value')) {
+        issues.push(issueAt(base, `missing required key (${zi.message})`));
+      } else {
+        issues.push(issueAt(base, zi.message));
+      }
+    }
+    throw configInvalid(file, issues);
+  }
+  const raw = result.data;
+  issues.push(...semanticIssues(raw, issueAt));
+  if (issues.length > 0) throw configInvalid(file, issues);
+  return { file, raw, issueAt };
+}
+
+/** Checks zod cannot express. Each returns located issues; none throws. */
+function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const list of ['allow', 'deny'] as const) {
+    raw.paths[list].forEach((glob, i) => {
+      const why = pathGlobProblem(glob);
+      if (why !== undefined) issues.push(issueAt(['paths', list, i], `bad glob: ${why}`));
+    });
+  }
+  raw.server.allowedHosts?.forEach((h, i) => {
+    if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(h)) {
+      issues.push(issueAt(['server', 'allowedHosts', i], 'must be a Host header value, host or host:port'));
+    }
+  });
+  raw.server.allowedOrigins?.forEach((o, i) => {
+    const why = originProblem(o);
+    if (why !== undefined) issues.push(issueAt(['server', 'allowedOrigins', i], why));
+  });
+  for (const [name, up] of Object.entries(raw.upstreams)) {
+    if (up.url === undefined) continue;
+    const url = new URL(up.url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      issues.push(issueAt(['upstreams', name, 'url'], 'must be an http: or https: URL'));
+    }
+    if (url.username !== '' || url.password !== '') {
+      issues.push(issueAt(['upstreams', name, 'url'], 'must not hold credentials; send them with headers, as secret references'));
+    }
+  }
+  return issues;
+}
+
+/** Why `glob` is not a usable path glob, or undefined when it is. */
+function pathGlobProblem(glob: string): string | undefined {
+  if (glob.startsWith('!')) return 'negation is not supported (list the path under paths.deny)';
+  let square = 0;
+  let curly = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '[') square++;
+    else if (c === ']') square--;
+    else if (c === '{') curly++;
+    else if (c === '}') curly--;
+    if (square < 0) return 'unbalanced "]"';
+    if (curly < 0) return 'unbalanced "}"';
+  }
+  if (square !== 0) return 'unbalanced "["';
+  if (curly !== 0) return 'unbalanced "{"';
+  try {
+    picomatch.makeRe(glob, { strictBrackets: true });
+  } catch (err) {
+    return err instanceof Error ? err.message : 'does not compile';
+  }
+  return undefined;
+}
+
+/** Why `value` is not a bare http(s) origin, or undefined when it is. */
+function originProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an origin, e.g. http://localhost:8790';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http: or https: origin';
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    return 'must be an origin (scheme://host[:port]) with no path, query or fragment';
+  }
+  return undefined;
+}
+
+/** Paths of every `__proto__` key: zod drops such record entries silently, so they are rejected. */
+function findReservedKeys(value: unknown, path: PathKey[], depth: number): PathKey[][] {
+  // The schema is at most five levels deep; nothing below this needs looking at.
+  if (depth > 32 || value === null || typeof value !== 'object') return [];
+  const out: PathKey[][] = [];
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => out.push(...findReservedKeys(v, [...path, i], depth + 1)));
+    return out;
+  }
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') out.push([...path, key]);
+    else out.push(...findReservedKeys((value as Record<string, unknown>)[key], [...path, key], depth + 1));
+  }
+  return out;
+}
+
+function valueAt(value: unknown, path: readonly PathKey[]): unknown {
+  let v = value;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
+    v = (v as Record<PathKey, unknown>)[k];
+  }
+  return v;
+}
+
+/**
+ * The source offset of the node at `path`: the key itself when `at` is `key`,
+ * otherwise its value. Where the path leaves the document (a missing key), the
+ * deepest node reached: the parent.
+ */
+function locate(doc: Document, path: readonly PathKey[], at: 'key' | 'value'): number {
+  let node: unknown = doc.contents;
+  let offset = rangeStart(node) ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (pair === undefined) break;
+      const keyStart = rangeStart(pair.key) ?? offset;
+      if (i === path.length - 1 && at === 'key') return keyStart;
+      node = pair.value;
+      const valueStart = rangeStart(node);
+      if (valueStart === undefined) return keyStart;
+      offset = valueStart;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item: unknown = node.items[seg];
+      const start = rangeStart(item);
+      if (start === undefined) break;
+      node = item;
+      offset = start;
+    } else {
+      break;
+    }
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: unknown } | null | undefined)?.range;
+  return Array.isArray(range) && typeof range[0] === 'number' ? range[0] : undefined;
+}
+
+/** `agents.demo.tools[1]`; keys other than plain words are quoted: `agents["a b"]`. */
+function renderPath(path: readonly PathKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/** `file:line:col: path: message`, the shape of every config message. */
+function formatIssue(file: string, i: ConfigIssue): string {
+  return `${file}:${i.line}:${i.col}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
+}
+
+function configInvalid(file: string, issues: readonly ConfigIssue[]): BastionError {
+  return issuesError('ERR_CONFIG_INVALID', file, issues);
+}
+
+/** One error for all `issues`, one message line each, in source order; `detail.issues` holds them structured. */
+function issuesError(code: BastionErrorCode, file: string, issues: readonly ConfigIssue[]): BastionError {
+  const sorted = [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  return new BastionError(code, sorted.map((i) => formatIssue(file, i)).join('\n'), { detail: { file, issues: sorted } });
+}
+
+
+// ---------------------------------------------------------------------------
+// Policies
+
+/** Expands each `policies` glob against `dir` and reads the files, in sorted order, each once. */
+async function readPolicies(parsed: Parsed, dir: string): Promise<CedarFile[]> {
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const files: CedarFile[] = [];
+  for (const [i, entry] of parsed.raw.policies.entries()) {
+    let matches: string[];
+    try {
+      matches = globSync(entry, { cwd: dir }).map((p) => resolve(dir, p)).sort();
+    } catch {
+      issues.push(parsed.issueAt(['policies', i], `bad glob: ${JSON.stringify(entry)}`));
+      continue;
+    }
+    let found = 0;
+    for (const path of matches) {
+      try {
+        const st = await stat(path);
+        if (!st.isFile()) continue;
+        found++;
+        if (seen.has(path)) continue;
+        seen.add(path);
+        if (st.size > MAX_CONFIG_FILE_BYTES) {
+          issues.push(parsed.issueAt(['policies', i], `${path} is larger than ${MAX_CONFIG_FILE_BYTES} bytes`));
+          continue;
+        }
+        files.push({ path, text: new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path)) });
+      } catch (err) {
+        issues.push(parsed.issueAt(['policies', i], `${path} could not be read (${err instanceof TypeError ? 'not UTF-8' : errnoOf(err)})`));
+      }
+    }
+    if (found === 0) issues.push(parsed.issueAt(['policies', i], `no file matches ${JSON.stringify(entry)}`));
+  }
+  if (issues.length > 0) throw configInvalid(parsed.file, issues);
+  return files;
+}
+
+// ---------------------------------------------------------------------------
+// Secret references
+
+interface ResolvedSecrets {
+  readonly agentKeys: Map<string, { keys: Secret[]; unresolved: string[] }>;
+  readonly adminKeys: Secret[];
+  readonly upstreamEnv: Map<string, Record<string, Secret>>;
+  readonly upstreamHeaders: Map<string, Record<string, Secret>>;
+}
+
+type RefUse = 'agent-key' | 'admin-key' | 'env' | 'header';
+type RefOutcome = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly why: string };
+
+/**
+ * Resolves every secret reference. Unresolvable references are errors in strict
+ * mode and warnings in lenient mode, except agent keys, which are collected as
+ * unresolved. A resolved value that cannot be used (a short key, a line break
+ * in a header) is an error in both modes. Messages name the reference only.
+ */
+async function resolveSecrets(
+  parsed: Parsed,
+  dir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  mode: 'strict' | 'lenient',
+  warnings: string[],
+): Promise<ResolvedSecrets> {
+  const { raw } = parsed;
+  const errors: ConfigIssue[] = [];
+  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map() };
+
+  const use = async (path: PathKey[], ref: string, kind: RefUse, unresolved?: string[]): Promise<Secret | undefined> => {
+    const r = await resolveRef(ref, dir, env);
+    if (!r.ok) {
+      if (unresolved !== undefined) {
+        unresolved.push(ref);
+        warnings.push(formatIssue(parsed.file, parsed.issueAt(path, `${r.why}; key ignored (an agent with no resolved key gets one generated on first start)`)));
+      } else if (mode === 'lenient') {
+        warnings.push(formatIssue(parsed.file, parsed.issueAt(path, r.why)));
+      } else {
+        errors.push(parsed.issueAt(path, r.why));
+      }
+      return undefined;
+    }
+    const why = unusableValue(ref, r.value, kind);
+    if (why !== undefined) {
+      errors.push(parsed.issueAt(path, why));
+      return undefined;
+    }
+    return new Secret(r.value);
+  };
+
+  for (const [name, agent] of Object.entries(raw.agents)) {
+    const keys: Secret[] = [];
+    const unresolved: string[] = [];
+    for (const [i, ref] of agent.keys.entries()) {
+      const s = await use(['agents', name, 'keys', i], ref, 'agent-key', unresolved);
+      if (s !== undefined) keys.push(s);
+    }
+    out.agentKeys.set(name, { keys, unresolved });
+  }
+  for (const [i, ref] of raw.admin.keys.entries()) {
+    const s = await use(['admin', 'keys', i], ref, 'admin-key');
+    if (s !== undefined) out.adminKeys.push(s);
+  }
+  for (const [name, up] of Object.entries(raw.upstreams)) {
+    const envOut: [string, Secret][] = [];
+    for (const [k, ref] of Object.entries(up.env)) {
+      const s = await use(['upstreams', name, 'env', k], ref, 'env');
+      if (s !== undefined) envOut.push([k, s]);
+    }
+    const headersOut: [string, Secret][] = [];
+    for (const [k, ref] of Object.entries(up.headers)) {
+      const s = await use(['upstreams', name, 'headers', k], ref, 'header');
+      if (s !== undefined) headersOut.push([k, s]);
+    }
+    out.upstreamEnv.set(name, Object.fromEntries(envOut));
+    out.upstreamHeaders.set(name, Object.fromEntries(headersOut));
+  }
+  if (errors.length > 0) throw issuesError('ERR_CONFIG_SECRET_REF', parsed.file, errors);
+  return out;
+}
+
+/** Resolves one `env:NAME` or `file:PATH` reference; `why` names the reference, never a value. */
+async function resolveRef(ref: string, dir: string, env: Readonly<Record<string, string | undefined>>): Promise<RefOutcome> {
+  if (ref.startsWith('env:')) {
+    const name = ref.slice('env:'.length);
+    const value = Object.hasOwn(env, name) ? env[name] : undefined;
+    return typeof value === 'string' ? { ok: true, value } : { ok: false, why: `${ref} is not set` };
+  }
+  const path = resolve(dir, ref.slice('file:'.length));
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return { ok: false, why: `${ref} is not a file` };
+    if (st.size > MAX_SECRET_FILE_BYTES) return { ok: false, why: `${ref} is larger than ${MAX_SECRET_FILE_BYTES} bytes` };
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path));
+    return { ok: true, value: text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text };
+  } catch (err) {
+    return { ok: false, why: `${ref} could not be read (${err instanceof TypeError ? 'not UTF-8' : errnoOf(err)})` };
+  }
+}
+
+/** Why a resolved value cannot serve as `kind`, or undefined. Never includes the value. */
+function unusableValue(ref: string, value: string, kind: RefUse): string | undefined {
+  if (kind === 'agent-key' || kind === 'admin-key') {
+    if ([...value].length < MIN_KEY_CHARS) return `${ref} resolves to a key shorter than ${MIN_KEY_CHARS} characters`;
+    if (/[\u0000-\u0020\u007f]/.test(value)) return `${ref} resolves to a key holding whitespace or control characters`;
+  }
+  if (kind === 'header' && /[\r\n\u0000]/.test(value)) return `${ref} resolves to a value holding a line break or NUL`;
+  if (kind === 'env' && value.includes('\u0000')) return `${ref} resolves to a value holding NUL`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Resolution
+
+function buildResolved(raw: RawConfig, file: string, dir: string, policies: CedarFile[], secrets: ResolvedSecrets): ResolvedConfig {
+  const agents = new Map<string, ResolvedAgent>();
+  for (const [name, a] of Object.entries(raw.agents)) {
+    const k = secrets.agentKeys.get(name);
+    agents.set(name, {
+      name,
+      keys: k?.keys ?? [],
+      unresolvedKeyRefs: k?.unresolved ?? [],
+      tools: [...a.tools],
+      deny: [...a.deny],
+      approve: [...a.approve],
+      resources: [...a.resources],
+      prompts: [...a.prompts],
+    });
+  }
+  const upstreams = new Map<string, ResolvedUpstream>();
+  for (const [name, u] of Object.entries(raw.upstreams)) {
+    upstreams.set(name, {
+      name,
+      kind: u.command !== undefined ? 'stdio' : 'http',
+      ...(u.command !== undefined ? { command: u.command } : {}),
+      args: [...u.args],
+      cwd: dir,
+      env: secrets.upstreamEnv.get(name) ?? {},
+      ...(u.url !== undefined ? { url: new URL(u.url) } : {}),
+      headers: secrets.upstreamHeaders.get(name) ?? {},
+      prefix: u.prefix,
+      timeoutMs: u.timeoutMs,
+      connectTimeoutMs: u.connectTimeoutMs,
+    });
+  }
+  return {
+    file,
+    dir,
+    raw,
+    server: resolveServer(raw.server),
+    storePath: resolve(dir, raw.store.sqlite),
+    agents,
+    upstreams,
+    paths: {
+      allow: raw.paths.allow.map((g) => resolveGlob(dir, g)),
+      deny: raw.paths.deny.map((g) => resolveGlob(dir, g)),
+      argumentNames: [...raw.paths.argumentNames],
+      base: dir,
+    },
+    approvals: { timeoutMs: raw.approvals.timeoutMs, reuseTtlMs: raw.approvals.reuseTtlMs },
+    audit: { checkpointEvery: raw.audit.checkpointEvery, recordArguments: raw.audit.recordArguments },
+    output: { maxResultBytes: raw.output.maxResultBytes, redactSecrets: raw.output.redactSecrets },
+    adminKeys: secrets.adminKeys,
+    policies,
+  };
+}
+
+/**
+ * `listen` split into host (IPv6 without brackets) and port, with the Host and
+ * Origin allowlists (DNS-rebinding protection) defaulted from it.
+ */
+function resolveServer(s: RawConfig['server']): ResolvedServer {
+  const colon = s.listen.lastIndexOf(':');
+  const hostPart = s.listen.slice(0, colon).toLowerCase();
+  const port = Number(s.listen.slice(colon + 1));
+  const host = hostPart.startsWith('[') ? hostPart.slice(1, -1) : hostPart;
+  const defaultHosts = [hostPart, 'localhost', '127.0.0.1', '[::1]'];
+  // Clients omit the port from Host when it is the scheme's default (RFC 9110 §7.2).
+  const defaults = [...defaultHosts.map((h) => `${h}:${port}`), ...(port === 80 ? defaultHosts : [])];
+  const allowedHosts = unique((s.allowedHosts ?? defaults).map((h) => h.toLowerCase()));
+  const allowedOrigins = unique(s.allowedOrigins !== undefined ? s.allowedOrigins.map((o) => new URL(o).origin) : allowedHosts.map((h) => `http://${h}`));
+  return {
+    host,
+    port,
+    allowedHosts,
+    allowedOrigins,
+    maxBodyBytes: s.maxBodyBytes,
+    sessionIdleMs: s.sessionIdleMs,
+    maxSessions: s.maxSessions,
+  };
+}
+
+/**
+ * A relative path glob made absolute against `dir`; absolute globs and globs
+ * starting with `**` (any depth) are kept. `dir` is escaped so that glob
+ * characters in the folder name match literally.
+ */
+function resolveGlob(dir: string, glob: string): string {
+  if (glob.startsWith('**') || isAbsolute(glob)) return glob;
+  // Leading ../ segments climb from dir; the rest is kept as a glob.
+  let rest = posix.normalize(glob);
+  let base = process.platform === 'win32' ? dir.replaceAll('\\', '/') : dir;
+  while (rest === '..' || rest.startsWith('../')) {
+    rest = rest.slice(3);
+    base = posix.dirname(base);
+  }
+  const escaped = base.replace(/[\\*?[\]{}()!+@|]/g, '\\$&');
+  if (rest === '' || rest === '.') return escaped;
+  return escaped.endsWith('/') ? `${escaped}${rest}` : `${escaped}/${rest}`;
+}
+
+function unique<T>(xs: readonly T[]): T[] {
+  return [...new Set(xs)];
+}
+
+// ---------------------------------------------------------------------------
+// Freezing
+
+function immutable(): never {
+  throw new TypeError('the resolved config is immutable');
+}
+
+/**
+ * Freezes `value` and everything reachable through plain objects, arrays and
+ * Maps. A Map's mutators are replaced by ones that throw, since `Object.freeze`
+ * alone leaves `set` working. Secrets and URLs are frozen shallowly.
+ */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v);
+    Object.defineProperties(value, { set: { value: immutable }, delete: { value: immutable }, clear: { value: immutable } });
+  } else if (!(value instanceof Secret) && !(value instanceof URL)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return Object.freeze(value);
+}

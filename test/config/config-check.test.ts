@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { configCheck, resolveConfigPath } from '../../src/cli/commands/config-check.ts';
+import { EXIT, type CliIO } from '../../src/cli/io.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'bastion-config-check-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], env: Record<string, string | undefined> = {}, cwd = dir): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env, cwd };
+  const code = await configCheck(argv, io);
+  return { code, stdout, stderr };
+}
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('bastion config check', () => {
+  test('a valid config: ok line on stdout, warnings on stderr, exit 0', async () => {
+    const r = await run(['--config', join(root, 'examples/quickstart/bastion.yaml')]);
+    assert.equal(r.code, EXIT.OK);
+    assert.equal(r.stdout, `ok: ${join(root, 'examples/quickstart/bastion.yaml')} (1 agent, 1 upstream)\n`);
+    assert.match(r.stderr, /^warning: .*agents\.demo\.keys\[0\]: env:BASTION_DEMO_KEY is not set/);
+  });
+
+  test('unresolved secret references are warnings, not failures', async () => {
+    const file = write('secrets.yaml', 'version: 1\nadmin:\n  keys: [env:NOT_SET_ANYWHERE]\n');
+    const r = await run(['-c', file]);
+    assert.equal(r.code, EXIT.OK);
+    assert.match(r.stderr, /admin\.keys\[0\]: env:NOT_SET_ANYWHERE is not set/);
+  });
+
+  test('an invalid config: every issue on stderr, exit 1', async () => {
+    const file = write('bad.yaml', 'version: 1\nagents:\n  demo:\n    toolz: []\n    tools: ["files__["]\n');
+    const r = await run(['--config', file]);
+    assert.equal(r.code, EXIT.FAILED);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `${file}:4:5: agents.demo.toolz: unknown key\n${file}:5:13: agents.demo.tools[0]: bad glob: a name pattern may hold letters, digits, _ - . / and * (the only wildcard)\n`);
+  });
+
+  test('--json reports issues on stdout', async () => {
+    const file = write('bad-json.yaml', 'version: 1\nbogus: true\n');
+    const r = await run(['--config', file, '--json']);
+    assert.equal(r.code, EXIT.FAILED);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      ok: false,
+      code: 'ERR_CONFIG_INVALID',
+      issues: [{ path: 'bogus', line: 2, col: 1, message: 'unknown key' }],
+    });
+    const ok = await run(['--json', '--config', write('good.yaml', 'version: 1\n')]);
+    assert.equal(ok.code, EXIT.OK);
+    assert.deepEqual(JSON.parse(ok.stdout), { ok: true, file: join(dir, 'good.yaml'), agents: 0, upstreams: 0, warnings: [] });
+  });
+
+  test('a missing file exits 3', async () => {
+    const r = await run(['--config', 'missing.yaml']);
+    assert.equal(r.code, EXIT.CONFIG);
+    assert.match(r.stderr, /missing\.yaml not found/);
+    const j = await run(['--config', 'missing.yaml', '--json']);
+    assert.equal(j.code, EXIT.CONFIG);
+    assert.equal(JSON.parse(j.stdout).code, 'ERR_CONFIG_NOT_FOUND');
+  });
+
+  test('an unknown flag or a positional is a usage error', async () => {
+    const r = await run(['--bogus']);
+    assert.equal(r.code, EXIT.USAGE);
+    assert.match(r.stderr, /--bogus/);
+    assert.equal((await run(['extra.yaml'])).code, EXIT.USAGE);
+    assert.equal((await run(['--config'])).code, EXIT.USAGE);
+  });
+
+  test('--help prints usage and exits 0', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, EXIT.OK);
+    assert.match(r.stdout, /^Usage: bastion config check/);
+  });
+
+  test('the config path: --config, else $BASTION_CONFIG, else ./bastion.yaml, against cwd', async () => {
+    const io = (env: Record<string, string | undefined>): CliIO => ({ stdout: () => {}, stderr: () => {}, env, cwd: '/srv/app' });
+    assert.equal(resolveConfigPath('conf/b.yaml', io({ BASTION_CONFIG: '/etc/x.yaml' })), '/srv/app/conf/b.yaml');
+    assert.equal(resolveConfigPath(undefined, io({ BASTION_CONFIG: '/etc/x.yaml' })), '/etc/x.yaml');
+    assert.equal(resolveConfigPath(undefined, io({ BASTION_CONFIG: '' })), '/srv/app/bastion.yaml');
+    assert.equal(resolveConfigPath(undefined, io({})), '/srv/app/bastion.yaml');
+    write('bastion.yaml', 'version: 1\n');
+    assert.equal((await run([])).code, EXIT.OK);
+  });
+});
