@@ -1,0 +1,172 @@
+/**
+ * The audit chain, as pure functions (no I/O): chaining an event onto the
+ * previous record, the checkpoint signing payload, and verification.
+ *
+ * A record's `hash` is SHA-256 (hex) of the RFC 8785 canonical JSON of the
+ * record without `hash`; `prevHash` is the previous record's hash, 64 zeros for
+ * seq 1. A checkpoint is an Ed25519 signature over the canonical JSON of
+ * `{seq, hash, time, keyId}`. See audit/types.ts.
+ */
+import { sha256Hex, verifyEd25519 } from '../util/crypto.ts';
+import { canonicalJson } from './canonical.ts';
+import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
+
+/** `prevHash` of the first record: 64 zeros. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Why verification failed. */
+export type ChainBreakReason =
+  | 'hash_mismatch'
+  | 'prev_mismatch'
+  | 'seq_gap'
+  | 'seq_order'
+  | 'checkpoint_signature'
+  | 'checkpoint_mismatch'
+  | 'truncated'
+  | 'checkpoint_key_unknown';
+
+/** Result of {@link verifyChain}. A broken chain is a value, not an exception. */
+export type VerifyResult =
+  | { readonly ok: true; readonly count: number; readonly lastSeq: number; readonly checkpoints: number }
+  | {
+      readonly ok: false;
+      readonly code: 'ERR_AUDIT_CHAIN_BROKEN';
+      /** The first record at fault: the position where the expected record is missing or wrong, or the checkpoint's seq. */
+      readonly seq: number;
+      readonly reason: ChainBreakReason;
+      readonly message: string;
+    };
+
+/**
+ * Chains `event` onto `prev` (undefined for the first record): `seq` is
+ * `prev.seq + 1` (or 1), `prevHash` is `prev.hash` (or {@link GENESIS_HASH}).
+ *
+ * The record is normalized through canonical JSON first, so fields whose value is
+ * `undefined` are dropped and the returned record deep-equals what a store
+ * returns after a JSON round trip. Throws `TypeError` when the event is not JSON.
+ */
+export function chainRecord(prev: { readonly seq: number; readonly hash: string } | undefined, event: AuditEvent): AuditRecord {
+  const seq = prev === undefined ? 1 : prev.seq + 1;
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError('chainRecord: prev.seq must be a non-negative integer');
+  const prevHash = prev === undefined ? GENESIS_HASH : prev.hash;
+  // A stray `hash` on the event must not enter what is hashed.
+  const { hash: _ignored, ...rest } = event as AuditEvent & { hash?: unknown };
+  const text = canonicalJson({ ...rest, seq, prevHash });
+  const body = JSON.parse(text) as Omit<AuditRecord, 'hash'>;
+  return { ...body, hash: sha256Hex(text) };
+}
+
+/** The hash a record should carry: SHA-256 hex of its canonical JSON without `hash`. Throws `TypeError` on a non-JSON record. */
+export function recordHash(record: AuditRecord): string {
+  const { hash: _ignored, ...body } = record;
+  return sha256Hex(canonicalJson(body));
+}
+
+/** The bytes a checkpoint signs: canonical JSON of `{seq, hash, time, keyId}`. */
+export function checkpointPayload(cp: Pick<AuditCheckpoint, 'seq' | 'hash' | 'time' | 'keyId'>): string {
+  return canonicalJson({ seq: cp.seq, hash: cp.hash, time: cp.time, keyId: cp.keyId });
+}
+
+/**
+ * Verifies an audit chain, streaming: `records` are consumed once, in order, and
+ * iteration stops at the first fault.
+ *
+ * Checks, per record: `seq` is the next integer (`seq_gap` when larger, naming
+ * the missing seq; `seq_order` when not larger), `hash` matches the content
+ * (`hash_mismatch`), `prevHash` equals the previous hash (`prev_mismatch`).
+ * Every checkpoint must be signed by a key in `publicKeys` (keyId → SPKI PEM)
+ * (`checkpoint_key_unknown`, `checkpoint_signature`) and its hash must equal the
+ * record at its seq (`checkpoint_mismatch`). A validly signed checkpoint beyond
+ * the last record proves records were cut off (`truncated`, naming the
+ * checkpoint's seq). Records after the last checkpoint are covered by the hash
+ * chain only: removing them is undetectable by construction.
+ */
+export async function verifyChain(
+  records: Iterable<AuditRecord> | AsyncIterable<AuditRecord>,
+  checkpoints: readonly AuditCheckpoint[],
+  publicKeys: ReadonlyMap<string, string>,
+): Promise<VerifyResult> {
+  const pending = [...checkpoints].sort((a, b) => a.seq - b.seq);
+  for (const cp of pending) {
+    if (!Number.isSafeInteger(cp.seq) || cp.seq < 1) {
+      return broken(0, 'checkpoint_mismatch', 'a checkpoint has an invalid seq');
+    }
+  }
+  let cpIndex = 0;
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+
+  for await (const record of records) {
+    const fault = checkRecord(record, expectedSeq, prevHash);
+    if (fault !== undefined) return fault;
+    while (cpIndex < pending.length && pending[cpIndex]!.seq === expectedSeq) {
+      const cp = pending[cpIndex++]!;
+      const cpFault = checkCheckpoint(cp, publicKeys);
+      if (cpFault !== undefined) return cpFault;
+      if (cp.hash !== record.hash) {
+        return broken(cp.seq, 'checkpoint_mismatch', `checkpoint at seq ${cp.seq} does not match the record's hash`);
+      }
+    }
+    prevHash = record.hash;
+    expectedSeq++;
+  }
+
+  const lastSeq = expectedSeq - 1;
+  if (cpIndex < pending.length) {
+    // Checkpoints beyond the end: a forged one must not pass as evidence of truncation.
+    let truncatedAt = 0;
+    for (const cp of pending.slice(cpIndex)) {
+      const cpFault = checkCheckpoint(cp, publicKeys);
+      if (cpFault !== undefined) return cpFault;
+      truncatedAt = cp.seq;
+    }
+    return broken(truncatedAt, 'truncated', `records end at seq ${lastSeq} but a signed checkpoint covers seq ${truncatedAt}`);
+  }
+  return { ok: true, count: lastSeq, lastSeq, checkpoints: pending.length };
+}
+
+function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string): VerifyResult | undefined {
+  if (typeof record !== 'object' || record === null) {
+    return broken(expectedSeq, 'hash_mismatch', `record ${expectedSeq} is not an object`);
+  }
+  const seq: unknown = record.seq;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
+    return broken(expectedSeq, 'hash_mismatch', `record ${expectedSeq} has no integer seq`);
+  }
+  if (seq > expectedSeq) return broken(expectedSeq, 'seq_gap', `record ${expectedSeq} is missing (next record has seq ${seq})`);
+  if (seq < expectedSeq) return broken(expectedSeq, 'seq_order', `record at position ${expectedSeq} has seq ${seq}`);
+  let actual: string;
+  try {
+    actual = recordHash(record);
+  } catch {
+    return broken(seq, 'hash_mismatch', `record ${seq} is not canonicalizable JSON`);
+  }
+  if (typeof record.hash !== 'string' || actual !== record.hash) {
+    return broken(seq, 'hash_mismatch', `record ${seq} content does not match its hash`);
+  }
+  if (record.prevHash !== prevHash) {
+    return broken(seq, 'prev_mismatch', `record ${seq} prevHash does not match record ${seq - 1}`);
+  }
+  return undefined;
+}
+
+function checkCheckpoint(cp: AuditCheckpoint, publicKeys: ReadonlyMap<string, string>): VerifyResult | undefined {
+  const pem = publicKeys.get(cp.keyId);
+  if (pem === undefined) {
+    return broken(cp.seq, 'checkpoint_key_unknown', `checkpoint at seq ${cp.seq} is signed by an unknown key`);
+  }
+  let payload: string;
+  try {
+    payload = checkpointPayload(cp);
+  } catch {
+    return broken(cp.seq, 'checkpoint_signature', `checkpoint at seq ${cp.seq} is malformed`);
+  }
+  if (typeof cp.signature !== 'string' || !verifyEd25519(pem, payload, cp.signature)) {
+    return broken(cp.seq, 'checkpoint_signature', `checkpoint at seq ${cp.seq} has an invalid signature`);
+  }
+  return undefined;
+}
+
+function broken(seq: number, reason: ChainBreakReason, message: string): VerifyResult {
+  return { ok: false, code: 'ERR_AUDIT_CHAIN_BROKEN', seq, reason, message };
+}

@@ -1,0 +1,303 @@
+/**
+ * The audit log: appends events to the store's hash chain with group commit,
+ * writes signed checkpoints, and verifies a stored chain.
+ *
+ * Group commit: events appended while a batch is being committed (or in the same
+ * turn of the event loop) go into the next batch, one `appendAudit` transaction
+ * (one fsync) for all of them. Every `append` promise settles only after its
+ * batch is durable; on failure it rejects with `ERR_AUDIT_WRITE` and the caller
+ * must fail closed (refuse the request it was recording).
+ */
+import { BastionError } from '../errors.ts';
+import type { Store, StoredKey } from '../store/store.ts';
+import { generateEd25519, keyIdOf, publicKeyOf, signEd25519 } from '../util/crypto.ts';
+import { canonicalJson } from './canonical.ts';
+import { checkpointPayload, verifyChain, type VerifyResult } from './chain.ts';
+import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
+
+/** Options of {@link AuditLog}. */
+export interface AuditLogOptions {
+  /** A signed checkpoint is written whenever the chain passes a multiple of this many records. */
+  readonly checkpointEvery: number;
+  /** Clock for checkpoint times and key creation (tests inject one). */
+  readonly now?: () => Date;
+  /** Most events in one transaction (default 1000). */
+  readonly maxBatch?: number;
+}
+
+interface Pending {
+  readonly event: AuditEvent;
+  readonly resolve: (record: AuditRecord) => void;
+  readonly reject: (err: BastionError) => void;
+}
+
+interface SigningKey {
+  readonly keyId: string;
+  readonly privateKeyPem: string;
+}
+
+const DEFAULT_MAX_BATCH = 1000;
+
+export class AuditLog {
+  readonly #store: Store;
+  readonly #every: number;
+  readonly #maxBatch: number;
+  readonly #now: () => Date;
+  readonly #subscribers = new Set<(record: AuditRecord) => void>();
+  #queue: Pending[] = [];
+  #draining: Promise<void> | undefined;
+  #key: SigningKey | undefined;
+  /** Highest seq this process knows to be checkpointed; undefined until read from the store. */
+  #checkpointedSeq: number | undefined;
+  /** A due checkpoint failed to write: retry after the next batch. */
+  #checkpointDue = false;
+  /** Serializes checkpoint writes. */
+  #checkpointLock: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** Prefer {@link AuditLog.open}, which creates the signing key up front; otherwise it is created on the first checkpoint. */
+  constructor(store: Store, opts: AuditLogOptions) {
+    if (!Number.isSafeInteger(opts.checkpointEvery) || opts.checkpointEvery < 1) {
+      throw new RangeError('AuditLog: checkpointEvery must be a positive integer');
+    }
+    const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError('AuditLog: maxBatch must be a positive integer');
+    this.#store = store;
+    this.#every = opts.checkpointEvery;
+    this.#maxBatch = maxBatch;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /**
+   * Opens the log: ensures an Ed25519 audit signing key exists in the store
+   * (generating and storing one when missing). Throws `ERR_STORE`.
+   */
+  static async open(store: Store, opts: AuditLogOptions): Promise<AuditLog> {
+    const log = new AuditLog(store, opts);
+    await log.#signingKey();
+    await log.#knownCheckpointedSeq();
+    return log;
+  }
+
+  /**
+   * Appends `event`; resolves with its stored record once the batch holding it
+   * is durable. Rejects with `BastionError('ERR_AUDIT_WRITE')` when the write
+   * failed or the log is closed.
+   */
+  append(event: AuditEvent): Promise<AuditRecord> {
+    if (this.#closed) return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: log is closed'));
+    let snapshot: AuditEvent;
+    try {
+      // A snapshot: a non-JSON event fails alone instead of failing its whole batch, and
+      // a caller mutating the event after append cannot change what is recorded.
+      snapshot = JSON.parse(canonicalJson(event)) as AuditEvent;
+    } catch (err) {
+      return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: event is not JSON', { cause: err }));
+    }
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.#queue.push({ event: snapshot, resolve, reject });
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  /** Resolves when every event appended so far has been committed (or failed). */
+  async flush(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
+  }
+
+  /**
+   * Writes a signed checkpoint over the newest record unless it is already
+   * checkpointed (used on shutdown). Returns it, or undefined when there was
+   * nothing to checkpoint. Throws `ERR_AUDIT_WRITE`.
+   */
+  async checkpoint(): Promise<AuditCheckpoint | undefined> {
+    await this.flush();
+    return this.#locked(async () => {
+      let last: AuditRecord | undefined;
+      try {
+        last = await this.#store.lastAudit();
+      } catch (err) {
+        throw new BastionError('ERR_AUDIT_WRITE', 'audit: checkpoint failed', { cause: err });
+      }
+      if (last === undefined || last.seq <= (await this.#knownCheckpointedSeq())) return undefined;
+      return this.#writeCheckpoint(last);
+    });
+  }
+
+  /** Subscribes to committed records, in seq order (an in-process tail). Returns the unsubscribe function. */
+  subscribe(fn: (record: AuditRecord) => void): () => void {
+    const entry = (record: AuditRecord): void => fn(record);
+    this.#subscribers.add(entry);
+    return () => {
+      this.#subscribers.delete(entry);
+    };
+  }
+
+  /** Stops accepting events, commits what is pending and writes the final checkpoint. Does not close the store. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+    await this.checkpoint();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      // Let the rest of this turn's appends join the first batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        await this.#commit(batch);
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  async #commit(batch: readonly Pending[]): Promise<void> {
+    let records: AuditRecord[];
+    try {
+      records = await this.#store.appendAudit(batch.map((p) => p.event));
+      if (records.length !== batch.length) throw new Error('store returned a different number of records');
+    } catch (err) {
+      const failure = new BastionError('ERR_AUDIT_WRITE', 'audit: write failed', { cause: err });
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    const first = records[0]!;
+    const last = records[records.length - 1]!;
+    const crossed = Math.floor(last.seq / this.#every) > Math.floor((first.seq - 1) / this.#every);
+    if (crossed || this.#checkpointDue) {
+      try {
+        await this.#locked(() => this.#writeCheckpoint(last));
+        this.#checkpointDue = false;
+      } catch {
+        // The records are durable; the checkpoint is retried after the next batch and on close.
+        this.#checkpointDue = true;
+      }
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
+    for (const record of records) {
+      for (const fn of this.#subscribers) {
+        try {
+          fn(record);
+        } catch {
+          // A subscriber's failure must not affect the writers.
+        }
+      }
+    }
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#checkpointLock.then(fn, fn);
+    this.#checkpointLock = run.catch(() => undefined);
+    return run;
+  }
+
+  async #writeCheckpoint(record: AuditRecord): Promise<AuditCheckpoint> {
+    try {
+      const key = await this.#signingKey();
+      const unsigned = { seq: record.seq, hash: record.hash, time: this.#now().toISOString(), keyId: key.keyId };
+      const checkpoint: AuditCheckpoint = { ...unsigned, signature: signEd25519(key.privateKeyPem, checkpointPayload(unsigned)) };
+      await this.#store.appendCheckpoint(checkpoint);
+      this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, record.seq);
+      return checkpoint;
+    } catch (err) {
+      throw new BastionError('ERR_AUDIT_WRITE', 'audit: checkpoint failed', { cause: err });
+    }
+  }
+
+  async #knownCheckpointedSeq(): Promise<number> {
+    if (this.#checkpointedSeq === undefined) {
+      const checkpoints = await this.#store.listCheckpoints();
+      const seq = checkpoints.reduce((max, cp) => Math.max(max, cp.seq), 0);
+      this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, seq);
+    }
+    return this.#checkpointedSeq;
+  }
+
+  async #signingKey(): Promise<SigningKey> {
+    if (this.#key !== undefined) return this.#key;
+    let stored: StoredKey | undefined = await this.#store.getKey('audit');
+    if (stored === undefined) {
+      const pair = generateEd25519();
+      stored = {
+        id: keyIdOf(pair.publicKeyPem),
+        purpose: 'audit',
+        alg: 'Ed25519',
+        publicKeyPem: pair.publicKeyPem,
+        privateKeyPem: pair.privateKeyPem,
+        createdAt: this.#now().getTime(),
+      };
+      await this.#store.putKey(stored);
+    }
+    // The key id is derived from the private key actually used, so a checkpoint always names the key that verifies it.
+    this.#key = { keyId: keyIdOf(publicKeyOf(stored.privateKeyPem)), privateKeyPem: stored.privateKeyPem };
+    return this.#key;
+  }
+}
+
+/** Options of {@link verifyAudit}. */
+export interface VerifyAuditOptions {
+  /**
+   * Trusted SPKI PEM public key(s) (several PEM blocks may be concatenated). When
+   * given, only checkpoints signed by these keys count: someone with write access
+   * to the store could re-sign with a key of their own, so an exported key copy
+   * is the stronger check. Otherwise every audit key in the store is used.
+   */
+  readonly publicKeyPem?: string;
+  /** Records read per page (default 1000). */
+  readonly pageSize?: number;
+}
+
+/**
+ * Verifies the audit chain held in `store`, streaming records page by page.
+ * A broken chain is a result (`ok: false`), not an exception. Throws `ERR_STORE`
+ * when the store cannot be read, `TypeError` when `publicKeyPem` holds no public key.
+ */
+export async function verifyAudit(store: Store, opts: VerifyAuditOptions = {}): Promise<VerifyResult> {
+  const pageSize = opts.pageSize ?? 1000;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError('verifyAudit: pageSize must be a positive integer');
+  const keys = new Map<string, string>();
+  if (opts.publicKeyPem !== undefined) {
+    for (const pem of pemPublicKeys(opts.publicKeyPem)) keys.set(keyIdOf(pem), pem);
+  } else {
+    for (const key of await store.listKeys('audit')) {
+      try {
+        keys.set(keyIdOf(key.publicKeyPem), key.publicKeyPem);
+      } catch {
+        // An unparseable stored key verifies nothing; checkpoints naming it fail as key_unknown.
+      }
+    }
+  }
+  const checkpoints = await store.listCheckpoints();
+  return verifyChain(readAllAudit(store, pageSize), checkpoints, keys);
+}
+
+/** The SPKI PEM blocks in `text`; `TypeError` when there is none or one does not parse. */
+function pemPublicKeys(text: string): string[] {
+  if (typeof text !== 'string') throw new TypeError('verifyAudit: publicKeyPem must be a string');
+  const blocks = text.match(/-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]*-----END PUBLIC KEY-----/g) ?? [];
+  if (blocks.length === 0) throw new TypeError('verifyAudit: publicKeyPem holds no PEM public key');
+  for (const pem of blocks) {
+    try {
+      keyIdOf(pem);
+    } catch (err) {
+      throw new TypeError('verifyAudit: publicKeyPem holds an unparseable public key', { cause: err });
+    }
+  }
+  return blocks.map((b) => `${b}\n`);
+}
+
+/** Every record, ascending, `pageSize` at a time. */
+async function* readAllAudit(store: Store, pageSize: number): AsyncGenerator<AuditRecord> {
+  let from = 1;
+  for (;;) {
+    const page = await store.readAudit(from, pageSize);
+    yield* page;
+    if (page.length < pageSize) return;
+    const lastSeq: unknown = page[page.length - 1]!.seq;
+    // A tampered seq that does not advance would loop; the verifier has already failed on it.
+    if (typeof lastSeq !== 'number' || !Number.isSafeInteger(lastSeq) || lastSeq < from) return;
+    from = lastSeq + 1;
+  }
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { verifyAudit } from '../../src/audit/log.ts';
+import { isBastionError } from '../../src/errors.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { sampleEvent, tempDir } from '../audit/fixtures.ts';
+import { runStoreContract } from './contract.ts';
+
+const tmp = tempDir();
+after(tmp.cleanup);
+let n = 0;
+const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
+
+runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
+runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
+
+test('creates the folder 0700 and the file 0600, WAL mode, schema version 1', async () => {
+  const path = freshPath();
+  const store = await openSqliteStore(path);
+  await store.close();
+  if (process.platform !== 'win32') {
+    assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+  }
+  const db = new DatabaseSync(path);
+  assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 1);
+  db.close();
+});
+
+test('data persists across reopen', async () => {
+  const path = freshPath();
+  const a = await openSqliteStore(path);
+  await a.appendAudit([sampleEvent(1), sampleEvent(2)]);
+  await a.close();
+  const b = await openSqliteStore(path);
+  assert.equal((await b.lastAudit())?.seq, 2);
+  await b.close();
+});
+
+test('open failures are ERR_STORE: missing with create:false, not a database, newer schema', async () => {
+  const missing = freshPath();
+  await assert.rejects(openSqliteStore(missing, { create: false }), (err) => isBastionError(err, 'ERR_STORE'));
+  assert.equal(existsSync(missing), false);
+
+  const garbage = join(tmp.dir, 'garbage.db');
+  writeFileSync(garbage, 'this is not a sqlite database, just some text that is long enough'.repeat(100));
+  await assert.rejects(openSqliteStore(garbage), (err) => isBastionError(err, 'ERR_STORE') && err.cause instanceof Error);
+
+  const newer = freshPath();
+  await (await openSqliteStore(newer)).close();
+  const db = new DatabaseSync(newer);
+  db.exec('PRAGMA user_version = 99');
+  db.close();
+  await assert.rejects(openSqliteStore(newer), (err) => isBastionError(err, 'ERR_STORE') && err.detail?.['reason'] === 'schema_newer');
+});
+
+test('a driver error while appending is ERR_STORE and leaves the chain unchanged', async () => {
+  const path = freshPath();
+  const store = await openSqliteStore(path);
+  await store.appendAudit([sampleEvent(1)]);
+  // Make the driver fail on the second insert of the batch.
+  const db = new DatabaseSync(path);
+  db.exec('CREATE TRIGGER no_insert BEFORE INSERT ON audit WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, \'blocked\'); END');
+  db.close();
+  await assert.rejects(store.appendAudit([sampleEvent(2), sampleEvent(3)]), (err) => isBastionError(err, 'ERR_STORE') && err.message === 'store: appendAudit failed');
+  assert.equal((await store.lastAudit())?.seq, 1);
+  await store.close();
+});
+
+test('two store instances on one file, interleaved appends: one gapless chain', async () => {
+  const path = freshPath();
+  const a = await openSqliteStore(path);
+  const b = await openSqliteStore(path);
+  const writes = [];
+  for (let i = 0; i < 100; i++) {
+    writes.push((i % 2 ? a : b).appendAudit([sampleEvent(i), sampleEvent(i + 1000)]));
+  }
+  await Promise.all(writes);
+  const result = await verifyAudit(a);
+  assert.deepEqual(result, { ok: true, count: 200, lastSeq: 200, checkpoints: 0 });
+  await a.close();
+  await b.close();
+});
+
+test('two threads appending concurrently (separate connections) cannot fork the chain', async () => {
+  const path = freshPath();
+  await (await openSqliteStore(path)).close();
+  const run = (id: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(new URL('./append-worker.ts', import.meta.url), { workerData: { path, id, batches: 40 } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  const counts = await Promise.all([run(1), run(2), run(3)]);
+  assert.deepEqual(counts, [120, 120, 120]);
+  const store = await openSqliteStore(path);
+  assert.deepEqual(await verifyAudit(store), { ok: true, count: 360, lastSeq: 360, checkpoints: 0 });
+  await store.close();
+});
+
+test('two connections: an approval consumed through one cannot be consumed or claimed through the other', async () => {
+  const path = freshPath();
+  const a = await openSqliteStore(path);
+  const b = await openSqliteStore(path);
+  const T = 1_000_000;
+  await a.createApproval({
+    id: 'x', agent: 'demo', tool: 't', argsDigest: 'd', argsPreview: '{}', status: 'pending',
+    createdAt: T, expiresAt: T + 10, decidedAt: null, decidedBy: null, reason: null,
+  });
+  assert.equal(await b.decideApproval('x', { status: 'approved', by: 'admin', reason: null, at: T + 1, claimUntil: T + 100 }), true);
+  const results = await Promise.all([a.consumeApproval('x', T + 2), b.consumeApproval('x', T + 2), a.claimApproval('demo', 't', 'd', T + 2)]);
+  assert.equal(results.filter((r) => r === true || (typeof r === 'object' && r !== undefined)).length, 1);
+  await a.close();
+  await b.close();
+});
