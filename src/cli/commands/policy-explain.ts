@@ -1,0 +1,146 @@
+/**
+ * `bastion policy explain`: compiles the config's policies and shows the
+ * decision for one call, with the reason, the deciding rule and the text of the
+ * policies that determined it.
+ *
+ * Exit codes: 0 allow; 1 deny or approve; 2 bad usage; 3 the config (or one of
+ * its policy files) cannot be loaded or compiled; 70 internal error.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load.ts';
+import { toBastionError } from '../../errors.ts';
+import { PolicyEngine, type PolicyRequest } from '../../policy/engine.ts';
+import { EXIT, type CliCommand } from '../io.ts';
+import { resolveConfigPath } from './config-check.ts';
+
+const USAGE = `Usage: bastion policy explain --agent NAME (--tool NAME | --resource URI | --prompt NAME)
+                              [--args JSON] [--upstream NAME] [--listing] [--config FILE] [--json]
+
+Shows the policy decision for one call (tools/call, resources/read or
+prompts/get), the reason and rule that decided it, and the text of the Cedar
+policies behind it. Path rules (paths.allow/deny) are not part of this answer.
+
+Options:
+  -a, --agent NAME      the calling agent (principal)
+  -t, --tool NAME       a tool's exposed name, e.g. files__read_text_file
+      --resource URI    a resource URI
+      --prompt NAME     a prompt's exposed name
+      --args JSON       the call's arguments, a JSON object (context.args)
+      --upstream NAME   the upstream (default: the name's prefix before "__")
+      --listing         ask whether the item may be listed (context.listing)
+  -c, --config FILE     config file (default: $BASTION_CONFIG, else ./bastion.yaml)
+      --json            print the result as JSON on stdout
+  -h, --help            show this help
+
+context.argsDigest and context.session are empty strings here.
+
+Exit status: 0 allow; 1 deny or approve (a call that needs approval is not
+allowed without one); 2 usage error (including --args that is not a JSON
+object); 3 config or policy files could not be loaded or compiled; 70 internal error.
+`;
+
+interface Flags {
+  agent?: string | undefined;
+  tool?: string | undefined;
+  resource?: string | undefined;
+  prompt?: string | undefined;
+  args?: string | undefined;
+  upstream?: string | undefined;
+  listing?: boolean | undefined;
+  config?: string | undefined;
+  json?: boolean | undefined;
+  help?: boolean | undefined;
+}
+
+/** Builds the request from the flags, or returns a usage message. */
+function requestOf(values: Flags): PolicyRequest | string {
+  if (values.agent === undefined || values.agent === '') return '--agent is required';
+  const targets = [values.tool, values.resource, values.prompt].filter((v) => v !== undefined);
+  if (targets.length !== 1) return 'give exactly one of --tool, --resource or --prompt';
+  let args: unknown;
+  if (values.args !== undefined) {
+    try {
+      args = JSON.parse(values.args);
+    } catch {
+      return '--args is not valid JSON';
+    }
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return '--args must be a JSON object';
+  }
+  const id = targets[0] as string;
+  const prefix = id.includes('__') ? id.slice(0, id.indexOf('__')) : '';
+  const upstream = values.upstream ?? (values.resource === undefined ? prefix : '');
+  const [action, kind] =
+    values.tool !== undefined ? (['tools/call', 'tool'] as const) : values.resource !== undefined ? (['resources/read', 'resource'] as const) : (['prompts/get', 'prompt'] as const);
+  return { agent: values.agent, action, resource: { kind, id, upstream }, ...(args === undefined ? {} : { args }), listing: values.listing === true };
+}
+
+function indent(text: string): string {
+  return text.replace(/^/gm, '    ');
+}
+
+export const policyExplain: CliCommand = async (argv, io) => {
+  let values: Flags;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        agent: { type: 'string', short: 'a' },
+        tool: { type: 'string', short: 't' },
+        resource: { type: 'string' },
+        prompt: { type: 'string' },
+        args: { type: 'string' },
+        upstream: { type: 'string' },
+        listing: { type: 'boolean' },
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    io.stderr(`bastion policy explain: ${err instanceof Error ? err.message : 'bad arguments'}\nRun 'bastion policy explain --help' for usage.\n`);
+    return EXIT.USAGE;
+  }
+  if (values.help === true) {
+    io.stdout(USAGE);
+    return EXIT.OK;
+  }
+  const req = requestOf(values);
+  if (typeof req === 'string') {
+    io.stderr(`bastion policy explain: ${req}\nRun 'bastion policy explain --help' for usage.\n`);
+    return EXIT.USAGE;
+  }
+  const json = values.json === true;
+
+  let engine: PolicyEngine;
+  try {
+    const { config } = await loadConfig(resolveConfigPath(values.config, io), { env: io.env, secrets: 'lenient' });
+    engine = PolicyEngine.compile(config);
+  } catch (err) {
+    const e = toBastionError(err);
+    const configProblem = e.code === 'ERR_CONFIG_NOT_FOUND' || e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' || e.code === 'ERR_POLICY_INVALID';
+    if (json) io.stdout(`${JSON.stringify({ ok: false, code: e.code, message: configProblem ? e.message : 'internal error' })}\n`);
+    else io.stderr(`bastion policy explain: ${configProblem ? e.message : 'internal error'}\n`);
+    return configProblem ? EXIT.CONFIG : EXIT.INTERNAL;
+  }
+
+  const x = engine.explain(req);
+  if (json) {
+    io.stdout(
+      `${JSON.stringify({
+        effect: x.effect,
+        reason: x.reason,
+        rule: x.rule,
+        policies: x.determining.map((p) => ({ id: p.id, source: p.source, text: p.text })),
+        errors: x.errors,
+      })}\n`,
+    );
+  } else {
+    let out = `effect: ${x.effect}\nreason: ${x.reason}\nrule:   ${x.rule}\n`;
+    for (const p of x.determining) out += `\npolicy ${p.id} (${p.source}):\n${indent(p.text)}\n`;
+    if (x.errors.length > 0) out += `\nerrors:\n${x.errors.map((e) => `  ${e.policy === '' ? '-' : e.policy}: ${e.message}`).join('\n')}\n`;
+    io.stdout(out);
+  }
+  return x.effect === 'allow' ? EXIT.OK : EXIT.FAILED;
+};
