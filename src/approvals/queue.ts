@@ -1,0 +1,180 @@
+/**
+ * The human approval queue. A call whose policy decision is `approve` is held
+ * here until an admin decides or `timeoutMs` passes (then it is denied).
+ *
+ * Approvals are bound to agent + tool + argument digest and are single use:
+ * a granted approval is consumed by exactly one call. When the client gave up
+ * before the decision, the same agent calling the same tool with the same
+ * arguments within `reuseTtlMs` of the grant runs once without asking again.
+ *
+ * Decisions may be written by another process (the `bastion approvals` CLI works
+ * on the store directly), so a waiting call re-reads the store every
+ * `pollMs`; decisions made through this process's admin API wake it at once.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULTS } from '../defaults.ts';
+import { BastionError } from '../errors.ts';
+import type { ApprovalRecord, Store } from '../store/store.ts';
+import { randomId } from '../util/crypto.ts';
+
+export interface ApprovalQueueOptions {
+  readonly timeoutMs: number;
+  readonly reuseTtlMs: number;
+  readonly pollMs?: number;
+  readonly progressMs?: number;
+  readonly now?: () => number;
+}
+
+export interface HoldRequest {
+  readonly agent: string;
+  readonly tool: string;
+  readonly argsDigest: string;
+  /** Arguments with credentials redacted, for the admin's eyes. */
+  readonly argsPreview: string;
+  /** Aborted when the client cancels or disconnects: the wait stops, the approval stays pending. */
+  readonly signal?: AbortSignal;
+  /** Called every `progressMs` while waiting, with ms waited (to send MCP progress notifications). */
+  readonly onProgress?: (waitedMs: number, approvalId: string) => void;
+  /** Called once when a new approval is created (not when an earlier grant is claimed). */
+  readonly onCreated?: (approvalId: string) => void;
+}
+
+/** The outcome of a hold. `claimed`: an earlier grant was consumed without waiting. */
+export type HoldOutcome =
+  | { readonly status: 'approved' | 'claimed'; readonly approval: ApprovalRecord }
+  | { readonly status: 'denied'; readonly approval: ApprovalRecord }
+  | { readonly status: 'timeout' | 'cancelled'; readonly approval: ApprovalRecord };
+
+export class ApprovalQueue {
+  readonly #store: Store;
+  readonly #opts: Required<ApprovalQueueOptions>;
+  readonly #wake = new EventEmitter();
+
+  constructor(store: Store, opts: ApprovalQueueOptions) {
+    this.#store = store;
+    this.#opts = {
+      pollMs: DEFAULTS.approvalPollMs,
+      progressMs: DEFAULTS.approvalProgressMs,
+      now: Date.now,
+      ...opts,
+    };
+    this.#wake.setMaxListeners(0);
+  }
+
+  /**
+   * Holds a call until decided. Never throws for a decision: the outcome is a value.
+   * @throws BastionError `ERR_STORE` when the store fails (the caller must deny).
+   */
+  async hold(req: HoldRequest): Promise<HoldOutcome> {
+    const now = this.#opts.now();
+    const claimed = await this.#store.claimApproval(req.agent, req.tool, req.argsDigest, now);
+    if (claimed) return { status: 'claimed', approval: claimed };
+
+    let approval = await this.#store.findPendingApproval(req.agent, req.tool, req.argsDigest, now);
+    if (!approval) {
+      approval = {
+        id: randomId(),
+        agent: req.agent,
+        tool: req.tool,
+        argsDigest: req.argsDigest,
+        argsPreview: req.argsPreview,
+        status: 'pending',
+        createdAt: now,
+        expiresAt: now + this.#opts.timeoutMs,
+        decidedAt: null,
+        decidedBy: null,
+        reason: null,
+      };
+      await this.#store.createApproval(approval);
+      req.onCreated?.(approval.id);
+    }
+    return this.#wait(approval, req);
+  }
+
+  async #wait(initial: ApprovalRecord, req: HoldRequest): Promise<HoldOutcome> {
+    const id = initial.id;
+    const started = this.#opts.now();
+    let lastProgress = started;
+    for (;;) {
+      const current = await this.#store.getApproval(id);
+      if (!current) throw new BastionError('ERR_APPROVAL_UNKNOWN', 'approval vanished from the store', { detail: { approvalId: id } });
+      if (current.status === 'approved') {
+        // Single use: only the one caller that flips approved → used may run.
+        if (await this.#store.consumeApproval(id, this.#opts.now())) return { status: 'approved', approval: current };
+        return { status: 'denied', approval: { ...current, reason: 'approval already used' } };
+      }
+      if (current.status === 'denied') return { status: 'denied', approval: current };
+      if (current.status === 'expired' || current.status === 'used') return { status: 'timeout', approval: current };
+      const now = this.#opts.now();
+      if (now >= current.expiresAt) {
+        if (await this.#store.expireApproval(id, now)) return { status: 'timeout', approval: { ...current, status: 'expired' } };
+        continue; // decided at the last moment: read it again
+      }
+      if (req.signal?.aborted) return { status: 'cancelled', approval: current };
+      if (req.onProgress && now - lastProgress >= this.#opts.progressMs) {
+        lastProgress = now;
+        req.onProgress(now - started, id);
+      }
+      await this.#sleepOrWake(id, Math.min(this.#opts.pollMs, current.expiresAt - now), req.signal);
+    }
+  }
+
+  async #sleepOrWake(id: string, ms: number, signal?: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const onWake = (): void => ac.abort();
+    const onAbort = (): void => ac.abort();
+    this.#wake.once(id, onWake);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await sleep(Math.max(1, ms), undefined, { signal: ac.signal });
+    } catch {
+      // Woken early by a decision or by the client going away; the loop re-reads the store.
+    } finally {
+      this.#wake.off(id, onWake);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Records an admin decision and wakes a waiting call in this process.
+   * @throws BastionError `ERR_APPROVAL_UNKNOWN` when no such approval exists or it
+   *   is no longer pending (detail.status tells what it is).
+   */
+  async decide(id: string, status: 'approved' | 'denied', by: string, reason: string | null): Promise<ApprovalRecord> {
+    return decideApproval(this.#store, id, status, by, reason, this.#opts.reuseTtlMs, this.#opts.now()).then((rec) => {
+      this.#wake.emit(id);
+      return rec;
+    });
+  }
+
+  list(filter?: { status?: ApprovalRecord['status']; limit?: number }): Promise<ApprovalRecord[]> {
+    return this.#store.listApprovals(filter);
+  }
+}
+
+/**
+ * Decides a pending approval directly on a store (used by the queue and by the CLI,
+ * which runs in another process). On approve, the grant stays claimable for `reuseTtlMs`.
+ * @throws BastionError `ERR_APPROVAL_UNKNOWN` when the id does not exist, or is
+ *   no longer pending (detail.status tells what it is).
+ */
+export async function decideApproval(
+  store: Store,
+  id: string,
+  status: 'approved' | 'denied',
+  by: string,
+  reason: string | null,
+  reuseTtlMs: number,
+  now: number,
+): Promise<ApprovalRecord> {
+  const ok = await store.decideApproval(id, { status, by, reason, at: now, claimUntil: now + reuseTtlMs });
+  const rec = await store.getApproval(id);
+  if (!rec) throw new BastionError('ERR_APPROVAL_UNKNOWN', `no approval with id ${id}`, { detail: { approvalId: id } });
+  if (!ok) {
+    throw new BastionError('ERR_APPROVAL_UNKNOWN', `approval ${id} is ${rec.status === 'pending' ? 'past its deadline' : rec.status}, not pending`, {
+      detail: { approvalId: id, status: rec.status },
+    });
+  }
+  return rec;
+}

@@ -1,0 +1,148 @@
+/**
+ * `bastion approvals list | approve ID | deny ID`: the approval queue from the
+ * command line. Works on the store directly, so it needs no running server and
+ * no admin key (whoever can write the store is an administrator already); the
+ * waiting call notices the decision within `approvalPollMs`. Every decision is
+ * appended to the audit chain on the admin door.
+ */
+import { parseArgs } from 'node:util';
+import { userInfo } from 'node:os';
+import { decideApproval } from '../../approvals/queue.ts';
+import { loadConfig } from '../../config/load.ts';
+import { allow } from '../../decision.ts';
+import { isBastionError } from '../../errors.ts';
+import { openSqliteStore } from '../../store/sqlite.ts';
+import type { ApprovalRecord, Store } from '../../store/store.ts';
+import { EXIT, type CliCommand, type CliIO } from '../io.ts';
+import { resolveConfigPath } from './config-check.ts';
+
+const HELP = `Usage:
+  bastion approvals list [--status pending|approved|denied|expired|used|all] [--json] [--config FILE]
+  bastion approvals approve ID [--reason TEXT] [--json] [--config FILE]
+  bastion approvals deny ID [--reason TEXT] [--json] [--config FILE]
+
+list shows pending approvals by default: id, age, agent, tool, arguments (credentials redacted).
+Exit codes: 0 ok, 2 usage, 3 config, 4 store, 5 no such approval or not pending.`;
+
+const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'all'] as const;
+
+async function openStore(configFlag: string | undefined, io: CliIO): Promise<{ store: Store; reuseTtlMs: number } | number> {
+  let config;
+  try {
+    ({ config } = await loadConfig(resolveConfigPath(configFlag, io), { env: io.env, secrets: 'lenient' }));
+  } catch (err) {
+    io.stderr(`bastion approvals: ${isBastionError(err) ? err.message : 'cannot load config'}\n`);
+    return EXIT.CONFIG;
+  }
+  try {
+    return { store: await openSqliteStore(config.storePath), reuseTtlMs: config.approvals.reuseTtlMs };
+  } catch (err) {
+    io.stderr(`bastion approvals: ${isBastionError(err) ? err.message : 'cannot open store'}\n`);
+    return EXIT.STORE;
+  }
+}
+
+function line(a: ApprovalRecord, now: number): string {
+  const age = Math.round((now - a.createdAt) / 1000);
+  return `${a.id}  ${a.status.padEnd(8)}  ${String(age).padStart(5)}s  ${a.agent}  ${a.tool}  ${a.argsPreview}`;
+}
+
+export const approvals: CliCommand = async (argv, io) => {
+  const [verb, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string' },
+        status: { type: 'string' },
+        reason: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    io.stderr(`bastion approvals: ${(err as Error).message}\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.help || verb === undefined || verb === '--help' || verb === '-h') {
+    (verb === undefined ? io.stderr : io.stdout)(`${HELP}\n`);
+    return verb === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (verb === 'list') {
+    const status = values.status ?? 'pending';
+    if (!(STATUSES as readonly string[]).includes(status) || positionals.length > 0) {
+      io.stderr(`bastion approvals list: --status must be one of ${STATUSES.join(', ')}\n`);
+      return EXIT.USAGE;
+    }
+    const opened = await openStore(values.config, io);
+    if (typeof opened === 'number') return opened;
+    try {
+      const list = await opened.store.listApprovals(status === 'all' ? {} : { status: status as ApprovalRecord['status'] });
+      if (values.json) io.stdout(`${JSON.stringify({ approvals: list })}\n`);
+      else if (list.length === 0) io.stdout(`no ${status === 'all' ? '' : `${status} `}approvals\n`);
+      else for (const a of list) io.stdout(`${line(a, Date.now())}\n`);
+      return EXIT.OK;
+    } catch (err) {
+      io.stderr(`bastion approvals: ${isBastionError(err) ? err.message : 'store error'}\n`);
+      return EXIT.STORE;
+    } finally {
+      await opened.store.close();
+    }
+  }
+  if (verb === 'approve' || verb === 'deny') {
+    const id = positionals[0];
+    if (id === undefined || positionals.length > 1) {
+      io.stderr(`bastion approvals ${verb}: exactly one approval ID is required\n`);
+      return EXIT.USAGE;
+    }
+    if (values.reason !== undefined && values.reason.length > 500) {
+      io.stderr(`bastion approvals ${verb}: --reason is limited to 500 characters\n`);
+      return EXIT.USAGE;
+    }
+    const opened = await openStore(values.config, io);
+    if (typeof opened === 'number') return opened;
+    const { store } = opened;
+    const status = verb === 'approve' ? 'approved' : 'denied';
+    let by = 'cli';
+    try {
+      by = `cli:${userInfo().username}`;
+    } catch {
+      // no passwd entry: keep "cli"
+    }
+    const started = performance.now();
+    try {
+      const rec = await decideApproval(store, id, status, by, values.reason ?? null, opened.reuseTtlMs, Date.now());
+      await store.appendAudit([
+        {
+          time: new Date().toISOString(),
+          door: 'admin',
+          agent: 'admin',
+          method: `approval.${verb}`,
+          target: rec.tool,
+          decision: allow(`approval.${status}`, 'cli'),
+          outcome: 'ok',
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          detail: { approvalId: id, by, forAgent: rec.agent },
+        },
+      ]);
+      if (values.json) io.stdout(`${JSON.stringify(rec)}\n`);
+      else io.stdout(`${status} ${id} (${rec.agent} → ${rec.tool})\n`);
+      return EXIT.OK;
+    } catch (err) {
+      if (isBastionError(err, 'ERR_APPROVAL_UNKNOWN')) {
+        io.stderr(`bastion approvals ${verb}: ${err.message}\n`);
+        return EXIT.NOT_FOUND;
+      }
+      io.stderr(`bastion approvals ${verb}: ${isBastionError(err) ? err.message : 'store error'}\n`);
+      return EXIT.STORE;
+    } finally {
+      await store.close();
+    }
+  }
+  io.stderr(`bastion approvals: unknown subcommand "${verb}"\n${HELP}\n`);
+  return EXIT.USAGE;
+};

@@ -1,0 +1,97 @@
+/**
+ * `bastion serve [--config F]`: loads the config strictly, opens the gateway,
+ * shows generated agent keys once, serves HTTP until SIGINT/SIGTERM, then
+ * closes sessions and writes the final audit checkpoint.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load.ts';
+import { isBastionError } from '../../errors.ts';
+import { Gateway } from '../../server/gateway.ts';
+import { startHttpServer } from '../../server/http.ts';
+import { EXIT, type CliCommand } from '../io.ts';
+import { resolveConfigPath } from './config-check.ts';
+
+const HELP = `Usage: bastion serve [--config FILE]
+
+Runs the gateway: MCP (Streamable HTTP) at /mcp, admin API at /api.
+  --config FILE   config file (default: $BASTION_CONFIG or ./bastion.yaml)
+
+Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
+
+export const serve: CliCommand = async (argv, io) => {
+  let values: { config?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    io.stderr(`bastion serve: ${(err as Error).message}\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return EXIT.OK;
+  }
+  const file = resolveConfigPath(values.config, io);
+  let opened: Awaited<ReturnType<typeof Gateway.open>>;
+  let config;
+  try {
+    ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict' }));
+    opened = await Gateway.open(config);
+  } catch (err) {
+    io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
+    if (isBastionError(err) && err.code === 'ERR_STORE') return EXIT.STORE;
+    if (isBastionError(err)) return EXIT.CONFIG;
+    return EXIT.INTERNAL;
+  }
+  const { gateway, generated } = opened;
+  let running;
+  try {
+    running = await startHttpServer(gateway);
+  } catch (err) {
+    await gateway.close();
+    io.stderr(`bastion serve: cannot listen on ${config.server.host}:${config.server.port}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    return EXIT.CONFIG;
+  }
+  await gateway.record({
+    time: new Date().toISOString(),
+    door: 'system',
+    agent: null,
+    method: 'serve.start',
+    decision: { effect: 'allow', reason: 'system', rule: 'serve' },
+    outcome: 'ok',
+    durationMs: 0,
+    detail: { config: config.file, listen: running.url.host, agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
+  });
+  io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
+  for (const g of generated) {
+    io.stdout(
+      `\nAgent "${g.agent}" had no key configured, so one was generated. It is shown now and never again:\n\n` +
+        `    ${g.key}\n\n` +
+        `Connect an MCP client (Streamable HTTP) to ${running.url.href} with the header\n` +
+        `    Authorization: Bearer <the key above>\n` +
+        `Only a SHA-256 digest of the key is stored. To use your own key instead, set the variable its config names.\n`,
+    );
+  }
+  for (const agent of config.agents.values()) {
+    if (agent.keys.length === 0 && agent.unresolvedKeyRefs.length > 0 && !generated.some((g) => g.agent === agent.name)) {
+      io.stdout(`Agent "${agent.name}": using the key generated on first start (${agent.unresolvedKeyRefs.join(', ')} is unset).\n`);
+    }
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  io.stdout('Bastion is stopping…\n');
+  await running.close();
+  await gateway.record({
+    time: new Date().toISOString(),
+    door: 'system',
+    agent: null,
+    method: 'serve.stop',
+    decision: { effect: 'allow', reason: 'system', rule: 'serve' },
+    outcome: 'ok',
+    durationMs: 0,
+  });
+  await gateway.close();
+  return EXIT.OK;
+};

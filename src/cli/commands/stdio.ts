@@ -1,0 +1,66 @@
+/**
+ * `bastion stdio --agent NAME [--config F]`: the tool door over stdio, for
+ * local MCP clients that only speak stdio. The local user who starts the
+ * process chooses the agent (they could run the upstreams themselves anyway);
+ * everything else — policy, approvals, audit — is as over HTTP. Stdout carries
+ * only MCP messages; diagnostics go to stderr.
+ */
+import { parseArgs } from 'node:util';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { loadConfig } from '../../config/load.ts';
+import { isBastionError } from '../../errors.ts';
+import { Gateway } from '../../server/gateway.ts';
+import { EXIT, type CliCommand } from '../io.ts';
+import { resolveConfigPath } from './config-check.ts';
+
+const HELP = `Usage: bastion stdio --agent NAME [--config FILE]
+
+Serves the tool door on stdin/stdout as agent NAME.
+Exit codes: 0 client closed stdin, 2 usage, 3 config invalid or unknown agent, 4 store error.`;
+
+export const stdio: CliCommand = async (argv, io) => {
+  let values: { config?: string | undefined; agent?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { config: { type: 'string' }, agent: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    io.stderr(`bastion stdio: ${(err as Error).message}\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return EXIT.OK;
+  }
+  if (!values.agent) {
+    io.stderr(`bastion stdio: --agent is required\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  let gateway: Gateway;
+  try {
+    const { config } = await loadConfig(resolveConfigPath(values.config, io), { env: io.env, secrets: 'strict' });
+    if (!config.agents.has(values.agent)) {
+      io.stderr(`bastion stdio: no agent "${values.agent}" in ${config.file}\n`);
+      return EXIT.CONFIG;
+    }
+    ({ gateway } = await Gateway.open(config));
+  } catch (err) {
+    io.stderr(`bastion stdio: ${isBastionError(err) ? err.message : 'internal error'}\n`);
+    return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.CONFIG;
+  }
+  const session = gateway.newSession(values.agent);
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    process.stdin.once('end', resolve);
+    process.stdin.once('close', resolve);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await session.connect(transport);
+  await closed;
+  await session.close();
+  await gateway.close();
+  return EXIT.OK;
+};

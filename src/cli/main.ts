@@ -1,0 +1,81 @@
+/**
+ * `bastion` — the command-line entry point. Dispatches to one command per
+ * module under ./commands; every command returns its exit code (see ./io.ts
+ * and the README's table).
+ */
+import { readFileSync } from 'node:fs';
+import { EXIT, type CliCommand, type CliIO } from './io.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const HELP = `Usage: bastion <command> [options]
+
+Commands:
+  serve                       run the gateway (MCP at /mcp, admin API at /api)
+  stdio --agent NAME          serve the tool door over stdin/stdout
+  config check                validate the config without starting anything
+  policy explain              show the decision for a call and the policies behind it
+  approvals list|approve|deny the approval queue
+  audit verify|tail|key       check, follow or export the audit chain
+  version                     print the version
+
+Every command takes --help. The config is --config FILE, else $BASTION_CONFIG, else ./bastion.yaml.`;
+
+/** Lazily imported so `bastion version` does not load the MCP SDK or Cedar. */
+const COMMANDS: Record<string, () => Promise<CliCommand>> = {
+  serve: async () => (await import('./commands/serve.ts')).serve,
+  stdio: async () => (await import('./commands/stdio.ts')).stdio,
+  'config check': async () => (await import('./commands/config-check.ts')).configCheck,
+  'policy explain': async () => (await import('./commands/policy-explain.ts')).policyExplain,
+  approvals: async () => (await import('./commands/approvals.ts')).approvals,
+  'audit verify': async () => (await import('./commands/audit.ts')).auditVerify,
+  'audit tail': async () => (await import('./commands/audit.ts')).auditTail,
+  'audit key': async () => (await import('./commands/audit.ts')).auditKey,
+};
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const [a, b] = argv;
+  if (a === undefined || a === 'help' || a === '--help' || a === '-h') {
+    (a === undefined ? io.stderr : io.stdout)(`${HELP}\n`);
+    return a === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (a === 'version' || a === '--version' || a === '-V') {
+    io.stdout(`bastion ${pkg.version}\n`);
+    return EXIT.OK;
+  }
+  const two = b !== undefined ? `${a} ${b}` : undefined;
+  const load = (two !== undefined ? COMMANDS[two] : undefined) ?? COMMANDS[a];
+  if (!load) {
+    io.stderr(`bastion: unknown command "${two ?? a}"\n\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  const rest = two !== undefined && COMMANDS[two] ? argv.slice(2) : argv.slice(1);
+  if (!COMMANDS[two ?? ''] && (a === 'config' || a === 'policy' || a === 'audit')) {
+    io.stderr(`bastion: unknown command "${two ?? a}"\n\n${HELP}\n`);
+    return EXIT.USAGE;
+  }
+  const command = await load();
+  return command(rest, io);
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1]);
+if (isEntry) {
+  const io: CliIO = {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+      // Let stdout drain, then leave even if a library left a handle open.
+      setTimeout(() => process.exit(code), 50).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`bastion: internal error${err instanceof Error ? `: ${err.name}` : ''}\n`);
+      process.exit(EXIT.INTERNAL);
+    },
+  );
+}

@@ -1,0 +1,661 @@
+/**
+ * One downstream MCP session through the tool door: an SDK `Server` speaking to
+ * the agent, upstream connections made on first need, and the pipeline every
+ * request goes through.
+ *
+ * tools/call pipeline (each stage passes or ends in a decision):
+ *   catalogue lookup → Cedar decision (deny / approve / allow) → argument schema
+ *   (ajv, JSON Schema 2020-12) → path guard → approval hold → upstream call with
+ *   timeout → result sanitizing (credential redaction, hidden-character flag,
+ *   size cap) → one audit record.
+ *
+ * Auditing happens at the transport boundary: every JSON-RPC request the agent
+ * sends is recorded exactly once, when its response goes out, whatever handled
+ * it (including initialize and ping, answered inside the SDK). Handlers enrich
+ * the record through {@link RequestAudit}. The response is held until the record
+ * is durable; if the audit write fails, the agent gets an error instead (fail closed).
+ *
+ * An unknown tool, a hidden tool and a forbidden tool are refused with the same
+ * tool error, so an agent cannot probe for tools it may not see.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  CompleteRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type CallToolResult,
+  type JSONRPCMessage,
+  type RequestId,
+  type ServerNotification,
+  type ServerRequest,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { canonicalJson } from '../audit/canonical.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { AuditEvent } from '../audit/types.ts';
+import type { ApprovalQueue } from '../approvals/queue.ts';
+import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
+import { allow, deny, type Decision } from '../decision.ts';
+import { BastionError, toBastionError, type BastionErrorCode } from '../errors.ts';
+import type { PathGuard } from '../policy/paths.ts';
+import type { PolicyEngine } from '../policy/engine.ts';
+import { randomToken, sha256Hex } from '../util/crypto.ts';
+import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type UpstreamListing } from './catalogue.ts';
+import { sanitizeResult } from './sanitize.ts';
+import { UpstreamConnection } from './upstream.ts';
+import { ArgumentValidator } from './validate.ts';
+
+/** What a gateway session needs from the running gateway. */
+export interface GatewayDeps {
+  readonly config: ResolvedConfig;
+  readonly policy: PolicyEngine;
+  readonly paths: PathGuard;
+  readonly audit: AuditLog;
+  readonly approvals: ApprovalQueue;
+  readonly validator: ArgumentValidator;
+}
+
+/** The audit record being built for one request; handlers fill it in. */
+export interface RequestAudit {
+  readonly started: number;
+  readonly time: string;
+  readonly method: string;
+  target: string | null;
+  decision: Decision;
+  argsDigest: string | null;
+  args: unknown;
+  outcome: AuditEvent['outcome'] | null;
+  detail: Record<string, unknown>;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** JSON-RPC error code Bastion uses when it refuses a protocol request (not a tool call). */
+export const JSONRPC_DENIED = -32003;
+
+const REQUEST_ALLOWED: Decision = allow('mcp.request', 'protocol');
+
+/** SHA-256 hex over the RFC 8785 canonical JSON of tool arguments (`{}` when absent). */
+export function digestArguments(args: unknown): string {
+  return sha256Hex(canonicalJson(args ?? {}));
+}
+
+/** A short, fixed tool error for the agent; the detail lives in the audit record. */
+function toolError(code: BastionErrorCode, text: string, ref: string): CallToolResult {
+  return {
+    content: [{ type: 'text', text: `${text} (${code}, ref ${ref})` }],
+    isError: true,
+    _meta: { 'bastion/error': { code, ref } },
+  };
+}
+
+const DENIED_TEXT = 'Bastion refused this call: the tool is not available to this agent';
+
+export class GatewaySession {
+  readonly agent: ResolvedAgent;
+  readonly server: Server;
+  readonly #deps: GatewayDeps;
+  readonly #upstreams = new Map<string, Promise<UpstreamConnection>>();
+  readonly #listings = new Map<string, UpstreamListing>();
+  #catalogue: Promise<Catalogue> | undefined;
+  #visibleTools: { tools: Tool[]; detail: Record<string, unknown> } | undefined;
+  readonly #pending = new Map<RequestId, RequestAudit>();
+  /** Downstream request ids in flight per upstream, to route upstream notifications to the right stream. */
+  readonly #inflight = new Map<string, Set<RequestId>>();
+  #transport: Transport | undefined;
+  #closed = false;
+  lastActivity = Date.now();
+
+  constructor(deps: GatewayDeps, agent: ResolvedAgent) {
+    this.#deps = deps;
+    this.agent = agent;
+    this.server = new Server(
+      { name: 'bastion', version: '0.1.0' },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          prompts: { listChanged: true },
+          logging: {},
+          completions: {},
+        },
+        instructions: undefined,
+      },
+    );
+    this.#registerHandlers();
+  }
+
+  get sessionId(): string | undefined {
+    return this.#transport?.sessionId;
+  }
+
+  /** Connects the session to its downstream transport, wrapping it so every request is audited once. */
+  async connect(transport: Transport): Promise<void> {
+    this.#transport = transport;
+    await this.server.connect(transport);
+    const onmessage = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      this.lastActivity = Date.now();
+      if (isJSONRPCRequest(message)) {
+        this.#pending.set(message.id, {
+          started: performance.now(),
+          time: new Date().toISOString(),
+          method: message.method,
+          target: null,
+          decision: REQUEST_ALLOWED,
+          argsDigest: null,
+          args: undefined,
+          outcome: null,
+          detail: {},
+        });
+      }
+      onmessage?.(message, extra);
+    };
+    const send = transport.send.bind(transport);
+    transport.send = async (message: JSONRPCMessage, options) => {
+      if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && message.id !== undefined && this.#pending.has(message.id)) {
+        const ctx = this.#pending.get(message.id) as RequestAudit;
+        this.#pending.delete(message.id);
+        try {
+          await this.#deps.audit.append(this.#event(ctx, message));
+        } catch {
+          message = { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InternalError, message: 'audit unavailable (ERR_AUDIT_WRITE)' } };
+        }
+      }
+      return send(message, options);
+    };
+    const onclose = transport.onclose;
+    transport.onclose = () => {
+      onclose?.();
+      void this.close();
+    };
+  }
+
+  /** Closes upstream connections and records any request left without a response. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const ctx of this.#pending.values()) {
+      ctx.outcome = 'error';
+      ctx.detail.code = 'ERR_SESSION_UNKNOWN';
+      ctx.detail.note = 'session closed before the response';
+      await this.#deps.audit.append(this.#event(ctx, undefined)).catch(() => undefined);
+    }
+    this.#pending.clear();
+    const conns = [...this.#upstreams.values()];
+    this.#upstreams.clear();
+    await Promise.all(conns.map((p) => p.then((c) => c.close()).catch(() => undefined)));
+    await this.server.close().catch(() => undefined);
+  }
+
+  #event(ctx: RequestAudit, response: JSONRPCMessage | undefined): AuditEvent {
+    let outcome = ctx.outcome;
+    if (outcome === null) {
+      if (response && isJSONRPCErrorResponse(response)) {
+        outcome = ctx.decision.effect === 'deny' ? 'denied' : 'error';
+        if (ctx.detail.code === undefined) ctx.detail.jsonrpcError = response.error.code;
+      } else if (response && isJSONRPCResultResponse(response) && (response.result as { isError?: unknown }).isError === true) {
+        outcome = ctx.decision.effect === 'deny' ? 'denied' : 'error';
+      } else outcome = 'ok';
+    }
+    const event: AuditEvent = {
+      time: ctx.time,
+      door: 'tool',
+      agent: this.agent.name,
+      session: this.sessionId ?? null,
+      method: ctx.method,
+      target: ctx.target,
+      decision: ctx.decision,
+      argsDigest: ctx.argsDigest,
+      outcome,
+      durationMs: Math.round((performance.now() - ctx.started) * 1000) / 1000,
+      detail: ctx.detail,
+      ...(ctx.args !== undefined ? { args: ctx.args } : {}),
+    };
+    return event;
+  }
+
+  #ctx(extra: Extra): RequestAudit {
+    const ctx = this.#pending.get(extra.requestId);
+    if (ctx) return ctx;
+    // Not from the wrapped transport (cannot happen in practice); audit as its own record.
+    return { started: performance.now(), time: new Date().toISOString(), method: 'unknown', target: null, decision: REQUEST_ALLOWED, argsDigest: null, args: undefined, outcome: null, detail: {} };
+  }
+
+  // ---------------------------------------------------------------- upstreams
+
+  #upstream(name: string): Promise<UpstreamConnection> {
+    const existing = this.#upstreams.get(name);
+    if (existing) return existing;
+    const config = this.#deps.config.upstreams.get(name);
+    if (!config) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `no upstream ${name}`));
+    const caps = this.server.getClientCapabilities() ?? {};
+    const p = UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {
+      onListChanged: (kind) => this.#onListChanged(name, kind),
+      onResourceUpdated: (uri) => {
+        void this.server.sendResourceUpdated({ uri }).catch(() => undefined);
+      },
+      onLog: (params) => {
+        void this.server.notification({ method: 'notifications/message', params }, this.#related(name)).catch(() => undefined);
+      },
+      onSampling: (req, signal) =>
+        this.#forwardToClient(name, 'sampling/createMessage', () => this.server.createMessage(req.params, { signal, ...this.#related(name) })),
+      onElicitation: (req, signal) =>
+        this.#forwardToClient(name, 'elicitation/create', () => this.server.elicitInput(req.params as never, { signal, ...this.#related(name) })),
+      onClose: () => {
+        if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
+      },
+    });
+    this.#upstreams.set(name, p);
+    p.catch(() => {
+      if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
+    });
+    return p;
+  }
+
+  /** Routes an upstream's notification to the stream of the one downstream request in flight to it, if exactly one. */
+  #related(upstream: string): { relatedRequestId?: RequestId } {
+    const ids = this.#inflight.get(upstream);
+    if (ids && ids.size === 1) return { relatedRequestId: [...ids][0] as RequestId };
+    return {};
+  }
+
+  /** A server-to-client request from an upstream (sampling, elicitation): forwarded and audited as its own record. */
+  async #forwardToClient<T>(upstream: string, method: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const time = new Date().toISOString();
+    let outcome: AuditEvent['outcome'] = 'ok';
+    try {
+      return await fn();
+    } catch (err) {
+      outcome = 'error';
+      throw err;
+    } finally {
+      await this.#deps.audit.append({
+        time,
+        door: 'tool',
+        agent: this.agent.name,
+        session: this.sessionId ?? null,
+        method,
+        target: upstream,
+        decision: allow('mcp.server_request', `upstreams.${upstream}`),
+        outcome,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        detail: { direction: 'upstream-to-client' },
+      }).catch(() => undefined);
+    }
+  }
+
+  #onListChanged(upstream: string, kind: 'tools' | 'resources' | 'prompts'): void {
+    this.#listings.delete(upstream);
+    this.#catalogue = undefined;
+    this.#visibleTools = undefined;
+    const send =
+      kind === 'tools' ? this.server.sendToolListChanged() : kind === 'resources' ? this.server.sendResourceListChanged() : this.server.sendPromptListChanged();
+    void send.catch(() => undefined);
+  }
+
+  /** The session's catalogue, built from every upstream (those that fail are left out until next time). */
+  #getCatalogue(ctx?: RequestAudit): Promise<Catalogue> {
+    if (this.#catalogue) return this.#catalogue;
+    const p = (async () => {
+      const failures: Record<string, string> = {};
+      await Promise.all(
+        [...this.#deps.config.upstreams.values()].map(async (u) => {
+          if (this.#listings.has(u.name)) return;
+          try {
+            const conn = await this.#upstream(u.name);
+            const [tools, resources, templates, prompts] = await Promise.all([
+              conn.listTools(),
+              conn.listResources(),
+              conn.listResourceTemplates(),
+              conn.listPrompts(),
+            ]);
+            this.#listings.set(u.name, { upstream: u.name, prefix: u.prefix, tools, resources, templates, prompts, servesResources: conn.capabilities?.resources !== undefined });
+          } catch (err) {
+            failures[u.name] = toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE').code;
+          }
+        }),
+      );
+      const order = [...this.#deps.config.upstreams.keys()];
+      const catalogue = buildCatalogue(order.flatMap((n) => (this.#listings.has(n) ? [this.#listings.get(n) as UpstreamListing] : [])));
+      if (Object.keys(failures).length > 0) {
+        if (ctx) ctx.detail.upstreamFailures = failures;
+        // Do not cache a partial catalogue: the next request retries the failed upstreams.
+        this.#catalogue = undefined;
+      }
+      return catalogue;
+    })();
+    this.#catalogue = p;
+    p.catch(() => {
+      if (this.#catalogue === p) this.#catalogue = undefined;
+    });
+    return p;
+  }
+
+  // ---------------------------------------------------------------- handlers
+
+  /**
+   * The SDK sends no response to a request the client cancelled, so the
+   * transport-level audit would never see it: record it here instead.
+   */
+  #auditIfCancelled(extra: Extra): void {
+    if (!extra.signal.aborted) return;
+    const ctx = this.#pending.get(extra.requestId);
+    if (!ctx) return;
+    this.#pending.delete(extra.requestId);
+    ctx.detail.cancelled = true;
+    if (ctx.outcome === null) ctx.outcome = 'error';
+    void this.#deps.audit.append(this.#event(ctx, undefined)).catch(() => undefined);
+  }
+
+  #registerHandlers(): void {
+    const server = this.server;
+    // Every handler is wrapped so a cancelled request still ends in one audit record.
+    const s = {
+      setRequestHandler: ((schema: Parameters<Server['setRequestHandler']>[0], fn: (req: never, extra: Extra) => Promise<unknown>) => {
+        server.setRequestHandler(schema, (async (req: never, extra: Extra) => {
+          try {
+            return await fn(req, extra);
+          } finally {
+            this.#auditIfCancelled(extra);
+          }
+        }) as never);
+      }) as Server['setRequestHandler'],
+    };
+    s.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await this.#listTools(this.#ctx(extra)) }));
+    s.setRequestHandler(CallToolRequestSchema, (req, extra) => this.#callTool(req.params, extra));
+    s.setRequestHandler(ListPromptsRequestSchema, async (_req, extra) => {
+      const ctx = this.#ctx(extra);
+      const cat = await this.#getCatalogue(ctx);
+      return { prompts: [...cat.prompts.values()].filter((e) => this.#may('prompts/get', 'prompt', e, true)).map((e) => e.item) };
+    });
+    s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+      const ctx = this.#ctx(extra);
+      ctx.target = req.params.name;
+      ctx.argsDigest = digestArguments(req.params.arguments);
+      const cat = await this.#getCatalogue(ctx);
+      const entry = cat.prompts.get(req.params.name);
+      const d = entry ? this.#authorize('prompts/get', 'prompt', entry.exposed, entry.upstream, req.params.arguments, ctx.argsDigest, false) : deny('prompt.unknown', 'catalogue');
+      ctx.decision = d;
+      if (!entry || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
+      const conn = await this.#upstream(entry.upstream);
+      const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
+      return this.#sanitize(result, ctx) as typeof result;
+    });
+    s.setRequestHandler(ListResourcesRequestSchema, async (_req, extra) => {
+      const cat = await this.#getCatalogue(this.#ctx(extra));
+      return { resources: [...cat.resources.values()].filter((e) => this.#may('resources/read', 'resource', e, true)).map((e) => e.item) };
+    });
+    s.setRequestHandler(ListResourceTemplatesRequestSchema, async (_req, extra) => {
+      const cat = await this.#getCatalogue(this.#ctx(extra));
+      return { resourceTemplates: cat.templates.filter((e) => this.#may('resources/read', 'resource', e, true)).map((e) => e.item) };
+    });
+    s.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+      const { ctx, conn } = await this.#routeResource(req.params.uri, extra);
+      const result = await conn.request('resources/read', (o) => conn.client.readResource(req.params, o), extra.signal);
+      return this.#sanitize(result, ctx) as typeof result;
+    });
+    s.setRequestHandler(SubscribeRequestSchema, async (req, extra) => {
+      const { conn } = await this.#routeResource(req.params.uri, extra);
+      return conn.request('resources/subscribe', (o) => conn.client.subscribeResource(req.params, o), extra.signal);
+    });
+    s.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => {
+      const { conn } = await this.#routeResource(req.params.uri, extra);
+      return conn.request('resources/unsubscribe', (o) => conn.client.unsubscribeResource(req.params, o), extra.signal);
+    });
+    s.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
+      const ctx = this.#ctx(extra);
+      const cat = await this.#getCatalogue(ctx);
+      const ref = req.params.ref;
+      if (ref.type === 'ref/prompt') {
+        ctx.target = ref.name;
+        const entry = cat.prompts.get(ref.name);
+        if (!entry || !this.#may('prompts/get', 'prompt', entry, true)) {
+          ctx.decision = deny('prompt.unknown_or_forbidden', 'catalogue');
+          throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
+        }
+        const conn = await this.#upstream(entry.upstream);
+        return conn.request('completion/complete', (o) => conn.client.complete({ ...req.params, ref: { ...ref, name: entry.original } }, o), extra.signal);
+      }
+      const uri = ref.uri;
+      ctx.target = uri;
+      const owner = cat.templates.find((t) => t.exposed === uri)?.upstream ?? resourceOwner(cat, uri);
+      const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, true) : deny('resource.unknown', 'catalogue');
+      ctx.decision = d;
+      if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+      const conn = await this.#upstream(owner);
+      return conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
+    });
+    s.setRequestHandler(SetLevelRequestSchema, async (req, extra) => {
+      const ctx = this.#ctx(extra);
+      await this.#getCatalogue(ctx);
+      const conns = await Promise.all([...this.#upstreams.values()].map((p) => p.catch(() => undefined)));
+      await Promise.all(
+        conns.map((c) => (c && c.capabilities?.logging ? c.request('logging/setLevel', (o) => c.client.setLoggingLevel(req.params.level, o)).catch(() => undefined) : undefined)),
+      );
+      return {};
+    });
+  }
+
+  #authorize(
+    action: 'tools/call' | 'resources/read' | 'prompts/get',
+    kind: 'tool' | 'resource' | 'prompt',
+    id: string,
+    upstream: string,
+    args: unknown,
+    argsDigest: string | undefined,
+    listing: boolean,
+  ): Decision {
+    return this.#deps.policy.authorize({
+      agent: this.agent.name,
+      action,
+      resource: { kind, id, upstream },
+      ...(args === undefined ? {} : { args }),
+      ...(argsDigest === undefined ? {} : { argsDigest }),
+      session: this.sessionId ?? '',
+      listing,
+    });
+  }
+
+  /** Listing check: may the agent see this entry at all (allow or approve with no arguments known)? */
+  #may(action: 'tools/call' | 'resources/read' | 'prompts/get', kind: 'tool' | 'resource' | 'prompt', e: Entry<unknown>, listing: boolean): boolean {
+    return this.#authorize(action, kind, e.exposed, e.upstream, {}, undefined, listing).effect !== 'deny';
+  }
+
+  async #listTools(ctx: RequestAudit): Promise<Tool[]> {
+    const cat = await this.#getCatalogue(ctx);
+    if (this.#visibleTools && this.#catalogue) {
+      Object.assign(ctx.detail, this.#visibleTools.detail);
+      return this.#visibleTools.tools;
+    }
+    const visible: Tool[] = [];
+    const flagged: string[] = [];
+    for (const e of cat.tools.values()) {
+      if (!this.#may('tools/call', 'tool', e, true)) continue;
+      if (!this.#deps.validator.compiles(e.item.inputSchema)) {
+        flagged.push(`${e.exposed}:schema_uncompilable`);
+        continue;
+      }
+      if (e.hidden.length > 0) flagged.push(`${e.exposed}:hidden_characters`);
+      visible.push(e.item);
+    }
+    // Flags travel with the cached list, so every tools/list record carries them.
+    const detail: Record<string, unknown> = { visible: visible.length };
+    if (flagged.length > 0) detail.flags = flagged;
+    if (cat.problems.length > 0) detail.catalogueProblems = cat.problems;
+    Object.assign(ctx.detail, detail);
+    if (this.#catalogue) this.#visibleTools = { tools: visible, detail };
+    return visible;
+  }
+
+  async #routeResource(uri: string, extra: Extra): Promise<{ ctx: RequestAudit; conn: UpstreamConnection }> {
+    const ctx = this.#ctx(extra);
+    ctx.target = uri;
+    const cat = await this.#getCatalogue(ctx);
+    const owner = resourceOwner(cat, uri);
+    const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, false) : deny('resource.unknown', 'catalogue');
+    ctx.decision = d;
+    if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+    return { ctx, conn: await this.#upstream(owner) };
+  }
+
+  #sanitize(result: unknown, ctx: RequestAudit): unknown {
+    const out = sanitizeResult(result, this.#deps.config.output);
+    if (out.redactions > 0) ctx.detail.redactions = { count: out.redactions, rules: out.rules };
+    if (out.hidden.length > 0) ctx.detail.hiddenCharacters = out.hidden;
+    if (out.tooLarge) {
+      ctx.detail.code = 'ERR_RESULT_TOO_LARGE';
+      ctx.detail.resultBytes = out.bytes;
+      ctx.outcome = 'error';
+      throw new McpError(ErrorCode.InternalError, `result too large (ERR_RESULT_TOO_LARGE)`);
+    }
+    return out.value;
+  }
+
+  async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
+    const ctx = this.#ctx(extra);
+    const ref = randomToken(16).slice(0, 12);
+    ctx.detail.ref = ref;
+    ctx.target = params.name;
+    const args = params.arguments ?? {};
+    ctx.argsDigest = digestArguments(args);
+    const refuse = (d: Decision, code: BastionErrorCode, text: string): CallToolResult => {
+      ctx.decision = d;
+      ctx.detail.code = code;
+      return toolError(code, text, ref);
+    };
+
+    // 1. Catalogue lookup. Unknown and hidden tools are refused exactly like forbidden ones.
+    let cat = await this.#getCatalogue(ctx);
+    let entry = cat.tools.get(params.name);
+    if (!entry && this.#catalogue === undefined) {
+      cat = await this.#getCatalogue(ctx);
+      entry = cat.tools.get(params.name);
+    }
+    if (!entry) return refuse(deny('tool.unknown', 'catalogue'), 'ERR_POLICY_DENIED', DENIED_TEXT);
+    ctx.detail.upstream = entry.upstream;
+
+    // 2. Cedar.
+    const decision = this.#authorize('tools/call', 'tool', entry.exposed, entry.upstream, args, ctx.argsDigest, false);
+    ctx.decision = decision;
+    if (decision.effect === 'deny') return refuse(decision, 'ERR_POLICY_DENIED', DENIED_TEXT);
+
+    // 3. Arguments against the tool's own schema.
+    const invalid = this.#deps.validator.validate(entry.item.inputSchema, args);
+    if (invalid !== null) {
+      ctx.detail.schemaErrors = invalid;
+      return refuse(deny('args.schema', 'inputSchema'), 'ERR_ARGS_INVALID', `Bastion refused this call: arguments do not match the tool's input schema: ${invalid.join('; ')}`);
+    }
+
+    // 4. Paths named by the arguments.
+    for (const { pointer, value } of this.#deps.paths.pathArguments(entry.item.inputSchema, args)) {
+      const pd = await this.#deps.paths.check(value);
+      if (pd.effect !== 'allow') {
+        ctx.detail.pathArgument = pointer;
+        return refuse(pd, 'ERR_PATH_DENIED', `Bastion refused this call: the path in ${pointer} is not allowed`);
+      }
+    }
+
+    if (this.#deps.config.audit.recordArguments === 'redacted') ctx.args = sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value;
+
+    // 5. Approval.
+    if (decision.effect === 'approve') {
+      const progressToken = params._meta?.progressToken;
+      const outcome = await this.#deps.approvals.hold({
+        agent: this.agent.name,
+        tool: entry.exposed,
+        argsDigest: ctx.argsDigest,
+        argsPreview: JSON.stringify(sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value).slice(0, 4096),
+        signal: extra.signal,
+        onCreated: (id) => {
+          ctx.detail.approvalId = id;
+        },
+        ...(progressToken === undefined
+          ? {}
+          : {
+              onProgress: (waited: number, id: string) => {
+                void extra
+                  .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: waited, message: `waiting for approval ${id}` } })
+                  .catch(() => undefined);
+              },
+            }),
+      });
+      ctx.detail.approvalId = outcome.approval.id;
+      ctx.detail.approval = outcome.status;
+      if (outcome.status === 'denied') {
+        const why = outcome.approval.reason ? `: ${outcome.approval.reason.slice(0, 200)}` : '';
+        return refuse(deny('approval.denied', `approval:${outcome.approval.id}`), 'ERR_APPROVAL_DENIED', `An administrator denied this call${why}`);
+      }
+      if (outcome.status === 'timeout' || outcome.status === 'cancelled') {
+        ctx.outcome = 'timeout';
+        return refuse(
+          deny(outcome.status === 'timeout' ? 'approval.timeout' : 'approval.cancelled', `approval:${outcome.approval.id}`),
+          'ERR_APPROVAL_TIMEOUT',
+          `No administrator approved this call in time (approval ${outcome.approval.id}); once it is approved, the same call will run`,
+        );
+      }
+      ctx.decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: decision.rule };
+    }
+
+    // 6. Execute.
+    const name = entry.upstream;
+    let ids = this.#inflight.get(name);
+    if (!ids) this.#inflight.set(name, (ids = new Set()));
+    ids.add(extra.requestId);
+    try {
+      const conn = await this.#upstream(name);
+      const progressToken = params._meta?.progressToken;
+      const result = await conn.request(
+        'tools/call',
+        (o) =>
+          conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: args }, CallToolResultSchema, {
+            ...o,
+            ...(progressToken === undefined
+              ? {}
+              : {
+                  resetTimeoutOnProgress: true,
+                  maxTotalTimeout: conn.config.timeoutMs * 10,
+                  onprogress: (p) => {
+                    void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+                  },
+                }),
+          }),
+        extra.signal,
+      );
+      return this.#sanitize(result, ctx) as CallToolResult;
+    } catch (err) {
+      if (err instanceof McpError && err.code === ErrorCode.InternalError && ctx.detail.code === 'ERR_RESULT_TOO_LARGE') {
+        return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
+      }
+      if (err instanceof McpError) {
+        // The upstream refused with a JSON-RPC error: pass its code, not its text.
+        ctx.detail.upstreamError = err.code;
+        ctx.outcome = 'error';
+        throw new McpError(err.code, 'upstream error');
+      }
+      const e = toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE');
+      ctx.detail.code = e.code;
+      ctx.outcome = e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'error';
+      return toolError(e.code, e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'The tool did not answer in time' : 'The tool is unavailable', ref);
+    } finally {
+      ids.delete(extra.requestId);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Assembles a running gateway from a resolved config: store, audit log, policy
+ * engine, path guard, approval queue and agent authentication. Both `bastion
+ * serve` (HTTP) and `bastion stdio` build one of these; tests do too.
+ */
+import { ApprovalQueue } from '../approvals/queue.ts';
+import { AuditLog } from '../audit/log.ts';
+import type { AuditEvent } from '../audit/types.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import { BastionError } from '../errors.ts';
+import { GatewaySession, type GatewayDeps } from '../mcp/session.ts';
+import { ArgumentValidator } from '../mcp/validate.ts';
+import { PathGuard } from '../policy/paths.ts';
+import { PolicyEngine } from '../policy/engine.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import type { Store } from '../store/store.ts';
+import { constantTimeEqual, randomToken, sha256Hex } from '../util/crypto.ts';
+
+/** A key generated on first start for an agent whose configured keys did not resolve. Shown once. */
+export interface GeneratedKey {
+  readonly agent: string;
+  /** The clear key: print it once, never store or log it. */
+  readonly key: string;
+}
+
+/** Prefix of keys Bastion generates, so they are recognizable in a leak scan. */
+export const GENERATED_KEY_PREFIX = 'bst_ak_';
+
+export class Gateway {
+  readonly config: ResolvedConfig;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly deps: GatewayDeps;
+  readonly #agentByKeyDigest: Map<string, string>;
+  readonly #adminKeyDigests: readonly string[];
+
+  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps, agentByKeyDigest: Map<string, string>) {
+    this.config = config;
+    this.store = store;
+    this.audit = audit;
+    this.deps = deps;
+    this.#agentByKeyDigest = agentByKeyDigest;
+    this.#adminKeyDigests = config.adminKeys.map((k) => sha256Hex(k.reveal()));
+  }
+
+  /**
+   * Opens the store, compiles policy, and prepares authentication. For agents
+   * whose keys all failed to resolve and who have no stored key yet, generates
+   * one (stored as a SHA-256 digest only) and returns it in `generated` so the
+   * caller can show it once.
+   * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key).
+   */
+  static async open(config: ResolvedConfig, opts: { store?: Store } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
+    const policy = PolicyEngine.compile(config);
+    const paths = PathGuard.compile(config.paths);
+    const store = opts.store ?? (await openSqliteStore(config.storePath));
+    try {
+      const audit = await AuditLog.open(store, { checkpointEvery: config.audit.checkpointEvery });
+      const approvals = new ApprovalQueue(store, config.approvals);
+      const byDigest = new Map<string, string>();
+      const generated: GeneratedKey[] = [];
+      const addKey = (agent: string, digest: string): void => {
+        const other = byDigest.get(digest);
+        if (other !== undefined && other !== agent) {
+          throw new BastionError('ERR_CONFIG_INVALID', `agents ${other} and ${agent} share a key; every agent needs its own`);
+        }
+        byDigest.set(digest, agent);
+      };
+      for (const agent of config.agents.values()) {
+        for (const k of agent.keys) addKey(agent.name, sha256Hex(k.reveal()));
+        const stored = await store.agentKeyDigests(agent.name);
+        for (const d of stored) addKey(agent.name, d);
+        if (agent.keys.length === 0 && agent.unresolvedKeyRefs.length > 0 && stored.length === 0) {
+          const key = GENERATED_KEY_PREFIX + randomToken(32);
+          const digest = sha256Hex(key);
+          await store.addAgentKeyDigest(agent.name, digest, Date.now());
+          addKey(agent.name, digest);
+          generated.push({ agent: agent.name, key });
+        }
+      }
+      const deps: GatewayDeps = { config, policy, paths, audit, approvals, validator: new ArgumentValidator() };
+      return { gateway: new Gateway(config, store, audit, deps, byDigest), generated };
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
+  agentForKey(key: string): string | undefined {
+    if (key.length < 16 || key.length > 512) return undefined;
+    return this.#agentByKeyDigest.get(sha256Hex(key));
+  }
+
+  /** True when `key` is one of the configured admin keys (constant-time over digests). */
+  isAdminKey(key: string): boolean {
+    if (key.length < 16 || key.length > 512) return false;
+    const d = sha256Hex(key);
+    let ok = false;
+    for (const a of this.#adminKeyDigests) ok = constantTimeEqual(a, d) || ok;
+    return ok;
+  }
+
+  /** A new session for an agent (HTTP or stdio). */
+  newSession(agentName: string): GatewaySession {
+    const agent = this.config.agents.get(agentName);
+    if (!agent) throw new BastionError('ERR_AUTH_INVALID', `no agent ${agentName}`);
+    return new GatewaySession(this.deps, agent);
+  }
+
+  /** Writes an audit event; resolves when durable. */
+  record(event: AuditEvent): Promise<unknown> {
+    return this.audit.append(event);
+  }
+
+  /** Flushes the audit log, writes the final checkpoint, closes the store. */
+  async close(): Promise<void> {
+    await this.audit.close();
+    await this.store.close();
+  }
+}

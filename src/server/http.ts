@@ -1,0 +1,299 @@
+/**
+ * The HTTP listener: MCP Streamable HTTP at `/mcp`, the admin API at `/api`,
+ * and `/healthz`. Checks run in this order, cheapest and least trusting first:
+ *
+ *   Host allowlist (DNS rebinding) → Origin allowlist → agent key → body size
+ *   (counted as streamed, so chunked bodies too) → JSON parse → JSON-RPC shape
+ *   (no batches) → session ownership → the session's MCP transport.
+ *
+ * Every rejection here is answered with a fixed JSON-RPC error body and an HTTP
+ * status, and is audited; the process never throws on input.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditEvent } from '../audit/types.ts';
+import { deny } from '../decision.ts';
+import { BastionError } from '../errors.ts';
+import type { GatewaySession } from '../mcp/session.ts';
+import { randomToken } from '../util/crypto.ts';
+import { handleAdminApi } from './admin-api.ts';
+import type { Gateway } from './gateway.ts';
+
+interface HttpSession {
+  readonly agent: string;
+  readonly session: GatewaySession;
+  readonly transport: StreamableHTTPServerTransport;
+}
+
+/** JSON-RPC error codes used at the HTTP layer. */
+const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, DENIED: -32003, SESSION: -32001, SERVER: -32000 });
+
+export interface RunningServer {
+  readonly url: URL;
+  readonly server: HttpServer;
+  /** Open MCP sessions. */
+  sessionCount(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP listener for a gateway.
+ * @param listen override of `server.listen` (tests pass port 0)
+ */
+export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }): Promise<RunningServer> {
+  const cfg = gateway.config.server;
+  const sessions = new Map<string, HttpSession>();
+  const host = listen?.host ?? cfg.host;
+  const port = listen?.port ?? cfg.port;
+
+  const audit = (req: IncomingMessage, started: number, agent: string | null, method: string, reason: string, status: number, detail: Record<string, unknown> = {}): Promise<void> => {
+    const event: AuditEvent = {
+      time: new Date(Date.now() - (performance.now() - started)).toISOString(),
+      door: method.startsWith('api.') ? 'admin' : 'tool',
+      agent,
+      session: headerOne(req, 'mcp-session-id') ?? null,
+      method,
+      target: null,
+      decision: deny(reason, 'http'),
+      outcome: 'denied',
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      detail: { status, ...detail },
+    };
+    return gateway.record(event).then(
+      () => undefined,
+      () => undefined,
+    );
+  };
+
+  const reject = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    started: number,
+    agent: string | null,
+    status: number,
+    code: number,
+    message: string,
+    reason: string,
+    headers: Record<string, string> = {},
+    method = `http.${req.method ?? 'UNKNOWN'}`,
+  ): Promise<void> => {
+    await audit(req, started, agent, method, reason, status);
+    if (res.headersSent) return void res.end();
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+  };
+
+  // Filled once the port is bound: with port 0 the default allowlist must name the real port.
+  const allowedHosts = new Set<string>();
+  const allowedOrigins = new Set<string>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://bastion.invalid');
+
+    // Host allowlist first: a DNS-rebinding page reaches us with its own host name.
+    const hostHeader = (req.headers.host ?? '').toLowerCase();
+    if (!allowedHosts.has(hostHeader)) {
+      return reject(req, res, started, null, 403, RPC.DENIED, 'host not allowed (ERR_HOST_NOT_ALLOWED)', 'host.not_allowed');
+    }
+    const origin = headerOne(req, 'origin');
+    if (origin !== undefined && !allowedOrigins.has(origin.toLowerCase())) {
+      return reject(req, res, started, null, 403, RPC.DENIED, 'origin not allowed (ERR_ORIGIN_NOT_ALLOWED)', 'origin.not_allowed');
+    }
+
+    if (url.pathname === '/healthz' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end('{"status":"ok"}');
+    }
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+      return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
+    }
+    if (url.pathname !== '/mcp') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return void res.end('{"error":"not found"}');
+    }
+
+    // Agent authentication.
+    const auth = headerOne(req, 'authorization');
+    const key = auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
+    if (key === undefined) {
+      return reject(req, res, started, null, 401, RPC.DENIED, 'authentication required (ERR_AUTH_REQUIRED)', 'auth.missing', { 'www-authenticate': 'Bearer realm="bastion"' });
+    }
+    const agent = gateway.agentForKey(key);
+    if (agent === undefined) {
+      return reject(req, res, started, null, 401, RPC.DENIED, 'invalid key (ERR_AUTH_INVALID)', 'auth.invalid', { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' });
+    }
+
+    const sessionId = headerOne(req, 'mcp-session-id');
+    const existing = sessionId !== undefined ? sessions.get(sessionId) : undefined;
+    // A session belongs to the agent that opened it; another agent's id is as unknown as a made-up one.
+    if (sessionId !== undefined && (!existing || existing.agent !== agent)) {
+      return reject(req, res, started, agent, 404, RPC.SESSION, 'session not found (ERR_SESSION_UNKNOWN)', 'session.unknown');
+    }
+
+    if (req.method === 'GET' || req.method === 'DELETE') {
+      if (!existing) return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing');
+      existing.session.lastActivity = Date.now();
+      return existing.transport.handleRequest(req, res);
+    }
+    if (req.method !== 'POST') {
+      return reject(req, res, started, agent, 405, RPC.SERVER, 'method not allowed', 'http.method', { allow: 'GET, POST, DELETE' });
+    }
+
+    // Body, bounded as it streams.
+    const body = await readBody(req, cfg.maxBodyBytes);
+    if (body === 'too_large') {
+      res.setHeader('connection', 'close');
+      return reject(req, res, started, agent, 413, RPC.INVALID, `request body over ${cfg.maxBodyBytes} bytes (ERR_BODY_TOO_LARGE)`, 'body.too_large');
+    }
+    if (body === 'aborted') return audit(req, started, agent, 'http.POST', 'body.aborted', 400);
+    let message: unknown;
+    try {
+      message = JSON.parse(body.toString('utf8'));
+    } catch {
+      return reject(req, res, started, agent, 400, RPC.PARSE, 'parse error: body is not JSON (ERR_JSONRPC_PARSE)', 'jsonrpc.parse');
+    }
+    if (Array.isArray(message)) {
+      return reject(req, res, started, agent, 400, RPC.INVALID, 'batch requests are not supported (ERR_JSONRPC_BATCH)', 'jsonrpc.batch');
+    }
+    if (!isJSONRPCRequest(message) && !isJSONRPCNotification(message) && !isJSONRPCResponse(message) && !isJSONRPCError(message)) {
+      return reject(req, res, started, agent, 400, RPC.INVALID, 'invalid request: not a JSON-RPC 2.0 message (ERR_JSONRPC_INVALID)', 'jsonrpc.invalid');
+    }
+    const method = (message as { method?: unknown }).method;
+
+    if (existing) {
+      existing.session.lastActivity = Date.now();
+      return existing.transport.handleRequest(req, res, message);
+    }
+    if (!isInitializeRequest(message)) {
+      return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing', {}, typeof method === 'string' ? method : 'http.POST');
+    }
+    if (sessions.size >= cfg.maxSessions) {
+      return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions', 'session.limit', { 'retry-after': '5' }, 'initialize');
+    }
+
+    const session = gateway.newSession(agent);
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomToken(24),
+      onsessioninitialized: (id) => {
+        sessions.set(id, { agent, session, transport });
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+      retryInterval: 1000,
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await session.connect(transport);
+    return transport.handleRequest(req, res, message);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(async (err: unknown) => {
+      // Never crash on input: anything unexpected becomes a generic 500, audited.
+      await audit(req, performance.now(), null, `http.${req.method ?? 'UNKNOWN'}`, 'internal', 500, {
+        code: err instanceof BastionError ? err.code : 'ERR_INTERNAL',
+      });
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'internal error' } }));
+      } else res.end();
+    });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // SSE streams are long-lived; idle sessions are reaped below.
+  server.keepAliveTimeout = 5_000;
+
+  const reaper = setInterval(() => {
+    const cutoff = Date.now() - cfg.sessionIdleMs;
+    for (const [id, s] of sessions) {
+      if (s.session.lastActivity < cutoff) {
+        sessions.delete(id);
+        void s.transport.close().catch(() => undefined);
+        void s.session.close();
+      }
+    }
+  }, Math.min(60_000, cfg.sessionIdleMs));
+  reaper.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const raw = gateway.config.raw.server;
+  for (const h of raw.allowedHosts === undefined ? defaultAllowedHosts(shownHost, addr.port) : cfg.allowedHosts) allowedHosts.add(h.toLowerCase());
+  for (const o of raw.allowedOrigins === undefined ? [...allowedHosts].map((h) => `http://${h}`) : cfg.allowedOrigins) allowedOrigins.add(o.toLowerCase());
+  return {
+    url: new URL(`http://${shownHost}:${addr.port}/mcp`),
+    server,
+    sessionCount: () => sessions.size,
+    close: async () => {
+      clearInterval(reaper);
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(all.map(async (s) => {
+        await s.transport.close().catch(() => undefined);
+        await s.session.close();
+      }));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The Host values accepted when `server.allowedHosts` is not configured: the bound address and the loopback names, with the bound port. */
+export function defaultAllowedHosts(host: string, port: number): string[] {
+  const names = new Set([host.toLowerCase(), 'localhost', '127.0.0.1', '[::1]']);
+  return [...names].map((n) => `${n}:${port}`);
+}
+
+/** One header value; repeated headers (ambiguous) count as absent. */
+export function headerOne(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Reads a request body, counting bytes as they stream (Content-Length is checked
+ * first but not trusted). Returns 'too_large' as soon as the limit is passed, or
+ * 'aborted' when the client went away.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large' | 'aborted'> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    return Promise.resolve('too_large');
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (v: Buffer | 'too_large' | 'aborted'): void => {
+      if (done) return;
+      done = true;
+      resolve(v);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.resume();
+        finish('too_large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => finish(Buffer.concat(chunks, size)));
+    req.on('error', () => finish('aborted'));
+    req.on('close', () => finish('aborted'));
+  });
+}
