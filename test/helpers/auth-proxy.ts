@@ -46,7 +46,7 @@ function forwardable(raw: string[], drop: ReadonlySet<string>): OutgoingHttpHead
   return out;
 }
 
-export async function startAuthProxy(target: URL, authorization: string): Promise<AuthProxy> {
+export async function startAuthProxy(target: URL, authorization: string, opts: { port?: number } = {}): Promise<AuthProxy> {
   if (target.protocol !== 'http:') throw new TypeError(`target: expected an http: URL, got ${target.protocol}`);
   if (authorization.length === 0 || /[\r\n]/.test(authorization)) throw new TypeError('authorization: expected a non-empty single-line header value');
 
@@ -91,7 +91,7 @@ export async function startAuthProxy(target: URL, authorization: string): Promis
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const url = new URL(`${target.pathname}${target.search}`, `http://127.0.0.1:${port}`);
