@@ -116,7 +116,8 @@ export class ApprovalQueue {
         lastProgress = now;
         req.onProgress(now - started, id);
       }
-      await this.#sleepOrWake(id, Math.min(this.#opts.pollMs, current.expiresAt - now), req.signal);
+      const untilProgress = req.onProgress ? this.#opts.progressMs - (now - lastProgress) : Infinity;
+      await this.#sleepOrWake(id, Math.min(this.#opts.pollMs, current.expiresAt - now, untilProgress), req.signal);
     }
   }
 

@@ -573,7 +573,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       argumentNames: [...raw.paths.argumentNames],
       base: dir,
     },
-    approvals: { timeoutMs: raw.approvals.timeoutMs, reuseTtlMs: raw.approvals.reuseTtlMs },
+    approvals: { timeoutMs: raw.approvals.timeoutMs, reuseTtlMs: raw.approvals.reuseTtlMs, progressMs: raw.approvals.progressMs },
     audit: { checkpointEvery: raw.audit.checkpointEvery, recordArguments: raw.audit.recordArguments },
     output: { maxResultBytes: raw.output.maxResultBytes, redactSecrets: raw.output.redactSecrets },
     adminKeys: secrets.adminKeys,

@@ -108,6 +108,7 @@ const ApprovalsSchema = z
   .strictObject({
     timeoutMs: positiveMs.default(DEFAULTS.approvalTimeoutMs).describe('How long a held call waits for a decision (ms); then it is denied.'),
     reuseTtlMs: positiveMs.default(DEFAULTS.approvalReuseTtlMs).describe('An approval the client did not wait for stays claimable this long (ms), once, by the same agent, tool and arguments.'),
+    progressMs: positiveMs.default(DEFAULTS.approvalProgressMs).describe('While a call is held, a progress notification is sent this often (ms) when the client gave a progress token.'),
   })
   .describe('The human approval queue.');
 

@@ -73,7 +73,7 @@ export interface ResolvedConfig {
   readonly agents: ReadonlyMap<string, ResolvedAgent>;
   readonly upstreams: ReadonlyMap<string, ResolvedUpstream>;
   readonly paths: ResolvedPaths;
-  readonly approvals: { readonly timeoutMs: number; readonly reuseTtlMs: number };
+  readonly approvals: { readonly timeoutMs: number; readonly reuseTtlMs: number; readonly progressMs: number };
   readonly audit: { readonly checkpointEvery: number; readonly recordArguments: 'none' | 'redacted' };
   readonly output: { readonly maxResultBytes: number; readonly redactSecrets: boolean };
   readonly adminKeys: readonly Secret[];

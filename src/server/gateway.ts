@@ -56,7 +56,7 @@ export class Gateway {
     const store = opts.store ?? (await openSqliteStore(config.storePath));
     try {
       const audit = await AuditLog.open(store, { checkpointEvery: config.audit.checkpointEvery });
-      const approvals = new ApprovalQueue(store, config.approvals);
+      const approvals = new ApprovalQueue(store, { timeoutMs: config.approvals.timeoutMs, reuseTtlMs: config.approvals.reuseTtlMs, progressMs: config.approvals.progressMs });
       const byDigest = new Map<string, string>();
       const generated: GeneratedKey[] = [];
       const addKey = (agent: string, digest: string): void => {
