@@ -7,10 +7,10 @@
  * Three processes: this client, the upstream (bench/upstream-server.ts) and
  * Bastion (`bastion serve`, SQLite store, audit on). Bounded: CALLS per case.
  * Env: BENCH_CALLS (default 3000), BENCH_WARMUP (default 300), BENCH_NODE_FLAGS (extra node flags
- * for the Bastion process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * for the Bastion process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_ONLY (one case, e.g. `small:1`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +41,16 @@ async function client(url: URL, auth: boolean): Promise<Client> {
   const c = new Client({ name: 'bench', version: '1.0.0' });
   await c.connect(new StreamableHTTPClientTransport(url, auth ? { requestInit: { headers: { Authorization: `Bearer ${KEY}` } } } : {}));
   return c;
+}
+
+/** CPU ms (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks, USER_HZ = 100
+  } catch {
+    return NaN;
+  }
 }
 
 function pct(sorted: number[], p: number): number {
@@ -105,8 +115,11 @@ upstreams:
   console.log(`tool-door benchmark: ${CALLS} calls per case after ${WARMUP} warm-up calls; node ${process.version}`);
   console.log('case                     | direct p50    p99   calls/s | bastion p50    p99   calls/s | added p50  added p99 | ratio calls/s');
   try {
+    const cpuLines: string[] = [];
+    const only = process.env.BENCH_ONLY; // e.g. "small:1" to run one case (profiling)
     for (const tool of ['small', 'large']) {
       for (const conc of [1, 16]) {
+        if (only && only !== `${tool}:${conc}`) continue;
         const dc = await Promise.all(Array.from({ length: conc }, () => client(direct, false)));
         const bc = await Promise.all(Array.from({ length: conc }, () => client(through, true)));
         const name = tool === 'small' ? `up__small` : `up__large`;
@@ -115,11 +128,17 @@ upstreams:
         // Interleave halves so drift (GC, disk) hits both sides alike.
         const d1 = await run(dc, tool, CALLS / 2);
         const b1 = await run(bc, name, CALLS / 2);
+        const label = `${tool === 'small' ? 'small' : '64 KiB'} result, c=${conc}`.padEnd(24);
         const d2 = await run(dc, tool, CALLS / 2);
+        const cpu0 = { bastion: cpuMs(bastion.pid), up: cpuMs(up.pid), client: process.cpuUsage() };
         const b2 = await run(bc, name, CALLS / 2);
+        const clientCpu = process.cpuUsage(cpu0.client);
+        cpuLines.push(
+          `${label.trim()}: CPU per call through Bastion — client ${((clientCpu.user + clientCpu.system) / 1000 / (CALLS / 2)).toFixed(3)} ms, ` +
+            `Bastion ${((cpuMs(bastion.pid) - cpu0.bastion) / (CALLS / 2)).toFixed(3)} ms, upstream ${((cpuMs(up.pid) - cpu0.up) / (CALLS / 2)).toFixed(3)} ms`,
+        );
         const d = { p50: (d1.p50 + d2.p50) / 2, p99: Math.max(d1.p99, d2.p99), rps: (d1.rps + d2.rps) / 2 };
         const b = { p50: (b1.p50 + b2.p50) / 2, p99: Math.max(b1.p99, b2.p99), rps: (b1.rps + b2.rps) / 2 };
-        const label = `${tool === 'small' ? 'small' : '64 KiB'} result, c=${conc}`.padEnd(24);
         console.log(
           `${label} | ${f(d.p50)} ${f(d.p99)} ${d.rps.toFixed(0).padStart(8)} | ${f(b.p50)} ${f(b.p99)} ${b.rps.toFixed(0).padStart(8)} | ${f(b.p50 - d.p50)} ${f(b.p99 - d.p99)}  | ${(b.rps / d.rps).toFixed(2)}x`,
         );
@@ -127,6 +146,7 @@ upstreams:
       }
     }
     console.log('latencies in ms; ratio = bastion calls/s ÷ direct calls/s');
+    for (const l of cpuLines) console.log(l);
   } finally {
     bastion.kill('SIGINT');
     await new Promise((r) => bastion.once('exit', r));

@@ -10,7 +10,6 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CreateMessageRequestSchema,
@@ -33,6 +32,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { ResolvedUpstream } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
+import { UpstreamHttpTransport } from './http-upstream-transport.ts';
 
 /** What the owning session does with traffic that flows from the upstream toward the client. */
 export interface UpstreamEvents {
@@ -113,7 +113,7 @@ export class UpstreamConnection {
     } else {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(config.headers)) headers[k] = v.reveal();
-      transport = new StreamableHTTPClientTransport(config.url as URL, { requestInit: { headers } });
+      transport = new UpstreamHttpTransport(config.url as URL, { headers });
     }
     try {
       await client.connect(transport, { timeout: config.connectTimeoutMs });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
+import { assertLinear } from '../helpers/complexity.ts';
 
 const CORPORA = '/work/shared/corpora';
 
@@ -267,27 +268,8 @@ describe('corpora: recall on third-party fixtures (/work/shared/corpora/secrets)
 });
 
 describe('complexity: every rule stays linear on adversarial input', () => {
-  // Model: noble-hashes test/slow-dos.test.ts. Time n and 4n; quadratic work would
-  // multiply the time by ~16, linear by ~4. The median of several runs smooths noise.
+  // Model: noble-hashes test/slow-dos.test.ts; see test/helpers/complexity.ts.
   const N = 40_000;
-  /** Median over 7 samples of the time per call; each sample repeats the call for at least 4 ms. */
-  function timeMs(input: string): number {
-    const runs: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      let calls = 0;
-      const t0 = performance.now();
-      let elapsed = 0;
-      do {
-        findSecrets(input);
-        redactSecrets(input);
-        calls++;
-        elapsed = performance.now() - t0;
-      } while (elapsed < 4);
-      runs.push(elapsed / calls);
-    }
-    runs.sort((a, b) => a - b);
-    return runs[3] as number;
-  }
   const fill = (unit: string, n: number) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
   const cases: Record<string, (n: number) => string> = {
     'plain letters': (n) => 'a'.repeat(n),
@@ -336,17 +318,11 @@ describe('complexity: every rule stays linear on adversarial input', () => {
       assert.ok(first < 250, `${name}: ${first.toFixed(0)} ms for ${N} characters`);
       const firstLarge = once(large);
       assert.ok(firstLarge < 1000, `${name}: ${firstLarge.toFixed(0)} ms for ${4 * N} characters`);
-      timeMs(small); // warm up
-      // Quadratic work gives ~16 every time; a loaded machine can push a linear ratio
-      // past 8 once, so up to three measurements are taken and the best counts.
-      let best = Infinity;
-      for (let attempt = 0; attempt < 3 && best >= 8; attempt++) {
-        const a = timeMs(small);
-        const b = timeMs(large);
-        best = Math.min(best, b / a);
-        t.diagnostic(`n=${N}: ${a.toFixed(3)} ms, 4n: ${b.toFixed(3)} ms, ratio ${(b / a).toFixed(1)}`);
-      }
-      assert.ok(best < 8, `${name}: 4x input took ${best.toFixed(1)}x the time`);
+      const ratios = assertLinear(name, (input) => {
+        findSecrets(input);
+        redactSecrets(input);
+      }, small, large);
+      t.diagnostic(`n=${N}: ratios ${ratios.map((r) => r.toFixed(1)).join(', ')}`);
     });
   }
 });
