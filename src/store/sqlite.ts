@@ -2,7 +2,9 @@
  * The SQLite implementation of {@link Store}, on `node:sqlite`.
  *
  * Durability: WAL with `synchronous=FULL`, so a committed audit append survives
- * power loss. Concurrency: audit appends run under `BEGIN IMMEDIATE` (the write
+ * power loss. Audit appends of a file store run on a worker thread with its own
+ * connection (./sqlite-audit-worker.ts), so the commit's fsync does not stall the
+ * event loop; callers still resolve only when their records are durable. Concurrency: audit appends run under `BEGIN IMMEDIATE` (the write
  * lock is taken before the chain tip is read), so writers in several processes
  * serialize and cannot fork the chain; `busy_timeout` makes a second writer wait.
  * Approval transitions are single conditional `UPDATE`s, so exactly one caller
@@ -12,15 +14,13 @@ import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { BastionError } from '../errors.ts';
-import { canonicalJson } from '../audit/canonical.ts';
-import { chainRecord } from '../audit/chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
 import type { ApprovalRecord, Store, StoredKey } from './store.ts';
+import { AuditWorker } from './sqlite-audit-client.ts';
+import { appendAuditTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 
 /** The schema version this code writes and reads. */
 const SCHEMA_VERSION = 1;
-/** How long a writer waits for another connection's lock, in ms. */
-const BUSY_TIMEOUT_MS = 5_000;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -77,6 +77,8 @@ const MIGRATIONS: readonly string[] = [
 export interface SqliteStoreOptions {
   /** Create the folder and database when missing (default true). When false, a missing file is `ERR_STORE`. */
   readonly create?: boolean;
+  /** Append audit records on a worker thread (default true for a file; always false for `:memory:`). */
+  readonly auditWorker?: boolean;
 }
 
 /**
@@ -100,16 +102,12 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
       });
     }
   }
-  const db = guard('open', () => new DatabaseSync(file, { timeout: BUSY_TIMEOUT_MS }));
+  const db = openConnection(file);
   try {
-    guard('open', () => {
-      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = ON');
-    });
     migrate(db);
-    return new SqliteStore(db);
+    // A file store appends audit records on a worker thread (fsync off the event loop);
+    // an in-memory database cannot be shared with a worker, so it appends in-thread.
+    return new SqliteStore(db, memory || options.auditWorker === false ? undefined : new AuditWorker(file));
   } catch (err) {
     try {
       db.close();
@@ -146,24 +144,6 @@ function migrate(db: DatabaseSync): void {
 function userVersion(db: DatabaseSync): number {
   const row = db.prepare('PRAGMA user_version').get() as { user_version: number } | undefined;
   return row?.user_version ?? 0;
-}
-
-/** Runs a driver call, wrapping any failure into `ERR_STORE` (a BastionError passes through). */
-function guard<T>(operation: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof BastionError) throw err;
-    throw new BastionError('ERR_STORE', `store: ${operation} failed`, { cause: err });
-  }
-}
-
-function rollback(db: DatabaseSync): void {
-  try {
-    if (db.isTransaction) db.exec('ROLLBACK');
-  } catch {
-    // The original error is reported; a failed rollback leaves SQLite to roll back on close.
-  }
 }
 
 interface ApprovalRow {
@@ -227,10 +207,12 @@ function assertLimit(name: string, n: number): void {
 class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #stmt: Readonly<Record<string, StatementSync>>;
+  readonly #auditWorker: AuditWorker | undefined;
   #closed = false;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, auditWorker: AuditWorker | undefined) {
     this.#db = db;
+    this.#auditWorker = auditWorker;
     const sql: Record<string, string> = {
       begin: 'BEGIN IMMEDIATE',
       commit: 'COMMIT',
@@ -295,19 +277,9 @@ class SqliteStore implements Store {
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
     if (!Array.isArray(events)) throw new TypeError('appendAudit: events must be an array');
     if (events.length === 0) return [];
-    return this.#transaction('appendAudit', () => {
-      const tip = guard('appendAudit', () => this.#s('auditTip').get()) as { seq: number; hash: string } | undefined;
-      let prev: { seq: number; hash: string } | undefined = tip === undefined ? undefined : { seq: tip.seq, hash: tip.hash };
-      const records: AuditRecord[] = [];
-      for (const event of events) {
-        const record = chainRecord(prev, event);
-        const json = canonicalJson(record);
-        guard('appendAudit', () => this.#s('auditInsert').run(record.seq, json, record.hash));
-        records.push(record);
-        prev = record;
-      }
-      return records;
-    });
+    if (this.#closed) throw new BastionError('ERR_STORE', 'store: closed');
+    if (this.#auditWorker) return this.#auditWorker.append(events);
+    return appendAuditTx(this.#db, events);
   }
 
   async readAudit(fromSeq: number, limit: number): Promise<AuditRecord[]> {
@@ -414,6 +386,7 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#auditWorker?.close();
     guard('close', () => this.#db.close());
   }
 }
