@@ -7,7 +7,7 @@
  * seq 1. A checkpoint is an Ed25519 signature over the canonical JSON of
  * `{seq, hash, time, keyId}`. See audit/types.ts.
  */
-import { sha256Hex, verifyEd25519 } from '../util/crypto.ts';
+import { constantTimeEqual, sha256Hex, verifyEd25519 } from '../util/crypto.ts';
 import { canonicalJson } from './canonical.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 
@@ -103,7 +103,7 @@ export async function verifyChain(
       const cp = pending[cpIndex++]!;
       const cpFault = checkCheckpoint(cp, publicKeys);
       if (cpFault !== undefined) return cpFault;
-      if (cp.hash !== record.hash) {
+      if (typeof cp.hash !== 'string' || !constantTimeEqual(cp.hash, record.hash)) {
         return broken(cp.seq, 'checkpoint_mismatch', `checkpoint at seq ${cp.seq} does not match the record's hash`);
       }
     }
@@ -141,10 +141,10 @@ function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string)
   } catch {
     return broken(seq, 'hash_mismatch', `record ${seq} is not canonicalizable JSON`);
   }
-  if (typeof record.hash !== 'string' || actual !== record.hash) {
+  if (typeof record.hash !== 'string' || !constantTimeEqual(actual, record.hash)) {
     return broken(seq, 'hash_mismatch', `record ${seq} content does not match its hash`);
   }
-  if (record.prevHash !== prevHash) {
+  if (typeof record.prevHash !== 'string' || !constantTimeEqual(record.prevHash, prevHash)) {
     return broken(seq, 'prev_mismatch', `record ${seq} prevHash does not match record ${seq - 1}`);
   }
   return undefined;

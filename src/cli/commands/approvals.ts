@@ -5,7 +5,6 @@
  * waiting call notices the decision within `approvalPollMs`. Every decision is
  * appended to the audit chain on the admin door.
  */
-import { parseArgs } from 'node:util';
 import { userInfo } from 'node:os';
 import { decideApproval } from '../../approvals/queue.ts';
 import { loadConfig } from '../../config/load.ts';
@@ -13,6 +12,7 @@ import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
 import { openSqliteStore } from '../../store/sqlite.ts';
 import type { ApprovalRecord, Store } from '../../store/store.ts';
+import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -49,29 +49,20 @@ function line(a: ApprovalRecord, now: number): string {
 
 export const approvals: CliCommand = async (argv, io) => {
   const [verb, ...rest] = argv;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string' },
-        status: { type: 'string' },
-        reason: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    io.stderr(`bastion approvals: ${(err as Error).message}\n${HELP}\n`);
+  if (verb === undefined) {
+    io.stderr(`${HELP}\n`);
     return EXIT.USAGE;
   }
+  const parsed = parseFlags(
+    `approvals ${verb}`,
+    HELP,
+    verb === '--help' || verb === '-h' ? ['--help'] : rest,
+    { config: { type: 'string', short: 'c' }, status: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' } },
+    io,
+    1,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help || verb === undefined || verb === '--help' || verb === '-h') {
-    (verb === undefined ? io.stderr : io.stdout)(`${HELP}\n`);
-    return verb === undefined ? EXIT.USAGE : EXIT.OK;
-  }
   if (verb === 'list') {
     const status = values.status ?? 'pending';
     if (!(STATUSES as readonly string[]).includes(status) || positionals.length > 0) {

@@ -8,7 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { parseFlags, type ParsedFlags } from '../args.ts';
 import { isBastionError } from '../../errors.ts';
 import { verifyAudit } from '../../audit/log.ts';
 import type { AuditRecord } from '../../audit/types.ts';
@@ -72,27 +73,10 @@ Exit status: 0 ok, 2 usage error, 3 config error, 4 store error, 5 no key yet.
 `,
 };
 
-type Parsed<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>['values'];
-
-/** Parses argv strictly. On a usage error writes it and returns `EXIT.USAGE`; on `--help` prints usage and returns `EXIT.OK`. */
-function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(
-  name: string,
-  argv: readonly string[],
-  options: O,
-  io: CliIO,
-): Parsed<O> | number {
-  let values: Parsed<O>;
-  try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Parsed<O>;
-  } catch (err) {
-    io.stderr(`bastion ${name}: ${err instanceof Error ? err.message : 'invalid arguments'}\nRun 'bastion ${name} --help' for usage.\n`);
-    return EXIT.USAGE;
-  }
-  if ((values as { help?: boolean }).help === true) {
-    io.stdout(USAGE[name] ?? '');
-    return EXIT.OK;
-  }
-  return values;
+/** Parses flags for `audit <name>`; a number is the exit code to return. */
+function flags<O extends NonNullable<ParseArgsConfig['options']>>(name: string, argv: readonly string[], options: O, io: CliIO): ParsedFlags<O> | number {
+  const r = parseFlags(name, USAGE[name] ?? '', argv, options, io);
+  return typeof r === 'number' ? r : r.values;
 }
 
 function describe(err: unknown): string {
@@ -148,7 +132,7 @@ function storeFailure(name: string, err: unknown, io: CliIO): number {
 /** `bastion audit verify [--config F | --store P] [--public-key FILE] [--json]` */
 export const auditVerify: CliCommand = async (argv, io) => {
   const name = 'audit verify';
-  const values = parseFlags(name, argv, { ...STORE_OPTIONS, 'public-key': { type: 'string' }, json: { type: 'boolean' } }, io);
+  const values = flags(name, argv, { ...STORE_OPTIONS, 'public-key': { type: 'string' }, json: { type: 'boolean' } }, io);
   if (typeof values === 'number') return values;
   let publicKeyPem: string | undefined;
   if (values['public-key'] !== undefined) {
@@ -196,7 +180,7 @@ export const auditVerify: CliCommand = async (argv, io) => {
 /** `bastion audit tail [--config F | --store P] [-n 20] [-f] [--json]` */
 export const auditTail: CliCommand = async (argv, io) => {
   const name = 'audit tail';
-  const values = parseFlags(
+  const values = flags(
     name,
     argv,
     { ...STORE_OPTIONS, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } },
@@ -296,7 +280,7 @@ function field(value: unknown): string {
 /** `bastion audit key [--config F | --store P] [--json]`: the checkpoint public keys, for `audit verify --public-key`. */
 export const auditKey: CliCommand = async (argv, io) => {
   const name = 'audit key';
-  const values = parseFlags(name, argv, { ...STORE_OPTIONS, json: { type: 'boolean' } }, io);
+  const values = flags(name, argv, { ...STORE_OPTIONS, json: { type: 'boolean' } }, io);
   if (typeof values === 'number') return values;
   const store = await openStoreFromFlags(name, values, io);
   if (typeof store === 'number') return store;

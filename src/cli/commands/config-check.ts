@@ -7,7 +7,7 @@
  * be used); 2 bad usage; 3 config file not found; 70 internal error.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError, toBastionError } from '../../errors.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
@@ -37,26 +37,9 @@ export function resolveConfigPath(flag: string | undefined, io: CliIO): string {
 }
 
 export const configCheck: CliCommand = async (argv, io) => {
-  let values: { config?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: 'string', short: 'c' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr(`bastion config check: ${err instanceof Error ? err.message : 'bad arguments'}\nRun 'bastion config check --help' for usage.\n`);
-    return EXIT.USAGE;
-  }
-  if (values.help === true) {
-    io.stdout(USAGE);
-    return EXIT.OK;
-  }
+  const parsed = parseFlags('config check', USAGE, argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const json = values.json === true;
   const file = resolveConfigPath(values.config, io);
 

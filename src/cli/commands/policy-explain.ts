@@ -6,7 +6,7 @@
  * Exit codes: 0 allow; 1 deny or approve; 2 bad usage; 3 the config (or one of
  * its policy files) cannot be loaded or compiled; 70 internal error.
  */
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { toBastionError } from '../../errors.ts';
 import { PolicyEngine, type PolicyRequest } from '../../policy/engine.ts';
@@ -79,11 +79,7 @@ function indent(text: string): string {
 }
 
 export const policyExplain: CliCommand = async (argv, io) => {
-  let values: Flags;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
+  const parsed = parseFlags('policy explain', USAGE, argv, {
         agent: { type: 'string', short: 'a' },
         tool: { type: 'string', short: 't' },
         resource: { type: 'string' },
@@ -93,19 +89,9 @@ export const policyExplain: CliCommand = async (argv, io) => {
         listing: { type: 'boolean' },
         config: { type: 'string', short: 'c' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr(`bastion policy explain: ${err instanceof Error ? err.message : 'bad arguments'}\nRun 'bastion policy explain --help' for usage.\n`);
-    return EXIT.USAGE;
-  }
-  if (values.help === true) {
-    io.stdout(USAGE);
-    return EXIT.OK;
-  }
+      }, io);
+  if (typeof parsed === 'number') return parsed;
+  const values: Flags = parsed.values;
   const req = requestOf(values);
   if (typeof req === 'string') {
     io.stderr(`bastion policy explain: ${req}\nRun 'bastion policy explain --help' for usage.\n`);

@@ -3,11 +3,11 @@
  * shows generated agent keys once, serves HTTP until SIGINT/SIGTERM, then
  * closes sessions and writes the final audit checkpoint.
  */
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
+import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -19,17 +19,9 @@ Runs the gateway: MCP (Streamable HTTP) at /mcp, admin API at /api.
 Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
 
 export const serve: CliCommand = async (argv, io) => {
-  let values: { config?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    io.stderr(`bastion serve: ${(err as Error).message}\n${HELP}\n`);
-    return EXIT.USAGE;
-  }
-  if (values.help) {
-    io.stdout(`${HELP}\n`);
-    return EXIT.OK;
-  }
+  const parsed = parseFlags('serve', HELP, argv, { config: { type: 'string', short: 'c' } }, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const file = resolveConfigPath(values.config, io);
   let opened: Awaited<ReturnType<typeof Gateway.open>>;
   let config;

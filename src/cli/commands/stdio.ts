@@ -5,11 +5,11 @@
  * everything else — policy, approvals, audit — is as over HTTP. Stdout carries
  * only MCP messages; diagnostics go to stderr.
  */
-import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
 import { Gateway } from '../../server/gateway.ts';
+import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -19,21 +19,9 @@ Serves the tool door on stdin/stdout as agent NAME.
 Exit codes: 0 client closed stdin, 2 usage, 3 config invalid or unknown agent, 4 store error.`;
 
 export const stdio: CliCommand = async (argv, io) => {
-  let values: { config?: string | undefined; agent?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { config: { type: 'string' }, agent: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
-  } catch (err) {
-    io.stderr(`bastion stdio: ${(err as Error).message}\n${HELP}\n`);
-    return EXIT.USAGE;
-  }
-  if (values.help) {
-    io.stdout(`${HELP}\n`);
-    return EXIT.OK;
-  }
+  const parsed = parseFlags('stdio', HELP, argv, { config: { type: 'string', short: 'c' }, agent: { type: 'string' } }, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.agent) {
     io.stderr(`bastion stdio: --agent is required\n${HELP}\n`);
     return EXIT.USAGE;
