@@ -58,3 +58,9 @@ export function hasHiddenCharacters(text: string): boolean {
   if (typeof text !== 'string') throw new TypeError('hasHiddenCharacters: text must be a string');
   return HIDDEN.test(text);
 }
+
+/** `text` with every hidden character removed (all of them: not bounded like {@link findHiddenCharacters}). */
+export function stripHiddenCharacters(text: string): string {
+  if (typeof text !== 'string') throw new TypeError('stripHiddenCharacters: text must be a string');
+  return text.replace(HIDDEN_ALL, '');
+}

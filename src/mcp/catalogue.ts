@@ -15,7 +15,7 @@
  */
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import { findHiddenCharacters } from '../detect/hidden.ts';
+import { findHiddenCharacters, stripHiddenCharacters } from '../detect/hidden.ts';
 
 /** Separator between upstream and original name. Upstream names cannot contain `_`, so the split is unambiguous. */
 export const NAME_SEPARATOR = '__';
@@ -62,21 +62,9 @@ export function exposeName(upstream: string, prefix: boolean, name: string): str
   return prefix ? `${upstream}${NAME_SEPARATOR}${name}` : name;
 }
 
-/** Removes hidden characters from a string, returning what was found. */
-function clean(text: string | undefined): { text: string | undefined; kinds: string[] } {
-  if (text === undefined) return { text, kinds: [] };
-  const found = findHiddenCharacters(text);
-  if (found.length === 0) return { text, kinds: [] };
-  const at = new Set(found.map((f) => f.index));
-  let out = '';
-  for (let i = 0; i < text.length; ) {
-    const cp = text.codePointAt(i) as number;
-    const width = cp > 0xffff ? 2 : 1;
-    if (!at.has(i)) out += text.slice(i, i + width);
-    i += width;
-  }
-  // findHiddenCharacters is bounded; if it stopped early, fall back to a full strip.
-  return { text: out, kinds: [...new Set(found.map((f) => f.kind))] };
+/** Removes hidden characters from a description (the kinds found are reported by {@link hiddenIn}). */
+function clean(text: string | undefined): { text: string | undefined } {
+  return { text: text === undefined ? undefined : stripHiddenCharacters(text) };
 }
 
 /** Scans every string in a definition for hidden characters (descriptions, titles, schema text). */

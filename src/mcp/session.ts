@@ -91,6 +91,9 @@ export const JSONRPC_DENIED = -32003;
 
 const REQUEST_ALLOWED: Decision = allow('mcp.request', 'protocol');
 
+/** Returned by result sanitizing instead of a result over `output.maxResultBytes`. */
+const TOO_LARGE: unique symbol = Symbol('too large');
+
 /** SHA-256 hex over the RFC 8785 canonical JSON of tool arguments (`{}` when absent). */
 export function digestArguments(args: unknown): string {
   return sha256Hex(canonicalJson(args ?? {}));
@@ -397,7 +400,7 @@ export class GatewaySession {
       if (!entry || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
       const conn = await this.#upstream(entry.upstream);
       const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
-      return this.#sanitize(result, ctx) as typeof result;
+      return this.#sanitizeOrThrow(result, ctx);
     });
     s.setRequestHandler(ListResourcesRequestSchema, async (_req, extra) => {
       const cat = await this.#getCatalogue(this.#ctx(extra));
@@ -410,7 +413,7 @@ export class GatewaySession {
     s.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
       const { ctx, conn } = await this.#routeResource(req.params.uri, extra);
       const result = await conn.request('resources/read', (o) => conn.client.readResource(req.params, o), extra.signal);
-      return this.#sanitize(result, ctx) as typeof result;
+      return this.#sanitizeOrThrow(result, ctx);
     });
     s.setRequestHandler(SubscribeRequestSchema, async (req, extra) => {
       const { conn } = await this.#routeResource(req.params.uri, extra);
@@ -516,6 +519,10 @@ export class GatewaySession {
     return { ctx, conn: await this.#upstream(owner) };
   }
 
+  /**
+   * Redacts and flags a result on its way to the agent. Returns {@link TOO_LARGE}
+   * instead when it is over `output.maxResultBytes` (recorded on the audit record).
+   */
   #sanitize(result: unknown, ctx: RequestAudit): unknown {
     const out = sanitizeResult(result, this.#deps.config.output);
     if (out.redactions > 0) ctx.detail.redactions = { count: out.redactions, rules: out.rules };
@@ -524,9 +531,16 @@ export class GatewaySession {
       ctx.detail.code = 'ERR_RESULT_TOO_LARGE';
       ctx.detail.resultBytes = out.bytes;
       ctx.outcome = 'error';
-      throw new McpError(ErrorCode.InternalError, `result too large (ERR_RESULT_TOO_LARGE)`);
+      return TOO_LARGE;
     }
     return out.value;
+  }
+
+  /** {@link #sanitize} for protocol results (resources, prompts): too large is a JSON-RPC error. */
+  #sanitizeOrThrow<T>(result: T, ctx: RequestAudit): T {
+    const out = this.#sanitize(result, ctx);
+    if (out === TOO_LARGE) throw new McpError(ErrorCode.InternalError, 'result too large (ERR_RESULT_TOO_LARGE)');
+    return out as T;
   }
 
   async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
@@ -639,11 +653,10 @@ export class GatewaySession {
           }),
         extra.signal,
       );
-      return this.#sanitize(result, ctx) as CallToolResult;
+      const out = this.#sanitize(result, ctx);
+      if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
+      return out as CallToolResult;
     } catch (err) {
-      if (err instanceof McpError && err.code === ErrorCode.InternalError && ctx.detail.code === 'ERR_RESULT_TOO_LARGE') {
-        return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
-      }
       if (err instanceof McpError) {
         // The upstream refused with a JSON-RPC error: pass its code, not its text.
         ctx.detail.upstreamError = err.code;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { findHiddenCharacters, hasHiddenCharacters, MAX_HIDDEN_FINDINGS } from '../../src/detect/hidden.ts';
+import { findHiddenCharacters, hasHiddenCharacters, stripHiddenCharacters, MAX_HIDDEN_FINDINGS } from '../../src/detect/hidden.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 
 const cp = (n: number) => String.fromCodePoint(n);
@@ -83,6 +83,20 @@ describe('findHiddenCharacters', () => {
     const benign = rows.filter((r) => r.label === 'benign').length;
     t.diagnostic(`benign with hidden characters: ${flagged((l) => l === 'benign')}/${benign}; attacks: ${flagged((l) => l !== 'benign')}/${rows.length - benign}`);
     assert.ok(flagged((l) => l === 'benign') <= benign * 0.02);
+  });
+
+  test('stripHiddenCharacters removes every hidden character, past the findings bound, and nothing else', () => {
+    const many = 'a\u200b'.repeat(MAX_HIDDEN_FINDINGS * 3) + '\u{E0041}\u202e' + 'visible';
+    assert.equal(stripHiddenCharacters(many), 'a'.repeat(MAX_HIDDEN_FINDINGS * 3) + 'visible');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
+        const out = stripHiddenCharacters(s);
+        assert.equal(hasHiddenCharacters(out), false);
+        assert.equal(stripHiddenCharacters(out), out);
+        if (!hasHiddenCharacters(s)) assert.equal(out, s);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('linear time: n and 4n', () => {
