@@ -4,6 +4,7 @@
  * and the README's table).
  */
 import { readFileSync } from 'node:fs';
+import { quietSqliteExperimentalWarning } from '../util/warnings.ts';
 import { EXIT, type CliCommand, type CliIO } from './io.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -61,6 +62,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
 const isEntry = process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1]);
 if (isEntry) {
+  quietSqliteExperimentalWarning();
   const io: CliIO = {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),

@@ -555,6 +555,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(u.url !== undefined ? { url: new URL(u.url) } : {}),
       headers: secrets.upstreamHeaders.get(name) ?? {},
       prefix: u.prefix,
+      ...(u.workspace !== undefined ? { workspace: resolve(dir, u.workspace) } : {}),
       timeoutMs: u.timeoutMs,
       connectTimeoutMs: u.connectTimeoutMs,
     });

@@ -81,6 +81,11 @@ const UpstreamSchema = z
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), SecretRef).default({}).describe('Environment added for `command`, as secret references. The process does not inherit Bastion\'s environment beyond PATH, HOME and locale.'),
     url: z.string().url().optional().describe('URL of a Streamable HTTP MCP server.'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), SecretRef).default({}).describe('Headers sent to `url`, as secret references.'),
+    workspace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The folder this upstream resolves relative path arguments against (e.g. the directory a filesystem server serves); relative to the config file. Without it, relative path arguments to its tools are refused, since Bastion cannot know what the upstream would resolve them against.'),
     prefix: z.boolean().default(true).describe('Expose names as `<upstream>__<name>`. `false` exposes them as they are; a name two upstreams both expose is then hidden and audited.'),
     timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest an upstream request may take (ms); longer is a tool error.'),
     connectTimeoutMs: positiveMs.default(DEFAULTS.upstreamConnectTimeoutMs).describe('Longest connecting and initializing may take (ms).'),

@@ -42,6 +42,8 @@ export interface ResolvedUpstream {
   readonly url?: URL;
   readonly headers: Readonly<Record<string, Secret>>;
   readonly prefix: boolean;
+  /** Absolute folder that relative path arguments to this upstream's tools resolve against; undefined: they are refused. */
+  readonly workspace?: string;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
 }

@@ -579,11 +579,13 @@ export class GatewaySession {
     }
 
     // 4. Paths named by the arguments.
+    const workspace = this.#deps.config.upstreams.get(entry.upstream)?.workspace;
     for (const { pointer, value } of this.#deps.paths.pathArguments(entry.item.inputSchema, args)) {
-      const pd = await this.#deps.paths.check(value);
+      const pd = await this.#deps.paths.check(value, workspace);
       if (pd.effect !== 'allow') {
         ctx.detail.pathArgument = pointer;
-        return refuse(pd, 'ERR_PATH_DENIED', `Bastion refused this call: the path in ${pointer} is not allowed`);
+        const hint = pd.reason === 'path.relative' ? ' (use an absolute path)' : '';
+        return refuse(pd, 'ERR_PATH_DENIED', `Bastion refused this call: the path in ${pointer} is not allowed${hint}`);
       }
     }
 

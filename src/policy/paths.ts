@@ -21,7 +21,11 @@
  * 1. Not a string, empty, holding NUL or a lone surrogate → deny `path.invalid` / `path.nul`.
  * 2. A `file:` URI becomes a path (`fileURLToPath`; a remote host or an encoded `/` → `path.invalid`).
  * 3. A leading `~` is not expanded: deny `path.tilde` (the tool's idea of home is unknown).
- * 4. Relative paths resolve against `paths.base` (the config folder).
+ * 4. A relative path resolves against the `workspace` of the upstream the tool
+ *    belongs to — the folder that upstream itself resolves relative paths against.
+ *    Without one it is denied (`path.relative`): the gateway cannot know what the
+ *    upstream would resolve it against, and checking one path while the upstream
+ *    opens another is how a deny rule gets bypassed.
  * 5. Two candidates: the *lexical* path (`path.resolve`) and the *physical* path,
  *    resolved component by component like the kernel does: symlinks are followed
  *    (also dangling ones, so a write target behind a link is its real target),
@@ -187,13 +191,11 @@ export class PathGuard {
   readonly #allow: readonly Glob[];
   readonly #deny: readonly Glob[];
   readonly #names: ReadonlySet<string>;
-  readonly #base: string;
 
-  private constructor(allowGlobs: Glob[], denyGlobs: Glob[], names: ReadonlySet<string>, base: string) {
+  private constructor(allowGlobs: Glob[], denyGlobs: Glob[], names: ReadonlySet<string>) {
     this.#allow = allowGlobs;
     this.#deny = denyGlobs;
     this.#names = names;
-    this.#base = base;
   }
 
   /** Compiles `paths`. Throws `ERR_CONFIG_INVALID` for a relative glob or base. */
@@ -205,7 +207,6 @@ export class PathGuard {
       compileGlobs(paths.allow, 'allow'),
       compileGlobs(paths.deny, 'deny'),
       new Set([...PATH_ARGUMENT_NAMES, ...paths.argumentNames]),
-      resolve(paths.base),
     );
   }
 
@@ -242,8 +243,12 @@ export class PathGuard {
     return out;
   }
 
-  /** Decides whether the tool may touch `value` (see the module docs for the steps). Never throws. */
-  async check(value: string): Promise<Decision> {
+  /**
+   * Decides whether the tool may touch `value` (see the module docs for the steps).
+   * `workspace`: absolute folder that relative paths resolve against (the upstream's
+   * own base); without it a relative path is denied. Never throws.
+   */
+  async check(value: string, workspace?: string): Promise<Decision> {
     if (typeof value !== 'string' || value === '' || !value.isWellFormed()) return deny('path.invalid', 'paths');
     if (value.includes('\0')) return deny('path.nul', 'paths');
     let p = value;
@@ -258,7 +263,8 @@ export class PathGuard {
     }
     if (p.startsWith('~')) return deny('path.tilde', 'paths');
 
-    const abs = isAbsolute(p) ? p : `${this.#base}/${p}`;
+    if (!isAbsolute(p) && (workspace === undefined || !isAbsolute(workspace))) return deny('path.relative', 'paths');
+    const abs = isAbsolute(p) ? p : `${workspace}/${p}`;
     const lexical = resolve(abs);
     let physical: string;
     try {

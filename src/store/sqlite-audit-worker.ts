@@ -11,7 +11,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditEvent } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
 import { appendAuditTx, openConnection } from './sqlite-audit.ts';
+import { quietSqliteExperimentalWarning } from '../util/warnings.ts';
 
+quietSqliteExperimentalWarning();
 const port = parentPort;
 if (!port) throw new Error('sqlite-audit-worker must run as a worker thread');
 const db = openConnection((workerData as { file: string }).file);

@@ -34,6 +34,37 @@ function writeConfig(text: string, files: Record<string, string> = {}): string {
   return file;
 }
 
+/** The example of issue 2, verbatim: it must stay accepted as written while the schema grows. */
+const ISSUE_EXAMPLE = `version: 1
+server:
+  listen: 127.0.0.1:8790
+store:
+  sqlite: ./.bastion/bastion.db
+agents:
+  demo:
+    keys: [env:BASTION_DEMO_KEY]
+    tools: ["files__*"]
+    deny: ["files__write_file", "files__edit_file"]
+    approve: ["files__move_file"]
+upstreams:
+  files:
+    command: npx
+    args: ["-y", "@modelcontextprotocol/server-filesystem", "./workspace"]
+paths:
+  allow: ["./workspace/**"]
+  deny: ["**/.env", "**/*.pem", "**/id_*"]
+approvals:
+  timeoutMs: 120000
+`;
+
+test('the example of issue 2 is accepted exactly as written', async () => {
+  const { config } = await loadConfig(writeConfig(ISSUE_EXAMPLE), { env: {}, secrets: 'strict' });
+  assert.deepEqual([...config.agents.keys()], ['demo']);
+  assert.deepEqual(config.agents.get('demo')?.unresolvedKeyRefs, ['env:BASTION_DEMO_KEY']);
+  assert.equal(config.upstreams.get('files')?.kind, 'stdio');
+  assert.equal(config.approvals.timeoutMs, 120000);
+});
+
 /** Runs `fn`, asserts it throws a BastionError with `code`, and returns it. */
 async function rejects(fn: () => unknown, code: BastionErrorCode): Promise<BastionError> {
   try {

@@ -158,6 +158,8 @@ describe('quickstart through the CLI', () => {
       assert.ok(!names.includes('files__edit_file'));
       const r = await client.callTool({ name: 'files__read_text_file', arguments: { path: join(dir, 'workspace/.env') } });
       assert.equal((r as { _meta?: Record<string, { code: string }> })._meta?.['bastion/error']?.code, 'ERR_PATH_DENIED');
+      const rel = await client.callTool({ name: 'files__read_text_file', arguments: { path: 'notes/hello.txt' } });
+      assert.match(JSON.stringify(rel), /Hello|hello/, 'relative paths resolve in the workspace, as the server resolves them');
     } finally {
       await client.close();
     }

@@ -33,6 +33,7 @@ upstreams:
   files:
     command: npx
     args: ["-y", "@modelcontextprotocol/server-filesystem", "./workspace"]
+    workspace: ./workspace
   bad:
     command: ${JSON.stringify(process.execPath)}
     args: [${JSON.stringify(badUpstream)}]
@@ -112,10 +113,15 @@ describe('tool door end to end (filesystem server via npx)', () => {
     assert.match(text(leak), /REDACTED/);
   });
 
-  test('relative paths resolve against the config folder', async () => {
-    const r = await client.callTool({ name: 'files__read_text_file', arguments: { path: './workspace/notes/hello.txt' } });
-    // The filesystem server itself resolves relative paths against its cwd; what matters is that Bastion allowed it.
-    assert.notEqual(errorCode(r), 'ERR_PATH_DENIED');
+  test('relative paths resolve against the upstream workspace, exactly as the upstream resolves them', async () => {
+    const r = await client.callTool({ name: 'files__read_text_file', arguments: { path: 'notes/hello.txt' } });
+    assert.equal((r as ToolResult).isError ?? false, false, text(r));
+    assert.match(text(r), /hello from the workspace/, 'Bastion checked the file the server read');
+    for (const path of ['.env', '../outside/secret.txt', 'escape/secret.txt', 'notes/../../outside/secret.txt']) {
+      const denied = await client.callTool({ name: 'files__read_text_file', arguments: { path } });
+      assert.equal(errorCode(denied), 'ERR_PATH_DENIED', path);
+      assert.ok(!text(denied).includes('outside the workspace'));
+    }
   });
 
   test('deny globs win inside the workspace', async () => {

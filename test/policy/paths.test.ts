@@ -42,12 +42,19 @@ symlinkSync('loop1', join(ws, 'loop2'));
 const guard = PathGuard.compile({ allow: [`${ws}/**`], deny: ['**/.env', '**/id_*'], argumentNames: ['target'], base: ws });
 
 async function effect(p: string): Promise<string> {
-  return (await guard.check(p)).effect;
+  return (await guard.check(p, ws)).effect;
 }
 
 describe('PathGuard.check', () => {
+  test('a relative path without a workspace is refused: the upstream would resolve it its own way', async () => {
+    assert.deepEqual(await guard.check('a/b/file.txt'), { effect: 'deny', reason: 'path.relative', rule: 'paths' });
+    assert.deepEqual(await guard.check('.'), { effect: 'deny', reason: 'path.relative', rule: 'paths' });
+    assert.equal((await guard.check(join(ws, 'a/b/file.txt'))).effect, 'allow', 'absolute paths need no workspace');
+  });
+
+
   test('inside the workspace: relative, absolute, the workspace itself, not-yet-existing files', async () => {
-    assert.deepEqual(await guard.check('a/b/file.txt'), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+    assert.deepEqual(await guard.check('a/b/file.txt', ws), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
     assert.equal(await effect(join(ws, 'a', 'b', 'file.txt')), 'allow');
     assert.equal(await effect(ws), 'allow');
     assert.equal(await effect('.'), 'allow');
@@ -57,7 +64,7 @@ describe('PathGuard.check', () => {
   });
 
   test('outside the workspace', async () => {
-    assert.deepEqual(await guard.check('../outside/secret.txt'), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check('../outside/secret.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
     assert.equal(await effect('/etc/passwd'), 'deny');
     assert.equal(await effect('a/../../outside'), 'deny');
     assert.equal(await effect(`${ws}x/file`), 'deny');
@@ -65,34 +72,34 @@ describe('PathGuard.check', () => {
   });
 
   test('deny globs win, at any depth, dot files included', async () => {
-    assert.deepEqual(await guard.check('.env'), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
-    assert.deepEqual(await guard.check('keys/id_rsa'), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[1]' });
-    assert.equal((await guard.check('a/b/.ENV')).reason, 'path.denied');
+    assert.deepEqual(await guard.check('.env', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual(await guard.check('keys/id_rsa', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[1]' });
+    assert.equal((await guard.check('a/b/.ENV', ws)).reason, 'path.denied');
   });
 
   test('symlinks are followed: escaping links are denied even for files that do not exist yet', async () => {
-    assert.equal((await guard.check('link-out/secret.txt')).reason, 'path.outside');
-    assert.equal((await guard.check('link-out/not-yet.txt')).reason, 'path.outside');
-    assert.equal((await guard.check('link-out')).reason, 'path.outside');
-    assert.equal((await guard.check('dangling')).reason, 'path.outside');
-    assert.equal((await guard.check(join(ws, 'env-alias'))).reason, 'path.denied');
+    assert.equal((await guard.check('link-out/secret.txt', ws)).reason, 'path.outside');
+    assert.equal((await guard.check('link-out/not-yet.txt', ws)).reason, 'path.outside');
+    assert.equal((await guard.check('link-out', ws)).reason, 'path.outside');
+    assert.equal((await guard.check('dangling', ws)).reason, 'path.outside');
+    assert.equal((await guard.check(join(ws, 'env-alias'), ws)).reason, 'path.denied');
     assert.equal(await effect('link-in/file.txt'), 'allow');
     // `sub-out/..` is root/outside for the kernel, though it reads as ws/ lexically.
-    assert.equal((await guard.check('sub-out/../secret.txt')).reason, 'path.outside');
-    assert.equal((await guard.check('sub-out/../x')).reason, 'path.outside');
+    assert.equal((await guard.check('sub-out/../secret.txt', ws)).reason, 'path.outside');
+    assert.equal((await guard.check('sub-out/../x', ws)).reason, 'path.outside');
   });
 
   test('loops, NUL, ~, non-strings, bad file: URIs', async () => {
-    assert.equal((await guard.check('loop1/x')).reason, 'path.unresolvable');
-    assert.equal((await guard.check('a/b\0/file.txt')).reason, 'path.nul');
-    assert.equal((await guard.check('~/x')).reason, 'path.tilde');
-    assert.equal((await guard.check('~root/x')).reason, 'path.tilde');
-    assert.equal((await guard.check(42 as unknown as string)).reason, 'path.invalid');
-    assert.equal((await guard.check('')).reason, 'path.invalid');
-    assert.equal((await guard.check('a/\uD800')).reason, 'path.invalid');
-    assert.equal((await guard.check('file://evil.example/etc/passwd')).reason, 'path.invalid');
-    assert.equal((await guard.check(`file://${ws}/a%2Fb`)).reason, 'path.invalid');
-    assert.equal((await guard.check(`file://${ws}/a%00b`)).reason, 'path.nul');
+    assert.equal((await guard.check('loop1/x', ws)).reason, 'path.unresolvable');
+    assert.equal((await guard.check('a/b\0/file.txt', ws)).reason, 'path.nul');
+    assert.equal((await guard.check('~/x', ws)).reason, 'path.tilde');
+    assert.equal((await guard.check('~root/x', ws)).reason, 'path.tilde');
+    assert.equal((await guard.check(42 as unknown as string, ws)).reason, 'path.invalid');
+    assert.equal((await guard.check('', ws)).reason, 'path.invalid');
+    assert.equal((await guard.check('a/\uD800', ws)).reason, 'path.invalid');
+    assert.equal((await guard.check('file://evil.example/etc/passwd', ws)).reason, 'path.invalid');
+    assert.equal((await guard.check(`file://${ws}/a%2Fb`, ws)).reason, 'path.invalid');
+    assert.equal((await guard.check(`file://${ws}/a%00b`, ws)).reason, 'path.nul');
   });
 
   test('file: URIs are converted', async () => {
@@ -112,10 +119,10 @@ describe('PathGuard.check', () => {
     const alias = join(root, 'alias-ws');
     symlinkSync(ws, alias);
     const g = PathGuard.compile({ allow: [`${alias}/**`], deny: [`${alias}/a/b/**`], argumentNames: [], base: alias });
-    assert.equal((await g.check('x')).effect, 'allow');
+    assert.equal((await g.check('x', alias)).effect, 'allow');
     assert.equal((await g.check(join(ws, 'x'))).effect, 'allow');
-    assert.equal((await g.check('link-in/file.txt')).reason, 'path.denied');
-    assert.equal((await g.check('../outside/secret.txt')).reason, 'path.outside');
+    assert.equal((await g.check('link-in/file.txt', alias)).reason, 'path.denied');
+    assert.equal((await g.check('../outside/secret.txt', alias)).reason, 'path.outside');
   });
 
   test('property: a path whose normalized form escapes the workspace is never allowed', async () => {
@@ -127,7 +134,7 @@ describe('PathGuard.check', () => {
         if (input === '') return;
         const normalized = resolve(ws, input);
         const inside = normalized === ws || normalized.startsWith(`${ws}/`);
-        const d = await guard.check(input);
+        const d = await guard.check(input, ws);
         if (!inside) assert.notEqual(d.effect, 'allow', `${input} → ${normalized}`);
         // Without symlinks on the way (none are named by these segments), inside means allowed.
         else assert.equal(d.effect, 'allow', `${input} → ${normalized}: ${d.reason}`);
@@ -141,7 +148,7 @@ describe('PathGuard.check', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('link-out', 'sub-out', 'dangling'), fc.array(segment, { maxLength: 5 }), async (link, rest) => {
         const input = [link, ...rest].join('/');
-        const d = await guard.check(input);
+        const d = await guard.check(input, ws);
         // Everything reached through these links lives under root/outside, or climbs to root and above.
         assert.notEqual(d.effect, 'allow', input);
       }),
