@@ -8,6 +8,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { verifyAudit } from '../../src/audit/log.ts';
 import type { AuditRecord } from '../../src/audit/types.ts';
 import { ROOT, TEST_KEY, OTHER_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
@@ -255,6 +256,34 @@ describe('tool door end to end (filesystem server via npx)', () => {
     assert.equal(errorCode(r), 'ERR_UPSTREAM_UNAVAILABLE');
     const ok = await client.callTool({ name: 'bad__echo', arguments: { text: 'restarted' } });
     assert.equal(text(ok), 'restarted');
+  });
+
+  test('cancellation passes through: the upstream hears the client cancel', async () => {
+    const before = Number(text(await client.callTool({ name: 'bad__cancellations', arguments: {} })));
+    const ac = new AbortController();
+    const call = client.callTool({ name: 'bad__hang', arguments: {} }, undefined, { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await assert.rejects(call);
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = Number(text(await client.callTool({ name: 'bad__cancellations', arguments: {} })));
+    }
+    assert.equal(after, before + 1);
+    const rec = (await records(gw)).findLast((x) => x.target === 'bad__hang');
+    assert.equal(rec?.detail?.cancelled, true, 'the cancelled call is audited');
+  });
+
+  test('list_changed passes through, and the new tool becomes callable', async () => {
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed++);
+    assert.ok(!(await client.listTools()).tools.some((t) => t.name === 'bad__late'));
+    await client.callTool({ name: 'bad__add_tool', arguments: {} });
+    for (let i = 0; i < 50 && changed === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(changed, 1);
+    assert.ok((await client.listTools()).tools.some((t) => t.name === 'bad__late'));
+    assert.equal(text(await client.callTool({ name: 'bad__late', arguments: {} })), 'late tool');
   });
 
   test('credentials from an upstream are redacted and large results withheld', async () => {
