@@ -31,6 +31,21 @@ function write(name: string, text: string): string {
 }
 
 describe('bastion config check', () => {
+  test('a Cedar file that does not parse, or does not validate, fails the check naming file and line', async () => {
+    const base = `version: 1\nagents:\n  a:\n    tools: ["x__*"]\npolicies: ["./POLICY"]\n`;
+    write('bad-parse.cedar', 'permit (principal, action, resource);\nforbid (principal action, resource);\n');
+    const parse = await run(['--config', write('cedar-parse.yaml', base.replace('POLICY', 'bad-parse.cedar'))]);
+    assert.equal(parse.code, EXIT.FAILED);
+    assert.match(parse.stderr, /bad-parse\.cedar:2:\d+: .*parse/);
+    write('bad-validate.cedar', 'forbid (principal, action == Bastion::Action::"tools/call", resource) when { context.args.nosuch == "x" };\n');
+    const validate = await run(['--config', write('cedar-validate.yaml', base.replace('POLICY', 'bad-validate.cedar')), '--json']);
+    assert.equal(validate.code, EXIT.FAILED);
+    const out = JSON.parse(validate.stdout) as { ok: boolean; code: string; issues: { file: string; line: number }[] };
+    assert.equal(out.code, 'ERR_POLICY_INVALID');
+    assert.match(out.issues[0]?.file ?? '', /bad-validate\.cedar$/);
+    assert.equal(out.issues[0]?.line, 1);
+  });
+
   test('a valid config: ok line on stdout, warnings on stderr, exit 0', async () => {
     const r = await run(['--config', join(root, 'examples/quickstart/bastion.yaml')]);
     assert.equal(r.code, EXIT.OK);

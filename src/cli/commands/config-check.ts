@@ -7,6 +7,8 @@
  * be used); 2 bad usage; 3 config file not found; 70 internal error.
  */
 import { resolve } from 'node:path';
+import { PathGuard } from '../../policy/paths.ts';
+import { PolicyEngine } from '../../policy/engine.ts';
 import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError, toBastionError } from '../../errors.ts';
@@ -45,6 +47,9 @@ export const configCheck: CliCommand = async (argv, io) => {
 
   try {
     const { config, warnings } = await loadConfig(file, { env: io.env, secrets: 'lenient' });
+    // Compile what serve compiles, so a policy file that does not parse or validate fails here too.
+    PolicyEngine.compile(config);
+    PathGuard.compile(config.paths);
     const agents = config.agents.size;
     const upstreams = config.upstreams.size;
     if (json) {
@@ -57,7 +62,7 @@ export const configCheck: CliCommand = async (argv, io) => {
   } catch (err) {
     const e = toBastionError(err);
     const exit =
-      e.code === 'ERR_CONFIG_NOT_FOUND' ? EXIT.CONFIG : e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' ? EXIT.FAILED : EXIT.INTERNAL;
+      e.code === 'ERR_CONFIG_NOT_FOUND' ? EXIT.CONFIG : e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' || e.code === 'ERR_POLICY_INVALID' ? EXIT.FAILED : EXIT.INTERNAL;
     if (json) {
       const issues = isBastionError(e) && Array.isArray(e.detail?.issues) ? e.detail.issues : undefined;
       io.stdout(`${JSON.stringify({ ok: false, code: e.code, ...(issues !== undefined ? { issues } : { message: e.message }) })}\n`);
