@@ -28,6 +28,7 @@ import {
   ErrorCode,
   GetPromptRequestSchema,
   isJSONRPCErrorResponse,
+  isJSONRPCNotification,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   ListPromptsRequestSchema,
@@ -124,6 +125,8 @@ export class GatewaySession {
   #transport: Transport | undefined;
   #closed = false;
   lastActivity = Date.now();
+  /** Messages the transport has delivered to this session (the HTTP layer uses it to find transport-level rejections). */
+  delivered = 0;
 
   constructor(deps: GatewayDeps, agent: ResolvedAgent) {
     this.#deps = deps;
@@ -155,7 +158,23 @@ export class GatewaySession {
     const onmessage = transport.onmessage;
     transport.onmessage = (message, extra) => {
       this.lastActivity = Date.now();
-      if (isJSONRPCRequest(message)) {
+      this.delivered++;
+      if (isJSONRPCNotification(message)) {
+        // Notifications get no response; their record is written as they arrive.
+        void this.#deps.audit
+          .append({
+            time: new Date().toISOString(),
+            door: 'tool',
+            agent: this.agent.name,
+            session: this.sessionId ?? null,
+            method: message.method,
+            target: null,
+            decision: allow('mcp.notification', 'protocol'),
+            outcome: 'ok',
+            durationMs: 0,
+          })
+          .catch(() => undefined);
+      } else if (isJSONRPCRequest(message)) {
         this.#pending.set(message.id, {
           started: performance.now(),
           time: new Date().toISOString(),

@@ -165,7 +165,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
 
     if (existing) {
       existing.session.lastActivity = Date.now();
-      return existing.transport.handleRequest(req, res, message);
+      return deliver(existing.session, existing.transport, req, res, message, started, agent, method);
     }
     if (!isInitializeRequest(message)) {
       return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing', {}, typeof method === 'string' ? method : 'http.POST');
@@ -189,7 +189,29 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await session.connect(transport);
-    return transport.handleRequest(req, res, message);
+    return deliver(session, transport, req, res, message, started, agent, method);
+  };
+
+  /**
+   * Hands a parsed message to a session's transport. The SDK transport refuses some
+   * messages itself (a second initialize, a wrong Accept or protocol-version header)
+   * without passing them on; those are audited here, so every request still ends in a record.
+   */
+  const deliver = async (
+    session: GatewaySession,
+    transport: StreamableHTTPServerTransport,
+    req: IncomingMessage,
+    res: ServerResponse,
+    message: unknown,
+    started: number,
+    agent: string,
+    method: unknown,
+  ): Promise<void> => {
+    const before = session.delivered;
+    await transport.handleRequest(req, res, message);
+    if (session.delivered === before && res.statusCode >= 400) {
+      await audit(req, started, agent, typeof method === 'string' ? method : 'http.POST', 'transport.rejected', res.statusCode);
+    }
   };
 
   const server = createServer((req, res) => {

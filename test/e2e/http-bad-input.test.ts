@@ -168,6 +168,21 @@ upstreams:
     }
   });
 
+  test('a message the MCP transport itself refuses (a second initialize) is audited too', async () => {
+    const client = await connect(gw.url, TEST_KEY);
+    try {
+      const sid = (client.transport as { sessionId?: string }).sessionId as string;
+      const again = await raw(gw.url, { headers: { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' }, body: JSON.stringify(INIT()) });
+      assert.equal(again.status, 400);
+      const rec = await lastRecord();
+      assert.equal(rec?.decision.reason, 'transport.rejected');
+      assert.equal(rec?.method, 'initialize');
+      assert.equal(rec?.detail?.status, 400);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('a 2025-06-18 client is served with that protocol version', async () => {
     const r = await raw(gw.url, { headers: { ...auth, accept: 'application/json, text/event-stream' }, body: JSON.stringify(INIT('2025-06-18')) });
     assert.equal(r.status, 200);
