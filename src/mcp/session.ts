@@ -147,6 +147,11 @@ export class GatewaySession {
     this.#registerHandlers();
   }
 
+  /** True while a request from the client awaits its response (a running or held call): such a session is not idle. */
+  get busy(): boolean {
+    return this.#pending.size > 0;
+  }
+
   get sessionId(): string | undefined {
     return this.#transport?.sessionId;
   }

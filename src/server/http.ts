@@ -233,7 +233,8 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
   const reaper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdleMs;
     for (const [id, s] of sessions) {
-      if (s.session.lastActivity < cutoff) {
+      // A session with a request in flight (a long tool call, a call held for approval) is not idle.
+      if (s.session.lastActivity < cutoff && !s.session.busy) {
         sessions.delete(id);
         void s.transport.close().catch(() => undefined);
         void s.session.close();

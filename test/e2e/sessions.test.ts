@@ -1,0 +1,76 @@
+/**
+ * Session bounds: `server.maxSessions` refuses new sessions with 503 and
+ * Retry-After (audited), and an idle session is closed after
+ * `server.sessionIdleMs` together with its upstream connections.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+
+describe('session bounds', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway(
+      tempDir(),
+      `version: 1
+server:
+  listen: 127.0.0.1:0
+  maxSessions: 1
+  sessionIdleMs: 300
+store:
+  sqlite: ./bastion.db
+agents:
+  a:
+    keys: [env:T_KEY]
+    tools: ["bad__echo", "bad__hang"]
+upstreams:
+  bad:
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
+`,
+      { T_KEY: TEST_KEY },
+    );
+  });
+  after(async () => gw?.close());
+
+  test('beyond maxSessions a new session is refused with 503 and Retry-After, and audited', async () => {
+    const first = await connect(gw.url, TEST_KEY);
+    try {
+      const res = await fetch(gw.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '5');
+      assert.equal((await gw.gateway.store.lastAudit())?.decision.reason, 'session.limit');
+    } finally {
+      await first.close();
+    }
+  });
+
+  test('an idle session is closed, and its id is then unknown', async () => {
+    for (let i = 0; i < 100 && gw.running.sessionCount() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const client = await connect(gw.url, TEST_KEY);
+    const sid = (client.transport as { sessionId?: string }).sessionId as string;
+    await client.callTool({ name: 'bad__echo', arguments: { text: 'x' } });
+    assert.equal(gw.running.sessionCount(), 1);
+    // Regression: a call in flight longer than sessionIdleMs kept its session alive (it was reaped mid-call).
+    const ac = new AbortController();
+    const long = client.callTool({ name: 'bad__hang', arguments: {} }, undefined, { signal: ac.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(gw.running.sessionCount(), 1, 'a busy session is not idle');
+    ac.abort();
+    assert.equal(await long, 'aborted');
+    for (let i = 0; i < 100 && gw.running.sessionCount() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gw.running.sessionCount(), 0, 'reaped');
+    const res = await fetch(gw.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+    });
+    assert.equal(res.status, 404);
+    await client.close().catch(() => undefined);
+  });
+});
