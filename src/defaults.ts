@@ -7,6 +7,8 @@ export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:8790',
   /** Largest accepted HTTP request body, in bytes (counted as streamed, so chunked bodies too). */
   maxBodyBytes: 1024 * 1024,
+  /** Longest a client may take to send a request body, in ms (slowloris bound; SSE responses are not limited). */
+  bodyTimeoutMs: 30_000,
   /** Largest tool/resource/prompt result passed back to the agent, in bytes of its JSON form. */
   maxResultBytes: 256 * 1024,
   /** How long one upstream request may take, in ms. */

@@ -602,6 +602,7 @@ function resolveServer(s: RawConfig['server']): ResolvedServer {
     allowedHosts,
     allowedOrigins,
     maxBodyBytes: s.maxBodyBytes,
+    bodyTimeoutMs: s.bodyTimeoutMs,
     sessionIdleMs: s.sessionIdleMs,
     maxSessions: s.maxSessions,
   };

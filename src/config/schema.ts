@@ -52,6 +52,7 @@ const ServerSchema = z
       .optional()
       .describe('Origin header values accepted when a request carries one. Default: http:// origins of the allowed hosts.'),
     maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.maxBodyBytes).describe('Largest request body in bytes, counted as streamed.'),
+    bodyTimeoutMs: positiveMs.default(DEFAULTS.bodyTimeoutMs).describe('Longest a client may take to send a request body (ms); slower is answered 408 (bounds slow-body attacks; response streams are not limited).'),
     sessionIdleMs: positiveMs.default(DEFAULTS.sessionIdleMs).describe('An MCP session idle this long (ms) is closed with its upstream connections.'),
     maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503.'),
   })

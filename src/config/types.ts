@@ -14,6 +14,7 @@ export interface ResolvedServer {
   /** Accepted Origin header values (exact, lower-case, no trailing slash). */
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
+  readonly bodyTimeoutMs: number;
   readonly sessionIdleMs: number;
   readonly maxSessions: number;
 }

@@ -71,10 +71,10 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
         decision = deny('admin.csrf', 'api');
         return send(415, { error: 'content-type must be application/json' });
       }
-      const body = await readBody(req, Math.min(maxBodyBytes, 16 * 1024));
+      const body = await readBody(req, Math.min(maxBodyBytes, 16 * 1024), gateway.config.server.bodyTimeoutMs);
       if (typeof body === 'string') {
         decision = deny('admin.bad_request', 'api');
-        return send(body === 'too_large' ? 413 : 400, { error: 'bad body' });
+        return send(body === 'too_large' ? 413 : body === 'timeout' ? 408 : 400, { error: 'bad body' });
       }
       let reason: string | null = null;
       try {

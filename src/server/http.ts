@@ -15,6 +15,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent } from '../audit/types.ts';
 import { deny } from '../decision.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { BastionError } from '../errors.ts';
 import type { GatewaySession } from '../mcp/session.ts';
 import { randomToken } from '../util/crypto.ts';
@@ -143,7 +144,11 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     }
 
     // Body, bounded as it streams.
-    const body = await readBody(req, cfg.maxBodyBytes);
+    const body = await readBody(req, cfg.maxBodyBytes, cfg.bodyTimeoutMs);
+    if (body === 'timeout') {
+      res.setHeader('connection', 'close');
+      return reject(req, res, started, agent, 408, RPC.INVALID, `request body not received within ${cfg.bodyTimeoutMs} ms`, 'body.timeout');
+    }
     if (body === 'too_large') {
       res.setHeader('connection', 'close');
       return reject(req, res, started, agent, 413, RPC.INVALID, `request body over ${cfg.maxBodyBytes} bytes (ERR_BODY_TOO_LARGE)`, 'body.too_large');
@@ -287,10 +292,11 @@ export function headerOne(req: IncomingMessage, name: string): string | undefine
 
 /**
  * Reads a request body, counting bytes as they stream (Content-Length is checked
- * first but not trusted). Returns 'too_large' as soon as the limit is passed, or
- * 'aborted' when the client went away.
+ * first but not trusted). Returns 'too_large' as soon as the limit is passed,
+ * 'timeout' when the body is not complete within `timeoutMs`, or 'aborted' when
+ * the client went away.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large' | 'aborted'> {
+export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number = DEFAULTS.bodyTimeoutMs): Promise<Buffer | 'too_large' | 'aborted' | 'timeout'> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
@@ -300,9 +306,14 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (v: Buffer | 'too_large' | 'aborted'): void => {
+    const timer = setTimeout(() => {
+      req.pause();
+      finish('timeout');
+    }, timeoutMs);
+    const finish = (v: Buffer | 'too_large' | 'aborted' | 'timeout'): void => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       resolve(v);
     };
     req.on('data', (chunk: Buffer) => {

@@ -59,6 +59,7 @@ describe('tool door HTTP bad input', () => {
 server:
   listen: 127.0.0.1:0
   maxBodyBytes: 4096
+  bodyTimeoutMs: 400
 store:
   sqlite: ./bastion.db
 agents:
@@ -146,6 +147,20 @@ upstreams:
     assert.equal(rec?.decision.reason, 'body.too_large');
   });
 
+  test('a body trickled slower than bodyTimeoutMs is cut off with 408 (slowloris)', async () => {
+    const r = await new Promise<Raw>((resolve, reject) => {
+      const req = request(gw.url, { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-length': '1000' } }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => (b += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
+      });
+      req.on('error', reject);
+      req.write('{"jsonrpc":'); // and then nothing more
+    });
+    assert.equal(r.status, 408);
+    assert.equal((await lastRecord())?.decision.reason, 'body.timeout');
+  });
+
   test('a request without a session, or with an unknown or foreign session, is refused', async () => {
     const noSession = await raw(gw.url, { headers: auth, body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }) });
     assert.equal(noSession.status, 400);
@@ -174,7 +189,12 @@ upstreams:
       const sid = (client.transport as { sessionId?: string }).sessionId as string;
       const again = await raw(gw.url, { headers: { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' }, body: JSON.stringify(INIT()) });
       assert.equal(again.status, 400);
-      const rec = await lastRecord();
+      // The SDK transport writes this answer itself, so its record follows the response by a moment.
+      let rec = await lastRecord();
+      for (let i = 0; i < 100 && rec?.decision.reason !== 'transport.rejected'; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        rec = await lastRecord();
+      }
       assert.equal(rec?.decision.reason, 'transport.rejected');
       assert.equal(rec?.method, 'initialize');
       assert.equal(rec?.detail?.status, 400);
@@ -199,7 +219,7 @@ upstreams:
     }
     const all = await gw.gateway.store.readAudit(1, 10_000);
     const reasons = all.filter((r) => r.decision.rule === 'http').map((r) => r.decision.reason);
-    for (const reason of ['auth.missing', 'auth.invalid', 'host.not_allowed', 'origin.not_allowed', 'jsonrpc.parse', 'jsonrpc.invalid', 'jsonrpc.batch', 'body.too_large', 'session.missing', 'session.unknown']) {
+    for (const reason of ['body.timeout', 'auth.missing', 'auth.invalid', 'host.not_allowed', 'origin.not_allowed', 'jsonrpc.parse', 'jsonrpc.invalid', 'jsonrpc.batch', 'body.too_large', 'session.missing', 'session.unknown']) {
       assert.ok(reasons.includes(reason), `${reason} audited`);
     }
     assert.equal(reasons.filter((r) => r === 'jsonrpc.batch').length, 1);
