@@ -53,6 +53,15 @@ upstreams:
   test('an idle session is closed, and its id is then unknown', async () => {
     for (let i = 0; i < 100 && gw.running.sessionCount() > 0; i++) await new Promise((r) => setTimeout(r, 20));
     const client = await connect(gw.url, TEST_KEY);
+    try {
+      await idleCase(client);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  });
+
+  /** The body of the idle test; the caller closes the client whatever happens, so a failure cannot hang the run. */
+  async function idleCase(client: Awaited<ReturnType<typeof connect>>): Promise<void> {
     const sid = (client.transport as { sessionId?: string }).sessionId as string;
     await client.callTool({ name: 'bad__echo', arguments: { text: 'x' } });
     assert.equal(gw.running.sessionCount(), 1);
@@ -71,6 +80,5 @@ upstreams:
       body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
     });
     assert.equal(res.status, 404);
-    await client.close().catch(() => undefined);
-  });
+  }
 });
