@@ -403,6 +403,9 @@ function prepare(policies: readonly CompiledPolicy[]): PreparedSet {
   return { cacheId, policies: new Map(policies.map((p) => [p.id, p])), readsContext: policies.some(readsContext) };
 }
 
+/** Most memoized decisions kept per engine; the oldest is dropped beyond this. */
+const MAX_MEMO_ENTRIES = 10_000;
+
 function decided(decision: Decision, policies: readonly string[] = []): PolicyDecision {
   return { effect: decision.effect, reason: decision.reason, rule: decision.rule, policies };
 }
@@ -419,6 +422,8 @@ export class PolicyEngine {
   readonly #all: readonly CompiledPolicy[];
   readonly #order: ReadonlyMap<string, number>;
   readonly #sets: ReadonlyMap<string, PreparedSet>;
+  /** Decisions of agents whose policies do not read `context`, by agent, action and resource. */
+  readonly #memo = new Map<string, Evaluation>();
 
   private constructor(all: readonly CompiledPolicy[], sets: ReadonlyMap<string, PreparedSet>) {
     this.#all = all;
@@ -499,6 +504,23 @@ export class PolicyEngine {
     const args = argsToCedar(req.args);
     if (!args.ok) return { decision: decided(deny('policy.args_unrepresentable', 'context.args')), errors: [{ policy: '', message: args.why }] };
 
+    // An agent whose policies never read `context` gets the same answer for the same
+    // (action, resource) whatever the arguments: memoize it (the policy set is immutable).
+    if (!set.readsContext) {
+      const key = `${req.agent}\u0000${req.action}\u0000${r.kind}\u0000${r.upstream}\u0000${r.id}`;
+      const hit = this.#memo.get(key);
+      if (hit) return hit;
+      const evaluation = this.#decide(req, set, r as PolicyRequest['resource'], args.value);
+      // Bounded: resource URIs are chosen by the agent.
+      if (this.#memo.size >= MAX_MEMO_ENTRIES) this.#memo.delete(this.#memo.keys().next().value as string);
+      this.#memo.set(key, evaluation);
+      return evaluation;
+    }
+    return this.#decide(req, set, r as PolicyRequest['resource'], args.value);
+  }
+
+  /** One Cedar evaluation and the combining algorithm (see the module docs). */
+  #decide(req: PolicyRequest, set: PreparedSet, r: PolicyRequest['resource'], args: Record<string, CedarValueJson>): Evaluation {
     const attrs: Record<string, CedarValueJson> = r.kind === 'resource' ? { uri: r.id, upstream: r.upstream } : { name: r.id, upstream: r.upstream };
     const uid = { type: ENTITY_TYPE[r.kind], id: r.id };
     const answer: AuthorizationAnswer = statefulIsAuthorized({
@@ -506,7 +528,7 @@ export class PolicyEngine {
       action: { type: 'Bastion::Action', id: req.action },
       resource: uid,
       context: set.readsContext
-        ? { listing: req.listing === true, upstream: r.upstream, args: args.value, argsDigest: req.argsDigest ?? '', session: req.session ?? '' }
+        ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '' }
         : {},
       preparsedPolicySetId: set.cacheId,
       entities: [{ uid, attrs, parents: [] }],

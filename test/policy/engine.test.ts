@@ -291,3 +291,38 @@ describe('PolicyEngine: cost', () => {
     assert.ok(median < 1, `median ${median} ms`);
   });
 });
+
+describe('decision memo (agents whose policies do not read context)', () => {
+  const lists = {
+    demo: { tools: ['files__*', 'git__status'], deny: ['files__write*'], approve: ['files__move_file'] },
+    other: { tools: ['git__*'] },
+  };
+  const tools = ['files__read', 'files__write_file', 'files__move_file', 'git__status', 'git__push', 'nope__x'];
+  const request = fc.record({
+    agent: fc.constantFrom('demo', 'other', 'ghost'),
+    tool: fc.constantFrom(...tools),
+    args: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant({ deep: JSON.parse('['.repeat(40) + ']'.repeat(40)) as unknown })),
+  });
+
+  test('a long-lived engine answers every request exactly as a fresh one does', () => {
+    const longLived = PolicyEngine.compile(config(lists));
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 30 }), (reqs) => {
+        for (const q of reqs) {
+          const req: PolicyRequest = { agent: q.agent, action: 'tools/call', resource: { kind: 'tool', id: q.tool, upstream: q.tool.split('__')[0] as string }, args: q.args };
+          assert.deepEqual(longLived.authorize(req), PolicyEngine.compile(config(lists)).authorize(req));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('unrepresentable arguments are denied even after an allow for the same tool was memoized', () => {
+    const engine = PolicyEngine.compile(config(lists));
+    const base: PolicyRequest = { agent: 'demo', action: 'tools/call', resource: { kind: 'tool', id: 'files__read', upstream: 'files' }, args: { path: '/x' } };
+    assert.equal(engine.authorize(base).effect, 'allow');
+    const deep = JSON.parse('{"a":'.repeat(MAX_ARGS_DEPTH + 2) + '1' + '}'.repeat(MAX_ARGS_DEPTH + 2)) as unknown;
+    assert.equal(engine.authorize({ ...base, args: deep }).reason, 'policy.args_unrepresentable');
+    assert.equal(engine.authorize(base).effect, 'allow');
+  });
+});
