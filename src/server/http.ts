@@ -147,7 +147,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const body = await readBody(req, cfg.maxBodyBytes, cfg.bodyTimeoutMs);
     if (body === 'timeout') {
       res.setHeader('connection', 'close');
-      return reject(req, res, started, agent, 408, RPC.INVALID, `request body not received within ${cfg.bodyTimeoutMs} ms`, 'body.timeout');
+      return reject(req, res, started, agent, 408, RPC.INVALID, `request body not received within ${cfg.bodyTimeoutMs} ms (ERR_BODY_TIMEOUT)`, 'body.timeout');
     }
     if (body === 'too_large') {
       res.setHeader('connection', 'close');
@@ -176,7 +176,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing', {}, typeof method === 'string' ? method : 'http.POST');
     }
     if (sessions.size >= cfg.maxSessions) {
-      return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions', 'session.limit', { 'retry-after': '5' }, 'initialize');
+      return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions (ERR_SESSION_LIMIT)', 'session.limit', { 'retry-after': '5' }, 'initialize');
     }
 
     const session = gateway.newSession(agent);

@@ -158,6 +158,7 @@ upstreams:
       req.write('{"jsonrpc":'); // and then nothing more
     });
     assert.equal(r.status, 408);
+    assert.match(r.body, /ERR_BODY_TIMEOUT/);
     assert.equal((await lastRecord())?.decision.reason, 'body.timeout');
   });
 

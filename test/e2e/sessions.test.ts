@@ -44,6 +44,7 @@ upstreams:
       });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '5');
+      assert.match(await res.text(), /ERR_SESSION_LIMIT/);
       assert.equal((await gw.gateway.store.lastAudit())?.decision.reason, 'session.limit');
     } finally {
       await first.close();
