@@ -1,5 +1,5 @@
 /**
- * `npm test`: type-check, then run every test file under test/ with node's test
+ * `npm test`: type-check, lint (type-aware promise rules), then run every test file under test/ with node's test
  * runner. Test files may start PostgreSQL/Redis themselves; none is skipped.
  * Usage: node scripts/test.ts [file-or-substring ...]
  */
@@ -30,6 +30,11 @@ if (filters.length === 0 || process.env.CI) {
   if (tsc.status !== 0) {
     console.error('type check failed');
     process.exit(tsc.status ?? 1);
+  }
+  const lint = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), 'src', 'test', 'scripts', 'bench'], { stdio: 'inherit', cwd: root });
+  if (lint.status !== 0) {
+    console.error('lint failed');
+    process.exit(lint.status ?? 1);
   }
 }
 

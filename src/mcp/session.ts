@@ -474,9 +474,8 @@ export class GatewaySession {
       const ctx = this.#ctx(extra);
       await this.#getCatalogue(ctx);
       const conns = await Promise.all([...this.#upstreams.values()].map((p) => p.catch(() => undefined)));
-      await Promise.all(
-        conns.map((c) => (c && c.capabilities?.logging ? c.request('logging/setLevel', (o) => c.client.setLoggingLevel(req.params.level, o)).catch(() => undefined) : undefined)),
-      );
+      const logging = conns.filter((c): c is UpstreamConnection => c !== undefined && c.capabilities?.logging !== undefined);
+      await Promise.all(logging.map((c) => c.request('logging/setLevel', (o) => c.client.setLoggingLevel(req.params.level, o)).catch(() => undefined)));
       return {};
     });
   }

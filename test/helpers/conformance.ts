@@ -64,7 +64,6 @@ const maxOutputChars = 256 * 1024;
 const scenarioNamePattern = /^[a-z0-9][a-z0-9/_.-]*$/;
 // `<outDir>/server-<scenario>-<ISO timestamp with ':' and '.' replaced by '-'>/checks.json`
 const resultFolderPattern = /^server-(.+)-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)$/;
-// eslint-disable-next-line no-control-regex
 const ansiPattern = /\x1b\[[0-9;]*m/g;
 
 /** Runs the suite and returns pass/fail per scenario. See {@link runConformanceDetailed}. */
