@@ -3,7 +3,7 @@
  * ephemeral loopback port) for end-to-end tests, and an official SDK client
  * connected to it.
  */
-import { mkdtempSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -23,6 +23,12 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+const created: string[] = [];
+// Removed when the test process exits (each test file runs in its own process).
+process.once('exit', () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 /**
  * A fresh temp folder with the given files, inside the repo's git-ignored `.bastion/`
  * so that `npx <package>` in a config there resolves the repo's installed packages,
@@ -32,6 +38,7 @@ export function tempDir(files: Record<string, string> = {}): string {
   const base = join(ROOT, '.bastion', 'test-tmp');
   mkdirSync(base, { recursive: true });
   const dir = realpathSync(mkdtempSync(join(base, 'gw-')));
+  created.push(dir);
   for (const [rel, text] of Object.entries(files)) {
     const p = join(dir, rel);
     mkdirSync(join(p, '..'), { recursive: true });
