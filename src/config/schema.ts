@@ -79,7 +79,7 @@ const UpstreamSchema = z
   .strictObject({
     command: z.string().min(1).optional().describe('Executable of a stdio MCP server (started by Bastion, one process per session).'),
     args: z.array(z.string()).default([]).describe('Arguments of `command`. Relative paths resolve against the config folder (the process runs there).'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), SecretRef).default({}).describe('Environment added for `command`, as secret references. The process does not inherit Bastion\'s environment beyond PATH, HOME and locale.'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), SecretRef).default({}).describe('Environment added for `command`, as secret references. The process inherits only HOME, LOGNAME, PATH, SHELL, TERM and USER from Bastion\'s environment.'),
     url: z.string().url().optional().describe('URL of a Streamable HTTP MCP server.'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), SecretRef).default({}).describe('Headers sent to `url`, as secret references.'),
     workspace: z

@@ -38,6 +38,7 @@ upstreams:
   bad:
     command: ${JSON.stringify(process.execPath)}
     args: [${JSON.stringify(badUpstream)}]
+    env: { GIVEN_TO_UPSTREAM: env:T_UPSTREAM_VALUE }
     timeoutMs: 1500
 paths:
   allow: ["./workspace/**"]
@@ -73,7 +74,9 @@ describe('tool door end to end (filesystem server via npx)', () => {
     });
     ws = join(dir, 'workspace');
     symlinkSync(join(dir, 'outside'), join(ws, 'escape'));
-    gw = await startGateway(dir, config(join(ROOT, 'test/fixtures/bad-upstream.ts')), { T_DEMO_KEY: TEST_KEY, T_OTHER_KEY: OTHER_KEY });
+    // A canary in Bastion's own environment: a stdio upstream must not inherit it.
+    process.env.BASTION_LEAK_CANARY = 'must-not-reach-upstreams';
+    gw = await startGateway(dir, config(join(ROOT, 'test/fixtures/bad-upstream.ts')), { T_DEMO_KEY: TEST_KEY, T_OTHER_KEY: OTHER_KEY, T_UPSTREAM_VALUE: 'configured' });
     client = await connect(gw.url, TEST_KEY);
   });
 
@@ -284,6 +287,13 @@ describe('tool door end to end (filesystem server via npx)', () => {
     assert.equal(changed, 1);
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'bad__late'));
     assert.equal(text(await client.callTool({ name: 'bad__late', arguments: {} })), 'late tool');
+  });
+
+  test("a stdio upstream gets only the default variables and its configured env, not Bastion's environment", async () => {
+    const has = async (name: string): Promise<string> => text(await client.callTool({ name: 'bad__env_has', arguments: { name } }));
+    assert.equal(await has('BASTION_LEAK_CANARY'), 'no');
+    assert.equal(await has('GIVEN_TO_UPSTREAM'), 'yes');
+    assert.equal(await has('PATH'), 'yes');
   });
 
   test('credentials from an upstream are redacted and large results withheld', async () => {
