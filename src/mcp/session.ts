@@ -141,7 +141,6 @@ export class GatewaySession {
           logging: {},
           completions: {},
         },
-        instructions: undefined,
       },
     );
     this.#registerHandlers();
@@ -612,7 +611,11 @@ export class GatewaySession {
       }
     }
 
-    if (this.#deps.config.audit.recordArguments === 'redacted') ctx.args = sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value;
+    // Arguments with credentials redacted, computed at most once: for the audit record (when
+    // configured) and for the approval preview an admin sees.
+    let redactedArgs: unknown;
+    const redacted = (): unknown => (redactedArgs ??= sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value);
+    if (this.#deps.config.audit.recordArguments === 'redacted') ctx.args = redacted();
 
     // 5. Approval.
     if (decision.effect === 'approve') {
@@ -621,7 +624,7 @@ export class GatewaySession {
         agent: this.agent.name,
         tool: entry.exposed,
         argsDigest: ctx.argsDigest,
-        argsPreview: JSON.stringify(sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value).slice(0, 4096),
+        argsPreview: JSON.stringify(redacted()).slice(0, 4096),
         signal: extra.signal,
         onCreated: (id) => {
           ctx.detail.approvalId = id;
