@@ -5,7 +5,10 @@
  * wrappers over OpenSSL via node:crypto.
  */
 import {
+  createCipheriv,
+  createDecipheriv,
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -85,4 +88,54 @@ export function publicKeyOf(privateKeyPem: string): string {
 export function keyIdOf(publicKeyPem: string): string {
   const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
   return createHash('sha256').update(der).digest('base64url').slice(0, 16);
+}
+
+/** `n` random bytes from the CSPRNG. */
+export function randomKeyBytes(n: number): Buffer {
+  if (!Number.isInteger(n) || n < 16 || n > 1024) throw new RangeError('randomKeyBytes: n must be an integer 16-1024');
+  return randomBytes(n);
+}
+
+/** HMAC-SHA256 (RFC 2104, FIPS 198-1) of `data` under `key`: 32 bytes. */
+export function hmacSha256(key: Uint8Array, data: string | Uint8Array): Buffer {
+  if (key.length < 32) throw new RangeError('hmacSha256: key must be at least 32 bytes');
+  return createHmac('sha256', key).update(data).digest();
+}
+
+/** An AES-256-GCM ciphertext: 12-byte IV, 16-byte tag, ciphertext (NIST SP 800-38D). */
+export interface AeadBox {
+  readonly iv: Buffer;
+  readonly tag: Buffer;
+  readonly ciphertext: Buffer;
+}
+
+/**
+ * AES-256-GCM encryption with a fresh random 96-bit IV. `aad` is authenticated
+ * but not encrypted (bind the ciphertext to its context: secret id, version).
+ * Throws `RangeError` unless `key` is 32 bytes.
+ */
+export function aesGcmEncrypt(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): AeadBox {
+  if (key.length !== 32) throw new RangeError('aesGcmEncrypt: key must be 32 bytes');
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { iv, tag: cipher.getAuthTag(), ciphertext };
+}
+
+/**
+ * AES-256-GCM decryption. Returns undefined (never throws) when the key, IV, tag,
+ * ciphertext or `aad` do not match: a forged or tampered box is indistinguishable
+ * from a wrong key, by design.
+ */
+export function aesGcmDecrypt(key: Uint8Array, box: AeadBox, aad: Uint8Array): Buffer | undefined {
+  try {
+    if (key.length !== 32 || box.iv.length !== 12 || box.tag.length !== 16) return undefined;
+    const decipher = createDecipheriv('aes-256-gcm', key, box.iv, { authTagLength: 16 });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(box.tag);
+    return Buffer.concat([decipher.update(box.ciphertext), decipher.final()]);
+  } catch {
+    return undefined;
+  }
 }
