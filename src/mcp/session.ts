@@ -146,9 +146,42 @@ export class GatewaySession {
     this.#registerHandlers();
   }
 
-  /** True while a request from the client awaits its response (a running or held call): such a session is not idle. */
+  /**
+   * POSTs that have arrived but whose message the transport has not yet delivered
+   * (oldest first). From delivery on, `#pending` tracks a request until its answer.
+   */
+  readonly #arriving: { settled: boolean }[] = [];
+
+  /**
+   * True while a request is between arrival and answer: arrived at the HTTP layer
+   * but not yet handed over by the transport, or delivered and awaiting its
+   * response (a running or held call). Such a session is not idle.
+   */
   get busy(): boolean {
-    return this.#pending.size > 0;
+    return this.#pending.size > 0 || this.#arriving.length > 0;
+  }
+
+  /**
+   * The HTTP layer calls this when a POST for this session arrives; it must call the
+   * returned function once the transport has answered. The arrival counts as busy until
+   * its message is delivered or the transport answers without delivering it (a rejection).
+   */
+  beginHttpRequest(): () => void {
+    const token = { settled: false };
+    this.#arriving.push(token);
+    this.lastActivity = Date.now();
+    return () => {
+      this.#settleArrival(token);
+      this.lastActivity = Date.now();
+    };
+  }
+
+  #settleArrival(token?: { settled: boolean }): void {
+    const t = token ?? this.#arriving.find((x) => !x.settled);
+    if (!t || t.settled) return;
+    t.settled = true;
+    const i = this.#arriving.indexOf(t);
+    if (i >= 0) this.#arriving.splice(i, 1);
   }
 
   get sessionId(): string | undefined {
@@ -163,6 +196,7 @@ export class GatewaySession {
     transport.onmessage = (message, extra) => {
       this.lastActivity = Date.now();
       this.delivered++;
+      this.#settleArrival();
       if (isJSONRPCNotification(message)) {
         // Notifications get no response; their record is written as they arrive.
         void this.#deps.audit

@@ -169,7 +169,6 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const method = (message as { method?: unknown }).method;
 
     if (existing) {
-      existing.session.lastActivity = Date.now();
       return deliver(existing.session, existing.transport, req, res, message, started, agent, method);
     }
     if (!isInitializeRequest(message)) {
@@ -213,7 +212,15 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     method: unknown,
   ): Promise<void> => {
     const before = session.delivered;
-    await transport.handleRequest(req, res, message);
+    // Busy from arrival until the transport delivers the message (then the session tracks the
+    // request itself): the reaper must not close a session while the SDK transport is still
+    // working on one of its requests, which on a starved machine can take longer than sessionIdleMs.
+    const answered = session.beginHttpRequest();
+    try {
+      await transport.handleRequest(req, res, message);
+    } finally {
+      answered();
+    }
     if (session.delivered === before && res.statusCode >= 400) {
       await audit(req, started, agent, typeof method === 'string' ? method : 'http.POST', 'transport.rejected', res.statusCode);
     }
