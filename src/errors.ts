@@ -39,6 +39,8 @@ export type BastionErrorCode =
   | 'ERR_STORE'
   | 'ERR_AUDIT_CHAIN_BROKEN'
   | 'ERR_AUDIT_WRITE'
+  | 'ERR_VAULT_KEY'
+  | 'ERR_VAULT_DECRYPT'
   | 'ERR_CLI_USAGE'
   | 'ERR_INTERNAL';
 
