@@ -1,0 +1,52 @@
+/**
+ * Connecting to exactly the address that was checked (the SSRF guard's second
+ * half). `resolveAndClassify` decides on a name's addresses; this connector then
+ * dials the one address it returned, never resolving the name again, so a DNS
+ * answer that changes between the check and the connection (DNS rebinding)
+ * cannot move the connection. For TLS the name stays the `servername`, so SNI
+ * and certificate verification are against the name, as a browser would do.
+ *
+ * Built on undici's own connector (`buildConnector`), only the dial target is
+ * replaced. A request for any other host through the same dispatcher is refused
+ * before a socket is opened.
+ */
+import { isIP } from 'node:net';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+
+/** Error for a connection attempt to a host the dispatcher was not pinned for. */
+export class UnpinnedHostError extends Error {
+  readonly code = 'ERR_EGRESS_UNPINNED';
+  constructor() {
+    super('connection refused: host is not the one that was checked');
+    this.name = 'UnpinnedHostError';
+  }
+}
+
+export interface PinnedDispatcherOptions {
+  /** Connect timeout in ms (undici's default is 10 s). */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * An undici dispatcher that connects requests for `host` (exactly, case-insensitive)
+ * to `address` and refuses every other host with {@link UnpinnedHostError}.
+ * `address` must be an IP literal, normally `resolveAndClassify(...).address.address`.
+ * @throws TypeError when `address` is not an IP literal.
+ */
+export function pinnedDispatcher(host: string, address: string, opts: PinnedDispatcherOptions = {}): Dispatcher {
+  if (isIP(address) === 0) throw new TypeError('pinnedDispatcher: address must be an IP literal');
+  const expected = host.toLowerCase().replace(/^\[|\]$/g, '');
+  const base = buildConnector({ timeout: opts.connectTimeoutMs ?? 10_000 });
+  return new Agent({
+    connect: (options, callback) => {
+      const asked = options.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+      if (asked !== expected) {
+        callback(new UnpinnedHostError(), null);
+        return;
+      }
+      // Dial the checked address; keep the name for TLS (SNI, certificate identity).
+      const servername = options.servername ?? (isIP(expected) === 0 ? expected : undefined);
+      base({ ...options, hostname: address, ...(servername === undefined ? {} : { servername }) }, callback);
+    },
+  });
+}
