@@ -4,9 +4,8 @@
  * decides through the API.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 const ADMIN_KEY = 'admin-key-0123456789abcdefghij';
 
@@ -29,11 +28,7 @@ agents:
   demo:
     keys: [env:T_KEY]
     approve: ["bad__echo"]
-upstreams:
-  bad:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
-approvals:
+${BAD_UPSTREAM_YAML}approvals:
   timeoutMs: 20000
   progressMs: 50
 `,

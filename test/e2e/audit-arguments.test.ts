@@ -3,9 +3,8 @@
  * arguments with credentials redacted (by default it carries only the digest).
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 const FAKE_TOKEN = ['gh', 'p_', 'Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8'].join('');
 let gw: TestGateway;
@@ -24,11 +23,7 @@ agents:
   a:
     keys: [env:T_KEY]
     tools: ["bad__echo"]
-upstreams:
-  bad:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
-`,
+${BAD_UPSTREAM_YAML}`,
     { T_KEY: TEST_KEY },
   );
 });

@@ -5,12 +5,11 @@
  * and the audit chain still verifies.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { verifyAudit } from '../../src/audit/log.ts';
-import { ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 const KNOWN_STATUS = new Set([200, 202, 400, 404, 405, 413]);
 const METHODS = ['initialize', 'ping', 'tools/list', 'tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'logging/setLevel', 'notifications/cancelled', 'nope/nope'];
@@ -33,11 +32,7 @@ agents:
   a:
     keys: [env:T_KEY]
     tools: ["bad__echo", "bad__huge"]
-upstreams:
-  bad:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
-`,
+${BAD_UPSTREAM_YAML}`,
       { T_KEY: TEST_KEY },
     );
     client = await connect(gw.url, TEST_KEY);

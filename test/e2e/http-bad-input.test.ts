@@ -4,10 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AuditRecord } from '../../src/audit/types.ts';
-import { OTHER_KEY, ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 const INIT = (version = '2025-11-25') => ({
   jsonrpc: '2.0',
@@ -69,11 +68,7 @@ agents:
   other:
     keys: [env:T_OTHER]
     tools: ["bad__echo"]
-upstreams:
-  bad:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
-`,
+${BAD_UPSTREAM_YAML}`,
       { T_KEY: TEST_KEY, T_OTHER: OTHER_KEY },
     );
   });

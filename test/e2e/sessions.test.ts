@@ -4,9 +4,8 @@
  * `server.sessionIdleMs` together with its upstream connections.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 describe('session bounds', () => {
   let gw: TestGateway;
@@ -24,11 +23,7 @@ agents:
   a:
     keys: [env:T_KEY]
     tools: ["bad__echo", "bad__hang"]
-upstreams:
-  bad:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
-`,
+${BAD_UPSTREAM_YAML}`,
       { T_KEY: TEST_KEY },
     );
   });

@@ -74,6 +74,16 @@ export async function connect(url: URL, key: string, capabilities: Record<string
   return client;
 }
 
+/**
+ * The `upstreams:` block for the deliberately misbehaving fixture (test/fixtures/bad-upstream.ts),
+ * as upstream `bad`, ready to end a test config.
+ */
+export const BAD_UPSTREAM_YAML = `upstreams:
+  bad:
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]
+`;
+
 /** A key long enough to be accepted. */
 export const TEST_KEY = 'test-key-0123456789abcdef-agent';
 export const OTHER_KEY = 'test-key-0123456789abcdef-other';
