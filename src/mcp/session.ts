@@ -48,6 +48,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '../audit/canonical.ts';
+import { redactDeep } from '../detect/secrets.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ApprovalQueue } from '../approvals/queue.ts';
@@ -648,7 +649,7 @@ export class GatewaySession {
     // Arguments with credentials redacted, computed at most once: for the audit record (when
     // configured) and for the approval preview an admin sees.
     let redactedArgs: unknown;
-    const redacted = (): unknown => (redactedArgs ??= sanitizeResult(args, { maxResultBytes: Number.MAX_SAFE_INTEGER, redactSecrets: true }).value);
+    const redacted = (): unknown => (redactedArgs ??= redactDeep(args).value);
     if (this.#deps.config.audit.recordArguments === 'redacted') ctx.args = redacted();
 
     // 5. Approval.
