@@ -1,51 +1,64 @@
 /**
  * Credential detection and redaction: pure, linear-time, offsets exact.
  *
- * Rules (ids are stable; they appear in `[REDACTED:<rule>]` and audit records):
- * - `github-token`            `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36–255 alphanumerics
- * - `github-fine-grained-pat` `github_pat_` + 50–255 of `[A-Za-z0-9_]`
- * - `aws-access-key-id`       `AKIA`/`ASIA`/`ABIA`/`ACCA`/`A3T?` + 16 base32 characters
- * - `slack-token`             `xox[abposre]-` or `xapp-` + 10–250 of `[A-Za-z0-9-]` holding a digit
- * - `slack-webhook-url`       `https://hooks.slack.com/services/...` (also workflows/, triggers/)
- * - `anthropic-api-key`       `sk-ant-<kind><2 digits>-` + 32–255 of `[A-Za-z0-9_-]`
- * - `openai-api-key`          `sk-` (optionally `proj-`, `svcacct-`, `admin-`) + 20–255 of
- *                             `[A-Za-z0-9_-]`: must hold OpenAI's `T3BlbkFJ` marker, or be 32+
- *                             characters with letters, digits and entropy ≥ 3.5 bits/char
- * - `stripe-secret-key`       `sk_`/`rk_` + `live_`/`test_`/`prod_` + 10–247 alphanumerics
- * - `google-api-key`          `AIza` + 35 of `[A-Za-z0-9_-]`
- * - `private-key`             a PEM `-----BEGIN ... PRIVATE KEY-----` block through its
- *                             `-----END ...-----` line (20+ base64 characters between); without
- *                             an END line (truncated output), the header and the base64 after it
- * - `jwt`                     `eyJ<header>.eyJ<payload>[.<signature>]` (base64url parts)
- * - `bearer-token`            the credential in `Authorization: Bearer <token>` header text
- *                             (also `"Authorization": "Bearer ..."` and `authorization=bearer ...`)
- * - `generic-secret`          the value in `<name> = <value>` / `<name>: <value>` (also `:=`,
- *                             `=>`, `.=`) where the name contains api_key, apikey, secret, token,
- *                             password, passwd, pwd, credential, access_key or auth, the value is
- *                             16–256 characters with Shannon entropy ≥ {@link GENERIC_MIN_ENTROPY}
- *                             bits/char, and it is not a code or environment reference
- *                             (`process.env.X`, `ALL_CAPS_NAME`), a URL or an email address
+ * The rules live in `secret-rules.ts` (about 80 of them; {@link SECRET_RULES}
+ * lists the ids, which are stable: they appear in `[REDACTED:<rule>]`, audit
+ * records and `bastion detect secrets`). They are, by family:
+ * - provider tokens with a distinctive prefix: GitHub (`github-token`,
+ *   `github-fine-grained-pat`), GitLab, Slack (`slack-token`, `slack-webhook-url`),
+ *   Anthropic, OpenAI (only keys holding OpenAI's `T3BlbkFJ` marker), Stripe,
+ *   AWS (access key id, Bedrock keys), Google API keys, npm, PyPI, Hugging Face,
+ *   Grafana, Vault, DigitalOcean, Doppler, SendGrid, Shopify, age, 1Password,
+ *   and others: exact length and alphabet, a token boundary on both sides, and
+ *   a least entropy so filler (`ghp_xxxx...`) does not match;
+ * - provider secrets recognised by a name and a value shape
+ *   (`CLOUDFLARE_API_KEY: <40 chars>`, `heroku ... = <uuid>`, `aws_secret_access_key`);
+ * - structured credentials: PEM private keys (`private-key`), JWTs and
+ *   base64-encoded JWTs, `Authorization: Bearer|Token|Basic` headers, curl
+ *   `-H`/`-u` credentials, `user:password@` in URLs, Kubernetes `kind: Secret`
+ *   data, NuGet passwords;
+ * - `generic-secret`: the value of `<name> = <value>` (also `:`, `:=`, `=>`,
+ *   `?=`, `.=`, XML elements and `getenv("NAME", "value")`) where the name holds
+ *   password, secret, token, key, auth, access or credential as a word, and the
+ *   value has letters and digits, entropy ≥ {@link GENERIC_MIN_ENTROPY} bits per
+ *   character (2.5 for a quoted password), and is not a reference (`$VAR`,
+ *   `{{ x }}`, `process.env.X`, `ALL_CAPS`), a URL, a path, a dotted or
+ *   snake_case code name, base64 of plain text, a placeholder (`EXAMPLE`,
+ *   `xxxx`, `12345678`, a repeated chunk) or a version-1 UUID.
+ * A handful of credential-shaped values that are public (Google's sample API
+ * keys, documentation examples) are recognised by SHA-256 digest and skipped.
+ * {@link secretRuleHosts} names the API hosts each provider credential belongs to.
  *
- * Token rules also refuse filler bodies (`ghp_xxxx...`, `sk_live_AAAA...`: entropy < 2.5
- * bits/char), and `jwt` requires a header that decodes to a JSON object.
+ * ## How it runs: keyword prefilter
+ *
+ * Every rule names literal keywords (`ghp_`, `xox`, `sk-ant-`, `password`...).
+ * One Aho-Corasick automaton over all keywords, compiled once at load, walks
+ * the text a single time (one table lookup per UTF-16 code unit, ASCII case
+ * folded). A rule runs only where one of its keywords occurs, and only there:
+ * its pattern is sticky (`y`) and tried once at the keyword (or a fixed number
+ * of characters before it). Text with no keyword costs the walk and nothing else.
  *
  * ## Why every pattern runs in linear time
  *
- * No pattern nests quantifiers, and every one starts with a literal. A pattern
- * with an unbounded body (`jwt`) begins with a negative lookbehind on the body's
- * own character class, so an attempt can only begin at the start of a token:
- * positions inside a run are rejected in O(1) and each run is scanned from its
- * start once. Every other quantifier is bounded, so a failing attempt costs at
- * most a constant, and a successful one consumes what it scanned. PEM blocks
- * are found with `indexOf` and sticky patterns, never with a lazy `[\s\S]*?`.
- * Tests time every rule on adversarial inputs of size n and 4n.
+ * The walk is one step per character. Each attempt is one sticky match whose
+ * quantifiers are all bounded (`{m,n}`, checked by a test over the rule
+ * table) and never nested, so an attempt costs at most the rule's longest
+ * match, a constant; a keyword occurrence inside a match the same rule already
+ * made is not tried again. Patterns with long bodies (`jwt`) begin with a
+ * negative lookbehind on the body's own alphabet, so attempts inside a run
+ * fail in O(1). PEM blocks are found with `indexOf` and sticky patterns, never
+ * with a lazy `[\s\S]*?`; Kubernetes manifests are read in a bounded window
+ * around `kind: Secret`. Checks after a match (entropy, JSON decoding of a JWT
+ * header) run on the bounded match only. Tests time every rule on adversarial
+ * inputs made of its own keywords at sizes n and 4n (test/detect/).
  *
  * Overlapping findings are merged (the earliest start wins; at the same start,
  * the rule listed first), so redaction never leaves part of a credential behind.
  */
 
-/** Least Shannon entropy (bits per character) of a `generic-secret` value. */
-export const GENERIC_MIN_ENTROPY = 3.5;
+import { findK8sSecretValues, GENERIC_MIN_ENTROPY, SECRET_RULE_TABLE, shannonEntropy, type SecretRule } from './secret-rules.ts';
+
+export { GENERIC_MIN_ENTROPY, shannonEntropy };
 /** Longest PEM block (header to END line) treated as one key, in characters. */
 export const MAX_PEM_CHARS = 64 * 1024;
 /** Deepest nesting {@link redactDeep} walks; anything deeper is replaced whole. */
@@ -58,127 +71,136 @@ export interface SecretFinding {
   readonly end: number;
 }
 
-interface PatternRule {
-  readonly id: string;
-  /** Global (and `d` when `group` is set). */
-  readonly re: RegExp;
-  /** The capture group holding the secret; the whole match when absent. */
-  readonly group?: number;
-  readonly accept?: (secret: string) => boolean;
-}
-
-/** Shannon entropy of `s` in bits per character (over UTF-16 code units). */
-export function shannonEntropy(s: string): number {
-  if (s.length === 0) return 0;
-  const counts = new Map<number, number>();
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    counts.set(c, (counts.get(c) ?? 0) + 1);
-  }
-  let h = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
-    h -= p * Math.log2(p);
-  }
-  return h;
-}
-
-const HAS_DIGIT = /[0-9]/;
-const HAS_LETTER = /[A-Za-z]/;
-/** Not a credential value: a code or environment reference (`process.env.API_KEY`, `API_KEY`), a URL, an email address. */
-const REFERENCE = /^(?:[A-Za-z_$][A-Za-z0-9_$]*\.)+[A-Za-z_$][A-Za-z0-9_$]*$|^[A-Z][A-Z0-9_-]*$|^[A-Za-z][A-Za-z0-9+.-]*:\/\/|^[^@]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$/;
-
-/** Filler such as `xxxx` or `AAAA`: a credential body has some variety. */
-function notPlaceholder(body: string): boolean {
-  return shannonEntropy(body) >= 2.5;
-}
-
-/** Whether a base64url segment decodes to a JSON object (a JWT header does). */
-function isJsonObject(segment: string): boolean {
-  const json = Buffer.from(segment, 'base64url').toString('utf8').trim();
-  // Cheap shape check first: a throwing JSON.parse per candidate would dominate adversarial input.
-  if (!json.startsWith('{') || !json.endsWith('}')) return false;
-  try {
-    const v: unknown = JSON.parse(json);
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-}
-
-const PATTERN_RULES: readonly PatternRule[] = [
-  {
-    id: 'github-fine-grained-pat',
-    re: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{50,255}(?![A-Za-z0-9_])/g,
-    accept: (s) => notPlaceholder(s.slice(11)),
-  },
-  {
-    id: 'github-token',
-    re: /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])/g,
-    accept: (s) => notPlaceholder(s.slice(4)),
-  },
-  {
-    id: 'aws-access-key-id',
-    re: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/g,
-    accept: (s) => notPlaceholder(s.slice(4)),
-  },
-  {
-    id: 'slack-webhook-url',
-    re: /(?:https?:\/\/)?hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/]{20,255}/g,
-  },
-  {
-    id: 'slack-token',
-    re: /(?<![A-Za-z0-9_-])(?:xox[abposre]|xapp)-[A-Za-z0-9-]{10,250}/g,
-    accept: (s) => HAS_DIGIT.test(s.slice(5)) && notPlaceholder(s.slice(5)),
-  },
-  {
-    id: 'anthropic-api-key',
-    re: /(?<![A-Za-z0-9_-])sk-ant-[a-z]{2,10}[0-9]{2}-[A-Za-z0-9_-]{32,255}/g,
-    accept: (s) => notPlaceholder(s.slice(s.indexOf('-', 7) + 1)),
-  },
-  {
-    id: 'openai-api-key',
-    re: /(?<![A-Za-z0-9_-])sk-(?!ant-)(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,255}/g,
-    accept: (s) => {
-      if (s.includes('T3BlbkFJ')) return true;
-      const body = s.slice(s.indexOf('-') + 1);
-      return body.length >= 32 && HAS_DIGIT.test(body) && HAS_LETTER.test(body) && shannonEntropy(body) >= 3.5;
-    },
-  },
-  {
-    id: 'stripe-secret-key',
-    re: /(?<![A-Za-z0-9_])[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247}/g,
-    accept: (s) => notPlaceholder(s.slice(s.indexOf('_', 3) + 1)),
-  },
-  {
-    id: 'google-api-key',
-    re: /(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g,
-    accept: (s) => notPlaceholder(s.slice(4)),
-  },
-  {
-    id: 'jwt',
-    re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?/g,
-    accept: (s) => isJsonObject(s.slice(0, s.indexOf('.'))),
-  },
-  {
-    id: 'bearer-token',
-    re: /authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?bearer[ \t]{1,16}([A-Za-z0-9\-._~+/]{8,4096}={0,2})/dgi,
-    group: 1,
-  },
-  {
-    id: 'generic-secret',
-    re: /(?:api[_-]?key|secret|token|passw(?:or)?d|pwd|credential|access[_-]?key|auth)[A-Za-z0-9_.-]{0,32}["']?[ \t]{0,16}(?:[.:]{0,3}=>?|:)[ \t]{0,16}["'`]?([A-Za-z0-9!#$%&*+\-./:=?@^_|~]{16,256})/dgi,
-    group: 1,
-    accept: (s) => !REFERENCE.test(s) && shannonEntropy(s) >= GENERIC_MIN_ENTROPY,
-  },
-];
+const PRIVATE_KEY = 'private-key';
 
 /** The rule ids, in priority order (at equal start offsets, an earlier rule names the finding). */
-export const SECRET_RULES: readonly string[] = Object.freeze([
-  'private-key',
-  ...PATTERN_RULES.map((r) => r.id),
-]);
+export const SECRET_RULES: readonly string[] = Object.freeze([...new Set([PRIVATE_KEY, ...SECRET_RULE_TABLE.map((r) => r.id)])]);
 const PRIORITY = new Map(SECRET_RULES.map((id, i) => [id, i]));
+const HOSTS = new Map<string, readonly string[]>(SECRET_RULE_TABLE.map((r) => [r.id, Object.freeze([...(r.hosts ?? [])])] as const).reverse());
+const NO_HOSTS: readonly string[] = Object.freeze([]);
+
+/**
+ * The API hosts a credential found by rule `ruleId` belongs to: exact host
+ * names, or `*.suffix` meaning any subdomain of `suffix` (not `suffix` itself).
+ * Empty for rules with no single home (`generic-secret`, `jwt`, `private-key`,
+ * `bearer-token`, ...) and for unknown ids. The egress proxy blocks a credential
+ * leaving for a host outside this list; the model door uses it to say where a
+ * pasted secret works.
+ */
+export function secretRuleHosts(ruleId: string): readonly string[] {
+  return HOSTS.get(ruleId) ?? NO_HOSTS;
+}
+
+// ---------------------------------------------------------------------------
+// Keyword prefilter: one Aho-Corasick automaton over every rule's keywords,
+// compiled once. Characters are folded to lowercase ASCII classes; any other
+// code unit (class 0) matches no keyword.
+
+interface Prefilter {
+  /**
+   * Next-state table: `delta[state + cls]` is the next state, states stored
+   * premultiplied by the class count; a state that ends a keyword is stored as
+   * its bitwise complement (negative), so the scan tests one value per character.
+   */
+  readonly delta: Int32Array;
+  /** Character class of every UTF-16 code unit (0 for all but the keywords' ASCII characters). */
+  readonly cls: Uint8Array;
+  /** Per premultiplied state: 1 + index into `out` when the state ends a keyword, else 0. */
+  readonly outAt: Int32Array;
+  /** The keyword indices each accepting state ends. */
+  readonly out: ReadonlyArray<readonly number[]>;
+  readonly keywordLength: readonly number[];
+  /** Per keyword: the rule indices it gates (private-key is -1). */
+  readonly keywordRules: ReadonlyArray<readonly number[]>;
+}
+
+function compilePrefilter(): Prefilter {
+  const keywordIndex = new Map<string, number>();
+  const keywordRules: number[][] = [];
+  const add = (kw: string, rule: number): void => {
+    if (kw !== kw.toLowerCase() || kw.length === 0 || /[^\x20-\x7e]/.test(kw)) throw new Error(`secret rule keyword must be lowercase printable ASCII: ${kw}`);
+    let k = keywordIndex.get(kw);
+    if (k === undefined) {
+      k = keywordRules.length;
+      keywordIndex.set(kw, k);
+      keywordRules.push([]);
+    }
+    const list = keywordRules[k] as number[];
+    if (!list.includes(rule)) list.push(rule);
+  };
+  add('-----begin ', -1);
+  SECRET_RULE_TABLE.forEach((r, i) => {
+    for (const kw of r.keywords) add(kw, i);
+  });
+  const keywords = [...keywordIndex.keys()];
+  const cls = new Uint8Array(65536);
+  let classes = 1;
+  for (const kw of keywords) {
+    for (const ch of kw) {
+      const c = ch.charCodeAt(0);
+      if (cls[c] === 0) {
+        cls[c] = classes;
+        if (c >= 97 && c <= 122) cls[c - 32] = classes;
+        classes++;
+      }
+    }
+  }
+  // Trie (goto function), then failure links by breadth-first search, folded into a full table.
+  const next: number[][] = [new Array<number>(classes).fill(-1)];
+  const outs: number[][] = [[]];
+  keywords.forEach((kw, k) => {
+    let s = 0;
+    for (const ch of kw) {
+      const c = cls[ch.charCodeAt(0)] as number;
+      const row = next[s] as number[];
+      if (row[c] === -1) {
+        row[c] = next.length;
+        next.push(new Array<number>(classes).fill(-1));
+        outs.push([]);
+      }
+      s = row[c] as number;
+    }
+    (outs[s] as number[]).push(k);
+  });
+  const fail = new Array<number>(next.length).fill(0);
+  const queue: number[] = [];
+  const root = next[0] as number[];
+  for (let c = 0; c < classes; c++) {
+    const t = root[c] as number;
+    if (t === -1) root[c] = 0;
+    else queue.push(t);
+  }
+  root[0] = 0; // class 0 (no keyword character) always returns to the root
+  while (queue.length > 0) {
+    const s = queue.shift() as number;
+    const row = next[s] as number[];
+    for (let c = 0; c < classes; c++) {
+      const t = row[c] as number;
+      const viaFail = (next[fail[s] as number] as number[])[c] as number;
+      if (t === -1 || c === 0) row[c] = c === 0 ? 0 : viaFail;
+      else {
+        fail[t] = viaFail;
+        (outs[t] as number[]).push(...(outs[viaFail] as number[]));
+        queue.push(t);
+      }
+    }
+  }
+  const delta = new Int32Array(next.length * classes);
+  next.forEach((row, s) => row.forEach((t, c) => (delta[s * classes + c] = (outs[t] as number[]).length > 0 ? ~(t * classes) : t * classes)));
+  const outAt = new Int32Array(next.length * classes);
+  const out: number[][] = [];
+  outs.forEach((o, st) => {
+    if (o.length === 0) return;
+    out.push(o);
+    outAt[st * classes] = out.length;
+  });
+  return { delta, cls, outAt, out, keywordLength: keywords.map((k) => k.length), keywordRules };
+}
+
+const PREFILTER = compilePrefilter();
+
+// ---------------------------------------------------------------------------
+// PEM private keys.
 
 const PEM_BEGIN = '-----BEGIN ';
 const PEM_END = '-----END ';
@@ -191,7 +213,12 @@ const PEM_FOOTER = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/y;
  * RFC 1421 header line such as `Proc-Type: 4,ENCRYPTED`.
  */
 const PEM_LINE = /(?:\r?\n|\\n|\\r\\n){1,4}(?:[A-Za-z-]{1,32}: [^\r\n\\]{0,200}(?=\r?\n|\\n|\\r|$)|[A-Za-z0-9+/=]{1,1024}(?![A-Za-z0-9+/=]))/y;
-const BASE64_CHAR = /[A-Za-z0-9+/]/;
+/** Fewest base64 characters in a PEM body: the smallest private key (Ed25519, PKCS #8) has 64. */
+const PEM_MIN_BODY = 64;
+
+function isBase64Code(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+}
 
 /** PEM private-key blocks, found with indexOf and sticky patterns only (linear). */
 function findPrivateKeys(text: string, out: SecretFinding[]): void {
@@ -212,10 +239,10 @@ function findPrivateKeys(text: string, out: SecretFinding[]): void {
       PEM_FOOTER.lastIndex = nextEnd;
       if (PEM_FOOTER.test(text)) {
         let b64 = 0;
-        for (let k = bodyStart; k < nextEnd && b64 < 20; k++) if (BASE64_CHAR.test(text[k] as string)) b64++;
-        if (b64 >= 20) stop = PEM_FOOTER.lastIndex;
+        for (let k = bodyStart; k < nextEnd && b64 < PEM_MIN_BODY; k++) if (isBase64Code(text.charCodeAt(k))) b64++;
+        if (b64 >= PEM_MIN_BODY) stop = PEM_FOOTER.lastIndex;
         else {
-          // A placeholder such as "...": not a key. Continue after its footer.
+          // A placeholder such as "..." or a short sample: not a key. Continue after its footer.
           i = text.indexOf(PEM_BEGIN, PEM_FOOTER.lastIndex);
           continue;
         }
@@ -227,34 +254,86 @@ function findPrivateKeys(text: string, out: SecretFinding[]): void {
       PEM_LINE.lastIndex = stop;
       while (PEM_LINE.test(text)) stop = PEM_LINE.lastIndex;
     }
-    out.push({ rule: 'private-key', start: i, end: stop });
+    out.push({ rule: PRIVATE_KEY, start: i, end: stop });
     i = text.indexOf(PEM_BEGIN, stop);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Running the rules.
+
+/** Tries `rule` once where its keyword begins at `at`; pushes a finding and returns the end of the match, or -1. */
+function tryRule(text: string, rule: SecretRule, at: number, out: SecretFinding[]): number {
+  if (rule.id === 'kubernetes-secret') {
+    const values = findK8sSecretValues(text, at);
+    for (const [start, end] of values) out.push({ rule: rule.id, start, end });
+    return values.length > 0 ? at + 1 : -1;
+  }
+  if (rule.precheck && !rule.precheck(text, at)) return -1;
+  const re = rule.re;
+  const from = rule.back === undefined ? at : Math.max(0, at - rule.back);
+  re.lastIndex = from;
+  // test() first: most attempts fail, and a failing test() allocates nothing.
+  if (!re.test(text)) return -1;
+  re.lastIndex = from;
+  const m = re.exec(text);
+  if (m === null) return -1;
+  const matchEnd = m.index + m[0].length;
+  let start = m.index;
+  let secret = m[0];
+  if (rule.group !== undefined) {
+    const g = m[rule.group];
+    const span = m.indices?.[rule.group];
+    if (g !== undefined && span) {
+      start = span[0];
+      secret = g;
+    }
+  }
+  if (rule.minEntropy !== undefined && shannonEntropy(secret) < rule.minEntropy) return -1;
+  if (rule.accept && !rule.accept(secret, { text, at, matchStart: m.index, matchEnd })) return -1;
+  const end = start + secret.length;
+  if (rule.extendStart) start = rule.extendStart(text, start);
+  out.push({ rule: rule.id, start, end });
+  return matchEnd;
 }
 
 /**
  * The credentials in `text`, sorted by offset, overlapping findings merged.
  * Offsets are UTF-16 indices (`text.slice(start, end)` is the secret).
+ * Throws `TypeError` when `text` is not a string.
  */
 export function findSecrets(text: string): SecretFinding[] {
   if (typeof text !== 'string') throw new TypeError('findSecrets: text must be a string');
   const raw: SecretFinding[] = [];
-  findPrivateKeys(text, raw);
-  for (const rule of PATTERN_RULES) {
-    for (const m of text.matchAll(rule.re)) {
-      let start = m.index;
-      let secret = m[0];
-      if (rule.group !== undefined) {
-        const span = m.indices?.[rule.group];
-        const g = m[rule.group];
-        if (!span || g === undefined) continue;
-        start = span[0];
-        secret = g;
+  const { delta, cls, outAt, out, keywordLength, keywordRules } = PREFILTER;
+  const rules = SECRET_RULE_TABLE;
+  // Per rule: where its last match ended (keyword occurrences inside it are not tried again)
+  // and the last offset it was tried at (two keywords of one rule at one offset: one try).
+  const doneUntil = new Int32Array(rules.length);
+  const lastTried = new Int32Array(rules.length).fill(-1);
+  let pem = false;
+  const n = text.length;
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    s = delta[s + (cls[text.charCodeAt(i)] as number)] as number;
+    if (s >= 0) continue;
+    s = ~s;
+    for (const k of out[(outAt[s] as number) - 1] as readonly number[]) {
+      const at = i + 1 - (keywordLength[k] as number);
+      for (const r of keywordRules[k] as readonly number[]) {
+        if (r < 0) {
+          pem = true;
+          continue;
+        }
+        if (at < (doneUntil[r] as number) || lastTried[r] === at) continue;
+        lastTried[r] = at;
+        const end = tryRule(text, rules[r] as SecretRule, at, raw);
+        if (end > 0) doneUntil[r] = end;
       }
-      if (rule.accept && !rule.accept(secret)) continue;
-      raw.push({ rule: rule.id, start, end: start + secret.length });
     }
   }
+  if (pem) findPrivateKeys(text, raw);
+  if (raw.length === 0) return raw;
   raw.sort((a, b) => a.start - b.start || (PRIORITY.get(a.rule) ?? 0) - (PRIORITY.get(b.rule) ?? 0) || b.end - a.end);
   const merged: SecretFinding[] = [];
   for (const f of raw) {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 
-const CORPORA = '/work/shared/corpora';
+// The shared corpora sit beside the repository (CI clones `shared` next to it).
+const CORPORA = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora');
 
 // Credential-shaped strings are assembled at run time from a seeded generator, so
 // no realistic literal sits in the repository.
@@ -156,90 +158,7 @@ describe('redactDeep', () => {
   });
 });
 
-describe('corpora: recall on third-party fixtures (/work/shared/corpora/secrets)', () => {
-  interface Row {
-    rule: string;
-    text: string;
-    label: 'secret' | 'not-secret';
-    expected_match?: string;
-  }
-  // Upstream rule names (gitleaks, detect-secrets, secretlint) → the rule here that covers them.
-  const COVERS: Record<string, string> = {
-    'github-pat': 'github-token',
-    'github-oauth': 'github-token',
-    'github-app-token': 'github-token',
-    'github-refresh-token': 'github-token',
-    github_token: 'github-token',
-    'github-fine-grained-pat': 'github-fine-grained-pat',
-    'aws-access-token': 'aws-access-key-id',
-    'slack-app-token': 'slack-token',
-    'slack-bot-token': 'slack-token',
-    'slack-config-access-token': 'slack-token',
-    'slack-config-refresh-token': 'slack-token',
-    'slack-legacy-bot-token': 'slack-token',
-    'slack-legacy-token': 'slack-token',
-    'slack-legacy-workspace-token': 'slack-token',
-    'slack-user-token': 'slack-token',
-    slack: 'slack-token',
-    'slack-webhook-url': 'slack-webhook-url',
-    'anthropic-api-key': 'anthropic-api-key',
-    'anthropic-admin-api-key': 'anthropic-api-key',
-    anthropic: 'anthropic-api-key',
-    'openai-api-key': 'openai-api-key',
-    openai: 'openai-api-key',
-    'stripe-access-token': 'stripe-secret-key',
-    stripe_key: 'stripe-secret-key',
-    stripe: 'stripe-secret-key',
-    'gcp-api-key': 'google-api-key',
-    gcp: 'google-api-key',
-    'private-key': 'private-key',
-    private_key: 'private-key',
-    privatekey: 'private-key',
-    jwt: 'jwt',
-    'generic-api-key': 'generic-secret',
-  };
-  // Least recall asserted per rule; the generic rule is a heuristic and upstream's fixtures
-  // include values with spaces and non-assignment forms it does not try to cover.
-  const MIN_RECALL: Record<string, number> = { 'generic-secret': 0.75 };
-
-  const rows: Row[] = ['samples.jsonl', 'samples-gitleaks-generated.jsonl'].flatMap((f) =>
-    readFileSync(`${CORPORA}/secrets/${f}`, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Row),
-  );
-
-  const found = (r: Row): boolean => {
-    const f = findSecrets(r.text);
-    if (!r.expected_match) return f.length > 0;
-    const at = r.text.indexOf(r.expected_match);
-    if (at < 0) return f.length > 0;
-    return f.some((x) => x.start < at + (r.expected_match?.length ?? 0) && x.end > at);
-  };
-
-  test('recall per rule', (t) => {
-    const stats = new Map<string, { pos: number; tp: number; neg: number; fp: number }>();
-    for (const r of rows) {
-      const ours = COVERS[r.rule];
-      if (!ours) continue;
-      const s = stats.get(ours) ?? { pos: 0, tp: 0, neg: 0, fp: 0 };
-      stats.set(ours, s);
-      if (r.label === 'secret') {
-        s.pos++;
-        if (found(r)) s.tp++;
-      } else {
-        s.neg++;
-        if (findSecrets(r.text).length > 0) s.fp++;
-      }
-    }
-    for (const [rule, s] of [...stats].sort()) {
-      const recall = s.tp / s.pos;
-      t.diagnostic(`${rule.padEnd(24)} recall ${s.tp}/${s.pos} (${(recall * 100).toFixed(1)}%), upstream negatives flagged ${s.fp}/${s.neg}`);
-      assert.ok(recall >= (MIN_RECALL[rule] ?? 0.9), `${rule}: recall ${recall}`);
-    }
-    assert.equal(stats.size, new Set(Object.values(COVERS)).size);
-  });
-
+describe('corpora (recall and false positives per source: corpus.test.ts)', () => {
   test('ordinary prose is not flagged (benign texts of the injection corpus)', (t) => {
     const texts = readFileSync(`${CORPORA}/injection/prompt-attacks.jsonl`, 'utf8')
       .trim()

@@ -1,0 +1,1058 @@
+/**
+ * The provider rules of the secret detector: one entry per credential format,
+ * with the literal keywords that gate it, its pattern, the least entropy of the
+ * secret and the API hosts the credential belongs to. The engine that runs them
+ * (keyword prefilter, merging, redaction) is in `secrets.ts`; its header says
+ * why every pattern here runs in linear time.
+ *
+ * How a rule is written (checked by test/detect/secret-rules.test.ts):
+ * - `keywords` are lowercase literals; the rule runs only where one occurs
+ *   (case-insensitively), and its pattern is anchored there (sticky, `y`) at
+ *   the keyword's first character, or `back` characters before it for formats
+ *   whose distinctive literal is not at the start.
+ * - Every quantifier is bounded (`{m,n}`), no quantified group contains another
+ *   quantifier, and every pattern begins with its keyword (or a fixed-length
+ *   run before it), so one attempt costs at most the pattern's longest match.
+ * - `group` names the capture holding the secret (`d` flag); without it the
+ *   whole match is the secret.
+ *
+ * Formats are public facts (vendor documentation, and the fixtures of the
+ * gitleaks, detect-secrets and secretlint projects); the patterns are written
+ * here from those facts.
+ */
+
+import { sha256Hex } from '../util/crypto.ts';
+
+/** What a rule's `accept` sees: the whole text and where the match and its secret lie. */
+export interface RuleContext {
+  readonly text: string;
+  /** Offset of the keyword occurrence that started the attempt. */
+  readonly at: number;
+  readonly matchStart: number;
+  readonly matchEnd: number;
+}
+
+/** One credential format. */
+export interface SecretRule {
+  /** Stable id: appears in `[REDACTED:<id>]`, audit records and the CLI. */
+  readonly id: string;
+  /** Lowercase literals; the rule runs only at their occurrences. */
+  readonly keywords: readonly string[];
+  /** Sticky pattern, tried at each keyword occurrence (minus `back`). */
+  readonly re: RegExp;
+  /** Characters before the keyword where the match starts (fixed offset). */
+  readonly back?: number;
+  /** Capture group holding the secret (pattern compiled with `d`). */
+  readonly group?: number;
+  /** Least Shannon entropy (bits per character) of the secret. */
+  readonly minEntropy?: number;
+  /** API hosts the credential is issued for: exact names, or `*.suffix` for any subdomain (not the apex). */
+  readonly hosts?: readonly string[];
+  /** Further checks on the secret; false drops the match. */
+  readonly accept?: (secret: string, ctx: RuleContext) => boolean;
+  /** Moves the finding's start back over a part that belongs to it (a URL scheme). */
+  readonly extendStart?: (text: string, start: number) => number;
+  /** A cheap test run before the pattern (bounded scan): false skips the attempt. */
+  readonly precheck?: (text: string, at: number) => boolean;
+}
+
+/** Shannon entropy of `s` in bits per character (over UTF-16 code units). */
+export function shannonEntropy(s: string): number {
+  if (s.length === 0) return 0;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/**
+ * Filler a human typed into a sample: a run of one character (`xxxx`, `0000`),
+ * an ascending run (`12345678`, `abcdefgh`), a repeated chunk, or a marker word (`EXAMPLE`,
+ * `placeholder`, `your_`...). Real credentials are random and almost never hold
+ * a run of 8 or a word from this list.
+ */
+export function looksLikePlaceholder(s: string): boolean {
+  if (PLACEHOLDER_WORD.test(s)) return true;
+  let same = 1;
+  let up = 1;
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const p = s.charCodeAt(i - 1);
+    same = c === p ? same + 1 : 1;
+    up = c === p + 1 && isAlnumCode(c) ? up + 1 : 1;
+    if (same >= 8 || up >= 8) return true;
+  }
+  return hasRepeatedChunk(s);
+}
+
+/** A chunk of 2-8 characters repeated back to back over 12+ characters (`abcd1234abcd1234`, `ababab...`). */
+function hasRepeatedChunk(s: string): boolean {
+  for (let p = 2; p <= 8; p++) {
+    let run = 0;
+    for (let i = 0; i + p < s.length; i++) {
+      run = s.charCodeAt(i) === s.charCodeAt(i + p) ? run + 1 : 0;
+      if (run >= 12 && run >= 2 * p) return true;
+    }
+  }
+  return false;
+}
+const PLACEHOLDER_WORD = /example|placeholder|your[_-]|changeme|change_me|dummy|redacted|insert[_-]|replace[_-]?me|xxxxx|\*\*\*/i;
+function isAlnumCode(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/** Whether a base64url segment decodes to a JSON object (a JWT header does). */
+export function isJsonObject(segment: string): boolean {
+  const json = Buffer.from(segment, 'base64url').toString('utf8').trim();
+  // Cheap shape check first: a throwing JSON.parse per candidate would dominate adversarial input.
+  if (!json.startsWith('{') || !json.endsWith('}')) return false;
+  try {
+    const v: unknown = JSON.parse(json);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Pattern helpers. Every helper composes bounded pieces only.
+
+/** Not preceded by a token character: a match starts at the start of a token. */
+const START = '(?<![A-Za-z0-9_-])';
+/** Not followed by a token character: the secret is the whole token. */
+const END = '(?![A-Za-z0-9_-])';
+/** Not followed by a base64 character (for formats whose alphabet includes + / =). */
+const END64 = '(?![A-Za-z0-9_+/=-])';
+/**
+ * The assignment between a name and its value, after the keyword: the rest of
+ * the name, an optional type word (`var x string =`), closing quote or bracket,
+ * an operator (`=`, `:=`, `::=`, `?=`, `.=`, `=>`, `:`, `>` of an XML element,
+ * `,` of a call such as `getenv("API_TOKEN", "...")`), and an opening quote.
+ */
+const ASSIGN = String.raw`[\w.-]{0,24}(?:[ \t]{1,4}[A-Za-z]{1,12})?["'\]>]{0,2}[ \t]{0,4}(?:[:.?+]{0,3}=>?|:|>|,|\|\|)[ \t]{0,5}(?:\r?\n[ \t]{0,12})?[\x60'"]{0,2}`;
+/** After a value: a delimiter, an escaped line break, or the end. */
+const AFTER = String.raw`(?=[\x60'"\s;,)}\]<>&|]|\\[nrt]|$)`;
+
+function sticky(source: string, flags = ''): RegExp {
+  return new RegExp(source, `y${flags}`);
+}
+
+/** A token that starts with one of `prefixes` (literal, case-sensitive) and whose body is `body`. */
+function prefixed(prefixes: readonly string[], body: string, end = END): RegExp {
+  return sticky(`${START}(?:${prefixes.map(escapeRe).join('|')})${body}${end}`);
+}
+
+/** `keyword[name] <assign> value`, case-insensitive; the value is group 1. */
+function assigned(name: string, value: string): RegExp {
+  return sticky(`${name}${ASSIGN}(${value})${AFTER}`, 'di');
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+// ---------------------------------------------------------------------------
+// Generic assignments: `<name containing a secret word> = <value>`.
+
+/** Words which, anywhere in the name, say the value is not a credential. */
+const NOT_SECRET_WORDS = new Set([
+  'id', 'ids', 'name', 'names', 'url', 'uri', 'urls', 'endpoint', 'length', 'len', 'size', 'file', 'path', 'dir',
+  'version', 'public', 'pub', 'publishable', 'csrf', 'xsrf', 'type', 'format', 'field', 'header', 'prefix',
+  'label', 'hint', 'count', 'expiry', 'expires', 'expiration', 'ttl', 'timeout', 'store', 'vault', 'ref',
+  'mode', 'policy', 'algorithm', 'alg', 'kind', 'placeholder', 'example', 'sample', 'test', 'dummy', 'fake',
+  'mock', 'schema', 'sequence', 'bucket', 'primary', 'foreign', 'index', 'idx', 'alias', 'pair', 'fingerprint',
+  'hash', 'digest', 'checksum', 'salt', 'iv', 'nonce', 'reference', 'provider', 'issuer', 'audience', 'scope',
+  'scopes', 'method', 'env', 'variable', 'var', 'param', 'key_id',
+]);
+
+/** The words of an identifier: split at `_ - .`, camelCase humps and digits, lowercased. */
+function identifierWords(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .filter((w) => w.length > 0);
+}
+
+const NAME_CHAR = /[\w.-]/;
+/** The identifier around a keyword occurrence at `at`: back to the start of the name (at most 64 characters). */
+function nameAround(text: string, at: number, end: number): string {
+  let s = at;
+  while (s > 0 && at - s < 64 && NAME_CHAR.test(text[s - 1] as string)) s--;
+  let e = at;
+  while (e < end && e - at < 64 && NAME_CHAR.test(text[e] as string)) e++;
+  return text.slice(s, e);
+}
+
+/** An identifier made of short words joined by `_` (`struct_X509_pubkey_st`): code, not a value. */
+const SNAKE_CODE = /^_?[A-Za-z][A-Za-z0-9]{0,11}(?:_[A-Za-z0-9]{1,12}){1,8}$/;
+
+/**
+ * Not a credential value: a reference to one (`$VAR`, `${VAR}`, `%VAR%`,
+ * `{{ .Values.x }}`, `<placeholder>`, `process.env.X`, `ALL_CAPS_NAME`), a URL,
+ * an email address, a path, or a dotted name (`pkg.Class.member`, `host.example.com`).
+ */
+const REFERENCE = new RegExp(
+  [
+    String.raw`^[$%{<]`,
+    String.raw`^[A-Z][A-Z0-9_.-]*$`,
+    String.raw`^[a-z][a-z0-9_.-]*$`,
+    String.raw`^[A-Za-z][A-Za-z0-9+.-]*:\/\/`,
+    String.raw`^[^@\s]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$`,
+    String.raw`^\.{0,2}\/`,
+    String.raw`^[\w.-]+\.(?:pem|p12|pfx|cer|crt|key|keytab|jks|json|ya?ml|txt|env|cfg|conf|ini|xml)$`,
+    String.raw`^[A-Za-z]:\\`,
+    SNAKE_CODE.source,
+  ].join('|'),
+);
+/** A dotted code name (`process.env.API_KEY`, `config.auth.token`). */
+const DOTTED = /^(?:[A-Za-z_$][\w$]{0,63}\.){1,16}[A-Za-z_$][\w$]{0,63}$/;
+const HAS_DIGIT = /[0-9]/;
+const HAS_LETTER = /[A-Za-z]/;
+/** A slug such as `cmp2-qat-1208358310` or `jjwt-jackson-0.11.2`: lowercase words and versions joined by `-`. */
+const SLUG = /^[a-z][a-z0-9]*(?:[-.][a-z0-9]+){2,}$/;
+/** A UUID with no other content: an identifier unless the name says otherwise (checked by the caller). */
+const UUID_ONLY = new RegExp(`^${UUID}$`, 'i');
+
+/** Least Shannon entropy (bits per character) of a `generic-secret` value. */
+export const GENERIC_MIN_ENTROPY = 3.5;
+
+function acceptGeneric(value: string, ctx: RuleContext): boolean {
+  // Cheapest checks first: this runs for every assignment to a secret-like name.
+  if (!HAS_DIGIT.test(value) || !HAS_LETTER.test(value)) return false;
+  const { text, at } = ctx;
+  const name = nameAround(text, at, ctx.matchEnd);
+  const words = identifierWords(name);
+  const quoted = isQuoted(text, ctx.matchEnd - value.length);
+  const isPassword = PASSWORD_NAME.test(words.at(-1) ?? '');
+  if (value.length < (isPassword && quoted ? 8 : 10)) return false;
+  if (looksLikeReference(value) || looksLikePlaceholder(value) || isEncodedText(value)) return false;
+  if (SLUG.test(value) && !UUID_ONLY.test(value)) return false;
+  // A quoted password is typed by a person: a lower bar than a generated key. A UUID's
+  // dashes and hex alphabet cap its entropy; version 4 is random by construction (checked below).
+  if (!UUID_ONLY.test(value) && shannonEntropy(value) < (isPassword && quoted ? 2.5 : GENERIC_MIN_ENTROPY)) return false;
+  if (words.some((w) => NOT_SECRET_WORDS.has(w))) return false;
+  // The keyword must be a word of the name ("token", "apiKey", "passwords", "authToken"), not part of a
+  // longer one ("keyboard", "author", "monkeys"); lowercase compounds such as "apikey" are listed.
+  const kwEnd = keywordEnd(text, at);
+  const next = text.charCodeAt(kwEnd) || 0;
+  if (next >= 97 && next <= 122) return false;
+  const prev = text.charCodeAt(at - 1) || 0;
+  const first = text.charCodeAt(at);
+  if (first >= 97 && first <= 122 && prev >= 97 && prev <= 122 && !COMPOUND_BEFORE.test(text.slice(Math.max(0, at - 12), at))) return false;
+  if (!matchesProviderFormat(name, value)) return false;
+  if (isKnownPublicValue(value)) return false;
+  // An unquoted value after a call's argument label (`f(token: value)`) is code, not a literal.
+  let lead = at - leadingNameLength(text, at) - 1;
+  while (lead >= 0 && (text[lead] === '"' || text[lead] === "'")) lead--;
+  const leadChar = lead >= 0 ? text[lead] : '';
+  if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || leadChar === ',')) return false;
+  // A UUID is a secret only when random (version 4) and named as one; version 1 UUIDs are timestamps.
+  if (UUID_ONLY.test(value) && (value[14] !== '4' || !words.some((w) => SECRET_WORDS_STRICT.has(w)))) return false;
+  return true;
+}
+const SECRET_WORDS_STRICT = new Set(['token', 'secret', 'password', 'passwd', 'pwd', 'apikey', 'key']);
+const PASSWORD_NAME = /^(?:password|passwd|pwd|pass)s?$/;
+/** Lowercase words that form one word with a following keyword: `apikey`, `accesstoken`, `dbpassword`. */
+const COMPOUND_BEFORE = /(?:^|[^a-z])(?:api|secret|access|auth|private|client|master|session|app|bot|user|admin|service|db|root|refresh|bearer|encryption|signing|license|webhook|my|id|oauth|sas|account|consumer|shared|storage|sql|cloud|iam)$/;
+
+/**
+ * Providers whose credential has one documented shape: a value under such a
+ * name that lacks the shape is not that credential (a ciphertext, a different
+ * id), and the provider's own rule reports the ones that have it.
+ */
+const PROVIDER_FORMATS: ReadonlyArray<readonly [RegExp, RegExp]> = [
+  [/aws.{0,8}secret|secret.{0,8}access.{0,4}key/i, /^[A-Za-z0-9/+]{40}$/],
+  [/meraki/i, /^[0-9a-f]{40}$/],
+  [/cloudflare/i, /^(?:[a-f0-9]{37}|[A-Za-z0-9_-]{40}|v1\.0-[a-f0-9-]{150,200})$/],
+  [/mailchimp/i, /^[a-f0-9]{32}-us\d{1,2}$/],
+];
+function matchesProviderFormat(name: string, value: string): boolean {
+  for (const [n, v] of PROVIDER_FORMATS) if (n.test(name) && !v.test(value)) return false;
+  return true;
+}
+
+/** A reference, or a dotted code name whose parts are all words (not `s.<random>` of a Vault token). */
+function looksLikeReference(value: string): boolean {
+  if (/\{\{|\$\{|\$\(|\.\.\.|…/.test(value)) return true;
+  if (REFERENCE.test(value)) return true;
+  if (!DOTTED.test(value)) return false;
+  return !value.split('.').some((seg) => seg.length >= 16 && HAS_DIGIT.test(seg) && shannonEntropy(seg) >= 3.5);
+}
+
+/** Base64 of ordinary text (`ZHVtbXkgdGV4dA==` is "dummy text"): encoded prose, not a key. */
+function isEncodedText(value: string): boolean {
+  if (value.length < 12 || value.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
+  const decoded = Buffer.from(value, 'base64').toString('latin1');
+  return /^[\x20-\x7e]+$/.test(decoded) && /[a-z]{3,} [a-z]{3,}/i.test(decoded);
+}
+
+
+/** Characters of the name before `at` (bounded by 64). */
+function leadingNameLength(text: string, at: number): number {
+  let s = at;
+  while (s > 0 && at - s < 64 && NAME_CHAR.test(text[s - 1] as string)) s--;
+  return at - s;
+}
+const GENERIC_WORDS = ['password', 'passwd', 'pwd', 'secret', 'token', 'credential', 'creds', 'apikey', 'api_key', 'api-key', 'key', 'auth', 'access'];
+/** End offset of the generic keyword that starts at `at`. */
+function keywordEnd(text: string, at: number): number {
+  const head = text.slice(at, at + 12).toLowerCase();
+  for (const w of GENERIC_WORDS) if (head.startsWith(w)) return at + w.length + (head[w.length] === 's' ? 1 : 0);
+  return at;
+}
+function isQuoted(text: string, valueStart: number): boolean {
+  const c = text[valueStart - 1];
+  return c === '"' || c === "'" || c === '`';
+}
+
+/** Character classes for {@link assignmentFollows}: 1 name character, 2 space or quote, 3 operator. */
+const ASSIGN_CLASS = new Uint8Array(128);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-') ASSIGN_CLASS[c.charCodeAt(0)] = 1;
+for (const c of ' \t"\'`]') ASSIGN_CLASS[c.charCodeAt(0)] = 2;
+for (const c of '=:>,|?+') ASSIGN_CLASS[c.charCodeAt(0)] = 3;
+
+/**
+ * Whether an assignment operator follows the name that starts at `at`: name
+ * characters, then at most one more word (`var x string =`), spaces and quotes,
+ * then `= : > , | ? +`. At most 64 characters are read. Skips the generic
+ * pattern for the many keyword occurrences in prose and code that assign nothing.
+ */
+export function assignmentFollows(text: string, at: number): boolean {
+  const end = Math.min(text.length, at + 64);
+  let i = at;
+  let words = 0;
+  let inName = true;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const k = c < 128 ? (ASSIGN_CLASS[c] as number) : 0;
+    if (k === 3) return true;
+    if (k === 0) return false;
+    if (k === 1) {
+      if (!inName) {
+        if (++words > 1) return false;
+        inName = true;
+      }
+    } else inName = false;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Rules that need more than one pattern.
+
+/** A JWT: base64url header and payload starting `eyJ`, header decoding to a JSON object. */
+function acceptJwt(s: string): boolean {
+  const dot = s.indexOf('.');
+  const header = s.slice(0, dot);
+  if (isJsonObject(header)) return true;
+  // A header with a few damaged characters still reads as a JSON object; base64 noise does not.
+  const json = Buffer.from(header, 'base64url').toString('latin1');
+  if (!json.startsWith('{"') || !json.endsWith('}')) return false;
+  let printable = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c >= 0x20 && c <= 0x7e) printable++;
+  }
+  return printable / json.length >= 0.85 && /"(?:alg|typ|kid)"/.test(json);
+}
+
+/** A base64-encoded JWT (`ZXlK` = base64 of `eyJ`): its decoding must be a JWT. */
+function acceptJwtBase64(s: string): boolean {
+  const head = s.replace(/[\r\n]/g, '').slice(0, 400);
+  const decoded = Buffer.from(head.slice(0, head.length - (head.length % 4)), 'base64').toString('latin1');
+  return /^eyJ[A-Za-z0-9_-]{8}/.test(decoded);
+}
+
+/** `curl -u user:password`: a credential pair that is not a variable, template or placeholder. */
+function acceptCurlUser(s: string, ctx: RuleContext): boolean {
+  const lineStart = Math.max(0, ctx.at - 1024);
+  const before = ctx.text.slice(lineStart, ctx.at);
+  if (!/\bcurl\b/.test(before)) return false;
+  const pair = s.replace(/^["']|["']$/g, '');
+  const colon = pair.indexOf(':');
+  if (colon < 0) return false;
+  const user = pair.slice(0, colon).replace(/^["'{]+|["'}]+$/g, '');
+  const pass = pair.slice(colon + 1).replace(/^["'{]+|["'}]+$/g, '');
+  const secret = pass.length > 0 ? pass : user;
+  if (secret.length < 3) return false;
+  if (/\{\{|\$\{|\$\(/.test(pair) || /^[$<[{%]/.test(secret) || /^(?:change(?:it|me)|pass(?:word)?|pwd|test|token|secret|\*+|x+|y+)$/i.test(secret)) return false;
+  if (/^(?:[$<[{]|\$\{)/.test(user) && pass.length === 0) return false;
+  return shannonEntropy(pair) >= 2 && !looksLikePlaceholder(secret);
+}
+
+/** Values inside an `Authorization`/API-key header: not a variable, template or placeholder. */
+function acceptHeaderValue(s: string): boolean {
+  if (/^[$<{%[]|^\.\.\.|\$\(/.test(s)) return false;
+  return !looksLikePlaceholder(s) && shannonEntropy(s) >= 2.75;
+}
+
+/** `Authorization: Basic <base64>`: the credential decodes to `user:password`. */
+function acceptBasic(s: string): boolean {
+  if (looksLikePlaceholder(s)) return false;
+  const decoded = Buffer.from(s, 'base64').toString('latin1');
+  return decoded.includes(':') || s.length >= 16;
+}
+
+/**
+ * Credential-shaped values that are public: Google API keys published in
+ * Google's own samples, and example values from vendor documentation (NuGet,
+ * Kubernetes) (the
+ * gitleaks project allowlists the same values). Stored as SHA-256 digests so
+ * the repository holds no credential-shaped string; hashed only after a value
+ * matched a rule, so this costs one hash per finding, not per byte.
+ */
+const KNOWN_PUBLIC_DIGESTS: ReadonlySet<string> = new Set<string>([
+  'dba72c00f41f4e4c435e2491a5e1ce0140c7b5a6a498dc4847396b5e6368970c',
+  '2f21fd9c81678e396751af8b2472e2bd209ff5ce38da144052fb6c024485982f',
+  '27a9a42931dff7eb2f8434e20a9bce976ea364e7bee49187f19d5cfeca9c7045',
+  '49f777db995e8260da7ca9ffdf0c08d66f0453e97ec967018baf2cdfe3b582d0',
+  'a6c814bc555ae62c7bd8b58ec07bf559c7ed3a009976a1e0acc9cef0d4473b41',
+  '8731261cb72d86267a32a532ebd3df429e2144e5e4ced7e13568bc9e6c8fb1b1',
+  '37f8f09bdf12c2f2eae4ead7273a62ddb0c23459cbf902892f282b57f7ed6619',
+  'eb540d2b6ee2a0a47c5779bc8a0141784c6b753840d4c6f4e2428a6e86e9e0b1',
+  '2037abcaffb2b77785da716cf7ccff4ff4d00c4ea930db0167b7d71f50af7eb4',
+  '3a8b61d0f636b007840c0d40ba12bcf48465dc054cdc1a68704a33521d84b665',
+  '4c98242dcadc8b29005c6b4aad526552d5ea1842149154c0694adeec75847583',
+  'ea9bb1082cf95663f5faca23b8b15ef2aa0fce0a5c6df9c32dcb85b2e0a4513d',
+  '3f370c9dd8225c63b5c77de1f785edc9712958f18bb612d5fa2e0ae33aeca682',
+  'a19f89ab3555eac10c40741f6df79ecf0935998f15569f8db9d67bce0181fff6',
+  'e4a5542bb7fd7b67e943c71ad29c34b5972c9840597e7eda53e666f44d5da0b9',
+  'dc0fcf046c61640cbd1e8b999ada3262d722c2ca4bf42dceac999020ffdbb614',
+  'f56e323494a6ffc2064e7a955908957d84f0755e5f975dabd64328d0359a8f7c',
+  '0b476bdf9acf2123d547b5ae76f1e59884d8ec9553ee0c47e9f31fd4768f3f3c',
+  'a0702bc91d699f600970f4dc4992b13ede1a29d49fa0942dd4bed2b5e4b1016e',
+  // The password of the Secret example in the Kubernetes documentation.
+  'a7b580d711ef2807c7f11d881a1e7ff8a68c7e7d4e7c14e217bc9c522e3678ba',
+]);
+
+/** Whether `value` is a known-public example value (see {@link KNOWN_PUBLIC_DIGESTS}). */
+export function isKnownPublicValue(value: string): boolean {
+  return KNOWN_PUBLIC_DIGESTS.has(sha256Hex(value));
+}
+
+// ---------------------------------------------------------------------------
+// Kubernetes Secret manifests.
+
+const K8S_DATA_ENTRY = /[ \t]{1,16}(?:-[ \t]{1,4})?[\w.-]{1,64}:[ \t]{0,4}(?:[|>][-+]?[ \t]{0,4}\r?\n[ \t]{1,32})?["']?([A-Za-z0-9+/]{10,8192}={0,3})["']?[ \t]{0,16}(?=\r?\n|$)/y;
+
+/**
+ * A `kind: Secret` manifest: the values under its `data:` (or `stringData:`)
+ * block. Searched within one YAML document (between `---` separators) and at
+ * most {@link K8S_WINDOW} characters either side of the `kind:` line.
+ */
+export const K8S_WINDOW = 2048;
+
+/** The secret values of a Kubernetes Secret whose `kind:` line begins at `at`, as [start, end) pairs. */
+export function findK8sSecretValues(text: string, at: number): Array<[number, number]> {
+  const head = /kind:[ \t]{0,8}["']?secret["']?[ \t]{0,16}(?=\r?\n|$)/iy;
+  head.lastIndex = at;
+  if (!head.test(text)) return [];
+  // Search for document separators inside the window only: an unbounded indexOf
+  // from every `kind:` would make a text full of them quadratic.
+  const wlo = Math.max(0, at - K8S_WINDOW);
+  const window = text.slice(wlo, Math.min(text.length, at + K8S_WINDOW));
+  const rel = at - wlo;
+  const sepBefore = window.lastIndexOf('\n---', rel);
+  const sepAfter = window.indexOf('\n---', rel);
+  const lo = wlo + (sepBefore >= 0 ? sepBefore + 4 : 0);
+  const doc = window.slice(lo - wlo, sepAfter >= 0 ? sepAfter : window.length);
+  const out: Array<[number, number]> = [];
+  const dataRe = /(?:^|\n)[ \t]{0,16}(?:string)?[dD]ata:[ \t]*\r?\n/g;
+  for (const m of doc.matchAll(dataRe)) {
+    let pos = m.index + m[0].length - 1; // at the newline, entries start after it
+    for (let k = 0; k < 64; k++) {
+      if (doc[pos] !== '\n') break;
+      // skip comment lines
+      const lineEnd = doc.indexOf('\n', pos + 1);
+      const lineText = doc.slice(pos + 1, lineEnd < 0 ? doc.length : lineEnd);
+      if (/^[ \t]*#/.test(lineText)) {
+        pos = lineEnd < 0 ? doc.length : lineEnd;
+        continue;
+      }
+      if (!/^[ \t]{1,16}\S/.test(lineText)) break; // the block ends at a line that is not indented
+      K8S_DATA_ENTRY.lastIndex = pos + 1;
+      const e = K8S_DATA_ENTRY.exec(doc);
+      if (!e) {
+        pos = lineEnd < 0 ? doc.length : lineEnd;
+        continue;
+      }
+      const v = e[1] as string;
+      const vStart = lo + e.index + e[0].indexOf(v, e[0].indexOf(':'));
+      if (!isKnownPublicValue(v)) out.push([vStart, vStart + v.length]);
+      pos = K8S_DATA_ENTRY.lastIndex;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The rules. Order is priority: at equal start offsets, the earlier rule names a finding.
+
+const GITHUB_HOSTS = ['github.com', '*.github.com', '*.githubusercontent.com', 'ghcr.io'];
+const SLACK_HOSTS = ['slack.com', '*.slack.com'];
+const AWS_HOSTS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws'];
+
+export const SECRET_RULE_TABLE: readonly SecretRule[] = [
+  {
+    id: 'github-fine-grained-pat',
+    keywords: ['github_pat_'],
+    re: prefixed(['github_pat_'], '[A-Za-z0-9_]{50,255}', '(?![A-Za-z0-9_])'),
+    accept: (s) => shannonEntropy(s.slice(11)) >= 3,
+    hosts: GITHUB_HOSTS,
+  },
+  {
+    id: 'github-token',
+    keywords: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
+    re: prefixed(['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'], '[A-Za-z0-9]{36,255}'),
+    accept: (s) => shannonEntropy(s.slice(4)) >= 3,
+    hosts: GITHUB_HOSTS,
+  },
+  {
+    id: 'gitlab-token',
+    keywords: ['glpat-', 'gldt-', 'glptt-', 'glrt-', 'glcbt-', 'glimt-', 'glagent-', 'gloas-', 'glsoat-', 'glft-', 'glffct-', 'gr1348941'],
+    re: sticky(
+      START +
+        String.raw`(?:glpat-[\w-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7}|glrt-t\d_[\w-]{27,300}\.[0-9a-z]{2}[0-9a-z]{7}|(?:glpat|gldt|glrt|glsoat|glft|glffct)-[\w-]{20}|glptt-[0-9a-f]{40}|glcbt-[0-9a-f]{1,5}_[\w-]{20}|glimt-[\w-]{25}|glagent-[\w-]{50,1024}|gloas-[\w-]{64}|GR1348941[\w-]{20})` +
+        END,
+    ),
+    accept: (s) => !looksLikePlaceholder(s) && shannonEntropy(s.slice(s.search(/[-_]/) + 1)) >= 3,
+    hosts: ['gitlab.com', '*.gitlab.com'],
+  },
+  {
+    id: 'aws-access-key-id',
+    keywords: ['akia', 'asia', 'abia', 'acca', 'a3t'],
+    re: sticky(`${START}(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])`),
+    minEntropy: 3,
+    accept: (s) => !s.endsWith('EXAMPLE') && shannonEntropy(s.slice(4)) >= 2.5,
+    hosts: AWS_HOSTS,
+  },
+  {
+    id: 'aws-secret-access-key',
+    keywords: ['aws'],
+    re: assigned(String.raw`aws_?(?:secret_?(?:access_?)?key|access_?key_?secret)`, '[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])'),
+    group: 1,
+    minEntropy: 4,
+    accept: (s) => !looksLikePlaceholder(s),
+    hosts: AWS_HOSTS,
+  },
+  {
+    id: 'aws-bedrock-api-key',
+    keywords: ['absk', 'bedrock-api-key-'],
+    re: sticky(String.raw`(?:(?<![\w-])ABSK[A-Za-z0-9+/]{109,269}={0,2}${END64}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%&.-]{0,4096})`),
+    minEntropy: 3,
+    hosts: AWS_HOSTS,
+  },
+  {
+    id: 'slack-webhook-url',
+    keywords: ['hooks.slack.com'],
+    re: sticky(String.raw`hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/]{20,255}`),
+    extendStart: (text, start) =>
+      text.startsWith('https://', start - 8) ? start - 8 : text.startsWith('http://', start - 7) ? start - 7 : start,
+    hosts: ['hooks.slack.com'],
+  },
+  {
+    id: 'slack-token',
+    keywords: ['xox', 'xapp-'],
+    re: sticky(
+      START +
+        String.raw`(?:xoxe\.xox[bp]-\d-[A-Za-z0-9]{163,166}|xoxe-\d-[A-Za-z0-9]{146}|xoxb-[0-9]{10,13}-[0-9]{10,13}[A-Za-z0-9-]{0,64}|xoxb-[0-9]{8,14}-[A-Za-z0-9]{18,26}|xox[pe](?:-[0-9]{10,13}){3}-[A-Za-z0-9-]{28,34}|xox[os]-\d{1,20}-\d{1,20}-\d{1,20}-[a-fA-F\d]{1,128}|xox[ar]-(?:\d-)?[0-9a-zA-Z]{8,48}|xapp-\d-[A-Za-z0-9]{1,32}-\d{1,20}-[a-z0-9]{1,128})` +
+        '(?![A-Za-z0-9])',
+    ),
+    minEntropy: 2,
+    hosts: SLACK_HOSTS,
+  },
+  {
+    id: 'anthropic-api-key',
+    keywords: ['sk-ant-'],
+    re: sticky(String.raw`${START}sk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA${END}`),
+    hosts: ['api.anthropic.com'],
+  },
+  {
+    id: 'openai-api-key',
+    keywords: ['sk-'],
+    re: sticky(String.raw`${START}sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,160}T3BlbkFJ[A-Za-z0-9_-]{20,160}${END}`),
+    hosts: ['api.openai.com'],
+  },
+  {
+    id: 'stripe-secret-key',
+    keywords: ['sk_live_', 'sk_test_', 'sk_prod_', 'rk_live_', 'rk_test_', 'rk_prod_'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_])[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247}(?![A-Za-z0-9_])`),
+    accept: (s) => !looksLikePlaceholder(s.slice(8)) && shannonEntropy(s.slice(8)) >= 2.5,
+    hosts: ['api.stripe.com', 'files.stripe.com', 'connect.stripe.com', 'meter-events.stripe.com'],
+  },
+  {
+    id: 'google-api-key',
+    keywords: ['aiza'],
+    re: sticky(String.raw`${START}AIza[A-Za-z0-9_-]{35}${END}`),
+    minEntropy: 4,
+    accept: (s) => !looksLikePlaceholder(s.slice(4)) && !isKnownPublicValue(s),
+    hosts: ['*.googleapis.com', '*.firebaseio.com'],
+  },
+  {
+    id: 'jwt',
+    keywords: ['eyj'],
+    re: sticky(String.raw`${START}eyJ[A-Za-z0-9_-]{8,8192}\.eyJ[A-Za-z0-9_-]{8,16384}(?:\.[A-Za-z0-9_-]{0,8192})?`),
+    accept: acceptJwt,
+  },
+  {
+    id: 'jwt-base64',
+    keywords: ['zxlk'],
+    re: sticky(String.raw`(?<![A-Za-z0-9+/])ZXlK[A-Za-z0-9+/]{40,16384}={0,2}`),
+    accept: acceptJwtBase64,
+  },
+  {
+    id: 'bearer-token',
+    keywords: ['authorization'],
+    re: sticky(String.raw`authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?(?:bearer|token|api-token)[ \t]{1,16}([A-Za-z0-9\-._~+/@=]{8,4096})`, 'di'),
+    group: 1,
+    accept: acceptHeaderValue,
+  },
+  {
+    id: 'basic-auth',
+    keywords: ['authorization'],
+    re: sticky(String.raw`authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?basic[ \t]{1,16}([A-Za-z0-9+/]{8,4096}={0,3})${END64}`, 'di'),
+    group: 1,
+    accept: acceptBasic,
+  },
+  {
+    id: 'curl-auth-header',
+    keywords: ['-h', '--header'],
+    re: sticky(
+      String.raw`(?:-H|--header)(?:=|[ \t]{1,5})["'](?:authorization:[ \t]{0,5}|(?:x-(?:[a-z]{1,32}-)?)?(?:api-?)?(?:key|token|apikey):[ \t]{0,5})([A-Za-z0-9\-._~+/@=]{8,4096})["']`,
+      'di',
+    ),
+    group: 1,
+    accept: acceptHeaderValue,
+  },
+  {
+    id: 'curl-auth-user',
+    keywords: ['-u', '--user'],
+    re: sticky(
+      String.raw`(?<![\w-])(?:-u|--user)(?:=|[ \t]{1,5})("[^"\r\n]{1,256}"(?::"[^"\r\n]{1,256}")?|'[^'\r\n]{1,256}'|[\w$@.{}-]{1,128}:(?:'[^'\r\n]{1,128}'|"[^"\r\n]{1,128}"|[^\s'"]{1,128}))(?=\s|$)`,
+      'd',
+    ),
+    group: 1,
+    accept: acceptCurlUser,
+  },
+  {
+    id: 'url-credentials',
+    keywords: ['://'],
+    re: sticky(String.raw`:\/\/([A-Za-z0-9._~%!$&'()*+,;=-]{1,128}:[A-Za-z0-9._~%!$&'()*+,;=-]{3,128})@[A-Za-z0-9.-]{1,253}`, 'd'),
+    group: 1,
+    accept: (s) => {
+      const colon = s.indexOf(':');
+      const user = s.slice(0, colon);
+      const pass = s.slice(colon + 1);
+      if (pass === user || /^(?:pass(?:word)?|pwd|secret|test|changeme|mypassword|x+|\*+|1+)$/i.test(pass)) return false;
+      if (/[${}<>]|^YOUR_|REPLACE/i.test(s)) return false;
+      return pass.length >= 6 && !looksLikePlaceholder(pass) && shannonEntropy(pass) >= 2.5;
+    },
+  },
+  // --- Further providers, alphabetical.
+  {
+    id: '1password-secret-key',
+    keywords: ['a3-'],
+    re: sticky(String.raw`(?<![A-Za-z0-9])A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}(?![A-Za-z0-9])`),
+    minEntropy: 3.8,
+    hosts: ['*.1password.com', '*.1password.eu', '*.1password.ca'],
+  },
+  {
+    id: '1password-service-account-token',
+    keywords: ['ops_eyj'],
+    re: sticky(String.raw`${START}ops_eyJ[A-Za-z0-9+/]{250,8192}={0,3}`),
+    minEntropy: 4,
+    hosts: ['*.1password.com', '*.1password.eu', '*.1password.ca'],
+  },
+  {
+    id: 'age-secret-key',
+    keywords: ['age-secret-key-1'],
+    re: sticky('AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}'),
+  },
+  {
+    id: 'atlassian-api-token',
+    keywords: ['atatt3', 'atlassian', 'confluence', 'jira'],
+    re: sticky(
+      String.raw`(?:(?<![\w-])ATATT3[A-Za-z0-9_=-]{186}${AFTER}|(?:atlassian|confluence|jira)${ASSIGN}([a-z0-9]{20}[a-f0-9]{4})${AFTER})`,
+      'di',
+    ),
+    minEntropy: 3.5,
+    hosts: ['*.atlassian.net', 'api.atlassian.com'],
+  },
+  {
+    id: 'azure-ad-client-secret',
+    keywords: ['q~'],
+    back: 4,
+    re: sticky(String.raw`(?<=^|[\\'"\x60\s>=:(,)])[a-zA-Z0-9_~.]{3}\dQ~[a-zA-Z0-9_~.-]{31,34}(?=$|[\\'"\x60\s<),])`),
+    minEntropy: 3,
+    hosts: ['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn'],
+  },
+  {
+    id: 'clickhouse-cloud-api-secret',
+    keywords: ['4b1d'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_])4b1d[A-Za-z0-9]{38}(?![A-Za-z0-9_])`),
+    minEntropy: 3,
+    hosts: ['api.clickhouse.cloud'],
+  },
+  {
+    id: 'cloudflare-api-key',
+    keywords: ['cloudflare'],
+    re: assigned('cloudflare', String.raw`[a-f0-9]{37}|[a-z0-9_-]{40}`),
+    group: 1,
+    minEntropy: 2,
+    hosts: ['api.cloudflare.com'],
+  },
+  {
+    id: 'cloudflare-origin-ca-key',
+    keywords: ['v1.0-'],
+    re: sticky(String.raw`(?<![\w.-])v1\.0-[a-f0-9]{24}-[a-f0-9]{146}${END}`),
+    minEntropy: 2,
+    hosts: ['api.cloudflare.com'],
+  },
+  {
+    id: 'databricks-api-token',
+    keywords: ['dapi'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_])dapi[a-f0-9]{32}(?:-\d)?${END}`),
+    minEntropy: 3,
+    hosts: ['*.cloud.databricks.com', '*.azuredatabricks.net', '*.gcp.databricks.com'],
+  },
+  {
+    id: 'digitalocean-token',
+    keywords: ['dop_v1_', 'doo_v1_', 'dor_v1_'],
+    re: prefixed(['dop_v1_', 'doo_v1_', 'dor_v1_'], '[a-f0-9]{64}'),
+    minEntropy: 3,
+    hosts: ['api.digitalocean.com', 'cloud.digitalocean.com'],
+  },
+  {
+    id: 'docker-pat',
+    keywords: ['dckr_pat_'],
+    re: prefixed(['dckr_pat_'], '[A-Za-z0-9_-]{27}'),
+    minEntropy: 3,
+    hosts: ['hub.docker.com', 'registry-1.docker.io', 'auth.docker.io'],
+  },
+  {
+    id: 'doppler-token',
+    keywords: ['dp.pt.', 'dp.st.', 'dp.sa.', 'dp.ct.', 'dp.scim.', 'dp.audit.'],
+    re: sticky(String.raw`(?<![\w.-])dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}${END}`),
+    minEntropy: 3,
+    hosts: ['api.doppler.com'],
+  },
+  {
+    id: 'facebook-access-token',
+    keywords: ['eaam', 'eaac'],
+    re: sticky(String.raw`(?<![\w-])EAA[MC][A-Za-z0-9]{100,1024}${END}`),
+    minEntropy: 4,
+    hosts: ['graph.facebook.com', '*.facebook.com'],
+  },
+  {
+    id: 'facebook-access-token',
+    keywords: ['facebook'],
+    re: sticky(String.raw`facebook[\w .":'=-]{0,40}?(?<![0-9])([0-9]{15,16}(?:\||%7C)[0-9A-Za-z_-]{27,40})${AFTER}`, 'di'),
+    group: 1,
+    minEntropy: 3,
+    hosts: ['graph.facebook.com', '*.facebook.com'],
+  },
+  {
+    id: 'facebook-app-secret',
+    keywords: ['facebook'],
+    re: assigned('facebook', '[a-f0-9]{32}'),
+    group: 1,
+    minEntropy: 3,
+    hosts: ['graph.facebook.com', '*.facebook.com'],
+  },
+  {
+    id: 'flyio-token',
+    keywords: ['fo1_', 'fm1a_', 'fm1r_', 'fm2_'],
+    re: sticky(String.raw`${START}(?:fo1_[\w-]{43}|fm1[ar]_[A-Za-z0-9+/]{100,4096}={0,3}|fm2_[A-Za-z0-9+/]{100,4096}={0,3})${AFTER}`),
+    minEntropy: 4,
+    hosts: ['api.fly.io', 'api.machines.dev'],
+  },
+  {
+    id: 'freemius-secret-key',
+    keywords: ['secret_key'],
+    re: sticky(String.raw`secret_key["']{1,2}[ \t]{0,8}=>[ \t]{0,8}["'](sk_[^\s"']{29})["']`, 'di'),
+    group: 1,
+    accept: (s) => !looksLikePlaceholder(s),
+    hosts: ['api.freemius.com'],
+  },
+  {
+    id: 'grafana-token',
+    keywords: ['glc_', 'glsa_', 'eyjrijoi'],
+    re: sticky(String.raw`${START}(?:glc_[A-Za-z0-9+/]{32,400}={0,3}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,3})${END64}`),
+    minEntropy: 3,
+    accept: (s) => !looksLikePlaceholder(s.slice(4)),
+    hosts: ['*.grafana.net', 'grafana.com'],
+  },
+  {
+    id: 'groq-api-key',
+    keywords: ['gsk_'],
+    re: prefixed(['gsk_'], '[A-Za-z0-9]{52}'),
+    minEntropy: 3,
+    hosts: ['api.groq.com'],
+  },
+  {
+    id: 'hashicorp-tf-api-token',
+    keywords: ['.atlasv1.'],
+    back: 14,
+    re: sticky(String.raw`(?<![A-Za-z0-9])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70}${END}`),
+    minEntropy: 3.5,
+    hosts: ['app.terraform.io'],
+  },
+  {
+    id: 'heroku-api-key',
+    keywords: ['heroku', 'hrku-aa'],
+    re: sticky(String.raw`(?:(?<![\w-])HRKU-AA[0-9A-Za-z_-]{58}${END}|heroku${ASSIGN}(${UUID})${AFTER})`, 'di'),
+    hosts: ['api.heroku.com'],
+  },
+  {
+    id: 'hubspot-api-key',
+    keywords: ['hubspot', 'pat-na1-', 'pat-eu1-'],
+    re: sticky(String.raw`(?:hubspot${ASSIGN}(${UUID})${AFTER}|(?<![\w-])pat-(?:na|eu)1-${UUID}${END})`, 'di'),
+    hosts: ['api.hubapi.com'],
+  },
+  {
+    id: 'huggingface-token',
+    keywords: ['hf_', 'api_org_'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_])(?:hf_|api_org_)[A-Za-z]{34}(?![A-Za-z0-9_])`),
+    minEntropy: 2,
+    accept: (s) => !looksLikePlaceholder(s) && !/fake/i.test(s),
+    hosts: ['huggingface.co', '*.huggingface.co', '*.hf.space'],
+  },
+  {
+    id: 'infracost-api-token',
+    keywords: ['ico-'],
+    re: sticky(String.raw`(?<![\w.-])ico-[A-Za-z0-9]{32}${AFTER}`),
+    minEntropy: 3,
+    hosts: ['pricing.api.infracost.io', 'dashboard.api.infracost.io'],
+  },
+  {
+    id: 'intra42-client-secret',
+    keywords: ['s-s4t2ud-', 's-s4t2af-'],
+    re: prefixed(['s-s4t2ud-', 's-s4t2af-'], '[a-f0-9]{64}'),
+    minEntropy: 3,
+    hosts: ['api.intra.42.fr'],
+  },
+  {
+    id: 'kubernetes-secret',
+    keywords: ['kind:'],
+    // Found by findK8sSecretValues (it looks both ways from the `kind:` line); the pattern is a gate.
+    re: /kind:[ \t]{0,8}["']?secret["']?[ \t]{0,16}(?=\r?\n|$)/iy,
+  },
+  {
+    id: 'linear-api-key',
+    keywords: ['lin_api_'],
+    re: prefixed(['lin_api_'], '[A-Za-z0-9]{40}'),
+    minEntropy: 3,
+    hosts: ['api.linear.app'],
+  },
+  {
+    id: 'mailchimp-api-key',
+    keywords: ['mailchimp'],
+    re: assigned('mailchimp(?:sdk\\.initialize)?', String.raw`[a-f0-9]{32}-us\d{1,2}`),
+    group: 1,
+    hosts: ['*.api.mailchimp.com'],
+  },
+  {
+    id: 'maxmind-license-key',
+    keywords: ['_mmk'],
+    back: 36,
+    re: sticky(String.raw`(?<![A-Za-z0-9_])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk${AFTER}`),
+    minEntropy: 4,
+    hosts: ['download.maxmind.com', 'geoip.maxmind.com'],
+  },
+  {
+    id: 'messagebird-api-key',
+    keywords: ['messagebird', 'message-bird', 'message_bird'],
+    re: assigned('message[_-]?bird', `${UUID}|[a-z0-9]{25}`),
+    group: 1,
+    hosts: ['rest.messagebird.com'],
+  },
+  {
+    id: 'notion-api-token',
+    keywords: ['ntn_'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_])ntn_[0-9]{11}[A-Za-z0-9]{35}${END}`),
+    minEntropy: 4,
+    hosts: ['api.notion.com'],
+  },
+  {
+    id: 'npm-token',
+    keywords: ['npm_'],
+    re: prefixed(['npm_'], '[A-Za-z0-9]{36}'),
+    minEntropy: 3,
+    hosts: ['registry.npmjs.org'],
+  },
+  {
+    id: 'nuget-config-password',
+    keywords: ['<add key='],
+    re: sticky(String.raw`<add key="(?:ClearText)?Password"[ \t\r\n]{0,16}value="([^"\r\n]{8,256})"[ \t\r\n]{0,16}\/>`, 'di'),
+    group: 1,
+    minEntropy: 1,
+    accept: (s) => !/^%\S.*%$/.test(s) && !isKnownPublicValue(s),
+  },
+  {
+    id: 'octopus-deploy-api-key',
+    keywords: ['api-'],
+    re: sticky(String.raw`(?<![A-Za-z0-9_-])API-[A-Z0-9]{26}${AFTER}`),
+    minEntropy: 3,
+    accept: (s) => HAS_DIGIT.test(s.slice(4)),
+  },
+  {
+    id: 'okta-access-token',
+    keywords: ['okta'],
+    re: sticky(String.raw`(?:okta|OKTA|Okta)${ASSIGN}(00[\w=-]{40})${AFTER}`, 'd'),
+    group: 1,
+    minEntropy: 4,
+    hosts: ['*.okta.com', '*.oktapreview.com', '*.okta-emea.com'],
+  },
+  {
+    id: 'openshift-user-token',
+    keywords: ['sha256~'],
+    re: sticky(String.raw`(?<![\w-])sha256~[\w-]{43}${END}`),
+    minEntropy: 3.5,
+  },
+  {
+    id: 'perplexity-api-key',
+    keywords: ['pplx-'],
+    re: prefixed(['pplx-'], '[A-Za-z0-9]{48}'),
+    minEntropy: 4,
+    hosts: ['api.perplexity.ai'],
+  },
+  {
+    id: 'postman-api-key',
+    keywords: ['pmak-'],
+    re: prefixed(['PMAK-'], '[a-f0-9]{24}-[a-f0-9]{34}'),
+    minEntropy: 3,
+    hosts: ['api.getpostman.com', 'api.postman.com'],
+  },
+  {
+    id: 'pulumi-access-token',
+    keywords: ['pul-'],
+    re: prefixed(['pul-'], '[a-f0-9]{40}'),
+    minEntropy: 3,
+    hosts: ['api.pulumi.com'],
+  },
+  {
+    id: 'pypi-token',
+    keywords: ['pypi-ageichlwas5vcmc'],
+    re: sticky(String.raw`${START}pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{70,1024}`),
+    hosts: ['upload.pypi.org', 'pypi.org'],
+  },
+  {
+    id: 'scalingo-api-token',
+    keywords: ['tk-us-'],
+    re: prefixed(['tk-us-'], '[\\w-]{48}'),
+    minEntropy: 2,
+    hosts: ['api.osc-fr1.scalingo.com', 'auth.scalingo.com'],
+  },
+  {
+    id: 'sendgrid-api-key',
+    keywords: ['sg.'],
+    re: sticky(String.raw`(?<![\w.-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}${END}`),
+    minEntropy: 3,
+    hosts: ['api.sendgrid.com'],
+  },
+  {
+    id: 'sentry-token',
+    keywords: ['sntrys_eyj', 'sntryu_'],
+    re: sticky(String.raw`${START}(?:sntrys_eyJpYXQiO[A-Za-z0-9+/=_]{40,1024}|sntryu_[a-f0-9]{64})${END64}`),
+    minEntropy: 4,
+    hosts: ['sentry.io', '*.sentry.io'],
+  },
+  {
+    id: 'shopify-token',
+    keywords: ['shpat_', 'shpca_', 'shppa_', 'shpss_'],
+    re: prefixed(['shpat_', 'shpca_', 'shppa_', 'shpss_'], '[a-fA-F0-9]{32}'),
+    minEntropy: 3,
+    hosts: ['*.myshopify.com'],
+  },
+  {
+    id: 'sidekiq-secret',
+    keywords: ['bundle_enterprise__contribsys__com', 'bundle_gems__contribsys__com'],
+    re: assigned('BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM', '[a-f0-9]{8}:[a-f0-9]{8}'),
+    group: 1,
+    hosts: ['gems.contribsys.com', 'enterprise.contribsys.com'],
+  },
+  {
+    id: 'sidekiq-secret',
+    keywords: ['@gems.contribsys.com', '@enterprise.contribsys.com'],
+    back: 17,
+    re: sticky(String.raw`(?<=\/\/)([a-f0-9]{8}:[a-f0-9]{8})@(?:gems|enterprise)\.contribsys\.com`, 'di'),
+    group: 1,
+    hosts: ['gems.contribsys.com', 'enterprise.contribsys.com'],
+  },
+  {
+    id: 'snyk-api-token',
+    keywords: ['snyk'],
+    re: assigned(String.raw`snyk[_.-]?(?:(?:api|oauth)[_.-]?)?(?:key|token)`, UUID),
+    group: 1,
+    hosts: ['api.snyk.io', 'snyk.io', '*.snyk.io'],
+  },
+  {
+    id: 'sonar-token',
+    keywords: ['sonar', 'squ_', 'sqp_', 'sqa_'],
+    re: sticky(String.raw`(?:sonar[_.-]?(?:login|token)${ASSIGN}((?:squ_|sqp_|sqa_)?[a-z0-9=_-]{40})${AFTER}|(?<![\w-])(?:squ|sqp|sqa)_[a-f0-9]{40}${END})`, 'di'),
+    minEntropy: 2.5,
+  },
+  {
+    id: 'sourcegraph-token',
+    keywords: ['sgp_', 'sourcegraph'],
+    re: sticky(String.raw`(?:(?<![\w-])sgp_(?:(?:[a-fA-F0-9]{16}|local)_)?[a-fA-F0-9]{40}${END}|sourcegraph${ASSIGN}([a-fA-F0-9]{40})${AFTER})`, 'di'),
+    minEntropy: 3,
+    hosts: ['sourcegraph.com', '*.sourcegraph.com', '*.sourcegraphcloud.com'],
+  },
+  {
+    id: 'square-access-token',
+    keywords: ['sq0atp-', 'sq0csp-', 'eaaa'],
+    re: sticky(String.raw`${START}(?:EAAA|sq0atp-|sq0csp-)[\w-]{22,60}${AFTER}`),
+    minEntropy: 2,
+    accept: (s) => !looksLikePlaceholder(s),
+    hosts: ['connect.squareup.com', 'connect.squareupsandbox.com'],
+  },
+  {
+    id: 'sumologic-access-key',
+    keywords: ['sumo'],
+    re: sticky(String.raw`(?:sumo|Sumo|SUMO)${ASSIGN}(su[A-Za-z0-9]{12}|[A-Za-z0-9]{64})${AFTER}`, 'd'),
+    group: 1,
+    minEntropy: 3,
+    hosts: ['*.sumologic.com'],
+  },
+  {
+    id: 'telegram-bot-token',
+    keywords: [':aa'],
+    back: 10,
+    re: sticky(String.raw`[^]{0,10}?(?<![A-Za-z0-9_])([0-9]{8,10}:AA[A-Za-z0-9_-]{33})${END}`, 'd'),
+    group: 1,
+    hosts: ['api.telegram.org'],
+  },
+  {
+    id: 'twilio-api-key',
+    keywords: ['twilio'],
+    re: assigned(String.raw`twilio`, 'SK[0-9a-fA-F]{32}|[0-9a-f]{32}'),
+    group: 1,
+    minEntropy: 3,
+    hosts: ['api.twilio.com', '*.twilio.com'],
+  },
+  {
+    id: 'vault-token',
+    keywords: ['hvs.', 'hvb.', 'hvr.'],
+    re: sticky(String.raw`(?<![\w.-])(?:hvs\.[\w-]{90,120}|hvb\.[\w-]{138,300}|hvr\.[\w-]{90,120})${AFTER}`),
+    minEntropy: 3.5,
+  },
+  {
+    id: 'generic-secret',
+    keywords: ['password', 'passwd', 'pwd', 'secret', 'token', 'credential', 'creds', 'apikey', 'api_key', 'api-key', 'key', 'auth', 'access'],
+    re: sticky(String.raw`(?:passw(?:or)?d|pwd|secret|token|credential|creds|api[_-]?key|key|auth|access)s?${ASSIGN}([A-Za-z0-9!#$%&*+\-./:=?@^_|~]{10,256})${AFTER}`, 'di'),
+    group: 1,
+    precheck: assignmentFollows,
+    accept: acceptGeneric,
+  },
+];
