@@ -15,12 +15,12 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
-import type { ApprovalRecord, Store, StoredKey } from './store.ts';
+import type { ApprovalRecord, NewSecret, Store, StoredKey, StoredSecret, StoredSecretVersion } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -70,6 +70,38 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX approvals_match ON approvals (agent, tool, args_digest, status);
   CREATE INDEX approvals_created ON approvals (created_at);
+  `,
+  // 2: the vault (issue 3). Values are stored only sealed (src/vault/envelope.ts).
+  `
+  CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hosts TEXT NOT NULL,
+    header TEXT,
+    format TEXT,
+    created_at INTEGER NOT NULL,
+    rotated_at INTEGER,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+  ) STRICT;
+  CREATE UNIQUE INDEX secrets_live_name ON secrets (name) WHERE revoked_at IS NULL;
+  CREATE TABLE secret_versions (
+    secret_id TEXT NOT NULL REFERENCES secrets (id),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    sealed TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (secret_id, version)
+  ) STRICT;
+  CREATE TABLE vault_items (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE vault_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO vault_generation (id, generation) VALUES (1, 0);
   `,
 ];
 
@@ -169,6 +201,54 @@ interface KeyRow {
   created_at: number;
 }
 
+interface SecretRow {
+  id: string;
+  name: string;
+  hosts: string;
+  header: string | null;
+  format: string | null;
+  version: number;
+  created_at: number;
+  rotated_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+interface SecretVersionRow {
+  secret_id: string;
+  version: number;
+  sealed: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+function toSecret(row: SecretRow): StoredSecret {
+  return {
+    id: row.id,
+    name: row.name,
+    hosts: JSON.parse(row.hosts) as string[],
+    header: row.header,
+    format: row.format,
+    version: row.version,
+    createdAt: row.created_at,
+    rotatedAt: row.rotated_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+function toSecretVersion(row: SecretVersionRow): StoredSecretVersion {
+  return { secretId: row.secret_id, version: row.version, sealed: row.sealed, createdAt: row.created_at, expiresAt: row.expires_at };
+}
+
+function assertTime(name: string, n: number): void {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`${name} must be an integer (epoch ms)`);
+}
+
+/** Columns of a secret with its newest version. */
+const SECRET_COLUMNS = `s.id, s.name, s.hosts, s.header, s.format, s.created_at, s.rotated_at, s.revoked_at, s.last_used_at,
+  (SELECT MAX(v.version) FROM secret_versions v WHERE v.secret_id = s.id) AS version`;
+
 function toApproval(row: ApprovalRow): ApprovalRecord {
   return {
     id: row.id,
@@ -248,6 +328,25 @@ class SqliteStore implements Store {
           AND status = 'approved'
         RETURNING *`,
       approvalExpire: `UPDATE approvals SET status = 'expired', decided_at = ? WHERE id = ? AND status = 'pending'`,
+      vaultGeneration: 'SELECT generation FROM vault_generation WHERE id = 1',
+      vaultBump: 'UPDATE vault_generation SET generation = generation + 1 WHERE id = 1',
+      secretLiveByName: `SELECT ${SECRET_COLUMNS} FROM secrets s WHERE s.name = ? AND s.revoked_at IS NULL`,
+      secretLiveById: `SELECT ${SECRET_COLUMNS} FROM secrets s WHERE s.id = ? AND s.revoked_at IS NULL`,
+      secretList: `SELECT ${SECRET_COLUMNS} FROM secrets s WHERE s.revoked_at IS NULL ORDER BY s.name`,
+      secretInsert: `INSERT INTO secrets (id, name, hosts, header, format, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      secretVersionInsert: `INSERT INTO secret_versions (secret_id, version, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, NULL)`,
+      // Expire versions below :below at :at, keeping an earlier expiry.
+      secretVersionsExpire: `UPDATE secret_versions SET expires_at = :at
+        WHERE secret_id = :id AND version < :below AND (expires_at IS NULL OR expires_at > :at)`,
+      secretRotated: 'UPDATE secrets SET rotated_at = ? WHERE id = ?',
+      secretRevoke: 'UPDATE secrets SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+      secretVersionsValid: `SELECT v.secret_id, v.version, v.sealed, v.created_at, v.expires_at
+        FROM secret_versions v JOIN secrets s ON s.id = v.secret_id
+        WHERE s.revoked_at IS NULL AND (v.expires_at IS NULL OR v.expires_at > ?)
+        ORDER BY v.secret_id, v.version`,
+      secretTouch: 'UPDATE secrets SET last_used_at = :at WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :at)',
+      vaultItemGet: 'SELECT value FROM vault_items WHERE name = ?',
+      vaultItemInsert: 'INSERT INTO vault_items (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -381,6 +480,97 @@ class SqliteStore implements Store {
   async expireApproval(id: string, now: number): Promise<boolean> {
     const result = guard('expireApproval', () => this.#s('approvalExpire').run(now, id));
     return Number(result.changes) === 1;
+  }
+
+  async vaultGeneration(): Promise<number> {
+    const row = guard('vaultGeneration', () => this.#s('vaultGeneration').get()) as { generation: number } | undefined;
+    if (row === undefined) throw new BastionError('ERR_STORE', 'store: vaultGeneration failed', { detail: { reason: 'missing_row' } });
+    return row.generation;
+  }
+
+  async createSecret(secret: NewSecret): Promise<void> {
+    if (typeof secret.name !== 'string' || typeof secret.id !== 'string') throw new TypeError('createSecret: id and name must be strings');
+    assertTime('createSecret: createdAt', secret.createdAt);
+    const hosts = JSON.stringify([...secret.hosts]);
+    this.#transaction('createSecret', () => {
+      // Checked under the write lock; the partial unique index is the backstop.
+      if (guard('createSecret', () => this.#s('secretLiveByName').get(secret.name)) !== undefined) {
+        throw new BastionError('ERR_VAULT_SECRET_EXISTS', `vault: a secret named ${secret.name} exists`, { detail: { name: secret.name } });
+      }
+      guard('createSecret', () => {
+        this.#s('secretInsert').run(secret.id, secret.name, hosts, secret.header, secret.format, secret.createdAt);
+        this.#s('secretVersionInsert').run(secret.id, 1, secret.sealed, secret.createdAt);
+        this.#s('vaultBump').run();
+      });
+    });
+  }
+
+  async rotateSecret(
+    secretId: string,
+    version: { readonly version: number; readonly sealed: string; readonly createdAt: number },
+    graceUntil: number,
+  ): Promise<boolean> {
+    assertTime('rotateSecret: createdAt', version.createdAt);
+    assertTime('rotateSecret: graceUntil', graceUntil);
+    if (!Number.isSafeInteger(version.version) || version.version < 2) throw new RangeError('rotateSecret: version must be an integer from 2');
+    return this.#transaction('rotateSecret', () =>
+      guard('rotateSecret', () => {
+        const row = this.#s('secretLiveById').get(secretId) as SecretRow | undefined;
+        if (row === undefined || row.version + 1 !== version.version) return false;
+        this.#s('secretVersionInsert').run(secretId, version.version, version.sealed, version.createdAt);
+        this.#s('secretVersionsExpire').run({ id: secretId, below: version.version, at: graceUntil });
+        this.#s('secretRotated').run(version.createdAt, secretId);
+        this.#s('vaultBump').run();
+        return true;
+      }),
+    );
+  }
+
+  async revokeSecret(secretId: string, at: number): Promise<boolean> {
+    assertTime('revokeSecret: at', at);
+    return this.#transaction('revokeSecret', () =>
+      guard('revokeSecret', () => {
+        if (Number(this.#s('secretRevoke').run(at, secretId).changes) !== 1) return false;
+        this.#s('secretVersionsExpire').run({ id: secretId, below: Number.MAX_SAFE_INTEGER, at });
+        this.#s('vaultBump').run();
+        return true;
+      }),
+    );
+  }
+
+  async getSecretByName(name: string): Promise<StoredSecret | undefined> {
+    const row = guard('getSecretByName', () => this.#s('secretLiveByName').get(name)) as SecretRow | undefined;
+    return row === undefined ? undefined : guard('getSecretByName', () => toSecret(row));
+  }
+
+  async listSecrets(): Promise<StoredSecret[]> {
+    const rows = guard('listSecrets', () => this.#s('secretList').all()) as unknown as SecretRow[];
+    return guard('listSecrets', () => rows.map(toSecret));
+  }
+
+  async listValidSecretVersions(now: number): Promise<StoredSecretVersion[]> {
+    assertTime('listValidSecretVersions: now', now);
+    const rows = guard('listValidSecretVersions', () => this.#s('secretVersionsValid').all(now)) as unknown as SecretVersionRow[];
+    return rows.map(toSecretVersion);
+  }
+
+  async touchSecret(secretId: string, at: number): Promise<void> {
+    assertTime('touchSecret: at', at);
+    guard('touchSecret', () => this.#s('secretTouch').run({ id: secretId, at }));
+  }
+
+  async getVaultItem(name: string): Promise<string | undefined> {
+    const row = guard('getVaultItem', () => this.#s('vaultItemGet').get(name)) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  async putVaultItemIfAbsent(name: string, value: string): Promise<string> {
+    if (typeof name !== 'string' || typeof value !== 'string') throw new TypeError('putVaultItemIfAbsent: name and value must be strings');
+    // Items are never changed once stored, so insert-or-ignore then read back needs no transaction.
+    guard('putVaultItemIfAbsent', () => this.#s('vaultItemInsert').run(name, value));
+    const stored = await this.getVaultItem(name);
+    if (stored === undefined) throw new BastionError('ERR_STORE', 'store: putVaultItemIfAbsent failed', { detail: { reason: 'vanished', name } });
+    return stored;
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { verifyChain } from '../../src/audit/chain.ts';
 import type { AuditCheckpoint } from '../../src/audit/types.ts';
 import { isBastionError } from '../../src/errors.ts';
-import type { ApprovalRecord, Store, StoredKey } from '../../src/store/store.ts';
+import type { ApprovalRecord, NewSecret, Store, StoredKey } from '../../src/store/store.ts';
 import { sampleEvent } from '../audit/fixtures.ts';
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -31,6 +31,10 @@ function approval(id: string, overrides: Partial<ApprovalRecord> = {}): Approval
 
 function key(id: string, createdAt: number): StoredKey {
   return { id, purpose: 'audit', alg: 'Ed25519', publicKeyPem: `pub-${id}`, privateKeyPem: `priv-${id}`, createdAt };
+}
+
+function newSecret(id: string, name: string, overrides: Partial<NewSecret> = {}): NewSecret {
+  return { id, name, hosts: ['api.example.com', '*.example.org'], header: 'Authorization', format: 'Bearer {}', createdAt: T0, sealed: `{"sealed":"${id}-1"}`, ...overrides };
 }
 
 const approve = (at: number, claimUntil = at + 600_000) => ({ status: 'approved' as const, by: 'admin', reason: 'ok', at, claimUntil });
@@ -271,12 +275,125 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
         }));
     });
 
+    describe('vault', () => {
+      test('createSecret stores metadata and version 1 and bumps the generation', () =>
+        withStore(async (s) => {
+          assert.equal(await s.vaultGeneration(), 0);
+          assert.deepEqual(await s.listSecrets(), []);
+          assert.equal(await s.getSecretByName('gh'), undefined);
+          await s.createSecret(newSecret('id1', 'gh'));
+          assert.equal(await s.vaultGeneration(), 1);
+          const expected = {
+            id: 'id1', name: 'gh', hosts: ['api.example.com', '*.example.org'], header: 'Authorization', format: 'Bearer {}',
+            version: 1, createdAt: T0, rotatedAt: null, revokedAt: null, lastUsedAt: null,
+          };
+          assert.deepEqual(await s.getSecretByName('gh'), expected);
+          assert.deepEqual(await s.listSecrets(), [expected]);
+          assert.deepEqual(await s.listValidSecretVersions(T0), [{ secretId: 'id1', version: 1, sealed: '{"sealed":"id1-1"}', createdAt: T0, expiresAt: null }]);
+          await s.createSecret(newSecret('id2', 'a-first', { header: null, format: null }));
+          assert.deepEqual((await s.listSecrets()).map((x) => [x.name, x.header, x.format]), [['a-first', null, null], ['gh', 'Authorization', 'Bearer {}']]);
+          assert.equal(await s.vaultGeneration(), 2);
+        }));
+
+      test('a live name is unique (ERR_VAULT_SECRET_EXISTS, nothing changed); a taken id is ERR_STORE', () =>
+        withStore(async (s) => {
+          await s.createSecret(newSecret('id1', 'gh'));
+          await assert.rejects(s.createSecret(newSecret('id2', 'gh')), (err) => isBastionError(err, 'ERR_VAULT_SECRET_EXISTS'));
+          await assert.rejects(s.createSecret(newSecret('id1', 'other')), (err) => isBastionError(err, 'ERR_STORE'));
+          assert.equal(await s.vaultGeneration(), 1);
+          assert.deepEqual((await s.listSecrets()).map((x) => x.id), ['id1']);
+          assert.equal((await s.listValidSecretVersions(T0)).length, 1);
+        }));
+
+      test('concurrent creates of one name: exactly one wins', () =>
+        withStore(async (s) => {
+          const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => s.createSecret(newSecret(`id${i}`, 'gh'))));
+          assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+          for (const r of results) if (r.status === 'rejected') assert.ok(isBastionError(r.reason, 'ERR_VAULT_SECRET_EXISTS'));
+          assert.equal((await s.listSecrets()).length, 1);
+        }));
+
+      test('rotateSecret adds the next version, puts older ones on grace, and refuses a stale version', () =>
+        withStore(async (s) => {
+          await s.createSecret(newSecret('id1', 'gh'));
+          assert.equal(await s.rotateSecret('id1', { version: 3, sealed: 'x', createdAt: T0 + 10 }, T0 + 1000), false, 'skips a version');
+          assert.equal(await s.rotateSecret('nope', { version: 2, sealed: 'x', createdAt: T0 + 10 }, T0 + 1000), false, 'unknown');
+          assert.equal(await s.vaultGeneration(), 1);
+          assert.equal(await s.rotateSecret('id1', { version: 2, sealed: 's2', createdAt: T0 + 10 }, T0 + 1000), true);
+          assert.equal(await s.rotateSecret('id1', { version: 2, sealed: 's2b', createdAt: T0 + 11 }, T0 + 1000), false, 'a concurrent rotation won');
+          assert.equal(await s.vaultGeneration(), 2);
+          const info = await s.getSecretByName('gh');
+          assert.equal(info?.version, 2);
+          assert.equal(info?.rotatedAt, T0 + 10);
+          assert.equal(info?.createdAt, T0);
+          assert.deepEqual(
+            (await s.listValidSecretVersions(T0 + 20)).map((v) => [v.version, v.sealed, v.expiresAt]),
+            [[1, '{"sealed":"id1-1"}', T0 + 1000], [2, 's2', null]],
+          );
+          assert.deepEqual((await s.listValidSecretVersions(T0 + 1000)).map((v) => v.version), [2], 'expired at graceUntil');
+          // A second rotation keeps version 1's earlier expiry.
+          assert.equal(await s.rotateSecret('id1', { version: 3, sealed: 's3', createdAt: T0 + 30 }, T0 + 5000), true);
+          assert.deepEqual((await s.listValidSecretVersions(T0 + 40)).map((v) => [v.version, v.expiresAt]), [[1, T0 + 1000], [2, T0 + 5000], [3, null]]);
+        }));
+
+      test('concurrent rotations to the same version: exactly one wins', () =>
+        withStore(async (s) => {
+          await s.createSecret(newSecret('id1', 'gh'));
+          const results = await Promise.all(Array.from({ length: 6 }, (_, i) => s.rotateSecret('id1', { version: 2, sealed: `s${i}`, createdAt: T0 + 1 }, T0 + 100)));
+          assert.equal(results.filter(Boolean).length, 1);
+          assert.equal((await s.getSecretByName('gh'))?.version, 2);
+        }));
+
+      test('revokeSecret expires every version, frees the name, and is not repeatable', () =>
+        withStore(async (s) => {
+          await s.createSecret(newSecret('id1', 'gh'));
+          await s.rotateSecret('id1', { version: 2, sealed: 's2', createdAt: T0 + 10 }, T0 + 1000);
+          assert.equal(await s.revokeSecret('id1', T0 + 50), true);
+          assert.equal(await s.vaultGeneration(), 3);
+          assert.equal(await s.getSecretByName('gh'), undefined);
+          assert.deepEqual(await s.listSecrets(), []);
+          assert.deepEqual(await s.listValidSecretVersions(T0), [], 'a revoked secret has no valid version at any time');
+          assert.equal(await s.revokeSecret('id1', T0 + 60), false);
+          assert.equal(await s.revokeSecret('nope', T0 + 60), false);
+          assert.equal(await s.rotateSecret('id1', { version: 3, sealed: 's3', createdAt: T0 + 70 }, T0 + 80), false, 'a revoked secret cannot rotate');
+          assert.equal(await s.vaultGeneration(), 3);
+          await s.createSecret(newSecret('id2', 'gh', { createdAt: T0 + 100, sealed: 'n1' }));
+          const again = await s.getSecretByName('gh');
+          assert.equal(again?.id, 'id2');
+          assert.equal(again?.version, 1);
+          assert.deepEqual((await s.listValidSecretVersions(T0 + 100)).map((v) => [v.secretId, v.version]), [['id2', 1]]);
+        }));
+
+      test('touchSecret records the latest use only, without a generation bump', () =>
+        withStore(async (s) => {
+          await s.createSecret(newSecret('id1', 'gh'));
+          await s.touchSecret('id1', T0 + 20);
+          await s.touchSecret('id1', T0 + 10);
+          await s.touchSecret('missing', T0 + 30);
+          assert.equal((await s.getSecretByName('gh'))?.lastUsedAt, T0 + 20);
+          assert.equal(await s.vaultGeneration(), 1);
+        }));
+
+      test('vault items: insert-if-absent returns the first value to every caller', () =>
+        withStore(async (s) => {
+          assert.equal(await s.getVaultItem('root'), undefined);
+          assert.equal(await s.putVaultItemIfAbsent('root', 'first'), 'first');
+          assert.equal(await s.putVaultItemIfAbsent('root', 'second'), 'first');
+          assert.equal(await s.getVaultItem('root'), 'first');
+          const raced = await Promise.all(Array.from({ length: 8 }, (_, i) => s.putVaultItemIfAbsent('other', `v${i}`)));
+          assert.equal(new Set(raced).size, 1);
+          assert.equal(await s.vaultGeneration(), 0);
+        }));
+    });
+
     test('methods of a closed store throw ERR_STORE', async () => {
       const s = await open();
       await s.close();
       await s.close();
       await assert.rejects(s.lastAudit(), (err) => isBastionError(err, 'ERR_STORE'));
       await assert.rejects(s.getApproval('x'), (err) => isBastionError(err, 'ERR_STORE'));
+      await assert.rejects(s.vaultGeneration(), (err) => isBastionError(err, 'ERR_STORE'));
+      await assert.rejects(s.listSecrets(), (err) => isBastionError(err, 'ERR_STORE'));
     });
   });
 }

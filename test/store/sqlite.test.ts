@@ -18,7 +18,7 @@ const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
 runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
 runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
 
-test('creates the folder 0700 and the file 0600, WAL mode, schema version 1', async () => {
+test('creates the folder 0700 and the file 0600, WAL mode, schema version 2', async () => {
   const path = freshPath();
   const store = await openSqliteStore(path);
   await store.close();
@@ -28,7 +28,7 @@ test('creates the folder 0700 and the file 0600, WAL mode, schema version 1', as
   }
   const db = new DatabaseSync(path);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
-  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 1);
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 2);
   db.close();
 });
 
@@ -115,6 +115,44 @@ test('two connections: an approval consumed through one cannot be consumed or cl
   assert.equal(await b.decideApproval('x', { status: 'approved', by: 'admin', reason: null, at: T + 1, claimUntil: T + 100 }), true);
   const results = await Promise.all([a.consumeApproval('x', T + 2), b.consumeApproval('x', T + 2), a.claimApproval('demo', 't', 'd', T + 2)]);
   assert.equal(results.filter((r) => r === true || (typeof r === 'object' && r !== undefined)).length, 1);
+  await a.close();
+  await b.close();
+});
+
+test('migration 1 → 2 adds the vault tables and keeps existing data', async () => {
+  const path = freshPath();
+  const a = await openSqliteStore(path);
+  await a.appendAudit([sampleEvent(1)]);
+  await a.close();
+  // Turn the file back into a version 1 database.
+  const db = new DatabaseSync(path);
+  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; PRAGMA user_version = 1');
+  db.close();
+  const b = await openSqliteStore(path);
+  assert.equal((await b.lastAudit())?.seq, 1);
+  assert.equal(await b.vaultGeneration(), 0);
+  await b.createSecret({ id: 'i', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 1, sealed: '{}' });
+  assert.equal(await b.vaultGeneration(), 1);
+  await b.close();
+  const check = new DatabaseSync(path);
+  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 2);
+  check.close();
+});
+
+test('two connections: a vault change through one bumps the generation the other reads', async () => {
+  const path = freshPath();
+  const a = await openSqliteStore(path);
+  const b = await openSqliteStore(path);
+  assert.equal(await b.vaultGeneration(), 0);
+  await a.createSecret({ id: 'i', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 1, sealed: '{}' });
+  assert.equal(await b.vaultGeneration(), 1);
+  await assert.rejects(
+    b.createSecret({ id: 'j', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 2, sealed: '{}' }),
+    (err) => isBastionError(err, 'ERR_VAULT_SECRET_EXISTS'),
+  );
+  assert.equal(await b.revokeSecret('i', 3), true);
+  assert.equal(await a.vaultGeneration(), 2);
+  assert.equal(await a.getSecretByName('n'), undefined);
   await a.close();
   await b.close();
 });
