@@ -17,6 +17,7 @@ import {
   sign,
   timingSafeEqual,
   verify,
+  webcrypto,
 } from 'node:crypto';
 
 /** Lowercase hex SHA-256 of a UTF-8 string or bytes (FIPS 180-4). */
@@ -139,3 +140,14 @@ export function aesGcmDecrypt(key: Uint8Array, box: AeadBox, aad: Uint8Array): B
     return undefined;
   }
 }
+
+/**
+ * The W3C Web Cryptography API over OpenSSL (node's `webcrypto`, the same object
+ * as `globalThis.crypto`), for libraries that take a crypto provider:
+ * `@peculiar/x509` generates keys, signs and hashes through it. Asynchronous,
+ * so signing runs off the event loop.
+ */
+export const webCrypto: webcrypto.Crypto = webcrypto;
+
+/** A Web Crypto key handle (W3C Web Cryptography API §13); non-extractable keys never expose their bytes. */
+export type WebCryptoKey = webcrypto.CryptoKey;
