@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     `version: 1
 server:
   listen: 127.0.0.1:0
+  egress: false
 store:
   sqlite: ./bastion.db
 agents:

@@ -29,4 +29,24 @@ export const DEFAULTS = Object.freeze({
   sessionIdleMs: 30 * 60_000,
   /** At most this many concurrent MCP sessions; more are refused with 503. */
   maxSessions: 1_000,
+  /** Where the egress proxy (network door) listens (host:port). */
+  egressListen: '127.0.0.1:8791',
+  /** Largest request body the egress proxy inspects (plain HTTP and intercepted HTTPS), in bytes. */
+  egressMaxBodyBytes: 16 * 1024 * 1024,
+  /** Largest request head (request line + headers) the egress proxy accepts, in bytes. */
+  egressMaxHeaderBytes: 16 * 1024,
+  /** Longest a client may take to send a request head to the egress proxy, in ms. */
+  egressHeadersTimeoutMs: 10_000,
+  /** An idle egress client connection or tunnel is closed after this long, in ms. */
+  egressIdleTimeoutMs: 60_000,
+  /** Longest connecting to an egress destination may take, in ms. */
+  egressConnectTimeoutMs: 10_000,
+  /** Longest an egress destination may take to answer (headers, then between body chunks), in ms. */
+  egressUpstreamTimeoutMs: 60_000,
+  /** How long a checked DNS answer is reused by the egress proxy, in ms. */
+  egressDnsCacheMs: 5_000,
+  /** The vault's key file (relative to the config file) when BASTION_MASTER_KEY is unset. */
+  vaultKeyFile: './.bastion/master.key',
+  /** How long a rotated secret's old value stays valid, in ms. */
+  vaultRotationGraceMs: 24 * 3600_000,
 });

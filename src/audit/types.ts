@@ -12,8 +12,8 @@ import type { Decision } from '../decision.ts';
 export interface AuditEvent {
   /** ISO 8601 time the request arrived. */
   readonly time: string;
-  /** Which door: `tool` (MCP), `admin` (admin API and CLI), `system` (start, stop, config). */
-  readonly door: 'tool' | 'admin' | 'system';
+  /** Which door: `tool` (MCP), `network` (egress proxy), `admin` (admin API and CLI), `system` (start, stop, config). */
+  readonly door: 'tool' | 'network' | 'admin' | 'system';
   /** The principal: agent name, `admin`, or null when authentication failed. */
   readonly agent: string | null;
   /** MCP session id, when there was one. */

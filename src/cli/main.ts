@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { quietSqliteExperimentalWarning } from '../util/warnings.ts';
-import { EXIT, type CliCommand, type CliIO } from './io.ts';
+import { EXIT, readStdin, type CliCommand, type CliIO } from './io.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,6 +18,10 @@ Commands:
   policy explain              show the decision for a call and the policies behind it
   approvals list|approve|deny the approval queue
   audit verify|tail|key       check, follow or export the audit chain
+  secret add|list|rotate|revoke|placeholder  vault secrets (values on stdin only)
+  egress check URL            the network door's decision on a URL, without connecting
+  ca export                   print the local CA certificate (trust it for intercepted hosts)
+  detect secrets < FILE       list the credentials in a file (masked; exit 1 when any)
   version                     print the version
 
 Every command takes --help. The config is --config FILE, else $BASTION_CONFIG, else ./bastion.yaml.`;
@@ -32,6 +36,14 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'audit verify': async () => (await import('./commands/audit.ts')).auditVerify,
   'audit tail': async () => (await import('./commands/audit.ts')).auditTail,
   'audit key': async () => (await import('./commands/audit.ts')).auditKey,
+  'secret add': async () => (await import('./commands/secret.ts')).secretAdd,
+  'secret list': async () => (await import('./commands/secret.ts')).secretList,
+  'secret rotate': async () => (await import('./commands/secret.ts')).secretRotate,
+  'secret revoke': async () => (await import('./commands/secret.ts')).secretRevoke,
+  'secret placeholder': async () => (await import('./commands/secret.ts')).secretPlaceholder,
+  'egress check': async () => (await import('./commands/egress-check.ts')).egressCheck,
+  'ca export': async () => (await import('./commands/ca.ts')).caExport,
+  'detect secrets': async () => (await import('./commands/detect.ts')).detectSecrets,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -52,7 +64,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     return EXIT.USAGE;
   }
   const rest = two !== undefined && COMMANDS[two] ? argv.slice(2) : argv.slice(1);
-  if (!COMMANDS[two ?? ''] && (a === 'config' || a === 'policy' || a === 'audit')) {
+  if (!COMMANDS[two ?? ''] && (a === 'config' || a === 'policy' || a === 'audit' || a === 'secret' || a === 'egress' || a === 'ca' || a === 'detect')) {
     io.stderr(`bastion: unknown command "${two ?? a}"\n\n${HELP}\n`);
     return EXIT.USAGE;
   }
@@ -68,6 +80,7 @@ if (isEntry) {
     stderr: (t) => void process.stderr.write(t),
     env: process.env,
     cwd: process.cwd(),
+    stdin: () => readStdin(process.stdin, { prompt: (t) => void process.stderr.write(t) }),
   };
   main(process.argv.slice(2), io).then(
     (code) => {

@@ -21,12 +21,14 @@
 import { globSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import picomatch from 'picomatch';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
-import { ConfigSchema, type RawConfig } from './schema.ts';
-import type { CedarFile, ResolvedAgent, ResolvedConfig, ResolvedServer, ResolvedUpstream } from './types.ts';
+import { ConfigSchema, HostPattern, type RawConfig, type RawNetworkRule } from './schema.ts';
+import type { CedarFile, ResolvedAgent, ResolvedConfig, ResolvedNetworkRule, ResolvedSecretMeta, ResolvedServer, ResolvedUpstream } from './types.ts';
 
 /** Largest config or Cedar policy file read, in bytes. */
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
@@ -228,7 +230,33 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
     const why = originProblem(o);
     if (why !== undefined) issues.push(issueAt(['server', 'allowedOrigins', i], why));
   });
+  for (const [name, agent] of Object.entries(raw.agents)) {
+    agent.secrets.forEach((secret, i) => {
+      if (!Object.hasOwn(raw.secrets, secret)) issues.push(issueAt(['agents', name, 'secrets', i], `unknown secret ${secret}: declare it under secrets`));
+    });
+    agent.network.forEach((rule, i) => {
+      if (typeof rule !== 'string') return;
+      const hp = splitHostPort(rule);
+      if (hp === undefined || !HostPattern.safeParse(hp.host).success) {
+        issues.push(issueAt(['agents', name, 'network', i], 'must be host, *.domain, host:port or [v6]:port (ports 1-65535)'));
+      }
+    });
+    agent.unsafeAllowPrivate?.ranges.forEach((r, i) => {
+      if (!isCidr(r)) issues.push(issueAt(['agents', name, 'unsafeAllowPrivate', 'ranges', i], 'must be a CIDR range, e.g. 10.1.0.0/16 or fd00:1::/64'));
+    });
+    if (agent.unsafeAllowPrivate && agent.unsafeAllowPrivate.hosts.length === 0 && agent.unsafeAllowPrivate.ranges.length === 0) {
+      issues.push(issueAt(['agents', name, 'unsafeAllowPrivate'], 'name at least one host or range'));
+    }
+  }
+  if (raw.server.egress !== false && raw.server.egress === raw.server.listen && !raw.server.listen.endsWith(':0')) {
+    issues.push(issueAt(['server', 'egress'], 'must differ from server.listen'));
+  }
   for (const [name, up] of Object.entries(raw.upstreams)) {
+    for (const [k, ref] of Object.entries(up.env)) {
+      if (!ref.startsWith('vault:')) continue;
+      if (up.command === undefined) issues.push(issueAt(['upstreams', name, 'env', k], 'vault: references are for stdio upstreams (command)'));
+      else if (!Object.hasOwn(raw.secrets, ref.slice(6))) issues.push(issueAt(['upstreams', name, 'env', k], `unknown secret ${ref.slice(6)}: declare it under secrets`));
+    }
     if (up.url === undefined) continue;
     const url = new URL(up.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
@@ -480,6 +508,8 @@ async function resolveSecrets(
   for (const [name, up] of Object.entries(raw.upstreams)) {
     const envOut: [string, Secret][] = [];
     for (const [k, ref] of Object.entries(up.env)) {
+      // vault:NAME is the session agent's placeholder, filled in when the session starts the upstream.
+      if (ref.startsWith('vault:')) continue;
       const s = await use(['upstreams', name, 'env', k], ref, 'env');
       if (s !== undefined) envOut.push([k, s]);
     }
@@ -541,6 +571,17 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       approve: [...a.approve],
       resources: [...a.resources],
       prompts: [...a.prompts],
+      secrets: [...a.secrets],
+      network: a.network.map((rule, i) => resolveNetworkRule(`agents.${name}.network[${i}]`, rule)),
+      ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
+    });
+  }
+  const secretMeta = new Map<string, ResolvedSecretMeta>();
+  for (const [name, m] of Object.entries(raw.secrets)) {
+    secretMeta.set(name, {
+      name,
+      ...(m.hosts !== undefined ? { hosts: m.hosts.map(normalizeHost) } : {}),
+      ...(m.description !== undefined ? { description: m.description } : {}),
     });
   }
   const upstreams = new Map<string, ResolvedUpstream>();
@@ -552,6 +593,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       args: [...u.args],
       cwd: dir,
       env: secrets.upstreamEnv.get(name) ?? {},
+      placeholderEnv: Object.fromEntries(Object.entries(u.env).filter(([, ref]) => ref.startsWith('vault:')).map(([k, ref]) => [k, ref.slice('vault:'.length)])),
       ...(u.url !== undefined ? { url: new URL(u.url) } : {}),
       headers: secrets.upstreamHeaders.get(name) ?? {},
       prefix: u.prefix,
@@ -579,7 +621,40 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     output: { maxResultBytes: raw.output.maxResultBytes, redactSecrets: raw.output.redactSecrets },
     adminKeys: secrets.adminKeys,
     policies,
+    secrets: secretMeta,
+    vault: { keyFile: resolve(dir, raw.vault.keyFile), rotationGraceMs: raw.vault.rotationGraceMs },
+    egress: {
+      ...raw.egress,
+      staticHosts: Object.fromEntries(Object.entries(raw.egress.staticHosts).map(([h, a]) => [normalizeHost(h), a.map((x) => normalizeHost(x))])),
+    },
   };
+}
+
+/** Default ports of an allowlist entry that names none: HTTP and HTTPS. */
+const DEFAULT_EGRESS_PORTS: readonly number[] = [80, 443];
+
+function resolveNetworkRule(id: string, rule: RawNetworkRule): ResolvedNetworkRule {
+  if (typeof rule === 'string') {
+    // Validated in semanticIssues.
+    const hp = splitHostPort(rule) as { host: string; port?: number };
+    return { id, host: normalizeHost(hp.host), ports: hp.port !== undefined ? [hp.port] : DEFAULT_EGRESS_PORTS };
+  }
+  return {
+    id,
+    host: normalizeHost(rule.host),
+    ports: rule.ports !== undefined ? unique(rule.ports) : DEFAULT_EGRESS_PORTS,
+    ...(rule.methods !== undefined ? { methods: unique(rule.methods) } : {}),
+    ...(rule.paths !== undefined ? { paths: unique(rule.paths) } : {}),
+  };
+}
+
+function isCidr(text: string): boolean {
+  try {
+    ipaddr.parseCIDR(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -589,8 +664,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
 function resolveServer(s: RawConfig['server']): ResolvedServer {
   const colon = s.listen.lastIndexOf(':');
   const hostPart = s.listen.slice(0, colon).toLowerCase();
-  const port = Number(s.listen.slice(colon + 1));
-  const host = hostPart.startsWith('[') ? hostPart.slice(1, -1) : hostPart;
+  const { host, port } = splitListen(s.listen);
   const defaultHosts = [hostPart, 'localhost', '127.0.0.1', '[::1]'];
   // Clients omit the port from Host when it is the scheme's default (RFC 9110 §7.2).
   const defaults = [...defaultHosts.map((h) => `${h}:${port}`), ...(port === 80 ? defaultHosts : [])];
@@ -605,7 +679,15 @@ function resolveServer(s: RawConfig['server']): ResolvedServer {
     bodyTimeoutMs: s.bodyTimeoutMs,
     sessionIdleMs: s.sessionIdleMs,
     maxSessions: s.maxSessions,
+    egress: s.egress === false ? undefined : splitListen(s.egress),
   };
+}
+
+/** A validated `host:port` listen address split; IPv6 hosts without brackets. */
+function splitListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  const hostPart = listen.slice(0, colon).toLowerCase();
+  return { host: hostPart.startsWith('[') ? hostPart.slice(1, -1) : hostPart, port: Number(listen.slice(colon + 1)) };
 }
 
 /**

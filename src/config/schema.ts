@@ -19,6 +19,12 @@ export const SecretRef = z
   })
   .describe('A secret reference: `env:NAME` (environment variable) or `file:PATH` (file contents, trailing newline trimmed; relative to the config file).');
 
+/** `vault:NAME`: in a stdio upstream's environment, the calling agent's placeholder for vault secret NAME. */
+export const VaultPlaceholderRef = z
+  .string()
+  .regex(/^vault:[A-Za-z0-9_-]{1,64}$/, { message: 'must be vault:NAME (a secret under secrets)' })
+  .describe('`vault:NAME`: the session agent\'s placeholder for vault secret NAME, swapped for the value only by the network door on the secret\'s hosts.');
+
 /** A tool, prompt or upstream-qualified name pattern: letters, digits, `_`, `-`, `.`, `/` and `*` as the only wildcard. */
 export const NamePattern = z
   .string()
@@ -55,14 +61,63 @@ const ServerSchema = z
     bodyTimeoutMs: positiveMs.default(DEFAULTS.bodyTimeoutMs).describe('Longest a client may take to send a request body (ms); slower is answered 408 (bounds slow-body attacks; response streams are not limited).'),
     sessionIdleMs: positiveMs.default(DEFAULTS.sessionIdleMs).describe('An MCP session idle this long (ms) is closed with its upstream connections.'),
     maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503.'),
+    egress: z
+      .union([ListenAddress, z.literal(false)])
+      .default(DEFAULTS.egressListen)
+      .describe('Address of the egress proxy (the network door: HTTP forward proxy with CONNECT). `false` turns it off.'),
   })
   .describe('The HTTP listener.');
+
+/** Names of vault secrets. */
+export const SECRET_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const StoreSchema = z
   .strictObject({
     sqlite: z.string().min(1).describe('Path of the embedded SQLite database (created with its folder if missing; relative to the config file).'),
   })
   .describe('Where Bastion keeps state: audit chain, approvals, keys.');
+
+/** A host pattern: a DNS name (`api.github.com`), a wildcard over subdomains (`*.slack.com`) or an IP literal. */
+export const HostPattern = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^((\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)$/, {
+    message: 'must be a host name, *.domain (any subdomain, not the domain itself) or an IP literal',
+  })
+  .describe('A host: `api.github.com`, `*.slack.com` (any subdomain of slack.com, not slack.com itself), or an IP literal.');
+
+const Port = z.number().int().min(1).max(65535);
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const NetworkRuleSchema = z
+  .union([
+    z
+      .string()
+      .min(1)
+      .max(260)
+      .describe('Shorthand: `host` or `host:port` (any method and path; without a port, 80 and 443).'),
+    z
+      .strictObject({
+        host: HostPattern,
+        ports: z.array(Port).min(1).max(64).optional().describe('Ports allowed. Default: 80 and 443.'),
+        methods: z.array(z.enum(HTTP_METHODS)).min(1).optional().describe('Methods allowed. Default: any. Restricting methods makes HTTPS to this host intercepted (the local CA must be trusted).'),
+        paths: z
+          .array(z.string().regex(/^\/[^*?#\s]*$/, { message: 'a path prefix starts with / and holds no *, ?, # or spaces' }))
+          .min(1)
+          .optional()
+          .describe('Path prefixes allowed (`/repos/` allows `/repos/...`; matched against the normalized path). Default: any. Restricting paths makes HTTPS to this host intercepted.'),
+      })
+      .describe('An egress rule with optional ports, methods and path prefixes.'),
+  ])
+  .describe('An egress allowlist entry.');
+
+const UnsafeAllowPrivateSchema = z
+  .strictObject({
+    hosts: z.array(HostPattern).default([]).describe('Host names whose private addresses may be reached.'),
+    ranges: z.array(z.string().min(1).max(64)).default([]).describe('Address ranges (CIDR, e.g. 10.1.0.0/16) that may be reached.'),
+  })
+  .describe('Exceptions to the SSRF guard, audited on every use. When both lists are set, both must match (the host and its address). Cloud-metadata addresses are never reachable.');
 
 const AgentSchema = z
   .strictObject({
@@ -72,14 +127,59 @@ const AgentSchema = z
     approve: z.array(NamePattern).default([]).describe('Tools whose calls are held for an admin decision before they run.'),
     resources: z.array(z.string().min(1).max(2048)).default([]).describe('Resource URIs the agent may list and read; `*` matches any run of characters.'),
     prompts: z.array(NamePattern).default([]).describe('Prompts (exposed names) the agent may list and get.'),
+    secrets: z.array(z.string().regex(SECRET_NAME)).default([]).describe('Vault secrets (names under `secrets`) whose placeholders this agent may use; swapped only on the secret\'s hosts.'),
+    network: z.array(NetworkRuleSchema).default([]).describe('Egress allowlist: where the agent may connect through the network door. Empty: nowhere (default deny).'),
+    unsafeAllowPrivate: UnsafeAllowPrivateSchema.optional(),
   })
   .describe('An agent: a principal with its keys and what it may use.');
+
+const SecretMetaSchema = z
+  .strictObject({
+    hosts: z.array(HostPattern).min(1).optional().describe('Hosts the secret may be sent to. Both these and the hosts given to `bastion secret add --hosts` must match the destination.'),
+    description: z.string().max(200).optional().describe('What the secret is for (shown by `bastion secret list`).'),
+  })
+  .describe('Metadata of a vault secret. Its value is stored with `bastion secret add NAME` (never in config).');
+
+const VaultSchema = z
+  .strictObject({
+    keyFile: z
+      .string()
+      .min(1)
+      .default(DEFAULTS.vaultKeyFile)
+      .describe('Key file of the key-encryption key, created on first run with mode 0600 when `BASTION_MASTER_KEY` is unset (relative to the config file). Losing it loses every secret.'),
+    rotationGraceMs: positiveMs.default(DEFAULTS.vaultRotationGraceMs).describe('After `bastion secret rotate`, the old value (and its placeholder) stays valid this long (ms).'),
+  })
+  .describe('The vault: encrypted secrets and the key that protects them.');
+
+const EgressSchema = z
+  .strictObject({
+    intercept: z
+      .enum(['auto', 'all'])
+      .default('auto')
+      .describe('`auto`: intercept TLS only for hosts with a bound secret or a method/path rule (others are tunnelled). `all`: intercept every HTTPS connection (hand-written `network/request` policies then apply everywhere).'),
+    maxBodyBytes: z.number().int().positive().max(1024 * 1024 * 1024).default(DEFAULTS.egressMaxBodyBytes).describe('Largest request body of an inspected (plain HTTP or intercepted) request, in bytes; larger is answered 413.'),
+    maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(DEFAULTS.egressMaxHeaderBytes).describe('Largest request head (request line and headers), in bytes; larger is answered 431.'),
+    headersTimeoutMs: positiveMs.default(DEFAULTS.egressHeadersTimeoutMs).describe('Longest a client may take to send a request head (ms; slowloris bound).'),
+    bodyTimeoutMs: positiveMs.default(DEFAULTS.bodyTimeoutMs).describe('Longest a client may take to send a request body (ms).'),
+    idleTimeoutMs: positiveMs.default(DEFAULTS.egressIdleTimeoutMs).describe('A client or tunnel connection idle this long (ms) is closed.'),
+    connectTimeoutMs: positiveMs.default(DEFAULTS.egressConnectTimeoutMs).describe('Longest connecting to a destination may take (ms).'),
+    upstreamTimeoutMs: positiveMs.default(DEFAULTS.egressUpstreamTimeoutMs).describe('Longest a destination may take to answer (ms; headers, then between body chunks).'),
+    staticHosts: z
+      .record(
+        z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a host name'),
+        z.array(z.union([z.ipv4(), z.ipv6()])).min(1).max(16),
+      )
+      .default({})
+      .describe('Fixed addresses for host names, used instead of DNS (like curl --resolve). The addresses still pass the SSRF guard: a private one needs `unsafeAllowPrivate`.'),
+    dnsCacheMs: z.number().int().min(0).max(3600_000).default(DEFAULTS.egressDnsCacheMs).describe('How long a checked DNS answer is reused (ms); the connection always goes to the checked address.'),
+  })
+  .describe('The network door (egress proxy) limits and interception.');
 
 const UpstreamSchema = z
   .strictObject({
     command: z.string().min(1).optional().describe('Executable of a stdio MCP server (started by Bastion, one process per session).'),
     args: z.array(z.string()).default([]).describe('Arguments of `command`. Relative paths resolve against the config folder (the process runs there).'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), SecretRef).default({}).describe('Environment added for `command`, as secret references. The process inherits only HOME, LOGNAME, PATH, SHELL, TERM and USER from Bastion\'s environment.'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([SecretRef, VaultPlaceholderRef])).default({}).describe('Environment added for `command`: secret references, or `vault:NAME` for the session agent\'s placeholder of vault secret NAME (never its value; the agent must be granted NAME). The process inherits only HOME, LOGNAME, PATH, SHELL, TERM and USER from Bastion\'s environment.'),
     url: z.string().url().optional().describe('URL of a Streamable HTTP MCP server.'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), SecretRef).default({}).describe('Headers sent to `url`, as secret references.'),
     workspace: z
@@ -154,6 +254,12 @@ export const ConfigSchema = z
     audit: AuditSchema.default(AuditSchema.parse({})),
     output: OutputSchema.default(OutputSchema.parse({})),
     admin: AdminSchema.default(AdminSchema.parse({})),
+    secrets: z
+      .record(z.string().regex(SECRET_NAME, 'secret names are 1-64 of A-Z a-z 0-9 _ -'), SecretMetaSchema)
+      .default({})
+      .describe('Vault secrets agents may use, by name (values are added with `bastion secret add`).'),
+    vault: VaultSchema.default(VaultSchema.parse({})),
+    egress: EgressSchema.default(EgressSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
   })
   .describe('bastion.yaml');
@@ -162,3 +268,4 @@ export const ConfigSchema = z
 export type RawConfig = z.infer<typeof ConfigSchema>;
 export type RawAgent = z.infer<typeof AgentSchema>;
 export type RawUpstream = z.infer<typeof UpstreamSchema>;
+export type RawNetworkRule = z.infer<typeof NetworkRuleSchema>;

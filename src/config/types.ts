@@ -17,6 +17,35 @@ export interface ResolvedServer {
   readonly bodyTimeoutMs: number;
   readonly sessionIdleMs: number;
   readonly maxSessions: number;
+  /** The egress proxy's listen address; undefined when `server.egress` is `false`. */
+  readonly egress: { readonly host: string; readonly port: number } | undefined;
+}
+
+/** One egress allowlist entry, normalized. `id` is its config path (`agents.demo.network[0]`). */
+export interface ResolvedNetworkRule {
+  readonly id: string;
+  /** Normalized host pattern (lower case, IPv6 without brackets). */
+  readonly host: string;
+  readonly ports: readonly number[];
+  /** Undefined: any method. */
+  readonly methods?: readonly string[];
+  /** Undefined: any path. */
+  readonly paths?: readonly string[];
+}
+
+/** An agent's SSRF-guard exceptions (`unsafeAllowPrivate`). */
+export interface ResolvedPrivateAllowance {
+  readonly hosts: readonly string[];
+  /** CIDR ranges, as written (validated). */
+  readonly ranges: readonly string[];
+}
+
+/** A vault secret's config metadata. */
+export interface ResolvedSecretMeta {
+  readonly name: string;
+  /** Undefined: only the hosts stored with the value apply. */
+  readonly hosts?: readonly string[];
+  readonly description?: string;
 }
 
 export interface ResolvedAgent {
@@ -30,6 +59,10 @@ export interface ResolvedAgent {
   readonly approve: readonly string[];
   readonly resources: readonly string[];
   readonly prompts: readonly string[];
+  /** Vault secrets whose placeholders the agent may use. */
+  readonly secrets: readonly string[];
+  readonly network: readonly ResolvedNetworkRule[];
+  readonly unsafeAllowPrivate?: ResolvedPrivateAllowance;
 }
 
 export interface ResolvedUpstream {
@@ -40,6 +73,8 @@ export interface ResolvedUpstream {
   /** Working directory of a stdio upstream: the config file's folder. */
   readonly cwd: string;
   readonly env: Readonly<Record<string, Secret>>;
+  /** Environment variables that get the session agent's placeholder for a vault secret: variable → secret name. */
+  readonly placeholderEnv: Readonly<Record<string, string>>;
   readonly url?: URL;
   readonly headers: Readonly<Record<string, Secret>>;
   readonly prefix: boolean;
@@ -82,4 +117,20 @@ export interface ResolvedConfig {
   readonly adminKeys: readonly Secret[];
   /** Hand-written Cedar policy files, read. */
   readonly policies: readonly CedarFile[];
+  readonly secrets: ReadonlyMap<string, ResolvedSecretMeta>;
+  /** `keyFile` is absolute. */
+  readonly vault: { readonly keyFile: string; readonly rotationGraceMs: number };
+  readonly egress: {
+    readonly intercept: 'auto' | 'all';
+    readonly maxBodyBytes: number;
+    readonly maxHeaderBytes: number;
+    readonly headersTimeoutMs: number;
+    readonly bodyTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    readonly upstreamTimeoutMs: number;
+    readonly dnsCacheMs: number;
+    /** Normalized host name → addresses, used instead of DNS. */
+    readonly staticHosts: Readonly<Record<string, readonly string[]>>;
+  };
 }

@@ -25,6 +25,8 @@ export class UnpinnedHostError extends Error {
 export interface PinnedDispatcherOptions {
   /** Connect timeout in ms (undici's default is 10 s). */
   readonly connectTimeoutMs?: number;
+  /** CA certificates (PEM) trusted for TLS destinations, replacing Node's defaults (pass `tls.rootCertificates` plus extras to add). */
+  readonly ca?: readonly string[];
 }
 
 /**
@@ -36,7 +38,7 @@ export interface PinnedDispatcherOptions {
 export function pinnedDispatcher(host: string, address: string, opts: PinnedDispatcherOptions = {}): Dispatcher {
   if (isIP(address) === 0) throw new TypeError('pinnedDispatcher: address must be an IP literal');
   const expected = host.toLowerCase().replace(/^\[|\]$/g, '');
-  const base = buildConnector({ timeout: opts.connectTimeoutMs ?? 10_000 });
+  const base = buildConnector({ timeout: opts.connectTimeoutMs ?? 10_000, ...(opts.ca ? { ca: [...opts.ca] } : {}) });
   return new Agent({
     connect: (options, callback) => {
       const asked = options.hostname.toLowerCase().replace(/^\[|\]$/g, '');

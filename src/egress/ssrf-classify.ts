@@ -186,7 +186,7 @@ export function classifyTarget(input: string): TargetVerdict {
   if (typeof input !== 'string' || input.length === 0 || input.length > 8192) return { verdict: 'deny', reason: 'url.invalid' };
   let url: URL;
   try {
-    url = new URL(/^[A-Za-z][A-Za-z0-9+.-]*:/.test(input) && !/^[^/]*:\d+(\/|$)/.test(input) ? input : `http://${input}/`);
+    url = new URL(toTargetUrl(input));
   } catch {
     return { verdict: 'deny', reason: 'url.invalid' };
   }
@@ -202,6 +202,15 @@ export function classifyTarget(input: string): TargetVerdict {
   if (SPECIAL_NAMES.has(name) || name.endsWith('.localhost')) return { verdict: 'deny', reason: 'host.special', host };
   if (!name.includes('.')) return { verdict: 'deny', reason: 'host.single_label', host };
   return { verdict: 'resolve', host: name, port };
+}
+
+/**
+ * The URL text for a target given as a URL, a bare host or `host:port`, or a
+ * bare IP literal (IPv6 gets brackets): what {@link classifyTarget} parses.
+ */
+export function toTargetUrl(input: string): string {
+  if (isIP(input) === 6) return `http://[${input}]/`;
+  return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(input) && !/^[^/]*:\d+(\/|$)/.test(input) ? input : `http://${input}/`;
 }
 
 /** A resolver: every address of a name (as `dns.promises.lookup(name, {all: true})` returns). */

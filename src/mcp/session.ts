@@ -52,7 +52,7 @@ import { redactDeep } from '../detect/secrets.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ApprovalQueue } from '../approvals/queue.ts';
-import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
+import type { ResolvedAgent, ResolvedConfig, ResolvedUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import { BastionError, toBastionError, type BastionErrorCode } from '../errors.ts';
 import type { PathGuard } from '../policy/paths.ts';
@@ -71,6 +71,11 @@ export interface GatewayDeps {
   readonly audit: AuditLog;
   readonly approvals: ApprovalQueue;
   readonly validator: ArgumentValidator;
+  /**
+   * The agent's placeholder for a vault secret (for `vault:NAME` in a stdio
+   * upstream's environment). Rejects when no vault is open or the secret is unknown.
+   */
+  readonly placeholder?: (agent: string, secret: string) => Promise<string>;
 }
 
 /** The audit record being built for one request; handlers fill it in. */
@@ -307,7 +312,7 @@ export class GatewaySession {
     const config = this.#deps.config.upstreams.get(name);
     if (!config) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `no upstream ${name}`));
     const caps = this.server.getClientCapabilities() ?? {};
-    const p = UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {
+    const p = this.#placeholderEnv(config).then((extraEnv) => UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {
       onListChanged: (kind) => this.#onListChanged(name, kind),
       onResourceUpdated: (uri) => {
         void this.server.sendResourceUpdated({ uri }).catch(() => undefined);
@@ -322,12 +327,30 @@ export class GatewaySession {
       onClose: () => {
         if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
       },
-    });
+    }, extraEnv));
     this.#upstreams.set(name, p);
     p.catch(() => {
       if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
     });
     return p;
+  }
+
+  /**
+   * The `vault:NAME` variables of a stdio upstream, as this agent's placeholders.
+   * An ungranted secret, or no vault, fails the upstream closed (it is not started).
+   */
+  async #placeholderEnv(config: ResolvedUpstream): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const [variable, secret] of Object.entries(config.placeholderEnv ?? {})) {
+      if (!this.agent.secrets.includes(secret)) {
+        throw new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${config.name}: agent ${this.agent.name} is not granted secret ${secret} (env ${variable})`);
+      }
+      if (!this.#deps.placeholder) throw new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${config.name}: no vault is open for env ${variable}`);
+      out[variable] = await this.#deps.placeholder(this.agent.name, secret).catch((err: unknown) => {
+        throw new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${config.name}: no placeholder for secret ${secret} (env ${variable})`, { cause: err });
+      });
+    }
+    return out;
   }
 
   /** Routes an upstream's notification to the stream of the one downstream request in flight to it, if exactly one. */

@@ -69,6 +69,7 @@ export class UpstreamConnection {
     config: ResolvedUpstream,
     clientCapabilities: { sampling: boolean; elicitation: boolean },
     events: UpstreamEvents,
+    extraEnv: Readonly<Record<string, string>> = {},
   ): Promise<UpstreamConnection> {
     // Roots are deliberately not offered: an upstream's reach is set by config, not by the client.
     const capabilities: ClientCapabilities = {};
@@ -103,6 +104,7 @@ export class UpstreamConnection {
     if (config.kind === 'stdio') {
       const env: Record<string, string> = { ...getDefaultEnvironment() };
       for (const [k, v] of Object.entries(config.env)) env[k] = v.reveal();
+      Object.assign(env, extraEnv);
       transport = new StdioClientTransport({
         command: config.command ?? '',
         args: [...config.args],

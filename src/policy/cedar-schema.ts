@@ -9,7 +9,11 @@
  *   listing (`tools/list`, ...) asks the same action with `context.listing == true`;
  * - resources `Bastion::Tool::"<exposed name>"` {name, upstream},
  *   `Bastion::Resource::"<uri>"` {uri, upstream}, `Bastion::Prompt::"<exposed name>"` {name, upstream};
- * - context `{listing: Bool, upstream: String, args: Args, argsDigest: String, session: String}`.
+ * - context `{listing: Bool, upstream: String, args: Args, argsDigest: String, session: String}`, plus the network fields below;
+ * - the network door: actions `"network/connect"` and `"network/request"` on
+ *   `Bastion::Host::"<host>"` {name}; the context adds `{port: Long, scheme, method,
+ *   path: String}` (one context type for all actions: tool actions get port 0 and
+ *   empty strings, network actions empty tool fields and no args).
  *
  * ## Why `context.args` is a closed record of optional attributes
  *
@@ -99,17 +103,35 @@ export const CEDAR_SCHEMA: string = `namespace Bastion {
   // Tool arguments: optional, because any call may omit any of them (see src/policy/cedar-schema.ts).
 ${argsType()}
 
+  // One context for every action, so a policy that leaves the action open validates
+  // against all of them. Tool actions carry port 0 and empty scheme, method and path;
+  // network actions carry listing false, empty upstream, argsDigest, session and no args.
   type RequestContext = {
     listing: Bool,
     upstream: String,
     args: Args,
     argsDigest: String,
     session: String,
+    port: Long,
+    scheme: String,
+    method: String,
+    path: String,
   };
 
   action "tools/call" appliesTo { principal: Agent, resource: Tool, context: RequestContext };
   action "resources/read" appliesTo { principal: Agent, resource: Resource, context: RequestContext };
   action "prompts/get" appliesTo { principal: Agent, resource: Prompt, context: RequestContext };
+
+  // The network door. A destination host (normalized: lower case, IPv6 without brackets).
+  entity Host = { name: String };
+
+  // For network/connect, method is "CONNECT" and path is "" (the tunnel opens
+  // before any request is seen); otherwise path is the URL's normalized pathname.
+  // May the agent open a connection to this host and port (CONNECT)? A permit annotated
+  // @intercept("required") allows it only with TLS interception, so network/request can be decided.
+  action "network/connect" appliesTo { principal: Agent, resource: Host, context: RequestContext };
+  // May the agent send this request (plain HTTP, or inside an intercepted tunnel)?
+  action "network/request" appliesTo { principal: Agent, resource: Host, context: RequestContext };
 }
 `;
 

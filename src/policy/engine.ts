@@ -72,7 +72,7 @@ import {
   type CedarValueJson,
   type DetailedError,
 } from '@cedar-policy/cedar-wasm/nodejs';
-import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
+import type { ResolvedAgent, ResolvedConfig, ResolvedNetworkRule } from '../config/types.ts';
 import { deny, type Decision } from '../decision.ts';
 import { BastionError } from '../errors.ts';
 import { sha256Hex } from '../util/crypto.ts';
@@ -83,8 +83,16 @@ export const MAX_ARGS_DEPTH = 16;
 /** Most JSON values (scalars, arrays and objects together) in `args` passed to Cedar. */
 export const MAX_ARGS_VALUES = 10_000;
 
-export type PolicyAction = 'tools/call' | 'resources/read' | 'prompts/get';
-export type PolicyResourceKind = 'tool' | 'resource' | 'prompt';
+export type PolicyAction = 'tools/call' | 'resources/read' | 'prompts/get' | 'network/connect' | 'network/request';
+export type PolicyResourceKind = 'tool' | 'resource' | 'prompt' | 'host';
+
+/** The context of a network-door question: destination port, scheme, method (`CONNECT` for network/connect) and normalized path (`""` for network/connect). */
+export interface EgressContext {
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+  readonly method: string;
+  readonly path: string;
+}
 
 /** One authorization question. */
 export interface PolicyRequest {
@@ -101,10 +109,15 @@ export interface PolicyRequest {
   readonly session?: string;
   /** True when the question is "may this be listed" rather than "may this be used". */
   readonly listing?: boolean;
+  /** Required for the network actions (resource kind `host`, id the normalized host, upstream `""`). */
+  readonly egress?: EgressContext;
 }
 
-/** A decision plus the ids of the policies that determined it (empty for default deny and pre-checks). */
-export type PolicyDecision = Decision & { readonly policies: readonly string[] };
+/**
+ * A decision plus the ids of the policies that determined it (empty for default deny and pre-checks).
+ * `intercept` is true on an allowed `network/connect` when every satisfied permit requires interception.
+ */
+export type PolicyDecision = Decision & { readonly policies: readonly string[]; readonly intercept?: boolean };
 
 /** A policy as compiled: its id, where it came from and its Cedar text. */
 export interface CompiledPolicy {
@@ -113,6 +126,8 @@ export interface CompiledPolicy {
   readonly source: string;
   readonly effect: 'permit' | 'forbid';
   readonly approval: boolean;
+  /** `@intercept("required")`: a network/connect permit that allows the connection only with TLS interception. */
+  readonly intercept: boolean;
   readonly text: string;
 }
 
@@ -126,11 +141,14 @@ const ACTION_KIND: Readonly<Record<PolicyAction, PolicyResourceKind>> = Object.f
   'tools/call': 'tool',
   'resources/read': 'resource',
   'prompts/get': 'prompt',
+  'network/connect': 'host',
+  'network/request': 'host',
 });
 const ENTITY_TYPE: Readonly<Record<PolicyResourceKind, string>> = Object.freeze({
   tool: 'Bastion::Tool',
   resource: 'Bastion::Resource',
   prompt: 'Bastion::Prompt',
+  host: 'Bastion::Host',
 });
 const NAME_PATTERN = /^[A-Za-z0-9_.\-/*]+$/;
 const RESERVED_KEYS = new Set(['__entity', '__extn', '__expr']);
@@ -278,16 +296,17 @@ function invalid(issues: readonly PolicyIssue[]): BastionError {
   return new BastionError('ERR_POLICY_INVALID', issues.map(formatIssue).join('\n'), { detail: { issues } });
 }
 
-function generated(id: string, effect: 'permit' | 'forbid', agent: string, action: PolicyAction, condition: string, approval = false): CompiledPolicy {
+function generated(id: string, effect: 'permit' | 'forbid', agent: string, action: PolicyAction, condition: string, approval = false, intercept = false): CompiledPolicy {
   const text =
     `@id(${cedarStringLiteral(id)})\n` +
     (approval ? '@approval("required")\n' : '') +
+    (intercept ? '@intercept("required")\n' : '') +
     `${effect} (\n` +
     `  principal == Bastion::Agent::${cedarStringLiteral(agent)},\n` +
     `  action == Bastion::Action::${cedarStringLiteral(action)},\n` +
     `  resource is ${ENTITY_TYPE[ACTION_KIND[action]]}\n` +
     `)\nwhen { ${condition} };`;
-  return { id, source: 'config', effect, approval, text };
+  return { id, source: 'config', effect, approval, intercept, text };
 }
 
 function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
@@ -307,7 +326,36 @@ function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
     out.push(generated(`${base}.resources[${i}]`, 'permit', name, 'resources/read', `resource.uri like ${cedarLikePattern(uri)}`));
   });
   names(agent.prompts, 'prompts', 'permit', 'prompts/get');
+  for (const rule of agent.network ?? []) out.push(...compileNetworkRule(name, rule));
   return out;
+}
+
+/**
+ * One egress allowlist entry → a `network/connect` permit (host and port) and a
+ * `network/request` permit (host, port, and the methods and path prefixes when
+ * given). An entry restricting methods or paths can only be enforced on
+ * requests Bastion sees, so its connect permit is `@intercept("required")`.
+ * Ids: `<rule id>/connect` and `<rule id>/request`.
+ */
+function compileNetworkRule(agent: string, rule: ResolvedNetworkRule): CompiledPolicy[] {
+  const host = rule.host.startsWith('*.') ? `resource.name like ${cedarLikePattern(rule.host)}` : `resource.name == ${cedarStringLiteral(rule.host)}`;
+  if (rule.host.startsWith('*.') && rule.host.slice(2).includes('*')) throw invalid([{ file: 'config', message: `${rule.id}: bad host pattern` }]);
+  if (!rule.host.startsWith('*.') && rule.host.includes('*')) throw invalid([{ file: 'config', message: `${rule.id}: bad host pattern` }]);
+  const ports = `[${rule.ports.join(', ')}].contains(context.port)`;
+  const restricted = rule.methods !== undefined || rule.paths !== undefined;
+  const request = [host, ports];
+  if (rule.methods) request.push(`[${rule.methods.map(cedarStringLiteral).join(', ')}].contains(context.method)`);
+  if (rule.paths) {
+    // A prefix ending in "/" matches below it; one without matches itself and below "<prefix>/".
+    const alts = rule.paths.map((p) =>
+      p.endsWith('/') ? `context.path like ${cedarLikePattern(p + '*')}` : `context.path == ${cedarStringLiteral(p)} || context.path like ${cedarLikePattern(p + '/*')}`,
+    );
+    request.push(`(${alts.join(' || ')})`);
+  }
+  return [
+    generated(`${rule.id}/connect`, 'permit', agent, 'network/connect', `${host} && ${ports}`, false, restricted),
+    generated(`${rule.id}/request`, 'permit', agent, 'network/request', request.join(' && ')),
+  ];
 }
 
 /** Parses, validates and splits one hand-written policy file into its policies, in file order. */
@@ -348,7 +396,10 @@ function compileFile(file: { path: string; text: string }): CompiledPolicy[] {
     const approval = annotations.approval !== undefined;
     if (approval && annotations.approval !== 'required') problems.push(issue(`policy ${id}: @approval must be "required"`));
     if (approval && effect !== 'permit') problems.push(issue(`policy ${id}: @approval applies only to permit policies`));
-    out.push({ id, source: file.path, effect, approval, text });
+    const intercept = annotations.intercept !== undefined;
+    if (intercept && annotations.intercept !== 'required') problems.push(issue(`policy ${id}: @intercept must be "required"`));
+    if (intercept && effect !== 'permit') problems.push(issue(`policy ${id}: @intercept applies only to permit policies`));
+    out.push({ id, source: file.path, effect, approval, intercept, text });
   });
 
   const validation = validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: file.text }, validationSettings: { mode: 'strict' } });
@@ -500,6 +551,7 @@ export class PolicyEngine {
     }
     const set = this.#sets.get(req.agent);
     if (!set) return { decision: decided(deny('policy.unknown_agent', 'agents')), errors: [] };
+    if (r.kind === 'host') return this.#egress(req, set, r as PolicyRequest['resource']);
 
     const args = argsToCedar(req.args);
     if (!args.ok) return { decision: decided(deny('policy.args_unrepresentable', 'context.args')), errors: [{ policy: '', message: args.why }] };
@@ -519,17 +571,51 @@ export class PolicyEngine {
     return this.#decide(req, set, r as PolicyRequest['resource'], args.value);
   }
 
-  /** One Cedar evaluation and the combining algorithm (see the module docs). */
+  /**
+   * A network-door question. The context is the whole input besides the host, so
+   * the answer is memoized on (agent, action, host, port, scheme, method, path).
+   */
+  #egress(req: PolicyRequest, set: PreparedSet, r: PolicyRequest['resource']): Evaluation {
+    const e = req.egress;
+    if (
+      !e ||
+      !Number.isInteger(e.port) ||
+      e.port < 1 ||
+      e.port > 65535 ||
+      (e.scheme !== 'http' && e.scheme !== 'https') ||
+      typeof e.method !== 'string' ||
+      typeof e.path !== 'string' ||
+      !r.id.isWellFormed() ||
+      !e.path.isWellFormed()
+    ) {
+      return { decision: decided(deny('policy.invalid_request', 'request')), errors: [] };
+    }
+    const key = `${req.agent}\u0000${req.action}\u0000${r.id}\u0000${e.port}\u0000${e.scheme}\u0000${e.method}\u0000${e.path}`;
+    const hit = this.#memo.get(key);
+    if (hit) return hit;
+    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: '', port: e.port, scheme: e.scheme, method: e.method, path: e.path };
+    const evaluation = this.#decide(req, set, r, context);
+    if (this.#memo.size >= MAX_MEMO_ENTRIES) this.#memo.delete(this.#memo.keys().next().value as string);
+    this.#memo.set(key, evaluation);
+    return evaluation;
+  }
+
+  /** One Cedar evaluation and the combining algorithm (see the module docs). `args` is the tool arguments, or the whole egress context for host resources. */
   #decide(req: PolicyRequest, set: PreparedSet, r: PolicyRequest['resource'], args: Record<string, CedarValueJson>): Evaluation {
-    const attrs: Record<string, CedarValueJson> = r.kind === 'resource' ? { uri: r.id, upstream: r.upstream } : { name: r.id, upstream: r.upstream };
+    const attrs: Record<string, CedarValueJson> =
+      r.kind === 'resource' ? { uri: r.id, upstream: r.upstream } : r.kind === 'host' ? { name: r.id } : { name: r.id, upstream: r.upstream };
     const uid = { type: ENTITY_TYPE[r.kind], id: r.id };
+    const context: Record<string, CedarValueJson> =
+      r.kind === 'host'
+        ? args
+        : set.readsContext
+          ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '' }
+          : {};
     const answer: AuthorizationAnswer = statefulIsAuthorized({
       principal: { type: 'Bastion::Agent', id: req.agent },
       action: { type: 'Bastion::Action', id: req.action },
       resource: uid,
-      context: set.readsContext
-        ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '' }
-        : {},
+      context,
       preparsedPolicySetId: set.cacheId,
       entities: [{ uid, attrs, parents: [] }],
     });
@@ -551,7 +637,12 @@ export class PolicyEngine {
     if (forbids.length > 0) return { decision: decided(deny('policy.forbid', forbids[0] as string), forbids), errors: [] };
     const approvals = satisfied.filter((id) => set.policies.get(id)?.approval === true);
     if (approvals.length > 0) return { decision: decided({ effect: 'approve', reason: 'policy.approval', rule: approvals[0] as string }, approvals), errors: [] };
-    if (satisfied.length > 0) return { decision: decided({ effect: 'allow', reason: 'policy.permit', rule: satisfied[0] as string }, satisfied), errors: [] };
+    if (satisfied.length > 0) {
+      const allow = decided({ effect: 'allow', reason: 'policy.permit', rule: satisfied[0] as string }, satisfied);
+      // Tunnel without interception only when some satisfied permit does not require it.
+      if (req.action === 'network/connect' && satisfied.every((id) => set.policies.get(id)?.intercept === true)) return { decision: { ...allow, intercept: true }, errors: [] };
+      return { decision: allow, errors: [] };
+    }
     return { decision: decided(deny('policy.no_permit', 'default-deny')), errors: [] };
   }
 }

@@ -23,6 +23,11 @@ export interface GeneratedKey {
   readonly key: string;
 }
 
+/** What sessions need from the vault: an agent's placeholder for a secret. */
+export interface PlaceholderSource {
+  placeholder(secret: string, agent: string): Promise<string>;
+}
+
 /** Prefix of keys Bastion generates, so they are recognizable in a leak scan. */
 export const GENERATED_KEY_PREFIX = 'bst_ak_';
 
@@ -33,6 +38,7 @@ export class Gateway {
   readonly deps: GatewayDeps;
   readonly #agentByKeyDigest: Map<string, string>;
   readonly #adminKeyDigests: readonly string[];
+  #vault: { current?: PlaceholderSource } = {};
 
   private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps, agentByKeyDigest: Map<string, string>) {
     this.config = config;
@@ -78,12 +84,25 @@ export class Gateway {
           generated.push({ agent: agent.name, key });
         }
       }
-      const deps: GatewayDeps = { config, policy, paths, audit, approvals, validator: new ArgumentValidator() };
-      return { gateway: new Gateway(config, store, audit, deps, byDigest), generated };
+      const vault: { current?: PlaceholderSource } = {};
+      const placeholder = (agent: string, secret: string): Promise<string> =>
+        vault.current ? vault.current.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
+      const deps: GatewayDeps = { config, policy, paths, audit, approvals, validator: new ArgumentValidator(), placeholder };
+      const gateway = new Gateway(config, store, audit, deps, byDigest);
+      gateway.#vault = vault;
+      return { gateway, generated };
     } catch (err) {
       await store.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Makes the vault's placeholders available to sessions (for `vault:NAME` in
+   * stdio upstream environments). Until then such upstreams fail closed.
+   */
+  attachVault(vault: PlaceholderSource): void {
+    this.#vault.current = vault;
   }
 
   /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */

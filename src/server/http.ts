@@ -1,6 +1,6 @@
 /**
  * The HTTP listener: MCP Streamable HTTP at `/mcp`, the admin API at `/api`,
- * and `/healthz`. Checks run in this order, cheapest and least trusting first:
+ * the network door's base-URL mode at `/egress/<host>/<path>`, and `/healthz`. Checks run in this order, cheapest and least trusting first:
  *
  *   Host allowlist (DNS rebinding) → Origin allowlist → agent key → body size
  *   (counted as streamed, so chunked bodies too) → JSON parse → JSON-RPC shape
@@ -19,6 +19,7 @@ import { DEFAULTS } from '../defaults.ts';
 import { BastionError } from '../errors.ts';
 import type { GatewaySession } from '../mcp/session.ts';
 import { randomToken } from '../util/crypto.ts';
+import type { EgressProxy } from '../egress/proxy.ts';
 import { handleAdminApi } from './admin-api.ts';
 import type { Gateway } from './gateway.ts';
 
@@ -43,7 +44,7 @@ export interface RunningServer {
  * Starts the HTTP listener for a gateway.
  * @param listen override of `server.listen` (tests pass port 0)
  */
-export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }): Promise<RunningServer> {
+export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy } = {}): Promise<RunningServer> {
   const cfg = gateway.config.server;
   const sessions = new Map<string, HttpSession>();
   const host = listen?.host ?? cfg.host;
@@ -110,6 +111,10 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
+    }
+    if (url.pathname.startsWith('/egress/') && opts.egress) {
+      // The network door's base-URL mode; it authenticates and audits on its own.
+      return opts.egress.handleBaseUrl(req, res);
     }
     if (url.pathname !== '/mcp') {
       res.writeHead(404, { 'content-type': 'application/json' });

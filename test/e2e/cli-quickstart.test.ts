@@ -71,7 +71,7 @@ describe('quickstart through the CLI', () => {
   before(() => {
     dir = tempDir();
     cpSync(join(ROOT, 'examples/quickstart/workspace'), join(dir, 'workspace'), { recursive: true });
-    const yaml = readFileSync(join(ROOT, 'examples/quickstart/bastion.yaml'), 'utf8').replace('listen: 127.0.0.1:8790', 'listen: 127.0.0.1:0');
+    const yaml = readFileSync(join(ROOT, 'examples/quickstart/bastion.yaml'), 'utf8').replace('listen: 127.0.0.1:8790', 'listen: 127.0.0.1:0\n  egress: 127.0.0.1:0');
     config = join(dir, 'bastion.yaml');
     writeFileSync(config, yaml);
     writeFileSync(join(dir, 'workspace/move-me.txt'), 'move me\n');

@@ -4,39 +4,13 @@
  * through resolveAndClassify with stub resolvers (no network here).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { classifyAddress, classifyTarget, resolveAndClassify, type Lookup } from '../../src/egress/ssrf-classify.ts';
+import { DIVERGENT, SSRF_ROWS, divergent, type SsrfRow } from '../helpers/ssrf-corpus.ts';
 
-interface Row {
-  id: string;
-  input: string;
-  input_kind: 'url' | 'host' | 'ip';
-  expect: 'block' | 'allow';
-  resolution: 'literal' | 'special-name' | 'dns' | 'redirect';
-  policy_dependent?: boolean;
-  why: string;
-}
-const rows = readFileSync('/work/shared/corpora/ssrf/ssrf-cases.jsonl', 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Row);
-
-/**
- * Where our policy deliberately differs from the corpus verdict:
- * - AS112 and AMT ranges are globally reachable per the IANA registry, so allowed (the corpus
- *   blocks them under its strict, policy-dependent reading);
- * - any address with a zone id is refused: a scoped address is never what an agent needs.
- */
-const DIVERGENT: Readonly<Record<string, string>> = {
-  '192.31.196.0/24': 'AS112 (IANA: globally reachable)',
-  '192.52.193.0/24': 'AMT (IANA: globally reachable)',
-  '192.175.48.0/24': 'AS112 direct delegation (IANA: globally reachable)',
-  '2620:4f:8000::/48': 'AS112-v6 (IANA: globally reachable)',
-};
-const divergent = (r: Row): boolean =>
-  /^192\.31\.196\.|^192\.52\.193\.|^192\.175\.48\.|^2620:4f:8000::/.test(r.input) || (r.input.includes('%') && r.expect === 'allow');
+type Row = SsrfRow;
+const rows = SSRF_ROWS;
 
 function verdictOf(r: Row): 'allow' | 'block' | 'resolve' {
   const bareV6 = r.input_kind === 'ip' && r.input.includes(':') && !r.input.includes('://');

@@ -11,12 +11,12 @@ import { argsToCedar, cedarStringLiteral, MAX_ARGS_DEPTH, MAX_ARGS_VALUES, Polic
 
 const root = join(import.meta.dirname, '..', '..');
 
-type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve' | 'resources' | 'prompts'>>;
+type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve' | 'resources' | 'prompts' | 'network'>>;
 
 function config(agents: Record<string, AgentLists>, policies: { path: string; text: string }[] = []): ResolvedConfig {
   const map = new Map<string, ResolvedAgent>();
   for (const [name, lists] of Object.entries(agents)) {
-    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], deny: [], approve: [], resources: [], prompts: [], ...lists });
+    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], network: [], ...lists });
   }
   return { agents: map, policies } as unknown as ResolvedConfig;
 }

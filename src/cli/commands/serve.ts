@@ -5,6 +5,7 @@
  */
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
+import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
 import { parseFlags } from '../args.ts';
@@ -13,7 +14,9 @@ import { resolveConfigPath } from './config-check.ts';
 
 const HELP = `Usage: bastion serve [--config FILE]
 
-Runs the gateway: MCP (Streamable HTTP) at /mcp, admin API at /api.
+Runs the gateway: MCP (Streamable HTTP) at /mcp, admin API at /api, the
+network door's base-URL mode at /egress/<host>/<path>, and the egress proxy on
+server.egress (default 127.0.0.1:8791).
   --config FILE   config file (default: $BASTION_CONFIG or ./bastion.yaml)
 
 Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
@@ -35,13 +38,36 @@ export const serve: CliCommand = async (argv, io) => {
     return EXIT.INTERNAL;
   }
   const { gateway, generated } = opened;
+  let door: NetworkDoor;
+  try {
+    door = await openNetworkDoor(gateway, {
+      env: io.env,
+      onAlert: (a) => io.stderr(`bastion: ALERT ${a.kind}: agent ${a.agent} to ${a.host}: ${a.reason}${a.secrets.length > 0 ? ` (secret ${a.secrets.join(', ')})` : ''}\n`),
+    });
+  } catch (err) {
+    await gateway.close();
+    io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
+    if (isBastionError(err) && err.code === 'ERR_STORE') return EXIT.STORE;
+    return isBastionError(err) ? EXIT.CONFIG : EXIT.INTERNAL;
+  }
   let running;
   try {
-    running = await startHttpServer(gateway);
+    running = await startHttpServer(gateway, undefined, { egress: door.proxy });
   } catch (err) {
     await gateway.close();
     io.stderr(`bastion serve: cannot listen on ${config.server.host}:${config.server.port}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
     return EXIT.CONFIG;
+  }
+  const egress = config.server.egress;
+  if (egress !== undefined) {
+    try {
+      await door.proxy.start(egress.host, egress.port);
+    } catch (err) {
+      await running.close();
+      await gateway.close();
+      io.stderr(`bastion serve: cannot listen on ${egress.host}:${egress.port} (server.egress): ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+      return EXIT.CONFIG;
+    }
   }
   await gateway.record({
     time: new Date().toISOString(),
@@ -51,9 +77,10 @@ export const serve: CliCommand = async (argv, io) => {
     decision: { effect: 'allow', reason: 'system', rule: 'serve' },
     outcome: 'ok',
     durationMs: 0,
-    detail: { config: config.file, listen: running.url.host, agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
+    detail: { config: config.file, listen: running.url.host, ...(egress !== undefined ? { egress: door.proxy.url.host } : {}), agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
   });
   io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
+  if (egress !== undefined) io.stdout(`Bastion egress proxy listening on ${door.proxy.url.host} (HTTPS_PROXY=http://${door.proxy.url.host}; trust the CA from 'bastion ca export')\n`);
   for (const g of generated) {
     io.stdout(
       `\nAgent "${g.agent}" had no key configured, so one was generated. It is shown now and never again:\n\n` +
@@ -74,7 +101,9 @@ export const serve: CliCommand = async (argv, io) => {
     process.once('SIGTERM', stop);
   });
   io.stdout('Bastion is stopping…\n');
+  if (egress !== undefined) await door.proxy.close();
   await running.close();
+  await door.vault.flush();
   await gateway.record({
     time: new Date().toISOString(),
     door: 'system',

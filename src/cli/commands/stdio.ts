@@ -8,6 +8,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
+import { openGatewayVault } from '../../egress/door.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
@@ -34,6 +35,15 @@ export const stdio: CliCommand = async (argv, io) => {
       return EXIT.CONFIG;
     }
     ({ gateway } = await Gateway.open(config));
+    const usesVault = [...config.upstreams.values()].some((u) => Object.keys(u.placeholderEnv).length > 0);
+    if (usesVault) {
+      try {
+        await openGatewayVault(gateway, io.env);
+      } catch (err) {
+        await gateway.close();
+        throw err;
+      }
+    }
   } catch (err) {
     io.stderr(`bastion stdio: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.CONFIG;

@@ -1,0 +1,71 @@
+/**
+ * Assembles the network door for a running gateway: the key-encryption key,
+ * the vault, the local CA and its leaf issuer, the egress guard and the proxy.
+ * `bastion serve` calls it; tests do too (with an injected resolver and the
+ * test servers' CA).
+ */
+import type { Lookup } from './ssrf-classify.ts';
+import type { Gateway } from '../server/gateway.ts';
+import { loadKek, MASTER_KEY_ENV, type Kek } from '../vault/kek.ts';
+import { Vault } from '../vault/vault.ts';
+import { loadOrCreateLocalCa } from './ca-store.ts';
+import { dlpScan } from './dlp.ts';
+import { EgressGuard } from './guard.ts';
+import { LeafIssuer } from './local-ca.ts';
+import { EgressProxy, type EgressAlert } from './proxy.ts';
+
+/** The assembled door. */
+export interface NetworkDoor {
+  readonly kek: Kek;
+  readonly vault: Vault;
+  readonly issuer: LeafIssuer;
+  readonly guard: EgressGuard;
+  readonly proxy: EgressProxy;
+}
+
+/**
+ * Loads the KEK (`BASTION_MASTER_KEY` from `env`, else `vault.keyFile`, created
+ * on first run), opens the vault and attaches it to the gateway's sessions.
+ * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`.
+ */
+export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>): Promise<{ kek: Kek; vault: Vault }> {
+  const kek = await loadKek({ env: env[MASTER_KEY_ENV], keyFile: gateway.config.vault.keyFile }, { create: true });
+  const vault = await Vault.open(gateway.store, kek, { rotationGraceMs: gateway.config.vault.rotationGraceMs });
+  gateway.attachVault(vault);
+  return { kek, vault };
+}
+
+/** Options of {@link openNetworkDoor}. */
+export interface NetworkDoorOptions {
+  /** The environment: `BASTION_MASTER_KEY` is read from it (else the key file of `vault.keyFile` is used, created on first run). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** DNS resolver (default: the system's). */
+  readonly lookup?: Lookup;
+  /** Extra CA certificates (PEM) trusted for destinations. */
+  readonly upstreamCa?: readonly string[];
+  readonly onAlert?: (alert: EgressAlert) => void;
+}
+
+/**
+ * Opens the vault (creating the KEK file and the placeholder root key on first
+ * run), loads or creates the local CA, and builds the proxy (not yet listening).
+ * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`, `ERR_CA`.
+ */
+export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions): Promise<NetworkDoor> {
+  const config = gateway.config;
+  const { kek, vault } = await openGatewayVault(gateway, opts.env);
+  const issuer = await LeafIssuer.open(await loadOrCreateLocalCa(gateway.store, kek));
+  const guard = new EgressGuard(config, gateway.deps.policy, opts.lookup ? { lookup: opts.lookup } : {});
+  const proxy = new EgressProxy({
+    config,
+    guard,
+    agentForKey: (key) => gateway.agentForKey(key),
+    record: (event) => gateway.record(event),
+    vault,
+    issuer,
+    dlp: dlpScan,
+    ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
+    ...(opts.onAlert ? { onAlert: opts.onAlert } : {}),
+  });
+  return { kek, vault, issuer, guard, proxy };
+}

@@ -1,0 +1,214 @@
+/**
+ * The network door's decision on one destination, before any connection: the
+ * SSRF guard and the agent's egress policy, composed in a fixed order so that
+ * every refusal names the check that made it.
+ *
+ * 1. The target is parsed (WHATWG URL) and classified as written
+ *    ({@link classifyTarget}): unparsable, another scheme, a special name
+ *    (`localhost`, metadata names), a single-label name, or a literal address
+ *    that is not global unicast → deny `ssrf.*` (unless the agent's
+ *    `unsafeAllowPrivate` covers that literal address).
+ * 2. When an agent is given, the Cedar engine decides the action
+ *    (`network/connect` for CONNECT, `network/request` otherwise) → a policy
+ *    deny stops here, before any DNS query (a refused name is never looked up,
+ *    so DNS cannot carry data out either).
+ * 3. A name is resolved (`egress.staticHosts` first, else DNS, cached for
+ *    `egress.dnsCacheMs`) and **every** address is classified; one address that
+ *    is not global refuses the name unless the agent's `unsafeAllowPrivate`
+ *    covers it. No answer, or a resolver error → deny `ssrf.dns.*`.
+ * 4. Allow, naming the one address to dial (the first of the answer). The
+ *    caller connects to exactly that address, never resolving again.
+ *
+ * `unsafeAllowPrivate` never covers cloud-metadata addresses, unparsable or
+ * scoped (zone id) addresses, or the unspecified address; when both its `hosts`
+ * and `ranges` are set, the host must match and the address be in a range.
+ * A verdict that used it says so (`exception: true`), for the audit record.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
+import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
+import { allow, deny, type Decision } from '../decision.ts';
+import type { PolicyEngine } from '../policy/engine.ts';
+import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
+import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup } from './ssrf-classify.ts';
+
+/** One destination as the proxy sees it. `host` normalized; `path` the URL's pathname (`""` for CONNECT). */
+export interface EgressTarget {
+  readonly scheme: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  readonly method: string;
+  readonly path: string;
+}
+
+/** The guard's answer. `address` (an IP literal) is set when allowed: dial exactly it. */
+export interface EgressVerdict {
+  readonly decision: Decision;
+  /** Ids of the Cedar policies that decided (empty for SSRF and parse refusals). */
+  readonly policies: readonly string[];
+  /** An allowed `network/connect` may only proceed with TLS interception. */
+  readonly intercept: boolean;
+  readonly address?: string;
+  /** Every address the name resolved to, canonical. */
+  readonly addresses: readonly string[];
+  /** True when `unsafeAllowPrivate` let a non-global address through. */
+  readonly exception: boolean;
+}
+
+/** Classes `unsafeAllowPrivate` can never open. */
+const NEVER: ReadonlySet<string> = new Set(['metadata', 'invalid', 'zone', 'unspecified']);
+/** Most cached DNS answers; the oldest is dropped beyond this. */
+const MAX_DNS_CACHE = 10_000;
+
+const systemLookup: Lookup = (host) => dnsLookup(host, { all: true, verbatim: true });
+
+/** Options of {@link EgressGuard}. */
+export interface EgressGuardOptions {
+  /** The resolver (default: the system's, `dns.lookup` with all addresses). Tests inject one. */
+  readonly lookup?: Lookup;
+  /** Clock in epoch ms (default `Date.now`). */
+  readonly now?: () => number;
+}
+
+/** Decides destinations for the egress proxy and `bastion egress check`. Immutable config; a small DNS cache. */
+export class EgressGuard {
+  readonly #config: Pick<ResolvedConfig, 'agents' | 'egress'>;
+  readonly #policy: PolicyEngine;
+  readonly #lookup: Lookup;
+  readonly #now: () => number;
+  readonly #dns = new Map<string, { readonly until: number; readonly answer: Promise<readonly { address: string; family: number }[]> }>();
+
+  constructor(config: Pick<ResolvedConfig, 'agents' | 'egress'>, policy: PolicyEngine, opts: EgressGuardOptions = {}) {
+    this.#config = config;
+    this.#policy = policy;
+    this.#lookup = opts.lookup ?? systemLookup;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Parses a URL (`http:`/`https:` only) into a target, or undefined when it
+   * does not parse. The port defaults from the scheme; the path is WHATWG's
+   * normalized pathname (dot segments resolved).
+   */
+  static parseUrl(input: string, method = 'GET'): EgressTarget | undefined {
+    let url: URL;
+    try {
+      url = new URL(input);
+    } catch {
+      return undefined;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.hostname === '') return undefined;
+    const scheme = url.protocol === 'https:' ? 'https' : 'http';
+    return { scheme, host: normalizeHost(url.hostname), port: url.port === '' ? (scheme === 'https' ? 443 : 80) : Number(url.port), method, path: url.pathname };
+  }
+
+  /**
+   * Decides `target` for `agent` (`undefined`: the SSRF guard alone, as
+   * `bastion egress check` without `--agent` does). `action` is
+   * `network/connect` for a CONNECT tunnel, else `network/request`.
+   * Never throws: a resolver or policy failure is a deny.
+   */
+  async check(agent: string | undefined, action: 'network/connect' | 'network/request', target: EgressTarget): Promise<EgressVerdict> {
+    try {
+      return await this.#check(agent, action, target);
+    } catch {
+      return refused(deny('egress.error', 'guard'));
+    }
+  }
+
+  async #check(agentName: string | undefined, action: 'network/connect' | 'network/request', target: EgressTarget): Promise<EgressVerdict> {
+    const agent = agentName === undefined ? undefined : this.#config.agents.get(agentName);
+    if (agentName !== undefined && agent === undefined) return refused(deny('policy.unknown_agent', 'agents'));
+    const hostForUrl = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const literal = classifyTarget(`${target.scheme}://${hostForUrl}:${target.port}/`);
+    let exception = false;
+    if (literal.verdict === 'deny') {
+      const a = literal.address;
+      if (a === undefined || !covered(agent, target.host, a)) return refused(deny(`ssrf.${literal.reason}`, a?.range ?? 'ssrf-guard'), a ? [a.address] : []);
+      exception = true;
+    }
+
+    let policies: readonly string[] = [];
+    let intercept = false;
+    let decision: Decision = allow('egress.allowed', 'ssrf-guard');
+    if (agent !== undefined) {
+      const p = this.#policy.authorize({
+        agent: agent.name,
+        action,
+        resource: { kind: 'host', id: target.host, upstream: '' },
+        egress: { port: target.port, scheme: target.scheme, method: action === 'network/connect' ? 'CONNECT' : target.method, path: action === 'network/connect' ? '' : target.path },
+      });
+      if (p.effect !== 'allow') {
+        // An @approval permit has no meaning for egress: nobody can be asked mid-connection.
+        return refused(p.effect === 'approve' ? deny('policy.approval_unsupported', p.rule) : { effect: 'deny', reason: p.reason, rule: p.rule }, [], p.policies);
+      }
+      policies = p.policies;
+      intercept = p.intercept === true;
+      decision = allow('policy.permit', p.rule);
+    }
+
+    if (literal.verdict !== 'resolve') {
+      const address = literal.verdict === 'allow' ? literal.address.address : (literal.address as AddressVerdict).address;
+      return { decision: exception ? allow('egress.unsafe_allow_private', decision.rule) : decision, policies, intercept, address, addresses: [address], exception };
+    }
+
+    const resolved = await resolveAndClassify(literal.host, (h) => this.#resolve(h));
+    const addresses = resolved.all.map((v) => v.address);
+    if (!resolved.allowed) {
+      const bad = resolved.all.filter((v) => !v.allowed);
+      if (bad.length === 0 || !bad.every((v) => covered(agent, target.host, v))) {
+        const first = bad[0];
+        return refused(deny(`ssrf.${resolved.reason}`, first?.range ?? 'dns'), addresses, policies);
+      }
+      exception = true;
+    }
+    const address = resolved.all[0]?.address;
+    if (address === undefined) return refused(deny('ssrf.dns.no_address', 'dns'), addresses, policies);
+    return { decision: exception ? allow('egress.unsafe_allow_private', decision.rule) : decision, policies, intercept, address, addresses, exception };
+  }
+
+  /** Static hosts first, then the cached resolver. */
+  #resolve(host: string): Promise<readonly { address: string; family: number }[]> {
+    const fixed = this.#config.egress.staticHosts[host];
+    if (fixed !== undefined) return Promise.resolve(fixed.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    const now = this.#now();
+    const hit = this.#dns.get(host);
+    if (hit && hit.until > now) return hit.answer;
+    const answer = this.#lookup(host);
+    if (this.#config.egress.dnsCacheMs > 0) {
+      if (this.#dns.size >= MAX_DNS_CACHE) this.#dns.delete(this.#dns.keys().next().value as string);
+      this.#dns.set(host, { until: now + this.#config.egress.dnsCacheMs, answer });
+      // A failed lookup is not cached.
+      answer.catch(() => this.#dns.delete(host));
+    }
+    return answer;
+  }
+}
+
+function refused(decision: Decision, addresses: readonly string[] = [], policies: readonly string[] = []): EgressVerdict {
+  return { decision, policies, intercept: false, addresses, exception: false };
+}
+
+/** Whether the agent's `unsafeAllowPrivate` covers a refused address (see the module docs). */
+function covered(agent: ResolvedAgent | undefined, host: string, verdict: AddressVerdict): boolean {
+  const ex = agent?.unsafeAllowPrivate;
+  if (ex === undefined || NEVER.has(verdict.class)) return false;
+  if (ex.hosts.length > 0 && !hostMatchesAny(ex.hosts, host)) return false;
+  if (ex.ranges.length > 0 && !inRanges(ex.ranges, verdict.address)) return false;
+  return true;
+}
+
+function inRanges(ranges: readonly string[], address: string): boolean {
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    addr = ipaddr.parse(address.replace(/^\[|\]$/g, ''));
+  } catch {
+    return false;
+  }
+  for (const r of ranges) {
+    const [net, bits] = ipaddr.parseCIDR(r);
+    if (addr.kind() === net.kind() && addr.match(net, bits)) return true;
+  }
+  return false;
+}

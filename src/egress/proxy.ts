@@ -1,0 +1,699 @@
+/**
+ * The network door: an HTTP forward proxy (RFC 9110 §9.3.6 CONNECT and
+ * absolute-form requests, RFC 9112 §3.2.2) on its own listener, plus the same
+ * forwarding for the base-URL mode (`/egress/<host>/<path>` on the main listener).
+ *
+ * Per request, in this order (each refusal answered with a fixed status and a
+ * reason code, and audited):
+ *
+ *   authenticate (Proxy-Authorization: Basic agent:key, or Bearer key) → 407
+ *   → the egress guard (SSRF as written, Cedar policy, resolution + every
+ *     address classified) → 403
+ *   → CONNECT: tunnel to the checked address, or intercept TLS (local CA) when
+ *     the host has a secret the agent may use, a method/path rule, or
+ *     `egress.intercept: all`
+ *   → inspected requests (plain HTTP, intercepted, base-URL): body read under
+ *     `egress.maxBodyBytes` / `bodyTimeoutMs` → placeholders checked (unknown,
+ *     not granted, foreign host, or plain HTTP → 403 + alert) → outbound DLP
+ *     (a detected credential headed for a host it does not belong to → 403 +
+ *     alert) → placeholders swapped for the values → forwarded through a
+ *     dispatcher pinned to the checked address → the response streamed back
+ *     with every swapped value redacted.
+ *
+ * Every proxied request ends in one audit record (door `network`): agent,
+ * method, host, port, resolved address, decision, secrets swapped (names),
+ * bytes each way, status, duration. A CONNECT gets its own record; so does
+ * each request inside an intercepted tunnel.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { rootCertificates, TLSSocket, type SecureContext } from 'node:tls';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable, Transform } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { AuditEvent } from '../audit/types.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import { deny, type Decision } from '../decision.ts';
+import { readBody } from '../server/http.ts';
+import type { Secret } from '../util/secret.ts';
+import { findPlaceholders } from '../vault/placeholder.ts';
+import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
+import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
+import { pinnedDispatcher } from './pinned-connector.ts';
+import { redactionForms, redactValuesInString, ValueRedactor } from './redact-stream.ts';
+
+/** A vault secret as the proxy needs it (no value). */
+export interface ProxySecretInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly header?: string;
+  readonly format?: string;
+}
+
+/** What the proxy needs from the vault. */
+export interface PlaceholderResolver {
+  /** The secret behind an agent's placeholder, or undefined (forged, another agent's, revoked, expired). Throws on store failure (the request is denied). */
+  resolve(agent: string, placeholder: string): Promise<{ readonly secret: ProxySecretInfo; readonly version: number; readonly value: Secret } | undefined>;
+  /** Live secrets (metadata only). */
+  list(): Promise<readonly ProxySecretInfo[]>;
+  markUsed(secretId: string): void;
+}
+
+/** What the proxy needs from the local CA. */
+export interface TlsIssuer {
+  secureContext(host: string): Promise<SecureContext>;
+}
+
+/** One credential the DLP scan found in an outbound request. */
+export interface DlpFinding {
+  readonly rule: string;
+  readonly start: number;
+  readonly end: number;
+  /** Hosts the credential belongs to; empty when unknown. */
+  readonly hosts: readonly string[];
+}
+
+/** Dependencies of {@link EgressProxy}. */
+export interface EgressProxyDeps {
+  readonly config: ResolvedConfig;
+  readonly guard: EgressGuard;
+  /** Agent for a presented key, or undefined. */
+  readonly agentForKey: (key: string) => string | undefined;
+  readonly record: (event: AuditEvent) => Promise<unknown>;
+  readonly vault?: PlaceholderResolver;
+  readonly issuer?: TlsIssuer;
+  /** Credential detector for outbound DLP. */
+  readonly dlp: (text: string) => readonly DlpFinding[];
+  /** Extra CA certificates (PEM) trusted for destinations, besides Node's bundled roots. */
+  readonly upstreamCa?: readonly string[];
+  /** Called on an exfiltration attempt (a placeholder or credential headed elsewhere). */
+  readonly onAlert?: (alert: EgressAlert) => void;
+}
+
+/** An alert raised by the proxy. Never holds a value or a placeholder. */
+export interface EgressAlert {
+  readonly kind: 'exfiltration';
+  readonly agent: string;
+  readonly host: string;
+  readonly reason: string;
+  readonly secrets: readonly string[];
+}
+
+/** How a request reached the proxy (for the audit record). */
+type Mode = 'http' | 'tunnel' | 'intercept' | 'base-url';
+
+interface TunnelMeta {
+  readonly agent: string;
+  readonly host: string;
+  readonly port: number;
+  readonly address: string;
+  readonly exception: boolean;
+}
+
+/** Hop-by-hop and proxy headers never forwarded (RFC 9110 §7.6.1), plus ones recomputed. */
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key']);
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
+
+/** Most pinned dispatchers kept (one per host and checked address); the oldest is closed beyond this. */
+const MAX_DISPATCHERS = 256;
+
+/** The status and error code answered for a refusal reason prefix. */
+function statusFor(reason: string): { status: number; code: string } {
+  if (reason.startsWith('auth.')) return { status: 407, code: 'ERR_AUTH_REQUIRED' };
+  if (reason.startsWith('ssrf.')) return { status: 403, code: 'ERR_EGRESS_SSRF' };
+  if (reason.startsWith('placeholder.')) return { status: 403, code: 'ERR_EGRESS_PLACEHOLDER' };
+  if (reason.startsWith('dlp.')) return { status: 403, code: 'ERR_EGRESS_DLP' };
+  if (reason === 'body.too_large') return { status: 413, code: 'ERR_BODY_TOO_LARGE' };
+  if (reason === 'body.timeout') return { status: 408, code: 'ERR_BODY_TIMEOUT' };
+  if (reason === 'body.encoded') return { status: 415, code: 'ERR_EGRESS_DENIED' };
+  if (reason.startsWith('request.')) return { status: 400, code: 'ERR_EGRESS_DENIED' };
+  if (reason === 'upstream.timeout') return { status: 504, code: 'ERR_EGRESS_UPSTREAM' };
+  if (reason.startsWith('upstream.')) return { status: 502, code: 'ERR_EGRESS_UPSTREAM' };
+  if (reason.startsWith('vault.') || reason === 'egress.error') return { status: 503, code: 'ERR_EGRESS_DENIED' };
+  return { status: 403, code: 'ERR_EGRESS_DENIED' };
+}
+
+/** The forward proxy. {@link EgressProxy.start} listens; {@link EgressProxy.handleBaseUrl} serves the base-URL mode. */
+export class EgressProxy {
+  readonly #deps: EgressProxyDeps;
+  readonly #server: Server;
+  /** Parses requests that arrive inside intercepted TLS tunnels. */
+  readonly #inner: Server;
+  readonly #tunnels = new WeakMap<Socket, TunnelMeta>();
+  readonly #dispatchers = new Map<string, Dispatcher>();
+  readonly #sockets = new Set<Socket>();
+  readonly #ca: string[] | undefined;
+  #url: URL | undefined;
+
+  constructor(deps: EgressProxyDeps) {
+    this.#deps = deps;
+    const e = deps.config.egress;
+    this.#ca = deps.upstreamCa && deps.upstreamCa.length > 0 ? [...rootCertificates, ...deps.upstreamCa] : undefined;
+    // Node checks header and request timeouts every connectionsCheckingInterval (30 s by default): check often enough to honour them.
+    const opts = {
+      maxHeaderSize: e.maxHeaderBytes,
+      headersTimeout: e.headersTimeoutMs,
+      requestTimeout: 0,
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(e.headersTimeoutMs / 4))),
+    };
+    this.#server = createServer(opts, (req, res) => void this.#onRequest(req, res));
+    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#onConnect(req, socket, head));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'http'));
+    this.#server.timeout = e.idleTimeoutMs;
+    this.#server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.once('close', () => this.#sockets.delete(s));
+    });
+    this.#inner = createServer(opts, (req, res) => void this.#onInterceptedRequest(req, res));
+    this.#inner.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'intercept'));
+    this.#inner.timeout = e.idleTimeoutMs;
+  }
+
+  /** The listening URL (`http://host:port`), once started. */
+  get url(): URL {
+    if (!this.#url) throw new Error('EgressProxy: not started');
+    return this.#url;
+  }
+
+  /** Listens on `host:port` (port 0: any free port). Resolves when listening. */
+  async start(host: string, port: number): Promise<URL> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.#server.address() as AddressInfo;
+    this.#url = new URL(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+    return this.#url;
+  }
+
+  /** Stops listening, closes open connections and tunnels and the upstream pools. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    this.#server.closeAllConnections();
+    this.#inner.closeAllConnections();
+    await closed;
+    await Promise.all([...this.#dispatchers.values()].map((d) => d.close().catch(() => undefined)));
+    this.#dispatchers.clear();
+  }
+
+  // -------------------------------------------------------------------------
+  // Entry points
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const agent = this.#authenticate(req);
+    const target = (req.url ?? '').startsWith('http://') ? EgressGuard.parseUrl(req.url as string, method) : undefined;
+    const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
+    if (agent === undefined) return this.#refuse(res, { ...base, agent: null }, deny(this.#authReason(req), 'proxy-authorization'));
+    if (target === undefined) {
+      const reason = (req.url ?? '').startsWith('https://') ? 'request.https_absolute_form' : 'request.not_absolute_form';
+      return this.#refuse(res, { ...base, agent }, deny(reason, 'http'));
+    }
+    const verdict = await this.#deps.guard.check(agent, 'network/request', target);
+    if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, agent, verdict }, verdict.decision);
+    const url = new URL(req.url as string);
+    await this.#forward(req, res, { agent, target, url, verdict, mode: 'http', started });
+  }
+
+  /**
+   * The base-URL mode: `/egress/<host[:port]>/<path>` on the main listener is
+   * forwarded to `https://<host[:port]>/<path>` under the same rules. The agent
+   * key comes in `Proxy-Authorization`, `Bastion-Key`, or `Authorization:
+   * Bearer` (then stripped, so the destination never sees it).
+   */
+  async handleBaseUrl(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const m = /^\/egress\/([^/?#]+)(\/[^#]*)?$/.exec(req.url ?? '');
+    let agent = this.#authenticate(req);
+    if (agent === undefined) {
+      const auth = req.headers.authorization;
+      const key = typeof auth === 'string' && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
+      agent = key !== undefined ? this.#deps.agentForKey(key) : undefined;
+      if (agent !== undefined) delete req.headers.authorization;
+    }
+    const target = m ? EgressGuard.parseUrl(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
+    const base = { mode: 'base-url' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
+    if (agent === undefined) return this.#refuse(res, { ...base, agent: null }, deny('auth.missing', 'bastion-key'), 401);
+    if (!m || target === undefined) return this.#refuse(res, { ...base, agent }, deny('request.bad_base_url', 'http'));
+    const verdict = await this.#deps.guard.check(agent, 'network/request', target);
+    if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, agent, verdict }, verdict.decision);
+    await this.#forward(req, res, { agent, target, url: new URL(`https://${m[1]}${m[2] ?? '/'}`), verdict, mode: 'base-url', started });
+  }
+
+  async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const started = performance.now();
+    socket.on('error', () => undefined);
+    const agent = this.#authenticate(req);
+    const authority = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s[\]]+):(\d{1,5})$/.exec(req.url ?? '');
+    const target = authority ? EgressGuard.parseUrl(`https://${authority[1]}:${authority[2]}/`, 'CONNECT') : undefined;
+    const connectTarget = target ? { ...target, method: 'CONNECT', path: '' } : undefined;
+    const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started };
+    const refuse = (fields: Partial<RecordFields>, decision: Decision): Promise<void> => this.#refuseSocket(socket, { ...base, agent: null, ...fields }, decision);
+    if (agent === undefined) return refuse({}, deny(this.#authReason(req), 'proxy-authorization'));
+    if (!connectTarget || Number(authority?.[2]) < 1 || Number(authority?.[2]) > 65535) return refuse({ agent }, deny('request.bad_authority', 'http'));
+    const verdict = await this.#deps.guard.check(agent, 'network/connect', connectTarget);
+    if (verdict.decision.effect !== 'allow' || verdict.address === undefined) return refuse({ agent, verdict }, verdict.decision);
+
+    let intercept: boolean;
+    try {
+      intercept = verdict.intercept || this.#deps.config.egress.intercept === 'all' || (await this.#hasSecretFor(agent, connectTarget.host));
+    } catch {
+      return refuse({ agent, verdict }, deny('vault.unavailable', 'vault'));
+    }
+    if (intercept) {
+      if (!this.#deps.issuer) return refuse({ agent, verdict }, deny('egress.no_ca', 'ca'));
+      return this.#intercept(socket, head, { agent, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
+    }
+    return this.#tunnel(socket, head, agent, connectTarget, verdict, started);
+  }
+
+  // -------------------------------------------------------------------------
+  // CONNECT: tunnel and interception
+
+  #tunnel(client: Socket, head: Buffer, agent: string, target: EgressTarget, verdict: EgressVerdict, started: number): Promise<void> {
+    const e = this.#deps.config.egress;
+    return new Promise<void>((resolve) => {
+      let up = 0;
+      let down = 0;
+      let connected = false;
+      let ended = false;
+      const upstream = netConnect({ host: verdict.address, port: target.port });
+      const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), e.connectTimeoutMs);
+      const finish = (outcome: AuditEvent['outcome'], reason?: string): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(connectTimer);
+        client.destroy();
+        upstream.destroy();
+        const decision = reason === undefined ? verdict.decision : deny(reason, 'upstream');
+        void this.#audit({ mode: 'tunnel', agent, method: 'CONNECT', host: target.host, port: target.port, started, verdict }, decision, outcome, { status: connected ? 200 : 502, bytesOut: up, bytesIn: down }).then(resolve);
+      };
+      upstream.once('connect', () => {
+        connected = true;
+        clearTimeout(connectTimer);
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) {
+          up += head.length;
+          upstream.write(head);
+        }
+        client.on('data', (d: Buffer) => {
+          up += d.length;
+        });
+        upstream.on('data', (d: Buffer) => {
+          down += d.length;
+        });
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.setTimeout(e.idleTimeoutMs, () => finish('timeout', 'tunnel.idle'));
+      });
+      upstream.on('error', () => {
+        if (!connected) {
+          if (!client.destroyed) client.end(rawResponse(502, 'upstream.connect_failed'));
+          finish('error', 'upstream.connect_failed');
+        } else finish('error', 'upstream.reset');
+      });
+      upstream.on('close', () => finish('ok'));
+      client.on('close', () => finish('ok'));
+      client.on('error', () => finish('ok'));
+    });
+  }
+
+  async #intercept(client: Socket, head: Buffer, meta: TunnelMeta, verdict: EgressVerdict, started: number): Promise<void> {
+    let context: SecureContext;
+    try {
+      context = await (this.#deps.issuer as TlsIssuer).secureContext(meta.host);
+    } catch {
+      return this.#refuseSocket(client, { mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict }, deny('ca.issue_failed', 'ca'));
+    }
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) client.unshift(head);
+    const tls = new TLSSocket(client, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+    this.#tunnels.set(tls, meta);
+    let handshake = false;
+    tls.once('secure', () => {
+      handshake = true;
+    });
+    tls.on('error', () => tls.destroy());
+    tls.once('close', () => {
+      // One record for the tunnel itself; each request inside has its own.
+      void this.#audit({ mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict }, handshake ? verdict.decision : deny('tls.handshake_failed', 'ca'), handshake ? 'ok' : 'error', { status: 200 });
+    });
+    this.#inner.emit('connection', tls);
+  }
+
+  async #onInterceptedRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const meta = this.#tunnels.get(req.socket);
+    const method = req.method ?? 'GET';
+    if (meta === undefined) {
+      res.destroy();
+      return;
+    }
+    const base = { mode: 'intercept' as Mode, agent: meta.agent, method, host: meta.host, port: meta.port, started };
+    const hostPort = meta.port === 443 ? meta.host : `${meta.host}:${meta.port}`;
+    const authority = meta.host.includes(':') ? (meta.port === 443 ? `[${meta.host}]` : `[${meta.host}]:${meta.port}`) : hostPort;
+    const hostHeader = req.headers.host;
+    // Requests inside a tunnel go to the CONNECT host only (RFC 9110 §7.4: 421 Misdirected Request).
+    if (hostHeader !== undefined && normalizeHost(hostHeader.replace(/:443$/, '')) !== normalizeHost(hostPort) && normalizeHost(hostHeader) !== normalizeHost(authority)) {
+      return this.#refuse(res, base, deny('request.misdirected', 'host'), 421);
+    }
+    if (!(req.url ?? '').startsWith('/')) return this.#refuse(res, base, deny('request.not_origin_form', 'http'));
+    const target = EgressGuard.parseUrl(`https://${authority}${req.url}`, method);
+    if (target === undefined) return this.#refuse(res, base, deny('request.bad_target', 'http'));
+    // The connection was checked at CONNECT; the request itself is decided here (methods, paths).
+    const verdict = await this.#deps.guard.check(meta.agent, 'network/request', target);
+    if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, verdict }, verdict.decision);
+    // Dial the address checked at CONNECT time: the tunnel is bound to it.
+    const pinned: EgressVerdict = { ...verdict, address: meta.address, exception: verdict.exception || meta.exception };
+    await this.#forward(req, res, { agent: meta.agent, target, url: new URL(`https://${authority}${req.url}`), verdict: pinned, mode: 'intercept', started });
+  }
+
+  // -------------------------------------------------------------------------
+  // Inspected forwarding
+
+  async #forward(req: IncomingMessage, res: ServerResponse, ctx: { agent: string; target: EgressTarget; url: URL; verdict: EgressVerdict; mode: Mode; started: number }): Promise<void> {
+    const { agent, target, verdict, mode, started } = ctx;
+    const base: RecordFields = { mode, agent, method: target.method, host: target.host, port: target.port, started, verdict };
+    const e = this.#deps.config.egress;
+    if (req.headers.upgrade !== undefined) return this.#refuse(res, base, deny('request.upgrade_unsupported', 'http'), 501);
+
+    const body = await readBody(req, e.maxBodyBytes, e.bodyTimeoutMs);
+    if (body === 'aborted') return void (await this.#audit(base, deny('request.aborted', 'http'), 'error', {}));
+    if (body === 'too_large') return this.#refuse(res, base, deny('body.too_large', 'egress.maxBodyBytes'), undefined, true);
+    if (body === 'timeout') return this.#refuse(res, base, deny('body.timeout', 'egress.bodyTimeoutMs'), undefined, true);
+    const encoding = req.headers['content-encoding'];
+    if (body.length > 0 && encoding !== undefined && encoding.toLowerCase() !== 'identity') return this.#refuse(res, base, deny('body.encoded', 'content-encoding'));
+
+    // The request as text, for the placeholder and DLP scans: latin1 keeps bytes 1:1.
+    const headers = forwardHeaders(req.headers);
+    const pathAndQuery = ctx.url.pathname + ctx.url.search;
+    const bodyText = body.toString('latin1');
+    const headerText = headers.map(([k, v]) => `${k}: ${v}`).join('\n');
+
+    // 1. Placeholders.
+    const found = new Set<string>();
+    for (const text of [headerText, pathAndQuery, bodyText]) for (const m of findPlaceholders(text)) found.add(m.placeholder);
+    const swaps = new Map<string, { secret: ProxySecretInfo; value: Secret }>();
+    if (found.size > 0) {
+      const agentCfg = this.#deps.config.agents.get(agent);
+      for (const ph of found) {
+        let resolved;
+        try {
+          resolved = this.#deps.vault ? await this.#deps.vault.resolve(agent, ph) : undefined;
+        } catch {
+          return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+        }
+        if (resolved === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
+        const name = resolved.secret.name;
+        if (!agentCfg?.secrets.includes(name)) return this.#exfiltration(res, base, 'placeholder.not_granted', [name]);
+        const configHosts = this.#deps.config.secrets.get(name)?.hosts;
+        if (!hostMatchesAny(resolved.secret.hosts, target.host) || (configHosts !== undefined && !hostMatchesAny(configHosts, target.host))) {
+          return this.#exfiltration(res, base, 'placeholder.foreign_host', [name]);
+        }
+        if (target.scheme !== 'https') return this.#exfiltration(res, base, 'placeholder.insecure_scheme', [name]);
+        swaps.set(ph, { secret: resolved.secret, value: resolved.value });
+      }
+    }
+
+    // 2. Outbound DLP on what the agent sent (placeholders themselves are not credentials).
+    for (const text of [headerText, pathAndQuery, bodyText]) {
+      let findings: readonly DlpFinding[];
+      try {
+        findings = this.#deps.dlp(text);
+      } catch {
+        return this.#refuse(res, base, deny('dlp.error', 'detector'));
+      }
+      for (const f of findings) {
+        if (text.slice(f.start, f.end).includes('bst_ph_')) continue;
+        if (f.rule === 'private-key' || (f.hosts.length > 0 && !hostMatchesAny(f.hosts, target.host))) {
+          return this.#exfiltration(res, base, 'dlp.credential', [], f.rule);
+        }
+      }
+    }
+
+    // 3. Swap.
+    const names = [...new Set([...swaps.values()].map((s) => s.secret.name))];
+    const swap = (text: string, encode: (v: string) => string): string =>
+      swaps.size === 0 ? text : text.replace(/\bbst_ph_[a-z2-7]{32}\b/g, (ph) => {
+        const s = swaps.get(ph);
+        return s ? encode(s.value.reveal()) : ph;
+      });
+    const outHeaders: [string, string][] = headers.map(([k, v]) => {
+      if (swaps.size === 0 || !v.includes('bst_ph_')) return [k, v];
+      const exact = swaps.get(v.trim());
+      if (exact?.secret.header !== undefined && exact.secret.format !== undefined && exact.secret.header.toLowerCase() === k) {
+        return [k, exact.secret.format.replace('{}', exact.value.reveal())];
+      }
+      return [k, swap(v, (x) => x)];
+    });
+    let outPath = pathAndQuery;
+    if (swaps.size > 0 && pathAndQuery.includes('bst_ph_')) outPath = swap(pathAndQuery, encodeURIComponent);
+    let outBody: Buffer = body;
+    if (swaps.size > 0 && bodyText.includes('bst_ph_')) {
+      // Values go in as UTF-8 bytes; everything else stays byte for byte.
+      outBody = Buffer.from(swap(bodyText, (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1');
+    }
+    if (swaps.size > 0) {
+      // Ask for an identity-encoded answer so an echoed value can be redacted.
+      for (const h of outHeaders) if (h[0] === 'accept-encoding') h[1] = 'identity';
+      for (const s of swaps.values()) this.#deps.vault?.markUsed(s.secret.id);
+    }
+
+    // 4. Forward to the checked address.
+    const forms = swaps.size > 0 ? redactionForms([...swaps.values()].map((s) => s.value.reveal())) : [];
+    const dispatcher = this.#dispatcher(target.host, verdict.address as string);
+    const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${(target.scheme === 'https' && target.port === 443) || (target.scheme === 'http' && target.port === 80) ? '' : `:${target.port}`}`;
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await dispatcher.request({
+        origin,
+        path: outPath,
+        method: target.method as Dispatcher.HttpMethod,
+        headers: outHeaders.flat(),
+        body: outBody.length > 0 || !['GET', 'HEAD'].includes(target.method) ? outBody : null,
+        headersTimeout: e.upstreamTimeoutMs,
+        bodyTimeout: e.upstreamTimeoutMs,
+      });
+    } catch (err) {
+      return this.#refuse(res, { ...base, secrets: names, bytesOut: outBody.length }, deny(upstreamReason(err), 'upstream'));
+    }
+
+    // 5. The response, with swapped values redacted.
+    const respHeaders: [string, string][] = [];
+    let decode: Transform | undefined;
+    const enc = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (forms.length > 0 && enc !== 'identity') decode = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : undefined;
+    if (forms.length > 0 && enc !== 'identity' && decode === undefined) {
+      upstream.body.destroy();
+      return this.#refuse(res, { ...base, secrets: names }, deny('upstream.unknown_encoding', 'content-encoding'), 502);
+    }
+    for (const [k, v] of Object.entries(upstream.headers)) {
+      if (DROP_RESPONSE.has(k) || v === undefined) continue;
+      if (decode !== undefined && k === 'content-encoding') continue;
+      for (const one of Array.isArray(v) ? v : [v]) {
+        let value = forms.length > 0 ? redactValuesInString(one, forms) : one;
+        if (k === 'location' && mode === 'base-url') value = rebaseLocation(value, ctx.url);
+        respHeaders.push([k, value]);
+      }
+    }
+    if (forms.length === 0 && upstream.headers['content-length'] !== undefined) respHeaders.push(['content-length', String(upstream.headers['content-length'])]);
+    let bytesIn = 0;
+    let redactions = 0;
+    try {
+      res.writeHead(upstream.statusCode, respHeaders.flat());
+      const stages: (Readable | Transform)[] = [upstream.body];
+      upstream.body.on('data', (d: Buffer) => {
+        bytesIn += d.length;
+      });
+      if (decode) stages.push(decode);
+      const redactor = forms.length > 0 ? new ValueRedactor(forms) : undefined;
+      if (redactor) stages.push(redactor);
+      await pipeline([...stages, res] as unknown as readonly NodeJS.ReadableStream[]);
+      redactions = redactor?.redactions ?? 0;
+      await this.#audit({ ...base, secrets: names, bytesOut: outBody.length }, verdict.decision, 'ok', { status: upstream.statusCode, bytesIn, ...(redactions > 0 ? { redactions } : {}) });
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(502);
+      res.destroy();
+      await this.#audit({ ...base, secrets: names, bytesOut: outBody.length }, deny(upstreamReason(err), 'upstream'), 'error', { status: upstream.statusCode, bytesIn });
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Helpers
+
+  /** The agent named by Proxy-Authorization (Basic agent:key, or Bearer key) or Bastion-Key, else undefined. */
+  #authenticate(req: IncomingMessage): string | undefined {
+    const auth = req.headers['proxy-authorization'];
+    let key: string | undefined;
+    if (typeof auth === 'string') {
+      if (/^Bearer [!-~]+$/i.test(auth)) key = auth.slice(7);
+      else if (/^Basic [A-Za-z0-9+/=]+$/i.test(auth)) {
+        const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        key = colon >= 0 ? decoded.slice(colon + 1) || decoded.slice(0, colon) : decoded;
+      }
+    }
+    const alt = req.headers['bastion-key'];
+    if (key === undefined && typeof alt === 'string') key = alt;
+    return key === undefined ? undefined : this.#deps.agentForKey(key);
+  }
+
+  #authReason(req: IncomingMessage): string {
+    return req.headers['proxy-authorization'] === undefined && req.headers['bastion-key'] === undefined ? 'auth.missing' : 'auth.invalid';
+  }
+
+  async #hasSecretFor(agent: string, host: string): Promise<boolean> {
+    const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
+    if (grants.length === 0 || !this.#deps.vault) return false;
+    for (const name of grants) {
+      const hosts = this.#deps.config.secrets.get(name)?.hosts;
+      if (hosts !== undefined && hostMatchesAny(hosts, host)) return true;
+    }
+    const live = await this.#deps.vault.list();
+    return live.some((s) => grants.includes(s.name) && hostMatchesAny(s.hosts, host));
+  }
+
+  #dispatcher(host: string, address: string): Dispatcher {
+    const key = `${host}\u0000${address}`;
+    let d = this.#dispatchers.get(key);
+    if (d === undefined) {
+      if (this.#dispatchers.size >= MAX_DISPATCHERS) {
+        const [oldKey, old] = this.#dispatchers.entries().next().value as [string, Dispatcher];
+        this.#dispatchers.delete(oldKey);
+        void old.close().catch(() => undefined);
+      }
+      d = pinnedDispatcher(host, address, { connectTimeoutMs: this.#deps.config.egress.connectTimeoutMs, ...(this.#ca ? { ca: this.#ca } : {}) });
+      this.#dispatchers.set(key, d);
+    }
+    return d;
+  }
+
+  /** An exfiltration attempt: 403, an alert, and the audit record flags it. */
+  #exfiltration(res: ServerResponse, base: RecordFields, reason: string, secrets: readonly string[], rule = 'vault'): Promise<void> {
+    this.#deps.onAlert?.({ kind: 'exfiltration', agent: base.agent ?? '', host: base.host ?? '', reason, secrets });
+    return this.#refuse(res, { ...base, secrets, alert: 'exfiltration' }, deny(reason, rule));
+  }
+
+  async #refuse(res: ServerResponse, fields: RecordFields, decision: Decision, statusOverride?: number, close = false): Promise<void> {
+    const { status: mapped, code } = statusFor(decision.reason);
+    const status = statusOverride ?? mapped;
+    await this.#audit(fields, decision, 'denied', { status });
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    const body = JSON.stringify({ error: { code, reason: decision.reason } });
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'bastion-reason': decision.reason, 'content-length': String(Buffer.byteLength(body)) };
+    if (status === 407) headers['proxy-authenticate'] = 'Basic realm="bastion"';
+    if (close) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  async #refuseSocket(socket: Socket, fields: RecordFields, decision: Decision): Promise<void> {
+    const { status } = statusFor(decision.reason);
+    await this.#audit(fields, decision, 'denied', { status });
+    if (!socket.destroyed) socket.end(rawResponse(status, decision.reason));
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Socket, mode: Mode): void {
+    const code = err.code ?? '';
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_HEADERS_TIMEOUT' || code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'request.header_too_large' : status === 408 ? 'request.header_timeout' : 'request.malformed';
+    const meta = this.#tunnels.get(socket);
+    void this.#audit({ mode, agent: meta?.agent ?? null, method: 'unknown', host: meta?.host ?? null, port: meta?.port ?? null, started: performance.now() }, deny(reason, 'http'), 'denied', { status, parser: code });
+    if (socket.writable && code !== 'ECONNRESET') socket.end(rawResponse(status, reason));
+    else socket.destroy();
+  }
+
+  async #audit(f: RecordFields, decision: Decision, outcome: AuditEvent['outcome'], extra: Record<string, unknown>): Promise<void> {
+    const event: AuditEvent = {
+      time: new Date(Date.now() - (performance.now() - f.started)).toISOString(),
+      door: 'network',
+      agent: f.agent,
+      method: f.method,
+      target: f.host === null ? null : `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port ?? ''}`,
+      decision: { effect: decision.effect, reason: decision.reason, rule: decision.rule },
+      outcome,
+      durationMs: Math.round((performance.now() - f.started) * 1000) / 1000,
+      detail: {
+        mode: f.mode,
+        ...(f.verdict?.address !== undefined ? { address: f.verdict.address } : {}),
+        ...(f.verdict && f.verdict.policies.length > 0 ? { policies: f.verdict.policies } : {}),
+        ...(f.verdict?.exception ? { unsafeAllowPrivate: true } : {}),
+        ...(f.secrets && f.secrets.length > 0 ? { secrets: f.secrets } : {}),
+        ...(f.alert ? { alert: f.alert } : {}),
+        ...(f.bytesOut !== undefined ? { bytesOut: f.bytesOut } : {}),
+        ...extra,
+      },
+    };
+    await this.#deps.record(event).catch(() => undefined);
+  }
+}
+
+interface RecordFields {
+  readonly mode: Mode;
+  readonly agent: string | null;
+  readonly method: string;
+  readonly host: string | null;
+  readonly port: number | null;
+  readonly started: number;
+  readonly verdict?: EgressVerdict;
+  readonly secrets?: readonly string[];
+  readonly alert?: string;
+  readonly bytesOut?: number;
+}
+
+/** The request headers to forward, lower-case names, hop-by-hop and proxy headers removed. */
+function forwardHeaders(h: IncomingHttpHeaders): [string, string][] {
+  const connection = String(h.connection ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim());
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || DROP_REQUEST.has(k) || connection.includes(k)) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push([k, one]);
+  }
+  return out;
+}
+
+/** A minimal HTTP/1.1 response for a raw socket (CONNECT refusals, parse errors). */
+function rawResponse(status: number, reason: string): string {
+  const { code } = statusFor(reason);
+  const body = JSON.stringify({ error: { code, reason } });
+  const text: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+  return (
+    `HTTP/1.1 ${status} ${text[status] ?? 'Error'}\r\n` +
+    (status === 407 ? 'Proxy-Authenticate: Basic realm="bastion"\r\n' : '') +
+    `Content-Type: application/json\r\nBastion-Reason: ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+function upstreamReason(err: unknown): string {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'upstream.timeout';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'upstream.reset';
+  if (code === 'ECONNREFUSED') return 'upstream.refused';
+  if (/CERT|SSL|TLS|ERR_TLS/i.test(code)) return 'upstream.tls';
+  return 'upstream.error';
+}
+
+/** A redirect in base-URL mode points back through Bastion, so the next hop is checked again. */
+function rebaseLocation(location: string, current: URL): string {
+  let next: URL;
+  try {
+    next = new URL(location, current);
+  } catch {
+    return location;
+  }
+  if (next.protocol !== 'https:') return location;
+  return `/egress/${next.host}${next.pathname}${next.search}`;
+}
+
