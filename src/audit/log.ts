@@ -21,9 +21,25 @@ export interface AuditLogOptions {
   readonly checkpointEvery: number;
   /** Clock for checkpoint times and key creation (tests inject one). */
   readonly now?: () => Date;
+  /**
+   * Protects the signing key at rest (the vault's key-encryption key): new keys
+   * are stored sealed, sealed keys are opened with it. Without it, new keys are
+   * stored as plain PKCS#8 and a sealed key cannot be used (`ERR_VAULT_KEY`).
+   */
+  readonly keyProtector?: KeyProtector;
   /** Most events in one transaction (default 1000). */
   readonly maxBatch?: number;
 }
+
+/** Seals and opens a signing key's PKCS#8 PEM for storage (bound to the key id). */
+export interface KeyProtector {
+  seal(privateKeyPem: string, keyId: string): string;
+  /** @throws BastionError `ERR_VAULT_DECRYPT` when it cannot be opened. */
+  open(stored: string, keyId: string): string;
+}
+
+/** Prefix of a sealed private key in `StoredKey.privateKeyPem`. */
+export const SEALED_KEY_PREFIX = 'sealed:v1:';
 
 interface Pending {
   readonly event: AuditEvent;
@@ -47,6 +63,7 @@ export class AuditLog {
   #queue: Pending[] = [];
   #draining: Promise<void> | undefined;
   #key: SigningKey | undefined;
+  readonly #protector: KeyProtector | undefined;
   /** Highest seq this process knows to be checkpointed; undefined until read from the store. */
   #checkpointedSeq: number | undefined;
   /** A due checkpoint failed to write: retry after the next batch. */
@@ -66,6 +83,7 @@ export class AuditLog {
     this.#every = opts.checkpointEvery;
     this.#maxBatch = maxBatch;
     this.#now = opts.now ?? (() => new Date());
+    this.#protector = opts.keyProtector;
   }
 
   /**
@@ -220,18 +238,24 @@ export class AuditLog {
     let stored: StoredKey | undefined = await this.#store.getKey('audit');
     if (stored === undefined) {
       const pair = generateEd25519();
+      const id = keyIdOf(pair.publicKeyPem);
       stored = {
-        id: keyIdOf(pair.publicKeyPem),
+        id,
         purpose: 'audit',
         alg: 'Ed25519',
         publicKeyPem: pair.publicKeyPem,
-        privateKeyPem: pair.privateKeyPem,
+        privateKeyPem: this.#protector ? SEALED_KEY_PREFIX + this.#protector.seal(pair.privateKeyPem, id) : pair.privateKeyPem,
         createdAt: this.#now().getTime(),
       };
       await this.#store.putKey(stored);
     }
+    let pem = stored.privateKeyPem;
+    if (pem.startsWith(SEALED_KEY_PREFIX)) {
+      if (!this.#protector) throw new BastionError('ERR_VAULT_KEY', 'audit: the signing key is sealed and no vault key is loaded');
+      pem = this.#protector.open(pem.slice(SEALED_KEY_PREFIX.length), stored.id);
+    }
     // The key id is derived from the private key actually used, so a checkpoint always names the key that verifies it.
-    this.#key = { keyId: keyIdOf(publicKeyOf(stored.privateKeyPem)), privateKeyPem: stored.privateKeyPem };
+    this.#key = { keyId: keyIdOf(publicKeyOf(pem)), privateKeyPem: pem };
     return this.#key;
   }
 }

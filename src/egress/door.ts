@@ -5,6 +5,7 @@
  * test servers' CA).
  */
 import type { Lookup } from './ssrf-classify.ts';
+import type { ResolvedConfig } from '../config/types.ts';
 import type { Gateway } from '../server/gateway.ts';
 import { loadKek, MASTER_KEY_ENV, type Kek } from '../vault/kek.ts';
 import { Vault } from '../vault/vault.ts';
@@ -24,12 +25,21 @@ export interface NetworkDoor {
 }
 
 /**
+ * The key-encryption key: `BASTION_MASTER_KEY` from `env` when set, else the key
+ * file `vault.keyFile`, created (0600) on first run.
+ * @throws BastionError `ERR_VAULT_KEY`.
+ */
+export function loadVaultKey(config: Pick<ResolvedConfig, 'vault'>, env: Readonly<Record<string, string | undefined>>): Promise<Kek> {
+  return loadKek({ env: env[MASTER_KEY_ENV], keyFile: config.vault.keyFile }, { create: true });
+}
+
+/**
  * Loads the KEK (`BASTION_MASTER_KEY` from `env`, else `vault.keyFile`, created
  * on first run), opens the vault and attaches it to the gateway's sessions.
  * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`.
  */
-export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>): Promise<{ kek: Kek; vault: Vault }> {
-  const kek = await loadKek({ env: env[MASTER_KEY_ENV], keyFile: gateway.config.vault.keyFile }, { create: true });
+export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>, loaded?: Kek): Promise<{ kek: Kek; vault: Vault }> {
+  const kek = loaded ?? (await loadVaultKey(gateway.config, env));
   const vault = await Vault.open(gateway.store, kek, { rotationGraceMs: gateway.config.vault.rotationGraceMs });
   gateway.attachVault(vault);
   return { kek, vault };
@@ -39,6 +49,8 @@ export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<st
 export interface NetworkDoorOptions {
   /** The environment: `BASTION_MASTER_KEY` is read from it (else the key file of `vault.keyFile` is used, created on first run). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The KEK, when the caller loaded it already (for the audit key); else loaded from `env` / `vault.keyFile`. */
+  readonly kek?: Kek;
   /** DNS resolver (default: the system's). */
   readonly lookup?: Lookup;
   /** Extra CA certificates (PEM) trusted for destinations. */
@@ -53,7 +65,7 @@ export interface NetworkDoorOptions {
  */
 export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions): Promise<NetworkDoor> {
   const config = gateway.config;
-  const { kek, vault } = await openGatewayVault(gateway, opts.env);
+  const { kek, vault } = await openGatewayVault(gateway, opts.env, opts.kek);
   const issuer = await LeafIssuer.open(await loadOrCreateLocalCa(gateway.store, kek));
   const guard = new EgressGuard(config, gateway.deps.policy, opts.lookup ? { lookup: opts.lookup } : {});
   const proxy = new EgressProxy({

@@ -4,7 +4,7 @@
  * serve` (HTTP) and `bastion stdio` build one of these; tests do too.
  */
 import { ApprovalQueue } from '../approvals/queue.ts';
-import { AuditLog } from '../audit/log.ts';
+import { AuditLog, type KeyProtector } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
@@ -54,14 +54,16 @@ export class Gateway {
    * whose keys all failed to resolve and who have no stored key yet, generates
    * one (stored as a SHA-256 digest only) and returns it in `generated` so the
    * caller can show it once.
-   * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key).
+   * `opts.keyProtector` (the vault's KEK) seals the audit signing key at rest.
+   * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key),
+   *   `ERR_VAULT_KEY` / `ERR_VAULT_DECRYPT` (a sealed signing key and no or the wrong protector).
    */
-  static async open(config: ResolvedConfig, opts: { store?: Store } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
+  static async open(config: ResolvedConfig, opts: { store?: Store; keyProtector?: KeyProtector } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
     const policy = PolicyEngine.compile(config);
     const paths = PathGuard.compile(config.paths);
     const store = opts.store ?? (await openSqliteStore(config.storePath));
     try {
-      const audit = await AuditLog.open(store, { checkpointEvery: config.audit.checkpointEvery });
+      const audit = await AuditLog.open(store, { checkpointEvery: config.audit.checkpointEvery, ...(opts.keyProtector ? { keyProtector: opts.keyProtector } : {}) });
       const approvals = new ApprovalQueue(store, { timeoutMs: config.approvals.timeoutMs, reuseTtlMs: config.approvals.reuseTtlMs, progressMs: config.approvals.progressMs });
       const byDigest = new Map<string, string>();
       const generated: GeneratedKey[] = [];

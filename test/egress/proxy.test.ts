@@ -290,6 +290,15 @@ agents:
     assert.ok(!all.includes(GITHUB_VALUE), 'no secret value in the audit chain');
     assert.ok(!all.includes(ph), 'no placeholder in the audit chain');
   });
+
+  test('the audit signing key is sealed under the vault key at rest', async () => {
+    const key = await eg.gateway.store.getKey('audit');
+    assert.ok(key?.privateKeyPem.startsWith('sealed:v1:'));
+    assert.doesNotMatch(key?.privateKeyPem ?? '', /PRIVATE KEY/);
+    await eg.gateway.audit.checkpoint();
+    const cps = await eg.gateway.store.listCheckpoints();
+    assert.ok(cps.length > 0, 'a checkpoint was signed with the sealed key');
+  });
 });
 
 describe('network door: DNS rebinding', () => {

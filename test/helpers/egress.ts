@@ -12,7 +12,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
-import { openNetworkDoor, type NetworkDoor } from '../../src/egress/door.ts';
+import { loadVaultKey, openNetworkDoor, type NetworkDoor } from '../../src/egress/door.ts';
+import { kekKeyProtector } from '../../src/vault/key-protector.ts';
 import type { EgressAlert } from '../../src/egress/proxy.ts';
 import type { Lookup } from '../../src/egress/ssrf-classify.ts';
 import { Gateway } from '../../src/server/gateway.ts';
@@ -125,10 +126,12 @@ export async function startEgress(yaml: string, opts: { upstreamCa?: string[]; l
   writeFileSync(file, yaml);
   const env = { EGRESS_KEY, OTHER_EGRESS_KEY, BASTION_MASTER_KEY: TEST_MASTER_KEY };
   const { config } = await loadConfig(file, { env, secrets: 'strict' });
-  const { gateway } = await Gateway.open(config);
+  const kek = await loadVaultKey(config, env);
+  const { gateway } = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) });
   const alerts: EgressAlert[] = [];
   const door = await openNetworkDoor(gateway, {
     env,
+    kek,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
     onAlert: (a) => alerts.push(a),

@@ -5,7 +5,9 @@
  */
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
-import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
+import { loadVaultKey, openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
+import type { Kek } from '../../vault/kek.ts';
+import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
 import { parseFlags } from '../args.ts';
@@ -27,10 +29,12 @@ export const serve: CliCommand = async (argv, io) => {
   const { values } = parsed;
   const file = resolveConfigPath(values.config, io);
   let opened: Awaited<ReturnType<typeof Gateway.open>>;
+  let kek: Kek;
   let config;
   try {
     ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict' }));
-    opened = await Gateway.open(config);
+    kek = await loadVaultKey(config, io.env);
+    opened = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) });
   } catch (err) {
     io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     if (isBastionError(err) && err.code === 'ERR_STORE') return EXIT.STORE;
@@ -42,6 +46,7 @@ export const serve: CliCommand = async (argv, io) => {
   try {
     door = await openNetworkDoor(gateway, {
       env: io.env,
+      kek,
       onAlert: (a) => io.stderr(`bastion: ALERT ${a.kind}: agent ${a.agent} to ${a.host}: ${a.reason}${a.secrets.length > 0 ? ` (secret ${a.secrets.join(', ')})` : ''}\n`),
     });
   } catch (err) {

@@ -8,7 +8,8 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
-import { openGatewayVault } from '../../egress/door.ts';
+import { loadVaultKey, openGatewayVault } from '../../egress/door.ts';
+import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
@@ -34,15 +35,14 @@ export const stdio: CliCommand = async (argv, io) => {
       io.stderr(`bastion stdio: no agent "${values.agent}" in ${config.file}\n`);
       return EXIT.CONFIG;
     }
-    ({ gateway } = await Gateway.open(config));
-    const usesVault = [...config.upstreams.values()].some((u) => Object.keys(u.placeholderEnv).length > 0);
-    if (usesVault) {
-      try {
-        await openGatewayVault(gateway, io.env);
-      } catch (err) {
-        await gateway.close();
-        throw err;
-      }
+    // The KEK seals the audit signing key and opens the vault (vault:NAME upstream environments).
+    const kek = await loadVaultKey(config, io.env);
+    ({ gateway } = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) }));
+    try {
+      await openGatewayVault(gateway, io.env, kek);
+    } catch (err) {
+      await gateway.close();
+      throw err;
     }
   } catch (err) {
     io.stderr(`bastion stdio: ${isBastionError(err) ? err.message : 'internal error'}\n`);
