@@ -98,7 +98,8 @@ export class EgressGuard {
       return undefined;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-    if (url.hostname === '') return undefined;
+    // An empty label (".example.com", "a..example.com") is no host a rule could mean.
+    if (url.hostname === '' || url.hostname.startsWith('.') || url.hostname.includes('..')) return undefined;
     const scheme = url.protocol === 'https:' ? 'https' : 'http';
     return { scheme, host: normalizeHost(url.hostname), port: url.port === '' ? (scheme === 'https' ? 443 : 80) : Number(url.port), method, path: url.pathname };
   }

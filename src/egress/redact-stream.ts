@@ -6,9 +6,12 @@
  * Works on bytes: each value is searched as its UTF-8 encoding, its JSON-string
  * escaping and its percent-encoding (`encodeURIComponent`), the forms an echo
  * most often takes. A value split across chunks is found: the transform holds
- * back the last `longest − 1` bytes of what it has seen until more arrives or
- * the stream ends, and never emits a byte that could begin an occurrence.
- * Cost is O(n · v) for n bytes and v forms (each `indexOf` is linear).
+ * back the last `longest − 1` bytes of what it has seen (and any occurrence
+ * reaching into them) until more arrives or the stream ends, and never emits a
+ * byte that could begin an occurrence. Overlapping occurrences (one secret
+ * containing another) are redacted as one, so no part of either comes through,
+ * however the stream is cut. Cost is O(n · v) for n bytes and v forms, plus
+ * the occurrences found.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
@@ -25,14 +28,60 @@ export function redactionForms(values: readonly string[]): Buffer[] {
   return [...forms.values()];
 }
 
-/** Replaces every occurrence of any form in `text` (a whole string, e.g. a header value). */
+/** Replaces every occurrence of any form in `text` (a whole string, e.g. a header value); overlapping occurrences are redacted as one. */
 export function redactValuesInString(text: string, forms: readonly Buffer[]): string {
-  let out = text;
+  if (forms.length === 0) return text;
+  const buf = Buffer.from(text, 'utf8');
+  const { out } = redactBuffer(buf, forms, buf.length, Buffer.from(REDACTED_VALUE, 'utf8'));
+  return out.toString('utf8');
+}
+
+/**
+ * The occurrences of every form in `buf` (leftmost, non-overlapping per form),
+ * with occurrences of different forms that overlap merged: disjoint
+ * `[start, end)` intervals sorted by start.
+ */
+function occurrences(buf: Buffer, forms: readonly Buffer[]): [number, number][] {
+  const found: [number, number][] = [];
   for (const f of forms) {
-    const s = f.toString('utf8');
-    if (out.includes(s)) out = out.split(s).join(REDACTED_VALUE);
+    for (let i = buf.indexOf(f); i >= 0; i = buf.indexOf(f, i + f.length)) found.push([i, i + f.length]);
   }
-  return out;
+  found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const merged: [number, number][] = [];
+  for (const [s, e] of found) {
+    const last = merged.at(-1);
+    if (last && s < last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return merged;
+}
+
+/**
+ * Redacts the occurrences in `buf` that lie before `safe` (the bytes after it may
+ * still be the start of an occurrence); an occurrence reaching past `safe` is
+ * kept whole for later, since more bytes could extend it. Returns the redacted
+ * output, the bytes kept, and how many occurrences were replaced.
+ */
+function redactBuffer(buf: Buffer, forms: readonly Buffer[], safe: number, replacement: Buffer): { out: Buffer; rest: Buffer; count: number } {
+  const intervals = occurrences(buf, forms);
+  let cut = safe;
+  for (const [s, e] of intervals) {
+    if (e > cut || (e === cut && cut < buf.length)) {
+      cut = Math.min(cut, s);
+      break;
+    }
+  }
+  const parts: Buffer[] = [];
+  let pos = 0;
+  let count = 0;
+  for (const [s, e] of intervals) {
+    if (s >= cut) break;
+    parts.push(buf.subarray(pos, s), replacement);
+    pos = e;
+    count++;
+  }
+  parts.push(buf.subarray(pos, cut));
+  return { out: Buffer.concat(parts), rest: Buffer.from(buf.subarray(cut)), count };
 }
 
 /** A Transform that redacts `forms` from a byte stream; `redactions` counts replacements made. */
@@ -65,25 +114,9 @@ export class ValueRedactor extends Transform {
   }
 
   #scan(buf: Buffer, final: boolean): { out: Buffer; rest: Buffer } {
-    const parts: Buffer[] = [];
-    let pos = 0;
-    for (;;) {
-      let best = -1;
-      let bestLen = 0;
-      for (const f of this.#forms) {
-        const i = buf.indexOf(f, pos);
-        if (i >= 0 && (best < 0 || i < best || (i === best && f.length > bestLen))) {
-          best = i;
-          bestLen = f.length;
-        }
-      }
-      if (best < 0) break;
-      parts.push(buf.subarray(pos, best), this.#replacement);
-      this.redactions++;
-      pos = best + bestLen;
-    }
-    const safe = final ? buf.length : Math.max(pos, buf.length - this.#hold);
-    parts.push(buf.subarray(pos, safe));
-    return { out: Buffer.concat(parts), rest: Buffer.from(buf.subarray(safe)) };
+    const safe = final ? buf.length : Math.max(0, buf.length - this.#hold);
+    const { out, rest, count } = redactBuffer(buf, this.#forms, safe, this.#replacement);
+    this.redactions += count;
+    return { out, rest };
   }
 }

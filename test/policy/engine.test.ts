@@ -4,35 +4,18 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { checkParsePolicySet, checkParseSchema, policyToJson } from '@cedar-policy/cedar-wasm/nodejs';
 import fc from 'fast-check';
-import type { ResolvedAgent, ResolvedConfig } from '../../src/config/types.ts';
-import { isBastionError } from '../../src/errors.ts';
 import { CEDAR_SCHEMA, CEDAR_SCHEMA_FILE, CEDAR_SCHEMA_FILE_TEXT } from '../../src/policy/cedar-schema.ts';
 import { argsToCedar, cedarStringLiteral, MAX_ARGS_DEPTH, MAX_ARGS_VALUES, PolicyEngine, type PolicyRequest } from '../../src/policy/engine.ts';
+import { policyConfig, throwsCode } from '../helpers/policy.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
-type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve' | 'resources' | 'prompts' | 'network'>>;
-
-function config(agents: Record<string, AgentLists>, policies: { path: string; text: string }[] = []): ResolvedConfig {
-  const map = new Map<string, ResolvedAgent>();
-  for (const [name, lists] of Object.entries(agents)) {
-    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], network: [], ...lists });
-  }
-  return { agents: map, policies } as unknown as ResolvedConfig;
-}
+const config = policyConfig;
 
 function call(tool: string, args?: unknown, extra: Partial<PolicyRequest> = {}): PolicyRequest {
   return { agent: 'demo', action: 'tools/call', resource: { kind: 'tool', id: tool, upstream: tool.split('__')[0] ?? '' }, ...(args === undefined ? {} : { args }), ...extra };
 }
 
-function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isBastionError(err), `expected BastionError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
 
 describe('Cedar schema', () => {
   test('parses, and the committed schema/bastion.cedarschema matches the code', () => {
