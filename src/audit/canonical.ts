@@ -27,33 +27,75 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * Rejects what the `canonicalize` package would silently mangle: a function or
- * symbol value inside an object becomes the text `undefined`, a bigint makes
- * `JSON.stringify` throw an unlabelled error. Objects with `toJSON` (Date) are
+ * A deep copy of `value` through JSON, accepting exactly what {@link canonicalJson}
+ * accepts (so the copy always canonicalizes later), at the cost of the native
+ * `JSON.stringify` rather than a canonical serialization. Throws `TypeError`
+ * where `canonicalJson` would.
+ */
+export function jsonSnapshot<T>(value: T): T {
+  assertJsonValue(value, 'value');
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new TypeError('jsonSnapshot: value is not JSON (a cycle?)', { cause: err });
+  }
+  if (typeof text !== 'string') throw new TypeError('jsonSnapshot: value is not JSON');
+  return JSON.parse(text) as T;
+}
+
+/**
+ * Rejects what the `canonicalize` package would silently mangle or refuse: a
+ * function or symbol value inside an object becomes the text `undefined`, a
+ * bigint makes `JSON.stringify` throw an unlabelled error, and non-finite
+ * numbers and lone surrogates (in values or keys) are not I-JSON. Objects with `toJSON` (Date) are
  * left to `canonicalize`, which calls it.
  */
-function assertJsonValue(value: unknown, path: string, depth = 0): void {
-  if (depth > 256) throw new TypeError(`canonicalJson: ${path} is nested too deeply`);
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-    case 'number':
-      return;
-    case 'object':
-      if (value === null) return;
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i];
-          if (item !== undefined) assertJsonValue(item, `${path}[${i}]`, depth + 1);
+function assertJsonValue(value: unknown, root: string): void {
+  // The path is kept as segments and only joined for the error message: building a
+  // string per member made this walk the costliest part of snapshotting an event.
+  const path: (string | number)[] = [];
+  const fail = (what: string): never => {
+    const at = root + path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+    throw new TypeError(`canonicalJson: ${at} ${what}`);
+  };
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 256) fail('is nested too deeply');
+    switch (typeof v) {
+      case 'string':
+        if (!v.isWellFormed()) fail('holds a lone surrogate');
+        return;
+      case 'boolean':
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) fail('is not a finite number');
+        return;
+      case 'object':
+        if (v === null) return;
+        if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return;
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            const item: unknown = v[i];
+            if (item === undefined) continue;
+            path.push(i);
+            walk(item, depth + 1);
+            path.pop();
+          }
+          return;
+        }
+        for (const key in v) {
+          if (!Object.hasOwn(v, key)) continue;
+          const item = (v as Record<string, unknown>)[key];
+          if (!key.isWellFormed()) fail('has a key holding a lone surrogate');
+          if (item === undefined) continue;
+          path.push(key);
+          walk(item, depth + 1);
+          path.pop();
         }
         return;
-      }
-      for (const [key, item] of Object.entries(value)) {
-        if (item !== undefined) assertJsonValue(item, `${path}.${key}`, depth + 1);
-      }
-      return;
-    default:
-      throw new TypeError(`canonicalJson: ${path} is ${typeof value}, not a JSON value`);
-  }
+      default:
+        fail(`is ${typeof v}, not a JSON value`);
+    }
+  };
+  walk(value, 0);
 }

@@ -11,7 +11,7 @@
 import { BastionError } from '../errors.ts';
 import type { Store, StoredKey } from '../store/store.ts';
 import { generateEd25519, keyIdOf, publicKeyOf, signEd25519 } from '../util/crypto.ts';
-import { canonicalJson } from './canonical.ts';
+import { jsonSnapshot } from './canonical.ts';
 import { checkpointPayload, verifyChain, type VerifyResult } from './chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 
@@ -43,6 +43,7 @@ export const SEALED_KEY_PREFIX = 'sealed:v1:';
 
 interface Pending {
   readonly event: AuditEvent;
+  readonly lazy: boolean;
   readonly resolve: (record: AuditRecord) => void;
   readonly reject: (err: BastionError) => void;
 }
@@ -53,6 +54,8 @@ interface SigningKey {
 }
 
 const DEFAULT_MAX_BATCH = 1000;
+/** How long a batch of only lazy events waits for more before it is committed, in ms. */
+export const LAZY_LINGER_MS = 5;
 
 export class AuditLog {
   readonly #store: Store;
@@ -71,6 +74,10 @@ export class AuditLog {
   /** Serializes checkpoint writes. */
   #checkpointLock: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Non-lazy events in the queue: while there are none, the drain lingers to batch more. */
+  #urgent = 0;
+  #flushing = 0;
+  #wake: (() => void) | undefined;
 
   /** Prefer {@link AuditLog.open}, which creates the signing key up front; otherwise it is created on the first checkpoint. */
   constructor(store: Store, opts: AuditLogOptions) {
@@ -99,28 +106,43 @@ export class AuditLog {
 
   /**
    * Appends `event`; resolves with its stored record once the batch holding it
-   * is durable. Rejects with `BastionError('ERR_AUDIT_WRITE')` when the write
+   * is durable. `lazy`: nobody waits on this record (it is written after the
+   * response, as the network door does), so its batch may wait up to
+   * {@link LAZY_LINGER_MS} for more events before committing. Rejects with `BastionError('ERR_AUDIT_WRITE')` when the write
    * failed or the log is closed.
    */
-  append(event: AuditEvent): Promise<AuditRecord> {
+  append(event: AuditEvent, opts: { lazy?: boolean } = {}): Promise<AuditRecord> {
     if (this.#closed) return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: log is closed'));
     let snapshot: AuditEvent;
     try {
       // A snapshot: a non-JSON event fails alone instead of failing its whole batch, and
       // a caller mutating the event after append cannot change what is recorded.
-      snapshot = JSON.parse(canonicalJson(event)) as AuditEvent;
+      snapshot = jsonSnapshot(event);
     } catch (err) {
       return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: event is not JSON', { cause: err }));
     }
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.#queue.push({ event: snapshot, resolve, reject });
+      const lazy = opts.lazy === true;
+      this.#queue.push({ event: snapshot, lazy, resolve, reject });
+      if (!lazy) {
+        this.#urgent++;
+        this.#wake?.();
+      }
       this.#draining ??= this.#drain();
     });
   }
 
   /** Resolves when every event appended so far has been committed (or failed). */
   async flush(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining;
+    this.#flushing++;
+    try {
+      while (this.#draining !== undefined) {
+        this.#wake?.();
+        await this.#draining;
+      }
+    } finally {
+      this.#flushing--;
+    }
   }
 
   /**
@@ -163,7 +185,21 @@ export class AuditLog {
       // Let the rest of this turn's appends join the first batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
+        // Only lazy events (the network door's, recorded after the response): wait a little so
+        // one commit (one fsync) carries many of them. An urgent append or a flush ends the wait.
+        if (this.#urgent === 0 && this.#flushing === 0 && !this.#closed && this.#queue.length < this.#maxBatch) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              clearTimeout(timer);
+              this.#wake = undefined;
+              resolve();
+            };
+            const timer = setTimeout(done, LAZY_LINGER_MS);
+            this.#wake = done;
+          });
+        }
         const batch = this.#queue.splice(0, this.#maxBatch);
+        for (const p of batch) if (!p.lazy) this.#urgent--;
         await this.#commit(batch);
       }
     } finally {

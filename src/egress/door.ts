@@ -72,7 +72,8 @@ export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions
     config,
     guard,
     agentForKey: (key) => gateway.agentForKey(key),
-    record: (event) => gateway.record(event),
+    // Recorded after the response: lazy, so many records share one commit.
+    record: (event) => gateway.audit.append(event, { lazy: true }),
     vault,
     issuer,
     dlp: dlpScan,

@@ -55,6 +55,17 @@ export interface EgressVerdict {
   readonly exception: boolean;
 }
 
+/** Step 1's outcome: refused as written, a literal address to dial, or a name to resolve. */
+type LiteralOutcome =
+  | { readonly kind: 'deny'; readonly verdict: EgressVerdict }
+  | { readonly kind: 'address'; readonly address: string; readonly exception: boolean }
+  | { readonly kind: 'resolve'; readonly host: string };
+
+/** Step 3's outcome. `cacheable` is false for resolver failures. */
+type ResolvedOutcome =
+  | { readonly kind: 'deny'; readonly decision: Decision; readonly addresses: readonly string[]; readonly cacheable: boolean }
+  | { readonly kind: 'allow'; readonly address: string; readonly addresses: readonly string[]; readonly exception: boolean };
+
 /** Classes `unsafeAllowPrivate` can never open. */
 const NEVER: ReadonlySet<string> = new Set(['metadata', 'invalid', 'zone', 'unspecified']);
 /** Most cached DNS answers; the oldest is dropped beyond this. */
@@ -76,6 +87,9 @@ export class EgressGuard {
   readonly #policy: PolicyEngine;
   readonly #lookup: Lookup;
   readonly #now: () => number;
+  readonly #literals = new Map<string, LiteralOutcome>();
+  readonly #resolved = new Map<string, { readonly until: number; readonly outcome: Promise<ResolvedOutcome> }>();
+  readonly #ranges = new Map<string, (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[]>();
   readonly #dns = new Map<string, { readonly until: number; readonly answer: Promise<readonly { address: string; family: number }[]> }>();
 
   constructor(config: Pick<ResolvedConfig, 'agents' | 'egress'>, policy: PolicyEngine, opts: EgressGuardOptions = {}) {
@@ -121,14 +135,8 @@ export class EgressGuard {
   async #check(agentName: string | undefined, action: 'network/connect' | 'network/request', target: EgressTarget): Promise<EgressVerdict> {
     const agent = agentName === undefined ? undefined : this.#config.agents.get(agentName);
     if (agentName !== undefined && agent === undefined) return refused(deny('policy.unknown_agent', 'agents'));
-    const hostForUrl = target.host.includes(':') ? `[${target.host}]` : target.host;
-    const literal = classifyTarget(`${target.scheme}://${hostForUrl}:${target.port}/`);
-    let exception = false;
-    if (literal.verdict === 'deny') {
-      const a = literal.address;
-      if (a === undefined || !covered(agent, target.host, a)) return refused(deny(`ssrf.${literal.reason}`, a?.range ?? 'ssrf-guard'), a ? [a.address] : []);
-      exception = true;
-    }
+    const literal = this.#literalStage(agent, target);
+    if (literal.kind === 'deny') return literal.verdict;
 
     let policies: readonly string[] = [];
     let intercept = false;
@@ -149,24 +157,77 @@ export class EgressGuard {
       decision = allow('policy.permit', p.rule);
     }
 
-    if (literal.verdict !== 'resolve') {
-      const address = literal.verdict === 'allow' ? literal.address.address : (literal.address as AddressVerdict).address;
-      return { decision: exception ? allow('egress.unsafe_allow_private', decision.rule) : decision, policies, intercept, address, addresses: [address], exception };
-    }
+    const at = literal.kind === 'address' ? { kind: 'allow' as const, address: literal.address, addresses: [literal.address], exception: literal.exception } : await this.#resolveStage(agent, literal.host);
+    if (at.kind === 'deny') return refused(at.decision, at.addresses, policies);
+    return { decision: at.exception ? allow('egress.unsafe_allow_private', decision.rule) : decision, policies, intercept, address: at.address, addresses: at.addresses, exception: at.exception };
+  }
 
-    const resolved = await resolveAndClassify(literal.host, (h) => this.#resolve(h));
-    const addresses = resolved.all.map((v) => v.address);
-    if (!resolved.allowed) {
-      const bad = resolved.all.filter((v) => !v.allowed);
-      if (bad.length === 0 || !bad.every((v) => covered(agent, target.host, v))) {
-        const first = bad[0];
-        return refused(deny(`ssrf.${resolved.reason}`, first?.range ?? 'dns'), addresses, policies);
+  /** Step 1, the target as written (memoized: it depends only on the agent and the target). */
+  #literalStage(agent: ResolvedAgent | undefined, target: EgressTarget): LiteralOutcome {
+    const key = `${agent?.name ?? ''}\u0000${target.scheme}\u0000${target.host}\u0000${target.port}`;
+    const hit = this.#literals.get(key);
+    if (hit) return hit;
+    const hostForUrl = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const literal = classifyTarget(`${target.scheme}://${hostForUrl}:${target.port}/`);
+    let outcome: LiteralOutcome;
+    if (literal.verdict === 'deny') {
+      const a = literal.address;
+      outcome =
+        a !== undefined && this.#covered(agent, target.host, a)
+          ? { kind: 'address', address: a.address, exception: true }
+          : { kind: 'deny', verdict: refused(deny(`ssrf.${literal.reason}`, a?.range ?? 'ssrf-guard'), a ? [a.address] : []) };
+    } else if (literal.verdict === 'allow') outcome = { kind: 'address', address: literal.address.address, exception: false };
+    else outcome = { kind: 'resolve', host: literal.host };
+    if (this.#literals.size >= MAX_DNS_CACHE) this.#literals.delete(this.#literals.keys().next().value as string);
+    this.#literals.set(key, outcome);
+    return outcome;
+  }
+
+  /** Step 3, a name resolved and every address classified (reused for `egress.dnsCacheMs`, failures never). */
+  #resolveStage(agent: ResolvedAgent | undefined, host: string): Promise<ResolvedOutcome> {
+    const key = `${agent?.name ?? ''}\u0000${host}`;
+    const now = this.#now();
+    const hit = this.#resolved.get(key);
+    if (hit && hit.until > now) return hit.outcome;
+    const outcome = resolveAndClassify(host, (h) => this.#resolve(h)).then((resolved): ResolvedOutcome => {
+      const addresses = resolved.all.map((v) => v.address);
+      let exception = false;
+      if (!resolved.allowed) {
+        const bad = resolved.all.filter((v) => !v.allowed);
+        if (bad.length === 0 || !bad.every((v) => this.#covered(agent, host, v))) {
+          return { kind: 'deny', decision: deny(`ssrf.${resolved.reason}`, bad[0]?.range ?? 'dns'), addresses, cacheable: bad.length > 0 };
+        }
+        exception = true;
       }
-      exception = true;
+      const address = resolved.all[0]?.address;
+      if (address === undefined) return { kind: 'deny', decision: deny('ssrf.dns.no_address', 'dns'), addresses, cacheable: false };
+      return { kind: 'allow', address, addresses, exception };
+    });
+    if (this.#config.egress.dnsCacheMs > 0) {
+      if (this.#resolved.size >= MAX_DNS_CACHE) this.#resolved.delete(this.#resolved.keys().next().value as string);
+      this.#resolved.set(key, { until: now + this.#config.egress.dnsCacheMs, outcome });
+      // A resolver failure is not kept: the next request asks again.
+      void outcome.then((o) => {
+        if (o.kind === 'deny' && !o.cacheable && this.#resolved.get(key)?.outcome === outcome) this.#resolved.delete(key);
+      });
     }
-    const address = resolved.all[0]?.address;
-    if (address === undefined) return refused(deny('ssrf.dns.no_address', 'dns'), addresses, policies);
-    return { decision: exception ? allow('egress.unsafe_allow_private', decision.rule) : decision, policies, intercept, address, addresses, exception };
+    return outcome;
+  }
+
+  /** Whether the agent's `unsafeAllowPrivate` covers a refused address (see the module docs). */
+  #covered(agent: ResolvedAgent | undefined, host: string, verdict: AddressVerdict): boolean {
+    const ex = agent?.unsafeAllowPrivate;
+    if (agent === undefined || ex === undefined || NEVER.has(verdict.class)) return false;
+    if (ex.hosts.length > 0 && !hostMatchesAny(ex.hosts, host)) return false;
+    if (ex.ranges.length > 0) {
+      let ranges = this.#ranges.get(agent.name);
+      if (ranges === undefined) {
+        ranges = ex.ranges.map((r) => ipaddr.parseCIDR(r));
+        this.#ranges.set(agent.name, ranges);
+      }
+      if (!inRanges(ranges, verdict.address)) return false;
+    }
+    return true;
   }
 
   /** Static hosts first, then the cached resolver. */
@@ -191,24 +252,14 @@ function refused(decision: Decision, addresses: readonly string[] = [], policies
   return { decision, policies, intercept: false, addresses, exception: false };
 }
 
-/** Whether the agent's `unsafeAllowPrivate` covers a refused address (see the module docs). */
-function covered(agent: ResolvedAgent | undefined, host: string, verdict: AddressVerdict): boolean {
-  const ex = agent?.unsafeAllowPrivate;
-  if (ex === undefined || NEVER.has(verdict.class)) return false;
-  if (ex.hosts.length > 0 && !hostMatchesAny(ex.hosts, host)) return false;
-  if (ex.ranges.length > 0 && !inRanges(ex.ranges, verdict.address)) return false;
-  return true;
-}
-
-function inRanges(ranges: readonly string[], address: string): boolean {
+function inRanges(ranges: readonly (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[], address: string): boolean {
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     addr = ipaddr.parse(address.replace(/^\[|\]$/g, ''));
   } catch {
     return false;
   }
-  for (const r of ranges) {
-    const [net, bits] = ipaddr.parseCIDR(r);
+  for (const [net, bits] of ranges) {
     if (addr.kind() === net.kind() && addr.match(net, bits)) return true;
   }
   return false;

@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import type { AuditEvent, AuditRecord } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
 
-type Reply = { id: number; records: AuditRecord[] } | { id: number; error: { code: string; message: string } };
+/** Batches cross the thread boundary as JSON text: one native stringify and parse instead of a structured clone of every event (they are JSON by contract). */
+type Reply = { id: number; records: string } | { id: number; error: { code: string; message: string } };
 
 export class AuditWorker {
   readonly #file: string;
@@ -28,7 +29,7 @@ export class AuditWorker {
       if (!p) return;
       this.#pending.delete(reply.id);
       if (this.#pending.size === 0) worker.unref();
-      if ('records' in reply) p.resolve(reply.records);
+      if ('records' in reply) p.resolve(JSON.parse(reply.records) as AuditRecord[]);
       else if (reply.error.code === 'TypeError') p.reject(new TypeError(reply.error.message));
       else p.reject(new BastionError('ERR_STORE', 'store: appendAudit failed', { detail: { code: reply.error.code } }));
     });
@@ -54,9 +55,9 @@ export class AuditWorker {
       this.#pending.set(id, { resolve, reject });
       worker.ref();
       try {
-        worker.postMessage({ id, events });
+        worker.postMessage({ id, events: JSON.stringify(events) });
       } catch (err) {
-        // Not structured-cloneable: not an audit event.
+        // Not serializable (a cycle, a bigint): not an audit event.
         this.#pending.delete(id);
         if (this.#pending.size === 0) worker.unref();
         reject(new TypeError(`appendAudit: event cannot be sent to the writer: ${(err as Error).name}`));

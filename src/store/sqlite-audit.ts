@@ -5,7 +5,6 @@
  * writers on any connection, thread or process serialize and cannot fork it.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { canonicalJson } from '../audit/canonical.ts';
 import { chainRecord } from '../audit/chain.ts';
 import type { AuditEvent, AuditRecord } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
@@ -84,7 +83,8 @@ export function appendAuditTx(db: DatabaseSync, events: readonly AuditEvent[]): 
     const records: AuditRecord[] = [];
     for (const event of events) {
       const record = chainRecord(prev, event);
-      const json = canonicalJson(record);
+      // Stored as plain JSON: verification recomputes the canonical form from the parsed record.
+      const json = JSON.stringify(record);
       guard('appendAudit', () => s.insert.run(record.seq, json, record.hash));
       records.push(record);
       prev = record;
