@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { checkpointPayload } from '../../src/audit/chain.ts';
-import { AuditLog, verifyAudit } from '../../src/audit/log.ts';
+import { AuditLog, verifyAudit, LAZY_LINGER_MS } from '../../src/audit/log.ts';
 import type { AuditEvent, AuditRecord } from '../../src/audit/types.ts';
 import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -347,4 +347,38 @@ describe('tampering with the SQLite file is detected', () => {
     await assert.rejects(verifyAudit(store, { publicKeyPem: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' }), TypeError);
     await store.close();
   });
+});
+
+test('lazy appends share a commit; an urgent append or a flush ends the wait', async () => {
+  const store = await openSqliteStore(':memory:');
+  let commits = 0;
+  const counted = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'appendAudit') {
+        return (events: Parameters<typeof store.appendAudit>[0]) => {
+          commits++;
+          return store.appendAudit(events);
+        };
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const log = await AuditLog.open(counted, { checkpointEvery: 10_000 });
+  // Lazy events appended over several turns still land in one batch (within LAZY_LINGER_MS).
+  const lazy = [log.append(sampleEvent(1), { lazy: true })];
+  await new Promise((r) => setImmediate(r));
+  lazy.push(log.append(sampleEvent(2), { lazy: true }));
+  await new Promise((r) => setImmediate(r));
+  lazy.push(log.append(sampleEvent(3), { lazy: true }));
+  await Promise.all(lazy);
+  assert.equal(commits, 1);
+  // An urgent append does not wait for the linger.
+  void log.append(sampleEvent(4), { lazy: true });
+  const started = performance.now();
+  await log.append(sampleEvent(5));
+  assert.ok(performance.now() - started < LAZY_LINGER_MS * 20);
+  assert.equal((await store.lastAudit())?.seq, 5);
+  await log.close();
+  await store.close();
 });
