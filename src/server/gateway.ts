@@ -39,7 +39,6 @@ export class Gateway {
   readonly #agentByKeyDigest: Map<string, string>;
   readonly #adminKeyDigests: readonly string[];
   #vault: { current?: PlaceholderSource } = {};
-  readonly #recentKeys = new Map<string, string>();
 
   private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps, agentByKeyDigest: Map<string, string>) {
     this.config = config;
@@ -108,22 +107,10 @@ export class Gateway {
     this.#vault.current = vault;
   }
 
-  /**
-   * The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest
-   * of a high-entropy key; the few keys that matched are remembered (by value,
-   * in this process only) so a proxy's per-request authentication skips the hash.
-   */
+  /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
   agentForKey(key: string): string | undefined {
     if (key.length < 16 || key.length > 512) return undefined;
-    const known = this.#recentKeys.get(key);
-    if (known !== undefined) return known;
-    const agent = this.#agentByKeyDigest.get(sha256Hex(key));
-    if (agent !== undefined) {
-      // Only valid keys are remembered, so the map is bounded by the configured keys.
-      if (this.#recentKeys.size >= 256) this.#recentKeys.clear();
-      this.#recentKeys.set(key, agent);
-    }
-    return agent;
+    return this.#agentByKeyDigest.get(sha256Hex(key));
   }
 
   /** True when `key` is one of the configured admin keys (constant-time over digests). */
