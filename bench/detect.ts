@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findSecrets } from '../src/detect/secrets.ts';
+import { prng } from '../test/helpers/prng.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CORPORA = process.env.BENCH_CORPORA ?? join(ROOT, '..', 'shared', 'corpora', 'secrets');
@@ -35,17 +36,6 @@ interface Row {
   expected_match?: string;
 }
 
-/** mulberry32: a small seeded PRNG, so the corpus is identical on every run. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Ordinary vocabulary; the words the generic rule keys on (key, token, secret, password,
 // auth, access) are a few percent of it, as in real code and prose, not most of it.

@@ -27,6 +27,7 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import type { ClientResult, ClientSpec } from './egress-client.ts';
+import { cpuMs } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -180,15 +181,6 @@ async function waitForPort(port: number, child: Child, timeoutMs = 20_000): Prom
   }
 }
 
-/** CPU ms (user + system, all threads) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks, USER_HZ = 100
-  } catch {
-    return NaN;
-  }
-}
 
 function basic(user: string, pass: string): string {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;

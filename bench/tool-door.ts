@@ -10,12 +10,13 @@
  * for the Bastion process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_ONLY (one case, e.g. `small:1`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { cpuMs } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
@@ -43,15 +44,6 @@ async function client(url: URL, auth: boolean): Promise<Client> {
   return c;
 }
 
-/** CPU ms (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks, USER_HZ = 100
-  } catch {
-    return NaN;
-  }
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;

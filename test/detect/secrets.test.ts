@@ -5,22 +5,13 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
 import { assertLinear } from '../helpers/complexity.ts';
+import { prng } from '../helpers/prng.ts';
 
 // The shared corpora sit beside the repository (CI clones `shared` next to it).
 const CORPORA = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora');
 
 // Credential-shaped strings are assembled at run time from a seeded generator, so
 // no realistic literal sits in the repository.
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(42);
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function pick(alphabet: string, n: number): string {
