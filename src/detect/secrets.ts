@@ -215,6 +215,17 @@ const PEM_FOOTER = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/y;
 const PEM_LINE = /(?:\r?\n|\\n|\\r\\n){1,4}(?:[A-Za-z-]{1,32}: [^\r\n\\]{0,200}(?=\r?\n|\\n|\\r|$)|[A-Za-z0-9+/=]{1,1024}(?![A-Za-z0-9+/=]))/y;
 /** Fewest base64 characters in a PEM body: the smallest private key (Ed25519, PKCS #8) has 64. */
 const PEM_MIN_BODY = 64;
+/**
+ * The sources of the three PEM patterns above (compile with the `y` flag). The
+ * streaming redactor of the model door (src/model/redact-text.ts) reads them to
+ * know how long a block that began in a stream can still change, so it holds
+ * back exactly what this detector would redact.
+ */
+export const PEM_PATTERN_SOURCES: Readonly<{ header: string; footer: string; line: string }> = Object.freeze({
+  header: PEM_HEADER.source,
+  footer: PEM_FOOTER.source,
+  line: PEM_LINE.source,
+});
 
 function isBase64Code(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
