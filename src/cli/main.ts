@@ -17,8 +17,10 @@ Commands:
   config check                validate the config without starting anything
   policy explain              show the decision for a call and the policies behind it
   approvals list|approve|deny the approval queue
+  bans list|lift USER         the model door's temporary bans of end users
   audit verify|tail|key       check, follow or export the audit chain
   secret add|list|rotate|revoke|placeholder  vault secrets (values on stdin only)
+  secret pasted list|bind     credentials end users pasted to the model (metadata only)
   egress check URL            the network door's decision on a URL, without connecting
   ca export                   print the local CA certificate (trust it for intercepted hosts)
   detect secrets < FILE       list the credentials in a file (masked; exit 1 when any)
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'config check': async () => (await import('./commands/config-check.ts')).configCheck,
   'policy explain': async () => (await import('./commands/policy-explain.ts')).policyExplain,
   approvals: async () => (await import('./commands/approvals.ts')).approvals,
+  bans: async () => (await import('./commands/bans.ts')).bans,
   'audit verify': async () => (await import('./commands/audit.ts')).auditVerify,
   'audit tail': async () => (await import('./commands/audit.ts')).auditTail,
   'audit key': async () => (await import('./commands/audit.ts')).auditKey,
@@ -41,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'secret rotate': async () => (await import('./commands/secret.ts')).secretRotate,
   'secret revoke': async () => (await import('./commands/secret.ts')).secretRevoke,
   'secret placeholder': async () => (await import('./commands/secret.ts')).secretPlaceholder,
+  'secret pasted': async () => (await import('./commands/secret-pasted.ts')).secretPasted,
   'egress check': async () => (await import('./commands/egress-check.ts')).egressCheck,
   'ca export': async () => (await import('./commands/ca.ts')).caExport,
   'detect secrets': async () => (await import('./commands/detect.ts')).detectSecrets,

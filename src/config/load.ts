@@ -231,6 +231,10 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
     if (why !== undefined) issues.push(issueAt(['server', 'allowedOrigins', i], why));
   });
   for (const [name, agent] of Object.entries(raw.agents)) {
+    for (const key of ['model', 'supervisor'] as const) {
+      const ref = agent[key]?.secret;
+      if (ref !== undefined && !Object.hasOwn(raw.secrets, ref)) issues.push(issueAt(['agents', name, key, 'secret'], `unknown secret ${ref}: declare it under secrets`));
+    }
     agent.secrets.forEach((secret, i) => {
       if (!Object.hasOwn(raw.secrets, secret)) issues.push(issueAt(['agents', name, 'secrets', i], `unknown secret ${secret}: declare it under secrets`));
     });
@@ -449,6 +453,9 @@ interface ResolvedSecrets {
   readonly adminKeys: Secret[];
   readonly upstreamEnv: Map<string, Record<string, Secret>>;
   readonly upstreamHeaders: Map<string, Record<string, Secret>>;
+  alertHeaders: Record<string, Secret>;
+  smtpPassword?: Secret;
+  redisUrl?: Secret;
 }
 
 type RefUse = 'agent-key' | 'admin-key' | 'env' | 'header';
@@ -469,7 +476,7 @@ async function resolveSecrets(
 ): Promise<ResolvedSecrets> {
   const { raw } = parsed;
   const errors: ConfigIssue[] = [];
-  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map() };
+  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {} };
 
   const use = async (path: PathKey[], ref: string, kind: RefUse, unresolved?: string[]): Promise<Secret | undefined> => {
     const r = await resolveRef(ref, dir, env);
@@ -521,6 +528,17 @@ async function resolveSecrets(
     out.upstreamEnv.set(name, Object.fromEntries(envOut));
     out.upstreamHeaders.set(name, Object.fromEntries(headersOut));
   }
+  const alertHeaders: [string, Secret][] = [];
+  for (const [k, ref] of Object.entries(raw.alerts.webhook?.headers ?? {})) {
+    const s = await use(['alerts', 'webhook', 'headers', k], ref, 'header');
+    if (s !== undefined) alertHeaders.push([k, s]);
+  }
+  out.alertHeaders = Object.fromEntries(alertHeaders);
+  if (raw.alerts.email?.password !== undefined) {
+    const s = await use(['alerts', 'email', 'password'], raw.alerts.email.password, 'env');
+    if (s !== undefined) out.smtpPassword = s;
+  }
+  if (raw.redis) out.redisUrl = new Secret(raw.redis.url);
   if (errors.length > 0) throw issuesError('ERR_CONFIG_SECRET_REF', parsed.file, errors);
   return out;
 }
@@ -574,6 +592,29 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       secrets: [...a.secrets],
       network: a.network.map((rule, i) => resolveNetworkRule(`agents.${name}.network[${i}]`, rule)),
       ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
+      scope: a.scope,
+      isolateUsers: a.isolateUsers,
+      ...(a.model
+        ? {
+            model: {
+              provider: a.model.provider,
+              baseUrl: new URL(a.model.baseUrl.replace(/\/+$/, '')),
+              ...(a.model.secret !== undefined ? { secret: a.model.secret } : {}),
+              timeoutMs: a.model.timeoutMs,
+            },
+          }
+        : {}),
+      ...(a.supervisor
+        ? {
+            supervisor: {
+              baseUrl: new URL(a.supervisor.baseUrl.replace(/\/+$/, '')),
+              model: a.supervisor.model,
+              ...(a.supervisor.secret !== undefined ? { secret: a.supervisor.secret } : {}),
+              mode: a.supervisor.mode,
+              timeoutMs: a.supervisor.timeoutMs,
+            },
+          }
+        : {}),
     });
   }
   const secretMeta = new Map<string, ResolvedSecretMeta>();
@@ -597,6 +638,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(u.url !== undefined ? { url: new URL(u.url) } : {}),
       headers: secrets.upstreamHeaders.get(name) ?? {},
       prefix: u.prefix,
+      secretHosts: u.secretHosts !== undefined ? u.secretHosts.map(normalizeHost) : u.url !== undefined ? [normalizeHost(new URL(u.url).hostname)] : [],
       ...(u.workspace !== undefined ? { workspace: resolve(dir, u.workspace) } : {}),
       timeoutMs: u.timeoutMs,
       connectTimeoutMs: u.connectTimeoutMs,
@@ -623,6 +665,26 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     policies,
     secrets: secretMeta,
     vault: { keyFile: resolve(dir, raw.vault.keyFile), rotationGraceMs: raw.vault.rotationGraceMs },
+    tools: Object.entries(raw.tools).map(([pattern, m]) => ({ pattern, scope: m.scope, crossUser: m.crossUser })),
+    modelDoor: raw.modelDoor,
+    ...(raw.redis && secrets.redisUrl ? { redis: { url: secrets.redisUrl, keyPrefix: raw.redis.keyPrefix } } : {}),
+    alerts: {
+      minSeverity: raw.alerts.minSeverity,
+      ...(raw.alerts.webhook ? { webhook: { url: raw.alerts.webhook.url, headers: secrets.alertHeaders } } : {}),
+      ...(raw.alerts.email
+        ? {
+            email: {
+              host: raw.alerts.email.host,
+              port: raw.alerts.email.port,
+              ...(raw.alerts.email.secure !== undefined ? { secure: raw.alerts.email.secure } : {}),
+              ...(raw.alerts.email.user !== undefined ? { user: raw.alerts.email.user } : {}),
+              ...(secrets.smtpPassword ? { password: secrets.smtpPassword } : {}),
+              from: raw.alerts.email.from,
+              to: [...raw.alerts.email.to],
+            },
+          }
+        : {}),
+    },
     egress: {
       ...raw.egress,
       staticHosts: Object.fromEntries(Object.entries(raw.egress.staticHosts).map(([h, a]) => [normalizeHost(h), a.map((x) => normalizeHost(x))])),

@@ -119,6 +119,36 @@ const UnsafeAllowPrivateSchema = z
   })
   .describe('Exceptions to the SSRF guard, audited on every use. When both lists are set, both must match (the host and its address). Cloud-metadata addresses are never reachable.');
 
+const ModelUpstreamSchema = z
+  .strictObject({
+    provider: z.enum(['openai', 'anthropic']).describe('The provider\'s wire format: `openai` (`/v1/chat/completions`) or `anthropic` (`/v1/messages`).'),
+    baseUrl: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//, 'must be an http(s) URL')
+      .describe('The provider\'s API base as its SDK takes it: `https://api.openai.com/v1` (OpenAI: Bastion appends `/chat/completions`, `/models`) or `https://api.anthropic.com` (Anthropic: Bastion appends `/v1/messages`, `/v1/models`).'),
+    secret: z
+      .string()
+      .regex(SECRET_NAME)
+      .optional()
+      .describe('The vault secret holding the provider API key (declared under `secrets`; its hosts must cover `baseUrl`). The agent never holds it. Omit for a keyless local provider.'),
+    timeoutMs: positiveMs.default(DEFAULTS.modelTimeoutMs).describe('Longest the provider may take to start answering, and then between streamed chunks (ms); longer is a provider-shaped 504.'),
+  })
+  .describe('The model provider this agent\'s `/v1/chat/completions` or `/v1/messages` requests are forwarded to.');
+
+const SupervisorSchema = z
+  .strictObject({
+    baseUrl: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL').describe('An OpenAI-compatible API base (`.../v1`) of the supervisor (judge) model.'),
+    model: z.string().min(1).max(256).describe('The supervisor model name.'),
+    secret: z.string().regex(SECRET_NAME).optional().describe('Vault secret holding the supervisor\'s API key (declared under `secrets`; its hosts must cover `baseUrl`).'),
+    mode: z
+      .enum(['flag', 'correct'])
+      .default('flag')
+      .describe('On a hallucination verdict: `flag` returns the answer and alerts admins; `correct` re-runs the request once with a corrective note and returns the corrected answer.'),
+    timeoutMs: positiveMs.default(DEFAULTS.supervisorTimeoutMs).describe('Longest the supervisor may take (ms). A supervisor that fails or times out fails closed: the answer is withheld (502).'),
+  })
+  .describe('A supervisor model that checks non-streamed answers against the conversation and tool results.');
+
 const AgentSchema = z
   .strictObject({
     keys: z.array(SecretRef).max(16).default([]).describe('API keys the agent authenticates with (`Authorization: Bearer <key>`), as secret references. When none resolves on first start, a key is generated, stored hashed, and printed once.'),
@@ -130,6 +160,16 @@ const AgentSchema = z
     secrets: z.array(z.string().regex(SECRET_NAME)).default([]).describe('Vault secrets (names under `secrets`) whose placeholders this agent may use; swapped only on the secret\'s hosts.'),
     network: z.array(NetworkRuleSchema).default([]).describe('Egress allowlist: where the agent may connect through the network door. Empty: nowhere (default deny).'),
     unsafeAllowPrivate: UnsafeAllowPrivateSchema.optional(),
+    scope: z
+      .enum(['external', 'internal'])
+      .default('external')
+      .describe('`external`: the agent talks to outside users and never sees tools marked `scope: internal` (under `tools`). `internal`: it may (the allowlists still apply).'),
+    isolateUsers: z
+      .boolean()
+      .default(true)
+      .describe('Hide tools marked `crossUser: true` (under `tools`: tools that read other users\' conversations or data) from this agent, in both doors.'),
+    model: ModelUpstreamSchema.optional(),
+    supervisor: SupervisorSchema.optional(),
   })
   .describe('An agent: a principal with its keys and what it may use.');
 
@@ -187,6 +227,11 @@ const UpstreamSchema = z
       .min(1)
       .optional()
       .describe('The folder this upstream resolves relative path arguments against (e.g. the directory a filesystem server serves); relative to the config file. Without it, relative path arguments to its tools are refused, since Bastion cannot know what the upstream would resolve them against.'),
+    secretHosts: z
+      .array(HostPattern)
+      .max(64)
+      .optional()
+      .describe('Hosts this upstream\'s tools send the credentials they are given to. A `<<SECRET_…>>` placeholder (a credential the end user pasted to the model) in a call\'s arguments is swapped for its value only for that user and only when the secret\'s hosts cover every one of these. Default: the host of `url`; none for a stdio upstream (placeholders are refused).'),
     prefix: z.boolean().default(true).describe('Expose names as `<upstream>__<name>`. `false` exposes them as they are; a name two upstreams both expose is then hidden and audited.'),
     timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest an upstream request may take (ms); longer is a tool error.'),
     connectTimeoutMs: positiveMs.default(DEFAULTS.upstreamConnectTimeoutMs).describe('Longest connecting and initializing may take (ms).'),
@@ -238,6 +283,96 @@ const AdminSchema = z
   })
   .describe('Administrators.');
 
+const ToolMetaSchema = z
+  .strictObject({
+    scope: z.enum(['external', 'internal']).default('external').describe('`internal`: hidden from agents with `scope: external`.'),
+    crossUser: z.boolean().default(false).describe('The tool reads other users\' conversations or data: hidden from agents with `isolateUsers: true`.'),
+  })
+  .describe('What a tool reaches, for per-user filtering in both doors.');
+
+const WindowLimitSchema = z
+  .strictObject({
+    points: z.number().int().positive().max(1_000_000_000).describe('Requests (or tokens) allowed per window.'),
+    windowS: z.number().int().positive().max(30 * 86400).describe('The window, in seconds.'),
+  })
+  .describe('A fixed-window limit.');
+
+const ScopeLimitsSchema = z
+  .strictObject({
+    requests: WindowLimitSchema.optional(),
+    tokens: WindowLimitSchema.optional().describe('Prompt plus completion tokens, as the provider reports them.'),
+  })
+  .describe('Limits of one scope.');
+
+const ModelDoorSchema = z
+  .strictObject({
+    admins: z.array(z.string().min(1).max(256)).default([]).describe('End users (ids as sent in `Bastion-User` or `user`) exempt from bans and from the hardening note.'),
+    requireUser: z.boolean().default(true).describe('Refuse model requests that name no end user (400 `ERR_USER_REQUIRED`). `false`: they count as user `anonymous`.'),
+    maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.modelMaxBodyBytes).describe('Largest model request body, in bytes; larger is answered 413 in the provider\'s error shape.'),
+    vaultPastedSecrets: z.boolean().default(true).describe('Vault credentials found in user messages and show the model `<<SECRET_…>>` placeholders instead.'),
+    rateLimits: z
+      .strictObject({
+        perUser: ScopeLimitsSchema.default({ requests: { points: 60, windowS: 60 }, tokens: { points: 200_000, windowS: 3600 } }),
+        perAgent: ScopeLimitsSchema.default({ requests: { points: 1200, windowS: 60 } }),
+      })
+      .default({ perUser: { requests: { points: 60, windowS: 60 }, tokens: { points: 200_000, windowS: 3600 } }, perAgent: { requests: { points: 1200, windowS: 60 } } })
+      .describe('Rate limits, answered with 429 and Retry-After. Counters live in Redis when `redis` is set, else in memory.'),
+    extraction: z
+      .enum(['ban', 'flag'])
+      .default('ban')
+      .describe('On a prompt-extraction attempt by a non-admin user: `ban` refuses the request, bans the user (escalating) and alerts; `flag` only audits and alerts.'),
+    bans: z
+      .strictObject({
+        durationsMs: z.array(z.number().int().positive().max(365 * 86400_000)).min(1).max(16).default([...DEFAULTS.banDurationsMs]).describe('Ban length for the 1st, 2nd, ... offence (ms); the last repeats.'),
+        forgetAfterMs: z.number().int().positive().max(365 * 86400_000).default(DEFAULTS.banForgetAfterMs).describe('Offences older than this (ms) no longer escalate.'),
+      })
+      .default({ durationsMs: [...DEFAULTS.banDurationsMs], forgetAfterMs: DEFAULTS.banForgetAfterMs })
+      .describe('Temporary bans (listed and lifted with `bastion bans`).'),
+    hardening: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        text: z.string().min(1).max(8192).default(DEFAULTS.hardeningText).describe('The instruction block added to the system prompt for non-admin users.'),
+      })
+      .default({ enabled: true, text: DEFAULTS.hardeningText })
+      .describe('Prompt hardening: one layer, not a boundary.'),
+  })
+  .describe('The model door: the OpenAI/Anthropic-compatible proxy.');
+
+const AlertsSchema = z
+  .strictObject({
+    minSeverity: z.enum(['info', 'warning', 'critical']).default('warning').describe('Alerts below this severity are only audited.'),
+    webhook: z
+      .strictObject({
+        url: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'),
+        headers: z
+          .record(
+            z
+              .string()
+              .regex(/^[A-Za-z0-9-]+$/)
+              .refine((h) => !['host', 'content-type', 'content-length', 'transfer-encoding', 'connection'].includes(h.toLowerCase()), 'Bastion sets this header itself'),
+            SecretRef,
+          )
+          .default({})
+          .describe('Headers sent with each alert (e.g. Authorization), as secret references.'),
+      })
+      .optional()
+      .describe('POST each alert as JSON to this URL.'),
+    email: z
+      .strictObject({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(587),
+        secure: z.boolean().optional().describe('TLS from the first byte. Default: true on port 465, else false (then STARTTLS is required whenever a password is sent).'),
+        user: z.string().min(1).optional(),
+        password: SecretRef.optional(),
+        from: z.string().min(3),
+        to: z.array(z.string().min(3)).min(1),
+      })
+      .refine((e) => (e.user === undefined) === (e.password === undefined), { message: 'user and password go together: set both or neither' })
+      .optional()
+      .describe('Mail each alert over SMTP.'),
+  })
+  .describe('Where admin alerts go (bans, supervisor flags, exfiltration attempts). Always audited.');
+
 /** The whole of `bastion.yaml`. */
 export const ConfigSchema = z
   .strictObject({
@@ -260,6 +395,16 @@ export const ConfigSchema = z
       .describe('Vault secrets agents may use, by name (values are added with `bastion secret add`).'),
     vault: VaultSchema.default(VaultSchema.parse({})),
     egress: EgressSchema.default(EgressSchema.parse({})),
+    tools: z.record(NamePattern, ToolMetaSchema).default({}).describe('Tool metadata by exposed-name pattern (`crm__search_all`, `admin__*`): scope and cross-user reach. The first matching pattern wins; unlisted tools are external and not cross-user.'),
+    modelDoor: ModelDoorSchema.default(ModelDoorSchema.parse({})),
+    redis: z
+      .strictObject({
+        url: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').describe('Redis URL (a password in it is allowed; prefer `env:`-free ACL users on loopback).'),
+        keyPrefix: z.string().max(64).default('bastion:'),
+      })
+      .optional()
+      .describe('Shared counters (rate limits) for several instances. Without it they live in memory.'),
+    alerts: AlertsSchema.default(AlertsSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
   })
   .describe('bastion.yaml');
@@ -269,3 +414,5 @@ export type RawConfig = z.infer<typeof ConfigSchema>;
 export type RawAgent = z.infer<typeof AgentSchema>;
 export type RawUpstream = z.infer<typeof UpstreamSchema>;
 export type RawNetworkRule = z.infer<typeof NetworkRuleSchema>;
+export type RawModelDoor = z.infer<typeof ModelDoorSchema>;
+export type RawAlerts = z.infer<typeof AlertsSchema>;

@@ -63,6 +63,76 @@ export interface ResolvedAgent {
   readonly secrets: readonly string[];
   readonly network: readonly ResolvedNetworkRule[];
   readonly unsafeAllowPrivate?: ResolvedPrivateAllowance;
+  /** `external` agents never see internal-scope tools. */
+  readonly scope: 'external' | 'internal';
+  /** Cross-user tools are hidden when true. */
+  readonly isolateUsers: boolean;
+  /** The model provider of the model door; undefined: the agent has no model door. */
+  readonly model?: ResolvedModelUpstream;
+  readonly supervisor?: ResolvedSupervisor;
+}
+
+/** An agent's model provider (`agents.X.model`). */
+export interface ResolvedModelUpstream {
+  readonly provider: 'openai' | 'anthropic';
+  /** The API base as the provider's SDK takes it (no trailing slash). */
+  readonly baseUrl: URL;
+  /** Vault secret holding the API key; undefined for a keyless provider. */
+  readonly secret?: string;
+  readonly timeoutMs: number;
+}
+
+/** An agent's supervisor model (`agents.X.supervisor`); OpenAI-compatible. */
+export interface ResolvedSupervisor {
+  readonly baseUrl: URL;
+  readonly model: string;
+  readonly secret?: string;
+  readonly mode: 'flag' | 'correct';
+  readonly timeoutMs: number;
+}
+
+/** Metadata of tools matching `pattern` (config `tools`). */
+export interface ResolvedToolMeta {
+  readonly pattern: string;
+  readonly scope: 'external' | 'internal';
+  readonly crossUser: boolean;
+}
+
+export interface WindowLimitConfig {
+  readonly points: number;
+  readonly windowS: number;
+}
+
+export interface ScopeLimitsConfig {
+  readonly requests?: WindowLimitConfig;
+  readonly tokens?: WindowLimitConfig;
+}
+
+/** The model door's settings (`modelDoor`). */
+export interface ResolvedModelDoor {
+  readonly admins: readonly string[];
+  readonly requireUser: boolean;
+  readonly maxBodyBytes: number;
+  readonly vaultPastedSecrets: boolean;
+  readonly rateLimits: { readonly perUser: ScopeLimitsConfig; readonly perAgent: ScopeLimitsConfig };
+  readonly extraction: 'ban' | 'flag';
+  readonly bans: { readonly durationsMs: readonly number[]; readonly forgetAfterMs: number };
+  readonly hardening: { readonly enabled: boolean; readonly text: string };
+}
+
+/** Where admin alerts go (`alerts`), secret references resolved. */
+export interface ResolvedAlerts {
+  readonly minSeverity: 'info' | 'warning' | 'critical';
+  readonly webhook?: { readonly url: string; readonly headers: Readonly<Record<string, Secret>> };
+  readonly email?: {
+    readonly host: string;
+    readonly port: number;
+    readonly secure?: boolean;
+    readonly user?: string;
+    readonly password?: Secret;
+    readonly from: string;
+    readonly to: readonly string[];
+  };
 }
 
 export interface ResolvedUpstream {
@@ -78,6 +148,8 @@ export interface ResolvedUpstream {
   readonly url?: URL;
   readonly headers: Readonly<Record<string, Secret>>;
   readonly prefix: boolean;
+  /** Hosts the upstream's tools send credentials to (pasted-secret swaps); default the url's host, none for stdio. */
+  readonly secretHosts: readonly string[];
   /** Absolute folder that relative path arguments to this upstream's tools resolve against; undefined: they are refused. */
   readonly workspace?: string;
   readonly timeoutMs: number;
@@ -133,4 +205,10 @@ export interface ResolvedConfig {
     /** Normalized host name → addresses, used instead of DNS. */
     readonly staticHosts: Readonly<Record<string, readonly string[]>>;
   };
+  /** Tool metadata patterns, in config order (the first match wins). */
+  readonly tools: readonly ResolvedToolMeta[];
+  readonly modelDoor: ResolvedModelDoor;
+  /** Shared counters; undefined: in memory. The URL may hold a password: a Secret. */
+  readonly redis?: { readonly url: Secret; readonly keyPrefix: string };
+  readonly alerts: ResolvedAlerts;
 }

@@ -8,6 +8,7 @@ import type { Lookup } from './ssrf-classify.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import type { Gateway } from '../server/gateway.ts';
 import { loadKek, MASTER_KEY_ENV, type Kek } from '../vault/kek.ts';
+import { PastedSecrets } from '../vault/pasted.ts';
 import { Vault } from '../vault/vault.ts';
 import { loadOrCreateLocalCa } from './ca-store.ts';
 import { dlpScan } from './dlp.ts';
@@ -19,6 +20,8 @@ import { EgressProxy, type EgressAlert } from './proxy.ts';
 export interface NetworkDoor {
   readonly kek: Kek;
   readonly vault: Vault;
+  /** End users' pasted secrets (`<<SECRET_…>>`), shared with the model and tool doors. */
+  readonly pasted: PastedSecrets;
   readonly issuer: LeafIssuer;
   readonly guard: EgressGuard;
   readonly proxy: EgressProxy;
@@ -35,14 +38,15 @@ export function loadVaultKey(config: Pick<ResolvedConfig, 'vault'>, env: Readonl
 
 /**
  * Loads the KEK (`BASTION_MASTER_KEY` from `env`, else `vault.keyFile`, created
- * on first run), opens the vault and attaches it to the gateway's sessions.
+ * on first run), opens the vault and the pasted-secret store and attaches both to the gateway's sessions.
  * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`.
  */
-export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>, loaded?: Kek): Promise<{ kek: Kek; vault: Vault }> {
+export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>, loaded?: Kek): Promise<{ kek: Kek; vault: Vault; pasted: PastedSecrets }> {
   const kek = loaded ?? (await loadVaultKey(gateway.config, env));
   const vault = await Vault.open(gateway.store, kek, { rotationGraceMs: gateway.config.vault.rotationGraceMs });
-  gateway.attachVault(vault);
-  return { kek, vault };
+  const pasted = new PastedSecrets(gateway.store, vault);
+  gateway.attachVault(vault, pasted);
+  return { kek, vault, pasted };
 }
 
 /** Options of {@link openNetworkDoor}. */
@@ -65,7 +69,7 @@ export interface NetworkDoorOptions {
  */
 export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions): Promise<NetworkDoor> {
   const config = gateway.config;
-  const { kek, vault } = await openGatewayVault(gateway, opts.env, opts.kek);
+  const { kek, vault, pasted } = await openGatewayVault(gateway, opts.env, opts.kek);
   const issuer = await LeafIssuer.open(await loadOrCreateLocalCa(gateway.store, kek));
   const guard = new EgressGuard(config, gateway.deps.policy, opts.lookup ? { lookup: opts.lookup } : {});
   const proxy = new EgressProxy({
@@ -75,10 +79,11 @@ export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions
     // Recorded after the response: lazy, so many records share one commit.
     record: (event) => gateway.audit.append(event, { lazy: true }),
     vault,
+    pasted,
     issuer,
     dlp: dlpScan,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
     ...(opts.onAlert ? { onAlert: opts.onAlert } : {}),
   });
-  return { kek, vault, issuer, guard, proxy };
+  return { kek, vault, pasted, issuer, guard, proxy };
 }

@@ -34,8 +34,10 @@ import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { deny, type Decision } from '../decision.ts';
-import { readBody } from '../server/http.ts';
+import { readBody } from '../server/http-body.ts';
 import type { Secret } from '../util/secret.ts';
+import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
+import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN, type PastedAuthorization } from '../vault/pasted.ts';
 import { findPlaceholders } from '../vault/placeholder.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
@@ -60,6 +62,12 @@ export interface PlaceholderResolver {
   markUsed(secretId: string): void;
 }
 
+/** What the proxy needs from the pasted-secret store (src/vault/pasted.ts). */
+export interface PastedResolver {
+  authorize(token: string, who: { agent: string; user: string | null; host: string }): Promise<PastedAuthorization>;
+  markUsed(id: string): void;
+}
+
 /** What the proxy needs from the local CA. */
 export interface TlsIssuer {
   secureContext(host: string): Promise<SecureContext>;
@@ -82,6 +90,8 @@ export interface EgressProxyDeps {
   readonly agentForKey: (key: string) => string | undefined;
   readonly record: (event: AuditEvent) => Promise<unknown>;
   readonly vault?: PlaceholderResolver;
+  /** End users' pasted secrets: `<<SECRET_…>>` in a request (with the `Bastion-User` header naming the owner). */
+  readonly pasted?: PastedResolver;
   readonly issuer?: TlsIssuer;
   /** Credential detector for outbound DLP. */
   readonly dlp: (text: string) => readonly DlpFinding[];
@@ -112,7 +122,10 @@ interface TunnelMeta {
 }
 
 /** Hop-by-hop and proxy headers never forwarded (RFC 9110 §7.6.1), plus ones recomputed. */
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key']);
+/** Every host a detector rule names: where a pasted credential may be used. */
+const PASTED_SECRET_HOSTS: readonly string[] = [...new Set(SECRET_RULES.flatMap((r) => secretRuleHosts(r)))];
+
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key', 'bastion-user']);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 
 /** Most pinned dispatchers kept (one per host and checked address); the oldest is closed beyond this. */
@@ -428,6 +441,27 @@ export class EgressProxy {
       }
     }
 
+    // 1b. Pasted secrets: only for the user named by Bastion-User (the header is not forwarded), only on the secret's hosts.
+    const pastedSwaps = new Map<string, string>();
+    const tokens = new Set<string>();
+    for (const text of [headerText, pathAndQuery, bodyText]) for (const t of findPastedTokens(text)) tokens.add(t);
+    if (tokens.size > 0) {
+      const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
+      for (const token of tokens) {
+        let a: PastedAuthorization;
+        try {
+          if (!this.#deps.pasted) return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+          a = await this.#deps.pasted.authorize(token, { agent, user, host: target.host });
+        } catch {
+          return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+        }
+        if (!a.ok) return this.#exfiltration(res, base, a.reason, a.secret ? [`pasted:${a.secret.token}`] : []);
+        if (target.scheme !== 'https') return this.#exfiltration(res, base, 'placeholder.insecure_scheme', [`pasted:${token}`]);
+        pastedSwaps.set(token, a.value.reveal());
+        this.#deps.pasted.markUsed(a.secret.id);
+      }
+    }
+
     // 2. Outbound DLP on what the agent sent (placeholders themselves are not credentials).
     for (const text of [headerText, pathAndQuery, bodyText]) {
       let findings: readonly DlpFinding[];
@@ -437,7 +471,8 @@ export class EgressProxy {
         return this.#refuse(res, base, deny('dlp.error', 'detector'));
       }
       for (const f of findings) {
-        if (text.slice(f.start, f.end).includes('bst_ph_')) continue;
+        const hit = text.slice(f.start, f.end);
+        if (hit.includes('bst_ph_') || hit.includes('<<SECRET_') || /%3C%3CSECRET_/i.test(hit)) continue;
         if (f.rule === 'private-key' || (f.hosts.length > 0 && !hostMatchesAny(f.hosts, target.host))) {
           return this.#exfiltration(res, base, 'dlp.credential', [], f.rule);
         }
@@ -445,14 +480,24 @@ export class EgressProxy {
     }
 
     // 3. Swap.
-    const names = [...new Set([...swaps.values()].map((s) => s.secret.name))];
-    const swap = (text: string, encode: (v: string) => string): string =>
-      swaps.size === 0 ? text : text.replace(/\bbst_ph_[a-z2-7]{32}\b/g, (ph) => {
+    const names = [...new Set([...swaps.values()].map((s) => s.secret.name)), ...[...pastedSwaps.keys()].map((t) => `pasted:${t}`)];
+    const swap = (text: string, encode: (v: string) => string): string => {
+      let out = swaps.size === 0 ? text : text.replace(/\bbst_ph_[a-z2-7]{32}\b/g, (ph) => {
         const s = swaps.get(ph);
         return s ? encode(s.value.reveal()) : ph;
       });
+      if (pastedSwaps.size > 0) {
+        const put = (m: string, t: string): string => {
+          const v = pastedSwaps.get(t);
+          return v !== undefined ? encode(v) : m;
+        };
+        out = out.replace(PASTED_PLACEHOLDER_PATTERN, put).replace(PASTED_PLACEHOLDER_ENCODED, put);
+      }
+      return out;
+    };
+    const swapping = swaps.size > 0 || pastedSwaps.size > 0;
     const outHeaders: [string, string][] = headers.map(([k, v]) => {
-      if (swaps.size === 0 || !v.includes('bst_ph_')) return [k, v];
+      if (!swapping || (!v.includes('bst_ph_') && !v.includes('<<SECRET_'))) return [k, v];
       const exact = swaps.get(v.trim());
       if (exact?.secret.header !== undefined && exact.secret.format !== undefined && exact.secret.header.toLowerCase() === k) {
         return [k, exact.secret.format.replace('{}', exact.value.reveal())];
@@ -460,20 +505,20 @@ export class EgressProxy {
       return [k, swap(v, (x) => x)];
     });
     let outPath = pathAndQuery;
-    if (swaps.size > 0 && pathAndQuery.includes('bst_ph_')) outPath = swap(pathAndQuery, encodeURIComponent);
+    if (swapping && (pathAndQuery.includes('bst_ph_') || tokens.size > 0)) outPath = swap(pathAndQuery, encodeURIComponent);
     let outBody: Buffer = body;
-    if (swaps.size > 0 && bodyText.includes('bst_ph_')) {
+    if (swapping && (bodyText.includes('bst_ph_') || bodyText.includes('<<SECRET_'))) {
       // Values go in as UTF-8 bytes; everything else stays byte for byte.
       outBody = Buffer.from(swap(bodyText, (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1');
     }
-    if (swaps.size > 0) {
+    if (swapping) {
       // Ask for an identity-encoded answer so an echoed value can be redacted.
       for (const h of outHeaders) if (h[0] === 'accept-encoding') h[1] = 'identity';
       for (const s of swaps.values()) this.#deps.vault?.markUsed(s.secret.id);
     }
 
     // 4. Forward to the checked address.
-    const forms = swaps.size > 0 ? redactionForms([...swaps.values()].map((s) => s.value.reveal())) : [];
+    const forms = swapping ? redactionForms([...[...swaps.values()].map((s) => s.value.reveal()), ...pastedSwaps.values()]) : [];
     const dispatcher = this.#dispatcher(target.host, verdict.address as string);
     const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${(target.scheme === 'https' && target.port === 443) || (target.scheme === 'http' && target.port === 80) ? '' : `:${target.port}`}`;
     let upstream: Dispatcher.ResponseData;
@@ -555,6 +600,8 @@ export class EgressProxy {
   }
 
   async #hasSecretFor(agent: string, host: string): Promise<boolean> {
+    // Credentials end users paste to the model can only be used on their provider's hosts: intercept those for model-door agents.
+    if (this.#deps.pasted && this.#deps.config.agents.get(agent)?.model !== undefined && hostMatchesAny(PASTED_SECRET_HOSTS, host)) return true;
     const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
     if (grants.length === 0 || !this.#deps.vault) return false;
     for (const name of grants) {

@@ -62,6 +62,17 @@ import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type Upstrea
 import { sanitizeResult } from './sanitize.ts';
 import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
+import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
+import type { ToolMetaIndex } from '../policy/tool-meta.ts';
+import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
+
+/** Redacts known values (all their forms) from every string in a JSON value. */
+function redactValuesDeep(value: unknown, forms: readonly Buffer[]): unknown {
+  if (typeof value === 'string') return redactValuesInString(value, forms);
+  if (Array.isArray(value)) return value.map((v) => redactValuesDeep(v, forms));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValuesDeep(v, forms)]));
+  return value;
+}
 
 /** What a gateway session needs from the running gateway. */
 export interface GatewayDeps {
@@ -76,6 +87,10 @@ export interface GatewayDeps {
    * upstream's environment). Rejects when no vault is open or the secret is unknown.
    */
   readonly placeholder?: (agent: string, secret: string) => Promise<string>;
+  /** End users' pasted secrets, once a vault is open (`<<SECRET_…>>` in tool arguments). */
+  readonly pasted?: () => PastedSecrets | undefined;
+  /** Tool scope / cross-user metadata (config `tools`). */
+  readonly toolMeta?: ToolMetaIndex;
 }
 
 /** The audit record being built for one request; handlers fill it in. */
@@ -119,6 +134,8 @@ const DENIED_TEXT = 'Bastion refused this call: the tool is not available to thi
 
 export class GatewaySession {
   readonly agent: ResolvedAgent;
+  /** The end user the session acts for (`Bastion-User` at initialize), or null. */
+  readonly user: string | null;
   readonly server: Server;
   readonly #deps: GatewayDeps;
   readonly #upstreams = new Map<string, Promise<UpstreamConnection>>();
@@ -134,9 +151,10 @@ export class GatewaySession {
   /** Messages the transport has delivered to this session (the HTTP layer uses it to find transport-level rejections). */
   delivered = 0;
 
-  constructor(deps: GatewayDeps, agent: ResolvedAgent) {
+  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: string | null = null) {
     this.#deps = deps;
     this.agent = agent;
+    this.user = user;
     this.server = new Server(
       { name: 'bastion', version: '0.1.0' },
       {
@@ -284,6 +302,7 @@ export class GatewaySession {
       time: ctx.time,
       door: 'tool',
       agent: this.agent.name,
+      ...(this.user !== null ? { user: this.user } : {}),
       session: this.sessionId ?? null,
       method: ctx.method,
       target: ctx.target,
@@ -559,6 +578,7 @@ export class GatewaySession {
 
   /** Listing check: may the agent see this entry at all (allow or approve with no arguments known)? */
   #may(action: 'tools/call' | 'resources/read' | 'prompts/get', kind: 'tool' | 'resource' | 'prompt', e: Entry<unknown>, listing: boolean): boolean {
+    if (kind === 'tool' && this.#deps.toolMeta?.hiddenReason(this.agent, e.exposed) !== undefined) return false;
     return this.#authorize(action, kind, e.exposed, e.upstream, {}, undefined, listing).effect !== 'deny';
   }
 
@@ -623,6 +643,47 @@ export class GatewaySession {
     return out as T;
   }
 
+  /**
+   * Resolves the pasted-secret placeholders in `args` for this session's user and
+   * the upstream's hosts. Any placeholder that is unknown, another user's,
+   * unbound or foreign to the upstream's hosts refuses the whole call (an exfiltration alert in the record).
+   */
+  async #swapPasted(args: Record<string, unknown>, tokens: readonly string[], upstream: string, ctx: RequestAudit): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
+    const pasted = this.#deps.pasted?.();
+    if (pasted === undefined) return { refusal: deny('vault.unavailable', 'vault') };
+    const hosts = this.#deps.config.upstreams.get(upstream)?.secretHosts ?? [];
+    const byToken = new Map<string, string>();
+    const used: { token: string; rule: string }[] = [];
+    try {
+      for (const token of tokens) {
+        if (hosts.length === 0) {
+          ctx.detail.placeholders = [{ token }];
+          return { refusal: deny('placeholder.foreign_host', `upstreams.${upstream}.secretHosts`) };
+        }
+        for (const host of hosts) {
+          const a = await pasted.authorize(token, { agent: this.agent.name, user: this.user, host });
+          if (!a.ok) {
+            ctx.detail.placeholders = [{ token, ...(a.secret ? { rule: a.secret.rule } : {}) }];
+            return { refusal: deny(a.reason, `upstreams.${upstream}.secretHosts`) };
+          }
+          byToken.set(token, a.value.reveal());
+          if (!used.some((u) => u.token === token)) used.push({ token, rule: a.secret.rule });
+          pasted.markUsed(a.secret.id);
+        }
+      }
+    } catch {
+      return { refusal: deny('vault.error', 'vault') };
+    }
+    ctx.detail.placeholders = used;
+    const swap = (v: unknown): unknown => {
+      if (typeof v === 'string') return v.replace(PASTED_PLACEHOLDER_PATTERN, (m, t: string) => byToken.get(t) ?? m);
+      if (Array.isArray(v)) return v.map(swap);
+      if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]));
+      return v;
+    };
+    return { args: swap(args) as Record<string, unknown>, values: [...byToken.values()] };
+  }
+
   async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
     const ctx = this.#ctx(extra);
     const ref = randomToken(16).slice(0, 12);
@@ -650,6 +711,8 @@ export class GatewaySession {
     const decision = this.#authorize('tools/call', 'tool', entry.exposed, entry.upstream, args, ctx.argsDigest, false);
     ctx.decision = decision;
     if (decision.effect === 'deny') return refuse(decision, 'ERR_POLICY_DENIED', DENIED_TEXT);
+    const hidden = this.#deps.toolMeta?.hiddenReason(this.agent, entry.exposed);
+    if (hidden !== undefined) return refuse(deny(hidden, 'tools'), 'ERR_POLICY_DENIED', DENIED_TEXT);
 
     // 3. Arguments against the tool's own schema.
     const invalid = this.#deps.validator.validate(entry.item.inputSchema, args);
@@ -714,7 +777,19 @@ export class GatewaySession {
       ctx.decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: decision.rule };
     }
 
-    // 6. Execute.
+    // 6. Pasted secrets: `<<SECRET_…>>` in the arguments, swapped only for this session's
+    // user and only when the upstream's secretHosts are all among the secret's hosts.
+    let callArgs: Record<string, unknown> = args;
+    let forms: Buffer[] = [];
+    const tokens = findPastedTokens(JSON.stringify(args));
+    if (tokens.length > 0) {
+      const swapped = await this.#swapPasted(args, tokens, entry.upstream, ctx);
+      if ('refusal' in swapped) return refuse(swapped.refusal, 'ERR_PLACEHOLDER_DENIED', `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${swapped.refusal.reason})`);
+      callArgs = swapped.args;
+      forms = redactionForms(swapped.values);
+    }
+
+    // 7. Execute.
     const name = entry.upstream;
     let ids = this.#inflight.get(name);
     if (!ids) this.#inflight.set(name, (ids = new Set()));
@@ -725,7 +800,7 @@ export class GatewaySession {
       const result = await conn.request(
         'tools/call',
         (o) =>
-          conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: args }, CallToolResultSchema, {
+          conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: callArgs }, CallToolResultSchema, {
             ...o,
             ...(progressToken === undefined
               ? {}
@@ -739,7 +814,7 @@ export class GatewaySession {
           }),
         extra.signal,
       );
-      const out = this.#sanitize(result, ctx);
+      const out = this.#sanitize(forms.length > 0 ? redactValuesDeep(result, forms) : result, ctx);
       if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
       return out as CallToolResult;
     } catch (err) {

@@ -17,7 +17,7 @@ import { allow, deny, type Decision } from '../decision.ts';
 import { isBastionError } from '../errors.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import type { Gateway } from './gateway.ts';
-import { headerOne, readBody } from './http.ts';
+import { headerOne, readBody } from './http-body.ts';
 
 const STATUSES = new Set<ApprovalRecord['status']>(['pending', 'approved', 'denied', 'expired', 'used']);
 const MAX_REASON = 500;

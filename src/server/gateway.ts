@@ -12,6 +12,8 @@ import { GatewaySession, type GatewayDeps } from '../mcp/session.ts';
 import { ArgumentValidator } from '../mcp/validate.ts';
 import { PathGuard } from '../policy/paths.ts';
 import { PolicyEngine } from '../policy/engine.ts';
+import { ToolMetaIndex } from '../policy/tool-meta.ts';
+import type { PastedSecrets } from '../vault/pasted.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { constantTimeEqual, randomToken, sha256Hex } from '../util/crypto.ts';
@@ -38,7 +40,7 @@ export class Gateway {
   readonly deps: GatewayDeps;
   readonly #agentByKeyDigest: Map<string, string>;
   readonly #adminKeyDigests: readonly string[];
-  #vault: { current?: PlaceholderSource } = {};
+  #vault: { current?: PlaceholderSource; pasted?: PastedSecrets } = {};
 
   private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps, agentByKeyDigest: Map<string, string>) {
     this.config = config;
@@ -86,10 +88,20 @@ export class Gateway {
           generated.push({ agent: agent.name, key });
         }
       }
-      const vault: { current?: PlaceholderSource } = {};
+      const vault: { current?: PlaceholderSource; pasted?: PastedSecrets } = {};
       const placeholder = (agent: string, secret: string): Promise<string> =>
         vault.current ? vault.current.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
-      const deps: GatewayDeps = { config, policy, paths, audit, approvals, validator: new ArgumentValidator(), placeholder };
+      const deps: GatewayDeps = {
+        config,
+        policy,
+        paths,
+        audit,
+        approvals,
+        validator: new ArgumentValidator(),
+        placeholder,
+        pasted: () => vault.pasted,
+        toolMeta: new ToolMetaIndex(config.tools),
+      };
       const gateway = new Gateway(config, store, audit, deps, byDigest);
       gateway.#vault = vault;
       return { gateway, generated };
@@ -101,10 +113,17 @@ export class Gateway {
 
   /**
    * Makes the vault's placeholders available to sessions (for `vault:NAME` in
-   * stdio upstream environments). Until then such upstreams fail closed.
+   * stdio upstream environments) and, when given, end users' pasted secrets (for
+   * `<<SECRET_…>>` in tool arguments). Until then both fail closed.
    */
-  attachVault(vault: PlaceholderSource): void {
+  attachVault(vault: PlaceholderSource, pasted?: PastedSecrets): void {
     this.#vault.current = vault;
+    if (pasted !== undefined) this.#vault.pasted = pasted;
+  }
+
+  /** End users' pasted secrets, once a vault is attached. */
+  get pasted(): PastedSecrets | undefined {
+    return this.#vault.pasted;
   }
 
   /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
@@ -122,11 +141,11 @@ export class Gateway {
     return ok;
   }
 
-  /** A new session for an agent (HTTP or stdio). */
-  newSession(agentName: string): GatewaySession {
+  /** A new session for an agent (HTTP or stdio), acting for end user `user` when one is named. */
+  newSession(agentName: string, user: string | null = null): GatewaySession {
     const agent = this.config.agents.get(agentName);
     if (!agent) throw new BastionError('ERR_AUTH_INVALID', `no agent ${agentName}`);
-    return new GatewaySession(this.deps, agent);
+    return new GatewaySession(this.deps, agent, user);
   }
 
   /** Writes an audit event; resolves when durable. */

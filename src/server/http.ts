@@ -1,5 +1,6 @@
 /**
- * The HTTP listener: MCP Streamable HTTP at `/mcp`, the admin API at `/api`,
+ * The HTTP listener: MCP Streamable HTTP at `/mcp`, the model door at `/v1/chat/completions`,
+ * `/v1/messages` and `/v1/models`, the admin API at `/api`,
  * the network door's base-URL mode at `/egress/<host>/<path>`, and `/healthz`. Checks run in this order, cheapest and least trusting first:
  *
  *   Host allowlist (DNS rebinding) → Origin allowlist → agent key → body size
@@ -15,12 +16,13 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent } from '../audit/types.ts';
 import { deny } from '../decision.ts';
-import { DEFAULTS } from '../defaults.ts';
 import { BastionError } from '../errors.ts';
 import type { GatewaySession } from '../mcp/session.ts';
 import { randomToken } from '../util/crypto.ts';
 import type { EgressProxy } from '../egress/proxy.ts';
+import { ModelDoor } from '../model/door.ts';
 import { handleAdminApi } from './admin-api.ts';
+import { headerOne, readBody } from './http-body.ts';
 import type { Gateway } from './gateway.ts';
 
 interface HttpSession {
@@ -44,7 +46,7 @@ export interface RunningServer {
  * Starts the HTTP listener for a gateway.
  * @param listen override of `server.listen` (tests pass port 0)
  */
-export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy } = {}): Promise<RunningServer> {
+export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy; model?: ModelDoor } = {}): Promise<RunningServer> {
   const cfg = gateway.config.server;
   const sessions = new Map<string, HttpSession>();
   const host = listen?.host ?? cfg.host;
@@ -116,6 +118,10 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       // The network door's base-URL mode; it authenticates and audits on its own.
       return opts.egress.handleBaseUrl(req, res);
     }
+    if (opts.model && ModelDoor.serves(url.pathname)) {
+      // The model door authenticates, answers in the provider's error shape and audits on its own.
+      return opts.model.handle(req, res, url);
+    }
     if (url.pathname !== '/mcp') {
       res.writeHead(404, { 'content-type': 'application/json' });
       return void res.end('{"error":"not found"}');
@@ -132,10 +138,15 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return reject(req, res, started, null, 401, RPC.DENIED, 'invalid key (ERR_AUTH_INVALID)', 'auth.invalid', { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' });
     }
 
+    // The end user the agent acts for, fixed for the session at initialize.
+    const user = headerOne(req, 'bastion-user') ?? null;
+    if (user !== null && !/^[^\u0000-\u001f\u007f]{1,256}$/.test(user)) {
+      return reject(req, res, started, agent, 400, RPC.INVALID, 'Bastion-User must be 1-256 characters without control characters (ERR_USER_REQUIRED)', 'user.invalid');
+    }
     const sessionId = headerOne(req, 'mcp-session-id');
     const existing = sessionId !== undefined ? sessions.get(sessionId) : undefined;
-    // A session belongs to the agent that opened it; another agent's id is as unknown as a made-up one.
-    if (sessionId !== undefined && (!existing || existing.agent !== agent)) {
+    // A session belongs to the agent (and end user) that opened it; another's id is as unknown as a made-up one.
+    if (sessionId !== undefined && (!existing || existing.agent !== agent || (user !== null && existing.session.user !== user))) {
       return reject(req, res, started, agent, 404, RPC.SESSION, 'session not found (ERR_SESSION_UNKNOWN)', 'session.unknown');
     }
 
@@ -183,7 +194,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions (ERR_SESSION_LIMIT)', 'session.limit', { 'retry-after': '5' }, 'initialize');
     }
 
-    const session = gateway.newSession(agent);
+    const session = gateway.newSession(agent, user);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomToken(24),
       onsessioninitialized: (id) => {
@@ -294,52 +305,4 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
 export function defaultAllowedHosts(host: string, port: number): string[] {
   const names = new Set([host.toLowerCase(), 'localhost', '127.0.0.1', '[::1]']);
   return [...names].map((n) => `${n}:${port}`);
-}
-
-/** One header value; repeated headers (ambiguous) count as absent. */
-export function headerOne(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-/**
- * Reads a request body, counting bytes as they stream (Content-Length is checked
- * first but not trusted). Returns 'too_large' as soon as the limit is passed,
- * 'timeout' when the body is not complete within `timeoutMs`, or 'aborted' when
- * the client went away.
- */
-export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number = DEFAULTS.bodyTimeoutMs): Promise<Buffer | 'too_large' | 'aborted' | 'timeout'> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
-    return Promise.resolve('too_large');
-  }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const timer = setTimeout(() => {
-      req.pause();
-      finish('timeout');
-    }, timeoutMs);
-    const finish = (v: Buffer | 'too_large' | 'aborted' | 'timeout'): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(v);
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.resume();
-        finish('too_large');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => finish(Buffer.concat(chunks, size)));
-    req.on('error', () => finish('aborted'));
-    req.on('close', () => finish('aborted'));
-  });
 }

@@ -15,12 +15,12 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
-import type { ApprovalRecord, NewSecret, Store, StoredKey, StoredSecret, StoredSecretVersion } from './store.ts';
+import type { ApprovalRecord, BanRecord, NewSecret, Store, StoredKey, StoredPastedSecret, StoredSecret, StoredSecretVersion } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -102,6 +102,34 @@ const MIGRATIONS: readonly string[] = [
     generation INTEGER NOT NULL
   ) STRICT;
   INSERT INTO vault_generation (id, generation) VALUES (1, 0);
+  `,
+  `
+  CREATE TABLE pasted_secrets (
+    id TEXT PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    agent TEXT NOT NULL,
+    user TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    hosts TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    UNIQUE (agent, user, fingerprint)
+  ) STRICT;
+  CREATE TABLE bans (
+    id INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    lifted_at INTEGER,
+    lifted_by TEXT
+  ) STRICT;
+  CREATE INDEX bans_subject ON bans (agent, user, until);
   `,
 ];
 
@@ -190,6 +218,62 @@ interface ApprovalRow {
   decided_at: number | null;
   decided_by: string | null;
   reason: string | null;
+}
+
+interface PastedRow {
+  id: string;
+  token: string;
+  agent: string;
+  user: string;
+  fingerprint: string;
+  rule: string;
+  hosts: string;
+  sealed: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+function pastedFromRow(r: PastedRow): StoredPastedSecret {
+  return {
+    id: r.id,
+    token: r.token,
+    agent: r.agent,
+    user: r.user,
+    fingerprint: r.fingerprint,
+    rule: r.rule,
+    hosts: JSON.parse(r.hosts) as string[],
+    sealed: r.sealed,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+  };
+}
+
+interface BanRow {
+  id: number;
+  agent: string;
+  user: string;
+  at: number;
+  until: number;
+  level: number;
+  rule: string;
+  reason: string;
+  lifted_at: number | null;
+  lifted_by: string | null;
+}
+
+function banFromRow(r: BanRow): BanRecord {
+  return {
+    id: r.id,
+    agent: r.agent,
+    user: r.user,
+    at: r.at,
+    until: r.until,
+    level: r.level,
+    rule: r.rule,
+    reason: r.reason,
+    liftedAt: r.lifted_at,
+    liftedBy: r.lifted_by,
+  };
 }
 
 interface KeyRow {
@@ -347,6 +431,21 @@ class SqliteStore implements Store {
       secretTouch: 'UPDATE secrets SET last_used_at = :at WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :at)',
       vaultItemGet: 'SELECT value FROM vault_items WHERE name = ?',
       vaultItemInsert: 'INSERT INTO vault_items (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+      pastedInsert: `INSERT INTO pasted_secrets (id, token, agent, user, fingerprint, rule, hosts, sealed, created_at, last_used_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (agent, user, fingerprint) DO NOTHING`,
+      pastedByFingerprint: 'SELECT * FROM pasted_secrets WHERE agent = ? AND user = ? AND fingerprint = ?',
+      pastedByToken: 'SELECT * FROM pasted_secrets WHERE token = ?',
+      pastedList: `SELECT * FROM pasted_secrets WHERE (:agent IS NULL OR agent = :agent) AND (:user IS NULL OR user = :user)
+        ORDER BY created_at DESC, id LIMIT :limit`,
+      pastedHosts: 'UPDATE pasted_secrets SET hosts = ? WHERE id = ?',
+      pastedTouch: 'UPDATE pasted_secrets SET last_used_at = :at WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :at)',
+      banCount: 'SELECT COUNT(*) AS n FROM bans WHERE agent = ? AND user = ? AND at > ? AND lifted_at IS NULL',
+      banInsert: 'INSERT INTO bans (agent, user, at, until, level, rule, reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
+      banActive: 'SELECT * FROM bans WHERE agent = ? AND user = ? AND until > ? AND lifted_at IS NULL ORDER BY until DESC LIMIT 1',
+      banList: `SELECT * FROM bans WHERE (:user IS NULL OR user = :user) AND (:active IS NULL OR (until > :active AND lifted_at IS NULL))
+        ORDER BY at DESC, id DESC LIMIT :limit`,
+      banLift: `UPDATE bans SET lifted_at = :at, lifted_by = :by
+        WHERE user = :user AND (:agent IS NULL OR agent = :agent) AND lifted_at IS NULL AND until > :at`,
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -571,6 +670,70 @@ class SqliteStore implements Store {
     const stored = await this.getVaultItem(name);
     if (stored === undefined) throw new BastionError('ERR_STORE', 'store: putVaultItemIfAbsent failed', { detail: { reason: 'vanished', name } });
     return stored;
+  }
+
+  async putPastedSecret(secret: StoredPastedSecret): Promise<StoredPastedSecret> {
+    assertTime('putPastedSecret: createdAt', secret.createdAt);
+    guard('putPastedSecret', () =>
+      this.#s('pastedInsert').run(secret.id, secret.token, secret.agent, secret.user, secret.fingerprint, secret.rule, JSON.stringify([...secret.hosts]), secret.sealed, secret.createdAt),
+    );
+    const row = guard('putPastedSecret', () => this.#s('pastedByFingerprint').get(secret.agent, secret.user, secret.fingerprint)) as PastedRow | undefined;
+    if (row === undefined) throw new BastionError('ERR_STORE', 'store: putPastedSecret failed', { detail: { reason: 'vanished' } });
+    return pastedFromRow(row);
+  }
+
+  async getPastedSecretByToken(token: string): Promise<StoredPastedSecret | undefined> {
+    const row = guard('getPastedSecretByToken', () => this.#s('pastedByToken').get(token)) as PastedRow | undefined;
+    return row === undefined ? undefined : pastedFromRow(row);
+  }
+
+  async listPastedSecrets(filter: { agent?: string; user?: string; limit?: number } = {}): Promise<StoredPastedSecret[]> {
+    const rows = guard('listPastedSecrets', () =>
+      this.#s('pastedList').all({ agent: filter.agent ?? null, user: filter.user ?? null, limit: filter.limit ?? 1000 }),
+    ) as unknown as PastedRow[];
+    return rows.map(pastedFromRow);
+  }
+
+  async touchPastedSecret(id: string, at: number): Promise<void> {
+    assertTime('touchPastedSecret: at', at);
+    guard('touchPastedSecret', () => this.#s('pastedTouch').run({ id, at }));
+  }
+
+  async setPastedSecretHosts(id: string, hosts: readonly string[]): Promise<boolean> {
+    const r = guard('setPastedSecretHosts', () => this.#s('pastedHosts').run(JSON.stringify([...hosts]), id));
+    return Number(r.changes) > 0;
+  }
+
+  async addBan(offence: { agent: string; user: string; at: number; rule: string; reason: string }, durationsMs: readonly number[], forgetAfterMs: number): Promise<BanRecord> {
+    assertTime('addBan: at', offence.at);
+    if (durationsMs.length === 0) throw new RangeError('addBan: durationsMs must not be empty');
+    return this.#transaction('addBan', () =>
+      guard('addBan', () => {
+        const prior = (this.#s('banCount').get(offence.agent, offence.user, offence.at - forgetAfterMs) as { n: number }).n;
+        const level = prior + 1;
+        const duration = durationsMs[Math.min(level, durationsMs.length) - 1] as number;
+        const row = this.#s('banInsert').get(offence.agent, offence.user, offence.at, offence.at + duration, level, offence.rule, offence.reason) as unknown as BanRow;
+        return banFromRow(row);
+      }),
+    );
+  }
+
+  async activeBan(agent: string, user: string, now: number): Promise<BanRecord | undefined> {
+    const row = guard('activeBan', () => this.#s('banActive').get(agent, user, now)) as BanRow | undefined;
+    return row === undefined ? undefined : banFromRow(row);
+  }
+
+  async listBans(filter: { activeAt?: number; user?: string; limit?: number } = {}): Promise<BanRecord[]> {
+    const rows = guard('listBans', () =>
+      this.#s('banList').all({ user: filter.user ?? null, active: filter.activeAt ?? null, limit: filter.limit ?? 1000 }),
+    ) as unknown as BanRow[];
+    return rows.map(banFromRow);
+  }
+
+  async liftBans(user: string, opts: { agent?: string; at: number; by: string }): Promise<number> {
+    assertTime('liftBans: at', opts.at);
+    const r = guard('liftBans', () => this.#s('banLift').run({ user, agent: opts.agent ?? null, at: opts.at, by: opts.by }));
+    return Number(r.changes);
   }
 
   async close(): Promise<void> {

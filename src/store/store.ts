@@ -90,6 +90,47 @@ export interface NewSecret {
   readonly sealed: string;
 }
 
+/**
+ * A credential an end user pasted into a model conversation, vaulted as that
+ * user's personal secret (src/vault/pasted.ts). Never its value. Times epoch ms.
+ */
+export interface StoredPastedSecret {
+  /** Random id (UUID). */
+  readonly id: string;
+  /** The 12 characters of `<<SECRET_xxxxxxxxxxxx>>`, derived from `id`; unique. */
+  readonly token: string;
+  /** The agent and end user it belongs to: only requests for this pair may use it. */
+  readonly agent: string;
+  readonly user: string;
+  /** Keyed digest of agent, user and value: the same value pasted again maps to the same row. */
+  readonly fingerprint: string;
+  /** The detector rule that found it (`github-pat`, ...). */
+  readonly rule: string;
+  /** Hosts it may be sent to (from the rule; empty: nowhere until an admin binds it). */
+  readonly hosts: readonly string[];
+  /** JSON of its `SealedSecret`; opaque to the store. */
+  readonly sealed: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | null;
+}
+
+/** One ban (an offence and the ban it earned). Times are epoch ms. */
+export interface BanRecord {
+  readonly id: number;
+  readonly agent: string;
+  readonly user: string;
+  /** When the offence happened; the ban runs from here to `until`. */
+  readonly at: number;
+  readonly until: number;
+  /** 1 for a first offence within the forget window, 2 for the second, ... */
+  readonly level: number;
+  /** Rule that triggered it (e.g. `extraction.reveal-system-prompt`) and a short reason. */
+  readonly rule: string;
+  readonly reason: string;
+  readonly liftedAt: number | null;
+  readonly liftedBy: string | null;
+}
+
 export interface Store {
   /**
    * Appends events to the audit chain in one transaction, computing `seq`,
@@ -184,6 +225,34 @@ export interface Store {
    * otherwise. Race-safe across processes: every caller gets the same value.
    */
   putVaultItemIfAbsent(name: string, value: string): Promise<string>;
+
+  /**
+   * Stores a pasted secret unless one with the same (agent, user, fingerprint)
+   * exists, and returns the stored row (the existing one in that case), race-safe.
+   * @throws BastionError `ERR_STORE` (also when `token` is taken by another secret)
+   */
+  putPastedSecret(secret: StoredPastedSecret): Promise<StoredPastedSecret>;
+  /** The pasted secret with this token, or undefined. */
+  getPastedSecretByToken(token: string): Promise<StoredPastedSecret | undefined>;
+  /** Pasted secrets, newest first, optionally of one user (and agent). */
+  listPastedSecrets(filter?: { agent?: string; user?: string; limit?: number }): Promise<StoredPastedSecret[]>;
+  /** Sets `lastUsedAt` unless later already. */
+  touchPastedSecret(id: string, at: number): Promise<void>;
+  /** Replaces a pasted secret's hosts (an admin binding it). False when unknown. */
+  setPastedSecretHosts(id: string, hosts: readonly string[]): Promise<boolean>;
+
+  /**
+   * Records an offence and the ban it earns, in one transaction: the level is
+   * 1 + the offences of this agent and user since `at − forgetAfterMs` that were
+   * not lifted, and the ban lasts `durationsMs[level − 1]` (the last entry repeats).
+   */
+  addBan(offence: { agent: string; user: string; at: number; rule: string; reason: string }, durationsMs: readonly number[], forgetAfterMs: number): Promise<BanRecord>;
+  /** The ban in force for this agent and user at `now` (the latest-ending one), or undefined. */
+  activeBan(agent: string, user: string, now: number): Promise<BanRecord | undefined>;
+  /** Bans newest first; `activeAt` keeps only those in force then. */
+  listBans(filter?: { activeAt?: number; user?: string; limit?: number }): Promise<BanRecord[]>;
+  /** Lifts the bans of `user` in force at `at` (of one agent when given). Returns how many. */
+  liftBans(user: string, opts: { agent?: string; at: number; by: string }): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -38,6 +38,9 @@ export const PLACEHOLDER_ROOT_ITEM = 'placeholder-root-key';
 /** Domain-separation label of the per-agent placeholder key derivation (see the module docs). */
 export const AGENT_KEY_LABEL = 'bastion/placeholder/agent/v1|';
 
+/** Domain-separation label of {@link Vault.derivedKey}. */
+const DERIVED_KEY_LABEL = 'bastion/derived/v1|';
+
 /** Largest secret value, in UTF-8 bytes. */
 export const MAX_SECRET_VALUE_BYTES = 64 * 1024;
 
@@ -373,6 +376,21 @@ export class Vault {
     const s = await this.#store.getSecretByName(name);
     if (s === undefined) throw unknownSecret(name);
     return s;
+  }
+
+  /**
+   * A 32-byte key for one purpose, derived from the installation's root key:
+   * HMAC-SHA256(rootKey, "bastion/derived/v1|" + label). Labels name their use
+   * (`pasted/token`, `pasted/fingerprint`); different labels give independent keys.
+   */
+  derivedKey(label: string): Buffer {
+    if (typeof label !== 'string' || label.length === 0 || label.includes('|')) throw new TypeError('derivedKey: label must be a non-empty string without |');
+    return hmacSha256(this.#rootKey, DERIVED_KEY_LABEL + label);
+  }
+
+  /** The KEK, for modules that seal their own items under it (pasted secrets). */
+  get kek(): Kek {
+    return this.#kek;
   }
 
   #agentKey(agent: string): Buffer {

@@ -17,6 +17,8 @@ import { kekKeyProtector } from '../../src/vault/key-protector.ts';
 import type { EgressAlert } from '../../src/egress/proxy.ts';
 import type { Lookup } from '../../src/egress/ssrf-classify.ts';
 import { Gateway } from '../../src/server/gateway.ts';
+import type { AdminAlert } from '../../src/alerts/notifier.ts';
+import { ModelDoor } from '../../src/model/door.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
 import { tempDir } from './gateway.ts';
 
@@ -110,6 +112,9 @@ export interface TestEgress {
   /** The main listener (base-URL mode). */
   readonly running: RunningServer;
   readonly alerts: EgressAlert[];
+  /** The model door (when started with `model: true`) and the admin alerts it raised. */
+  readonly model?: ModelDoor;
+  readonly adminAlerts: AdminAlert[];
   /** The local CA certificate (PEM) clients trust for intercepted hosts. */
   readonly caPem: string;
   readonly caFile: string;
@@ -120,11 +125,14 @@ export interface TestEgress {
  * Starts a gateway from `yaml` (written into a temp folder with `files`) with
  * its network door; `upstreamCa` are the origins' certificates the proxy trusts.
  */
-export async function startEgress(yaml: string, opts: { upstreamCa?: string[]; lookup?: Lookup; files?: Record<string, string> } = {}): Promise<TestEgress> {
+export async function startEgress(
+  yaml: string,
+  opts: { upstreamCa?: string[]; lookup?: Lookup; files?: Record<string, string>; model?: boolean; env?: Record<string, string> } = {},
+): Promise<TestEgress> {
   const dir = tempDir(opts.files ?? {});
   const file = join(dir, 'bastion.yaml');
   writeFileSync(file, yaml);
-  const env = { EGRESS_KEY, OTHER_EGRESS_KEY, BASTION_MASTER_KEY: TEST_MASTER_KEY };
+  const env = { EGRESS_KEY, OTHER_EGRESS_KEY, BASTION_MASTER_KEY: TEST_MASTER_KEY, ...opts.env };
   const { config } = await loadConfig(file, { env, secrets: 'strict' });
   const kek = await loadVaultKey(config, env);
   const { gateway } = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) });
@@ -137,7 +145,9 @@ export async function startEgress(yaml: string, opts: { upstreamCa?: string[]; l
     onAlert: (a) => alerts.push(a),
   });
   const proxyUrl = await door.proxy.start('127.0.0.1', 0);
-  const running = await startHttpServer(gateway, { host: '127.0.0.1', port: 0 }, { egress: door.proxy });
+  const adminAlerts: AdminAlert[] = [];
+  const model = opts.model ? await ModelDoor.open(gateway, { vault: door.vault, pasted: door.pasted, alerts: { notify: (a) => void adminAlerts.push(a) } }) : undefined;
+  const running = await startHttpServer(gateway, { host: '127.0.0.1', port: 0 }, { egress: door.proxy, ...(model ? { model } : {}) });
   const caPem = door.issuer.caCertPem;
   const caFile = join(dir, 'bastion-ca.pem');
   writeFileSync(caFile, caPem);
@@ -148,11 +158,14 @@ export async function startEgress(yaml: string, opts: { upstreamCa?: string[]; l
     proxyUrl,
     running,
     alerts,
+    ...(model ? { model } : {}),
+    adminAlerts,
     caPem,
     caFile,
     close: async () => {
       await door.proxy.close();
       await running.close();
+      await model?.close();
       await door.vault.flush();
       await gateway.close();
     },

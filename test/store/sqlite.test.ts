@@ -18,7 +18,7 @@ const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
 runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
 runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
 
-test('creates the folder 0700 and the file 0600, WAL mode, schema version 2', async () => {
+test('creates the folder 0700 and the file 0600, WAL mode, schema version 3', async () => {
   const path = freshPath();
   const store = await openSqliteStore(path);
   await store.close();
@@ -28,7 +28,7 @@ test('creates the folder 0700 and the file 0600, WAL mode, schema version 2', as
   }
   const db = new DatabaseSync(path);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
-  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 2);
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3);
   db.close();
 });
 
@@ -119,23 +119,25 @@ test('two connections: an approval consumed through one cannot be consumed or cl
   await b.close();
 });
 
-test('migration 1 → 2 adds the vault tables and keeps existing data', async () => {
+test('migration 1 → 3 adds the vault, pasted-secret and ban tables and keeps existing data', async () => {
   const path = freshPath();
   const a = await openSqliteStore(path);
   await a.appendAudit([sampleEvent(1)]);
   await a.close();
   // Turn the file back into a version 1 database.
   const db = new DatabaseSync(path);
-  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; PRAGMA user_version = 1');
+  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; PRAGMA user_version = 1');
   db.close();
   const b = await openSqliteStore(path);
   assert.equal((await b.lastAudit())?.seq, 1);
   assert.equal(await b.vaultGeneration(), 0);
   await b.createSecret({ id: 'i', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 1, sealed: '{}' });
   assert.equal(await b.vaultGeneration(), 1);
+  assert.equal(await b.activeBan('a', 'u', 0), undefined);
+  assert.deepEqual(await b.listPastedSecrets(), []);
   await b.close();
   const check = new DatabaseSync(path);
-  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 2);
+  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3);
   check.close();
 });
 
@@ -155,4 +157,50 @@ test('two connections: a vault change through one bumps the generation the other
   assert.equal(await a.getSecretByName('n'), undefined);
   await a.close();
   await b.close();
+});
+
+test('pasted secrets: one row per (agent, user, fingerprint), found by token; hosts can be bound later', async () => {
+  const s = await openSqliteStore(freshPath());
+  const row = { id: 'p1', token: 'aaaaaaaaaaaa', agent: 'a', user: 'u', fingerprint: 'f', rule: 'github-token', hosts: ['api.github.com'], sealed: '{}', createdAt: 5, lastUsedAt: null };
+  assert.deepEqual(await s.putPastedSecret(row), row);
+  // The same value again (same fingerprint) under a new id returns the first row.
+  assert.equal((await s.putPastedSecret({ ...row, id: 'p2', token: 'bbbbbbbbbbbb' })).id, 'p1');
+  // Another user with the same fingerprint is a different secret.
+  assert.equal((await s.putPastedSecret({ ...row, id: 'p3', token: 'cccccccccccc', user: 'v' })).id, 'p3');
+  // A token collision with another secret is a store error, not a silent overwrite.
+  await assert.rejects(s.putPastedSecret({ ...row, id: 'p4', token: 'aaaaaaaaaaaa', fingerprint: 'g' }), (err) => isBastionError(err, 'ERR_STORE'));
+  assert.equal((await s.getPastedSecretByToken('cccccccccccc'))?.user, 'v');
+  assert.equal(await s.getPastedSecretByToken('zzzzzzzzzzzz'), undefined);
+  assert.equal(await s.setPastedSecretHosts('p3', ['slack.com']), true);
+  assert.deepEqual((await s.getPastedSecretByToken('cccccccccccc'))?.hosts, ['slack.com']);
+  assert.equal(await s.setPastedSecretHosts('nope', []), false);
+  await s.touchPastedSecret('p1', 9);
+  assert.equal((await s.listPastedSecrets({ user: 'u' }))[0]?.lastUsedAt, 9);
+  await s.close();
+});
+
+test('bans: escalation counts unlifted offences in the forget window; active, list and lift', async () => {
+  const s = await openSqliteStore(freshPath());
+  const durations = [10, 100, 1000];
+  const b1 = await s.addBan({ agent: 'a', user: 'u', at: 1000, rule: 'r', reason: 'x' }, durations, 500);
+  assert.deepEqual([b1.level, b1.until], [1, 1010]);
+  const b2 = await s.addBan({ agent: 'a', user: 'u', at: 1200, rule: 'r', reason: 'x' }, durations, 500);
+  assert.deepEqual([b2.level, b2.until], [2, 1300]);
+  const b3 = await s.addBan({ agent: 'a', user: 'u', at: 1300, rule: 'r', reason: 'x' }, durations, 500);
+  const b4 = await s.addBan({ agent: 'a', user: 'u', at: 1400, rule: 'r', reason: 'x' }, durations, 500);
+  assert.deepEqual([b3.level, b4.level, b4.until], [3, 4, 2400], 'the last duration repeats');
+  // Outside the forget window, escalation starts over.
+  assert.equal((await s.addBan({ agent: 'a', user: 'u', at: 10_000, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
+  // Another agent's user of the same name is someone else.
+  assert.equal((await s.addBan({ agent: 'b', user: 'u', at: 10_000, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
+  assert.equal((await s.activeBan('a', 'u', 10_005))?.until, 10_010);
+  assert.equal(await s.activeBan('a', 'u', 10_010), undefined, 'a ban ends at until');
+  assert.equal((await s.listBans({ activeAt: 10_005 })).length, 2);
+  assert.equal(await s.liftBans('u', { agent: 'a', at: 10_005, by: 't' }), 1);
+  assert.equal(await s.activeBan('a', 'u', 10_005), undefined);
+  assert.equal((await s.activeBan('b', 'u', 10_005))?.agent, 'b');
+  // A lifted offence no longer escalates.
+  assert.equal((await s.addBan({ agent: 'a', user: 'u', at: 10_006, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
+  assert.equal((await s.listBans({ user: 'u' }))[0]?.at, 10_006);
+  await s.close();
 });

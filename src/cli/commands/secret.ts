@@ -66,14 +66,14 @@ type Verb = keyof typeof HELP;
 
 const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-interface Opened {
+export interface Opened {
   readonly config: ResolvedConfig;
   readonly store: Store;
   readonly vault: Vault;
 }
 
 /** Loads the config (lenient: unresolved references do not matter here), the KEK and the store, and opens the vault. */
-async function openVault(verb: Verb, configFlag: string | undefined, io: CliIO, createKey: boolean): Promise<Opened | number> {
+export async function openVault(verb: string, configFlag: string | undefined, io: CliIO, createKey: boolean): Promise<Opened | number> {
   let config: ResolvedConfig;
   try {
     ({ config } = await loadConfig(resolveConfigPath(configFlag, io), { env: io.env, secrets: 'lenient' }));
@@ -104,7 +104,7 @@ async function openVault(verb: Verb, configFlag: string | undefined, io: CliIO, 
 }
 
 /** Reports an error of a vault operation and returns its exit code. Messages are the vault's own, which never hold a value. */
-function failure(verb: Verb, err: unknown, io: CliIO): number {
+export function failure(verb: string, err: unknown, io: CliIO): number {
   const say = (text: string): void => io.stderr(`bastion secret ${verb}: ${text}\n`);
   if (isBastionError(err, 'ERR_VAULT_SECRET_EXISTS')) {
     say(`${err.message}; rotate it, or revoke it first`);

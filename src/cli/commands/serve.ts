@@ -10,15 +10,18 @@ import type { Kek } from '../../vault/kek.ts';
 import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
+import { AlertNotifier } from '../../alerts/notifier.ts';
+import { ModelDoor } from '../../model/door.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
 const HELP = `Usage: bastion serve [--config FILE]
 
-Runs the gateway: MCP (Streamable HTTP) at /mcp, admin API at /api, the
-network door's base-URL mode at /egress/<host>/<path>, and the egress proxy on
-server.egress (default 127.0.0.1:8791).
+Runs the gateway: the model door (OpenAI /v1/chat/completions, Anthropic
+/v1/messages, /v1/models), MCP (Streamable HTTP) at /mcp, admin API at /api,
+the network door's base-URL mode at /egress/<host>/<path>, and the egress
+proxy on server.egress (default 127.0.0.1:8791).
   --config FILE   config file (default: $BASTION_CONFIG or ./bastion.yaml)
 
 Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
@@ -42,12 +45,37 @@ export const serve: CliCommand = async (argv, io) => {
     return EXIT.INTERNAL;
   }
   const { gateway, generated } = opened;
+  const alerts = new AlertNotifier({
+    minSeverity: config.alerts.minSeverity,
+    ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
+    ...(config.alerts.email ? { smtp: config.alerts.email } : {}),
+    onError: (e) => {
+      io.stderr(`bastion: ${e.message}\n`);
+      void gateway.audit
+        .append({ time: new Date().toISOString(), door: 'system', agent: null, method: 'alert.failed', decision: { effect: 'deny', reason: 'alert.delivery', rule: 'alerts' }, outcome: 'error', durationMs: 0, detail: { ...e.detail } }, { lazy: true })
+        .catch(() => undefined);
+    },
+  });
   let door: NetworkDoor;
+  let model: ModelDoor;
   try {
     door = await openNetworkDoor(gateway, {
       env: io.env,
       kek,
-      onAlert: (a) => io.stderr(`bastion: ALERT ${a.kind}: agent ${a.agent} to ${a.host}: ${a.reason}${a.secrets.length > 0 ? ` (secret ${a.secrets.join(', ')})` : ''}\n`),
+      onAlert: (a) => {
+        io.stderr(`bastion: ALERT ${a.kind}: agent ${a.agent} to ${a.host}: ${a.reason}${a.secrets.length > 0 ? ` (secret ${a.secrets.join(', ')})` : ''}\n`);
+        alerts.notify({ kind: `network.${a.kind}`, severity: 'critical', time: new Date().toISOString(), agent: a.agent, user: null, summary: `agent ${a.agent} tried to send a credential to ${a.host}: ${a.reason}`, detail: { host: a.host, reason: a.reason, secrets: a.secrets } });
+      },
+    });
+    model = await ModelDoor.open(gateway, {
+      vault: door.vault,
+      pasted: door.pasted,
+      alerts: {
+        notify: (a) => {
+          io.stderr(`bastion: ALERT ${a.kind}: ${a.summary}\n`);
+          alerts.notify(a);
+        },
+      },
     });
   } catch (err) {
     await gateway.close();
@@ -57,7 +85,7 @@ export const serve: CliCommand = async (argv, io) => {
   }
   let running;
   try {
-    running = await startHttpServer(gateway, undefined, { egress: door.proxy });
+    running = await startHttpServer(gateway, undefined, { egress: door.proxy, model });
   } catch (err) {
     await gateway.close();
     io.stderr(`bastion serve: cannot listen on ${config.server.host}:${config.server.port}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
@@ -85,6 +113,7 @@ export const serve: CliCommand = async (argv, io) => {
     detail: { config: config.file, listen: running.url.host, ...(egress !== undefined ? { egress: door.proxy.url.host } : {}), agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
   });
   io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
+  io.stdout(`Bastion model door at ${new URL('/v1', running.url).href} (OpenAI base URL; Anthropic: ${new URL('/', running.url).href})\n`);
   if (egress !== undefined) io.stdout(`Bastion egress proxy listening on ${door.proxy.url.host} (HTTPS_PROXY=http://${door.proxy.url.host}; trust the CA from 'bastion ca export')\n`);
   for (const g of generated) {
     io.stdout(
@@ -108,6 +137,8 @@ export const serve: CliCommand = async (argv, io) => {
   io.stdout('Bastion is stopping…\n');
   if (egress !== undefined) await door.proxy.close();
   await running.close();
+  await model.close();
+  await alerts.close();
   await door.vault.flush();
   await gateway.record({
     time: new Date().toISOString(),

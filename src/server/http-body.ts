@@ -1,0 +1,54 @@
+/**
+ * Request-body and header helpers shared by the HTTP listener, the admin API,
+ * the model door and the egress proxy.
+ */
+import type { IncomingMessage } from 'node:http';
+import { DEFAULTS } from '../defaults.ts';
+
+/** One header value; repeated headers (ambiguous) count as absent. */
+export function headerOne(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Reads a request body, counting bytes as they stream (Content-Length is checked
+ * first but not trusted). Returns 'too_large' as soon as the limit is passed,
+ * 'timeout' when the body is not complete within `timeoutMs`, or 'aborted' when
+ * the client went away.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number = DEFAULTS.bodyTimeoutMs): Promise<Buffer | 'too_large' | 'aborted' | 'timeout'> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    return Promise.resolve('too_large');
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const timer = setTimeout(() => {
+      req.pause();
+      finish('timeout');
+    }, timeoutMs);
+    const finish = (v: Buffer | 'too_large' | 'aborted' | 'timeout'): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(v);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.resume();
+        finish('too_large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => finish(Buffer.concat(chunks, size)));
+    req.on('error', () => finish('aborted'));
+    req.on('close', () => finish('aborted'));
+  });
+}

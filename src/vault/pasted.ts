@@ -1,0 +1,166 @@
+/**
+ * Pasted secrets: credentials an end user typed into a model conversation,
+ * vaulted as that user's personal secrets so the model only ever sees a
+ * placeholder `<<SECRET_xxxxxxxxxxxx>>`.
+ *
+ * - The 12 characters are lowercase base32 (RFC 4648 §6) of
+ *   HMAC-SHA256(tokenKey, secret id), 60 bits; `tokenKey` is derived from the
+ *   installation's root key ({@link Vault.derivedKey}), so a token cannot be
+ *   computed outside this Bastion and says nothing about the value.
+ * - A secret belongs to one (agent, end user) pair. The same value pasted again
+ *   by the same pair maps to the same secret: rows are keyed by
+ *   HMAC-SHA256(fingerprintKey, agent ‖ user ‖ value), which reveals nothing
+ *   about the value without the key.
+ * - Hosts come from the detector rule that found the value
+ *   ({@link secretRuleHosts}: a GitHub token → `api.github.com`). A value whose
+ *   rule names no host is stored with none and is unusable until an admin binds
+ *   it (`bastion secret pasted bind`).
+ * - {@link PastedSecrets.authorize} is the one check both the tool door and the
+ *   network door use before swapping a placeholder for its value.
+ */
+import { base32nopad } from '@scure/base';
+import { secretRuleHosts } from '../detect/secrets.ts';
+import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
+import type { Store, StoredPastedSecret } from '../store/store.ts';
+import { hmacSha256, randomId } from '../util/crypto.ts';
+import { Secret } from '../util/secret.ts';
+import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
+import type { Vault } from './vault.ts';
+
+/** A pasted-secret placeholder anywhere in a text; group 1 is the token. Global: use with matchAll/replace only. */
+export const PASTED_PLACEHOLDER_PATTERN = /<<SECRET_([a-z2-7]{12})>>/g;
+/** The same, percent-encoded (`%3C%3CSECRET_…%3E%3E`, either case), as it appears in URLs. */
+export const PASTED_PLACEHOLDER_ENCODED = /%3C%3CSECRET_([a-z2-7]{12})%3E%3E/gi;
+/** Length of a token in characters. */
+export const PASTED_TOKEN_LENGTH = 12;
+
+/** Most decrypted values kept in memory (least recently used beyond this are dropped). */
+const VALUE_CACHE_MAX = 4096;
+
+/** The placeholder text for a token. */
+export function pastedPlaceholder(token: string): string {
+  return `<<SECRET_${token}>>`;
+}
+
+/** The distinct tokens of the placeholders in `text` (raw and percent-encoded forms). */
+export function findPastedTokens(text: string): string[] {
+  const out = new Set<string>();
+  if (text.includes('<<SECRET_')) for (const m of text.matchAll(PASTED_PLACEHOLDER_PATTERN)) out.add(m[1] as string);
+  if (/%3C%3CSECRET_/i.test(text)) for (const m of text.matchAll(PASTED_PLACEHOLDER_ENCODED)) out.add(m[1] as string);
+  return [...out];
+}
+
+/** Why a placeholder may not be swapped (the audit reason). */
+export type PastedDenial = 'placeholder.unknown' | 'placeholder.foreign_user' | 'placeholder.unbound' | 'placeholder.foreign_host';
+
+/** {@link PastedSecrets.authorize}'s answer. */
+export type PastedAuthorization =
+  | { readonly ok: true; readonly secret: StoredPastedSecret; readonly value: Secret }
+  | { readonly ok: false; readonly reason: PastedDenial; readonly secret?: StoredPastedSecret };
+
+/** What {@link PastedSecrets.vault} returns for one value. */
+export interface VaultedPaste {
+  readonly secret: StoredPastedSecret;
+  readonly placeholder: string;
+  /** False when the value was vaulted before (same agent, user and value). */
+  readonly created: boolean;
+}
+
+/** The personal-secret store of the model door. */
+export class PastedSecrets {
+  readonly #store: Store;
+  readonly #vault: Vault;
+  readonly #tokenKey: Buffer;
+  readonly #fingerprintKey: Buffer;
+  readonly #now: () => number;
+  /** `token` → value, least recently used first. */
+  readonly #values = new Map<string, Secret>();
+
+  constructor(store: Store, vault: Vault, opts: { now?: () => number } = {}) {
+    this.#store = store;
+    this.#vault = vault;
+    this.#tokenKey = vault.derivedKey('pasted/token');
+    this.#fingerprintKey = vault.derivedKey('pasted/fingerprint');
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Vaults `value` (found by detector rule `rule`) as a personal secret of
+   * `agent` and `user`, or finds the one vaulted before, and returns its placeholder.
+   * @throws BastionError `ERR_STORE`; TypeError on a value that is not well-formed Unicode
+   */
+  async vault(agent: string, user: string, value: Secret, rule: string): Promise<VaultedPaste> {
+    const fingerprint = hmacSha256(this.#fingerprintKey, `${agent}\u0000${user}\u0000${value.reveal()}`).toString('hex');
+    const id = randomId();
+    const token = this.tokenOf(id);
+    const sealed = sealSecret(this.#vault.kek, refOf(id), value);
+    const row: StoredPastedSecret = {
+      id,
+      token,
+      agent,
+      user,
+      fingerprint,
+      rule,
+      hosts: secretRuleHosts(rule).map(normalizeHost),
+      sealed: JSON.stringify(sealed),
+      createdAt: this.#now(),
+      lastUsedAt: null,
+    };
+    const stored = await this.#store.putPastedSecret(row);
+    this.#remember(stored.token, value);
+    return { secret: stored, placeholder: pastedPlaceholder(stored.token), created: stored.id === id };
+  }
+
+  /** The token of a secret id: 12 lowercase base32 characters of HMAC-SHA256(tokenKey, id). */
+  tokenOf(id: string): string {
+    return base32nopad.encode(hmacSha256(this.#tokenKey, id)).slice(0, PASTED_TOKEN_LENGTH).toLowerCase();
+  }
+
+  /**
+   * May the placeholder with `token` be swapped for its value in a request by
+   * `agent` for `user` to `host`? Only the owner pair, only on the secret's hosts.
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller denies)
+   */
+  async authorize(token: string, who: { agent: string; user: string | null; host: string }): Promise<PastedAuthorization> {
+    const secret = await this.#store.getPastedSecretByToken(token);
+    if (secret === undefined || this.tokenOf(secret.id) !== token) return { ok: false, reason: 'placeholder.unknown' };
+    if (secret.agent !== who.agent || secret.user !== who.user) return { ok: false, reason: 'placeholder.foreign_user', secret };
+    if (secret.hosts.length === 0) return { ok: false, reason: 'placeholder.unbound', secret };
+    if (!hostMatchesAny(secret.hosts, normalizeHost(who.host))) return { ok: false, reason: 'placeholder.foreign_host', secret };
+    return { ok: true, secret, value: this.#open(secret) };
+  }
+
+  /** Records a use (coalescing is the store's; failures are ignored: usage times are informational). */
+  markUsed(id: string): void {
+    this.#store.touchPastedSecret(id, this.#now()).catch(() => undefined);
+  }
+
+  /** Binds a pasted secret to hosts (admin). False when the token is unknown. */
+  async bind(token: string, hosts: readonly string[]): Promise<boolean> {
+    const secret = await this.#store.getPastedSecretByToken(token);
+    if (secret === undefined) return false;
+    return this.#store.setPastedSecretHosts(secret.id, hosts.map(normalizeHost));
+  }
+
+  #open(secret: StoredPastedSecret): Secret {
+    const cached = this.#values.get(secret.token);
+    if (cached !== undefined) {
+      this.#remember(secret.token, cached);
+      return cached;
+    }
+    const value = openSecret(this.#vault.kek, refOf(secret.id), JSON.parse(secret.sealed) as SealedSecret);
+    this.#remember(secret.token, value);
+    return value;
+  }
+
+  #remember(token: string, value: Secret): void {
+    this.#values.delete(token);
+    this.#values.set(token, value);
+    if (this.#values.size > VALUE_CACHE_MAX) this.#values.delete(this.#values.keys().next().value as string);
+  }
+}
+
+/** The envelope reference of a pasted secret: its own id space, so a sealed row cannot be replayed as a named secret's version. */
+function refOf(id: string): { id: string; version: number } {
+  return { id: `pasted:${id}`, version: 1 };
+}
