@@ -383,14 +383,15 @@ export function redactSecrets(text: string): Redaction {
  * Redacts every string in a JSON value (object keys are kept as they are).
  * Returns a new value; the input is not modified. A subtree deeper than
  * {@link MAX_REDACT_DEPTH} is replaced whole by `"[REDACTED:too-deep]"` (counted,
- * rule `too-deep`), since it was not inspected.
+ * rule `too-deep`), since it was not inspected. `redact` replaces {@link redactSecrets}
+ * for callers that redact more (known values too).
  */
-export function redactDeep(value: unknown): { value: unknown; count: number; rules: string[] } {
+export function redactDeep(value: unknown, redact: (text: string) => Redaction = redactSecrets): { value: unknown; count: number; rules: string[] } {
   let count = 0;
   const rules = new Set<string>();
   const walk = (v: unknown, depth: number): unknown => {
     if (typeof v === 'string') {
-      const r = redactSecrets(v);
+      const r = redact(v);
       count += r.count;
       for (const id of r.rules) rules.add(id);
       return r.text;

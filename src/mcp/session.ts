@@ -66,13 +66,6 @@ import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
 
-/** Redacts known values (all their forms) from every string in a JSON value. */
-function redactValuesDeep(value: unknown, forms: readonly Buffer[]): unknown {
-  if (typeof value === 'string') return redactValuesInString(value, forms);
-  if (Array.isArray(value)) return value.map((v) => redactValuesDeep(v, forms));
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValuesDeep(v, forms)]));
-  return value;
-}
 
 /** What a gateway session needs from the running gateway. */
 export interface GatewayDeps {
@@ -814,7 +807,7 @@ export class GatewaySession {
           }),
         extra.signal,
       );
-      const out = this.#sanitize(forms.length > 0 ? redactValuesDeep(result, forms) : result, ctx);
+      const out = this.#sanitize(forms.length > 0 ? redactDeep(result, (text) => ({ text: redactValuesInString(text, forms), count: 0, rules: [] })).value : result, ctx);
       if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
       return out as CallToolResult;
     } catch (err) {

@@ -56,7 +56,7 @@
  * equality on random texts and on adversarial long runs, and that no
  * credential the detector finds in the whole text survives in the stream.
  */
-import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, PEM_PATTERN_SOURCES } from '../detect/secrets.ts';
+import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, PEM_PATTERN_SOURCES, redactDeep } from '../detect/secrets.ts';
 import { K8S_WINDOW, SECRET_RULE_TABLE, type SecretRule } from '../detect/secret-rules.ts';
 import { REDACTED_VALUE } from '../egress/redact-stream.ts';
 
@@ -195,27 +195,7 @@ export function redactText(text: string, opts?: TextRedactionOptions): TextRedac
  * rule `too-deep`).
  */
 export function redactValue(value: unknown, opts?: TextRedactionOptions): { value: unknown; count: number; rules: string[] } {
-  let count = 0;
-  const rules = new Set<string>();
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'string') {
-      const r = redactText(v, opts);
-      count += r.count;
-      for (const id of r.rules) rules.add(id);
-      return r.text;
-    }
-    if (typeof v !== 'object' || v === null) return v;
-    if (depth >= MAX_REDACT_DEPTH) {
-      count++;
-      rules.add('too-deep');
-      return '[REDACTED:too-deep]';
-    }
-    if (Array.isArray(v)) return v.map((item) => walk(item, depth + 1));
-    // fromEntries defines own properties, so a "__proto__" key stays data.
-    return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, depth + 1)]));
-  };
-  const out = walk(value, 0);
-  return { value: out, count, rules: [...rules] };
+  return redactDeep(value, (text) => redactText(text, opts));
 }
 
 // ---------------------------------------------------------------------------

@@ -8,51 +8,26 @@
  * the user; then `bastion bans list | lift` and `audit verify`.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { ROOT, tempDir } from '../helpers/gateway.ts';
+import { CLI, runCli, startProcess, stopAll, type Started } from '../helpers/processes.ts';
 
-const CLI = join(ROOT, 'src/cli/main.ts');
 const KEY = 'model-walkthrough-key-0123456789abcdef';
 const PROVIDER_KEY = 'sk-demo-provider-0123456789abcdef';
 const TOKEN = 'ghp_' + 'W4lkThr0ughT0k3n'.repeat(2) + 'wxyz';
 // `command: node` in the example must find Node 24, as it does under `npm run`.
 const ENV = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, BASTION_DEMO_KEY: KEY, DEMO_PROVIDER_KEY: PROVIDER_KEY };
 
-function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray; lines: string[] }> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready: ${lines.join('\n')}`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      const m = ready.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m, lines });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${lines.join('\n')}`)));
-  });
-}
-
-function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...ENV, ...opts.env }, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(opts.input ?? '');
-  });
-}
+const cli = (args: string[], opts: { input?: string } = {}) => runCli(args, { ...opts, env: ENV });
+const start = startProcess;
 
 const dir = tempDir();
 const config = join(dir, 'bastion.yaml');
-let model: Awaited<ReturnType<typeof start>>;
-let served: Awaited<ReturnType<typeof start>>;
+let model: Started;
+let served: Started;
 
 before(async () => {
   for (const f of ['bastion.yaml', 'tools.ts']) cpSync(join(ROOT, 'examples/model-door', f), join(dir, f));
@@ -65,13 +40,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [served?.child, model?.child]) {
-    if (p && p.exitCode === null) {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGINT');
-      await exited;
-    }
-  }
+  await stopAll([served?.child, model?.child]);
 });
 
 test('the demo agent: tool hidden, token vaulted and used by its tool, supervisor correction, extraction banned; bans lifted; chain verifies', async () => {

@@ -8,45 +8,17 @@
  * SSRF attempt is refused. Finally `bastion audit verify` passes.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT, tempDir } from '../helpers/gateway.ts';
+import { CLI, runCli, startProcess, stopAll, type Started } from '../helpers/processes.ts';
 
 const run = promisify(execFile);
-const CLI = join(ROOT, 'src/cli/main.ts');
 const KEY = 'walkthrough-key-0123456789abcdef';
 const VALUE = 'ghp_' + 'W4lkThr0ughV4lue'.repeat(2) + 'abcd';
-
-function start(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray; lines: string[] }> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready: ${lines.join('\n')}`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      const m = ready.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m, lines });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${lines.join('\n')}`)));
-  });
-}
-
-async function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(opts.input ?? '');
-  });
-}
 
 async function curl(args: string[]): Promise<string> {
   try {
@@ -56,10 +28,13 @@ async function curl(args: string[]): Promise<string> {
   }
 }
 
+const cli = runCli;
+const start = startProcess;
+
 const dir = tempDir();
 const config = join(dir, 'bastion.yaml');
-let echo: Awaited<ReturnType<typeof start>>;
-let served: Awaited<ReturnType<typeof start>>;
+let echo: Started;
+let served: Started;
 let proxy: string;
 
 before(async () => {
@@ -73,13 +48,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [served?.child, echo?.child]) {
-    if (p && p.exitCode === null) {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGINT');
-      await exited;
-    }
-  }
+  await stopAll([served?.child, echo?.child]);
 });
 
 test('add a secret, give the agent its placeholder, and the real value reaches only api.github.com', async () => {
