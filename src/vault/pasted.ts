@@ -22,7 +22,7 @@ import { base32nopad } from '@scure/base';
 import { secretRuleHosts } from '../detect/secrets.ts';
 import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
 import type { Store, StoredPastedSecret } from '../store/store.ts';
-import { hmacSha256, randomId } from '../util/crypto.ts';
+import { constantTimeEqual, hmacSha256, randomId } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
 import type { Vault } from './vault.ts';
@@ -123,7 +123,7 @@ export class PastedSecrets {
    */
   async authorize(token: string, who: { agent: string; user: string | null; host: string }): Promise<PastedAuthorization> {
     const secret = await this.#store.getPastedSecretByToken(token);
-    if (secret === undefined || this.tokenOf(secret.id) !== token) return { ok: false, reason: 'placeholder.unknown' };
+    if (secret === undefined || !constantTimeEqual(this.tokenOf(secret.id), token)) return { ok: false, reason: 'placeholder.unknown' };
     if (secret.agent !== who.agent || secret.user !== who.user) return { ok: false, reason: 'placeholder.foreign_user', secret };
     if (secret.hosts.length === 0) return { ok: false, reason: 'placeholder.unbound', secret };
     if (!hostMatchesAny(secret.hosts, normalizeHost(who.host))) return { ok: false, reason: 'placeholder.foreign_host', secret };
