@@ -683,7 +683,9 @@ export class GatewaySession {
     ctx.detail.ref = ref;
     ctx.target = params.name;
     const args = params.arguments ?? {};
-    ctx.argsDigest = digestArguments(args);
+    // One canonical form serves the digest and the placeholder scan.
+    const canonicalArgs = canonicalJson(args);
+    ctx.argsDigest = sha256Hex(canonicalArgs);
     const refuse = (d: Decision, code: BastionErrorCode, text: string): CallToolResult => {
       ctx.decision = d;
       ctx.detail.code = code;
@@ -774,7 +776,7 @@ export class GatewaySession {
     // user and only when the upstream's secretHosts are all among the secret's hosts.
     let callArgs: Record<string, unknown> = args;
     let forms: Buffer[] = [];
-    const tokens = findPastedTokens(JSON.stringify(args));
+    const tokens = findPastedTokens(canonicalArgs);
     if (tokens.length > 0) {
       const swapped = await this.#swapPasted(args, tokens, entry.upstream, ctx);
       if ('refusal' in swapped) return refuse(swapped.refusal, 'ERR_PLACEHOLDER_DENIED', `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${swapped.refusal.reason})`);
