@@ -32,7 +32,8 @@
  * - around Kubernetes `kind: Secret` manifests: from a `data:` line for
  *   {@link K8S_WINDOW} characters (a later `kind: Secret` line reaches back
  *   that far), and the unfinished line near a `kind:`;
- * - the last `longest form − 1` characters, for the known values.
+ * - for the known values, the longest tail that could still begin one (a proper
+ *   prefix of one of their forms), and a whole occurrence reaching into that tail.
  *
  * Every rule's left context (the `password =` before a value, the `curl` before
  * `-u`) is read from a window of already emitted text, so a finding is the same
@@ -601,8 +602,10 @@ export class StreamingTextRedactor {
       const capped = end - MAX_RUN_HOLD_CHARS;
       safe = capped - emitted >= RUN_STEP_CHARS ? capped : Math.max(emitted, run);
     }
-    // Known values: any of the last `longest − 1` characters may begin one.
-    if (this.#forms.longest > 0) safe = Math.min(safe, end - (this.#forms.longest - 1));
+    // Known values: hold only the tail that could begin one (the longest suffix that is a
+    // proper prefix of a form), and any whole occurrence reaching into that tail (a later
+    // occurrence overlapping it is redacted together with it).
+    if (this.#forms.longest > 0) safe = Math.min(safe, this.#valueHold());
     // Keywords of the rules whose secret can hold whitespace.
     if (this.#holds.length > 0) {
       this.#holds = this.#holds.filter((h) => end < h.until && !(h.lineBound && this.#lastNl >= h.from));
@@ -617,6 +620,42 @@ export class StreamingTextRedactor {
       if (c >= 0xd800 && c <= 0xdbff) safe--;
     }
     return safe;
+  }
+
+  /**
+   * The offset from which known-value text must be held: the start of the longest
+   * suffix of the buffer that is a proper prefix of some form, moved back to the
+   * start of a complete occurrence that reaches past it. Reads at most about twice
+   * the longest form's length per form, so ordinary prose is held only while it
+   * could still spell the start of a value.
+   */
+  #valueHold(): number {
+    const buf = this.#buf;
+    const n = buf.length;
+    let best = 0;
+    for (const f of this.#forms.forms) {
+      const first = f.charCodeAt(0);
+      for (let k = Math.min(f.length - 1, n); k > best; k--) {
+        if (buf.charCodeAt(n - k) === first && buf.startsWith(f.slice(0, k), n - k)) {
+          best = k;
+          break;
+        }
+      }
+    }
+    let hold = n - best;
+    if (best > 0) {
+      for (const f of this.#forms.forms) {
+        // A complete occurrence [i, i + f.length) with i < hold < i + f.length.
+        const from = Math.max(0, hold - f.length + 1);
+        for (let i = buf.indexOf(f, from); i !== -1 && i < hold; i = buf.indexOf(f, i + 1)) {
+          if (i + f.length > hold) {
+            hold = i;
+            break;
+          }
+        }
+      }
+    }
+    return this.#base + hold;
   }
 
   /**

@@ -12,7 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import fc from 'fast-check';
 import OpenAI from 'openai';
 import { isBastionError } from '../../src/errors.ts';
-import { redactJsonText, redactText } from '../../src/model/redact-text.ts';
+import { redactJsonText, redactText, StreamingTextRedactor } from '../../src/model/redact-text.ts';
 import { filterResponse, StreamFilter, type ProviderKind, type ResponseFilter, type ResponseReport } from '../../src/model/response.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
@@ -361,12 +361,20 @@ describe('StreamFilter: OpenAI', () => {
     const f = new StreamFilter('openai', FILTER);
     f.push(sse({ ...OA_BASE, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
     assert.equal(f.firstContentAt, null);
-    // The known value's longest form (percent-encoded, 27 characters) keeps the last 26 back: this text reaches past them.
-    f.push(sse({ ...OA_BASE, choices: [{ index: 0, delta: { content: 'hello ' }, finish_reason: null }] }));
-    assert.equal(f.firstContentAt, null);
+    // Text that cannot begin a known value goes out at once; a tail that could is held.
     const before = performance.now();
-    assert.ok(f.push(sse({ ...OA_BASE, choices: [{ index: 0, delta: { content: 'there, and some more words to reach past the hold ' }, finish_reason: null }] })).includes('hello'));
+    assert.ok(f.push(sse({ ...OA_BASE, choices: [{ index: 0, delta: { content: 'hello ' }, finish_reason: null }] })).includes('hello'));
     assert.ok(f.firstContentAt !== null && f.firstContentAt >= before);
+  });
+
+  test('only a tail that could begin a known value is held back', () => {
+    const r = new StreamingTextRedactor({ values: ['s3cr3t-value-0123'] });
+    assert.equal(r.push('plain words '), 'plain words ');
+    assert.equal(r.push('then s3cr'), 'then ');
+    assert.equal(r.push('3t-val'), '');
+    assert.equal(r.push('ue-0123 ok '), '[REDACTED:vault-secret] ok ');
+    assert.equal(r.push('s3cr3tive '), 's3cr3tive ');
+    assert.equal(r.end(), '');
   });
 
   test('an error event passes through, redacted', () => {
