@@ -281,7 +281,7 @@ export class ModelDoor {
     // 7. Pasted credentials → personal secrets of this user, placeholders in the text.
     const values: string[] = [];
     if (md.vaultPastedSecrets) {
-      const vaulted = await this.#vaultPasted(slots.filter((s) => s.role === 'user'), agentName, user, values).catch((err: unknown) => err as Error);
+      const vaulted = await this.#vaultPasted(slots, agentName, user, values).catch((err: unknown) => err as Error);
       if (vaulted instanceof Error) {
         const code = isBastionError(vaulted) && vaulted.code === 'ERR_VAULT_KEY' ? 'vault.unavailable' : 'vault.error';
         return this.#fail(res, turn, kind, 503, 'ERR_STORE', 'the vault could not store a pasted credential', deny(code, 'vault'));
@@ -369,16 +369,23 @@ export class ModelDoor {
   /**
    * Finds credentials in the user's texts (each text, and across each boundary
    * between two consecutive user texts), vaults them and replaces them with
-   * placeholders in place. Pushes each value to `values`. Returns what was vaulted.
+   * placeholders in place, then replaces every other copy of a vaulted value in
+   * any message (a value the detector recognized once is a secret wherever it
+   * stands). Pushes each value to `values`. Returns what was vaulted.
    */
-  async #vaultPasted(slots: readonly TextSlot[], agent: string, user: string, values: string[]): Promise<{ rule: string; token: string; created: boolean }[]> {
+  async #vaultPasted(all: readonly TextSlot[], agent: string, user: string, values: string[]): Promise<{ rule: string; token: string; created: boolean }[]> {
+    const slots = all.filter((s) => s.role === 'user');
     const out = new Map<string, { rule: string; token: string; created: boolean }>();
+    const placeholders = new Map<string, string>();
     const pasted = this.#opts.pasted;
     const vault = async (value: string, rule: string): Promise<string> => {
       if (pasted === undefined) throw new BastionError('ERR_VAULT_KEY', 'no vault is open');
+      const known = placeholders.get(value);
+      if (known !== undefined) return known;
       const v = await pasted.vault(agent, user, new Secret(value), rule);
       if (!out.has(v.secret.token)) out.set(v.secret.token, { rule, token: v.secret.token, created: v.created });
       values.push(value);
+      placeholders.set(value, v.placeholder);
       return v.placeholder;
     };
     // A credential split across two user messages: search a window either side of each boundary.
@@ -409,6 +416,19 @@ export class ModelDoor {
         at = f.end;
       }
       s.set(edited + text.slice(at));
+    }
+    if (placeholders.size > 0) {
+      for (const s of all) {
+        let text = s.get();
+        let changed = false;
+        for (const [value, ph] of placeholders) {
+          if (text.includes(value)) {
+            text = text.split(value).join(ph);
+            changed = true;
+          }
+        }
+        if (changed) s.set(text);
+      }
     }
     return [...out.values()];
   }

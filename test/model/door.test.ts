@@ -114,6 +114,23 @@ test('a pasted token is vaulted: the model sees a placeholder, the provider gets
   assert.ok(bobPh && bobPh !== ph);
 });
 
+test('every copy of a vaulted value is replaced, also where the detector would not recognize it alone', async () => {
+  provider.setScript(echoScript);
+  const before = provider.requests.length;
+  // The first copy has the keyword context a generic rule needs; the bare second copy alone would not be found.
+  const value = 'Zq8vR2mX7pL4tN9wK3sB6yH1';
+  await openai.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [
+      { role: 'system', content: `internal note: ${value}` },
+      { role: 'user', content: `password = "${value}" and again ${value}, and ${GH_TOKEN} twice: ${GH_TOKEN}` },
+    ],
+  });
+  const raw = provider.requests[before]!.raw;
+  assert.ok(!raw.includes(GH_TOKEN));
+  assert.ok(!raw.includes(value), 'no copy of a vaulted value reaches the model, in any message');
+});
+
 test('an admin user gets no hardening note', async () => {
   provider.setScript(echoScript);
   const before = provider.requests.length;
