@@ -19,14 +19,14 @@
  * `squid,tinyproxy,wrk`: act as if not installed), BENCH_WRK_THREADS (default 1).
  * Not a test: it prints figures, it does not judge them beyond the summary.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import type { ClientResult, ClientSpec } from './egress-client.ts';
+import { BenchChild, stopChildren } from './child.ts';
 import { cpuMs } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -42,94 +42,11 @@ const INSTALL_HINT = 'apt-get install squid tinyproxy wrk';
 const MITMPROXY_REF = 0.017;
 
 // ---------------------------------------------------------------------------
-// Child processes: output captured line by line (tail kept for error messages),
+// BenchChild processes: output captured line by line (tail kept for error messages),
 // all killed at the end, on error and on Ctrl-C.
 
-class Child {
-  readonly proc: ChildProcess;
-  readonly tail: string[] = [];
-  private readonly listeners = new Set<(line: string) => void>();
-  exited: number | string | null = null;
-  readonly name: string;
-
-  constructor(name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.name = name;
-    this.proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
-    children.add(this);
-    for (const s of [this.proc.stdout, this.proc.stderr]) {
-      createInterface({ input: s! }).on('line', (line) => {
-        this.tail.push(line);
-        if (this.tail.length > 40) this.tail.shift();
-        for (const l of this.listeners) l(line);
-      });
-    }
-    this.proc.on('error', (e) => {
-      this.exited = e.message;
-      this.tail.push(`spawn error: ${e.message}`);
-    });
-    this.proc.on('exit', (code, sig) => {
-      this.exited = code ?? sig;
-      children.delete(this);
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.proc.pid;
-  }
-
-  /** Resolves with the first line (stdout or stderr) matching `re`. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.listeners.delete(onLine);
-        this.proc.off('exit', onExit);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onLine = (line: string): void => {
-        const m = line.match(re);
-        if (m) {
-          done();
-          resolve(m);
-        }
-      };
-      const onExit = (code: number | null, sig: string | null): void => {
-        // Let the last lines through readline first.
-        setTimeout(() => {
-          done();
-          reject(new Error(`${this.name} exited (${code ?? sig})`));
-        }, 50);
-      };
-      this.listeners.add(onLine);
-      this.proc.on('exit', onExit);
-    });
-  }
-
-  lastLines(n = 6): string {
-    return this.tail
-      .filter((l) => l.trim() !== '')
-      .slice(-n)
-      .join(' | ');
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited !== null || this.proc.exitCode !== null) return;
-    const gone = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
-  }
-}
-
-const children = new Set<Child>();
 let tempDir: string | undefined;
-async function stopAll(): Promise<void> {
-  await Promise.all([...children].map((c) => c.stop()));
-}
+const stopAll = stopChildren;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     console.error(`\n${sig}: stopping child processes`);
@@ -163,7 +80,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, child: Child, timeoutMs = 20_000): Promise<void> {
+async function waitForPort(port: number, child: BenchChild, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (child.exited !== null) throw new Error(`${child.name} exited (${child.exited}): ${child.lastLines()}`);
@@ -264,9 +181,9 @@ async function runWrk(env: Env, route: Route, size: Size, conns: number): Promis
   const threads = Math.max(1, Math.min(conns, Number(process.env.BENCH_WRK_THREADS ?? 1)));
   // wrk takes whole seconds.
   const args = (secs: number): string[] => [`-t${threads}`, `-c${conns}`, `-d${Math.max(1, Math.round(secs))}s`, '--timeout', '10s', '-s', script, target];
-  const once = async (secs: number): Promise<{ out: Child; cpu: number; line: RegExpMatchArray }> => {
+  const once = async (secs: number): Promise<{ out: BenchChild; cpu: number; line: RegExpMatchArray }> => {
     const c0 = cpuMs(route.proxyPid);
-    const out = new Child('wrk', env.wrk!, args(secs));
+    const out = new BenchChild('wrk', env.wrk!, args(secs));
     const line = await out.waitFor(/^WRKJSON (.*)$/, (secs + 30) * 1000);
     await new Promise((r) => out.proc.once('exit', r));
     return { out, cpu: cpuMs(route.proxyPid) - c0, line };
@@ -292,7 +209,7 @@ async function runWrk(env: Env, route: Route, size: Size, conns: number): Promis
 }
 
 async function runClient(spec: ClientSpec, proxyPid: number | undefined): Promise<Measure> {
-  const c = new Child('egress-client', process.execPath, [join(ROOT, 'bench/egress-client.ts'), JSON.stringify(spec)]);
+  const c = new BenchChild('egress-client', process.execPath, [join(ROOT, 'bench/egress-client.ts'), JSON.stringify(spec)]);
   await c.waitFor(/^measuring$/, (spec.warmupSeconds + 30) * 1000);
   const c0 = cpuMs(proxyPid);
   const line = await c.waitFor(/^result (.*)$/, (spec.seconds + 30) * 1000);
@@ -365,7 +282,7 @@ async function probe(spec: ClientSpec): Promise<string | undefined> {
 // ---------------------------------------------------------------------------
 // The servers: origin, squid, tinyproxy, Bastion.
 
-async function startOrigin(dir: string): Promise<Env & { origin: Child }> {
+async function startOrigin(dir: string): Promise<Env & { origin: BenchChild }> {
   const cert = join(dir, 'origin-cert.pem');
   const key = join(dir, 'origin-key.pem');
   const r = spawnSync(
@@ -378,7 +295,7 @@ async function startOrigin(dir: string): Promise<Env & { origin: Child }> {
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`openssl could not make the origin certificate: ${r.error?.message ?? r.stderr}`);
-  const origin = new Child('origin', process.execPath, [join(ROOT, 'bench/egress-origin.ts'), cert, key]);
+  const origin = new BenchChild('origin', process.execPath, [join(ROOT, 'bench/egress-origin.ts'), cert, key]);
   const [, hp, sp] = await origin.waitFor(/^listening http=(\d+) https=(\d+)/, 20_000);
   const wrk = which('wrk');
   return { dir, httpPort: Number(hp), httpsPort: Number(sp), originCert: cert, origin, ...(wrk ? { wrk } : {}) };
@@ -395,7 +312,7 @@ function proxyDir(dir: string, name: string): string {
   return d;
 }
 
-async function startSquid(env: Env): Promise<{ child?: Child; route: Route }> {
+async function startSquid(env: Env): Promise<{ child?: BenchChild; route: Route }> {
   const bin = which('squid', ['/usr/sbin', '/usr/local/sbin']);
   if (!bin) return { route: { host: 'plain.bench.test', na: `squid not installed: ${INSTALL_HINT}` } };
   const d = proxyDir(env.dir, 'squid');
@@ -424,7 +341,7 @@ async function startSquid(env: Env): Promise<{ child?: Child; route: Route }> {
       '',
     ].join('\n'),
   );
-  const child = new Child('squid', bin, ['-N', '-f', conf], { cwd: d });
+  const child = new BenchChild('squid', bin, ['-N', '-f', conf], { cwd: d });
   try {
     await waitForPort(port, child);
   } catch (e) {
@@ -434,7 +351,7 @@ async function startSquid(env: Env): Promise<{ child?: Child; route: Route }> {
   return { child, route: { host: 'plain.bench.test', proxyPort: port, ...(child.pid ? { proxyPid: child.pid } : {}) } };
 }
 
-async function startTinyproxy(env: Env): Promise<{ child?: Child; route: Route }> {
+async function startTinyproxy(env: Env): Promise<{ child?: BenchChild; route: Route }> {
   // tinyproxy has no hosts file: its URLs and CONNECT targets use the IP literal.
   const bin = which('tinyproxy', ['/usr/sbin', '/usr/local/bin']);
   if (!bin) return { route: { host: '127.0.0.1', na: `tinyproxy not installed: ${INSTALL_HINT}` } };
@@ -457,7 +374,7 @@ async function startTinyproxy(env: Env): Promise<{ child?: Child; route: Route }
       '',
     ].join('\n'),
   );
-  const child = new Child('tinyproxy', bin, ['-d', '-c', conf], { cwd: d });
+  const child = new BenchChild('tinyproxy', bin, ['-d', '-c', conf], { cwd: d });
   try {
     await waitForPort(port, child);
   } catch (e) {
@@ -468,7 +385,7 @@ async function startTinyproxy(env: Env): Promise<{ child?: Child; route: Route }
 }
 
 interface BastionRoutes {
-  child?: Child;
+  child?: BenchChild;
   http: Route;
   tunnel: Route;
   swap: Route;
@@ -538,7 +455,7 @@ agents:
 
   const bastionEnv: NodeJS.ProcessEnv = { ...process.env, BENCH_AGENT_KEY: AGENT_KEY, NODE_EXTRA_CA_CERTS: env.originCert };
   delete bastionEnv.BASTION_MASTER_KEY; // the key file is used (created by `secret add` or on first start)
-  const child = new Child(
+  const child = new BenchChild(
     'bastion',
     process.execPath,
     [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'src/cli/main.ts'), 'serve', '--config', cfg],

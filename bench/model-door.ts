@@ -35,16 +35,16 @@
  * Not a test: figures are judged only in the closing summary. Exits 1 when a row had failed
  * requests, a streamed answer arrived altered, or a value the detector finds reached the provider.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
 import { startMockProvider, type MockProvider } from '../examples/model-door/provider.ts';
 import { detectPromptAttacks } from '../src/detect/prompt-attacks.ts';
 import { findSecrets } from '../src/detect/secrets.ts';
 import { prng } from '../test/helpers/prng.ts';
+import { BenchChild, stopChildren } from './child.ts';
 import { cpuMs } from './proc.ts';
 import { DEFAULT_CORPUS, evaluatePromptCorpus } from './prompt-attacks.ts';
 
@@ -190,77 +190,13 @@ async function runProvider(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
-// Child processes: output kept line by line (a tail for error messages).
+// BenchChild processes: output kept line by line (a tail for error messages).
 
-class Child {
-  readonly proc: ChildProcess;
-  readonly name: string;
-  readonly tail: string[] = [];
-  alerts = 0;
-  private readonly listeners = new Set<(line: string) => void>();
-
-  constructor(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-    this.name = name;
-    this.proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    children.add(this);
-    for (const s of [this.proc.stdout, this.proc.stderr]) {
-      createInterface({ input: s! }).on('line', (line) => {
-        if (line.includes('ALERT')) this.alerts++;
-        this.tail.push(line);
-        if (this.tail.length > 40) this.tail.shift();
-        for (const l of this.listeners) l(line);
-      });
-    }
-    this.proc.on('exit', () => children.delete(this));
-  }
-
-  get pid(): number | undefined {
-    return this.proc.pid;
-  }
-
-  waitFor(re: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.listeners.delete(onLine);
-        this.proc.off('exit', onExit);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms: ${this.tail.slice(-5).join(' | ')}`));
-      }, timeoutMs);
-      const onLine = (line: string): void => {
-        const m = line.match(re);
-        if (m) {
-          done();
-          resolve(m);
-        }
-      };
-      const onExit = (code: number | null): void => {
-        setTimeout(() => {
-          done();
-          reject(new Error(`${this.name} exited (${code}): ${this.tail.slice(-5).join(' | ')}`));
-        }, 50);
-      };
-      this.listeners.add(onLine);
-      this.proc.on('exit', onExit);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const gone = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
-  }
-}
-
-const children = new Set<Child>();
 let tempDir: string | undefined;
+/** ALERT lines Bastion printed during the run. */
+let alerts = 0;
 const cleanup = async (): Promise<void> => {
-  await Promise.all([...children].map((c) => c.stop()));
+  await stopChildren();
   if (tempDir && process.env.BENCH_KEEP_TMP !== '1') rmSync(tempDir, { recursive: true, force: true });
 };
 
@@ -623,7 +559,7 @@ function cli(args: readonly string[], cfg: string, input?: string): void {
   if (r.status !== 0) throw new Error(`\`bastion ${args.join(' ')}\` exited ${r.status ?? r.signal}: ${`${r.stderr ?? ''}${r.stdout ?? ''}`.trim().slice(0, 300)}`);
 }
 
-async function startBastion(dir: string, providerUrl: string, leakUrl: string): Promise<{ child: Child; url: string }> {
+async function startBastion(dir: string, providerUrl: string, leakUrl: string): Promise<{ child: BenchChild; url: string }> {
   const cfg = join(dir, 'bastion.yaml');
   const big = 1_000_000_000;
   writeFileSync(
@@ -651,7 +587,10 @@ agents:
   cli(['secret', 'add', 'provider-key', '--hosts', '127.0.0.1'], cfg, PROVIDER_KEY);
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_AGENT_KEY: AGENT_KEY, BENCH_LEAK_KEY: LEAK_AGENT_KEY };
   delete env.BASTION_MASTER_KEY;
-  const child = new Child('bastion', [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'src/cli/main.ts'), 'serve', '--config', cfg], env);
+  const child = new BenchChild('bastion', process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'src/cli/main.ts'), 'serve', '--config', cfg], { env });
+  child.onLine((line) => {
+    if (line.includes('ALERT')) alerts++;
+  });
   const m = await child.waitFor(/serving MCP at (http:\/\/[^/\s]+)/);
   return { child, url: m[1] as string };
 }
@@ -803,7 +742,7 @@ async function main(): Promise<void> {
   if (secretsInProse + attacksInTurn > 0) console.log(`WARNING: the generated conversations hold ${secretsInProse} credential findings and ${attacksInTurn} prompt-attack findings`);
 
   let failed = false;
-  const providerChild = new Child('provider', [join(ROOT, 'bench/model-door.ts'), 'provider']);
+  const providerChild = new BenchChild('provider', process.execPath, [join(ROOT, 'bench/model-door.ts'), 'provider']);
   const leakProvider = await startMockProvider({ apiKey: PROVIDER_KEY, script: () => ({ text: 'Thanks, I will look at it.' }) });
   try {
     const [, providerUrl] = await providerChild.waitFor(/^listening (\S+)/);
@@ -894,7 +833,7 @@ async function main(): Promise<void> {
     const load1 = loadavg()[0] ?? 0;
     console.log(
       `Load average (1 min) before ${load0.toFixed(2)}, at the end ${load1.toFixed(2)} on ${cpus().length} CPUs (this bench runs three busy processes); ` +
-        `Bastion used ${(cpuMs(bastion.child.pid) / 1000).toFixed(1)} CPU s in all and raised ${bastion.child.alerts} alerts.`,
+        `Bastion used ${(cpuMs(bastion.child.pid) / 1000).toFixed(1)} CPU s in all and raised ${alerts} alerts.`,
     );
   } finally {
     await leakProvider.close();
