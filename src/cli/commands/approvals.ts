@@ -7,14 +7,12 @@
  */
 import { userInfo } from 'node:os';
 import { decideApproval } from '../../approvals/queue.ts';
-import { loadConfig } from '../../config/load.ts';
 import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
 import type { ApprovalRecord, Store } from '../../store/store.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
-import { resolveConfigPath } from './config-check.ts';
+import { openConfiguredStore } from './config-store.ts';
 
 const HELP = `Usage:
   bastion approvals list [--status pending|approved|denied|expired|used|all] [--json] [--config FILE]
@@ -27,19 +25,8 @@ Exit codes: 0 ok, 2 usage, 3 config, 4 store, 5 no such approval or not pending.
 const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'all'] as const;
 
 async function openStore(configFlag: string | undefined, io: CliIO): Promise<{ store: Store; reuseTtlMs: number } | number> {
-  let config;
-  try {
-    ({ config } = await loadConfig(resolveConfigPath(configFlag, io), { env: io.env, secrets: 'lenient' }));
-  } catch (err) {
-    io.stderr(`bastion approvals: ${isBastionError(err) ? err.message : 'cannot load config'}\n`);
-    return EXIT.CONFIG;
-  }
-  try {
-    return { store: await openSqliteStore(config.storePath), reuseTtlMs: config.approvals.reuseTtlMs };
-  } catch (err) {
-    io.stderr(`bastion approvals: ${isBastionError(err) ? err.message : 'cannot open store'}\n`);
-    return EXIT.STORE;
-  }
+  const opened = await openConfiguredStore('approvals', configFlag, io);
+  return typeof opened === 'number' ? opened : { store: opened.store, reuseTtlMs: opened.config.approvals.reuseTtlMs };
 }
 
 function line(a: ApprovalRecord, now: number): string {

@@ -4,14 +4,12 @@
  * the user's next request). Every lift is appended to the audit chain.
  */
 import { userInfo } from 'node:os';
-import { loadConfig } from '../../config/load.ts';
 import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
 import type { BanRecord, Store } from '../../store/store.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
-import { resolveConfigPath } from './config-check.ts';
+import { openConfiguredStore } from './config-store.ts';
 
 const HELP = `Usage:
   bastion bans list [--all] [--user USER] [--json] [--config FILE]
@@ -24,19 +22,8 @@ no longer counts toward escalation.
 Exit codes: 0 ok, 2 usage, 3 config, 4 store, 5 no ban in force for USER.`;
 
 async function openStore(command: string, configFlag: string | undefined, io: CliIO): Promise<Store | number> {
-  let config;
-  try {
-    ({ config } = await loadConfig(resolveConfigPath(configFlag, io), { env: io.env, secrets: 'lenient' }));
-  } catch (err) {
-    io.stderr(`bastion ${command}: ${isBastionError(err) ? err.message : 'cannot load config'}\n`);
-    return EXIT.CONFIG;
-  }
-  try {
-    return await openSqliteStore(config.storePath);
-  } catch (err) {
-    io.stderr(`bastion ${command}: ${isBastionError(err) ? err.message : 'cannot open store'}\n`);
-    return EXIT.STORE;
-  }
+  const opened = await openConfiguredStore(command, configFlag, io);
+  return typeof opened === 'number' ? opened : opened.store;
 }
 
 function line(b: BanRecord, now: number): string {
