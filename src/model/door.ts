@@ -306,7 +306,7 @@ export class ModelDoor {
     // 10. Forward.
     let providerKey: string | undefined;
     try {
-      providerKey = await this.#secretFor(agentName, model.secret, model.baseUrl);
+      providerKey = await this.#secretFor(model.secret, model.baseUrl);
     } catch (err) {
       turn.detail.code = isBastionError(err) ? err.code : 'ERR_INTERNAL';
       return this.#fail(res, turn, kind, 502, 'ERR_MODEL_UPSTREAM', 'the provider key is unavailable', deny('provider.key', `agents.${agentName}.model.secret`));
@@ -439,12 +439,11 @@ export class ModelDoor {
    * Undefined when `name` is undefined (keyless provider).
    * @throws BastionError `ERR_VAULT_KEY` (no vault), `ERR_VAULT_SECRET_UNKNOWN`, `ERR_EGRESS_PLACEHOLDER` (foreign host)
    */
-  async #secretFor(agent: string, name: string | undefined, url: URL): Promise<string | undefined> {
+  async #secretFor(name: string | undefined, url: URL): Promise<string | undefined> {
     if (name === undefined) return undefined;
     const vault = this.#opts.vault;
     if (vault === undefined) throw new BastionError('ERR_VAULT_KEY', 'no vault is open');
-    const ph = await vault.placeholder(name, agent);
-    const resolved = await vault.resolve(agent, ph);
+    const resolved = await vault.current(name);
     if (resolved === undefined) throw new BastionError('ERR_VAULT_SECRET_UNKNOWN', `secret ${name} is not in the vault`);
     const host = normalizeHost(url.hostname);
     const configHosts = this.#gateway.config.secrets.get(name)?.hosts;
@@ -483,7 +482,7 @@ export class ModelDoor {
     const kind = model.provider;
     let key: string | undefined;
     try {
-      key = await this.#secretFor(agent.name, model.secret, model.baseUrl);
+      key = await this.#secretFor(model.secret, model.baseUrl);
     } catch {
       return this.#fail(res, turn, kind, 502, 'ERR_MODEL_UPSTREAM', 'the provider key is unavailable', deny('provider.key', `agents.${agent.name}.model.secret`));
     }
@@ -586,7 +585,7 @@ export class ModelDoor {
   ): Promise<{ body: unknown; report: ResponseReport } | Error> {
     const sup = agent.supervisor as NonNullable<ResolvedAgent['supervisor']>;
     try {
-      const key = await this.#secretFor(agent.name, sup.secret, sup.baseUrl);
+      const key = await this.#secretFor(sup.secret, sup.baseUrl);
       const input = supervisorInput(kind, body, answer.report);
       const verdict: SupervisorVerdict = await askSupervisor(sup, key, input, this.#dispatcher);
       const record: Record<string, unknown> = { mode: sup.mode, verdict: verdict.verdict, reason: verdict.reason.slice(0, 500) };

@@ -115,6 +115,8 @@ interface IndexState {
   readonly generation: number;
   readonly secrets: ReadonlyMap<string, VaultSecretInfo>;
   readonly versions: readonly IndexedVersion[];
+  /** Secret name → its current version. */
+  readonly currentByName: ReadonlyMap<string, IndexedVersion>;
   /** Per agent: placeholder → version; built on first use. */
   readonly byAgent: Map<string, Map<string, IndexedVersion>>;
   /** `secretId|version` → decrypted value. */
@@ -339,6 +341,27 @@ export class Vault {
     if (hit.expiresAt !== null && hit.expiresAt <= this.#now()) return undefined;
     const secret = state.secrets.get(hit.secretId);
     if (secret === undefined) return undefined;
+    return { secret, version: hit.version, value: this.#value(state, hit) };
+  }
+
+  /**
+   * The current version of live secret `name`, for Bastion's own use of it (a
+   * model provider's key), not through an agent's placeholder; undefined when
+   * there is none. Same cost as {@link resolve}: one generation read per call.
+   * Host bindings are the caller's to check.
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT`; TypeError / RangeError on an invalid name
+   */
+  async current(name: string): Promise<ResolvedPlaceholder | undefined> {
+    assertSecretName(name);
+    const state = await this.#current();
+    const hit = state.currentByName.get(name);
+    const secret = hit === undefined ? undefined : state.secrets.get(hit.secretId);
+    if (hit === undefined || secret === undefined) return undefined;
+    return { secret, version: hit.version, value: this.#value(state, hit) };
+  }
+
+  /** A version's value, decrypted once per index and cached. */
+  #value(state: IndexState, hit: IndexedVersion): Secret {
     const cacheKey = `${hit.secretId}|${hit.version}`;
     let value = state.values.get(cacheKey);
     if (value === undefined) {
@@ -346,7 +369,7 @@ export class Vault {
       value = openSecret(this.#kek, ref, parseSealed(hit.sealed, ref));
       state.values.set(cacheKey, value);
     }
-    return { secret, version: hit.version, value };
+    return value;
   }
 
   /**
@@ -432,15 +455,15 @@ export class Vault {
   async #build(generation: number): Promise<IndexState> {
     const [secrets, versions] = await Promise.all([this.#store.listSecrets(), this.#store.listValidSecretVersions(this.#now())]);
     const byId = new Map(secrets.map((s) => [s.id, toInfo(s)]));
-    return {
-      generation,
-      secrets: byId,
-      versions: versions
-        .filter((v) => byId.has(v.secretId))
-        .map((v) => ({ secretId: v.secretId, version: v.version, sealed: v.sealed, expiresAt: v.expiresAt })),
-      byAgent: new Map(),
-      values: new Map(),
-    };
+    const indexed = versions
+      .filter((v) => byId.has(v.secretId))
+      .map((v) => ({ secretId: v.secretId, version: v.version, sealed: v.sealed, expiresAt: v.expiresAt }));
+    const currentByName = new Map<string, IndexedVersion>();
+    for (const v of indexed) {
+      const info = byId.get(v.secretId) as VaultSecretInfo;
+      if (v.version === info.version) currentByName.set(info.name, v);
+    }
+    return { generation, secrets: byId, versions: indexed, currentByName, byAgent: new Map(), values: new Map() };
   }
 
   #agentIndex(state: IndexState, agent: string): Map<string, IndexedVersion> {

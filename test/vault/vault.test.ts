@@ -42,6 +42,25 @@ async function fixture(path = ':memory:', kek = newKek(), c = clock()) {
 }
 
 describe('Vault', () => {
+  test('current(name): the newest version, seen across rotation and revocation, also from another connection', async () => {
+    const { store, vault, kek, path } = await fixture(freshPath());
+    assert.equal(await vault.current('github'), undefined);
+    await vault.add('github', new Secret(VALUE), META);
+    const first = await vault.current('github');
+    assert.deepEqual([first?.secret.name, first?.version, first?.value.reveal()], ['github', 1, VALUE]);
+    // Another process (the CLI) rotates: the generation changes and current follows.
+    const otherStore = await openSqliteStore(path);
+    const other = await Vault.open(otherStore, kek, { rotationGraceMs: GRACE });
+    await other.rotate('github', new Secret(`${VALUE}-2`));
+    const second = await vault.current('github');
+    assert.deepEqual([second?.version, second?.value.reveal()], [2, `${VALUE}-2`]);
+    await other.revoke('github');
+    assert.equal(await vault.current('github'), undefined);
+    await assert.rejects(vault.current('bad name'), RangeError);
+    await otherStore.close();
+    await store.close();
+  });
+
   test('add returns metadata without the value; list shows live secrets only', async () => {
     const { store, vault, clock: c } = await fixture();
     const info = await vault.add('github', new Secret(VALUE), { hosts: ['API.GitHub.com', '*.githubusercontent.com', 'api.github.com.'], header: 'Authorization', format: 'Bearer {}' });
