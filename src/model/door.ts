@@ -320,7 +320,7 @@ export class ModelDoor {
     if (upstream.statusCode >= 400) return this.#passError(res, turn, kind, upstream, values);
 
     if (stream && String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      return this.#stream(req, res, turn, kind, agent, upstream, filter);
+      return this.#stream(res, turn, kind, agent, upstream, filter);
     }
     // 11. A whole answer.
     let answer: { body: unknown; report: ResponseReport };
@@ -517,7 +517,6 @@ export class ModelDoor {
 
   /** Streams the provider's SSE answer through the response filter. */
   async #stream(
-    req: IncomingMessage,
     res: ServerResponse,
     turn: Turn,
     kind: ProviderKind,
@@ -564,7 +563,6 @@ export class ModelDoor {
     res.end();
     if (agent.supervisor !== undefined) turn.detail.supervisor = { skipped: 'stream' };
     this.#record(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'ok', 200);
-    void req;
   }
 
   /**

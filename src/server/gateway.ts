@@ -121,11 +121,6 @@ export class Gateway {
     if (pasted !== undefined) this.#vault.pasted = pasted;
   }
 
-  /** End users' pasted secrets, once a vault is attached. */
-  get pasted(): PastedSecrets | undefined {
-    return this.#vault.pasted;
-  }
-
   /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
   agentForKey(key: string): string | undefined {
     if (key.length < 16 || key.length > 512) return undefined;
