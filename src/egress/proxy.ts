@@ -500,7 +500,7 @@ export class EgressProxy {
       if (!swapping || (!v.includes('bst_ph_') && !v.includes('<<SECRET_'))) return [k, v];
       const exact = swaps.get(v.trim());
       if (exact?.secret.header !== undefined && exact.secret.format !== undefined && exact.secret.header.toLowerCase() === k) {
-        return [k, exact.secret.format.replace('{}', exact.value.reveal())];
+        return [k, exact.secret.format.replace('{}', () => exact.value.reveal())];
       }
       return [k, swap(v, (x) => x)];
     });

@@ -69,6 +69,7 @@ server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
 store: { sqlite: ./b.db }
 secrets:
   github: { hosts: [api.github.com] }
+  dollars: { hosts: [api.github.com] }
 egress:
   staticHosts: { api.github.com: [127.0.0.1], evil.example.net: [127.0.0.1], plain.example.net: [127.0.0.1] }
   maxBodyBytes: 65536
@@ -78,7 +79,7 @@ egress:
 agents:
   demo:
     keys: [env:EGRESS_KEY]
-    secrets: [github]
+    secrets: [github, dollars]
     network:
       - "api.github.com:${github.port}"
       - { host: evil.example.net, ports: [${evil.port}], methods: [GET, POST] }
@@ -118,6 +119,16 @@ agents:
     const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '-H', `Authorization: ${ph}`, `https://api.github.com:${github.port}/x`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(github.received[n]?.headers.authorization, `token ${GITHUB_VALUE}`);
+  });
+
+  test('a value holding $& or $\' is sent as it is in the formatted header (no replacement patterns)', async () => {
+    const value = "sk_$&_$'_$`_$$_" + 'x'.repeat(24);
+    await eg.door.vault.add('dollars', new Secret(value), { hosts: ['api.github.com'], header: 'Authorization', format: 'token {}' });
+    const dph = await eg.door.vault.placeholder('dollars', 'demo');
+    const n = github.received.length;
+    const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '-H', `Authorization: ${dph}`, `https://api.github.com:${github.port}/x`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(github.received[n]?.headers.authorization, `token ${value}`);
   });
 
   test("Node's fetch through the proxy (undici ProxyAgent): placeholders in the query and a chunked body split mid-placeholder are swapped", async () => {
