@@ -1,5 +1,5 @@
 /**
- * `npm test`: type-check, lint (type-aware promise rules), then run every test file under test/ with node's test
+ * `npm test`: build `bastion/verify` (dist/verify), type-check, lint (type-aware promise rules), then run every test file under test/ with node's test
  * runner. Test files may start PostgreSQL/Redis themselves; none is skipped.
  * Usage: node scripts/test.ts [file-or-substring ...]
  */
@@ -23,6 +23,13 @@ const files = collect(join(root, 'test'), []).sort().filter((f) => filters.lengt
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(2);
+}
+
+// The `bastion/verify` package entry is built JavaScript (dist/verify): rebuild it so tests never run a stale copy.
+const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.verify.json')], { stdio: 'inherit', cwd: root });
+if (build.status !== 0) {
+  console.error('building bastion/verify failed');
+  process.exit(build.status ?? 1);
 }
 
 if (filters.length === 0 || process.env.CI) {
