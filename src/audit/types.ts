@@ -12,8 +12,8 @@ import type { Decision } from '../decision.ts';
 export interface AuditEvent {
   /** ISO 8601 time the request arrived. */
   readonly time: string;
-  /** Which door: `model` (LLM API proxy), `tool` (MCP), `network` (egress proxy), `admin` (admin API and CLI), `system` (start, stop, config). */
-  readonly door: 'model' | 'tool' | 'network' | 'admin' | 'system';
+  /** Which door: `model` (LLM API proxy), `tool` (MCP), `network` (egress proxy), `a2a` (agent-to-agent messages), `admin` (admin API and CLI), `system` (start, stop, config). */
+  readonly door: 'model' | 'tool' | 'network' | 'a2a' | 'admin' | 'system';
   /** The principal: agent name, `admin`, or null when authentication failed. */
   readonly agent: string | null;
   /** The end user the agent acts for (`Bastion-User` or the request's user field), when known. */

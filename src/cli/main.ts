@@ -24,6 +24,8 @@ Commands:
   egress check URL            the network door's decision on a URL, without connecting
   ca export                   print the local CA certificate (trust it for intercepted hosts)
   detect secrets < FILE       list the credentials in a file (masked; exit 1 when any)
+  keys list|rotate            the identity keys that sign requests to tools (JWKS)
+  peers add|list|token|remove agent-to-agent peers (signed messages between instances)
   version                     print the version
 
 Every command takes --help. The config is --config FILE, else $BASTION_CONFIG, else ./bastion.yaml.`;
@@ -48,6 +50,8 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'egress check': async () => (await import('./commands/egress-check.ts')).egressCheck,
   'ca export': async () => (await import('./commands/ca.ts')).caExport,
   'detect secrets': async () => (await import('./commands/detect.ts')).detectSecrets,
+  peers: async () => (await import('./commands/peers.ts')).peers,
+  keys: async () => (await import('./commands/keys.ts')).keys,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

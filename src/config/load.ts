@@ -24,11 +24,23 @@ import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import picomatch from 'picomatch';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
+import { abilityDefinitionProblems, abilityOrigin } from '../abilities/definition.ts';
+import { DEFAULTS } from '../defaults.ts';
+import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
-import { ConfigSchema, HostPattern, type RawConfig, type RawNetworkRule } from './schema.ts';
-import type { CedarFile, ResolvedAgent, ResolvedConfig, ResolvedNetworkRule, ResolvedSecretMeta, ResolvedServer, ResolvedUpstream } from './types.ts';
+import { ConfigSchema, HostPattern, type RawAbility, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
+import type {
+  CedarFile,
+  ResolvedAbility,
+  ResolvedAgent,
+  ResolvedCallToken,
+  ResolvedConfig,
+  ResolvedNetworkRule,
+  ResolvedSecretMeta,
+  ResolvedServer,
+  ResolvedUpstream,
+} from './types.ts';
 
 /** Largest config or Cedar policy file read, in bytes. */
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
@@ -255,7 +267,11 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   if (raw.server.egress !== false && raw.server.egress === raw.server.listen && !raw.server.listen.endsWith(':0')) {
     issues.push(issueAt(['server', 'egress'], 'must differ from server.listen'));
   }
+  issues.push(...identityIssues(raw, issueAt));
   for (const [name, up] of Object.entries(raw.upstreams)) {
+    if (up.url === undefined && (up.signContext || (up.token !== undefined && up.token !== false))) {
+      issues.push(issueAt(['upstreams', name, up.signContext ? 'signContext' : 'token'], 'signed context and per-call tokens are for HTTP upstreams (url)'));
+    }
     for (const [k, ref] of Object.entries(up.env)) {
       if (!ref.startsWith('vault:')) continue;
       if (up.command === undefined) issues.push(issueAt(['upstreams', name, 'env', k], 'vault: references are for stdio upstreams (command)'));
@@ -270,6 +286,51 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
       issues.push(issueAt(['upstreams', name, 'url'], 'must not hold credentials; send them with headers, as secret references'));
     }
   }
+  return issues;
+}
+
+/**
+ * Checks of abilities, skillsets and agent-to-agent settings: every name they
+ * use exists, a bound secret serves exactly one ability on that ability's host
+ * and no agent holds it too, and each ability's own definition is sound.
+ */
+function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const boundBy = new Map<string, string>();
+  for (const [name, a] of Object.entries(raw.abilities)) {
+    for (const p of abilityDefinitionProblems(a)) issues.push(issueAt(['abilities', name, ...p.path], p.message));
+    if (a.secret === undefined) continue;
+    if (!Object.hasOwn(raw.secrets, a.secret)) {
+      issues.push(issueAt(['abilities', name, 'secret'], `unknown secret ${a.secret}: declare it under secrets`));
+      continue;
+    }
+    const other = boundBy.get(a.secret);
+    if (other !== undefined) issues.push(issueAt(['abilities', name, 'secret'], `secret ${a.secret} is already bound to ability ${other}; a bound secret serves one ability`));
+    boundBy.set(a.secret, name);
+    const origin = abilityOrigin(a.url);
+    const hosts = raw.secrets[a.secret]?.hosts;
+    if (origin !== undefined && hosts !== undefined && !hostMatchesAny(hosts.map(normalizeHost), normalizeHost(new URL(origin).hostname))) {
+      issues.push(issueAt(['abilities', name, 'secret'], `secret ${a.secret}'s hosts do not cover ${new URL(origin).hostname}`));
+    }
+  }
+  for (const [name, agent] of Object.entries(raw.agents)) {
+    agent.secrets.forEach((secret, i) => {
+      const ability = boundBy.get(secret);
+      if (ability !== undefined) issues.push(issueAt(['agents', name, 'secrets', i], `secret ${secret} is bound to ability ${ability} and usable only by it`));
+    });
+    agent.skillsets.forEach((set, i) => {
+      if (!Object.hasOwn(raw.skillsets, set)) issues.push(issueAt(['agents', name, 'skillsets', i], `unknown skillset ${set}: declare it under skillsets`));
+    });
+  }
+  for (const [name, list] of Object.entries(raw.skillsets)) {
+    list.forEach((ability, i) => {
+      if (!Object.hasOwn(raw.abilities, ability)) issues.push(issueAt(['skillsets', name, i], `unknown ability ${ability}: declare it under abilities`));
+    });
+  }
+  for (const name of Object.keys(raw.a2a?.agents ?? {})) {
+    if (!Object.hasOwn(raw.agents, name)) issues.push(issueAt(['a2a', 'agents', name], `unknown agent ${name}: declare it under agents`));
+  }
+  if (raw.a2a?.nonceStore === 'redis' && raw.redis === undefined) issues.push(issueAt(['a2a', 'nonceStore'], 'redis needs the top-level redis setting'));
   return issues;
 }
 
@@ -584,7 +645,8 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       name,
       keys: k?.keys ?? [],
       unresolvedKeyRefs: k?.unresolved ?? [],
-      tools: [...a.tools],
+      tools: unique([...a.tools, ...a.skillsets.flatMap((set) => raw.skillsets[set] ?? [])]),
+      skillsets: [...a.skillsets],
       deny: [...a.deny],
       approve: [...a.approve],
       resources: [...a.resources],
@@ -638,6 +700,8 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(u.url !== undefined ? { url: new URL(u.url) } : {}),
       headers: secrets.upstreamHeaders.get(name) ?? {},
       prefix: u.prefix,
+      signContext: u.signContext,
+      ...(u.token !== undefined && u.token !== false ? { token: resolveCallToken(u.token) } : {}),
       secretHosts: u.secretHosts !== undefined ? u.secretHosts.map(normalizeHost) : u.url !== undefined ? [normalizeHost(new URL(u.url).hostname)] : [],
       ...(u.workspace !== undefined ? { workspace: resolve(dir, u.workspace) } : {}),
       timeoutMs: u.timeoutMs,
@@ -689,6 +753,49 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...raw.egress,
       staticHosts: Object.fromEntries(Object.entries(raw.egress.staticHosts).map(([h, a]) => [normalizeHost(h), a.map((x) => normalizeHost(x))])),
     },
+    abilities: new Map(Object.entries(raw.abilities).map(([name, a]) => [name, resolveAbility(name, a)])),
+    skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
+    identity: { ...raw.identity },
+    ...(raw.a2a
+      ? {
+          a2a: {
+            maxAgeS: raw.a2a.maxAgeS,
+            maxMessageBytes: raw.a2a.maxMessageBytes,
+            agents: new Map(
+              Object.entries(raw.a2a.agents).map(([name, a]) => [
+                name,
+                { peers: [...a.peers], receiveFrom: [...a.receiveFrom], ...(a.deliver !== undefined ? { deliver: new URL(a.deliver) } : {}) },
+              ]),
+            ),
+            nonceStore: raw.a2a.nonceStore ?? (raw.redis ? 'redis' : 'memory'),
+          },
+        }
+      : {}),
+  };
+}
+
+function resolveCallToken(t: RawCallToken): ResolvedCallToken {
+  if (t === true || t === false) return { lifetimeS: DEFAULTS.callTokenLifetimeS, header: 'Authorization' };
+  return { lifetimeS: t.lifetimeS, header: t.header, ...(t.audience !== undefined ? { audience: t.audience } : {}) };
+}
+
+function resolveAbility(name: string, a: RawAbility): ResolvedAbility {
+  const origin = abilityOrigin(a.url) as string; // checked in semanticIssues
+  return {
+    name,
+    description: a.description,
+    method: a.method,
+    url: a.url,
+    origin,
+    host: normalizeHost(new URL(origin).hostname),
+    params: { ...a.params, additionalProperties: false },
+    headers: { ...a.headers },
+    ...(a.body !== undefined ? { body: a.body } : {}),
+    ...(a.secret !== undefined ? { secret: a.secret } : {}),
+    signContext: a.signContext,
+    ...(a.token !== undefined && a.token !== false ? { token: resolveCallToken(a.token) } : {}),
+    response: { ...(a.response.select ? { select: [...a.response.select] } : {}), maxBytes: a.response.maxBytes },
+    timeoutMs: a.timeoutMs,
   };
 }
 

@@ -153,6 +153,10 @@ const AgentSchema = z
   .strictObject({
     keys: z.array(SecretRef).max(16).default([]).describe('API keys the agent authenticates with (`Authorization: Bearer <key>`), as secret references. When none resolves on first start, a key is generated, stored hashed, and printed once.'),
     tools: z.array(NamePattern).default([]).describe('Tools the agent may call (exposed names, e.g. `files__*`). Nothing else is listed or callable.'),
+    skillsets: z
+      .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/))
+      .default([])
+      .describe('Skillsets (names under `skillsets`) whose abilities the agent may call, as if their names were listed in `tools`.'),
     deny: z.array(NamePattern).default([]).describe('Tools the agent may never call; deny overrides every allow.'),
     approve: z.array(NamePattern).default([]).describe('Tools whose calls are held for an admin decision before they run.'),
     resources: z.array(z.string().min(1).max(2048)).default([]).describe('Resource URIs the agent may list and read; `*` matches any run of characters.'),
@@ -215,6 +219,96 @@ const EgressSchema = z
   })
   .describe('The network door (egress proxy) limits and interception.');
 
+/** A per-call token (JWT) setting: `true` for the defaults, or the details. */
+const CallTokenSchema = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      lifetimeS: z.number().int().min(1).max(3600).default(DEFAULTS.callTokenLifetimeS).describe('Token lifetime in seconds.'),
+      audience: z.string().min(1).max(512).optional().describe('The `aud` claim. Default: the tool\'s name for abilities, the upstream\'s URL origin for MCP upstreams.'),
+      header: z
+        .string()
+        .regex(/^[A-Za-z0-9-]{1,64}$/)
+        .default('Authorization')
+        .describe('Header the token is sent in: `Authorization` (as `Bearer <jwt>`) or another header (the bare JWT).'),
+    }),
+  ])
+  .describe('Mint a JWT for each call (jose, EdDSA with the identity key): `iss` the identity issuer, `sub` the end user, `act.sub` the agent (RFC 8693 actor claim), `aud`, `scope` the tool name, `jti`, `iat`/`exp`. Verify with `verifyCallToken` from `bastion/verify`.');
+
+const HeaderName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'must be an HTTP header name (letters, digits, -)' });
+
+const AbilitySchema = z
+  .strictObject({
+    description: z.string().min(1).max(2048).describe('What the ability does, shown to the model as the tool description.'),
+    method: z.enum(HTTP_METHODS).default('GET').describe('HTTP method.'),
+    url: z
+      .string()
+      .min(8)
+      .max(2048)
+      .describe('URL template (RFC 6570, levels 1-3): `https://api.github.com/repos/{owner}/{repo}/issues{?state,per_page}`. Scheme, host and port are literal; parameters fill the path and query only, one path segment each (a value holding `/`, `\\`, `..`, `@` or an encoded slash is refused). Operators: `{x}`, `{/x}`, `{.x}`, `{;x}`, `{?x}`, `{&x}`; reserved `{+x}` and fragment `{#x}` expansion (they pass `/` and `?` through) and level-4 modifiers are refused.'),
+    params: z
+      .record(z.string(), z.unknown())
+      .default({ type: 'object', properties: {} })
+      .describe('JSON Schema (an object schema) of the parameters the model provides; the tool\'s input schema. Unknown properties are refused (`additionalProperties: false` is enforced).'),
+    headers: z
+      .record(HeaderName, z.string().max(4096))
+      .default({})
+      .describe('Fixed request headers. Headers Bastion sets (`Host`, `Content-Length`, `Content-Digest`, `Signature`, `Signature-Input`, `Bastion-Context`, and the secret\'s or token\'s header) cannot be set here.'),
+    body: z
+      .unknown()
+      .optional()
+      .describe('JSON body template: any string that is exactly `{name}` becomes parameter `name` (with its JSON type); other values are literal. Sent as `application/json`.'),
+    secret: z
+      .string()
+      .regex(SECRET_NAME)
+      .optional()
+      .describe('The vault secret this ability sends (declared under `secrets`, added with `--header`): usable only by this ability and only on its URL\'s host. No agent may also be granted it.'),
+    signContext: z.boolean().default(true).describe('Sign each request (RFC 9421) with the `Bastion-Context` header, like an upstream with `signContext: true`.'),
+    token: CallTokenSchema.optional(),
+    response: z
+      .strictObject({
+        select: z
+          .array(z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { message: 'a field path: names joined by dots, e.g. user.login' }))
+          .min(1)
+          .max(64)
+          .optional()
+          .describe('Fields kept from a JSON response (dotted paths; applied to each item of an array). Default: the whole response.'),
+        maxBytes: z.number().int().positive().max(1024 * 1024).default(DEFAULTS.abilityMaxResultBytes).describe('Largest result given to the model, in bytes; longer is cut and marked truncated.'),
+      })
+      .default({ maxBytes: DEFAULTS.abilityMaxResultBytes })
+      .describe('What the model gets back.'),
+    timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest the API may take to answer (ms).'),
+  })
+  .describe('An ability: one declarative HTTP action on one API, offered to agents as a tool.');
+
+const IdentitySchema = z
+  .strictObject({
+    issuer: z.string().min(1).max(512).default('bastion').describe('This instance\'s name: `iss` of per-call tokens and the sender id of its agent-to-agent messages. Use a URL peers know you by.'),
+    platform: z.string().min(1).max(128).default('bastion').describe('The `platform` field of the signed user context (the product the end user came through).'),
+    signatureTtlS: z.number().int().min(1).max(3600).default(DEFAULTS.signatureTtlS).describe('A request signature expires this many seconds after `created`.'),
+    rotationGraceMs: positiveMs.max(365 * 86400_000).default(DEFAULTS.identityRotationGraceMs).describe('After `bastion keys rotate`, the previous key stays published in the JWKS this long (ms), so requests and tokens signed before the rotation still verify.'),
+  })
+  .describe('Bastion\'s identity: the Ed25519 keys (in the store, sealed by the vault key) that sign requests to tools, per-call tokens and agent-to-agent messages.');
+
+const A2aSchema = z
+  .strictObject({
+    maxAgeS: z.number().int().min(1).max(86400).default(DEFAULTS.a2aMaxAgeS).describe('Inbound messages whose timestamp is further than this from now (seconds) are rejected as stale; nonces are remembered this long.'),
+    maxMessageBytes: z.number().int().positive().max(16 * 1024 * 1024).default(DEFAULTS.a2aMaxMessageBytes).describe('Largest message, in bytes.'),
+    agents: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+        z.strictObject({
+          peers: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).default([]).describe('Peers (registered with `bastion peers add`) this agent may send to with `POST /a2a/send`.'),
+          receiveFrom: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).default([]).describe('Peers whose messages are delivered to this agent.'),
+          deliver: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL').optional().describe('Where inbound messages for this agent are POSTed (the agent\'s own endpoint). Without it, inbound messages are refused.'),
+        }),
+      )
+      .default({})
+      .describe('Agent-to-agent messaging per local agent.'),
+    nonceStore: z.enum(['memory', 'redis']).optional().describe('Where seen nonces are kept. Default: `redis` when `redis` is set, else `memory`.'),
+  })
+  .describe('Agent-to-agent messages (JWS, Ed25519) between Bastion instances. Peers are registered by an admin with `bastion peers add`.');
+
 const UpstreamSchema = z
   .strictObject({
     command: z.string().min(1).optional().describe('Executable of a stdio MCP server (started by Bastion, one process per session).'),
@@ -232,6 +326,11 @@ const UpstreamSchema = z
       .max(64)
       .optional()
       .describe('Hosts this upstream\'s tools send the credentials they are given to. A `<<SECRET_…>>` placeholder (a credential the end user pasted to the model) in a call\'s arguments is swapped for its value only for that user and only when the secret\'s hosts cover every one of these. Default: the host of `url`; none for a stdio upstream (placeholders are refused).'),
+    signContext: z
+      .boolean()
+      .default(false)
+      .describe('Sign every HTTP request to `url` (RFC 9421, Ed25519) over the method, target URI, `Content-Digest` (RFC 9530) and a `Bastion-Context` header naming the agent, end user, conversation, platform and request: context the model cannot forge. Verify with `bastion/verify`.'),
+    token: CallTokenSchema.optional(),
     prefix: z.boolean().default(true).describe('Expose names as `<upstream>__<name>`. `false` exposes them as they are; a name two upstreams both expose is then hidden and audited.'),
     timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest an upstream request may take (ms); longer is a tool error.'),
     connectTimeoutMs: positiveMs.default(DEFAULTS.upstreamConnectTimeoutMs).describe('Longest connecting and initializing may take (ms).'),
@@ -406,6 +505,16 @@ export const ConfigSchema = z
       .describe('Shared counters (rate limits) for several instances. Without it they live in memory.'),
     alerts: AlertsSchema.default(AlertsSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
+    abilities: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'ability names are 1-64 of A-Z a-z 0-9 _ . - (e.g. github__issues_list)'), AbilitySchema)
+      .default({})
+      .describe('Abilities (declarative HTTP tools) by exposed tool name. They appear in agents\' catalogues beside MCP tools, under the same policy, approvals and audit.'),
+    skillsets: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).min(1))
+      .default({})
+      .describe('Named groups of abilities (`support: [kb__search, tickets__create]`) that agents take with `skillsets`.'),
+    identity: IdentitySchema.default(IdentitySchema.parse({})),
+    a2a: A2aSchema.optional(),
   })
   .describe('bastion.yaml');
 
@@ -416,3 +525,6 @@ export type RawUpstream = z.infer<typeof UpstreamSchema>;
 export type RawNetworkRule = z.infer<typeof NetworkRuleSchema>;
 export type RawModelDoor = z.infer<typeof ModelDoorSchema>;
 export type RawAlerts = z.infer<typeof AlertsSchema>;
+export type RawAbility = z.infer<typeof AbilitySchema>;
+export type RawCallToken = z.infer<typeof CallTokenSchema>;
+export type RawA2a = z.infer<typeof A2aSchema>;

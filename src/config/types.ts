@@ -54,7 +54,10 @@ export interface ResolvedAgent {
   readonly keys: readonly Secret[];
   /** References that did not resolve (env unset): the demo-key flow may generate a key for such an agent. */
   readonly unresolvedKeyRefs: readonly string[];
+  /** Tool patterns the agent may call, with the abilities of its `skillsets` appended by name. */
   readonly tools: readonly string[];
+  /** Skillset names, as configured (their abilities are already in `tools`). */
+  readonly skillsets: readonly string[];
   readonly deny: readonly string[];
   readonly approve: readonly string[];
   readonly resources: readonly string[];
@@ -148,12 +151,57 @@ export interface ResolvedUpstream {
   readonly url?: URL;
   readonly headers: Readonly<Record<string, Secret>>;
   readonly prefix: boolean;
+  /** Sign each HTTP request (RFC 9421) with the signed user context. Only for `http` upstreams. */
+  readonly signContext: boolean;
+  /** Mint a per-call JWT for each HTTP request; undefined: none. */
+  readonly token?: ResolvedCallToken;
   /** Hosts the upstream's tools send credentials to (pasted-secret swaps); default the url's host, none for stdio. */
   readonly secretHosts: readonly string[];
   /** Absolute folder that relative path arguments to this upstream's tools resolve against; undefined: they are refused. */
   readonly workspace?: string;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
+}
+
+/** A per-call token setting, resolved (`true` became the defaults). */
+export interface ResolvedCallToken {
+  /** Lifetime in seconds. */
+  readonly lifetimeS: number;
+  /** `aud`; undefined: the tool's name (abilities) or the upstream's URL origin (MCP upstreams). */
+  readonly audience?: string;
+  /** Header it is sent in; `Authorization` gets `Bearer <jwt>`. */
+  readonly header: string;
+}
+
+/** An ability: one declarative HTTP action, exposed as a tool named `name`. */
+export interface ResolvedAbility {
+  readonly name: string;
+  readonly description: string;
+  readonly method: string;
+  /** The RFC 6570 URL template as configured (scheme, host and port literal). */
+  readonly url: string;
+  /** Scheme, host and port of `url` (`https://api.github.com`): every expansion must keep it. */
+  readonly origin: string;
+  /** Normalized host name of `url` (the bound secret's hosts must cover it). */
+  readonly host: string;
+  /** JSON Schema of the parameters, with `additionalProperties: false` enforced. */
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly headers: Readonly<Record<string, string>>;
+  /** JSON body template; undefined: no body. */
+  readonly body?: unknown;
+  /** Bound vault secret name. */
+  readonly secret?: string;
+  readonly signContext: boolean;
+  readonly token?: ResolvedCallToken;
+  readonly response: { readonly select?: readonly string[]; readonly maxBytes: number };
+  readonly timeoutMs: number;
+}
+
+/** Agent-to-agent settings of one local agent. */
+export interface ResolvedA2aAgent {
+  readonly peers: readonly string[];
+  readonly receiveFrom: readonly string[];
+  readonly deliver?: URL;
 }
 
 export interface ResolvedPaths {
@@ -211,4 +259,16 @@ export interface ResolvedConfig {
   /** Shared counters; undefined: in memory. The URL may hold a password: a Secret. */
   readonly redis?: { readonly url: Secret; readonly keyPrefix: string };
   readonly alerts: ResolvedAlerts;
+  /** Abilities by exposed tool name, in config order. */
+  readonly abilities: ReadonlyMap<string, ResolvedAbility>;
+  /** Skillset name → ability names. */
+  readonly skillsets: ReadonlyMap<string, readonly string[]>;
+  readonly identity: { readonly issuer: string; readonly platform: string; readonly signatureTtlS: number; readonly rotationGraceMs: number };
+  /** Agent-to-agent messaging; undefined: off (no /a2a routes). */
+  readonly a2a?: {
+    readonly maxAgeS: number;
+    readonly maxMessageBytes: number;
+    readonly agents: ReadonlyMap<string, ResolvedA2aAgent>;
+    readonly nonceStore: 'memory' | 'redis';
+  };
 }

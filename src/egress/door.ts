@@ -5,6 +5,7 @@
  * test servers' CA).
  */
 import type { Lookup } from './ssrf-classify.ts';
+import { AbilityRunner } from '../abilities/runner.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import type { Gateway } from '../server/gateway.ts';
 import { loadKek, MASTER_KEY_ENV, type Kek } from '../vault/kek.ts';
@@ -25,6 +26,8 @@ export interface NetworkDoor {
   readonly issuer: LeafIssuer;
   readonly guard: EgressGuard;
   readonly proxy: EgressProxy;
+  /** Runs ability calls through this door's guard, with this vault's bound secrets (attached to the gateway's sessions). */
+  readonly abilities: AbilityRunner;
 }
 
 /**
@@ -38,7 +41,9 @@ export function loadVaultKey(config: Pick<ResolvedConfig, 'vault'>, env: Readonl
 
 /**
  * Loads the KEK (`BASTION_MASTER_KEY` from `env`, else `vault.keyFile`, created
- * on first run), opens the vault and the pasted-secret store and attaches both to the gateway's sessions.
+ * on first run), opens the vault and the pasted-secret store and attaches both to the gateway's sessions,
+ * with an ability runner over the system resolver (so `bastion stdio` runs abilities too;
+ * {@link openNetworkDoor} replaces it with one over its own guard).
  * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`.
  */
 export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<string, string | undefined>>, loaded?: Kek): Promise<{ kek: Kek; vault: Vault; pasted: PastedSecrets }> {
@@ -46,6 +51,7 @@ export async function openGatewayVault(gateway: Gateway, env: Readonly<Record<st
   const vault = await Vault.open(gateway.store, kek, { rotationGraceMs: gateway.config.vault.rotationGraceMs });
   const pasted = new PastedSecrets(gateway.store, vault);
   gateway.attachVault(vault, pasted);
+  gateway.attachAbilities(new AbilityRunner({ config: gateway.config, guard: new EgressGuard(gateway.config, gateway.deps.policy), vault, signer: gateway.signer }));
   return { kek, vault, pasted };
 }
 
@@ -64,7 +70,8 @@ export interface NetworkDoorOptions {
 
 /**
  * Opens the vault (creating the KEK file and the placeholder root key on first
- * run), loads or creates the local CA, and builds the proxy (not yet listening).
+ * run), loads or creates the local CA, and builds the proxy (not yet listening)
+ * and the ability runner, which it attaches to the gateway's sessions.
  * @throws BastionError `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`, `ERR_STORE`, `ERR_CA`.
  */
 export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions): Promise<NetworkDoor> {
@@ -85,5 +92,7 @@ export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
     ...(opts.onAlert ? { onAlert: opts.onAlert } : {}),
   });
-  return { kek, vault, pasted, issuer, guard, proxy };
+  const abilities = new AbilityRunner({ config, guard, vault, signer: gateway.signer, ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) });
+  gateway.attachAbilities(abilities);
+  return { kek, vault, pasted, issuer, guard, proxy, abilities };
 }

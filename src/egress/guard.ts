@@ -132,7 +132,23 @@ export class EgressGuard {
     }
   }
 
-  async #check(agentName: string | undefined, action: 'network/connect' | 'network/request', target: EgressTarget): Promise<EgressVerdict> {
+  /**
+   * Decides `target` for an ability call of `agent`: the ability grants its own
+   * origin to the agents that hold it, so the agent's network policy (step 2) is
+   * not asked; every other step of {@link check} applies (SSRF as written,
+   * `egress.staticHosts`, every address classified, the agent's
+   * `unsafeAllowPrivate`). `rule` names the grant (`abilities.NAME`) in the
+   * decision. Never throws.
+   */
+  async checkGranted(agent: string, target: EgressTarget, rule: string): Promise<EgressVerdict> {
+    try {
+      return await this.#check(agent, 'network/request', target, rule);
+    } catch {
+      return refused(deny('egress.error', 'guard'));
+    }
+  }
+
+  async #check(agentName: string | undefined, action: 'network/connect' | 'network/request', target: EgressTarget, granted?: string): Promise<EgressVerdict> {
     const agent = agentName === undefined ? undefined : this.#config.agents.get(agentName);
     if (agentName !== undefined && agent === undefined) return refused(deny('policy.unknown_agent', 'agents'));
     const literal = this.#literalStage(agent, target);
@@ -140,8 +156,8 @@ export class EgressGuard {
 
     let policies: readonly string[] = [];
     let intercept = false;
-    let decision: Decision = allow('egress.allowed', 'ssrf-guard');
-    if (agent !== undefined) {
+    let decision: Decision = granted === undefined ? allow('egress.allowed', 'ssrf-guard') : allow('egress.granted', granted);
+    if (agent !== undefined && granted === undefined) {
       const p = this.#policy.authorize({
         agent: agent.name,
         action,

@@ -50,16 +50,32 @@ export class UpstreamHttpError extends Error {
   }
 }
 
+/**
+ * Adds signature headers to one outbound request (RFC 9421 signed context,
+ * per-call token): gets the request as it will be sent and the JSON-RPC message
+ * it carries (undefined for GET and DELETE), returns headers to set. A rejection
+ * stops the request (fail closed).
+ */
+export type UpstreamRequestSigner = (
+  req: { readonly method: string; readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly body: Uint8Array },
+  message: JSONRPCMessage | undefined,
+) => Promise<Readonly<Record<string, string>>>;
+
 export interface UpstreamHttpTransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly maxBodyBytes?: number;
+  /** Signs every request (upstreams with `signContext` or `token`). */
+  readonly sign?: UpstreamRequestSigner;
 }
+
+const NO_BODY = new Uint8Array(0);
 
 export class UpstreamHttpTransport implements Transport {
   readonly #url: URL;
   readonly #path: string;
   readonly #headers: Record<string, string>;
   readonly #maxBodyBytes: number;
+  readonly #sign: UpstreamRequestSigner | undefined;
   readonly #abort = new AbortController();
   #protocolVersion: string | undefined;
   #retryMs = 1000;
@@ -76,6 +92,7 @@ export class UpstreamHttpTransport implements Transport {
     this.#path = `${url.pathname}${url.search}`;
     this.#headers = { ...opts.headers };
     this.#maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#sign = opts.sign;
   }
 
   async start(): Promise<void> {
@@ -93,17 +110,27 @@ export class UpstreamHttpTransport implements Transport {
     return h;
   }
 
+  /** {@link #requestHeaders}, signed when the upstream signs its requests. */
+  async #signedHeaders(method: string, accept: string, extra: Record<string, string> = {}, body?: string, message?: JSONRPCMessage): Promise<Record<string, string>> {
+    const h = this.#requestHeaders(accept, extra);
+    if (this.#sign === undefined) return h;
+    const added = await this.#sign({ method, url: this.#url.href, headers: h, body: body === undefined ? NO_BODY : Buffer.from(body, 'utf8') }, message);
+    for (const k of Object.keys(h)) if (Object.hasOwn(added, k.toLowerCase())) delete h[k];
+    return Object.assign(h, added);
+  }
+
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     if (this.#closed) throw new Error('transport closed');
     if (options?.resumptionToken) {
       void this.#resume(options.resumptionToken, isJSONRPCRequest(message) ? message.id : undefined, 0);
       return;
     }
+    const body = JSON.stringify(message);
     const res = await dispatcher.request({ origin: this.#url.origin,
       method: 'POST',
       path: this.#path,
-      headers: this.#requestHeaders('application/json, text/event-stream', { 'content-type': 'application/json' }),
-      body: JSON.stringify(message),
+      headers: await this.#signedHeaders('POST', 'application/json, text/event-stream', { 'content-type': 'application/json' }, body, message),
+      body,
       signal: this.#abort.signal,
     });
     const sid = res.headers['mcp-session-id'];
@@ -236,7 +263,7 @@ export class UpstreamHttpTransport implements Transport {
       const res = await dispatcher.request({ origin: this.#url.origin,
         method: 'GET',
         path: this.#path,
-        headers: this.#requestHeaders('text/event-stream', { 'last-event-id': lastEventId }),
+        headers: await this.#signedHeaders('GET', 'text/event-stream', { 'last-event-id': lastEventId }),
         signal: this.#abort.signal,
       });
       if (res.statusCode !== 200) {
@@ -252,7 +279,7 @@ export class UpstreamHttpTransport implements Transport {
   async #openGetStream(attempt = 0): Promise<void> {
     if (this.#closed) return;
     try {
-      const res = await dispatcher.request({ origin: this.#url.origin, method: 'GET', path: this.#path, headers: this.#requestHeaders('text/event-stream'), signal: this.#abort.signal });
+      const res = await dispatcher.request({ origin: this.#url.origin, method: 'GET', path: this.#path, headers: await this.#signedHeaders('GET', 'text/event-stream'), signal: this.#abort.signal });
       if (res.statusCode === 405 || res.statusCode === 404) {
         res.body.resume();
         return; // the server offers no standalone stream
@@ -274,8 +301,8 @@ export class UpstreamHttpTransport implements Transport {
     this.#abort.abort();
     if (sid !== undefined) {
       // Best effort: tell the server the session is over (spec: client SHOULD send DELETE).
-      await dispatcher
-        .request({ origin: this.#url.origin, method: 'DELETE', path: this.#path, headers: this.#requestHeaders('application/json'), headersTimeout: 2_000, bodyTimeout: 2_000 })
+      await this.#signedHeaders('DELETE', 'application/json')
+        .then((headers) => dispatcher.request({ origin: this.#url.origin, method: 'DELETE', path: this.#path, headers, headersTimeout: 2_000, bodyTimeout: 2_000 }))
         .then((r) => r.body.resume())
         .catch(() => undefined);
     }

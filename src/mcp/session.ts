@@ -6,8 +6,9 @@
  * tools/call pipeline (each stage passes or ends in a decision):
  *   catalogue lookup → Cedar decision (deny / approve / allow) → argument schema
  *   (ajv, JSON Schema 2020-12) → path guard → approval hold → upstream call with
- *   timeout → result sanitizing (credential redaction, hidden-character flag,
- *   size cap) → one audit record.
+ *   timeout (an ability: src/abilities/runner.ts instead, and no path guard) →
+ *   result sanitizing (credential redaction, hidden-character flag, size cap) →
+ *   one audit record.
  *
  * Auditing happens at the transport boundary: every JSON-RPC request the agent
  * sends is recorded exactly once, when its response goes out, whatever handled
@@ -52,7 +53,7 @@ import { redactDeep } from '../detect/secrets.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ApprovalQueue } from '../approvals/queue.ts';
-import type { ResolvedAgent, ResolvedConfig, ResolvedUpstream } from '../config/types.ts';
+import type { ResolvedAbility, ResolvedAgent, ResolvedConfig, ResolvedUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import { BastionError, toBastionError, type BastionErrorCode } from '../errors.ts';
 import type { PathGuard } from '../policy/paths.ts';
@@ -64,6 +65,11 @@ import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
 import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
+import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
+import { ABILITIES_UPSTREAM, abilityTools } from '../abilities/catalogue.ts';
+import type { AbilityRunner } from '../abilities/runner.ts';
+import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
+import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
 
 
@@ -84,6 +90,10 @@ export interface GatewayDeps {
   readonly pasted?: () => PastedSecrets | undefined;
   /** Tool scope / cross-user metadata (config `tools`). */
   readonly toolMeta?: ToolMetaIndex;
+  /** Signs requests to abilities and to HTTP upstreams with `signContext` or `token`. Without it those requests fail closed. */
+  readonly signer?: OutboundSigner;
+  /** Runs ability calls, once the network door is open. Without it ability calls fail closed. */
+  readonly abilities?: () => AbilityRunner | undefined;
 }
 
 /** The audit record being built for one request; handlers fill it in. */
@@ -129,6 +139,8 @@ export class GatewaySession {
   readonly agent: ResolvedAgent;
   /** The end user the session acts for (`Bastion-User` at initialize), or null. */
   readonly user: string | null;
+  /** The conversation the session belongs to (`Bastion-Conversation` at initialize), or null. */
+  readonly conversation: string | null;
   readonly server: Server;
   readonly #deps: GatewayDeps;
   readonly #upstreams = new Map<string, Promise<UpstreamConnection>>();
@@ -144,10 +156,11 @@ export class GatewaySession {
   /** Messages the transport has delivered to this session (the HTTP layer uses it to find transport-level rejections). */
   delivered = 0;
 
-  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: string | null = null) {
+  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: string | null = null, conversation: string | null = null) {
     this.#deps = deps;
     this.agent = agent;
     this.user = user;
+    this.conversation = conversation;
     this.server = new Server(
       { name: 'bastion', version: '0.1.0' },
       {
@@ -324,6 +337,12 @@ export class GatewaySession {
     const config = this.#deps.config.upstreams.get(name);
     if (!config) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `no upstream ${name}`));
     const caps = this.server.getClientCapabilities() ?? {};
+    let sign: UpstreamRequestSigner | undefined;
+    if (config.signContext || config.token !== undefined) {
+      // Fail closed: an upstream that expects signed requests is not reached unsigned.
+      if (this.#deps.signer === undefined) return Promise.reject(new BastionError('ERR_SIGNING', `upstream ${name}: no signer`));
+      sign = upstreamRequestSigner(this.#deps.signer, config, { agent: this.agent.name, user: this.user, conversation: this.conversation ?? this.sessionId ?? null });
+    }
     const p = this.#placeholderEnv(config).then((extraEnv) => UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {
       onListChanged: (kind) => this.#onListChanged(name, kind),
       onResourceUpdated: (uri) => {
@@ -339,7 +358,7 @@ export class GatewaySession {
       onClose: () => {
         if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
       },
-    }, extraEnv));
+    }, extraEnv, sign));
     this.#upstreams.set(name, p);
     p.catch(() => {
       if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
@@ -430,7 +449,13 @@ export class GatewaySession {
         }),
       );
       const order = [...this.#deps.config.upstreams.keys()];
-      const catalogue = buildCatalogue(order.flatMap((n) => (this.#listings.has(n) ? [this.#listings.get(n) as UpstreamListing] : [])));
+      const listings = order.flatMap((n) => (this.#listings.has(n) ? [this.#listings.get(n) as UpstreamListing] : []));
+      // Abilities join as one listing without a prefix: no connection, and a name an upstream also offers is a collision.
+      const abilities = this.#deps.config.abilities;
+      if (abilities.size > 0) {
+        listings.push({ upstream: ABILITIES_UPSTREAM, prefix: false, tools: abilityTools(abilities), resources: [], templates: [], prompts: [], servesResources: false });
+      }
+      const catalogue = buildCatalogue(listings);
       if (Object.keys(failures).length > 0) {
         if (ctx) ctx.detail.upstreamFailures = failures;
         // Do not cache a partial catalogue: the next request retries the failed upstreams.
@@ -638,26 +663,32 @@ export class GatewaySession {
 
   /**
    * Resolves the pasted-secret placeholders in `args` for this session's user and
-   * the upstream's hosts. Any placeholder that is unknown, another user's,
-   * unbound or foreign to the upstream's hosts refuses the whole call (an exfiltration alert in the record).
+   * the tool's hosts (an upstream's `secretHosts`, an ability's host; `rule` names
+   * them). Any placeholder that is unknown, another user's, unbound or foreign to
+   * those hosts refuses the whole call (an exfiltration alert in the record).
    */
-  async #swapPasted(args: Record<string, unknown>, tokens: readonly string[], upstream: string, ctx: RequestAudit): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
+  async #swapPasted(
+    args: Record<string, unknown>,
+    tokens: readonly string[],
+    hosts: readonly string[],
+    rule: string,
+    ctx: RequestAudit,
+  ): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
     const pasted = this.#deps.pasted?.();
     if (pasted === undefined) return { refusal: deny('vault.unavailable', 'vault') };
-    const hosts = this.#deps.config.upstreams.get(upstream)?.secretHosts ?? [];
     const byToken = new Map<string, string>();
     const used: { token: string; rule: string }[] = [];
     try {
       for (const token of tokens) {
         if (hosts.length === 0) {
           ctx.detail.placeholders = [{ token }];
-          return { refusal: deny('placeholder.foreign_host', `upstreams.${upstream}.secretHosts`) };
+          return { refusal: deny('placeholder.foreign_host', rule) };
         }
         for (const host of hosts) {
           const a = await pasted.authorize(token, { agent: this.agent.name, user: this.user, host });
           if (!a.ok) {
             ctx.detail.placeholders = [{ token, ...(a.secret ? { rule: a.secret.rule } : {}) }];
-            return { refusal: deny(a.reason, `upstreams.${upstream}.secretHosts`) };
+            return { refusal: deny(a.reason, rule) };
           }
           byToken.set(token, a.value.reveal());
           if (!used.some((u) => u.token === token)) used.push({ token, rule: a.secret.rule });
@@ -675,6 +706,59 @@ export class GatewaySession {
       return v;
     };
     return { args: swap(args) as Record<string, unknown>, values: [...byToken.values()] };
+  }
+
+  /** Step 7 of a tools/call for an ability: the runner sends it; its outcome fills the record. */
+  async #runAbility(
+    ability: ResolvedAbility | undefined,
+    tool: string,
+    args: Record<string, unknown>,
+    swapped: readonly string[],
+    ctx: RequestAudit,
+    ref: string,
+    signal: AbortSignal,
+  ): Promise<CallToolResult> {
+    const runner = this.#deps.abilities?.();
+    if (ability === undefined || runner === undefined) {
+      ctx.decision = deny('ability.unavailable', 'abilities');
+      ctx.detail.code = 'ERR_UPSTREAM_UNAVAILABLE';
+      return toolError('ERR_UPSTREAM_UNAVAILABLE', 'The tool is unavailable', ref);
+    }
+    let out: Awaited<ReturnType<AbilityRunner['run']>>;
+    try {
+      out = await runner.run({
+        ability,
+        args,
+        context: { agent: this.agent.name, user: this.user, conversation: this.conversation ?? this.sessionId ?? null, requestId: ref, tool },
+        redact: swapped,
+        signal,
+      });
+    } catch {
+      // run() never throws by contract; should it, the call fails closed with a fixed text.
+      ctx.detail.code = 'ERR_INTERNAL';
+      ctx.outcome = 'error';
+      return toolError('ERR_INTERNAL', 'The tool failed', ref);
+    }
+    Object.assign(ctx.detail, out.detail);
+    if (out.kind === 'refused') {
+      ctx.decision = out.decision;
+      ctx.detail.code = out.code;
+      return toolError(out.code, out.text, ref);
+    }
+    if (out.kind === 'failed') {
+      ctx.detail.code = out.code;
+      ctx.outcome = out.timeout ? 'timeout' : 'error';
+      return toolError(out.code, out.text, ref);
+    }
+    let result = out.result;
+    if (result.isError === true) {
+      // The API refused: the model sees its status (and the capped answer), clients see the code.
+      ctx.detail.code = 'ERR_ABILITY_REQUEST';
+      result = { ...result, _meta: { ...result._meta, 'bastion/error': { code: 'ERR_ABILITY_REQUEST', ref } } };
+    }
+    const sanitized = this.#sanitize(result, ctx);
+    if (sanitized === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
+    return sanitized as CallToolResult;
   }
 
   async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
@@ -701,6 +785,7 @@ export class GatewaySession {
     }
     if (!entry) return refuse(deny('tool.unknown', 'catalogue'), 'ERR_POLICY_DENIED', DENIED_TEXT);
     ctx.detail.upstream = entry.upstream;
+    const ability = entry.upstream === ABILITIES_UPSTREAM ? this.#deps.config.abilities.get(entry.original) : undefined;
 
     // 2. Cedar.
     const decision = this.#authorize('tools/call', 'tool', entry.exposed, entry.upstream, args, ctx.argsDigest, false);
@@ -716,9 +801,9 @@ export class GatewaySession {
       return refuse(deny('args.schema', 'inputSchema'), 'ERR_ARGS_INVALID', `Bastion refused this call: arguments do not match the tool's input schema: ${invalid.join('; ')}`);
     }
 
-    // 4. Paths named by the arguments.
+    // 4. Paths named by the arguments (not for abilities: their parameters fill a URL, never a file path).
     const workspace = this.#deps.config.upstreams.get(entry.upstream)?.workspace;
-    for (const { pointer, value } of this.#deps.paths.pathArguments(entry.item.inputSchema, args)) {
+    for (const { pointer, value } of ability !== undefined ? [] : this.#deps.paths.pathArguments(entry.item.inputSchema, args)) {
       const pd = await this.#deps.paths.check(value, workspace);
       if (pd.effect !== 'allow') {
         ctx.detail.pathArgument = pointer;
@@ -776,15 +861,21 @@ export class GatewaySession {
     // user and only when the upstream's secretHosts are all among the secret's hosts.
     let callArgs: Record<string, unknown> = args;
     let forms: Buffer[] = [];
+    let swappedValues: string[] = [];
     const tokens = findPastedTokens(canonicalArgs);
     if (tokens.length > 0) {
-      const swapped = await this.#swapPasted(args, tokens, entry.upstream, ctx);
+      const swapped =
+        ability !== undefined
+          ? await this.#swapPasted(args, tokens, [ability.host], `abilities.${ability.name}.url`, ctx)
+          : await this.#swapPasted(args, tokens, this.#deps.config.upstreams.get(entry.upstream)?.secretHosts ?? [], `upstreams.${entry.upstream}.secretHosts`, ctx);
       if ('refusal' in swapped) return refuse(swapped.refusal, 'ERR_PLACEHOLDER_DENIED', `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${swapped.refusal.reason})`);
       callArgs = swapped.args;
+      swappedValues = swapped.values;
       forms = redactionForms(swapped.values);
     }
 
-    // 7. Execute.
+    // 7. Execute: an ability through the runner, anything else at its upstream.
+    if (entry.upstream === ABILITIES_UPSTREAM) return this.#runAbility(ability, entry.exposed, callArgs, swappedValues, ctx, ref, extra.signal);
     const name = entry.upstream;
     let ids = this.#inflight.get(name);
     if (!ids) this.#inflight.set(name, (ids = new Set()));
@@ -792,7 +883,8 @@ export class GatewaySession {
     try {
       const conn = await this.#upstream(name);
       const progressToken = params._meta?.progressToken;
-      const result = await conn.request(
+      const scope = { requestId: ref, tool: (entry as Entry<Tool>).exposed, onSigned: (a: SignatureAudit) => Object.assign(ctx.detail, a) };
+      const result = await withCallScope(scope, () => conn.request(
         'tools/call',
         (o) =>
           conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: callArgs }, CallToolResultSchema, {
@@ -808,7 +900,7 @@ export class GatewaySession {
                 }),
           }),
         extra.signal,
-      );
+      ));
       const out = this.#sanitize(forms.length > 0 ? redactDeep(result, (text) => ({ text: redactValuesInString(text, forms), count: 0, rules: [] })).value : result, ctx);
       if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
       return out as CallToolResult;

@@ -32,7 +32,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { ResolvedUpstream } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
-import { UpstreamHttpTransport } from './http-upstream-transport.ts';
+import { UpstreamHttpTransport, type UpstreamRequestSigner } from './http-upstream-transport.ts';
 
 /** What the owning session does with traffic that flows from the upstream toward the client. */
 export interface UpstreamEvents {
@@ -61,7 +61,8 @@ export class UpstreamConnection {
 
   /**
    * Starts (stdio) or connects to (HTTP) the upstream and completes the MCP
-   * initialize handshake within `connectTimeoutMs`.
+   * initialize handshake within `connectTimeoutMs`. `sign`, for an HTTP upstream,
+   * signs every request it is sent (from the handshake on).
    * @throws BastionError `ERR_UPSTREAM_UNAVAILABLE` when it cannot be started or reached,
    *   `ERR_UPSTREAM_TIMEOUT` when the handshake takes too long.
    */
@@ -70,6 +71,7 @@ export class UpstreamConnection {
     clientCapabilities: { sampling: boolean; elicitation: boolean },
     events: UpstreamEvents,
     extraEnv: Readonly<Record<string, string>> = {},
+    sign?: UpstreamRequestSigner,
   ): Promise<UpstreamConnection> {
     // Roots are deliberately not offered: an upstream's reach is set by config, not by the client.
     const capabilities: ClientCapabilities = {};
@@ -115,7 +117,7 @@ export class UpstreamConnection {
     } else {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(config.headers)) headers[k] = v.reveal();
-      transport = new UpstreamHttpTransport(config.url as URL, { headers });
+      transport = new UpstreamHttpTransport(config.url as URL, { headers, ...(sign ? { sign } : {}) });
     }
     try {
       await client.connect(transport, { timeout: config.connectTimeoutMs });

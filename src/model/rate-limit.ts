@@ -23,7 +23,8 @@
  * Fail closed: a store error or a store call slower than `redisTimeoutMs` refuses the request with
  * `limit: 'store.error'`; nothing is ever allowed because the store could not answer.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { failFastRedis } from '../util/redis.ts';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { BastionError } from '../errors.ts';
 
@@ -362,19 +363,5 @@ function openRedis(redisUrl: string, timeoutMs: number): Redis {
       detail: { path: 'rateLimit.redisUrl', protocol: url.protocol },
     });
   }
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    // No offline queue: while disconnected, commands fail at once (→ store.error) instead of piling up.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    // close() ends the socket and waits this long for it to close (default 2 s, which delays process exit).
-    disconnectTimeout: timeoutMs,
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 2_000),
-  });
-  // Without a listener ioredis prints each connection error (with host and port) to the console; failures
-  // surface as store.error decisions instead.
-  client.on('error', () => undefined);
-  return client;
+  return failFastRedis(redisUrl, timeoutMs);
 }

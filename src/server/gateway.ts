@@ -14,6 +14,9 @@ import { PathGuard } from '../policy/paths.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
+import type { AbilityRunner } from '../abilities/runner.ts';
+import { IdentityKeys } from '../identity/keys.ts';
+import { RequestSigner } from '../identity/signer.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { constantTimeEqual, randomToken, sha256Hex } from '../util/crypto.ts';
@@ -38,12 +41,18 @@ export class Gateway {
   readonly store: Store;
   readonly audit: AuditLog;
   readonly deps: GatewayDeps;
+  /** The identity keys (signing, JWKS). */
+  readonly identity: IdentityKeys;
+  /** Signs requests to abilities and signed upstreams, and mints per-call tokens. */
+  readonly signer: RequestSigner;
   readonly #agentByKeyDigest: Map<string, string>;
   readonly #adminKeyDigests: readonly string[];
-  #vault: { current?: PlaceholderSource; pasted?: PastedSecrets } = {};
+  #vault: { current?: PlaceholderSource; pasted?: PastedSecrets; abilities?: AbilityRunner } = {};
 
-  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps, agentByKeyDigest: Map<string, string>) {
+  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps & { signer: RequestSigner }, identity: IdentityKeys, agentByKeyDigest: Map<string, string>) {
     this.config = config;
+    this.identity = identity;
+    this.signer = deps.signer;
     this.store = store;
     this.audit = audit;
     this.deps = deps;
@@ -56,7 +65,8 @@ export class Gateway {
    * whose keys all failed to resolve and who have no stored key yet, generates
    * one (stored as a SHA-256 digest only) and returns it in `generated` so the
    * caller can show it once.
-   * `opts.keyProtector` (the vault's KEK) seals the audit signing key at rest.
+   * `opts.keyProtector` (the vault's KEK) seals the audit and identity signing keys at rest;
+   * the first identity key is created here when the store has none.
    * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key),
    *   `ERR_VAULT_KEY` / `ERR_VAULT_DECRYPT` (a sealed signing key and no or the wrong protector).
    */
@@ -88,11 +98,14 @@ export class Gateway {
           generated.push({ agent: agent.name, key });
         }
       }
-      const vault: { current?: PlaceholderSource; pasted?: PastedSecrets } = {};
+      const identity = await IdentityKeys.open(store, { rotationGraceMs: config.identity.rotationGraceMs, ...(opts.keyProtector ? { protector: opts.keyProtector } : {}) });
+      const signer = new RequestSigner(identity, config.identity);
+      const vault: { current?: PlaceholderSource; pasted?: PastedSecrets; abilities?: AbilityRunner } = {};
       const placeholder = (agent: string, secret: string): Promise<string> =>
         vault.current ? vault.current.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
-      const deps: GatewayDeps = {
+      const deps: GatewayDeps & { signer: RequestSigner } = {
         config,
+        signer,
         policy,
         paths,
         audit,
@@ -100,9 +113,10 @@ export class Gateway {
         validator: new ArgumentValidator(),
         placeholder,
         pasted: () => vault.pasted,
+        abilities: () => vault.abilities,
         toolMeta: new ToolMetaIndex(config.tools),
       };
-      const gateway = new Gateway(config, store, audit, deps, byDigest);
+      const gateway = new Gateway(config, store, audit, deps, identity, byDigest);
       gateway.#vault = vault;
       return { gateway, generated };
     } catch (err) {
@@ -121,6 +135,11 @@ export class Gateway {
     if (pasted !== undefined) this.#vault.pasted = pasted;
   }
 
+  /** Lets sessions run ability calls (the network door makes the runner: it holds the vault and the egress guard). Until then they fail closed. */
+  attachAbilities(runner: AbilityRunner): void {
+    this.#vault.abilities = runner;
+  }
+
   /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
   agentForKey(key: string): string | undefined {
     if (key.length < 16 || key.length > 512) return undefined;
@@ -136,11 +155,11 @@ export class Gateway {
     return ok;
   }
 
-  /** A new session for an agent (HTTP or stdio), acting for end user `user` when one is named. */
-  newSession(agentName: string, user: string | null = null): GatewaySession {
+  /** A new session for an agent (HTTP or stdio), acting for end user `user` in `conversation` when named. */
+  newSession(agentName: string, user: string | null = null, conversation: string | null = null): GatewaySession {
     const agent = this.config.agents.get(agentName);
     if (!agent) throw new BastionError('ERR_AUTH_INVALID', `no agent ${agentName}`);
-    return new GatewaySession(this.deps, agent, user);
+    return new GatewaySession(this.deps, agent, user, conversation);
   }
 
   /** Writes an audit event; resolves when durable. */

@@ -21,6 +21,7 @@ import type { GatewaySession } from '../mcp/session.ts';
 import { randomToken } from '../util/crypto.ts';
 import type { EgressProxy } from '../egress/proxy.ts';
 import { ModelDoor } from '../model/door.ts';
+import type { A2aDoor } from '../a2a/door.ts';
 import { handleAdminApi } from './admin-api.ts';
 import { headerOne, readBody } from './http-body.ts';
 import type { Gateway } from './gateway.ts';
@@ -34,6 +35,11 @@ interface HttpSession {
 /** JSON-RPC error codes used at the HTTP layer. */
 const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, DENIED: -32003, SESSION: -32001, SERVER: -32000 });
 
+/** Where the identity keys' JWKS (RFC 7517) is published. */
+export const JWKS_PATH = '/.well-known/jwks.json';
+/** `Cache-Control: max-age` of the JWKS, in seconds: well under any rotation grace. */
+const JWKS_MAX_AGE_S = 60;
+
 export interface RunningServer {
   readonly url: URL;
   readonly server: HttpServer;
@@ -46,7 +52,7 @@ export interface RunningServer {
  * Starts the HTTP listener for a gateway.
  * @param listen override of `server.listen` (tests pass port 0)
  */
-export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy; model?: ModelDoor } = {}): Promise<RunningServer> {
+export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy; model?: ModelDoor; a2a?: A2aDoor } = {}): Promise<RunningServer> {
   const cfg = gateway.config.server;
   const sessions = new Map<string, HttpSession>();
   const host = listen?.host ?? cfg.host;
@@ -111,12 +117,28 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end('{"status":"ok"}');
     }
+    if (url.pathname === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      // Public keys only: tool servers and peers fetch them to verify Bastion's signatures.
+      let body: string;
+      try {
+        body = JSON.stringify(await gateway.identity.jwks());
+      } catch {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        return void res.end('{"error":"ERR_STORE"}');
+      }
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': `public, max-age=${JWKS_MAX_AGE_S}` });
+      return void res.end(req.method === 'HEAD' ? undefined : body);
+    }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
     }
     if (url.pathname.startsWith('/egress/') && opts.egress) {
       // The network door's base-URL mode; it authenticates and audits on its own.
       return opts.egress.handleBaseUrl(req, res);
+    }
+    if (opts.a2a && url.pathname.startsWith('/a2a/')) {
+      // Agent-to-agent messages: the door authenticates (agent key or peer token) and audits on its own.
+      return opts.a2a.handle(req, res, url);
     }
     if (opts.model && ModelDoor.serves(url.pathname)) {
       // The model door authenticates, answers in the provider's error shape and audits on its own.
@@ -142,6 +164,11 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const user = headerOne(req, 'bastion-user') ?? null;
     if (user !== null && !/^[^\u0000-\u001f\u007f]{1,256}$/.test(user)) {
       return reject(req, res, started, agent, 400, RPC.INVALID, 'Bastion-User must be 1-256 characters without control characters (ERR_USER_REQUIRED)', 'user.invalid');
+    }
+    // The conversation, signed into the context of requests to remote tools; printable ASCII (an RFC 8941 string).
+    const conversation = headerOne(req, 'bastion-conversation') ?? null;
+    if (conversation !== null && !/^[\x20-\x7e]{1,256}$/.test(conversation)) {
+      return reject(req, res, started, agent, 400, RPC.INVALID, 'Bastion-Conversation must be 1-256 printable ASCII characters (ERR_JSONRPC_INVALID)', 'conversation.invalid');
     }
     const sessionId = headerOne(req, 'mcp-session-id');
     const existing = sessionId !== undefined ? sessions.get(sessionId) : undefined;
@@ -194,7 +221,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions (ERR_SESSION_LIMIT)', 'session.limit', { 'retry-after': '5' }, 'initialize');
     }
 
-    const session = gateway.newSession(agent, user);
+    const session = gateway.newSession(agent, user, conversation);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomToken(24),
       onsessioninitialized: (id) => {

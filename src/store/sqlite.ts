@@ -15,12 +15,12 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
-import type { ApprovalRecord, BanRecord, NewSecret, Store, StoredKey, StoredPastedSecret, StoredSecret, StoredSecretVersion } from './store.ts';
+import type { ApprovalRecord, BanRecord, NewSecret, Store, StoredKey, StoredPastedSecret, StoredPeer, StoredSecret, StoredSecretVersion } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -130,6 +130,19 @@ const MIGRATIONS: readonly string[] = [
     lifted_by TEXT
   ) STRICT;
   CREATE INDEX bans_subject ON bans (agent, user, until);
+  `,
+  `
+  CREATE TABLE a2a_peers (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    jwks_url TEXT,
+    public_jwks TEXT,
+    inbound_token_digest TEXT NOT NULL UNIQUE,
+    outbound_token_sealed TEXT,
+    created_at INTEGER NOT NULL,
+    CHECK ((jwks_url IS NULL) <> (public_jwks IS NULL))
+  ) STRICT;
   `,
 ];
 
@@ -273,6 +286,30 @@ function banFromRow(r: BanRow): BanRecord {
     reason: r.reason,
     liftedAt: r.lifted_at,
     liftedBy: r.lifted_by,
+  };
+}
+
+interface PeerRow {
+  name: string;
+  url: string;
+  sender: string;
+  jwks_url: string | null;
+  public_jwks: string | null;
+  inbound_token_digest: string;
+  outbound_token_sealed: string | null;
+  created_at: number;
+}
+
+function peerFromRow(r: PeerRow): StoredPeer {
+  return {
+    name: r.name,
+    url: r.url,
+    sender: r.sender,
+    jwksUrl: r.jwks_url,
+    publicJwks: r.public_jwks,
+    inboundTokenDigest: r.inbound_token_digest,
+    outboundTokenSealed: r.outbound_token_sealed,
+    createdAt: r.created_at,
   };
 }
 
@@ -446,6 +483,13 @@ class SqliteStore implements Store {
         ORDER BY at DESC, id DESC LIMIT :limit`,
       banLift: `UPDATE bans SET lifted_at = :at, lifted_by = :by
         WHERE user = :user AND (:agent IS NULL OR agent = :agent) AND lifted_at IS NULL AND until > :at`,
+      peerInsert: `INSERT INTO a2a_peers (name, url, sender, jwks_url, public_jwks, inbound_token_digest, outbound_token_sealed, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      peerGet: 'SELECT * FROM a2a_peers WHERE name = ?',
+      peerByDigest: 'SELECT * FROM a2a_peers WHERE inbound_token_digest = ?',
+      peerList: 'SELECT * FROM a2a_peers ORDER BY name',
+      peerSetOutbound: 'UPDATE a2a_peers SET outbound_token_sealed = ? WHERE name = ?',
+      peerRemove: 'DELETE FROM a2a_peers WHERE name = ?',
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -734,6 +778,42 @@ class SqliteStore implements Store {
     assertTime('liftBans: at', opts.at);
     const r = guard('liftBans', () => this.#s('banLift').run({ user, agent: opts.agent ?? null, at: opts.at, by: opts.by }));
     return Number(r.changes);
+  }
+
+  async addPeer(peer: StoredPeer): Promise<boolean> {
+    if (typeof peer.name !== 'string' || typeof peer.inboundTokenDigest !== 'string') throw new TypeError('addPeer: name and inboundTokenDigest must be strings');
+    if ((peer.jwksUrl === null) === (peer.publicJwks === null)) throw new TypeError('addPeer: exactly one of jwksUrl and publicJwks must be set');
+    assertTime('addPeer: createdAt', peer.createdAt);
+    const r = guard('addPeer', () =>
+      this.#s('peerInsert').run(peer.name, peer.url, peer.sender, peer.jwksUrl, peer.publicJwks, peer.inboundTokenDigest, peer.outboundTokenSealed, peer.createdAt),
+    );
+    return Number(r.changes) === 1;
+  }
+
+  async getPeer(name: string): Promise<StoredPeer | undefined> {
+    const row = guard('getPeer', () => this.#s('peerGet').get(name)) as PeerRow | undefined;
+    return row === undefined ? undefined : peerFromRow(row);
+  }
+
+  async getPeerByInboundDigest(digest: string): Promise<StoredPeer | undefined> {
+    const row = guard('getPeerByInboundDigest', () => this.#s('peerByDigest').get(digest)) as PeerRow | undefined;
+    return row === undefined ? undefined : peerFromRow(row);
+  }
+
+  async listPeers(): Promise<StoredPeer[]> {
+    const rows = guard('listPeers', () => this.#s('peerList').all()) as unknown as PeerRow[];
+    return rows.map(peerFromRow);
+  }
+
+  async setPeerOutboundToken(name: string, sealed: string): Promise<boolean> {
+    if (typeof sealed !== 'string') throw new TypeError('setPeerOutboundToken: sealed must be a string');
+    const r = guard('setPeerOutboundToken', () => this.#s('peerSetOutbound').run(sealed, name));
+    return Number(r.changes) === 1;
+  }
+
+  async removePeer(name: string): Promise<boolean> {
+    const r = guard('removePeer', () => this.#s('peerRemove').run(name));
+    return Number(r.changes) === 1;
   }
 
   async close(): Promise<void> {

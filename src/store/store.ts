@@ -31,8 +31,11 @@ export interface ApprovalRecord {
 /** A signing key kept in the store. */
 export interface StoredKey {
   readonly id: string;
-  /** What the key signs: `audit` (checkpoints). */
-  readonly purpose: 'audit';
+  /**
+   * What the key signs: `audit` (checkpoints) or `identity` (RFC 9421 request
+   * signatures, per-call JWTs, agent-to-agent JWS; published at /.well-known/jwks.json).
+   */
+  readonly purpose: 'audit' | 'identity';
   readonly alg: 'Ed25519';
   readonly publicKeyPem: string;
   /** PKCS#8 PEM. Encrypted by the vault's key-encryption key once the vault exists (issue 3). */
@@ -129,6 +132,28 @@ export interface BanRecord {
   readonly reason: string;
   readonly liftedAt: number | null;
   readonly liftedBy: string | null;
+}
+
+/**
+ * An agent-to-agent peer: another Bastion (or A2A gateway) registered by an
+ * admin with `bastion peers add`. Never a clear token. Times are epoch ms.
+ */
+export interface StoredPeer {
+  /** Local name of the peer (`[A-Za-z0-9_.-]{1,64}`), as `a2a.agents.*.peers` / `receiveFrom` name it. */
+  readonly name: string;
+  /** The peer's inbound endpoint (`https://peer.example/a2a/inbound`). */
+  readonly url: string;
+  /** The peer's sender id (its `identity.issuer`): the `sender` its signed messages must carry. */
+  readonly sender: string;
+  /** Where the peer's JWKS is fetched from, or null when its keys are pinned. */
+  readonly jwksUrl: string | null;
+  /** Pinned public keys: the JSON of a JWKS (RFC 7517 §5) of Ed25519 keys with `kid`s, or null when fetched from `jwksUrl`. */
+  readonly publicJwks: string | null;
+  /** SHA-256 hex of the bearer token the peer presents to us (unique). */
+  readonly inboundTokenDigest: string;
+  /** The bearer token we present to the peer, sealed with the vault KEK (JSON of a `SealedSecret`), or null: not set yet. */
+  readonly outboundTokenSealed: string | null;
+  readonly createdAt: number;
 }
 
 export interface Store {
@@ -253,6 +278,22 @@ export interface Store {
   listBans(filter?: { activeAt?: number; user?: string; limit?: number }): Promise<BanRecord[]>;
   /** Lifts the bans of `user` in force at `at` (of one agent when given). Returns how many. */
   liftBans(user: string, opts: { agent?: string; at: number; by: string }): Promise<number>;
+
+  /**
+   * Registers a peer. Returns false (changing nothing) when a peer has the name
+   * or the inbound token digest already.
+   */
+  addPeer(peer: StoredPeer): Promise<boolean>;
+  /** The peer with this name, or undefined. */
+  getPeer(name: string): Promise<StoredPeer | undefined>;
+  /** The peer whose inbound token has this SHA-256 hex digest, or undefined. */
+  getPeerByInboundDigest(digest: string): Promise<StoredPeer | undefined>;
+  /** Every peer, ascending by name. */
+  listPeers(): Promise<StoredPeer[]>;
+  /** Replaces a peer's sealed outbound token. False when the peer is unknown. */
+  setPeerOutboundToken(name: string, sealed: string): Promise<boolean>;
+  /** Removes a peer. False when unknown. */
+  removePeer(name: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

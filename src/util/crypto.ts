@@ -21,6 +21,11 @@ import {
 } from 'node:crypto';
 
 /** Lowercase hex SHA-256 of a UTF-8 string or bytes (FIPS 180-4). */
+/** SHA-256 (FIPS 180-4) of `data`: 32 bytes. */
+export function sha256Bytes(data: string | Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -67,6 +72,17 @@ export function signEd25519(privateKeyPem: string, message: string): string {
   const key = createPrivateKey(privateKeyPem);
   if (key.asymmetricKeyType !== 'ed25519') throw new TypeError('signEd25519: key is not Ed25519');
   return sign(null, Buffer.from(message, 'utf8'), key).toString('base64url');
+}
+
+/**
+ * A signing function over one parsed Ed25519 private key (the PEM is parsed
+ * once): raw 64-byte signatures (RFC 8032 §5.1.6) of `data`.
+ * @throws TypeError when the key is not Ed25519.
+ */
+export function ed25519Signer(privateKeyPem: string): (data: Uint8Array) => Uint8Array {
+  const key = createPrivateKey(privateKeyPem);
+  if (key.asymmetricKeyType !== 'ed25519') throw new TypeError('ed25519Signer: key is not Ed25519');
+  return (data) => new Uint8Array(sign(null, data, key));
 }
 
 /** Verifies an Ed25519 base64url signature; false (never a throw) on any malformed input. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isBastionError } from '../../src/errors.ts';
 import { ModelRateLimiter, type RateDecision } from '../../src/model/rate-limit.ts';
+import { ensureRedis } from '../helpers/redis.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Unique per test run so parallel runs never share counters. */
@@ -28,34 +29,6 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Starts the local Redis when it does not answer (never skips). */
-async function ensureRedis(): Promise<void> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return;
-  } catch {
-    const r = spawnSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no']);
-    assert.equal(r.status, 0, 'redis-server failed to start');
-  } finally {
-    probe.disconnect();
-  }
-  for (let i = 0; i < 50; i++) {
-    const c = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      if ((await c.ping()) === 'PONG') return;
-    } catch {
-      await sleep(100);
-    } finally {
-      c.disconnect();
-    }
-  }
-  assert.fail('redis did not come up');
-}
 
 describe('ModelRateLimiter: options', () => {
   test('a limit that is not a positive integer is ERR_CONFIG_INVALID naming the path', async () => {

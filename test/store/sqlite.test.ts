@@ -18,7 +18,7 @@ const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
 runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
 runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
 
-test('creates the folder 0700 and the file 0600, WAL mode, schema version 3', async () => {
+test('creates the folder 0700 and the file 0600, WAL mode, schema version 4', async () => {
   const path = freshPath();
   const store = await openSqliteStore(path);
   await store.close();
@@ -28,7 +28,7 @@ test('creates the folder 0700 and the file 0600, WAL mode, schema version 3', as
   }
   const db = new DatabaseSync(path);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
-  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3);
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
   db.close();
 });
 
@@ -119,14 +119,14 @@ test('two connections: an approval consumed through one cannot be consumed or cl
   await b.close();
 });
 
-test('migration 1 → 3 adds the vault, pasted-secret and ban tables and keeps existing data', async () => {
+test('migration 1 → 4 adds the vault, pasted-secret, ban and peer tables and keeps existing data', async () => {
   const path = freshPath();
   const a = await openSqliteStore(path);
   await a.appendAudit([sampleEvent(1)]);
   await a.close();
   // Turn the file back into a version 1 database.
   const db = new DatabaseSync(path);
-  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; PRAGMA user_version = 1');
+  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; DROP TABLE a2a_peers; PRAGMA user_version = 1');
   db.close();
   const b = await openSqliteStore(path);
   assert.equal((await b.lastAudit())?.seq, 1);
@@ -135,9 +135,10 @@ test('migration 1 → 3 adds the vault, pasted-secret and ban tables and keeps e
   assert.equal(await b.vaultGeneration(), 1);
   assert.equal(await b.activeBan('a', 'u', 0), undefined);
   assert.deepEqual(await b.listPastedSecrets(), []);
+  assert.deepEqual(await b.listPeers(), []);
   await b.close();
   const check = new DatabaseSync(path);
-  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3);
+  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
   check.close();
 });
 

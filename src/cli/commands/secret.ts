@@ -9,10 +9,8 @@
  * lands in shell history and the process list), never printed. Every change is
  * appended to the audit chain on the admin door, without the value.
  */
-import { userInfo } from 'node:os';
 import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
-import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
 import { openSqliteStore } from '../../store/sqlite.ts';
 import type { Store } from '../../store/store.ts';
@@ -20,6 +18,7 @@ import { Secret } from '../../util/secret.ts';
 import { loadKek, MASTER_KEY_ENV } from '../../vault/kek.ts';
 import { assertSecretName, MAX_SECRET_VALUE_BYTES, normalizeSecretMeta, Vault, type VaultSecretInfo } from '../../vault/vault.ts';
 import { parseFlags } from '../args.ts';
+import { appendAdminAudit } from './admin-audit.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -198,30 +197,6 @@ async function readValue(verb: Verb, io: CliIO): Promise<Secret | number> {
   }
 }
 
-function actor(): string {
-  try {
-    return `cli:${userInfo().username}`;
-  } catch {
-    return 'cli';
-  }
-}
-
-/** Appends the admin-door audit record of a vault change (never the value). */
-async function audit(store: Store, method: string, name: string, started: number, detail: Record<string, unknown>): Promise<void> {
-  await store.appendAudit([
-    {
-      time: new Date().toISOString(),
-      door: 'admin',
-      agent: 'admin',
-      method,
-      target: name,
-      decision: allow(method, 'cli'),
-      outcome: 'ok',
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      detail: { by: actor(), ...detail },
-    },
-  ]);
-}
 
 function iso(ms: number | null): string {
   return ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -279,7 +254,7 @@ export const secretAdd: CliCommand = async (argv, io) => {
     if (typeof value === 'number') return value;
     const started = performance.now();
     const info = await vault.add(name, value, meta);
-    await audit(store, 'secret.add', name, started, { secretId: info.id, version: info.version, hosts: info.hosts });
+    await appendAdminAudit(store, 'secret.add', name, started, { secretId: info.id, version: info.version, hosts: info.hosts });
     io.stdout(`added ${name} (version 1) for ${info.hosts.join(', ')}${info.header === undefined ? '' : `, sent in ${info.header}`}\n`);
     if (declared === undefined) {
       io.stderr(`note: ${name} is not declared under secrets in the config; declare it and list it in agents.AGENT.secrets so an agent may use it\n`);
@@ -346,7 +321,7 @@ export const secretRotate: CliCommand = async (argv, io) => {
     const started = performance.now();
     const info = await vault.rotate(name, value);
     const graceUntil = (info.rotatedAt ?? Date.now()) + config.vault.rotationGraceMs;
-    await audit(store, 'secret.rotate', name, started, { secretId: info.id, version: info.version, graceUntil: new Date(graceUntil).toISOString() });
+    await appendAdminAudit(store, 'secret.rotate', name, started, { secretId: info.id, version: info.version, graceUntil: new Date(graceUntil).toISOString() });
     io.stdout(`rotated ${name} to version ${info.version}; version ${info.version - 1} stays valid until ${iso(graceUntil)}\n`);
     return EXIT.OK;
   } catch (err) {
@@ -369,7 +344,7 @@ export const secretRevoke: CliCommand = async (argv, io) => {
     const started = performance.now();
     const info = await vault.info(name);
     await vault.revoke(name);
-    await audit(store, 'secret.revoke', name, started, { secretId: info.id, version: info.version });
+    await appendAdminAudit(store, 'secret.revoke', name, started, { secretId: info.id, version: info.version });
     io.stdout(`revoked ${name}; its placeholders no longer resolve\n`);
     return EXIT.OK;
   } catch (err) {
@@ -413,7 +388,7 @@ export const secretPlaceholder: CliCommand = async (argv, io) => {
     const started = performance.now();
     const placeholder = await vault.placeholder(name, agent);
     const info = await vault.info(name);
-    await audit(store, 'secret.placeholder', name, started, { secretId: info.id, version: info.version, forAgent: agent });
+    await appendAdminAudit(store, 'secret.placeholder', name, started, { secretId: info.id, version: info.version, forAgent: agent });
     io.stdout(`${placeholder}\n`);
     return EXIT.OK;
   } catch (err) {

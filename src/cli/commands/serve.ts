@@ -12,6 +12,7 @@ import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
 import { AlertNotifier } from '../../alerts/notifier.ts';
 import { ModelDoor } from '../../model/door.ts';
+import { A2aDoor } from '../../a2a/door.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
@@ -58,6 +59,7 @@ export const serve: CliCommand = async (argv, io) => {
   });
   let door: NetworkDoor;
   let model: ModelDoor;
+  let a2a: A2aDoor | undefined;
   try {
     door = await openNetworkDoor(gateway, {
       env: io.env,
@@ -77,6 +79,7 @@ export const serve: CliCommand = async (argv, io) => {
         },
       },
     });
+    if (config.a2a) a2a = await A2aDoor.open(gateway, { kek });
   } catch (err) {
     await gateway.close();
     io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
@@ -85,7 +88,7 @@ export const serve: CliCommand = async (argv, io) => {
   }
   let running;
   try {
-    running = await startHttpServer(gateway, undefined, { egress: door.proxy, model });
+    running = await startHttpServer(gateway, undefined, { egress: door.proxy, model, ...(a2a ? { a2a } : {}) });
   } catch (err) {
     await gateway.close();
     io.stderr(`bastion serve: cannot listen on ${config.server.host}:${config.server.port}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
@@ -114,6 +117,7 @@ export const serve: CliCommand = async (argv, io) => {
   });
   io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
   io.stdout(`Bastion model door at ${new URL('/v1', running.url).href} (OpenAI base URL; Anthropic: ${new URL('/', running.url).href})\n`);
+  if (a2a) io.stdout(`Bastion agent-to-agent messages at ${new URL('/a2a/send', running.url).href} (agents) and ${new URL('/a2a/inbound', running.url).href} (peers)\n`);
   if (egress !== undefined) io.stdout(`Bastion egress proxy listening on ${door.proxy.url.host} (HTTPS_PROXY=http://${door.proxy.url.host}; trust the CA from 'bastion ca export')\n`);
   for (const g of generated) {
     io.stdout(
@@ -138,6 +142,7 @@ export const serve: CliCommand = async (argv, io) => {
   if (egress !== undefined) await door.proxy.close();
   await running.close();
   await model.close();
+  await a2a?.close();
   await alerts.close();
   await door.vault.flush();
   await gateway.record({

@@ -1,0 +1,510 @@
+/**
+ * The agent-to-agent door: `POST /a2a/send` (a local agent sends an A2A message
+ * to a registered peer) and `POST /a2a/inbound` (a peer delivers one to a local
+ * agent). See docs/a2a.md for the wire format.
+ *
+ * Send, in order: agent key → body size → JSON → request shape → message size →
+ * `a2a.agents.<agent>.peers` lists the peer → the peer is registered → sign the
+ * envelope with the identity key → POST `message/send` to the peer's URL with
+ * our outbound token → the peer's answer goes back to the agent.
+ *
+ * Inbound, in order: bearer token → registered peer (SHA-256 digest lookup,
+ * constant-time compare) → body size → JSON → JSON-RPC `message/send` shape →
+ * message size → JWS over the rebuilt envelope with the peer's key (EdDSA only,
+ * its `kid`) → `sender` is the peer's registered sender id → `recipient` is our
+ * `identity.issuer` → `iat` within ±`maxAgeS` → the target agent receives from
+ * this peer and has `deliver` → the nonce is new (kept 2 × `maxAgeS`; a nonce
+ * store that cannot answer refuses) → POST to the agent's `deliver` URL → its
+ * answer goes back to the peer.
+ *
+ * Every request ends in exactly one audit record (door `a2a`) with the decision
+ * and its reason; records hold peer, agents, nonce, kid and message id, never a
+ * token or message text. Errors cross the boundary as an HTTP status and
+ * `{error: {code, message}}` with a fixed message.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { AuditEvent } from '../audit/types.ts';
+import { allow, deny, type Decision } from '../decision.ts';
+import type { BastionErrorCode } from '../errors.ts';
+import type { SigningKey } from '../identity/keys.ts';
+import type { Gateway } from '../server/gateway.ts';
+import { headerOne, readBody } from '../server/http-body.ts';
+import type { StoredPeer } from '../store/store.ts';
+import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
+import type { Kek } from '../vault/kek.ts';
+import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from '../verify/replay.ts';
+import { DEFAULTS } from '../defaults.ts';
+import { failFastRedis } from '../util/redis.ts';
+import { peerKeys, signEnvelope, verifyEnvelope, type PeerKeys } from './jws.ts';
+import { ENVELOPE_VERSION, firstIssue, InboundRequest, messageBytes, SendRequest, type A2aEnvelope } from './message.ts';
+import { MAX_PEER_TOKEN_LENGTH, openPeerToken, peerTokenDigest } from './peers.ts';
+
+/** Limits of the agent-to-agent door (from {@link DEFAULTS}). */
+export const A2A_LIMITS = Object.freeze({
+  bodyOverheadBytes: DEFAULTS.a2aBodyOverheadBytes,
+  timeoutMs: DEFAULTS.a2aTimeoutMs,
+  redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs,
+});
+
+/** Options of {@link A2aDoor.open}. */
+export interface A2aDoorOptions {
+  /** The vault's key-encryption key: opens the outbound tokens of peers. */
+  readonly kek: Kek;
+  /** Clock, epoch ms (tests inject one). */
+  readonly now?: () => number;
+  /** Overrides of {@link A2A_LIMITS}. */
+  readonly timeoutMs?: number;
+  readonly redisTimeoutMs?: number;
+}
+
+/** One request through the door, collected for its audit record. */
+interface Exchange {
+  readonly started: number;
+  readonly method: 'a2a.send' | 'a2a.inbound';
+  agent: string | null;
+  user: string | null;
+  peer: string | null;
+  readonly detail: Record<string, unknown>;
+}
+
+/** A refusal: status, code, fixed message, decision, and non-secret facts for the audit record. */
+interface Refusal {
+  readonly status: number;
+  readonly code: BastionErrorCode;
+  readonly message: string;
+  readonly decision: Decision;
+  readonly outcome?: AuditEvent['outcome'];
+  readonly headers?: Record<string, string>;
+  readonly extra?: Record<string, unknown>;
+}
+
+/** Thrown by {@link readCapped} when an answer is larger than allowed. */
+class TooLarge extends Error {}
+
+export class A2aDoor {
+  readonly #gateway: Gateway;
+  readonly #a2a: NonNullable<Gateway['config']['a2a']>;
+  readonly #kek: Kek;
+  readonly #now: () => number;
+  readonly #timeoutMs: number;
+  readonly #nonces: ReplayStore;
+  readonly #redis: Redis | undefined;
+  readonly #dispatcher: Agent;
+  /** Verification keys per peer, rebuilt when the peer's registration changes. */
+  readonly #keys = new Map<string, { readonly stamp: string; readonly keys: PeerKeys }>();
+
+  private constructor(gateway: Gateway, opts: A2aDoorOptions, nonces: ReplayStore, redis: Redis | undefined) {
+    const a2a = gateway.config.a2a;
+    if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
+    this.#gateway = gateway;
+    this.#a2a = a2a;
+    this.#kek = opts.kek;
+    this.#now = opts.now ?? Date.now;
+    this.#timeoutMs = opts.timeoutMs ?? A2A_LIMITS.timeoutMs;
+    this.#nonces = nonces;
+    this.#redis = redis;
+    // A private pool with explicit timeouts (undici's defaults are 300 s); redirects are never followed.
+    this.#dispatcher = new Agent({ connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
+  }
+
+  /**
+   * Builds the door for a gateway whose config has `a2a`. With `a2a.nonceStore: redis`
+   * it connects to `redis.url`, waiting at most `redisTimeoutMs`; an unreachable Redis
+   * does not fail `open` (the client keeps reconnecting) but every inbound message is
+   * refused (503) until it answers.
+   * @throws TypeError when the config has no `a2a` section.
+   */
+  static async open(gateway: Gateway, opts: A2aDoorOptions): Promise<A2aDoor> {
+    const a2a = gateway.config.a2a;
+    if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
+    const redisConfig = gateway.config.redis;
+    if (a2a.nonceStore === 'redis' && redisConfig !== undefined) {
+      const timeoutMs = opts.redisTimeoutMs ?? A2A_LIMITS.redisTimeoutMs;
+      // No offline queue: while disconnected a nonce lookup fails at once (→ 503) instead of waiting.
+      const client = failFastRedis(redisConfig.url.reveal(), timeoutMs);
+      await client.connect().catch(() => undefined);
+      const store = new RedisReplayStore(
+        { set: (key, value, px, ttlMs, nx) => client.set(key, value, px, ttlMs, nx) },
+        { prefix: `${redisConfig.keyPrefix}a2a:nonce:` },
+      );
+      return new A2aDoor(gateway, opts, store, client);
+    }
+    return new A2aDoor(gateway, opts, new MemoryReplayStore(opts.now ? { now: opts.now } : {}), undefined);
+  }
+
+  /** Whether this door serves `pathname`. */
+  static serves(pathname: string): boolean {
+    return pathname === '/a2a/send' || pathname === '/a2a/inbound';
+  }
+
+  /** Handles a request under `/a2a/`. Never throws on input. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const ex: Exchange = {
+      started: performance.now(),
+      method: url.pathname === '/a2a/send' ? 'a2a.send' : 'a2a.inbound',
+      agent: null,
+      user: null,
+      peer: null,
+      detail: {},
+    };
+    if (!A2aDoor.serves(url.pathname)) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return void res.end('{"error":{"code":"ERR_A2A_INVALID","message":"not found"}}');
+    }
+    if (req.method !== 'POST') {
+      return this.#refuse(res, ex, { status: 405, code: 'ERR_A2A_INVALID', message: 'method not allowed: use POST', decision: deny('http.method', ex.method), headers: { allow: 'POST' } });
+    }
+    const refusal = ex.method === 'a2a.send' ? await this.#send(req, res, ex) : await this.#inbound(req, res, ex);
+    if (refusal !== undefined) return this.#refuse(res, ex, refusal);
+  }
+
+  /** Releases the Redis connection and the HTTP pool. */
+  async close(): Promise<void> {
+    this.#redis?.disconnect(false);
+    await this.#dispatcher.close();
+  }
+
+  // --- send ---------------------------------------------------------------------------------------
+
+  async #send(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
+    const rule = 'a2a.send';
+    const key = bearer(req);
+    if (key === undefined) {
+      return { status: 401, code: 'ERR_AUTH_REQUIRED', message: 'authentication required', decision: deny('auth.missing', rule), headers: { 'www-authenticate': 'Bearer realm="bastion"' } };
+    }
+    const agent = this.#gateway.agentForKey(key);
+    if (agent === undefined) {
+      return { status: 401, code: 'ERR_AUTH_INVALID', message: 'invalid key', decision: deny('auth.invalid', rule), headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
+    }
+    ex.agent = agent;
+
+    const body = await this.#readJson(req, res, ex);
+    if ('refusal' in body) return body.refusal;
+    const parsed = SendRequest.safeParse(body.json);
+    if (!parsed.success) return invalid(firstIssue(parsed.error), rule);
+    const { peer: peerName, message } = parsed.data;
+    const to = parsed.data.to ?? null;
+    const user = parsed.data.user ?? null;
+    ex.peer = peerName;
+    ex.user = user;
+    Object.assign(ex.detail, { remoteAgent: to, messageId: message.messageId });
+    const size = this.#sizeRefusal(body.json, rule);
+    if (size !== undefined) return size;
+
+    if (!(this.#a2a.agents.get(agent)?.peers.includes(peerName) ?? false)) {
+      return { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: `agent may not send to peer ${peerName}`, decision: deny('a2a.not_allowed', `a2a.agents.${agent}.peers`) };
+    }
+    let peer: StoredPeer | undefined;
+    try {
+      peer = await this.#gateway.store.getPeer(peerName);
+    } catch {
+      return { status: 503, code: 'ERR_STORE', message: 'store unavailable', decision: deny('store.error', rule), outcome: 'error' };
+    }
+    if (peer === undefined) return { status: 404, code: 'ERR_A2A_PEER_UNKNOWN', message: `peer ${peerName} is not registered`, decision: deny('a2a.peer_unknown', 'peers') };
+    if (peer.outboundTokenSealed === null) {
+      return { status: 404, code: 'ERR_A2A_PEER_UNKNOWN', message: `peer ${peerName} has no outbound token (bastion peers token)`, decision: deny('a2a.peer_no_token', `peers.${peerName}`) };
+    }
+    let token: string;
+    let signingKey: SigningKey;
+    try {
+      token = openPeerToken(this.#kek, peer.name, peer.outboundTokenSealed).reveal();
+      signingKey = await this.#gateway.identity.signingKey();
+    } catch {
+      return { status: 500, code: 'ERR_INTERNAL', message: 'the peer credentials or the signing key are unavailable', decision: deny('a2a.credentials', `peers.${peerName}`), outcome: 'error' };
+    }
+
+    const envelope: A2aEnvelope = {
+      v: ENVELOPE_VERSION,
+      sender: this.#gateway.config.identity.issuer,
+      recipient: peer.sender,
+      agent,
+      to,
+      user,
+      nonce: randomToken(24),
+      iat: Math.floor(this.#now() / 1000),
+      message: (body.json as { message: unknown }).message,
+    };
+    let jws: string;
+    try {
+      jws = await signEnvelope(envelope, signingKey);
+    } catch {
+      // Only the free-text `user` can still be outside I-JSON here (a lone surrogate); the message was checked above.
+      return invalid('user: not well-formed Unicode', rule);
+    }
+    Object.assign(ex.detail, { nonce: envelope.nonce, kid: signingKey.kid, recipient: peer.sender });
+    const { message: signed, ...fields } = envelope;
+    const rpc = { jsonrpc: '2.0', id: randomId(), method: 'message/send', params: { message: signed, metadata: { bastion: { ...fields, jws } } } };
+
+    const answer = await this.#post(peer.url, rpc, token);
+    if ('error' in answer) {
+      ex.detail.error = answer.error;
+      return { status: 502, code: 'ERR_A2A_DELIVERY', message: `peer ${peerName} could not be reached`, decision: deny('a2a.peer_unreachable', `peers.${peerName}`), outcome: 'error' };
+    }
+    ex.detail.peerStatus = answer.status;
+    const reply = answer.json as { result?: unknown; error?: { code?: unknown } } | undefined;
+    if (answer.status !== 200 || typeof reply !== 'object' || reply === null || !('result' in reply)) {
+      const peerCode = typeof reply?.error?.code === 'string' && /^ERR_[A-Z0-9_]{1,64}$/.test(reply.error.code) ? reply.error.code : null;
+      ex.detail.peerCode = peerCode;
+      return {
+        status: 502,
+        code: 'ERR_A2A_DELIVERY',
+        message: `peer ${peerName} refused the message${peerCode !== null ? ` (${peerCode})` : ''}`,
+        decision: deny('a2a.peer_refused', `peers.${peerName}`),
+        outcome: 'error',
+        extra: { peer: { status: answer.status, code: peerCode } },
+      };
+    }
+    return this.#answer(res, ex, 200, { peer: peerName, messageId: message.messageId, nonce: envelope.nonce, result: reply.result }, allow('a2a.sent', `a2a.agents.${agent}.peers`));
+  }
+
+  // --- inbound ------------------------------------------------------------------------------------
+
+  async #inbound(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
+    const rule = 'a2a.inbound';
+    const unauthorized = (why: 'missing' | 'invalid'): Refusal => {
+      ex.detail.auth = why;
+      return { status: 401, code: 'ERR_A2A_UNAUTHORIZED', message: 'peer authentication failed', decision: deny('a2a.unauthorized', 'peers'), headers: { 'www-authenticate': 'Bearer realm="bastion-a2a"' } };
+    };
+    const token = bearer(req);
+    if (token === undefined) return unauthorized('missing');
+    if (token.length > MAX_PEER_TOKEN_LENGTH) return unauthorized('invalid');
+    const digest = peerTokenDigest(token);
+    let peer: StoredPeer | undefined;
+    try {
+      peer = await this.#gateway.store.getPeerByInboundDigest(digest);
+    } catch {
+      return { status: 503, code: 'ERR_STORE', message: 'store unavailable', decision: deny('store.error', rule), outcome: 'error' };
+    }
+    // The lookup is by digest of a 256-bit token; the constant-time compare keeps a store that matched loosely from letting it through.
+    if (peer === undefined || !constantTimeEqual(peer.inboundTokenDigest, digest)) return unauthorized('invalid');
+    ex.peer = peer.name;
+
+    const body = await this.#readJson(req, res, ex);
+    if ('refusal' in body) return body.refusal;
+    const parsed = InboundRequest.safeParse(body.json);
+    if (!parsed.success) return invalid(firstIssue(parsed.error), rule);
+    const rpc = parsed.data;
+    const meta = rpc.params.metadata.bastion;
+    ex.user = meta.user;
+    Object.assign(ex.detail, { sender: meta.sender, remoteAgent: meta.agent, nonce: meta.nonce, messageId: rpc.params.message.messageId });
+    const size = this.#sizeRefusal((body.json as { params: unknown }).params, rule);
+    if (size !== undefined) return size;
+
+    // The envelope is rebuilt from the message as received (not zod's copy), so the bytes verified are the bytes delivered.
+    const message = (body.json as { params: { message: unknown } }).params.message;
+    const { jws, ...fields } = meta;
+    const envelope: A2aEnvelope = { ...fields, message };
+    const verified = await verifyEnvelope(jws, envelope, this.#keysOf(peer));
+    ex.detail.kid = verified.kid;
+    if (!verified.ok) {
+      ex.detail.why = verified.why;
+      if (verified.why === 'malformed') return invalid('params.metadata.bastion.jws: malformed', rule);
+      if (verified.why === 'jwks_unavailable') {
+        return { status: 503, code: 'ERR_A2A_SIGNATURE', message: 'the peer\'s keys could not be fetched', decision: deny('a2a.jwks_unavailable', `peers.${peer.name}`), outcome: 'error' };
+      }
+      return { status: 401, code: 'ERR_A2A_SIGNATURE', message: 'signature verification failed', decision: deny('a2a.signature', `peers.${peer.name}`) };
+    }
+    if (meta.sender !== peer.sender) {
+      return { status: 401, code: 'ERR_A2A_SIGNATURE', message: 'sender does not match the peer', decision: deny('a2a.sender_mismatch', `peers.${peer.name}`) };
+    }
+    if (meta.recipient !== this.#gateway.config.identity.issuer) {
+      return { status: 400, code: 'ERR_A2A_INVALID', message: 'params.metadata.bastion.recipient: not this instance', decision: deny('a2a.wrong_recipient', 'identity.issuer') };
+    }
+    const skewS = Math.floor(this.#now() / 1000) - meta.iat;
+    if (Math.abs(skewS) > this.#a2a.maxAgeS) {
+      ex.detail.skewS = skewS;
+      return { status: 401, code: 'ERR_A2A_STALE', message: `message timestamp is more than ${this.#a2a.maxAgeS} s from now`, decision: deny('a2a.stale', 'a2a.maxAgeS') };
+    }
+
+    const target = this.#target(meta.to, peer.name);
+    if (typeof target !== 'string') return target;
+    ex.agent = target;
+    const deliver = this.#a2a.agents.get(target)?.deliver;
+    if (deliver === undefined) {
+      return { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: 'the agent does not receive messages', decision: deny('a2a.no_deliver', `a2a.agents.${target}.deliver`) };
+    }
+
+    let fresh: boolean;
+    try {
+      fresh = await this.#nonces.remember(`${encodeURIComponent(meta.sender)}:${meta.nonce}`, 2 * this.#a2a.maxAgeS * 1000);
+    } catch {
+      return { status: 503, code: 'ERR_A2A_REPLAY', message: 'the nonce cache is unavailable', decision: deny('a2a.nonce_store', 'a2a.nonceStore'), outcome: 'error', headers: { 'retry-after': '1' } };
+    }
+    if (!fresh) return { status: 409, code: 'ERR_A2A_REPLAY', message: 'message already received (nonce replayed)', decision: deny('a2a.replay', 'a2a.nonceStore') };
+
+    const delivery = {
+      jsonrpc: '2.0',
+      id: randomId(),
+      method: 'message/send',
+      params: {
+        message,
+        metadata: { bastion: { peer: peer.name, sender: meta.sender, agent: meta.agent, user: meta.user, nonce: meta.nonce, iat: meta.iat, kid: verified.kid } },
+      },
+    };
+    const answer = await this.#post(deliver.href, delivery);
+    const reply = 'json' in answer ? (answer.json as { result?: unknown; error?: unknown } | undefined) : undefined;
+    if ('error' in answer || answer.status < 200 || answer.status > 299 || reply === undefined || (typeof reply === 'object' && reply !== null && 'error' in reply && !('result' in reply))) {
+      ex.detail.delivery = 'error' in answer ? answer.error : { status: answer.status };
+      return { status: 502, code: 'ERR_A2A_DELIVERY', message: 'the message could not be delivered to the agent', decision: deny('a2a.delivery', `a2a.agents.${target}.deliver`), outcome: 'error' };
+    }
+    // An agent answering as an A2A server gives a JSON-RPC response: its result is the answer; any other JSON is the answer itself.
+    const result = typeof reply === 'object' && reply !== null && 'result' in reply && (reply as { jsonrpc?: unknown }).jsonrpc === '2.0' ? reply.result : reply;
+    return this.#answer(res, ex, 200, { jsonrpc: '2.0', id: rpc.id, result }, allow('a2a.delivered', `a2a.agents.${target}.receiveFrom`));
+  }
+
+  /** The local agent a message is for: `to`, or the one agent that receives from the peer. */
+  #target(to: string | null, peer: string): string | Refusal {
+    const notReceiving: Refusal = { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: 'no agent here receives messages from this peer', decision: deny('a2a.not_receiving', to === null ? 'a2a.agents' : `a2a.agents.${to}.receiveFrom`) };
+    if (to !== null) return (this.#a2a.agents.get(to)?.receiveFrom.includes(peer) ?? false) ? to : notReceiving;
+    const receiving = [...this.#a2a.agents].filter(([, a]) => a.receiveFrom.includes(peer)).map(([name]) => name);
+    if (receiving.length === 1) return receiving[0] as string;
+    if (receiving.length === 0) return notReceiving;
+    return invalid('params.metadata.bastion.to: required (several agents here receive from this peer)', 'a2a.agents');
+  }
+
+  /** The verification keys of a peer, cached until its registration changes. */
+  #keysOf(peer: StoredPeer): PeerKeys {
+    const stamp = `${peer.createdAt}|${peer.jwksUrl ?? ''}|${peer.publicJwks ?? ''}`;
+    const cached = this.#keys.get(peer.name);
+    if (cached !== undefined && cached.stamp === stamp) return cached.keys;
+    const keys = peerKeys(peer);
+    this.#keys.set(peer.name, { stamp, keys });
+    return keys;
+  }
+
+  // --- shared -------------------------------------------------------------------------------------
+
+  /** Reads and parses the body (bounded by `maxMessageBytes` plus the envelope's room). */
+  async #readJson(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<{ json: unknown } | { refusal: Refusal }> {
+    const limit = this.#a2a.maxMessageBytes + A2A_LIMITS.bodyOverheadBytes;
+    const body = await readBody(req, limit, this.#gateway.config.server.bodyTimeoutMs);
+    if (body === 'too_large' || body === 'timeout' || body === 'aborted') {
+      res.setHeader('connection', 'close');
+      if (body === 'too_large') return { refusal: { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${limit} bytes`, decision: deny('a2a.too_large', 'a2a.maxMessageBytes') } };
+      if (body === 'timeout') return { refusal: { status: 408, code: 'ERR_BODY_TIMEOUT', message: 'request body not received in time', decision: deny('body.timeout', 'server.bodyTimeoutMs') } };
+      return { refusal: { status: 400, code: 'ERR_A2A_INVALID', message: 'request body aborted', decision: deny('body.aborted', ex.method) } };
+    }
+    try {
+      return { json: JSON.parse(body.toString('utf8')) as unknown };
+    } catch {
+      return { refusal: invalid('body: not JSON', ex.method) };
+    }
+  }
+
+  /** 413 when the message (as signed: canonical JSON) is over `maxMessageBytes`; 400 when it is not I-JSON. */
+  #sizeRefusal(container: unknown, rule: string): Refusal | undefined {
+    let bytes: number;
+    try {
+      bytes = messageBytes((container as { message: unknown }).message);
+    } catch {
+      return invalid('message: not I-JSON (a lone surrogate or a number out of range)', rule);
+    }
+    if (bytes <= this.#a2a.maxMessageBytes) return undefined;
+    return { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `message over ${this.#a2a.maxMessageBytes} bytes`, decision: deny('a2a.too_large', 'a2a.maxMessageBytes') };
+  }
+
+  /**
+   * POSTs JSON to `url` (with our bearer token for a peer), reading at most
+   * `maxMessageBytes` plus the envelope's room of the answer. Never throws.
+   */
+  async #post(url: string, body: unknown, token?: string): Promise<{ status: number; json: unknown } | { error: string }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    try {
+      const res = await request(url, { method: 'POST', headers, body: JSON.stringify(body), dispatcher: this.#dispatcher, signal: AbortSignal.timeout(this.#timeoutMs) });
+      const text = await readCapped(res.body, this.#a2a.maxMessageBytes + A2A_LIMITS.bodyOverheadBytes);
+      let json: unknown;
+      try {
+        json = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.statusCode, json };
+    } catch (err) {
+      if (err instanceof TooLarge) return { error: 'answer_too_large' };
+      return { error: errorCode(err) };
+    }
+  }
+
+  /** Answers 200 (or `status`) with `payload`, after the audit record is durable; if it cannot be written, answers 500 instead. */
+  async #answer(res: ServerResponse, ex: Exchange, status: number, payload: unknown, decision: Decision): Promise<undefined> {
+    const written = await this.#record(ex, decision, 'ok', status);
+    if (!written) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'ERR_AUDIT_WRITE', message: 'the audit record could not be written' } }));
+      return undefined;
+    }
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(payload));
+    return undefined;
+  }
+
+  async #refuse(res: ServerResponse, ex: Exchange, r: Refusal): Promise<void> {
+    ex.detail.code = r.code;
+    await this.#record(ex, r.decision, r.outcome ?? 'denied', r.status);
+    if (res.headersSent) return void res.end();
+    res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
+    res.end(JSON.stringify({ error: { code: r.code, message: r.message, ...r.extra } }));
+  }
+
+  /** Writes the exchange's one audit record; false when it could not be written. */
+  async #record(ex: Exchange, decision: Decision, outcome: AuditEvent['outcome'], status: number): Promise<boolean> {
+    const event: AuditEvent = {
+      time: new Date(Date.now() - (performance.now() - ex.started)).toISOString(),
+      door: 'a2a',
+      agent: ex.agent,
+      user: ex.user,
+      method: ex.method,
+      target: ex.peer,
+      decision,
+      outcome,
+      durationMs: Math.round((performance.now() - ex.started) * 1000) / 1000,
+      detail: { status, peer: ex.peer, ...ex.detail },
+    };
+    try {
+      await this.#gateway.record(event);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The bearer credential of `Authorization: Bearer <token>`, or undefined. */
+function bearer(req: IncomingMessage): string | undefined {
+  const auth = headerOne(req, 'authorization');
+  return auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
+}
+
+function invalid(message: string, rule: string): Refusal {
+  return { status: 400, code: 'ERR_A2A_INVALID', message, decision: deny('a2a.invalid', rule) };
+}
+
+/** Reads a response body as UTF-8, at most `max` bytes. @throws TooLarge. */
+async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) {
+      body.destroy();
+      throw new TooLarge();
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** A short, non-secret name for a network failure (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `TimeoutError`). */
+function errorCode(err: unknown): string {
+  let e: unknown = err;
+  for (let i = 0; i < 3 && typeof e === 'object' && e !== null; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return err instanceof Error && /^[A-Za-z]{1,64}$/.test(err.name) ? err.name : 'network';
+}

@@ -1,0 +1,37 @@
+/**
+ * The audit record of an admin change made with the CLI (vault secrets, peers,
+ * identity keys): door `admin`, decision `allow` by rule `cli`, who ran it.
+ */
+import { userInfo } from 'node:os';
+import { allow } from '../../decision.ts';
+import type { Store } from '../../store/store.ts';
+
+/** `cli:<os user>`, or `cli` when the user has no passwd entry. */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+/**
+ * Appends the record of admin change `method` on `target`; `started` is a
+ * `performance.now()` reading (ms), `detail` never holds a secret.
+ * @throws BastionError `ERR_STORE`.
+ */
+export async function appendAdminAudit(store: Store, method: string, target: string, started: number, detail: Record<string, unknown>): Promise<void> {
+  await store.appendAudit([
+    {
+      time: new Date().toISOString(),
+      door: 'admin',
+      agent: 'admin',
+      method,
+      target,
+      decision: allow(method, 'cli'),
+      outcome: 'ok',
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      detail: { by: cliActor(), ...detail },
+    },
+  ]);
+}
