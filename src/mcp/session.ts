@@ -883,8 +883,7 @@ export class GatewaySession {
     try {
       const conn = await this.#upstream(name);
       const progressToken = params._meta?.progressToken;
-      const scope = { requestId: ref, tool: (entry as Entry<Tool>).exposed, onSigned: (a: SignatureAudit) => Object.assign(ctx.detail, a) };
-      const result = await withCallScope(scope, () => conn.request(
+      const send = () => conn.request(
         'tools/call',
         (o) =>
           conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: callArgs }, CallToolResultSchema, {
@@ -900,7 +899,12 @@ export class GatewaySession {
                 }),
           }),
         extra.signal,
-      ));
+      );
+      // Upstreams that sign learn which call (audit ref, tool) each request belongs to; others skip the scope.
+      const signs = conn.config.signContext || conn.config.token !== undefined;
+      const result = signs
+        ? await withCallScope({ requestId: ref, tool: (entry as Entry<Tool>).exposed, onSigned: (a: SignatureAudit) => Object.assign(ctx.detail, a) }, send)
+        : await send();
       const out = this.#sanitize(forms.length > 0 ? redactDeep(result, (text) => ({ text: redactValuesInString(text, forms), count: 0, rules: [] })).value : result, ctx);
       if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
       return out as CallToolResult;
