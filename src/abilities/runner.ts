@@ -28,7 +28,7 @@ import { DEFAULTS } from '../defaults.ts';
 import { isBastionError, type BastionErrorCode } from '../errors.ts';
 import { EgressGuard, type EgressVerdict } from '../egress/guard.ts';
 import { hostMatchesAny } from '../egress/host-pattern.ts';
-import { pinnedDispatcher } from '../egress/pinned-connector.ts';
+import { PinnedDispatcherPool } from '../egress/pinned-connector.ts';
 import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
 import type { CallContext, OutboundSigner } from '../identity/signer.ts';
 import type { ResolvedPlaceholder } from '../vault/vault.ts';
@@ -90,13 +90,15 @@ const PARAM_TEXT: Record<string, string> = {
 /** Runs ability calls; one per gateway, shared by every session. */
 export class AbilityRunner {
   readonly #deps: AbilityRunnerDeps;
-  readonly #ca: string[] | undefined;
+  /** Pinned keep-alive dispatchers: calls to the same API reuse connections. */
+  readonly #dispatchers: PinnedDispatcherPool;
   readonly #maxResponseBytes: number;
   readonly #compiled = new WeakMap<ResolvedAbility, { template: UrlTemplate; arrays: ReadonlySet<string> } | null>();
 
   constructor(deps: AbilityRunnerDeps) {
     this.#deps = deps;
-    this.#ca = deps.upstreamCa && deps.upstreamCa.length > 0 ? [...rootCertificates, ...deps.upstreamCa] : undefined;
+    const ca = deps.upstreamCa && deps.upstreamCa.length > 0 ? [...rootCertificates, ...deps.upstreamCa] : undefined;
+    this.#dispatchers = new PinnedDispatcherPool({ connectTimeoutMs: deps.config.egress.connectTimeoutMs, ...(ca ? { ca } : {}) });
     this.#maxResponseBytes = deps.maxResponseBytes ?? DEFAULTS.abilityMaxResponseBytes;
   }
 
@@ -238,7 +240,7 @@ export class AbilityRunner {
   > {
     const deadline = AbortSignal.timeout(timeoutMs);
     const abort = signal ? AbortSignal.any([deadline, signal]) : deadline;
-    const dispatcher = pinnedDispatcher(host, address, { connectTimeoutMs: Math.min(this.#deps.config.egress.connectTimeoutMs, timeoutMs), ...(this.#ca ? { ca: this.#ca } : {}) });
+    const dispatcher = this.#dispatchers.get(host, address);
     let res: Dispatcher.ResponseData | undefined;
     try {
       // undici's request() never follows redirects; a 3xx comes back as it is.
@@ -286,9 +288,12 @@ export class AbilityRunner {
       if (deadline.aborted || isTimeout(err)) return { error: 'The API did not answer in time', timeout: true, cause: 'timeout', ...(status !== undefined ? { status } : {}) };
       if (signal?.aborted) return { error: 'The call was cancelled', timeout: false, cause: 'cancelled' };
       return { error: 'The API could not be reached', timeout: false, cause: errorCode(err), ...(status !== undefined ? { status } : {}) };
-    } finally {
-      void dispatcher.destroy().catch(() => undefined);
     }
+  }
+
+  /** Closes the pooled connections (on shutdown). */
+  close(): Promise<void> {
+    return this.#dispatchers.close();
   }
 }
 

@@ -52,3 +52,44 @@ export function pinnedDispatcher(host: string, address: string, opts: PinnedDisp
     },
   });
 }
+
+/**
+ * Keep-alive pinned dispatchers, one per (host, checked address), so repeated
+ * requests to the same destination reuse connections. Bounded: beyond `max`
+ * the oldest dispatcher is closed. A new address for a host (DNS changed) gets
+ * its own dispatcher; pinning is never loosened.
+ */
+export class PinnedDispatcherPool {
+  readonly #opts: PinnedDispatcherOptions;
+  readonly #max: number;
+  readonly #dispatchers = new Map<string, Dispatcher>();
+
+  /** `max`: most dispatchers kept (default 256). */
+  constructor(opts: PinnedDispatcherOptions & { readonly max?: number } = {}) {
+    this.#opts = opts;
+    this.#max = opts.max ?? 256;
+  }
+
+  /** The dispatcher pinned to `address` for `host` ({@link pinnedDispatcher}). @throws TypeError when `address` is not an IP literal. */
+  get(host: string, address: string): Dispatcher {
+    const key = `${host}\u0000${address}`;
+    let d = this.#dispatchers.get(key);
+    if (d === undefined) {
+      if (this.#dispatchers.size >= this.#max) {
+        const [oldKey, old] = this.#dispatchers.entries().next().value as [string, Dispatcher];
+        this.#dispatchers.delete(oldKey);
+        void old.close().catch(() => undefined);
+      }
+      d = pinnedDispatcher(host, address, this.#opts);
+      this.#dispatchers.set(key, d);
+    }
+    return d;
+  }
+
+  /** Closes every dispatcher (waits for their requests to finish). */
+  async close(): Promise<void> {
+    const all = [...this.#dispatchers.values()];
+    this.#dispatchers.clear();
+    await Promise.all(all.map((d) => d.close().catch(() => undefined)));
+  }
+}

@@ -41,7 +41,7 @@ import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTER
 import { findPlaceholders } from '../vault/placeholder.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
-import { pinnedDispatcher } from './pinned-connector.ts';
+import { PinnedDispatcherPool } from './pinned-connector.ts';
 import { redactionForms, redactValuesInString, ValueRedactor } from './redact-stream.ts';
 
 /** A vault secret as the proxy needs it (no value). */
@@ -128,9 +128,6 @@ const PASTED_SECRET_HOSTS: readonly string[] = [...new Set(SECRET_RULES.flatMap(
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key', 'bastion-user']);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 
-/** Most pinned dispatchers kept (one per host and checked address); the oldest is closed beyond this. */
-const MAX_DISPATCHERS = 256;
-
 /** The status and error code answered for a refusal reason prefix. */
 function statusFor(reason: string): { status: number; code: string } {
   if (reason.startsWith('auth.')) return { status: 407, code: 'ERR_AUTH_REQUIRED' };
@@ -154,15 +151,16 @@ export class EgressProxy {
   /** Parses requests that arrive inside intercepted TLS tunnels. */
   readonly #inner: Server;
   readonly #tunnels = new WeakMap<Socket, TunnelMeta>();
-  readonly #dispatchers = new Map<string, Dispatcher>();
+  /** Pinned keep-alive dispatchers, one per host and checked address. */
+  readonly #dispatchers: PinnedDispatcherPool;
   readonly #sockets = new Set<Socket>();
-  readonly #ca: string[] | undefined;
   #url: URL | undefined;
 
   constructor(deps: EgressProxyDeps) {
     this.#deps = deps;
     const e = deps.config.egress;
-    this.#ca = deps.upstreamCa && deps.upstreamCa.length > 0 ? [...rootCertificates, ...deps.upstreamCa] : undefined;
+    const ca = deps.upstreamCa && deps.upstreamCa.length > 0 ? [...rootCertificates, ...deps.upstreamCa] : undefined;
+    this.#dispatchers = new PinnedDispatcherPool({ connectTimeoutMs: e.connectTimeoutMs, ...(ca ? { ca } : {}) });
     // Node checks header and request timeouts every connectionsCheckingInterval (30 s by default): check often enough to honour them.
     const opts = {
       maxHeaderSize: e.maxHeaderBytes,
@@ -211,8 +209,7 @@ export class EgressProxy {
     this.#server.closeAllConnections();
     this.#inner.closeAllConnections();
     await closed;
-    await Promise.all([...this.#dispatchers.values()].map((d) => d.close().catch(() => undefined)));
-    this.#dispatchers.clear();
+    await this.#dispatchers.close();
   }
 
   // -------------------------------------------------------------------------
@@ -519,7 +516,7 @@ export class EgressProxy {
 
     // 4. Forward to the checked address.
     const forms = swapping ? redactionForms([...[...swaps.values()].map((s) => s.value.reveal()), ...pastedSwaps.values()]) : [];
-    const dispatcher = this.#dispatcher(target.host, verdict.address as string);
+    const dispatcher = this.#dispatchers.get(target.host, verdict.address as string);
     const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${(target.scheme === 'https' && target.port === 443) || (target.scheme === 'http' && target.port === 80) ? '' : `:${target.port}`}`;
     let upstream: Dispatcher.ResponseData;
     try {
@@ -610,21 +607,6 @@ export class EgressProxy {
     }
     const live = await this.#deps.vault.list();
     return live.some((s) => grants.includes(s.name) && hostMatchesAny(s.hosts, host));
-  }
-
-  #dispatcher(host: string, address: string): Dispatcher {
-    const key = `${host}\u0000${address}`;
-    let d = this.#dispatchers.get(key);
-    if (d === undefined) {
-      if (this.#dispatchers.size >= MAX_DISPATCHERS) {
-        const [oldKey, old] = this.#dispatchers.entries().next().value as [string, Dispatcher];
-        this.#dispatchers.delete(oldKey);
-        void old.close().catch(() => undefined);
-      }
-      d = pinnedDispatcher(host, address, { connectTimeoutMs: this.#deps.config.egress.connectTimeoutMs, ...(this.#ca ? { ca: this.#ca } : {}) });
-      this.#dispatchers.set(key, d);
-    }
-    return d;
   }
 
   /** An exfiltration attempt: 403, an alert, and the audit record flags it. */

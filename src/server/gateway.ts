@@ -137,7 +137,9 @@ export class Gateway {
 
   /** Lets sessions run ability calls (the network door makes the runner: it holds the vault and the egress guard). Until then they fail closed. */
   attachAbilities(runner: AbilityRunner): void {
+    const previous = this.#vault.abilities;
     this.#vault.abilities = runner;
+    if (previous !== undefined && previous !== runner) void previous.close();
   }
 
   /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
@@ -167,8 +169,9 @@ export class Gateway {
     return this.audit.append(event);
   }
 
-  /** Flushes the audit log, writes the final checkpoint, closes the store. */
+  /** Closes the ability runner's connections, flushes the audit log, writes the final checkpoint, closes the store. */
   async close(): Promise<void> {
+    await this.#vault.abilities?.close();
     await this.audit.close();
     await this.store.close();
   }
