@@ -1,6 +1,6 @@
 /**
- * Request-body and header helpers shared by the HTTP listener, the admin API,
- * the model door and the egress proxy.
+ * The kernel's bounded body reader and header helper, used by every door (the HTTP listener,
+ * the admin API, the model door, the agent-to-agent door and the egress proxy).
  */
 import type { IncomingMessage } from 'node:http';
 import { DEFAULTS } from '../defaults.ts';

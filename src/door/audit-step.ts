@@ -1,0 +1,117 @@
+/**
+ * The kernel's audit step: every request through a door ends here, in one
+ * record. The door says whether the record must be durable before the response
+ * (tool calls, approvals, refusals of the tool and agent-to-agent doors) or may
+ * be batched after it (high-volume proxy and model traffic).
+ *
+ * A failed write is never silent: it is counted, reported to `onFailure` (the
+ * composition root turns that into a stderr line and an admin alert, at most one
+ * per `reportEveryMs`), and for a durable record the caller learns it and must
+ * refuse the request (`audit.write_failed`, 503): an action that cannot be
+ * recorded does not happen.
+ */
+import type { AuditEvent, AuditRecord } from '../audit/types.ts';
+
+/** Whether the response waits for the record. */
+export type Durability = 'durable' | 'batched';
+
+/** A failed audit write, as reported to {@link AuditStepOptions.onFailure}. Carries no event content beyond its door and method. */
+export interface AuditFailure {
+  readonly door: AuditEvent['door'];
+  readonly method: string;
+  readonly durability: Durability;
+  /** The error code of the failure (`ERR_AUDIT_WRITE` from the log). */
+  readonly code: string;
+  /** Failures counted so far, this one included. */
+  readonly count: number;
+}
+
+/** Options of {@link AuditStep}. */
+export interface AuditStepOptions {
+  /** Called on every failed write whose report is not suppressed by `reportEveryMs`. Must not throw. */
+  readonly onFailure?: (failure: AuditFailure) => void;
+  /** At most one report per this many ms (default 60 000); the count keeps growing meanwhile. */
+  readonly reportEveryMs?: number;
+  readonly now?: () => number;
+}
+
+/** What the step writes to: the audit log's append. */
+export interface AuditSink {
+  append(event: AuditEvent, opts?: { lazy?: boolean }): Promise<AuditRecord>;
+}
+
+/** Failed writes, by durability. */
+export interface AuditFailureCounts {
+  readonly durable: number;
+  readonly batched: number;
+}
+
+export class AuditStep {
+  readonly #sink: AuditSink;
+  readonly #onFailure: ((failure: AuditFailure) => void) | undefined;
+  readonly #reportEveryMs: number;
+  readonly #now: () => number;
+  #durableFailures = 0;
+  #batchedFailures = 0;
+  #lastReport = Number.NEGATIVE_INFINITY;
+
+  constructor(sink: AuditSink, opts: AuditStepOptions = {}) {
+    this.#sink = sink;
+    this.#onFailure = opts.onFailure;
+    this.#reportEveryMs = opts.reportEveryMs ?? 60_000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Writes `event` and resolves once it is durable: `true`, or `false` when the
+   * write failed (counted and reported; the caller must refuse the request it
+   * records, with reason `audit.write_failed`). Never rejects.
+   */
+  async durable(event: AuditEvent): Promise<boolean> {
+    try {
+      await this.#sink.append(event);
+      return true;
+    } catch (err) {
+      this.#failed(event, 'durable', err);
+      return false;
+    }
+  }
+
+  /** Queues `event` in the next batch and returns at once; a failed write is counted and reported. */
+  batched(event: AuditEvent): void {
+    let pending: Promise<unknown>;
+    try {
+      pending = this.#sink.append(event, { lazy: true });
+    } catch (err) {
+      this.#failed(event, 'batched', err);
+      return;
+    }
+    pending.catch((err: unknown) => this.#failed(event, 'batched', err));
+  }
+
+  /** Writes `event` with the given durability; resolves `true` when written (batched: when queued). Never rejects. */
+  record(event: AuditEvent, durability: Durability): Promise<boolean> {
+    if (durability === 'durable') return this.durable(event);
+    this.batched(event);
+    return Promise.resolve(true);
+  }
+
+  /** Failed writes so far. */
+  get failures(): AuditFailureCounts {
+    return { durable: this.#durableFailures, batched: this.#batchedFailures };
+  }
+
+  #failed(event: AuditEvent, durability: Durability, err: unknown): void {
+    if (durability === 'durable') this.#durableFailures++;
+    else this.#batchedFailures++;
+    const now = this.#now();
+    if (now - this.#lastReport < this.#reportEveryMs) return;
+    this.#lastReport = now;
+    const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERR_AUDIT_WRITE';
+    try {
+      this.#onFailure?.({ door: event.door, method: event.method, durability, code, count: this.#durableFailures + this.#batchedFailures });
+    } catch {
+      // A reporting failure must not turn into a request failure.
+    }
+  }
+}

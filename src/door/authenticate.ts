@@ -1,0 +1,117 @@
+/**
+ * Agent authentication, once for every door.
+ *
+ * An agent presents its Bastion key in one of the headers its client can send:
+ * `Authorization` (OpenAI and MCP clients: `Bearer <key>`), `Proxy-Authorization`
+ * (HTTP proxy clients: `Basic base64(agent:key)` or `Bearer <key>`), `x-api-key`
+ * (Anthropic clients) or `Bastion-Key` (the egress base-URL mode). Each door says
+ * which headers it reads, in priority order; the first one present decides, so a
+ * malformed `Authorization` is never rescued by another header.
+ *
+ * The auth-scheme is case-insensitive (RFC 9110 §11.1); Basic credentials are
+ * parsed by `basic-auth` (RFC 7617). The key is looked up by its SHA-256 digest,
+ * compared in constant time against every known digest.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { parse as parseBasic } from 'basic-auth';
+import { constantTimeEqual, sha256Hex } from '../util/crypto.ts';
+
+/** A header an agent key may be presented in. */
+export type CredentialHeader = 'authorization' | 'proxy-authorization' | 'x-api-key' | 'bastion-key';
+
+/** Shortest and longest key accepted, in characters: generated keys are 39, configured keys at least 16. */
+export const MIN_KEY_CHARS = 16;
+export const MAX_KEY_CHARS = 512;
+
+/** What a request presented: a key, nothing, or something that is not a credential. */
+export type PresentedKey =
+  | { readonly kind: 'key'; readonly key: string; readonly header: CredentialHeader }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'malformed'; readonly header: CredentialHeader };
+
+// credentials = auth-scheme [ 1*SP token68 ] (RFC 9110 §11.4). Bastion keys are visible ASCII.
+const SCHEME_AND_TOKEN = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*) +([!-~]+)$/;
+
+/**
+ * The key presented in `headers`, reading `from` in order. A header sent twice
+ * (an array in Node) is malformed: two credentials are ambiguous.
+ */
+export function presentedKey(headers: IncomingHttpHeaders, from: readonly CredentialHeader[]): PresentedKey {
+  for (const header of from) {
+    const raw = headers[header];
+    if (raw === undefined) continue;
+    if (typeof raw !== 'string') return { kind: 'malformed', header };
+    if (header === 'x-api-key' || header === 'bastion-key') {
+      return /^[!-~]+$/.test(raw) ? { kind: 'key', key: raw, header } : { kind: 'malformed', header };
+    }
+    const m = SCHEME_AND_TOKEN.exec(raw);
+    if (m === null) return { kind: 'malformed', header };
+    const scheme = (m[1] as string).toLowerCase();
+    if (scheme === 'bearer') return { kind: 'key', key: m[2] as string, header };
+    if (scheme === 'basic') {
+      const creds = parseBasic(raw);
+      if (creds === undefined) return { kind: 'malformed', header };
+      // `agent:key`, or a client that puts the key in the user part (`key:`).
+      const key = creds.pass !== '' ? creds.pass : creds.name;
+      return key === '' ? { kind: 'malformed', header } : { kind: 'key', key, header };
+    }
+    return { kind: 'malformed', header };
+  }
+  return { kind: 'missing' };
+}
+
+/**
+ * Principals by the SHA-256 digest of their keys. Lookup compares the presented
+ * key's digest with every stored digest in constant time, so timing tells
+ * nothing about which digests exist.
+ */
+export class KeyIndex {
+  readonly #entries: { readonly digest: string; readonly principal: string }[] = [];
+
+  /**
+   * Adds a key digest (lowercase hex SHA-256) for `principal`.
+   * @throws Error when the digest already belongs to another principal (two principals cannot share a key).
+   */
+  add(digest: string, principal: string): void {
+    const other = this.#entries.find((e) => e.digest === digest);
+    if (other !== undefined) {
+      if (other.principal !== principal) throw new Error(`${other.principal} and ${principal} share a key`);
+      return;
+    }
+    this.#entries.push({ digest, principal });
+  }
+
+  /** The principal `key` belongs to, or undefined. Keys outside 16-512 characters belong to nobody. */
+  lookup(key: string): string | undefined {
+    if (key.length < MIN_KEY_CHARS || key.length > MAX_KEY_CHARS) return undefined;
+    const digest = sha256Hex(key);
+    let found: string | undefined;
+    for (const e of this.#entries) {
+      if (constantTimeEqual(e.digest, digest)) found = e.principal;
+    }
+    return found;
+  }
+
+  /** Number of keys. */
+  get size(): number {
+    return this.#entries.length;
+  }
+}
+
+/** The outcome of {@link authenticateAgent}. */
+export type Authentication =
+  | { readonly ok: true; readonly agent: string; readonly header: CredentialHeader }
+  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid' };
+
+/**
+ * Authenticates the agent of a request: the key presented in `from` (in order),
+ * looked up in `keys`. Never throws.
+ */
+export function authenticateAgent(headers: IncomingHttpHeaders, keys: KeyIndex, from: readonly CredentialHeader[]): Authentication {
+  const presented = presentedKey(headers, from);
+  if (presented.kind === 'missing') return { ok: false, reason: 'auth.missing' };
+  // A header that holds no credential is an invalid one, not a missing one: the client tried.
+  if (presented.kind === 'malformed') return { ok: false, reason: 'auth.invalid' };
+  const agent = keys.lookup(presented.key);
+  return agent === undefined ? { ok: false, reason: 'auth.invalid' } : { ok: true, agent, header: presented.header };
+}

@@ -1,0 +1,197 @@
+/**
+ * The closed table of refusal reasons: every reason a door can refuse a request
+ * for, with the error code it carries and the HTTP status and JSON-RPC error
+ * code each door answers with. A door never maps a reason by its prefix: it
+ * looks the reason up here, and a reason that is not in the table is a
+ * programming error answered as `internal` (500, fail closed).
+ *
+ * Status overrides per door exist where HTTP gives the door's role its own
+ * status: the egress proxy answers an authentication failure with 407 (RFC 9110
+ * §15.5.8, Proxy Authentication Required), every other door with 401.
+ */
+import type { BastionErrorCode } from '../errors.ts';
+import type { AddressClass } from '../egress/ssrf-classify.ts';
+
+/** The doors that refuse requests. `admin` is the admin API. */
+export type DoorName = 'tool' | 'model' | 'network' | 'a2a' | 'admin';
+
+/** One row of the table. */
+export interface ReasonEntry {
+  /** The error code answered to the client and recorded. */
+  readonly code: BastionErrorCode;
+  /** The HTTP status every door answers with, unless `byDoor` names another. */
+  readonly status: number;
+  /** Per-door HTTP status overrides. */
+  readonly byDoor?: Partial<Record<DoorName, number>>;
+  /** JSON-RPC error code for the tool door (MCP); default {@link RPC.DENIED}. */
+  readonly rpc?: number;
+}
+
+/** JSON-RPC 2.0 error codes the tool door answers with (JSON-RPC 2.0 §5.1; -32000..-32099 are server-defined). */
+export const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, METHOD: -32601, PARAMS: -32602, INTERNAL: -32603, SERVER: -32000, SESSION: -32001, DENIED: -32003 });
+
+const e = (code: BastionErrorCode, status: number, extra: Omit<ReasonEntry, 'code' | 'status'> = {}): ReasonEntry => ({ code, status, ...extra });
+
+/** Every address class of src/egress/ssrf-classify.ts that can refuse a destination. */
+export const SSRF_ADDRESS_CLASSES = [
+  'invalid', 'unspecified', 'this-network', 'loopback', 'private', 'cgnat', 'metadata', 'link-local', 'ietf-protocol', 'documentation',
+  '6to4-relay', 'benchmarking', 'multicast', 'broadcast', 'reserved', 'ipv4-mapped', 'ipv4-compatible', 'ipv4-translated', 'nat64',
+  'discard', 'teredo', '6to4', 'srv6', 'unique-local', 'site-local', 'zone',
+] as const;
+
+const SSRF = e('ERR_EGRESS_SSRF', 403);
+const ssrfRows = Object.fromEntries(SSRF_ADDRESS_CLASSES.map((c) => [`ssrf.address.${c}`, SSRF])) as Record<`ssrf.address.${(typeof SSRF_ADDRESS_CLASSES)[number]}`, ReasonEntry>;
+
+const AUTH_STATUS = { network: 407 } as const;
+
+/**
+ * The table. Keys are the stable reason codes written to audit records
+ * (`decision.reason`); docs/kernel.md lists them.
+ */
+export const REASONS = Object.freeze({
+  // Authentication and identity.
+  'auth.missing': e('ERR_AUTH_REQUIRED', 401, { byDoor: AUTH_STATUS }),
+  'auth.invalid': e('ERR_AUTH_INVALID', 401, { byDoor: AUTH_STATUS }),
+  'user.missing': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),
+  'user.invalid': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),
+  'user.ambiguous': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),
+  'user.unverified': e('ERR_USER_UNVERIFIED', 401, { rpc: RPC.DENIED }),
+  'user.token_invalid': e('ERR_USER_UNVERIFIED', 401, { rpc: RPC.DENIED }),
+  'user.jwks_unavailable': e('ERR_USER_UNVERIFIED', 503, { rpc: RPC.SERVER }),
+  'user.banned': e('ERR_USER_BANNED', 403),
+  'conversation.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
+  'host.not_allowed': e('ERR_HOST_NOT_ALLOWED', 403),
+  'origin.not_allowed': e('ERR_ORIGIN_NOT_ALLOWED', 403),
+  // Request framing.
+  'body.too_large': e('ERR_BODY_TOO_LARGE', 413, { rpc: RPC.INVALID }),
+  'body.timeout': e('ERR_BODY_TIMEOUT', 408, { rpc: RPC.INVALID }),
+  'body.aborted': e('ERR_BODY_TIMEOUT', 400, { rpc: RPC.INVALID }),
+  'body.encoded': e('ERR_EGRESS_DENIED', 415),
+  'http.method': e('ERR_JSONRPC_INVALID', 405, { rpc: RPC.SERVER }),
+  'jsonrpc.parse': e('ERR_JSONRPC_PARSE', 400, { rpc: RPC.PARSE }),
+  'jsonrpc.batch': e('ERR_JSONRPC_BATCH', 400, { rpc: RPC.INVALID }),
+  'jsonrpc.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
+  'session.unknown': e('ERR_SESSION_UNKNOWN', 404, { rpc: RPC.SESSION }),
+  'session.missing': e('ERR_SESSION_UNKNOWN', 400, { rpc: RPC.SERVER }),
+  'session.limit': e('ERR_SESSION_LIMIT', 503, { rpc: RPC.SERVER }),
+  'transport.rejected': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
+  'request.json': e('ERR_MODEL_REQUEST_INVALID', 400),
+  'request.shape': e('ERR_MODEL_REQUEST_INVALID', 400),
+  'request.aborted': e('ERR_EGRESS_DENIED', 400),
+  'request.bad_authority': e('ERR_EGRESS_DENIED', 400),
+  'request.bad_base_url': e('ERR_EGRESS_DENIED', 400),
+  'request.bad_target': e('ERR_EGRESS_DENIED', 400),
+  'request.misdirected': e('ERR_EGRESS_DENIED', 421),
+  'request.not_origin_form': e('ERR_EGRESS_DENIED', 400),
+  'request.not_absolute_form': e('ERR_EGRESS_DENIED', 400),
+  'request.https_absolute_form': e('ERR_EGRESS_DENIED', 400),
+  'request.upgrade_unsupported': e('ERR_EGRESS_DENIED', 501),
+  'request.header_too_large': e('ERR_EGRESS_DENIED', 431),
+  'request.header_timeout': e('ERR_EGRESS_DENIED', 408),
+  'request.malformed': e('ERR_EGRESS_DENIED', 400),
+  // Limits and abuse.
+  'ratelimit.exceeded': e('ERR_RATE_LIMITED', 429),
+  'ratelimit.store_error': e('ERR_STORE', 503),
+  'ratelimit.charge_failed': e('ERR_STORE', 503),
+  'prompt.extraction': e('ERR_POLICY_DENIED', 403),
+  // Policy.
+  'policy.forbid': e('ERR_POLICY_DENIED', 403),
+  'policy.no_permit': e('ERR_POLICY_DENIED', 403),
+  'policy.error': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL }),
+  'policy.invalid_request': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL }),
+  'policy.unknown_agent': e('ERR_POLICY_DENIED', 403),
+  'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS }),
+  'policy.approval_unsupported': e('ERR_POLICY_DENIED', 403),
+  'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'prompt.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'prompt.unknown_or_forbidden': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'resource.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'args.schema': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS }),
+  'path.denied': e('ERR_PATH_DENIED', 403),
+  'path.invalid': e('ERR_PATH_DENIED', 403),
+  'path.nul': e('ERR_PATH_DENIED', 403),
+  'path.outside': e('ERR_PATH_DENIED', 403),
+  'path.relative': e('ERR_PATH_DENIED', 403),
+  'path.tilde': e('ERR_PATH_DENIED', 403),
+  'path.unresolvable': e('ERR_PATH_DENIED', 403),
+  'approval.denied': e('ERR_APPROVAL_DENIED', 403),
+  'approval.timeout': e('ERR_APPROVAL_TIMEOUT', 403),
+  'approval.not_pending': e('ERR_APPROVAL_UNKNOWN', 409),
+  // Secrets: the release rule and placeholders.
+  'placeholder.unknown': e('ERR_PLACEHOLDER_DENIED', 403, { byDoor: { network: 403 } }),
+  'placeholder.foreign_host': e('ERR_PLACEHOLDER_DENIED', 403),
+  'placeholder.foreign_user': e('ERR_PLACEHOLDER_DENIED', 403),
+  'placeholder.unbound': e('ERR_PLACEHOLDER_DENIED', 403),
+  'dlp.credential': e('ERR_EGRESS_DLP', 403),
+  'dlp.error': e('ERR_EGRESS_DLP', 503),
+  'detector.error': e('ERR_INTERNAL', 503),
+  'vault.unavailable': e('ERR_EGRESS_DENIED', 503),
+  'vault.error': e('ERR_EGRESS_DENIED', 503),
+  'provider.key': e('ERR_MODEL_NOT_CONFIGURED', 503),
+  // Egress policy and SSRF.
+  'egress.no_rule': e('ERR_EGRESS_DENIED', 403),
+  'egress.denied': e('ERR_EGRESS_DENIED', 403),
+  'egress.method': e('ERR_EGRESS_DENIED', 403),
+  'egress.path': e('ERR_EGRESS_DENIED', 403),
+  'egress.port': e('ERR_EGRESS_DENIED', 403),
+  'egress.error': e('ERR_EGRESS_DENIED', 503),
+  'egress.no_address': e('ERR_EGRESS_SSRF', 403),
+  'egress.no_ca': e('ERR_CA', 503),
+  'ca.issue_failed': e('ERR_CA', 503),
+  'tls.handshake_failed': e('ERR_EGRESS_UPSTREAM', 502),
+  'ssrf.url.invalid': SSRF,
+  'ssrf.url.scheme': SSRF,
+  'ssrf.host.special': SSRF,
+  'ssrf.host.single_label': SSRF,
+  'ssrf.dns.unresolvable': SSRF,
+  'ssrf.dns.no_address': SSRF,
+  'ssrf.unparsable': SSRF,
+  ...ssrfRows,
+  // Upstreams.
+  'upstream.error': e('ERR_UPSTREAM_UNAVAILABLE', 502, { byDoor: { network: 502 }, rpc: RPC.SERVER }),
+  'upstream.timeout': e('ERR_UPSTREAM_TIMEOUT', 504, { rpc: RPC.SERVER }),
+  'upstream.cut': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER }),
+  'upstream.invalid': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER }),
+  'upstream.unknown_encoding': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER }),
+  'model.not_configured': e('ERR_MODEL_NOT_CONFIGURED', 404),
+  'model.wrong_provider': e('ERR_MODEL_NOT_CONFIGURED', 400),
+  'supervisor.error': e('ERR_MODEL_UPSTREAM', 502),
+  // Stores and the audit step.
+  'store.error': e('ERR_STORE', 503, { rpc: RPC.SERVER }),
+  'audit.write_failed': e('ERR_AUDIT_WRITE', 503, { rpc: RPC.SERVER }),
+  // Admin API.
+  'admin.bad_request': e('ERR_CLI_USAGE', 400),
+  'admin.disabled': e('ERR_AUTH_REQUIRED', 404),
+  'admin.unknown_route': e('ERR_CLI_USAGE', 404),
+  'admin.csrf': e('ERR_ORIGIN_NOT_ALLOWED', 403),
+  // Anything unexpected.
+  internal: e('ERR_INTERNAL', 500, { rpc: RPC.INTERNAL }),
+} satisfies Record<string, ReasonEntry>);
+
+/** A refusal reason: a key of {@link REASONS}. */
+export type Reason = keyof typeof REASONS;
+
+// Every address class the classifier can produce has a row (a compile-time check).
+type MissingSsrfClass = Exclude<AddressClass, (typeof SSRF_ADDRESS_CLASSES)[number] | 'global'>;
+type ExtraSsrfClass = Exclude<(typeof SSRF_ADDRESS_CLASSES)[number], AddressClass>;
+const ssrfClassesExact: [MissingSsrfClass, ExtraSsrfClass] extends [never, never] ? true : never = true;
+void ssrfClassesExact;
+
+/** True when `reason` is a row of the table. */
+export function isReason(reason: string): reason is Reason {
+  return Object.hasOwn(REASONS, reason);
+}
+
+/**
+ * The row for `reason`; an unknown reason gets the `internal` row, so a reason
+ * missing from the table fails closed (500) instead of passing as some default.
+ */
+export function reasonEntry(reason: string): ReasonEntry {
+  return isReason(reason) ? REASONS[reason] : REASONS.internal;
+}
+
+/** The HTTP status `door` answers `reason` with. */
+export function statusOf(reason: string, door: DoorName): number {
+  const row = reasonEntry(reason);
+  return row.byDoor?.[door] ?? row.status;
+}
