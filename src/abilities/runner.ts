@@ -27,7 +27,7 @@ import { deny, type Decision } from '../decision.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { isBastionError, type BastionErrorCode } from '../errors.ts';
 import { EgressGuard, type EgressVerdict } from '../egress/guard.ts';
-import { hostMatchesAny } from '../egress/host-pattern.ts';
+import { hostMatchesAny } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from '../egress/pinned-connector.ts';
 import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
 import type { CallContext, OutboundSigner } from '../identity/signer.ts';

@@ -29,7 +29,7 @@ import ipaddr from 'ipaddr.js';
 import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
-import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
+import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup } from './ssrf-classify.ts';
 
 /** One destination as the proxy sees it. `host` normalized; `path` the URL's pathname (`""` for CONNECT). */

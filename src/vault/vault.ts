@@ -22,7 +22,7 @@
  *   secret). Values are decrypted on first use and cached as {@link Secret}s.
  */
 import { HostPattern, SECRET_NAME } from '../config/schema.ts';
-import { normalizeHost } from '../egress/host-pattern.ts';
+import { normalizeHost } from '../net/host-pattern.ts';
 import { BastionError } from '../errors.ts';
 import type { Store, StoredSecret } from '../store/store.ts';
 import { hmacSha256, randomId, randomKeyBytes } from '../util/crypto.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { hostMatches, hostMatchesAny, normalizeHost, splitHostPort } from '../../src/egress/host-pattern.ts';
+import { hostMatches, hostMatchesAny, normalizeHost, splitHostPort } from '../../src/net/host-pattern.ts';
 
 describe('normalizeHost', () => {
   test('lower-cases, removes one trailing dot and IPv6 brackets', () => {
