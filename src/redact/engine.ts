@@ -1,0 +1,261 @@
+/**
+ * The redaction engine: replaces every occurrence of a known value, in every
+ * form of src/redact/forms.ts, in a byte string (whole) or a byte stream (a
+ * Transform), with one marker per merged span. The stream's output equals the
+ * whole function's output for any split of the input into chunks.
+ *
+ * ## What is searched
+ *
+ * Each encoded form (raw, base64/base64url at three alignments, hex) is
+ * searched in three texts: the bytes as they are, their decoded view (JSON
+ * escapes, HTML character references, percent-encoding and `+`, decoded once:
+ * src/redact/decode-view.ts) and the view decoded a second time. A match in a
+ * view is mapped back to the bytes its characters came from. Every occurrence
+ * counts, overlapping ones too; occurrences that overlap (in source bytes)
+ * are merged into one span and replaced by one marker, so no part of a
+ * value survives when one secret contains another or a match in a view
+ * covers half an escape.
+ *
+ * ## Streaming
+ *
+ * The stream keeps the bytes after the point up to which nothing can change
+ * and emits the rest. For each of the three texts that point is the earlier of
+ * (a) where its longest suffix that is a proper prefix of a form begins and
+ * (b) where its decoding stops being decided (a `%`, `\` or `&` within
+ * MAX_TOKEN_BYTES of the end); a merged span reaching past the point moves it
+ * back to the span's start, and the point is moved back out of any token it
+ * falls into, so the kept bytes always start where the whole input's
+ * decoding has a token boundary. What is held is bounded by the longest form
+ * times the longest token, squared for the second pass (in practice a few
+ * bytes: only a tail that could still begin a value is held).
+ *
+ * Cost: O(n · f · 3) comparisons for n bytes and f forms (Buffer#indexOf per
+ * form), plus O(h · f) per chunk for the held tail h.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { decodeView, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
+import { encodedForms } from './forms.ts';
+
+/** What replaces a redacted value. */
+export const REDACTED_VALUE = '[REDACTED:vault-secret]';
+const MARKER = Buffer.from(REDACTED_VALUE, 'utf8');
+
+/**
+ * The compiled search for a set of known values: their encoded forms
+ * (deduplicated) and the longest form's length in bytes. Build once per
+ * request with {@link compileRedaction}; immutable.
+ */
+export interface RedactionSet {
+  readonly forms: readonly Buffer[];
+  readonly longest: number;
+}
+
+/** The empty set: redacts nothing. */
+export const NO_VALUES: RedactionSet = Object.freeze({ forms: Object.freeze([]), longest: 0 });
+
+/** Compiles `values` (empty strings dropped) into their encoded forms. Throws `TypeError` for a non-string value. */
+export function compileRedaction(values: readonly string[]): RedactionSet {
+  const seen = new Map<string, Buffer>();
+  for (const v of values) {
+    for (const f of encodedForms(v)) seen.set(f.bytes.toString('latin1'), f.bytes);
+  }
+  return setOfForms([...seen.values()]);
+}
+
+/** A {@link RedactionSet} from forms already computed (e.g. by the egress proxy's `redactionForms`). */
+export function setOfForms(forms: readonly Buffer[]): RedactionSet {
+  const list = forms.filter((f) => f.length > 0);
+  if (list.length === 0) return NO_VALUES;
+  return Object.freeze({ forms: Object.freeze(list), longest: Math.max(...list.map((f) => f.length)) });
+}
+
+/** A text searched: its bytes and how an interval of them maps to the input's bytes. */
+interface Level {
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  /** Source start of offset j (j may equal length). */
+  readonly start: (j: number) => number;
+  /** Source end of offset j (the byte at j, inclusive of its token). */
+  readonly end: (j: number) => number;
+  /** Whether occurrences must be searched (false: same text as a level already searched). */
+  readonly search: boolean;
+  /** Token source ranges, for moving a cut out of a token. */
+  readonly tokens: readonly (readonly [number, number])[];
+}
+
+function levelsOf(buf: Buffer, final: boolean): Level[] {
+  const n = buf.length;
+  const levels: Level[] = [{ bytes: buf, length: n, start: (j) => j, end: (j) => j + 1, search: true, tokens: [] }];
+  const v1 = decodeView(buf, n, final);
+  const s1 = (j: number): number => sourceStart(v1, j);
+  const e1 = (j: number): number => sourceOf(v1, j)[1];
+  levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, tokens: v1.tokens.map((t) => [t.s, t.e] as const) });
+  // Nothing decoded: a second pass would read the same bytes and stop at the same place.
+  if (!v1.changed) return levels;
+  const v2: DecodedView = decodeView(v1.bytes, v1.bytes.length, final);
+  const s2 = (j: number): number => (j >= v2.bytes.length ? s1(v2.settled) : s1(sourceOf(v2, j)[0]));
+  const e2 = (j: number): number => e1(sourceOf(v2, j)[1] - 1);
+  levels.push({
+    bytes: v2.bytes,
+    length: v2.bytes.length,
+    start: s2,
+    end: e2,
+    search: v2.changed,
+    tokens: v2.tokens.map((t) => [s1(t.s), e1(t.e - 1)] as const),
+  });
+  return levels;
+}
+
+/** Length of the longest suffix of `bytes[0, m)` that is a proper prefix of some form. */
+function prefixTail(bytes: Uint8Array, m: number, forms: readonly Buffer[]): number {
+  let best = 0;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, m);
+  for (const f of forms) {
+    const first = f[0];
+    for (let k = Math.min(f.length - 1, m); k > best; k--) {
+      if (view[m - k] === first && view.compare(f, 0, k, m - k, m) === 0) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/** Merged `[start, end)` source intervals of every occurrence of every form at every level. */
+function occurrences(levels: readonly Level[], forms: readonly Buffer[]): [number, number][] {
+  const found: [number, number][] = [];
+  for (const lv of levels) {
+    if (!lv.search || lv.length === 0) continue;
+    const hay = Buffer.from(lv.bytes.buffer, lv.bytes.byteOffset, lv.length);
+    for (const f of forms) {
+      for (let i = hay.indexOf(f); i >= 0; i = hay.indexOf(f, i + 1)) found.push([lv.start(i), lv.end(i + f.length - 1)]);
+    }
+  }
+  if (found.length <= 1) return found;
+  found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const merged: [number, number][] = [];
+  for (const [s, e] of found) {
+    const last = merged.at(-1);
+    if (last && s < last[1]) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return merged;
+}
+
+/** The start of the token of `ranges` (sorted, disjoint) that strictly contains `c`, or `c`. */
+function outOfToken(ranges: readonly (readonly [number, number])[], c: number): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, e] = ranges[mid] as readonly [number, number];
+    if (e <= c) lo = mid + 1;
+    else if (s >= c) hi = mid - 1;
+    else return s;
+  }
+  return c;
+}
+
+/**
+ * Redacts what of `buf` can be decided now: returns the redacted output for
+ * `buf[0, cut)`, the number of spans replaced, and `cut` (the input from `cut`
+ * on must be kept and given again with what follows). `final`: nothing follows.
+ */
+export function redactPrefix(buf: Buffer, set: RedactionSet, final: boolean): { out: Buffer; count: number; cut: number } {
+  const n = buf.length;
+  if (set.forms.length === 0) return { out: buf, count: 0, cut: n };
+  const levels = levelsOf(buf, final);
+  const spans = occurrences(levels, set.forms);
+  let cut = n;
+  if (!final) {
+    for (const lv of levels) {
+      const k = lv.length > 0 ? prefixTail(lv.bytes, lv.length, set.forms) : 0;
+      cut = Math.min(cut, lv.start(lv.length - k));
+    }
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const [s, e] of spans) {
+        if (s < cut && e > cut) {
+          cut = s;
+          moved = true;
+        }
+      }
+      for (const lv of levels) {
+        const c = outOfToken(lv.tokens, cut);
+        if (c < cut) {
+          cut = c;
+          moved = true;
+        }
+      }
+    }
+  }
+  const parts: Buffer[] = [];
+  let pos = 0;
+  let count = 0;
+  for (const [s, e] of spans) {
+    if (s >= cut) break;
+    parts.push(buf.subarray(pos, s), MARKER);
+    pos = e;
+    count++;
+  }
+  if (count === 0) return { out: buf.subarray(0, cut), count: 0, cut };
+  parts.push(buf.subarray(pos, cut));
+  return { out: Buffer.concat(parts), count, cut };
+}
+
+/** The merged source spans `[start, end)` of every occurrence of `set`'s values in `buf` (whole), sorted. Pure. */
+export function findSpans(buf: Buffer, set: RedactionSet): [number, number][] {
+  return set.forms.length === 0 ? [] : occurrences(levelsOf(buf, true), set.forms);
+}
+
+/** Redacts every occurrence of `set`'s values in `buf` (whole). Pure. */
+export function redactBytes(buf: Buffer, set: RedactionSet): { out: Buffer; count: number } {
+  const { out, count } = redactPrefix(buf, set, true);
+  return { out, count };
+}
+
+/** Redacts every occurrence of `set`'s values in `text` (its UTF-8 bytes; a lone surrogate comes back as U+FFFD). Pure. */
+export function redactString(text: string, set: RedactionSet): { text: string; count: number } {
+  if (set.forms.length === 0 || text.length === 0) return { text, count: 0 };
+  const { out, count } = redactBytes(Buffer.from(text, 'utf8'), set);
+  return count === 0 ? { text, count } : { text: out.toString('utf8'), count };
+}
+
+/**
+ * A Transform that redacts `set` from a byte stream: its output equals
+ * {@link redactBytes} of the whole input for any chunking. `redactions` counts
+ * the spans replaced.
+ */
+export class RedactStream extends Transform {
+  readonly #set: RedactionSet;
+  #carry: Buffer = Buffer.alloc(0);
+  redactions = 0;
+
+  constructor(set: RedactionSet) {
+    super();
+    this.#set = set;
+  }
+
+  /** Bytes received but not yet emitted. */
+  get held(): number {
+    return this.#carry.length;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const buf = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk;
+    const { out, count, cut } = redactPrefix(buf, this.#set, false);
+    this.#carry = Buffer.from(buf.subarray(cut));
+    this.redactions += count;
+    if (out.length > 0) this.push(out);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    const { out, count } = redactPrefix(this.#carry, this.#set, true);
+    this.#carry = Buffer.alloc(0);
+    this.redactions += count;
+    if (out.length > 0) this.push(out);
+    done();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The byte engine (src/redact/engine.ts): every encoding an agent could decode,
+ * at every base64 alignment, whole and streamed one byte at a time; the
+ * streamed output equal to the whole output for any chunking (property); no
+ * form of the value left between the markers, checked with the engine and
+ * with node's own decoders (base64, hex, JSON.parse, decodeURIComponent); and
+ * linear work on adversarial input.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { compileRedaction, findSpans, redactBytes, REDACTED_VALUE, RedactStream, redactString, type RedactionSet } from '../../src/redact/index.ts';
+import { assertLinear } from '../helpers/complexity.ts';
+
+/** Runs `chunks` through a RedactStream. */
+async function streamed(set: RedactionSet, chunks: readonly Buffer[]): Promise<{ out: Buffer; count: number }> {
+  const r = new RedactStream(set);
+  const out: Buffer[] = [];
+  r.on('data', (c: Buffer) => out.push(c));
+  const ended = new Promise<void>((resolve, reject) => {
+    r.once('end', resolve);
+    r.once('error', reject);
+  });
+  for (const c of chunks) r.write(c);
+  r.end();
+  await ended;
+  return { out: Buffer.concat(out), count: r.redactions };
+}
+
+function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  out.push(bytes.subarray(prev));
+  return out.filter((c) => c.length > 0);
+}
+
+const everyByte = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
+
+/** The parts of `out` between markers: none may hold an occurrence of any form in any view. */
+function assertNoForm(out: Buffer, set: RedactionSet, what: string): void {
+  const marker = Buffer.from(REDACTED_VALUE);
+  let from = 0;
+  for (;;) {
+    const at = out.indexOf(marker, from);
+    const seg = out.subarray(from, at < 0 ? out.length : at);
+    assert.deepEqual(findSpans(seg, set), [], `${what}: a form of the value is left in ${JSON.stringify(seg.toString('latin1').slice(0, 200))}`);
+    if (at < 0) return;
+    from = at + marker.length;
+  }
+}
+
+/** Node's own decoders over `text`: does any decoding of any run of it give back `value`? */
+function decodersFind(text: string, value: Buffer): string | undefined {
+  for (const seg of text.split(REDACTED_VALUE)) {
+    if (Buffer.from(seg, 'latin1').includes(value) || Buffer.from(seg, 'utf8').includes(value)) return 'raw';
+    for (const run of seg.match(/[A-Za-z0-9+/=_-]{4,}/g) ?? []) {
+      for (let o = 0; o < 4; o++) {
+        if (Buffer.from(run.slice(o), 'base64').includes(value) || Buffer.from(run.slice(o), 'base64url').includes(value)) return 'base64';
+      }
+    }
+    for (const run of seg.match(/[0-9a-fA-F]{4,}/g) ?? []) {
+      for (let o = 0; o < 2; o++) if (Buffer.from(run.slice(o), 'hex').includes(value)) return 'hex';
+    }
+    try {
+      if (Buffer.from(decodeURIComponent(seg.replace(/\+/g, ' ')), 'utf8').includes(value)) return 'percent';
+    } catch {
+      // Not percent-decodable as a whole.
+    }
+    try {
+      if (Buffer.from(JSON.parse(`"${seg}"`) as string, 'utf8').includes(value)) return 'json';
+    } catch {
+      // Not a JSON string body.
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// The encodings an agent could decode (each a function of the value's bytes).
+
+const hex2 = (b: number): string => b.toString(16).padStart(2, '0');
+const chars = (v: string): string[] => [...v];
+
+type Encoder = (v: string, rnd: () => number) => string;
+
+/** Each encoding of the table in docs/redaction.md, with a seeded choice for the mixed ones. */
+const ENCODINGS: Record<string, Encoder> = {
+  raw: (v) => v,
+  'json (JSON.stringify)': (v) => JSON.stringify(v).slice(1, -1),
+  'json \\u every char, lower': (v) => chars(v).map((c) => c.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')).join(''),
+  'json \\u every char, upper': (v) => chars(v).map((c) => c.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`).join('')).join(''),
+  'json \\u some chars': (v, r) => chars(v).map((c) => (r() < 0.5 ? c.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('') : JSON.stringify(c).slice(1, -1))).join(''),
+  'js \\x some chars': (v, r) => chars(v).map((c) => (c.charCodeAt(0) < 256 && r() < 0.5 ? `\\x${hex2(c.charCodeAt(0))}` : JSON.stringify(c).slice(1, -1))).join(''),
+  'html decimal': (v) => chars(v).map((c) => `&#${c.codePointAt(0)};`).join(''),
+  'html hex': (v) => chars(v).map((c) => `&#x${(c.codePointAt(0) as number).toString(16)};`).join(''),
+  'html hex upper, leading zeros': (v) => chars(v).map((c) => `&#X000${(c.codePointAt(0) as number).toString(16).toUpperCase()};`).join(''),
+  'html decimal, no semicolons, leading zeros': (v) => chars(v).map((c, i, a) => `&#00${c.codePointAt(0)}${i === a.length - 1 || /[0-9]/.test(a[i + 1] as string) ? ';' : ''}`).join(''),
+  'html escape (& < > " \')': (v) => v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string),
+  'html named punctuation, some chars': (v, r) =>
+    chars(v).map((c) => ({ '-': '&hyphen-not;', '/': '&sol;', '+': '&plus;', '=': '&equals;', ':': '&colon;', '.': '&period;', _: '&lowbar;', '&': '&amp;' })[c] !== undefined && r() < 0.7 && c !== '-' ? ({ '/': '&sol;', '+': '&plus;', '=': '&equals;', ':': '&colon;', '.': '&period;', _: '&lowbar;', '&': '&amp;' })[c] as string : c).join(''),
+  'html mixed decimal and hex': (v, r) => chars(v).map((c) => (r() < 0.3 ? c : r() < 0.5 ? `&#${c.codePointAt(0)};` : `&#x${(c.codePointAt(0) as number).toString(16)};`)).join(''),
+  encodeURIComponent: (v) => encodeURIComponent(v),
+  'percent every byte, upper': (v) => [...Buffer.from(v)].map((b) => `%${hex2(b).toUpperCase()}`).join(''),
+  'percent every byte, lower': (v) => [...Buffer.from(v)].map((b) => `%${hex2(b)}`).join(''),
+  'percent some bytes': (v, r) => [...Buffer.from(v)].map((b) => (b < 0x80 && r() < 0.5 ? String.fromCharCode(b) : `%${hex2(b)}`)).join(''),
+  'form encoding (+ for space)': (v) => encodeURIComponent(v).replace(/%20/g, '+'),
+  'percent twice': (v) => encodeURIComponent(encodeURIComponent(v)),
+  'percent inside a JSON string': (v) => JSON.stringify(encodeURIComponent(v)).slice(1, -1),
+  'json \\u of a percent-encoding': (v) => encodeURIComponent(v).replace(/%/g, '\\u0025'),
+  'hex lower': (v) => Buffer.from(v).toString('hex'),
+  'hex upper': (v) => Buffer.from(v).toString('hex').toUpperCase(),
+};
+
+/** base64 / base64url with `pre` bytes before the value (its alignment is pre mod 3) and `post` after. */
+function base64Blob(v: string, pre: number, post: number, alphabet: 'base64' | 'base64url'): string {
+  const blob = Buffer.concat([Buffer.alloc(pre, 0x5a), Buffer.from(v), Buffer.alloc(post, 0x3c)]);
+  return blob.toString(alphabet);
+}
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+const VALUES = ['sk-live-ABCdef0123456789xyz', 'p@ss w/rd+"quoted"&<tag>=é✓', 'ghp_R3alV4lueR3alV4lueR3alV4lue00', 'A1b2C3d4'];
+
+describe('every encoding, whole and streamed byte by byte', () => {
+  for (const value of VALUES) {
+    const set = compileRedaction([value]);
+    const raw = Buffer.from(value);
+    for (const [name, enc] of Object.entries(ENCODINGS)) {
+      test(`${name}: ${JSON.stringify(value)}`, async () => {
+        const encoded = enc(value, seeded(value.length * 31 + name.length));
+        const text = Buffer.from(`before ${encoded} after`, 'utf8');
+        const whole = redactBytes(text, set);
+        assert.equal(whole.out.toString(), `before ${REDACTED_VALUE} after`, `${name} redacted whole`);
+        const s = await streamed(set, everyByte(text));
+        assert.deepEqual(s.out, whole.out);
+        assert.equal(s.count, whole.count);
+        assert.equal(decodersFind(whole.out.toString('latin1'), raw), undefined);
+      });
+    }
+    for (const alphabet of ['base64', 'base64url'] as const) {
+      for (const pre of [0, 1, 2, 3, 4, 5]) {
+        for (const post of [0, 1, 2, 3]) {
+          test(`${alphabet}, value at byte ${pre} (alignment ${pre % 3}), ${post} bytes after: ${JSON.stringify(value)}`, async () => {
+            const blob = base64Blob(value, pre, post, alphabet);
+            const text = Buffer.from(`data:${blob};`, 'latin1');
+            const whole = redactBytes(text, set);
+            assert.equal(whole.count, 1, `${blob} redacted once`);
+            assertNoForm(whole.out, set, alphabet);
+            assert.equal(decodersFind(whole.out.toString('latin1'), raw), undefined, 'no decoder finds the value');
+            // What is left of the blob around the marker is at most the characters shared with neighbouring bytes.
+            const left = whole.out.toString('latin1').slice(5, whole.out.indexOf(REDACTED_VALUE));
+            assert.ok(left.length <= Math.ceil((8 * pre) / 6), `left ${left}`);
+            const s = await streamed(set, everyByte(text));
+            assert.deepEqual(s.out, whole.out);
+          });
+        }
+      }
+    }
+  }
+});
+
+describe('merging and counting', () => {
+  test('one secret inside another, overlapping occurrences and adjacent ones', () => {
+    const set = compileRedaction(['abcdefgh', 'abcdefghijkl']);
+    assert.equal(redactString('x abcdefghijkl y', set).text, `x ${REDACTED_VALUE} y`);
+    assert.equal(redactString('abcdefghabcdefgh', set).text, REDACTED_VALUE + REDACTED_VALUE);
+    const aa = compileRedaction(['aaaaaaaa']);
+    assert.equal(redactString('aaaaaaaaaaaa', aa).text, REDACTED_VALUE, 'overlapping occurrences merge into one span');
+  });
+
+  test('a match in a decoded view replaces the whole escapes it came from', () => {
+    const set = compileRedaction(['sk-live-0123456789']);
+    assert.equal(redactString('"sk\\u002dlive\\u002d0123456789\\u0022', set).text, `"${REDACTED_VALUE}\\u0022`);
+    assert.equal(redactString('x=sk%2dlive-0123456789%26y=1', set).text, `x=${REDACTED_VALUE}%26y=1`);
+  });
+
+  test('no values: the input comes back unchanged', async () => {
+    const set = compileRedaction([]);
+    const text = Buffer.from('anything %41 \\u0041 &#65;');
+    assert.equal(redactBytes(text, set).out, text);
+    assert.deepEqual((await streamed(set, everyByte(text))).out, text);
+  });
+
+  test('text that merely looks encoded is left alone', () => {
+    const set = compileRedaction(['sk-live-0123456789']);
+    const text = 'a%20b + c \\u0041 &amp; &#x41; %zz \\q &unknown; sk-live-012345678 sk-live';
+    assert.equal(redactString(text, set).text, text);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Properties.
+
+const valueArb = fc.oneof(
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 24 }),
+  fc.stringMatching(/^[A-Za-z0-9_+/=&%\\-]{8,32}$/),
+  fc.uint8Array({ minLength: 8, maxLength: 24 }).map((b) => Buffer.from(b).toString('latin1')),
+);
+const encodingArb = fc.constantFrom(...Object.keys(ENCODINGS), 'base64', 'base64url');
+const noiseArb = fc.oneof(
+  fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+  fc.stringMatching(/^[%&#;\\ux0-9a-fA-F+ ]{0,30}$/).map((s) => Buffer.from(s)),
+  fc.string({ maxLength: 30 }).map((s) => Buffer.from(s)),
+);
+
+function encodeWith(name: string, v: string, seed: number, pre: number): string {
+  if (name === 'base64' || name === 'base64url') return base64Blob(v, pre, seed % 4, name);
+  return (ENCODINGS[name] as Encoder)(v, seeded(seed));
+}
+
+describe('properties', () => {
+  test('streamed output equals whole output for any chunking, and no form is left between markers', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(valueArb, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.tuple(noiseArb, fc.nat(2), encodingArb, fc.nat(), fc.nat(5)), { minLength: 1, maxLength: 4 }),
+        noiseArb,
+        fc.array(fc.nat(), { maxLength: 12 }),
+        async (values, pieces, tail, cuts) => {
+          const set = compileRedaction(values);
+          const parts: Buffer[] = [];
+          for (const [noise, which, enc, seed, pre] of pieces) {
+            parts.push(noise, Buffer.from(encodeWith(enc, values[which % values.length] as string, seed, pre), 'latin1'));
+          }
+          parts.push(tail);
+          const input = Buffer.concat(parts);
+          const whole = redactBytes(input, set);
+          const s = await streamed(set, cutAt(input, cuts));
+          assert.deepEqual(s.out, whole.out);
+          assert.equal(s.count, whole.count);
+          assertNoForm(whole.out, set, 'property');
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  test('byte-at-a-time streaming equals whole output on escape-heavy input', async () => {
+    await fc.assert(
+      fc.asyncProperty(valueArb, fc.array(fc.oneof(noiseArb, fc.constantFrom(Buffer.from('%'), Buffer.from('\\'), Buffer.from('&#'), Buffer.from('\\u00'))), { maxLength: 8 }), encodingArb, fc.nat(), async (value, noise, enc, seed) => {
+        const set = compileRedaction([value]);
+        const input = Buffer.concat([...noise, Buffer.from(encodeWith(enc, value, seed, seed % 6), 'latin1'), ...noise.reverse()]);
+        const whole = redactBytes(input, set);
+        assert.deepEqual((await streamed(set, everyByte(input))).out, whole.out);
+        assertNoForm(whole.out, set, 'byte stream');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('the stream holds back only a bounded tail', async () => {
+    const set = compileRedaction(['sk-live-0123456789']);
+    const r = new RedactStream(set);
+    r.resume();
+    let most = 0;
+    for (let i = 0; i < 2000; i++) {
+      r.write(Buffer.from(i % 7 === 0 ? 'sk-live-01%' : 'plain text &#x '));
+      most = Math.max(most, r.held);
+    }
+    r.end();
+    assert.ok(most < 64, `held ${most} bytes`);
+  });
+});
+
+describe('complexity: work grows linearly with input', () => {
+  const set = compileRedaction(['sk-live-0123456789abcdef', 'aaaaaaaaaaaaaaaa']);
+  const units = ['sk-live-01234', '%25%2', '&#x000', '\\u00', 'a', 'c2stbGl2ZS0wMTIz', '+/+/', '%73%6b%2d'];
+  for (const unit of units) {
+    test(`whole: ${JSON.stringify(unit)}`, () => {
+      assertLinear(unit, (s) => void redactBytes(Buffer.from(s, 'latin1'), set), unit.repeat(Math.ceil(20_000 / unit.length)), unit.repeat(Math.ceil(80_000 / unit.length)));
+    });
+  }
+  test('streamed in 64-byte chunks', () => {
+    const work = (s: string): void => {
+      const r = new RedactStream(set);
+      r.resume();
+      const b = Buffer.from(s, 'latin1');
+      for (let i = 0; i < b.length; i += 64) r.write(b.subarray(i, i + 64));
+      r.end();
+    };
+    assertLinear('stream', work, 'sk-live-01%2'.repeat(2000), 'sk-live-01%2'.repeat(8000));
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * The encoded forms of a known value (src/redact/forms.ts) against a fixed
+ * vector file (test/redact/form-vectors.json, owned data) and an independent
+ * oracle: for each alignment, the base64 characters that stay the same
+ * whatever bytes surround the value, found by encoding it between all-zero and
+ * all-one neighbours with node's Buffer and comparing (no bit arithmetic).
+ *
+ * Regenerate the vector file (after a deliberate change of the forms) with
+ * `BASTION_WRITE_VECTORS=1 npm test -- test/redact/forms.test.ts`.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ALIGNMENTS, base64Forms, encodedForms, literalForms, MIN_ENCODED_VALUE_BYTES } from '../../src/redact/forms.ts';
+
+const VECTORS = new URL('./form-vectors.json', import.meta.url);
+
+/** Sample values (none a real credential): lengths ≡ 0, 1, 2 mod 3, ASCII and multi-byte, characters that base64 and the escapes treat specially, and one under the floor. */
+const VALUES = [
+  'sk-test-0123456789abcdef',
+  'sk-test-0123456789abcdefg',
+  'sk-test-0123456789abcdefgh',
+  'pässwörd-ünïcode-✓-😀',
+  'a+b/c=d?e&f%g"h\\i<j>k\'l',
+  '\u00ff\u00fe\u00fd\u00fc\u00fb\u00fa\u00f9\u00f8\u00f7',
+  '12345678',
+  'short',
+];
+
+/**
+ * The oracle: the characters of base64(prefix ‖ value ‖ suffix) that do not
+ * change when every bit of the prefix (a bytes) and suffix (3 bytes) flips:
+ * exactly those determined by the value alone.
+ */
+function oracleCore(value: Buffer, a: number, alphabet: 'base64' | 'base64url'): string {
+  const enc = (fill: number, suffixFill: number): string => Buffer.concat([Buffer.alloc(a, fill), value, Buffer.alloc(3, suffixFill)]).toString(alphabet);
+  const variants = [enc(0, 0), enc(0xff, 0), enc(0, 0xff), enc(0xff, 0xff), enc(0x55, 0xaa), enc(0xaa, 0x55)];
+  const base = variants[0] as string;
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < base.length; i++) {
+    if (variants.every((v) => v[i] === base[i])) {
+      if (first < 0) first = i;
+      last = i;
+    } else if (first >= 0) break;
+  }
+  return first < 0 ? '' : base.slice(first, last + 1);
+}
+
+interface Vector {
+  readonly value: string;
+  readonly forms: readonly { kind: string; alignment?: number; text: string }[];
+}
+
+function current(): Vector[] {
+  return VALUES.map((value) => ({
+    value,
+    forms: encodedForms(value).map((f) => ({ kind: f.kind, ...(f.alignment === undefined ? {} : { alignment: f.alignment }), text: f.kind === 'raw' ? value : f.bytes.toString('latin1') })),
+  }));
+}
+
+describe('encoded forms', () => {
+  test('match the fixed vector file', () => {
+    if (process.env.BASTION_WRITE_VECTORS === '1') writeFileSync(VECTORS, JSON.stringify(current(), null, 1) + '\n');
+    const stored = JSON.parse(readFileSync(VECTORS, 'utf8')) as Vector[];
+    assert.deepEqual(current(), stored);
+  });
+
+  test('the base64 core at each alignment is exactly what the oracle finds stable', () => {
+    for (const value of VALUES.filter((v) => Buffer.byteLength(v) >= MIN_ENCODED_VALUE_BYTES)) {
+      const raw = Buffer.from(value, 'utf8');
+      for (const alphabet of ['base64', 'base64url'] as const) {
+        for (const a of ALIGNMENTS) {
+          assert.equal(base64Forms(raw, a, alphabet)[0], oracleCore(raw, a, alphabet), `${alphabet} alignment ${a} of ${JSON.stringify(value)}`);
+        }
+      }
+    }
+  });
+
+  test('property: at any offset inside any blob, base64 and base64url of the blob contain a form of that alignment', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 8, maxLength: 40 }), fc.uint8Array({ maxLength: 10 }), fc.uint8Array({ maxLength: 10 }), (v, pre, post) => {
+        const value = Buffer.from(v);
+        const a = (pre.length % 3) as 0 | 1 | 2;
+        for (const alphabet of ['base64', 'base64url'] as const) {
+          const blob = Buffer.concat([pre, value, post]).toString(alphabet);
+          const forms = base64Forms(value, a, alphabet);
+          assert.ok(blob.includes(forms[0] as string), `${alphabet} core at alignment ${a}`);
+          assert.equal(forms[0], oracleCore(value, a, alphabet));
+          // Ending the blob: the core plus the last character (and the padding base64 writes) is there too.
+          if (post.length === 0 && forms.length > 1) assert.ok(blob.endsWith(alphabet === 'base64' ? (forms[2] as string) : (forms[1] as string)));
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('hex forms are node Buffer hex, lower and upper', () => {
+    const forms = encodedForms('sk-test-0123456789abcdef');
+    assert.equal(forms.find((f) => f.kind === 'hex-lower')?.bytes.toString(), Buffer.from('sk-test-0123456789abcdef').toString('hex'));
+    assert.equal(forms.find((f) => f.kind === 'hex-upper')?.bytes.toString(), Buffer.from('sk-test-0123456789abcdef').toString('hex').toUpperCase());
+  });
+
+  test(`values under ${MIN_ENCODED_VALUE_BYTES} bytes get the raw form only; '' gets none; a non-string throws TypeError`, () => {
+    assert.deepEqual(
+      encodedForms('short').map((f) => f.kind),
+      ['raw'],
+    );
+    assert.deepEqual(encodedForms(''), []);
+    assert.throws(() => encodedForms(42 as unknown as string), TypeError);
+    assert.equal(encodedForms('12345678').length > 1, true);
+  });
+
+  test('literal forms hold the escaped renderings a literal search needs', () => {
+    const v = 'a+b/c "d"é';
+    const forms = literalForms(v);
+    for (const expected of [
+      v,
+      JSON.stringify(v).slice(1, -1),
+      [...v].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+      encodeURIComponent(v),
+      encodeURIComponent(v).replace(/%20/g, '+'),
+      'a+b/c &quot;d&quot;é',
+      [...v].map((c) => `&#${c.codePointAt(0)};`).join(''),
+      Buffer.from(v).toString('hex'),
+    ]) {
+      assert.ok(forms.includes(expected), expected);
+    }
+    assert.equal(new Set(forms).size, forms.length, 'deduplicated');
+    assert.deepEqual(literalForms(''), []);
+  });
+});
