@@ -106,7 +106,7 @@ async function inProcess(): Promise<void> {
   // Verification: a fresh signature per op (each nonce is accepted once).
   const pool = await Promise.all(Array.from({ length: OPS + WARMUP }, () => signer.sign(req, ctx, { signContext: true })));
   const replayStore = new MemoryReplayStore({ maxEntries: OPS * 4 });
-  const verifyOpts = { keys: jwks, replayStore, maxAgeS: 600 };
+  const verifyOpts = { keys: jwks, origin: new URL(req.url).origin, replayStore, maxAgeS: 600 };
   const verified = await measure(OPS, (i) => verifyParts({ ...req, headers: { ...req.headers, ...(pool[i] ?? sample).headers } }, verifyOpts));
   console.log(row('bastion/verify verifyParts (full checks)', verified));
   const pub = await importJWK(jwks.keys[0] ?? {}, 'EdDSA');

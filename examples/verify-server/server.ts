@@ -5,23 +5,31 @@
  *
  * Run from the repository root: node examples/verify-server/server.ts
  *   PORT (default 8791), BASTION_JWKS_URL (default http://127.0.0.1:8790/.well-known/jwks.json),
- *   TOOL_ORIGIN: the origin Bastion calls, when a proxy in front rewrites Host (optional).
+ *   TOOL_ORIGIN: the origin Bastion calls this server at (scheme, host, port). Default:
+ *     http://127.0.0.1:<bound port>, right only when Bastion calls this socket directly;
+ *     behind a proxy or under a DNS name, set it to the public origin.
+ *   REPLAY_DB: the SQLite file that remembers nonces across restarts
+ *     (default .bastion/verify-server-nonces.db; keep it on persistent storage).
  */
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { MemoryReplayStore, verifyNodeRequest, type NodeVerifyOptions } from 'bastion/verify';
+import { dirname, resolve } from 'node:path';
+import { SqliteReplayStore, verifyNodeRequest, type NodeVerifyOptions } from 'bastion/verify';
 
 const port = Number(process.env.PORT ?? 8791);
-const options: NodeVerifyOptions = {
-  jwksUrl: process.env.BASTION_JWKS_URL ?? 'http://127.0.0.1:8790/.well-known/jwks.json',
-  // One process: an in-memory replay store. Several behind a load balancer: RedisReplayStore.
-  replayStore: new MemoryReplayStore(),
-  maxBodyBytes: 256 * 1024,
-  ...(process.env.TOOL_ORIGIN !== undefined ? { origin: process.env.TOOL_ORIGIN } : {}),
-  onError: (err) => process.stderr.write(`verify-server: refused: ${err instanceof Error ? err.message : 'error'}\n`),
-};
+const jwksUrl = process.env.BASTION_JWKS_URL ?? 'http://127.0.0.1:8790/.well-known/jwks.json';
+const replayDb = resolve(process.env.REPLAY_DB ?? '.bastion/verify-server-nonces.db');
+mkdirSync(dirname(replayDb), { recursive: true, mode: 0o700 });
+// Nonces on disk: a request captured before a restart is still refused after it.
+// Several hosts behind a load balancer: RedisReplayStore instead.
+const replayStore = new SqliteReplayStore({ path: replayDb });
+
+// The options need the origin, known once the socket is bound (PORT=0 picks a free port).
+let options: NodeVerifyOptions | undefined;
 
 const server = createServer((req, res) => {
   void (async () => {
+    if (options === undefined) return void res.writeHead(503).end();
     // Writes 401/400/413/503 {"error": code} itself and returns undefined on refusal.
     const verified = await verifyNodeRequest(req, res, options);
     if (verified === undefined) return;
@@ -34,5 +42,13 @@ const server = createServer((req, res) => {
 
 server.listen(port, '127.0.0.1', () => {
   const { port: bound } = server.address() as { port: number };
-  process.stdout.write(`verify-server: listening on http://127.0.0.1:${bound}, keys from ${String(options.jwksUrl)}\n`);
+  options = {
+    jwksUrl,
+    // The target a signature covers is checked against this origin, never against the Host header.
+    origin: process.env.TOOL_ORIGIN ?? `http://127.0.0.1:${bound}`,
+    replayStore,
+    maxBodyBytes: 256 * 1024,
+    onError: (err) => process.stderr.write(`verify-server: refused: ${err instanceof Error ? err.message : 'error'}\n`),
+  };
+  process.stdout.write(`verify-server: listening on http://127.0.0.1:${bound}, origin ${String(options.origin)}, keys from ${jwksUrl}\n`);
 });

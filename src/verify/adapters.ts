@@ -4,20 +4,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VerifyError } from './errors.ts';
-import { compileVerifyOptions, verifyParts, type VerifiedRequest, type VerifyOptions } from './verify.ts';
+import { compileVerifyOptions, requireReplayStore, verifyParts, type VerifiedRequest, type VerifyOptions } from './verify.ts';
 
-/** Options of the adapters, on top of {@link VerifyOptions}. */
+/**
+ * Options of the adapters, on top of {@link VerifyOptions}. The target URI is
+ * always `origin` + the request's path and query: `Host`, `X-Forwarded-*` and the
+ * URL a Fetch runtime derived from them are never trusted.
+ */
 export interface AdapterOptions extends VerifyOptions {
   /** The body bytes, when already read (then the request body is not read). */
   readonly body?: Uint8Array;
-  /**
-   * Scheme and authority the client targeted, e.g. `https://tools.example.com`
-   * (Node requests only). Default: `http://` + the Host header (`https://` on a TLS socket).
-   * Set it when a proxy in front rewrites Host.
-   */
-  readonly origin?: string;
-  /** Honour `X-Forwarded-Proto` for the scheme (Node requests only; default false). Only behind a proxy that sets it. */
-  readonly trustProxy?: boolean;
   /** Largest accepted body, in bytes (default 1 MiB); larger is refused `malformed` with status 413. */
   readonly maxBodyBytes?: number;
 }
@@ -108,23 +104,26 @@ function readNodeBody(req: IncomingMessage, limit: number): Promise<Uint8Array> 
   });
 }
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Target URI of a Node request (RFC 9110 §7.1): origin (given, or scheme + Host) + request target. */
-function nodeTargetUri(req: IncomingMessage, opts: AdapterOptions): string {
+/**
+ * Target URI of a Node request (RFC 9110 §7.1): the configured origin + the
+ * request target in origin form. The Host header plays no part: a request signed
+ * for another server's origin fails its signature here.
+ */
+function nodeTargetUri(req: IncomingMessage, origin: string): string {
   const target = req.url ?? '';
   if (!target.startsWith('/')) throw new VerifyError('malformed', 'request target: not in origin form');
-  if (opts.origin !== undefined) return opts.origin.replace(/\/+$/, '') + target;
-  const host = firstHeader(req.headers.host);
-  if (host === undefined || host === '') throw new VerifyError('malformed', 'host: absent');
-  let scheme = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http';
-  if (opts.trustProxy === true) {
-    const fwd = firstHeader(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase();
-    if (fwd === 'http' || fwd === 'https') scheme = fwd;
+  return origin + target;
+}
+
+/** Target URI of a Fetch `Request`: the configured origin + its path and query (its own origin came from Host). */
+function fetchTargetUri(request: Request, origin: string): string {
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch (err) {
+    throw new VerifyError('malformed', 'request url: not an absolute url', { cause: err });
   }
-  return `${scheme}://${host}${target}`;
+  return origin + url.pathname + url.search;
 }
 
 function nodeHeaders(req: IncomingMessage): Record<string, string | readonly string[] | undefined> {
@@ -143,9 +142,10 @@ function isFetchRequest(r: Request | IncomingMessage): r is Request {
  * Verifies a Fetch API `Request` (its body is read from a clone) or a Node
  * `IncomingMessage` (its body is read from the stream unless `opts.body` is
  * given; at most `maxBodyBytes`, default 1 MiB, else `malformed` with status 413).
- * For Node the target URI is `${opts.origin ?? scheme + '://' + Host}${req.url}`;
- * `X-Forwarded-Proto` counts only with `trustProxy`. Checks as {@link verifyParts}.
- * @throws VerifyError (see verifyParts); TypeError for invalid options.
+ * The target URI is `${opts.origin}${path and query}`, whatever `Host` or the
+ * Fetch runtime's URL say. Checks as {@link verifyParts}.
+ * @throws VerifyError (see verifyParts: `origin_required` and `replay_store_required`
+ *   for missing options); TypeError for invalid options.
  */
 export function verifyRequest(request: Request | IncomingMessage, opts: AdapterOptions): Promise<VerifiedRequest> {
   return verifyWithBody(request, opts, opts.body);
@@ -153,15 +153,18 @@ export function verifyRequest(request: Request | IncomingMessage, opts: AdapterO
 
 async function verifyWithBody(request: Request | IncomingMessage, opts: AdapterOptions, given: Uint8Array | undefined): Promise<VerifiedRequest> {
   const limit = maxBody(opts);
+  // Options first: a misconfigured verifier refuses before reading anything.
+  const { origin } = compileVerifyOptions(opts);
   if (isFetchRequest(request)) {
     const headers: Record<string, string> = {};
     request.headers.forEach((v, k) => {
       headers[k] = v;
     });
+    const url = fetchTargetUri(request, origin);
     const body = given ?? (await readFetchBody(request, limit));
-    return verifyParts({ method: request.method, url: request.url, headers, body }, opts);
+    return verifyParts({ method: request.method, url, headers, body }, opts);
   }
-  const url = nodeTargetUri(request, opts);
+  const url = nodeTargetUri(request, origin);
   const body = given ?? (await readNodeBody(request, limit));
   return verifyParts({ method: request.method ?? '', url, headers: nodeHeaders(request), body }, opts);
 }
@@ -197,8 +200,10 @@ function answer(res: ServerResponse, err: unknown, opts: NodeVerifyOptions): voi
 /**
  * Node http helper: verifies `req` ({@link verifyRequest}) and returns the
  * {@link VerifiedRequest}, or writes the error answer (status from the error,
- * JSON `{"error": code}`; 500 `{"error":"internal"}` for anything unexpected)
- * and returns `undefined`. Never throws for a bad request.
+ * JSON `{"error": code}`; 500 `{"error":"origin_required"}` or
+ * `{"error":"replay_store_required"}` when the options lack them, so a
+ * misconfigured server accepts nothing; 500 `{"error":"internal"}` for anything
+ * unexpected) and returns `undefined`. Never throws for a bad request.
  */
 export async function verifyNodeRequest(req: IncomingMessage, res: ServerResponse, opts: NodeVerifyOptions): Promise<VerifiedRequest | undefined> {
   try {
@@ -224,10 +229,12 @@ export interface BastionIncomingMessage extends IncomingMessage {
  * `{"error": code}` and does not call `next`. Mount it before body parsers, or
  * have the parser keep `req.rawBody`; a body already consumed without `rawBody`
  * is passed to `next(err)` as a TypeError (a server misconfiguration).
- * Options are validated when the middleware is created (TypeError).
+ * Options are validated when the middleware is created.
+ * @throws VerifyError `origin_required` or `replay_store_required` when `origin`
+ *   or a replay store is missing; TypeError for other invalid options.
  */
 export function bastionMiddleware(opts: NodeVerifyOptions): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
-  compileVerifyOptions(opts);
+  requireReplayStore(compileVerifyOptions(opts));
   maxBody(opts);
   return function bastionVerify(req, res, next): void {
     const r = req as BastionIncomingMessage;

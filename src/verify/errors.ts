@@ -19,7 +19,10 @@ export type VerifyErrorCode =
   | 'bad_alg'
   | 'jwks_unavailable'
   | 'replay_store_unavailable'
-  | 'bad_token';
+  | 'bad_token'
+  | 'wrong_origin'
+  | 'origin_required'
+  | 'replay_store_required';
 
 /** Finer reason of a `bad_token` error (per-call JWT). */
 export type CallTokenFailure =
@@ -34,10 +37,14 @@ export type CallTokenFailure =
   | 'claims'
   | 'replayed';
 
-/** Default HTTP status per code: 400 for `malformed`, 503 for `*_unavailable`, 401 for the rest. */
+/**
+ * Default HTTP status per code: 400 for `malformed`, 503 for `*_unavailable`,
+ * 500 for `*_required` (the verifier is misconfigured: nothing is accepted), 401 for the rest.
+ */
 export function statusOf(code: VerifyErrorCode): number {
   if (code === 'malformed') return 400;
   if (code === 'jwks_unavailable' || code === 'replay_store_unavailable') return 503;
+  if (code === 'origin_required' || code === 'replay_store_required') return 500;
   return 401;
 }
 

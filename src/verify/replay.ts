@@ -2,7 +2,8 @@
  * Replay stores: remember a nonce for as long as a message carrying it could
  * still be accepted, so the same signed request or message is accepted once.
  *
- * Part of `bastion/verify`: no dependency on the rest of Bastion. The Redis
+ * Part of `bastion/verify`: no dependency on the rest of Bastion. SQLite
+ * (persistent, ./sqlite-replay.ts) is in its own file. The Redis
  * store takes any client with ioredis' `set(key, value, 'PX', ms, 'NX')`
  * signature, so tool servers bring their own client.
  */
@@ -34,8 +35,10 @@ export class ReplayStoreError extends Error {
 }
 
 /**
- * An in-process replay store: right for one verifier process. Several processes
- * behind a load balancer need a shared store ({@link RedisReplayStore}).
+ * An in-process replay store: nonces are lost when the process stops, so a
+ * request captured before a restart is accepted again after it (within
+ * `maxAgeS`). For tests, or a verifier whose restarts take longer than the
+ * signature window. Persistent: `SqliteReplayStore`; several hosts: {@link RedisReplayStore}.
  */
 export class MemoryReplayStore implements ReplayStore {
   readonly #seen = new Map<string, number>();

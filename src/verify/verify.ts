@@ -8,7 +8,8 @@ import { CONTEXT_HEADER, parseContext, type SignedContext } from './context.ts';
 import { checkContentDigest } from './digest.ts';
 import { VerifyError } from './errors.ts';
 import { compileKeySource, type KeyResolver, type KeySourceOptions } from './keys.ts';
-import { MemoryReplayStore, type ReplayStore } from './replay.ts';
+import type { ReplayStore } from './replay.ts';
+import { SqliteReplayStore } from './sqlite-replay.ts';
 import { buildSignatureBase, checkComponentId, parseComponentId, serializeComponentId, type ComponentId, type SignableRequest } from './signature-base.ts';
 
 /** Components a Bastion signature must cover unless `requiredComponents` says otherwise. */
@@ -18,16 +19,31 @@ export const BASTION_TAG = 'bastion';
 
 /** Options of {@link verifyParts} and the adapters. Times: seconds unless named `Ms`. */
 export interface VerifyOptions extends KeySourceOptions {
+  /**
+   * Required. The origin Bastion calls this tool server at: scheme, host and port,
+   * e.g. `https://tools.example:8443` (no path). The target URI a signature covers
+   * is checked against this origin, never against the request's `Host` header, so
+   * a request signed for another tool server is refused here whatever `Host` says.
+   * Parsed with `new URL` (host lower-cased, a default port dropped, IPv6 in brackets).
+   * Missing or not an http(s) origin: `VerifyError('origin_required')`.
+   */
+  readonly origin: string | URL;
   /** Oldest accepted `created`, in seconds before now (default 60); `expires` in the past is refused too. */
   readonly maxAgeS?: number;
   /** Tolerated clock difference, in seconds (default 5): `created` further in the future is `not_yet_valid`. */
   readonly clockSkewS?: number;
   /**
-   * Where nonces are remembered (default: one in-process {@link MemoryReplayStore} per module).
-   * Key `${keyid}:${nonce}`, kept `(maxAgeS + clockSkewS) * 1000` ms. Several verifier
-   * processes need a shared store (`RedisReplayStore`).
+   * Where nonces are remembered: a `SqliteReplayStore`, a `RedisReplayStore` (several
+   * hosts), or a `MemoryReplayStore` (lost at restart). Key `${keyid}:${nonce}`, kept
+   * `(maxAgeS + clockSkewS) * 1000` ms. Give this or `replayStorePath`; with neither,
+   * every request is refused `replay_store_required` (there is no silent in-memory default).
    */
   readonly replayStore?: ReplayStore;
+  /**
+   * Shorthand for `replayStore: new SqliteReplayStore({ path })`: a SQLite file on
+   * persistent storage (one store per path per process). Not together with `replayStore`.
+   */
+  readonly replayStorePath?: string;
   /** Components the signature must cover (default `['@method', '@target-uri', 'content-digest', 'bastion-context']`). */
   readonly requiredComponents?: readonly string[];
   /** Label of the signature to check; default: the first with `tag="bastion"`, else the first. */
@@ -68,15 +84,19 @@ export type RequestParts = SignableRequest & { readonly body: Uint8Array };
 
 interface Compiled {
   readonly resolveKey: KeyResolver;
+  /** The expected origin, serialized by `URL#origin` (`https://tools.example:8443`). */
+  readonly origin: string;
   readonly maxAgeS: number;
   readonly clockSkewS: number;
-  readonly replayStore: ReplayStore;
+  /** Undefined: none configured; {@link verifyParts} refuses `replay_store_required`. */
+  readonly replayStore: ReplayStore | undefined;
   readonly required: readonly ComponentId[];
   readonly label: string | undefined;
   readonly now: () => number;
 }
 
-const defaultReplayStore = new MemoryReplayStore();
+/** Stores opened from `replayStorePath`, one per resolved path per process. */
+const storesByPath = new Map<string, SqliteReplayStore>();
 /** Options are compiled once per options object (keys imported, components parsed). */
 const compiledCache = new WeakMap<object, Compiled>();
 /** Longest accepted nonce, in characters. */
@@ -91,9 +111,45 @@ function seconds(name: string, v: number | undefined, dflt: number): number {
 }
 
 /**
+ * The expected origin of this tool server, serialized (`new URL(origin).origin`):
+ * an absolute http(s) URL with nothing after the authority but an optional `/`.
+ * @throws VerifyError `origin_required` when missing or not such an origin.
+ */
+export function compileOrigin(origin: unknown): string {
+  if (origin === undefined || origin === null || origin === '') {
+    throw new VerifyError('origin_required', 'verify: origin is required (the scheme, host and port Bastion calls this server at)');
+  }
+  if (typeof origin !== 'string' && !(origin instanceof URL)) throw new VerifyError('origin_required', 'verify: origin must be a string or a URL');
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch (err) {
+    throw new VerifyError('origin_required', 'verify: origin is not an absolute URL', { cause: err });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new VerifyError('origin_required', 'verify: origin must be http or https');
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    throw new VerifyError('origin_required', 'verify: origin must be scheme://host[:port] only (no path, query or credentials)');
+  }
+  return url.origin;
+}
+
+function replayStoreOf(opts: VerifyOptions): ReplayStore | undefined {
+  if (opts.replayStorePath === undefined) return opts.replayStore;
+  if (opts.replayStore !== undefined) throw new TypeError('verify: give replayStore or replayStorePath, not both');
+  if (typeof opts.replayStorePath !== 'string' || opts.replayStorePath === '') throw new TypeError('verify: replayStorePath must be a non-empty string');
+  let store = storesByPath.get(opts.replayStorePath);
+  if (store === undefined) {
+    store = new SqliteReplayStore({ path: opts.replayStorePath });
+    storesByPath.set(opts.replayStorePath, store);
+  }
+  return store;
+}
+
+/**
  * Validates and compiles verifier options (done once per options object; the
  * adapters call it when created, so bad options fail at startup).
- * @throws TypeError naming the bad option.
+ * @throws VerifyError `origin_required` (no usable `origin`); TypeError naming
+ *   another bad option; ReplayStoreError when `replayStorePath` cannot be opened.
  */
 export function compileVerifyOptions(opts: VerifyOptions): Compiled {
   const hit = compiledCache.get(opts);
@@ -108,10 +164,11 @@ export function compileVerifyOptions(opts: VerifyOptions): Compiled {
     throw new TypeError('verify: label must be a structured fields key');
   }
   const compiled: Compiled = {
+    origin: compileOrigin(opts.origin),
     resolveKey: compileKeySource(opts),
     maxAgeS: seconds('maxAgeS', opts.maxAgeS, 60),
     clockSkewS: seconds('clockSkewS', opts.clockSkewS, 5),
-    replayStore: opts.replayStore ?? defaultReplayStore,
+    replayStore: replayStoreOf(opts),
     required,
     label: opts.label,
     now: opts.now ?? Date.now,
@@ -193,20 +250,49 @@ function displayComponent(id: ComponentId): string {
 
 /**
  * Verifies one RFC 9421 signature of a request (§3.2) without the Bastion-specific
- * checks (signed context, nonce): parse Signature-Input/Signature → label → covered
- * components include `requiredComponents` → `alg` is `ed25519` when present → key
- * by `keyid` → Ed25519 signature over the rebuilt base → `created`/`expires`
- * window → Content-Digest against the body when `content-digest` is covered.
+ * checks (signed context, nonce): the target URI is on `origin` → parse
+ * Signature-Input/Signature → label → covered components include
+ * `requiredComponents` and `@target-uri` or `@authority` → `alg` is `ed25519` when
+ * present → key by `keyid` → Ed25519 signature over the rebuilt base →
+ * `created`/`expires` window → Content-Digest against the body when
+ * `content-digest` is covered. Needs no replay store.
  * Useful for checking RFC test vectors or signatures from other signers.
- * @throws VerifyError `missing_signature`, `malformed`, `missing_component`, `bad_alg`,
- *   `unknown_key`, `jwks_unavailable`, `bad_signature`, `expired`, `not_yet_valid`, `digest_mismatch`;
- *   TypeError for invalid options.
+ * @throws VerifyError `origin_required`, `wrong_origin`, `missing_signature`, `malformed`,
+ *   `missing_component`, `bad_alg`, `unknown_key`, `jwks_unavailable`, `bad_signature`,
+ *   `expired`, `not_yet_valid`, `digest_mismatch`; TypeError for invalid options.
  */
 export async function verifyMessageSignature(req: RequestParts, opts: VerifyOptions): Promise<VerifiedSignature> {
   return (await checkSignature(req, compileVerifyOptions(opts), false)).sig;
 }
 
+/**
+ * The request's target URI must be on the expected origin (`URL#origin` on both
+ * sides, so `HTTPS://Tools.Example:443` equals `https://tools.example`).
+ * @throws VerifyError `malformed` (not an absolute URL), `wrong_origin`.
+ */
+function checkOrigin(url: string, c: Compiled): void {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch (err) {
+    throw new VerifyError('malformed', 'target uri: not an absolute url', { cause: err });
+  }
+  if (target.origin !== c.origin) throw new VerifyError('wrong_origin', 'target uri: not this server\'s origin');
+}
+
+/**
+ * The compiled options' replay store.
+ * @throws VerifyError `replay_store_required` when neither `replayStore` nor `replayStorePath` was given.
+ */
+export function requireReplayStore(c: Compiled): ReplayStore {
+  if (c.replayStore === undefined) {
+    throw new VerifyError('replay_store_required', 'verify: replayStore or replayStorePath is required (nonces must outlive a restart)');
+  }
+  return c.replayStore;
+}
+
 async function checkSignature(req: RequestParts, c: Compiled, bastion: boolean): Promise<{ sig: VerifiedSignature; ids: ComponentId[] }> {
+  checkOrigin(req.url, c);
   const inputValue = header(req, 'signature-input');
   const sigValue = header(req, 'signature');
   if (inputValue === undefined || sigValue === undefined) throw new VerifyError('missing_signature', 'signature: headers absent');
@@ -226,6 +312,10 @@ async function checkSignature(req: RequestParts, c: Compiled, bastion: boolean):
   const covered = new Set(ids.map(serializeComponentId));
   for (const r of c.required) {
     if (!covered.has(serializeComponentId(r))) throw new VerifyError('missing_component', `signature does not cover ${displayComponent(r)}`);
+  }
+  // The origin check above means something only if the signature binds the origin.
+  if (!covered.has('"@target-uri"') && !covered.has('"@authority"')) {
+    throw new VerifyError('missing_component', 'signature covers neither @target-uri nor @authority');
   }
   if (bastion) {
     if (!covered.has('"bastion-context"')) throw new VerifyError('missing_component', 'signature does not cover bastion-context');
@@ -267,9 +357,12 @@ async function checkSignature(req: RequestParts, c: Compiled, bastion: boolean):
 /**
  * Verifies a request from Bastion given as parts: `method`, the full target URI as
  * the client targeted it (`url`), `headers`, and the raw `body` bytes (empty when none).
- * Checks, in order (first failure wins): Signature-Input/Signature parse
- * (`missing_signature`, `malformed`) → required components covered, plus
- * `bastion-context` and a `nonce` (`missing_component`) → `alg` is `ed25519` if
+ * Build `url` from the configured origin, not from `Host` (the adapters do).
+ * Checks, in order (first failure wins): options name an `origin` and a replay store
+ * (`origin_required`, `replay_store_required`) → `url` is on `origin` (`wrong_origin`)
+ * → Signature-Input/Signature parse (`missing_signature`, `malformed`) → required
+ * components covered, plus `@target-uri` or `@authority`, `bastion-context` and a
+ * `nonce` (`missing_component`) → `alg` is `ed25519` if
  * present (`bad_alg`) → key by `keyid` (`unknown_key`, `jwks_unavailable`) → signature
  * (`bad_signature`) → `created` within `maxAgeS`/`clockSkewS`, `expires` not passed
  * (`expired`, `not_yet_valid`) → Content-Digest equals the body's SHA-256
@@ -281,12 +374,13 @@ async function checkSignature(req: RequestParts, c: Compiled, bastion: boolean):
  */
 export async function verifyParts(req: RequestParts, opts: VerifyOptions): Promise<VerifiedRequest> {
   const c = compileVerifyOptions(opts);
+  const replayStore = requireReplayStore(c);
   const { sig } = await checkSignature(req, c, true);
   const context = parseContext(header(req, CONTEXT_HEADER)!);
   const nonce = sig.nonce!;
   let fresh: boolean;
   try {
-    fresh = await c.replayStore.remember(`${sig.keyid}:${nonce}`, Math.ceil((c.maxAgeS + c.clockSkewS) * 1000));
+    fresh = await replayStore.remember(`${sig.keyid}:${nonce}`, Math.ceil((c.maxAgeS + c.clockSkewS) * 1000));
   } catch (err) {
     throw new VerifyError('replay_store_unavailable', 'replay store: unavailable', { cause: err });
   }

@@ -24,7 +24,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { verifyAudit } from '../../src/audit/log.ts';
 import type { AuditRecord } from '../../src/audit/types.ts';
 import { Secret } from '../../src/util/secret.ts';
-import { verifyParts } from '../../src/verify/index.ts';
+import { MemoryReplayStore, verifyParts } from '../../src/verify/index.ts';
 import { EGRESS_KEY, OTHER_EGRESS_KEY, makeCert, startEgress, startOrigin, type Origin, type TestEgress } from '../helpers/egress.ts';
 import { BAD_UPSTREAM_YAML, TEST_KEY, connect, startGateway, tempDir } from '../helpers/gateway.ts';
 
@@ -430,7 +430,7 @@ describe('abilities through the tool door', () => {
     const keys = await eg.gateway.identity.jwks();
     const verified = await verifyParts(
       { method: got.method, url: `https://api.acme.test:${acme.port}${got.url}`, headers: got.headers as Record<string, string>, body: new Uint8Array(got.body) },
-      { keys: keys.keys },
+      { keys: keys.keys, origin: `https://api.acme.test:${acme.port}`, replayStore: new MemoryReplayStore() },
     );
     assert.equal(verified.context.user, 'alice');
     assert.equal(verified.context.agent, 'demo');

@@ -173,7 +173,7 @@ test('after rotation the old key signs nothing, and once out of the JWKS its sig
     const jwks = (await (await fetch(jwksUrl)).json()) as { keys: { kid: string }[] };
     assert.deepEqual(jwks.keys.map((k) => k.kid), [afterRotate.keyid], 'grace (1 ms) is over: only the new key is published');
     // A fresh verifier (own cache and replay store) meets the old request: its key is gone.
-    const fresh: VerifyOptions = { jwksUrl, jwksCacheMaxAgeMs: 1, jwksCooldownMs: 0, replayStore: new MemoryReplayStore(), maxAgeS: 300 };
+    const fresh: VerifyOptions = { origin: tools.url.origin, jwksUrl, jwksCacheMaxAgeMs: 1, jwksCooldownMs: 0, replayStore: new MemoryReplayStore(), maxAgeS: 300 };
     await assert.rejects(
       verifyParts({ method: old.method, url: new URL(old.path, tools.url).href, headers: old.headers, body: new Uint8Array(old.body) }, fresh),
       (err: unknown) => err instanceof VerifyError && err.code === 'unknown_key',

@@ -1,7 +1,8 @@
 /**
  * The adapters over real sockets: a Node http server with verifyNodeRequest, a
  * Connect-style server with bastionMiddleware, Fetch `Request` objects, body
- * limits, proxy headers, and keys from a JWKS served over HTTP (with rotation).
+ * limits, a TLS-terminating proxy in front (origin, not Host), and keys from a
+ * JWKS served over HTTP (with rotation).
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,6 +15,7 @@ import {
   CONTEXT_HEADER,
   contentDigest,
   createSignature,
+  MemoryReplayStore,
   serializeContext,
   verifyNodeRequest,
   verifyParts,
@@ -23,7 +25,7 @@ import {
   type NodeVerifyOptions,
   type SignedContext,
 } from '../../src/verify/index.ts';
-import { BASE_CONTEXT, freshNonce, generateTestKey, type TestKey } from './helpers.ts';
+import { BASE_CONTEXT, freshNonce, generateTestKey, ORIGIN, type TestKey } from './helpers.ts';
 
 const servers: Server[] = [];
 after(async () => {
@@ -76,13 +78,13 @@ describe('verifyNodeRequest on a Node http server', () => {
   let opts: NodeVerifyOptions;
   const seen: unknown[] = [];
   before(async () => {
-    opts = { keys: [key.jwk], maxBodyBytes: 4096, onError: (e) => seen.push(e) };
     origin = await listen((req, res) => {
       void (async () => {
         const v = await verifyNodeRequest(req, res, opts);
         if (v !== undefined) json(res, 200, { context: v.context, keyid: v.keyid });
       })();
     });
+    opts = { keys: [key.jwk], origin, replayStore: new MemoryReplayStore(), maxBodyBytes: 4096, onError: (e) => seen.push(e) };
   });
 
   test('a valid signed request: 200 with the context', async () => {
@@ -142,25 +144,19 @@ describe('verifyNodeRequest on a Node http server', () => {
   });
 });
 
-describe('X-Forwarded-Proto and origin', () => {
-  test('honoured only with trustProxy; origin overrides Host', async () => {
-    const trusting: NodeVerifyOptions = { keys: [key.jwk], trustProxy: true };
-    const plain: NodeVerifyOptions = { keys: [key.jwk] };
-    const pinned: NodeVerifyOptions = { keys: [key.jwk], origin: 'https://tools.example.com' };
-    const origin = await listen((req, res) => {
-      const o = req.url?.startsWith('/trust') ? trusting : req.url?.startsWith('/origin') ? pinned : plain;
-      void verifyNodeRequest(req, res, o).then((v) => v && json(res, 200, { ok: true }));
+describe('behind a TLS-terminating proxy: the origin option, never Host or X-Forwarded-*', () => {
+  test('a request Bastion signed for the public origin verifies on the loopback socket', async () => {
+    const pinned: NodeVerifyOptions = { keys: [key.jwk], origin: ORIGIN, replayStore: new MemoryReplayStore() };
+    const local = await listen((req, res) => {
+      void verifyNodeRequest(req, res, pinned).then((v) => v && json(res, 200, { ok: true }));
     });
-    const httpsUrl = (p: string): string => origin.replace('http:', 'https:') + p;
-    let init = await signedInit(key, httpsUrl('/trust'));
-    let res = await fetch(`${origin}/trust`, { ...init, headers: { ...init.headers, 'x-forwarded-proto': 'https' } });
+    let init = await signedInit(key, `${ORIGIN}/call`);
+    let res = await fetch(`${local}/call`, init);
     assert.equal(res.status, 200);
-    init = await signedInit(key, httpsUrl('/plain'));
-    res = await fetch(`${origin}/plain`, { ...init, headers: { ...init.headers, 'x-forwarded-proto': 'https' } });
+    // Forwarding headers cannot move the origin: signed for the loopback URL the proxy sees, it fails.
+    init = await signedInit(key, `${local}/call`);
+    res = await fetch(`${local}/call`, { ...init, headers: { ...init.headers, 'x-forwarded-proto': 'http', 'x-forwarded-host': new URL(local).host } });
     assert.deepEqual([res.status, await res.json()], [401, { error: 'bad_signature' }]);
-    init = await signedInit(key, 'https://tools.example.com/origin/call');
-    res = await fetch(`${origin}/origin/call`, init);
-    assert.equal(res.status, 200);
   });
 });
 
@@ -207,12 +203,13 @@ const lossyParser: Middleware = (req, _res, next) => {
 describe('bastionMiddleware in a Connect-style server', () => {
   let origin: string;
   before(async () => {
-    const mw = bastionMiddleware({ keys: [key.jwk] });
+    let mw: Middleware = (_req, res) => json(res, 503, { error: 'starting' });
     origin = await listen((req, res) => {
       if (req.url?.startsWith('/parsed')) connectLike(rawKeepingParser, mw, echo)(req, res);
       else if (req.url?.startsWith('/lossy')) connectLike(lossyParser, mw, echo)(req, res);
       else connectLike(mw, echo)(req, res);
     });
+    mw = bastionMiddleware({ keys: [key.jwk], origin, replayStore: new MemoryReplayStore() });
   });
 
   test('valid: next() runs with req.bastion and req.rawBody', async () => {
@@ -243,10 +240,12 @@ describe('bastionMiddleware in a Connect-style server', () => {
   });
 
   test('bad options fail when the middleware is created', () => {
-    assert.throws(() => bastionMiddleware({}), TypeError);
-    assert.throws(() => bastionMiddleware({ keys: [{ kty: 'RSA', kid: 'r', n: 'x', e: 'AQAB' }] }), TypeError);
-    assert.throws(() => bastionMiddleware({ keys: [key.jwk], maxAgeS: -1 }), TypeError);
-    assert.throws(() => bastionMiddleware({ keys: [key.jwk], requiredComponents: ['@status'] }), TypeError);
+    const ok = { origin: ORIGIN, replayStore: new MemoryReplayStore() };
+    assert.throws(() => bastionMiddleware({ ...ok }), TypeError);
+    assert.throws(() => bastionMiddleware({ ...ok, keys: [{ kty: 'RSA', kid: 'r', n: 'x', e: 'AQAB' }] }), TypeError);
+    assert.throws(() => bastionMiddleware({ ...ok, keys: [key.jwk], maxAgeS: -1 }), TypeError);
+    assert.throws(() => bastionMiddleware({ ...ok, keys: [key.jwk], requiredComponents: ['@status'] }), TypeError);
+    assert.throws(() => bastionMiddleware({ ...ok, keys: [key.jwk], replayStorePath: '/tmp/x.db' }), TypeError);
   });
 });
 
@@ -255,13 +254,14 @@ describe('verifyRequest with a Fetch API Request', () => {
     const url = 'https://tools.example.com/mcp?session=9';
     const init = await signedInit(key, url);
     const request = new Request(url, init);
-    const v = await verifyRequest(request, { keys: [key.jwk] });
+    const o = { keys: [key.jwk], origin: ORIGIN, replayStore: new MemoryReplayStore() };
+    const v = await verifyRequest(request, o);
     assert.deepEqual(v.context, BASE_CONTEXT);
     assert.equal(await request.text(), init.body);
     const other = new Request('https://tools.example.com/mcp?session=10', init);
-    await assert.rejects(verifyRequest(other, { keys: [key.jwk] }), (e) => e instanceof VerifyError && e.code === 'bad_signature');
+    await assert.rejects(verifyRequest(other, o), (e) => e instanceof VerifyError && e.code === 'bad_signature');
     const big = new Request(url, { ...init, body: 'y'.repeat(2000) });
-    await assert.rejects(verifyRequest(big, { keys: [key.jwk], maxBodyBytes: 1000 }), (e) => e instanceof VerifyError && e.status === 413);
+    await assert.rejects(verifyRequest(big, { ...o, maxBodyBytes: 1000 }), (e) => e instanceof VerifyError && e.status === 413);
   });
 });
 
@@ -279,8 +279,10 @@ describe('keys from a JWKS over HTTP', () => {
     jwksUrl = `${origin}/.well-known/jwks.json`;
   });
 
+  const site = (): { origin: string; replayStore: MemoryReplayStore } => ({ origin: ORIGIN, replayStore: new MemoryReplayStore() });
+
   async function signedParts(k: TestKey): Promise<Parameters<typeof verifyParts>[0]> {
-    const url = 'https://tools.example.com/call';
+    const url = `${ORIGIN}/call`;
     const init = await signedInit(k, url);
     return { method: init.method, url, headers: init.headers, body: new TextEncoder().encode(init.body) };
   }
@@ -289,10 +291,10 @@ describe('keys from a JWKS over HTTP', () => {
     const k1 = await generateTestKey();
     const stranger = await generateTestKey();
     published = [k1.jwk];
-    const o = { jwksUrl, jwksCooldownMs: 0 };
+    const o = { jwksUrl, jwksCooldownMs: 0, ...site() };
     fetches = 0;
     await verifyParts(await signedParts(k1), o);
-    await verifyParts(await signedParts(k1), { jwksUrl, jwksCooldownMs: 0 }); // a fresh options object shares the cache
+    await verifyParts(await signedParts(k1), { jwksUrl, jwksCooldownMs: 0, ...site() }); // a fresh options object shares the cache
     assert.equal(fetches, 1);
     await assert.rejects(verifyParts(await signedParts(stranger), o), (e) => e instanceof VerifyError && e.code === 'unknown_key');
     assert.equal(fetches, 2);
@@ -302,7 +304,7 @@ describe('keys from a JWKS over HTTP', () => {
     const old = await generateTestKey();
     const next = await generateTestKey();
     published = [old.jwk, next.jwk];
-    const o = { jwksUrl: new URL(jwksUrl), jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0 };
+    const o = { jwksUrl: new URL(jwksUrl), jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0, ...site() };
     const early = await signedParts(old);
     await verifyParts(await signedParts(old), o);
     published = [next.jwk];
@@ -315,7 +317,7 @@ describe('keys from a JWKS over HTTP', () => {
     const k = await generateTestKey();
     failing = true;
     try {
-      await assert.rejects(verifyParts(await signedParts(k), { jwksUrl: `${jwksUrl}?down`, jwksCooldownMs: 0 }), (e) => {
+      await assert.rejects(verifyParts(await signedParts(k), { jwksUrl: `${jwksUrl}?down`, jwksCooldownMs: 0, ...site() }), (e) => {
         assert.ok(e instanceof VerifyError);
         assert.equal(e.code, 'jwks_unavailable');
         assert.equal(e.status, 503);

@@ -44,6 +44,9 @@ export const BASE_CONTEXT: SignedContext = {
   time: 1_732_200_000,
 };
 
+/** The origin the tests' tool server is called at (the default URL of {@link signedRequest}). */
+export const ORIGIN = 'https://tools.example.com';
+
 /** Fixed clock of the tests, in ms. */
 export const NOW_MS = 1_732_200_000_000;
 export const NOW_S = NOW_MS / 1000;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { httpbis, type Request as HmsRequest } from 'http-message-signatures';
 import type { CryptoKey } from 'jose';
-import { CONTEXT_HEADER, contentDigest, serializeContext, verifyParts, VerifyError } from '../../src/verify/index.ts';
-import { BASE_CONTEXT, freshNonce, generateTestKey, NOW_MS, signedRequest } from './helpers.ts';
+import { CONTEXT_HEADER, contentDigest, MemoryReplayStore, serializeContext, verifyParts, VerifyError } from '../../src/verify/index.ts';
+import { BASE_CONTEXT, freshNonce, generateTestKey, NOW_MS, ORIGIN, signedRequest } from './helpers.ts';
 
 const COMPONENTS = ['@method', '@target-uri', '@authority', '@path', '@query', 'content-digest', CONTEXT_HEADER, 'content-type'];
 
@@ -60,14 +60,14 @@ describe('interop with http-message-signatures 1.0.6', () => {
       },
       unsigned,
     );
-    const v = await verifyParts({ ...signed, url: String(signed.url), body }, { keys: [key.jwk], now: () => NOW_MS + 1000 });
+    const v = await verifyParts({ ...signed, url: String(signed.url), body }, { keys: [key.jwk], origin: ORIGIN, replayStore: new MemoryReplayStore(), now: () => NOW_MS + 1000 });
     assert.equal(v.nonce, nonce);
     assert.equal(v.label, 'bastion');
     assert.deepEqual(v.context, BASE_CONTEXT);
     assert.deepEqual(v.components, COMPONENTS);
     // its signature over a different body's digest is refused
     await assert.rejects(
-      verifyParts({ ...signed, url: String(signed.url), body: new TextEncoder().encode('{}') }, { keys: [key.jwk], now: () => NOW_MS + 1000 }),
+      verifyParts({ ...signed, url: String(signed.url), body: new TextEncoder().encode('{}') }, { keys: [key.jwk], origin: ORIGIN, replayStore: new MemoryReplayStore(), now: () => NOW_MS + 1000 }),
       (e) => e instanceof VerifyError && e.code === 'digest_mismatch',
     );
   });

@@ -18,7 +18,7 @@ import {
   type SignedContext,
   type VerifyOptions,
 } from '../../src/verify/index.ts';
-import { freshNonce, generateTestKey, NOW_MS, NOW_S, signedRequest, type TestKey } from './helpers.ts';
+import { freshNonce, generateTestKey, NOW_MS, NOW_S, ORIGIN, signedRequest, type TestKey } from './helpers.ts';
 
 const COMPONENTS = ['@method', '@target-uri', '@authority', '@path', '@query', 'content-digest', CONTEXT_HEADER];
 
@@ -50,7 +50,7 @@ let key: TestKey;
 let opts: VerifyOptions;
 before(async () => {
   key = await generateTestKey();
-  opts = { keys: [key.jwk], now: () => NOW_MS, replayStore: new MemoryReplayStore({ now: () => NOW_MS }), requiredComponents: COMPONENTS };
+  opts = { keys: [key.jwk], origin: ORIGIN, now: () => NOW_MS, replayStore: new MemoryReplayStore({ now: () => NOW_MS }), requiredComponents: COMPONENTS };
 });
 
 describe('sign then verify', () => {
@@ -70,12 +70,13 @@ describe('sign then verify', () => {
           sign: key.sign,
         });
         const signed = { ...req, headers: { ...headers, ...sig } };
+        const here = { ...opts, origin: url.origin };
         if (r.body.length > 0) {
           const flipped = r.body.slice();
           flipped[at % flipped.length]! ^= xor;
-          await assert.rejects(verifyParts({ ...signed, body: flipped }, opts), (e) => e instanceof VerifyError && e.code === 'digest_mismatch');
+          await assert.rejects(verifyParts({ ...signed, body: flipped }, here), (e) => e instanceof VerifyError && e.code === 'digest_mismatch');
         }
-        const v = await verifyParts({ ...signed, body: r.body }, opts);
+        const v = await verifyParts({ ...signed, body: r.body }, here);
         assert.deepEqual(v.context, { ...r.context });
       }),
       { numRuns: 200 },

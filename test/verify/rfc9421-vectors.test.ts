@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { contentDigest, createSignature, signatureBase, VerifyError, verifyMessageSignature, verifyParts } from '../../src/verify/index.ts';
+import { contentDigest, createSignature, MemoryReplayStore, signatureBase, VerifyError, verifyMessageSignature, verifyParts } from '../../src/verify/index.ts';
 
 /** RFC 9421 B.1.4 test-key-ed25519, as a JWK (public `x`, private `d`). */
 const TEST_KEY_ED25519 = {
@@ -49,7 +49,7 @@ const B26_SIGNATURE = 'sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 const signedB26 = { ...REQUEST, headers: { ...REQUEST.headers, 'Signature-Input': B26_SIGNATURE_INPUT, Signature: B26_SIGNATURE }, body: enc(BODY) };
-const b26Options = { keys: [PUBLIC_JWK], requiredComponents: B26_COMPONENTS, maxAgeS: 10 * 365 * 24 * 3600, now: () => (B26_CREATED + 10) * 1000 };
+const b26Options = { keys: [PUBLIC_JWK], origin: 'https://example.com', requiredComponents: B26_COMPONENTS, maxAgeS: 10 * 365 * 24 * 3600, now: () => (B26_CREATED + 10) * 1000 };
 
 describe('RFC 9421 B.2.6: ed25519 over test-request', () => {
   test('signatureBase reproduces the RFC signature base exactly', () => {
@@ -83,7 +83,7 @@ describe('RFC 9421 B.2.6: ed25519 over test-request', () => {
   });
 
   test('verifyParts refuses it: it covers neither bastion-context nor a nonce (missing_component)', async () => {
-    await assert.rejects(verifyParts(signedB26, b26Options), (e) => e instanceof VerifyError && e.code === 'missing_component');
+    await assert.rejects(verifyParts(signedB26, { ...b26Options, replayStore: new MemoryReplayStore() }), (e) => e instanceof VerifyError && e.code === 'missing_component');
   });
 
   test('the default required components refuse it (no @target-uri)', async () => {
