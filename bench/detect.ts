@@ -6,8 +6,11 @@
  * The input is a mixed corpus built in memory from a seeded generator (so every
  * run and every machine scans the same bytes): source code, JSON, logs and
  * prose, with the corpus's secret rows sprinkled in (about one per 40 KiB).
- * Corpus rows are read at run time from `../shared/corpora/secrets` (beside the
- * repository) and never written anywhere.
+ * Corpus rows are read at run time from `secrets/` of the corpora folder
+ * (BENCH_CORPORA, else `$BASTION_CORPORA/secrets`, else `../shared/corpora/secrets`
+ * beside the repository) and never written anywhere. Without the corpora the bench
+ * says so, sprinkles generated credential-shaped strings instead (throughput is
+ * still measured) and reports no recall.
  *
  * Env: BENCH_MB (corpus size, default 50), BENCH_RUNS (timed runs of ours, default 5),
  * BENCH_SECRETLINT_MB (secretlint scans a prefix of this size, default: the whole corpus;
@@ -18,13 +21,14 @@
  * other processes compete for the machine; wall-clock figures are printed too.
  * MB = 10^6 bytes, MiB = 2^20 bytes (UTF-8 bytes of the input).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findSecrets } from '../src/detect/secrets.ts';
+import { corporaAbsentMessage, findCorpora } from '../test/helpers/corpora.ts';
 import { prng } from '../test/helpers/prng.ts';
 
-const ROOT = join(import.meta.dirname, '..');
-const CORPORA = process.env.BENCH_CORPORA ?? join(ROOT, '..', 'shared', 'corpora', 'secrets');
+/** The secrets corpus folder, or undefined when absent (the bench then says so). */
+const CORPORA: string | undefined = process.env.BENCH_CORPORA ?? ((d) => (d === undefined ? undefined : join(d, 'secrets')))(findCorpora(['secrets']));
 const MB = Number(process.env.BENCH_MB ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECRETLINT_MB = Number(process.env.BENCH_SECRETLINT_MB ?? MB);
@@ -118,8 +122,8 @@ export function buildCorpus(bytes: number, secrets: readonly string[], seed = 1,
   return parts.join('');
 }
 
-function readRows(file: string): Row[] {
-  return readFileSync(join(CORPORA, file), 'utf8')
+function readRows(dir: string, file: string): Row[] {
+  return readFileSync(join(dir, file), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Row);
@@ -149,11 +153,31 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
+/** Credential-shaped strings for the throughput run when the corpora are absent (seeded; the formats of a few providers). */
+function generatedSecrets(): string[] {
+  const rnd = prng(7);
+  const str = (alphabet: string, n: number): string => Array.from({ length: n }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+  const out: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    out.push(`token = "${['gh', 'p_'].join('')}${str(ALNUM, 36)}"`, `aws_secret_access_key = ${str(ALNUM + '/+', 40)}`, `password: "${str(ALNUM, 16)}"`);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
-  const rows = readRows('samples.jsonl').filter((r) => r.source === 'gitleaks' && r.label === 'secret');
-  const corpus = buildCorpus(MB * 1024 * 1024, rows.map((r) => r.text));
+  const dir = CORPORA !== undefined && existsSync(CORPORA) ? CORPORA : undefined;
+  if (dir === undefined) {
+    console.log(
+      `NOTE: ${CORPORA !== undefined ? `BENCH_CORPORA (${CORPORA}) does not exist` : corporaAbsentMessage(['secrets'])}.\n` +
+        'Sprinkling generated credential-shaped strings instead: throughput is measured, recall is not.\n',
+    );
+  }
+  const rows = dir === undefined ? [] : readRows(dir, 'samples.jsonl').filter((r) => r.source === 'gitleaks' && r.label === 'secret');
+  const corpus = buildCorpus(MB * 1024 * 1024, dir === undefined ? generatedSecrets() : rows.map((r) => r.text));
   const bytes = Buffer.byteLength(corpus);
-  console.log(`corpus: ${(bytes / 1048576).toFixed(1)} MiB mixed text, ${rows.length} gitleaks secret rows sprinkled in; node ${process.version}, one thread`);
+  console.log(
+    `corpus: ${(bytes / 1048576).toFixed(1)} MiB mixed text, ${dir === undefined ? 'generated strings' : `${rows.length} gitleaks secret rows`} sprinkled in; node ${process.version}, one thread`,
+  );
 
   // Ours: warm up once, then the median of RUNS timed runs over the whole corpus.
   findSecrets(corpus.slice(0, 1 << 20));
@@ -169,7 +193,7 @@ async function main(): Promise<void> {
   const oursMs = median(cpu);
   const oursMBs = bytes / 1e6 / (oursMs / 1000);
   const oursWallMBs = bytes / 1e6 / (median(wall) / 1000);
-  const oursRecall = rows.filter((r) => covers(r, findSecrets(r.text))).length / rows.length;
+  const oursRecall = rows.length === 0 ? NaN : rows.filter((r) => covers(r, findSecrets(r.text))).length / rows.length;
 
   let slMBs = NaN;
   let slWallMBs = NaN;
@@ -200,21 +224,48 @@ async function main(): Promise<void> {
       const messages = await lint(r.text);
       if (covers(r, messages.map((m) => ({ start: m.range[0], end: m.range[1] })))) hit++;
     }
-    slRecall = hit / rows.length;
+    slRecall = rows.length === 0 ? NaN : hit / rows.length;
   }
 
   const pad = (s: string, n: number) => s.padEnd(n);
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  const pctOf = (x: number) => (Number.isNaN(x) ? 'n/a (no corpus)' : `${(x * 100).toFixed(1)}%`);
   console.log('');
   console.log(`${pad('detector', 30)}${pad('MB/s (CPU)', 12)}${pad('MB/s (wall)', 13)}${pad('findings', 20)}recall, ${rows.length} gitleaks secret rows`);
-  console.log(`${pad('bastion findSecrets', 30)}${pad(oursMBs.toFixed(1), 12)}${pad(oursWallMBs.toFixed(1), 13)}${pad(`${findings} in ${mb(bytes)}`, 20)}${(oursRecall * 100).toFixed(1)}%`);
+  console.log(`${pad('bastion findSecrets', 30)}${pad(oursMBs.toFixed(1), 12)}${pad(oursWallMBs.toFixed(1), 13)}${pad(`${findings} in ${mb(bytes)}`, 20)}${pctOf(oursRecall)}`);
   if (SECRETLINT_MB > 0) {
     console.log(
-      `${pad('secretlint (recommend)', 30)}${pad(slMBs.toFixed(1), 12)}${pad(slWallMBs.toFixed(1), 13)}${pad(`${slFindings} in ${mb(slBytes)}`, 20)}${(slRecall * 100).toFixed(1)}%`,
+      `${pad('secretlint (recommend)', 30)}${pad(slMBs.toFixed(1), 12)}${pad(slWallMBs.toFixed(1), 13)}${pad(`${slFindings} in ${mb(slBytes)}`, 20)}${pctOf(slRecall)}`,
     );
     console.log(`\nratio (ours / secretlint, CPU): ${(oursMBs / slMBs).toFixed(1)}x`);
   }
   console.log(`ours: median of ${RUNS} runs, ${oursMs.toFixed(0)} CPU ms per run (CPU ms: ${cpu.map((t) => t.toFixed(0)).join(', ')}; wall ms: ${wall.map((t) => t.toFixed(0)).join(', ')})`);
+
+  // Recall and flagged negatives per corpus file and source (the same counting as test/corpora/secrets.corpus.ts).
+  if (dir === undefined) {
+    console.log('\nper-file recall: not measured (no corpus).');
+    return;
+  }
+  console.log(`\n${pad('file / source', 48)}${pad('recall', 22)}not-secret flagged`);
+  for (const file of ['samples.jsonl', 'samples-gitleaks-generated.jsonl', 'samples-trufflehog.jsonl']) {
+    const by = new Map<string, { pos: number; tp: number; neg: number; fp: number }>();
+    for (const r of readRows(dir, file)) {
+      const c = by.get(r.source) ?? { pos: 0, tp: 0, neg: 0, fp: 0 };
+      by.set(r.source, c);
+      const found = findSecrets(r.text);
+      if (r.label === 'secret') {
+        c.pos++;
+        if (covers(r, found)) c.tp++;
+      } else {
+        c.neg++;
+        if (found.length > 0) c.fp++;
+      }
+    }
+    for (const [source, c] of by) {
+      const f = (a: number, b: number) => (b === 0 ? 'n/a' : `${a}/${b} (${((100 * a) / b).toFixed(1)}%)`);
+      console.log(`${pad(`${file} ${source}`, 48)}${pad(f(c.tp, c.pos), 22)}${f(c.fp, c.neg)}`);
+    }
+  }
 }
 
 if (import.meta.main) await main();

@@ -36,13 +36,14 @@
  * requests, a streamed answer arrived altered, or a value the detector finds reached the provider.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { startMockProvider, type MockProvider } from '../examples/model-door/provider.ts';
 import { detectPromptAttacks } from '../src/detect/prompt-attacks.ts';
 import { findSecrets } from '../src/detect/secrets.ts';
+import { corporaAbsentMessage, findCorpora } from '../test/helpers/corpora.ts';
 import { prng } from '../test/helpers/prng.ts';
 import { BenchChild, stopChildren } from './child.ts';
 import { cpuMs } from './proc.ts';
@@ -53,7 +54,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const CONNS = (process.env.BENCH_CONNS ?? '1,16').split(',').map(Number);
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
-const CORPORA = process.env.BENCH_CORPORA ?? join(ROOT, '..', 'shared', 'corpora', 'secrets');
+/** The secrets corpus folder (BENCH_CORPORA, else `secrets/` of `$BASTION_CORPORA` or `../shared/corpora`), or undefined: rows 3 and 4 are then skipped, saying so. */
+const CORPORA: string | undefined = process.env.BENCH_CORPORA ?? ((d) => (d === undefined ? undefined : join(d, 'secrets')))(findCorpora(['secrets']));
+const INJECTION_CORPUS = existsSync(DEFAULT_CORPUS) ? DEFAULT_CORPUS : undefined;
 const LEAK_FILES = (process.env.BENCH_LEAK_FILES ?? 'samples.jsonl,samples-gitleaks-generated.jsonl,samples-trufflehog.jsonl').split(',').map((f) => f.trim()).filter(Boolean);
 const LEAK_CONNS = Number(process.env.BENCH_LEAK_CONNS ?? 8);
 const AGENT_KEY = 'bench-agent-key-0123456789abcdefghijklmnop';
@@ -479,7 +482,7 @@ function readSecretRows(): { rows: LeakRow[]; skipped: number; perFile: Map<stri
   let skipped = 0;
   for (const file of LEAK_FILES) {
     let n = 0;
-    for (const line of readFileSync(join(CORPORA, file), 'utf8').split('\n')) {
+    for (const line of readFileSync(join(CORPORA as string, file), 'utf8').split('\n')) {
       if (line.trim() === '') continue;
       const r = JSON.parse(line) as CorpusRow;
       if (r.label !== 'secret') continue;
@@ -781,14 +784,17 @@ async function main(): Promise<void> {
     if (streamRows.length > 0) printStream(streamRows);
 
     let leak: Awaited<ReturnType<typeof leakCheck>> | undefined;
-    if (selected('leak')) {
+    if (selected('leak') && (CORPORA === undefined || !existsSync(CORPORA))) {
+      console.log(`\n3. Leak check: SKIPPED, ${CORPORA === undefined ? corporaAbsentMessage(['secrets']) : `BENCH_CORPORA (${CORPORA}) does not exist`}.`);
+    } else if (selected('leak')) {
       process.stderr.write('leak check …');
       leak = await leakCheck(bastion.url, leakProvider);
       process.stderr.write(' done\n');
       printLeak(leak);
       if (leak.rows.some((r) => r.reached && r.found === 'found')) failed = true;
     }
-    const detection = selected('detect') ? printDetection() : undefined;
+    if (selected('detect') && INJECTION_CORPUS === undefined) console.log(`\n4. Prompt-attack detection: SKIPPED, the injection corpus is absent (${DEFAULT_CORPUS}; ${corporaAbsentMessage(['injection'])}).`);
+    const detection = selected('detect') && INJECTION_CORPUS !== undefined ? printDetection() : undefined;
 
     // Summary.
     console.log('\nSummary against the targets:');

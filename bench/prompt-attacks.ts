@@ -1,6 +1,6 @@
 /**
  * `node bench/prompt-attacks.ts`: the rule-based prompt-attack detector against
- * the labeled injection corpus, `../shared/corpora/injection/prompt-attacks.jsonl`
+ * the labeled injection corpus, `injection/prompt-attacks.jsonl` of the corpora folder
  * beside the repository (its README describes the fields). Rows are read at run
  * time and never written anywhere.
  *
@@ -20,14 +20,20 @@
  * Env: BENCH_MB (large-input size, default 4), BENCH_RUNS (timed runs, default 5),
  * BENCH_CORPUS (corpus file).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectPromptAttacks, type PromptAttackKind, type PromptContext } from '../src/detect/prompt-attacks.ts';
+import { corporaAbsentMessage, corporaCandidates, findCorpora } from '../test/helpers/corpora.ts';
 import { prng } from '../test/helpers/prng.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-/** The corpus file: `BENCH_CORPUS`, else `../shared/corpora/injection/prompt-attacks.jsonl` beside the repository. */
-export const DEFAULT_CORPUS = process.env.BENCH_CORPUS ?? join(ROOT, '..', 'shared', 'corpora', 'injection', 'prompt-attacks.jsonl');
+/**
+ * The corpus file: `BENCH_CORPUS`, else `injection/prompt-attacks.jsonl` of the corpora folder
+ * (`$BASTION_CORPORA`, else `../shared/corpora` beside the repository; when neither holds it, the
+ * latter, and running the bench says so and exits 2).
+ */
+export const DEFAULT_CORPUS =
+  process.env.BENCH_CORPUS ?? join(findCorpora(['injection']) ?? corporaCandidates().at(-1) ?? join(ROOT, '..', 'shared', 'corpora'), 'injection', 'prompt-attacks.jsonl');
 
 type Label = PromptAttackKind | 'benign';
 
@@ -157,6 +163,10 @@ function buildLargeText(rows: readonly CorpusRow[], bytes: number, seed = 1): st
 }
 
 async function main(): Promise<void> {
+  if (!existsSync(DEFAULT_CORPUS)) {
+    console.error(`bench:prompt-attacks: the injection corpus is absent: ${process.env.BENCH_CORPUS ? `BENCH_CORPUS (${DEFAULT_CORPUS}) does not exist` : corporaAbsentMessage(['injection'])}. Nothing to measure.`);
+    process.exit(2);
+  }
   const mb = Number(process.env.BENCH_MB ?? 4);
   const runs = Number(process.env.BENCH_RUNS ?? 5);
   evaluatePromptCorpus(); // a first pass compiles the patterns; the second one is reported

@@ -80,8 +80,13 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   return command(rest, io);
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1]);
-if (isEntry) {
+/**
+ * Runs the CLI as a process: `argv` (default: this process's arguments after node
+ * and the script), the process's stdio and environment, then exits with the
+ * command's code (after stdout drains). `bin/bastion.js` calls it; so does
+ * `node src/cli/main.ts` when this file is the entry point.
+ */
+export function run(argv: readonly string[] = process.argv.slice(2)): void {
   quietSqliteExperimentalWarning();
   const io: CliIO = {
     stdout: (t) => void process.stdout.write(t),
@@ -90,7 +95,7 @@ if (isEntry) {
     cwd: process.cwd(),
     stdin: () => readStdin(process.stdin, { prompt: (t) => void process.stderr.write(t) }),
   };
-  main(process.argv.slice(2), io).then(
+  main(argv, io).then(
     (code) => {
       process.exitCode = code;
       // Let stdout drain, then leave even if a library left a handle open.
@@ -102,3 +107,7 @@ if (isEntry) {
     },
   );
 }
+
+// `node src/cli/main.ts ...`: this file is the entry point (through the bin, argv[1] is the bin, which calls run()).
+const isEntry = process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1]);
+if (isEntry) run();

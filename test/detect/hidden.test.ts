@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { findHiddenCharacters, hasHiddenCharacters, stripHiddenCharacters, MAX_HIDDEN_FINDINGS } from '../../src/detect/hidden.ts';
@@ -74,15 +73,17 @@ describe('findHiddenCharacters', () => {
     );
   });
 
-  test('the injection corpus: benign texts are mostly clean; report what is found', (t) => {
-    const rows = readFileSync('/work/shared/corpora/injection/prompt-attacks.jsonl', 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { label: string; text: string });
-    const flagged = (label: (l: string) => boolean) => rows.filter((r) => label(r.label) && hasHiddenCharacters(r.text)).length;
-    const benign = rows.filter((r) => r.label === 'benign').length;
-    t.diagnostic(`benign with hidden characters: ${flagged((l) => l === 'benign')}/${benign}; attacks: ${flagged((l) => l !== 'benign')}/${rows.length - benign}`);
-    assert.ok(flagged((l) => l === 'benign') <= benign * 0.02);
+  test('ordinary multilingual text, emoji and typography are clean (owned vectors; the corpus runs in npm run test:corpora)', () => {
+    const clean = [
+      'Grüße aus Zürich, señor Muñoz: ça va très bien.',
+      'Привет, как дела? 你好，世界。こんにちは。안녕하세요.',
+      'مرحبا بالعالم — שלום עולם',
+      'Emoji: 😀 👍🏽 🇫🇷 ❤️ (skin tones, flags and the emoji variation selector are normal text)',
+      '“Curly quotes”, ‘single’, en–dash, em—dash, ellipsis…, non-breaking\u00a0space, €100, ½ cup',
+      'मुझे हिंदी पसंद है। नमस्ते',
+      'Math: ∑ x² ≤ ∞, α → β, √2 ≈ 1.414',
+    ];
+    for (const text of clean) assert.equal(hasHiddenCharacters(text), false, text);
   });
 
   test('stripHiddenCharacters removes every hidden character, past the findings bound, and nothing else', () => {

@@ -2,14 +2,12 @@
  * The prompt-attack detector: each rule family on positives and near misses
  * (hard negatives written for this file: requests about prompts, instructions,
  * tools and configuration that are not attacks), offsets into the original text
- * through the normalization, the labeled corpus with floors under the measured
- * rates, linear time on adversarial inputs, and fail-closed `runDetectors`.
+ * through the normalization (the labeled third-party corpus, with floors under the
+ * measured rates, runs in `npm run test:corpora`: test/corpora/injection.corpus.ts), linear time on adversarial inputs, and fail-closed `runDetectors`.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { evaluatePromptCorpus } from '../../bench/prompt-attacks.ts';
 import {
   detectPromptAttacks,
   MAX_PROMPT_ATTACK_FINDINGS,
@@ -26,9 +24,6 @@ import {
 } from '../../src/detect/prompt-attacks.ts';
 import { BastionError, isBastionError } from '../../src/errors.ts';
 import { assertLinear } from '../helpers/complexity.ts';
-
-// The shared corpora sit beside the repository (CI clones `shared` next to it).
-const CORPUS = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora', 'injection', 'prompt-attacks.jsonl');
 
 const rulesOf = (text: string, context: PromptContext = 'user'): string[] => [...new Set(detectPromptAttacks(text, { context }).map((f) => f.rule))];
 const kindsOf = (text: string, context: PromptContext = 'user'): string[] => [...new Set(detectPromptAttacks(text, { context }).map((f) => f.kind))];
@@ -471,43 +466,6 @@ describe('rule table', () => {
   });
 });
 
-describe('the injection corpus (../shared/corpora/injection)', () => {
-  test('detection floors per label and context, false-positive ceilings per context', (t) => {
-    const ev = evaluatePromptCorpus(CORPUS);
-    for (const d of ev.detection) t.diagnostic(`${d.label}/${d.context}: ${d.detected}/${d.rows} detected (${(d.rate * 100).toFixed(1)}%), ${d.asLabel} as ${d.label} (${(d.labelRate * 100).toFixed(1)}%)`);
-    for (const b of ev.benign) t.diagnostic(`benign/${b.context}: any kind ${b.anyKind}/${b.rows}, extraction ${b.extraction}/${b.rows}`);
-    t.diagnostic(`corpus pass: ${ev.throughput.mbPerCpuSecond.toFixed(1)} MB per CPU second`);
-    const row = (label: string, context: string) => {
-      const d = ev.detection.find((x) => x.label === label && x.context === context);
-      assert.ok(d, `${label}/${context} rows missing from the corpus`);
-      return d;
-    };
-    // Measured on the 3,152-row corpus (any kind / own kind): extraction 82.3/73.6 %, injection in user
-    // messages 66.3/64.5 %, injection in tool outputs 73.5/73.5 %, jailbreak 69.4/66.9 %. Floors sit a
-    // little under, so a regression fails here.
-    const floors: Array<[string, string, number, number]> = [
-      ['extraction', 'user', 0.8, 0.71],
-      ['injection', 'user', 0.64, 0.62],
-      ['injection', 'tool_output', 0.71, 0.71],
-      ['jailbreak', 'user', 0.67, 0.645],
-    ];
-    for (const [label, context, any, own] of floors) {
-      const d = row(label, context);
-      assert.ok(d.rate >= any, `${label}/${context}: ${(d.rate * 100).toFixed(1)}% detected, floor ${any * 100}%`);
-      assert.ok(d.labelRate >= own, `${label}/${context}: ${(d.labelRate * 100).toFixed(1)}% as ${label}, floor ${own * 100}%`);
-    }
-    const user = ev.benign.find((b) => b.context === 'user');
-    const tool = ev.benign.find((b) => b.context === 'tool_output');
-    assert.ok(user && tool);
-    // Extraction bans a user: at most 1% of benign user rows, and the measured 0 may rise by at most 2 rows.
-    assert.ok(user.extractionRate <= 0.01 && user.extraction <= 2, `extraction on ${user.extraction} benign user rows`);
-    assert.ok(tool.extraction <= 2, `extraction on ${tool.extraction} benign tool outputs`);
-    assert.ok(user.anyKindRate <= 0.005, `${user.anyKind} benign user rows flagged`);
-    assert.ok(tool.anyKindRate <= 0.01, `${tool.anyKind} benign tool outputs flagged`);
-    assert.ok(ev.throughput.bytes > 1e6 && ev.throughput.cpuMs > 0);
-  });
-});
-
 describe('complexity: linear time on adversarial inputs', () => {
   // Model: noble-hashes test/slow-dos.test.ts; see test/helpers/complexity.ts.
   const N = 12_000;
@@ -630,7 +588,7 @@ describe('runDetectors: fail closed', () => {
   });
 
   test('bad arguments are TypeErrors', async () => {
-    await assert.rejects(runDetectors([ruleBasedDetector], 'x', { context: 'assistant' as PromptContext }), TypeError);
+    await assert.rejects(runDetectors([ruleBasedDetector], 'x', { context: 'system' as PromptContext }), TypeError);
     await assert.rejects(runDetectors('rules' as unknown as PromptAttackDetector[], 'x', { context: 'user' }), TypeError);
     await assert.rejects(ruleBasedDetector.detect(7 as unknown as string, { context: 'user' }), TypeError);
   });

@@ -7,9 +7,6 @@ import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
 
-// The shared corpora sit beside the repository (CI clones `shared` next to it).
-const CORPORA = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora');
-
 // Credential-shaped strings are assembled at run time from a seeded generator, so
 // no realistic literal sits in the repository.
 const rnd = prng(42);
@@ -149,16 +146,12 @@ describe('redactDeep', () => {
   });
 });
 
-describe('corpora (recall and false positives per source: corpus.test.ts)', () => {
-  test('ordinary prose is not flagged (benign texts of the injection corpus)', (t) => {
-    const texts = readFileSync(`${CORPORA}/injection/prompt-attacks.jsonl`, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { label: string; text: string })
-      .filter((r) => r.label === 'benign');
-    const flagged = texts.filter((r) => findSecrets(r.text).length > 0).length;
-    t.diagnostic(`benign texts with a finding: ${flagged}/${texts.length}`);
-    assert.ok(flagged <= texts.length * 0.002, `${flagged} benign texts flagged`);
+describe('texts that hold no credential (the third-party corpora run in npm run test:corpora)', () => {
+  test('ordinary prose, code and logs that talk about keys, tokens and passwords are not flagged (owned vectors)', () => {
+    const texts = readFileSync(join(import.meta.dirname, 'benign-texts.txt'), 'utf8').split('\n\n').filter((t) => t.trim() !== '');
+    assert.ok(texts.length >= 40);
+    const flagged = texts.filter((text) => findSecrets(text).length > 0).map((text) => `${text.slice(0, 60)}… → ${findSecrets(text).map((f) => f.rule).join(', ')}`);
+    assert.deepEqual(flagged, []);
   });
 
   test('identifiers that are not credentials: UUIDs, git SHAs, digests, base64 data', () => {

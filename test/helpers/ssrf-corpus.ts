@@ -1,14 +1,14 @@
 /**
- * The shared SSRF corpus (`../shared/corpora/ssrf`, third-party; see its README),
- * read at run time, and the places where Bastion's policy deliberately differs
+ * The third-party SSRF corpus (`ssrf/` of the corpora folder, `$BASTION_CORPORA` or
+ * `../shared/corpora`; see its README), read at run time by the corpus suite only
+ * (`npm run test:corpora`; it throws naming both places when absent), and the places where Bastion's policy deliberately differs
  * from the corpus verdict:
  * - AS112 and AMT ranges are globally reachable per the IANA registry, so allowed
  *   (the corpus blocks them under its strict, policy-dependent reading);
  * - any address with a zone id is refused: a scoped address is never what an agent needs.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT } from './gateway.ts';
+import { corpusPath } from './corpora.ts';
 
 export interface SsrfRow {
   id: string;
@@ -20,7 +20,7 @@ export interface SsrfRow {
   why: string;
 }
 
-export const SSRF_ROWS: readonly SsrfRow[] = readFileSync(join(ROOT, '..', 'shared', 'corpora', 'ssrf', 'ssrf-cases.jsonl'), 'utf8')
+export const SSRF_ROWS: readonly SsrfRow[] = readFileSync(corpusPath('ssrf', 'ssrf-cases.jsonl'), 'utf8')
   .trim()
   .split('\n')
   .map((l) => JSON.parse(l) as SsrfRow);

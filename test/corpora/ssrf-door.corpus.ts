@@ -1,5 +1,5 @@
 /**
- * Every row of the shared SSRF corpus that its README marks decidable without
+ * Every row of the third-party SSRF corpus (`npm run test:corpora`) that its README marks decidable without
  * DNS (`resolution` literal or special-name) gets Bastion's expected decision
  * (the corpus verdict, except the divergences documented in README and
  * test/helpers/ssrf-corpus.ts) from `bastion egress check` and from the proxy.

@@ -1,7 +1,7 @@
 /**
  * Recall and false positives of the secret detector on the labeled third-party
- * corpora in `../shared/corpora/secrets` (read at run time; nothing from them
- * is stored in the repository). See that folder's README for the sources.
+ * corpora in `secrets/` of the corpora folder (`$BASTION_CORPORA` or `../shared/corpora`;
+ * read at run time, nothing from them is stored in the repository; `npm run test:corpora`). See that folder's README for the sources.
  *
  * Thresholds (samples.jsonl):
  * - recall ≥ 98% on the `secret` rows of source `gitleaks` (a row counts when a
@@ -19,8 +19,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { findSecrets } from '../../src/detect/secrets.ts';
+import { corpusPath } from '../helpers/corpora.ts';
 
-const DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpora', 'secrets');
+const DIR = corpusPath('secrets');
 const MIN_GITLEAKS_RECALL = 0.98;
 const MAX_FALSE_POSITIVE_RATE = 0.01;
 
@@ -115,5 +116,18 @@ describe('secret detector on the labeled corpora', () => {
         assert.ok(s.pos > 0);
       }
     }
+  });
+});
+
+describe('secret detector on the benign texts of the injection corpus', () => {
+  test('ordinary prose is not flagged (benign texts of the injection corpus)', (t) => {
+    const texts = readFileSync(corpusPath('injection', 'prompt-attacks.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { label: string; text: string })
+      .filter((r) => r.label === 'benign');
+    const flagged = texts.filter((r) => findSecrets(r.text).length > 0).length;
+    t.diagnostic(`benign texts with a finding: ${flagged}/${texts.length}`);
+    assert.ok(flagged <= texts.length * 0.002, `${flagged} benign texts flagged`);
   });
 });
