@@ -33,7 +33,10 @@ import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
 import { BastionError, isBastionError } from '../errors.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { Gateway } from '../server/gateway.ts';
-import { headerOne, readBody } from '../server/http-body.ts';
+import { headerOne, readBody } from '../door/body.ts';
+import { refusal } from '../door/refusal.ts';
+import { authenticateAgent } from '../door/authenticate.ts';
+import { mayActPrivileged } from '../door/user.ts';
 import { Secret } from '../util/secret.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -49,7 +52,8 @@ import {
   errorEvent,
   filterOfferedTools,
   newTurnStart,
-  textSlots,
+  primingAssistantMessage,
+  requestTexts,
   type ModelRequest,
   type ProviderKind,
   type TextSlot,
@@ -64,8 +68,8 @@ export const PLACEHOLDER_NOTE =
 /** The user a request is attributed to when `modelDoor.requireUser` is false and none is named. */
 export const ANONYMOUS_USER = 'anonymous';
 
-/** Most characters either side of a message boundary searched for a credential split across two user messages. */
-export const SPLIT_WINDOW_CHARS = 512;
+/** Most values vaulted earlier by the same agent and user that are redacted from answers (the newest). */
+export const EARLIER_VALUES_MAX = 256;
 
 /** Largest non-streamed provider answer read, in bytes. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -73,8 +77,6 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** Anthropic API version sent when the agent names none. */
 const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
-/** A user id: 1-256 printable characters, no control characters. */
-const USER_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 /** The model door's dependencies. */
 export interface ModelDoorOptions {
@@ -162,11 +164,12 @@ export class ModelDoor {
   async #serve(req: IncomingMessage, res: ServerResponse, url: URL, turn: Turn, kindHint: ProviderKind): Promise<void> {
     const cfg = this.#gateway.config;
     // 1. The agent, by its Bastion key (OpenAI SDKs send it as a Bearer token, Anthropic SDKs as x-api-key).
-    const auth = headerOne(req, 'authorization');
-    const key = auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : headerOne(req, 'x-api-key');
-    if (key === undefined) return this.#fail(res, turn, kindHint, 401, 'ERR_AUTH_REQUIRED', 'authentication required: send your Bastion agent key as the API key', deny('auth.missing', 'http'));
-    const agentName = this.#gateway.agentForKey(key);
-    if (agentName === undefined) return this.#fail(res, turn, kindHint, 401, 'ERR_AUTH_INVALID', 'invalid key', deny('auth.invalid', 'http'));
+    const authn = authenticateAgent(req.headers, this.#gateway.agentKeys, ['authorization', 'x-api-key']);
+    if (!authn.ok) {
+      const r = refusal(authn.reason, 'http', 'model');
+      return this.#fail(res, turn, kindHint, r.status, r.code, authn.reason === 'auth.missing' ? 'authentication required: send your Bastion agent key as the API key' : 'invalid key', r.decision);
+    }
+    const agentName = authn.agent;
     turn.agent = agentName;
     const agent = cfg.agents.get(agentName) as ResolvedAgent;
 
@@ -209,20 +212,29 @@ export class ModelDoor {
     const stream = body.stream === true;
     turn.detail.stream = stream;
 
-    // 4. The end user.
-    const headerUser = headerOne(req, 'bastion-user') || undefined;
-    const fieldUser = bodyUser(kind, body);
-    if (headerUser !== undefined && fieldUser !== undefined && headerUser !== fieldUser) {
-      return this.#fail(res, turn, kind, 400, 'ERR_USER_REQUIRED', 'Bastion-User and the request\'s user field name different users', deny('user.ambiguous', 'http'));
+    // 4. The end user (the kernel's one step): asserted by Bastion-User or the request's user field, or proven by a token.
+    const claims = this.#gateway.users.claimsOf(req.headers, bodyUser(kind, body));
+    const identified = claims === 'invalid' ? ({ ok: false, reason: 'user.invalid' } as const) : await this.#gateway.users.identify(claims);
+    if (!identified.ok) {
+      const why: Record<typeof identified.reason, string> = {
+        'user.invalid': 'the user id must be 1-256 characters without control characters',
+        'user.ambiguous': 'Bastion-User, the request\'s user field and the user token name different users',
+        'user.unverified': 'this gateway needs a user token for every named user',
+        'user.token_invalid': 'the user token is not valid',
+        'user.jwks_unavailable': 'the user token cannot be verified now',
+      };
+      const r = refusal(identified.reason, 'users', 'model');
+      return this.#fail(res, turn, kind, r.status, r.code, why[identified.reason], r.decision);
     }
-    const named = headerUser ?? fieldUser;
-    if (named !== undefined && !USER_ID.test(named)) return this.#fail(res, turn, kind, 400, 'ERR_USER_REQUIRED', 'the user id must be 1-256 characters without control characters', deny('user.invalid', 'http'));
-    if (named === undefined && md.requireUser) {
+    const named = identified.user;
+    if (named === null && md.requireUser) {
       return this.#fail(res, turn, kind, 400, 'ERR_USER_REQUIRED', 'name the end user in the Bastion-User header or the request\'s user field', deny('user.missing', 'modelDoor.requireUser'));
     }
-    const user = named ?? ANONYMOUS_USER;
+    const user = named?.id ?? ANONYMOUS_USER;
     turn.user = user;
-    const isAdmin = md.admins.includes(user);
+    if (named?.verified === true) turn.detail.userVerified = true;
+    // Admin privilege (no bans, no hardening note) needs a proven user when user tokens are configured.
+    const isAdmin = md.admins.includes(user) && mayActPrivileged(named, this.#gateway.users);
     if (isAdmin) turn.detail.admin = true;
 
     // 5. Bans (admins are exempt), then rate limits.
@@ -247,12 +259,17 @@ export class ModelDoor {
       return this.#fail(res, turn, kind, 429, 'ERR_RATE_LIMITED', `rate limit reached (${admit.limit})`, deny('ratelimit.exceeded', `modelDoor.rateLimits.${admit.limit === 'user.requests' || admit.limit === 'user.tokens' ? 'perUser' : 'perAgent'}`), 'denied', { 'retry-after': retry });
     }
 
-    // 6. Prompt attacks in the user's new turn.
-    const slots = textSlots(body);
-    const fresh = newTurnStart(body);
-    const findings: PromptAttackFinding[] = [];
+    // 6. Prompt attacks in the user's new turn, and a fabricated assistant turn priming a disclosure.
+    let slots: TextSlot[];
     try {
-      for (const s of slots) if (s.role === 'user' && s.message >= fresh) findings.push(...(await runDetectors(this.#detectors, s.get(), { context: 'user' })));
+      slots = requestTexts(kind, body);
+    } catch (err) {
+      if (!isBastionError(err, 'ERR_MODEL_REQUEST_INVALID')) throw err;
+      return this.#fail(res, turn, kind, 400, 'ERR_MODEL_REQUEST_INVALID', `not a ${kind === 'openai' ? 'Chat Completions' : 'Messages'} request: ${err.message}`, deny('request.shape', kind));
+    }
+    let findings: PromptAttackFinding[];
+    try {
+      findings = await this.#detectAttacks(body, slots);
     } catch {
       return this.#fail(res, turn, kind, 503, 'ERR_INTERNAL', 'prompt detector failed', deny('detector.error', 'prompt-attacks'));
     }
@@ -278,16 +295,14 @@ export class ModelDoor {
       this.#alert('model.extraction_flag', 'warning', agentName, user, `prompt-extraction attempt by user ${user}`, { rule: extraction.rule });
     }
 
-    // 7. Pasted credentials → personal secrets of this user, placeholders in the text.
+    // 7. Pasted credentials → personal secrets of this user, placeholders in the text; with the values this user vaulted before.
     const values: string[] = [];
-    if (md.vaultPastedSecrets) {
-      const vaulted = await this.#vaultPasted(slots, agentName, user, values).catch((err: unknown) => err as Error);
-      if (vaulted instanceof Error) {
-        const code = isBastionError(vaulted) && vaulted.code === 'ERR_VAULT_KEY' ? 'vault.unavailable' : 'vault.error';
-        return this.#fail(res, turn, kind, 503, 'ERR_STORE', 'the vault could not store a pasted credential', deny(code, 'vault'));
-      }
-      if (vaulted.length > 0) turn.detail.vaulted = vaulted;
+    const vaulted = await this.#vaultPasted(slots, agentName, user, md.vaultPastedSecrets, values).catch((err: unknown) => err as Error);
+    if (vaulted instanceof Error) {
+      const code = isBastionError(vaulted) && vaulted.code === 'ERR_VAULT_KEY' ? 'vault.unavailable' : 'vault.error';
+      return this.#fail(res, turn, kind, 503, 'ERR_STORE', 'the vault could not store a pasted credential', deny(code, 'vault'));
     }
+    if (vaulted.length > 0) turn.detail.vaulted = vaulted;
 
     // 8. Tools offered to the model.
     const removed = filterOfferedTools(kind, body, (name) => this.#mayUse(agent, name));
@@ -367,69 +382,82 @@ export class ModelDoor {
   }
 
   /**
-   * Finds credentials in the user's texts (each text, and across each boundary
-   * between two consecutive user texts), vaults them and replaces them with
-   * placeholders in place, then replaces every other copy of a vaulted value in
-   * any message (a value the detector recognized once is a secret wherever it
-   * stands). Pushes each value to `values`. Returns what was vaulted.
+   * Runs the prompt-attack detectors on the user's new turn (context `user`)
+   * and on the assistant message that precedes it or prefills the answer
+   * (context `assistant`: a client-fabricated "Sure, here are my
+   * instructions:" is an extraction set-up). Rejects when a detector fails.
    */
-  async #vaultPasted(all: readonly TextSlot[], agent: string, user: string, values: string[]): Promise<{ rule: string; token: string; created: boolean }[]> {
-    const slots = all.filter((s) => s.role === 'user');
-    const out = new Map<string, { rule: string; token: string; created: boolean }>();
-    const placeholders = new Map<string, string>();
+  async #detectAttacks(body: ModelRequest, slots: readonly TextSlot[]): Promise<PromptAttackFinding[]> {
+    const fresh = newTurnStart(body);
+    const priming = primingAssistantMessage(body);
+    const findings: PromptAttackFinding[] = [];
+    for (const s of slots) {
+      if (s.author === 'user' && s.message >= fresh) findings.push(...(await runDetectors(this.#detectors, s.get(), { context: 'user' })));
+      else if (s.author === 'assistant' && s.message === priming) findings.push(...(await runDetectors(this.#detectors, s.get(), { context: 'assistant' })));
+    }
+    return findings;
+  }
+
+  /**
+   * Vaults the credentials of a request and replaces them with placeholders in
+   * place (when `vaultNew`), and pushes to `values` every value the answer
+   * filter must redact. In order:
+   *
+   * 1. the values `user` vaulted before (newest {@link EARLIER_VALUES_MAX}):
+   *    pushed to `values`, and their copies anywhere in the request replaced;
+   * 2. credentials the detector finds in every string of every message
+   *    ({@link requestTexts}: all roles, `name`, every content part, tool-call
+   *    arguments, tool results, Anthropic `system`), each string alone and in
+   *    the separator-free concatenation of all of them, so a credential split
+   *    across two or more adjacent strings (messages or parts) is found and
+   *    each piece of it is replaced by the placeholder ({@link joinedFindings});
+   * 3. every other copy of a value vaulted in step 2, in any string.
+   *
+   * Returns what was vaulted in this request.
+   * @throws BastionError `ERR_VAULT_KEY` (a credential and no vault), `ERR_STORE`, `ERR_VAULT_DECRYPT`
+   */
+  async #vaultPasted(slots: readonly TextSlot[], agent: string, user: string, vaultNew: boolean, values: string[]): Promise<{ rule: string; token: string; created: boolean }[]> {
     const pasted = this.#opts.pasted;
+    const placeholders = new Map<string, string>();
+    if (pasted !== undefined) {
+      for (const k of await pasted.known(agent, user, EARLIER_VALUES_MAX)) {
+        const v = k.value.reveal();
+        values.push(v);
+        if (vaultNew) placeholders.set(v, k.placeholder);
+      }
+      replaceCopies(slots, placeholders);
+    }
+    if (!vaultNew) return [];
+    const out = new Map<string, { rule: string; token: string; created: boolean }>();
     const vault = async (value: string, rule: string): Promise<string> => {
-      if (pasted === undefined) throw new BastionError('ERR_VAULT_KEY', 'no vault is open');
       const known = placeholders.get(value);
       if (known !== undefined) return known;
+      if (pasted === undefined) throw new BastionError('ERR_VAULT_KEY', 'no vault is open');
       const v = await pasted.vault(agent, user, new Secret(value), rule);
       if (!out.has(v.secret.token)) out.set(v.secret.token, { rule, token: v.secret.token, created: v.created });
       values.push(value);
       placeholders.set(value, v.placeholder);
       return v.placeholder;
     };
-    // A credential split across two user messages: search a window either side of each boundary.
-    for (let i = 0; i + 1 < slots.length; i++) {
-      const a = slots[i] as TextSlot;
-      const b = slots[i + 1] as TextSlot;
-      const at = a.get();
-      const bt = b.get();
-      const tail = at.slice(-SPLIT_WINDOW_CHARS);
-      const head = bt.slice(0, SPLIT_WINDOW_CHARS);
-      const joined = tail + head;
-      for (const f of findSecrets(joined)) {
-        if (f.start >= tail.length || f.end <= tail.length) continue;
-        const ph = await vault(joined.slice(f.start, f.end), f.rule);
-        a.set(at.slice(0, at.length - tail.length + f.start) + ph);
-        b.set(ph + bt.slice(f.end - tail.length));
-        break;
-      }
-    }
-    for (const s of slots) {
+    // Across strings first: a credential cut over adjacent fields, or whose keyword ends the previous one.
+    const own = slots.map((s) => findSecrets(s.get()));
+    const split = joinedFindings(slots, own);
+    for (const f of split) f.placeholder = await vault(f.value, f.rule);
+    const changed = replacePieces(slots, split);
+    for (const [i, s] of slots.entries()) {
       const text = s.get();
-      const found = findSecrets(text);
+      const found = changed.has(i) ? findSecrets(text) : (own[i] as readonly { start: number; end: number; rule: string }[]);
       if (found.length === 0) continue;
       let edited = '';
       let at = 0;
       for (const f of found) {
+        if (f.start < at) continue;
         edited += text.slice(at, f.start) + (await vault(text.slice(f.start, f.end), f.rule));
         at = f.end;
       }
       s.set(edited + text.slice(at));
     }
-    if (placeholders.size > 0) {
-      for (const s of all) {
-        let text = s.get();
-        let changed = false;
-        for (const [value, ph] of placeholders) {
-          if (text.includes(value)) {
-            text = text.split(value).join(ph);
-            changed = true;
-          }
-        }
-        if (changed) s.set(text);
-      }
-    }
+    replaceCopies(slots, placeholders);
     return [...out.values()];
   }
 
@@ -624,12 +652,7 @@ export class ModelDoor {
     const n = report.usage ? report.usage.input + report.usage.output : 0;
     if (n <= 0) return;
     this.#limiter.chargeTokens(agent, user, n).catch((err: unknown) => {
-      this.#gateway.audit
-        .append(
-          { time: new Date().toISOString(), door: 'model', agent, user, method: 'ratelimit.charge', decision: deny('ratelimit.charge_failed', 'redis'), outcome: 'error', durationMs: 0, detail: { tokens: n, code: isBastionError(err) ? err.code : 'ERR_INTERNAL' } },
-          { lazy: true },
-        )
-        .catch(() => undefined);
+      this.#gateway.auditStep.batched({ time: new Date().toISOString(), door: 'model', agent, user, method: 'ratelimit.charge', decision: deny('ratelimit.charge_failed', 'redis'), outcome: 'error', durationMs: 0, detail: { tokens: n, code: isBastionError(err) ? err.code : 'ERR_INTERNAL' } });
     });
   }
 
@@ -711,15 +734,14 @@ export class ModelDoor {
       durationMs: round(performance.now() - turn.started),
       detail: { status, ...turn.detail, ...extra },
     };
-    this.#gateway.audit.append(event, { lazy: true }).catch(() => undefined);
+    // Batched: written after the response; a failed write is counted and alerted by the audit step.
+    this.#gateway.auditStep.batched(event);
   }
 
   #alert(kind: string, severity: AdminAlert['severity'], agent: string, user: string | null, summary: string, detail: Record<string, unknown>): void {
     const alert: AdminAlert = { kind, severity, time: new Date().toISOString(), agent, user, summary, detail };
     this.#opts.alerts?.notify(alert);
-    this.#gateway.audit
-      .append({ time: alert.time, door: 'model', agent, user, method: 'alert', target: kind, decision: deny(kind, 'alerts'), outcome: 'ok', durationMs: 0, detail: { severity, summary, ...detail } }, { lazy: true })
-      .catch(() => undefined);
+    this.#gateway.auditStep.batched({ time: alert.time, door: 'model', agent, user, method: 'alert', target: kind, decision: deny(kind, 'alerts'), outcome: 'ok', durationMs: 0, detail: { severity, summary, ...detail } });
   }
 }
 
@@ -753,6 +775,92 @@ function supervisorInput(kind: ProviderKind, body: ModelRequest, report: Respons
   }
   const calls = report.toolCalls.length > 0 ? `\n[tool calls: ${report.toolCalls.join(', ')}]` : '';
   return { conversation, toolResults, answer: report.text + calls };
+}
+
+/** A credential found in the concatenation of a request's strings, with the piece of it each string holds. */
+interface JoinedFinding {
+  readonly value: string;
+  readonly rule: string;
+  /** `[from, to)` in string `slot` of the slots list. */
+  readonly pieces: readonly { readonly slot: number; readonly from: number; readonly to: number }[];
+  placeholder: string;
+}
+
+/**
+ * The credentials the detector finds in the separator-free concatenation of
+ * every string of the request (document order) that it would not find in one
+ * string alone: spans crossing a boundary between two or more strings, and
+ * spans inside one string whose left context (`password =`) ends the string
+ * before. Linear in the request's text (one more detector pass over it).
+ *
+ * Limits: only adjacent strings are joined, so a credential cut in two with
+ * other text between the pieces, reordered, or encoded, is not found; joining
+ * may also make a span out of two innocent pieces (then both are replaced:
+ * over-vaulting, not a leak).
+ */
+function joinedFindings(slots: readonly TextSlot[], own: readonly (readonly { start: number; end: number }[])[]): JoinedFinding[] {
+  if (slots.length < 2) return [];
+  const texts = slots.map((s) => s.get());
+  const offsets: number[] = [];
+  let total = 0;
+  for (const t of texts) {
+    offsets.push(total);
+    total += t.length;
+  }
+  const joined = texts.join('');
+  const out: JoinedFinding[] = [];
+  let slot = 0;
+  for (const f of findSecrets(joined).sort((a, b) => a.start - b.start)) {
+    while (slot + 1 < offsets.length && (offsets[slot + 1] as number) <= f.start) slot++;
+    const pieces: { slot: number; from: number; to: number }[] = [];
+    for (let k = slot; k < texts.length && (offsets[k] as number) < f.end; k++) {
+      const base = offsets[k] as number;
+      const len = (texts[k] as string).length;
+      if (len === 0) continue;
+      pieces.push({ slot: k, from: Math.max(0, f.start - base), to: Math.min(len, f.end - base) });
+    }
+    if (pieces.length === 0) continue;
+    const single = pieces.length === 1 ? (pieces[0] as { slot: number; from: number; to: number }) : undefined;
+    // Found in its own string too: left to the per-string pass.
+    if (single !== undefined && (own[single.slot] ?? []).some((g) => g.start <= single.from && g.end >= single.to)) continue;
+    out.push({ value: joined.slice(f.start, f.end), rule: f.rule, pieces, placeholder: '' });
+  }
+  return out;
+}
+
+/** Replaces each piece of each finding with the finding's placeholder (right to left per string, so offsets hold); returns the indexes of the strings changed. */
+function replacePieces(slots: readonly TextSlot[], found: readonly JoinedFinding[]): Set<number> {
+  const bySlot = new Map<number, { from: number; to: number; placeholder: string }[]>();
+  for (const f of found) for (const p of f.pieces) bySlot.set(p.slot, [...(bySlot.get(p.slot) ?? []), { from: p.from, to: p.to, placeholder: f.placeholder }]);
+  for (const [i, edits] of bySlot) {
+    const s = slots[i] as TextSlot;
+    let text = s.get();
+    edits.sort((a, b) => b.from - a.from);
+    let limit = text.length;
+    for (const e of edits) {
+      if (e.to > limit) continue;
+      text = text.slice(0, e.from) + e.placeholder + text.slice(e.to);
+      limit = e.from;
+    }
+    s.set(text);
+  }
+  return new Set(bySlot.keys());
+}
+
+/** Replaces every copy of each value with its placeholder, in every string. */
+function replaceCopies(slots: readonly TextSlot[], placeholders: ReadonlyMap<string, string>): void {
+  if (placeholders.size === 0) return;
+  for (const s of slots) {
+    let text = s.get();
+    let changed = false;
+    for (const [value, ph] of placeholders) {
+      if (text.includes(value)) {
+        text = text.split(value).join(ph);
+        changed = true;
+      }
+    }
+    if (changed) s.set(text);
+  }
 }
 
 function methodOf(pathname: string): string {

@@ -9,6 +9,7 @@
  * chunk object; Anthropic API reference, "Messages" and "Streaming Messages".
  */
 import { z } from 'zod';
+import { BastionError } from '../errors.ts';
 
 export type ProviderKind = 'openai' | 'anthropic';
 
@@ -63,38 +64,97 @@ export function checkRequest(kind: ProviderKind, body: unknown): { ok: true; bod
   return { ok: false, message: `${path || 'body'}: ${issue?.message ?? 'invalid'}` };
 }
 
-/** One editable text of a message: read it, and replace it in the body. */
+/** Who wrote a text the model reads: the end user, the agent's system/developer prompt, an earlier answer, or a tool's result. */
+export type TextAuthor = 'user' | 'system' | 'assistant' | 'tool';
+
+/** One editable string of a request: read it, and replace it in the body. */
 export interface TextSlot {
-  /** Index of the message in `messages`. */
+  /** Index of the message in `messages`; -1 for Anthropic's top-level `system`. */
   readonly message: number;
   readonly role: string;
+  /** Who wrote it: a tool result inside a user message (Anthropic `tool_result`) is `tool`. */
+  readonly author: TextAuthor;
+  /** Where it stands in the message, e.g. `content[1].text`, `tool_calls[0].function.arguments`, `name`. */
+  readonly field: string;
   get(): string;
   set(text: string): void;
 }
 
-/** Every text of every message, in order (string contents and `text` parts). */
-export function textSlots(body: ModelRequest): TextSlot[] {
+/**
+ * Keys whose strings are not text the model reads as words: enums and
+ * opaque or binary payloads (thinking signatures, base64 `data` of images,
+ * audio and files, encrypted reasoning). Everything else is a slot.
+ */
+const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['role', 'type', 'signature', 'data', 'file_data', 'encrypted_content', 'cache_control']);
+/** Deepest nesting walked inside one message (the request shape allows no deeper; a deeper one is refused by {@link requestTexts}). */
+export const MAX_TEXT_DEPTH = 32;
+
+/**
+ * Every string a request gives the model to read, in document order: each
+ * message's every string field at any depth (`content` as a string or parts of
+ * any type: `text`, `input_text`, `output_text`, `refusal`, Anthropic
+ * `tool_result` content and `tool_use` input; `name`; OpenAI `tool_calls[].
+ * function.arguments` and the legacy `function_call`; reasoning text) except
+ * the keys in NOT_TEXT_KEYS and `data:` URLs (inline images and files), and
+ * Anthropic's top-level `system` (string or blocks). Roles: all of them
+ * (system, developer, user, assistant, tool, function).
+ * @throws BastionError `ERR_MODEL_REQUEST_INVALID` when a message nests deeper than {@link MAX_TEXT_DEPTH}
+ */
+export function requestTexts(kind: ProviderKind, body: ModelRequest): TextSlot[] {
   const out: TextSlot[] = [];
+  if (kind === 'anthropic' && body.system !== undefined) {
+    walkStrings(body, 'system', 'system', { message: -1, role: 'system', author: 'system' }, out, 0);
+  }
   body.messages.forEach((m, i) => {
     const role = String(m.role);
-    const content = m.content;
-    if (typeof content === 'string') {
-      out.push({ message: i, role, get: () => m.content as string, set: (t) => void (m.content = t) });
-    } else if (Array.isArray(content)) {
-      for (const part of content as Record<string, unknown>[]) {
-        if (part.type === 'text' && typeof part.text === 'string') {
-          out.push({ message: i, role, get: () => part.text as string, set: (t) => void (part.text = t) });
-        }
-      }
+    const author: TextAuthor = role === 'user' ? 'user' : role === 'assistant' ? 'assistant' : role === 'tool' || role === 'function' ? 'tool' : 'system';
+    for (const key of Object.keys(m)) {
+      if (NOT_TEXT_KEYS.has(key)) continue;
+      walkStrings(m, key, key, { message: i, role, author }, out, 0);
     }
   });
   return out;
 }
 
-/** Index of the first message after the last assistant message: the user's new turn starts there. */
+function walkStrings(holder: Record<string, unknown> | unknown[], key: string | number, field: string, at: { message: number; role: string; author: TextAuthor }, out: TextSlot[], depth: number): void {
+  const v = (holder as Record<string | number, unknown>)[key];
+  if (typeof v === 'string') {
+    if (v.length === 0 || v.startsWith('data:')) return;
+    out.push({ ...at, field, get: () => (holder as Record<string | number, unknown>)[key] as string, set: (t) => void ((holder as Record<string | number, unknown>)[key] = t) });
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  if (depth >= MAX_TEXT_DEPTH) throw new BastionError('ERR_MODEL_REQUEST_INVALID', `${field}: nested deeper than ${MAX_TEXT_DEPTH}`);
+  if (Array.isArray(v)) {
+    for (let j = 0; j < v.length; j++) walkStrings(v, j, `${field}[${j}]`, at, out, depth + 1);
+    return;
+  }
+  const obj = v as Record<string, unknown>;
+  // Anthropic tool results come back inside user messages: their text is a tool's, not the user's.
+  const inner = obj.type === 'tool_result' || obj.type === 'function_call_output' ? { ...at, author: 'tool' as const } : at;
+  for (const k of Object.keys(obj)) {
+    if (NOT_TEXT_KEYS.has(k)) continue;
+    walkStrings(obj, k, `${field}.${k}`, inner, out, depth + 1);
+  }
+}
+
+/**
+ * Index of the first message of the user's new turn: the messages after the
+ * last assistant message that a user message follows. A trailing assistant
+ * message (a prefill: "Sure, here are my instructions:") does not end the
+ * turn, so the user messages before it are still new.
+ */
 export function newTurnStart(body: ModelRequest): number {
-  for (let i = body.messages.length - 1; i >= 0; i--) if (body.messages[i]?.role === 'assistant') return i + 1;
+  let end = body.messages.length;
+  while (end > 0 && body.messages[end - 1]?.role === 'assistant') end--;
+  for (let i = end - 1; i >= 0; i--) if (body.messages[i]?.role === 'assistant') return i + 1;
   return 0;
+}
+
+/** The assistant message just before the user's new turn, or the trailing prefill: -1 when there is none. */
+export function primingAssistantMessage(body: ModelRequest): number {
+  for (let i = body.messages.length - 1; i >= 0; i--) if (body.messages[i]?.role === 'assistant') return i;
+  return -1;
 }
 
 /**

@@ -12,19 +12,22 @@
  *   HMAC-SHA256(fingerprintKey, agent ‖ user ‖ value), which reveals nothing
  *   about the value without the key.
  * - Hosts come from the detector rule that found the value
- *   ({@link secretRuleHosts}: a GitHub token → `api.github.com`). A value whose
- *   rule names no host is stored with none and is unusable until an admin binds
- *   it (`bastion secret pasted bind`).
+ *   ({@link secretRuleHosts}: a GitHub token → `api.github.com`), minus those
+ *   the Public Suffix List check refuses ({@link bindableHosts}: a Shopify
+ *   token's `*.myshopify.com` is a namespace anyone can register in). A value
+ *   left with no host is stored with none and is unusable (`placeholder.unbound`)
+ *   until an admin binds it (`bastion secret pasted bind`, same check).
  * - {@link PastedSecrets.authorize} is the one check both the tool door and the
  *   network door use before swapping a placeholder for its value.
  */
 import { base32nopad } from '@scure/base';
 import { secretRuleHosts } from '../detect/secrets.ts';
-import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
+import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import type { Store, StoredPastedSecret } from '../store/store.ts';
 import { constantTimeEqual, hmacSha256, randomId } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
+import { bindableHosts, checkHostBinding, hostBindingMessage, isUsableStoredHost } from './host-binding.ts';
 import type { Vault } from './vault.ts';
 
 /** A pasted-secret placeholder anywhere in a text; group 1 is the token. Global: use with matchAll/replace only. */
@@ -101,7 +104,7 @@ export class PastedSecrets {
       user,
       fingerprint,
       rule,
-      hosts: secretRuleHosts(rule).map(normalizeHost),
+      hosts: bindableHosts(secretRuleHosts(rule)),
       sealed: JSON.stringify(sealed),
       createdAt: this.#now(),
       lastUsedAt: null,
@@ -125,9 +128,35 @@ export class PastedSecrets {
     const secret = await this.#store.getPastedSecretByToken(token);
     if (secret === undefined || !constantTimeEqual(this.tokenOf(secret.id), token)) return { ok: false, reason: 'placeholder.unknown' };
     if (secret.agent !== who.agent || secret.user !== who.user) return { ok: false, reason: 'placeholder.foreign_user', secret };
-    if (secret.hosts.length === 0) return { ok: false, reason: 'placeholder.unbound', secret };
-    if (!hostMatchesAny(secret.hosts, normalizeHost(who.host))) return { ok: false, reason: 'placeholder.foreign_host', secret };
+    const hosts = secret.hosts.filter(isUsableStoredHost); // rows stored before the suffix check
+    if (hosts.length === 0) return { ok: false, reason: 'placeholder.unbound', secret };
+    if (!hostMatchesAny(hosts, normalizeHost(who.host))) return { ok: false, reason: 'placeholder.foreign_host', secret };
     return { ok: true, secret, value: this.#open(secret) };
+  }
+
+  /**
+   * The values `agent` and `user` vaulted before (newest first, at most
+   * `limit`), with their placeholders: the model door redacts them from every
+   * answer to that user and replaces their copies in later requests, whether
+   * or not the detector would recognize them again.
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller refuses the request)
+   */
+  async known(agent: string, user: string, limit: number): Promise<{ readonly value: Secret; readonly placeholder: string }[]> {
+    const rows = await this.#store.listPastedSecrets({ agent, user, limit });
+    return rows.filter((r) => r.agent === agent && r.user === user).map((r) => ({ value: this.#open(r), placeholder: pastedPlaceholder(r.token) }));
+  }
+
+  /**
+   * The pasted secret whose placeholder has `token`, with its value, or
+   * undefined when there is none (the caller refuses: `placeholder.unknown`).
+   * Whether it may be used, by whom and where, is the release rule's
+   * (`release` with `pastedSecret`, src/vault/release.ts).
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller denies)
+   */
+  async find(token: string): Promise<{ readonly secret: StoredPastedSecret; readonly value: Secret } | undefined> {
+    const secret = await this.#store.getPastedSecretByToken(token);
+    if (secret === undefined || !constantTimeEqual(this.tokenOf(secret.id), token)) return undefined;
+    return { secret, value: this.#open(secret) };
   }
 
   /** Records a use (coalescing is the store's; failures are ignored: usage times are informational). */
@@ -135,11 +164,23 @@ export class PastedSecrets {
     this.#store.touchPastedSecret(id, this.#now()).catch(() => undefined);
   }
 
-  /** Binds a pasted secret to hosts (admin). False when the token is unknown. */
-  async bind(token: string, hosts: readonly string[]): Promise<boolean> {
+  /**
+   * Binds a pasted secret to `hosts` (admin, `bastion secret pasted bind`),
+   * replacing its hosts. Each host must pass {@link checkHostBinding}, exact
+   * hosts under a shared suffix only with `unsafeAllowSharedSuffix` (the caller audits).
+   * False when the token is unknown.
+   * @throws RangeError naming a refused host and the reason, before anything is read; BastionError `ERR_STORE`
+   */
+  async bind(token: string, hosts: readonly string[], opts: { unsafeAllowSharedSuffix?: boolean } = {}): Promise<boolean> {
+    if (hosts.length === 0) throw new RangeError('hosts must name at least one host');
+    const checked = hosts.map((h) => {
+      const c = checkHostBinding(h, opts);
+      if (!c.ok) throw new RangeError(`hosts: ${hostBindingMessage(c, h)}`);
+      return c.host;
+    });
     const secret = await this.#store.getPastedSecretByToken(token);
     if (secret === undefined) return false;
-    return this.#store.setPastedSecretHosts(secret.id, hosts.map(normalizeHost));
+    return this.#store.setPastedSecretHosts(secret.id, [...new Set(checked)]);
   }
 
   #open(secret: StoredPastedSecret): Secret {
