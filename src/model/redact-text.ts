@@ -1,9 +1,9 @@
 /**
  * Redaction of what a model sends back to an agent: credentials the detector
  * finds (`[REDACTED:<rule>]`, src/detect/secrets.ts) and known secret values
- * (`[REDACTED:vault-secret]`: the end user's vaulted secrets, searched as they
- * are, JSON-escaped and percent-encoded, the same forms as
- * src/egress/redact-stream.ts), in whole texts, in streams of text, and inside
+ * (`[REDACTED:vault-secret]`: the end user's vaulted secrets, searched in the
+ * literal forms of src/redact/forms.ts: as they are, JSON-, HTML- and
+ * percent-escaped, base64 at every alignment, hex), in whole texts, in streams of text, and inside
  * JSON (tool-call arguments).
  *
  * ## One redaction, whole or streamed
@@ -59,13 +59,14 @@
  */
 import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, PEM_PATTERN_SOURCES, redactDeep } from '../detect/secrets.ts';
 import { K8S_WINDOW, SECRET_RULE_TABLE, type SecretRule } from '../detect/secret-rules.ts';
-import { REDACTED_VALUE } from '../egress/redact-stream.ts';
+import { REDACTED_VALUE } from '../redact/engine.ts';
+import { literalForms } from '../redact/forms.ts';
 
 export { K8S_WINDOW, MAX_PEM_CHARS };
 
 /** What to redact besides the detector's findings. */
 export interface TextRedactionOptions {
-  /** Known secret values (non-empty strings); each is also searched JSON-escaped and percent-encoded. */
+  /** Known secret values (non-empty strings); each is searched in every literal form of src/redact/forms.ts. */
   readonly values?: readonly string[];
 }
 
@@ -92,10 +93,10 @@ const NO_FORMS: Forms = Object.freeze({ forms: Object.freeze([]), longest: 0 });
 const FORMS_CACHE = new WeakMap<readonly string[], Forms>();
 
 /**
- * The forms searched for `values`: each value as it is, JSON-escaped and
- * percent-encoded (the forms of src/egress/redact-stream.ts), deduplicated,
- * empty strings dropped. A value that cannot be percent-encoded (a lone
- * surrogate) is searched in its other forms. Throws `TypeError` for a non-string.
+ * The forms searched for `values`: the literal forms of each value
+ * (`literalForms`, src/redact/forms.ts), deduplicated, empty strings dropped.
+ * A value that cannot be percent-encoded (a lone surrogate) is searched in its
+ * other forms. Throws `TypeError` for a non-string.
  */
 function formsOf(opts: TextRedactionOptions | undefined): Forms {
   const values = opts?.values;
@@ -105,14 +106,7 @@ function formsOf(opts: TextRedactionOptions | undefined): Forms {
   const set = new Set<string>();
   for (const v of values) {
     if (typeof v !== 'string') throw new TypeError('redactText: values must be strings');
-    if (v.length === 0) continue;
-    set.add(v);
-    set.add(JSON.stringify(v).slice(1, -1));
-    try {
-      set.add(encodeURIComponent(v));
-    } catch {
-      // A lone surrogate has no percent-encoding; the value cannot appear in that form.
-    }
+    for (const f of literalForms(v)) set.add(f);
   }
   const forms = Object.freeze([...set]);
   const out: Forms = Object.freeze({ forms, longest: Math.max(0, ...forms.map((f) => f.length)) });
