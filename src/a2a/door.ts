@@ -13,8 +13,9 @@
  * message size → JWS over the rebuilt envelope with the peer's key (EdDSA only,
  * its `kid`) → `sender` is the peer's registered sender id → `recipient` is our
  * `identity.issuer` → `iat` within ±`maxAgeS` → the target agent receives from
- * this peer and has `deliver` → the nonce is new (kept 2 × `maxAgeS`; a nonce
- * store that cannot answer refuses) → POST to the agent's `deliver` URL → its
+ * this peer and has `deliver` → the nonce is new (kept 2 × `maxAgeS` in the
+ * nonce store, by default the SQLite store file so restarts do not forget it; a
+ * nonce store that cannot answer refuses) → POST to the agent's `deliver` URL → its
  * answer goes back to the peer.
  *
  * Every request ends in exactly one audit record (door `a2a`) with the decision
@@ -23,20 +24,20 @@
  * `{error: {code, message}}` with a fixed message.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import type { BastionErrorCode } from '../errors.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import type { Gateway } from '../server/gateway.ts';
-import { headerOne, readBody } from '../server/http-body.ts';
+import { readBody } from '../door/body.ts';
+import { authenticateAgent, presentedKey } from '../door/authenticate.ts';
+import { refusal } from '../door/refusal.ts';
 import type { StoredPeer } from '../store/store.ts';
 import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
-import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from '../verify/replay.ts';
 import { DEFAULTS } from '../defaults.ts';
-import { failFastRedis } from '../util/redis.ts';
+import { openNonceStore, type NonceStore } from '../store/nonces.ts';
 import { peerKeys, signEnvelope, verifyEnvelope, type PeerKeys } from './jws.ts';
 import { ENVELOPE_VERSION, firstIssue, InboundRequest, messageBytes, SendRequest, type A2aEnvelope } from './message.ts';
 import { MAX_PEER_TOKEN_LENGTH, openPeerToken, peerTokenDigest } from './peers.ts';
@@ -57,6 +58,8 @@ export interface A2aDoorOptions {
   /** Overrides of {@link A2A_LIMITS}. */
   readonly timeoutMs?: number;
   readonly redisTimeoutMs?: number;
+  /** The nonce store (default: opened from `a2a.nonceStore`); the door closes it. */
+  readonly nonces?: NonceStore;
 }
 
 /** One request through the door, collected for its audit record. */
@@ -89,13 +92,12 @@ export class A2aDoor {
   readonly #kek: Kek;
   readonly #now: () => number;
   readonly #timeoutMs: number;
-  readonly #nonces: ReplayStore;
-  readonly #redis: Redis | undefined;
+  readonly #nonces: NonceStore;
   readonly #dispatcher: Agent;
   /** Verification keys per peer, rebuilt when the peer's registration changes. */
   readonly #keys = new Map<string, { readonly stamp: string; readonly keys: PeerKeys }>();
 
-  private constructor(gateway: Gateway, opts: A2aDoorOptions, nonces: ReplayStore, redis: Redis | undefined) {
+  private constructor(gateway: Gateway, opts: A2aDoorOptions, nonces: NonceStore) {
     const a2a = gateway.config.a2a;
     if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
     this.#gateway = gateway;
@@ -104,34 +106,30 @@ export class A2aDoor {
     this.#now = opts.now ?? Date.now;
     this.#timeoutMs = opts.timeoutMs ?? A2A_LIMITS.timeoutMs;
     this.#nonces = nonces;
-    this.#redis = redis;
     // A private pool with explicit timeouts (undici's defaults are 300 s); redirects are never followed.
     this.#dispatcher = new Agent({ connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
   }
 
   /**
-   * Builds the door for a gateway whose config has `a2a`. With `a2a.nonceStore: redis`
-   * it connects to `redis.url`, waiting at most `redisTimeoutMs`; an unreachable Redis
-   * does not fail `open` (the client keeps reconnecting) but every inbound message is
-   * refused (503) until it answers.
-   * @throws TypeError when the config has no `a2a` section.
+   * Builds the door for a gateway whose config has `a2a`. Nonces go where
+   * `a2a.nonceStore` says (src/store/nonces.ts): `store` (default without Redis)
+   * is a table in the SQLite store file, so a message accepted before a restart
+   * is a replay after it; `redis` connects to `redis.url`, waiting at most
+   * `redisTimeoutMs`; an unreachable Redis does not fail `open` (the client keeps
+   * reconnecting) but every inbound message is refused (503) until it answers.
+   * @throws TypeError when the config has no `a2a` section; BastionError `ERR_STORE`
+   *   when the nonce table cannot be opened.
    */
   static async open(gateway: Gateway, opts: A2aDoorOptions): Promise<A2aDoor> {
     const a2a = gateway.config.a2a;
     if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
-    const redisConfig = gateway.config.redis;
-    if (a2a.nonceStore === 'redis' && redisConfig !== undefined) {
-      const timeoutMs = opts.redisTimeoutMs ?? A2A_LIMITS.redisTimeoutMs;
-      // No offline queue: while disconnected a nonce lookup fails at once (→ 503) instead of waiting.
-      const client = failFastRedis(redisConfig.url.reveal(), timeoutMs);
-      await client.connect().catch(() => undefined);
-      const store = new RedisReplayStore(
-        { set: (key, value, px, ttlMs, nx) => client.set(key, value, px, ttlMs, nx) },
-        { prefix: `${redisConfig.keyPrefix}a2a:nonce:` },
-      );
-      return new A2aDoor(gateway, opts, store, client);
-    }
-    return new A2aDoor(gateway, opts, new MemoryReplayStore(opts.now ? { now: opts.now } : {}), undefined);
+    const nonces =
+      opts.nonces ??
+      (await openNonceStore(
+        { kind: a2a.nonceStore, storePath: gateway.config.storePath, namespace: 'a2a', ...(gateway.config.redis !== undefined ? { redis: gateway.config.redis } : {}) },
+        { redisTimeoutMs: opts.redisTimeoutMs ?? A2A_LIMITS.redisTimeoutMs, ...(opts.now ? { now: opts.now } : {}) },
+      ));
+    return new A2aDoor(gateway, opts, nonces);
   }
 
   /** Whether this door serves `pathname`. */
@@ -160,9 +158,9 @@ export class A2aDoor {
     if (refusal !== undefined) return this.#refuse(res, ex, refusal);
   }
 
-  /** Releases the Redis connection and the HTTP pool. */
+  /** Releases the nonce store and the HTTP pool. */
   async close(): Promise<void> {
-    this.#redis?.disconnect(false);
+    await this.#nonces.close();
     await this.#dispatcher.close();
   }
 
@@ -170,14 +168,14 @@ export class A2aDoor {
 
   async #send(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
     const rule = 'a2a.send';
-    const key = bearer(req);
-    if (key === undefined) {
-      return { status: 401, code: 'ERR_AUTH_REQUIRED', message: 'authentication required', decision: deny('auth.missing', rule), headers: { 'www-authenticate': 'Bearer realm="bastion"' } };
+    const authn = authenticateAgent(req.headers, this.#gateway.agentKeys, ['authorization']);
+    if (!authn.ok) {
+      const r = refusal(authn.reason, rule, 'a2a');
+      return authn.reason === 'auth.missing'
+        ? { status: r.status, code: r.code, message: 'authentication required', decision: r.decision, headers: { 'www-authenticate': 'Bearer realm="bastion"' } }
+        : { status: r.status, code: r.code, message: 'invalid key', decision: r.decision, headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
     }
-    const agent = this.#gateway.agentForKey(key);
-    if (agent === undefined) {
-      return { status: 401, code: 'ERR_AUTH_INVALID', message: 'invalid key', decision: deny('auth.invalid', rule), headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
-    }
+    const agent = authn.agent;
     ex.agent = agent;
 
     const body = await this.#readJson(req, res, ex);
@@ -463,19 +461,14 @@ export class A2aDoor {
       durationMs: Math.round((performance.now() - ex.started) * 1000) / 1000,
       detail: { status, peer: ex.peer, ...ex.detail },
     };
-    try {
-      await this.#gateway.record(event);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.#gateway.auditStep.durable(event);
   }
 }
 
-/** The bearer credential of `Authorization: Bearer <token>`, or undefined. */
+/** The bearer credential of `Authorization: Bearer <token>` (the kernel's credential parser), or undefined. */
 function bearer(req: IncomingMessage): string | undefined {
-  const auth = headerOne(req, 'authorization');
-  return auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
+  const p = presentedKey(req.headers, ['authorization']);
+  return p.kind === 'key' && p.header === 'authorization' && /^bearer /i.test(req.headers.authorization ?? '') ? p.key : undefined;
 }
 
 function invalid(message: string, rule: string): Refusal {

@@ -2,10 +2,11 @@
  * The human approval queue. A call whose policy decision is `approve` is held
  * here until an admin decides or `timeoutMs` passes (then it is denied).
  *
- * Approvals are bound to agent + tool + argument digest and are single use:
- * a granted approval is consumed by exactly one call. When the client gave up
- * before the decision, the same agent calling the same tool with the same
- * arguments within `reuseTtlMs` of the grant runs once without asking again.
+ * Approvals are bound to agent + end user + tool + argument digest and are
+ * single use: a granted approval is consumed by exactly one call. When the
+ * client gave up before the decision, the same agent, for the same end user,
+ * calling the same tool with the same arguments within `reuseTtlMs` of the
+ * grant runs once without asking again; another user's call never claims it.
  *
  * Decisions may be written by another process (the `bastion approvals` CLI works
  * on the store directly), so a waiting call re-reads the store every
@@ -28,6 +29,8 @@ export interface ApprovalQueueOptions {
 
 export interface HoldRequest {
   readonly agent: string;
+  /** The end user the call is for (null: none named); the approval is bound to it. */
+  readonly user: string | null;
   readonly tool: string;
   readonly argsDigest: string;
   /** Arguments with credentials redacted, for the admin's eyes. */
@@ -68,14 +71,15 @@ export class ApprovalQueue {
    */
   async hold(req: HoldRequest): Promise<HoldOutcome> {
     const now = this.#opts.now();
-    const claimed = await this.#store.claimApproval(req.agent, req.tool, req.argsDigest, now);
+    const claimed = await this.#store.claimApproval(req.agent, req.user, req.tool, req.argsDigest, now);
     if (claimed) return { status: 'claimed', approval: claimed };
 
-    let approval = await this.#store.findPendingApproval(req.agent, req.tool, req.argsDigest, now);
+    let approval = await this.#store.findPendingApproval(req.agent, req.user, req.tool, req.argsDigest, now);
     if (!approval) {
       approval = {
         id: randomId(),
         agent: req.agent,
+        user: req.user,
         tool: req.tool,
         argsDigest: req.argsDigest,
         argsPreview: req.argsPreview,

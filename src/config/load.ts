@@ -29,6 +29,7 @@ import { DEFAULTS } from '../defaults.ts';
 import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
+import { checkHostBinding, HOST_BINDING_REFUSALS, hostBindingMessage } from '../vault/host-binding.ts';
 import { ConfigSchema, HostPattern, type RawAbility, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
 import type {
   CedarFile,
@@ -36,6 +37,7 @@ import type {
   ResolvedAgent,
   ResolvedCallToken,
   ResolvedConfig,
+  ResolvedUsers,
   ResolvedNetworkRule,
   ResolvedSecretMeta,
   ResolvedServer,
@@ -107,9 +109,11 @@ export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadR
   const parsed = parseAndValidate(text, file);
   const dir = dirname(abs);
   const policies = await readPolicies(parsed, dir);
+  const userJwks = await readUsersJwks(parsed, dir);
   const warnings: string[] = [];
+  for (const o of secretHostIssues(parsed.raw, parsed.issueAt).overridden) warnings.push(formatIssue(parsed.file, o));
   const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings);
-  const config = buildResolved(parsed.raw, abs, dir, policies, secrets);
+  const config = buildResolved(parsed.raw, abs, dir, policies, secrets, userJwks);
   return deepFreeze({ config, warnings });
 }
 
@@ -268,6 +272,7 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
     issues.push(issueAt(['server', 'egress'], 'must differ from server.listen'));
   }
   issues.push(...identityIssues(raw, issueAt));
+  issues.push(...secretHostIssues(raw, issueAt).issues);
   for (const [name, up] of Object.entries(raw.upstreams)) {
     if (up.url === undefined && (up.signContext || (up.token !== undefined && up.token !== false))) {
       issues.push(issueAt(['upstreams', name, up.signContext ? 'signContext' : 'token'], 'signed context and per-call tokens are for HTTP upstreams (url)'));
@@ -332,6 +337,24 @@ function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   }
   if (raw.a2a?.nonceStore === 'redis' && raw.redis === undefined) issues.push(issueAt(['a2a', 'nonceStore'], 'redis needs the top-level redis setting'));
   return issues;
+}
+
+/**
+ * Every `secrets.NAME.hosts` entry through the one host-binding check
+ * (src/vault/host-binding.ts, Public Suffix List): refusals are issues; hosts
+ * accepted only by `unsafeAllowSharedSuffix` are returned to be reported as warnings.
+ */
+function secretHostIssues(raw: RawConfig, issueAt: Parsed['issueAt']): { issues: ConfigIssue[]; overridden: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const overridden: ConfigIssue[] = [];
+  for (const [name, meta] of Object.entries(raw.secrets)) {
+    meta.hosts?.forEach((h, i) => {
+      const c = checkHostBinding(h, { unsafeAllowSharedSuffix: meta.unsafeAllowSharedSuffix });
+      if (!c.ok) issues.push(issueAt(['secrets', name, 'hosts', i], `refused: ${hostBindingMessage(c, h)}`));
+      else if (c.overridden !== undefined) overridden.push(issueAt(['secrets', name, 'hosts', i], `accepted by unsafeAllowSharedSuffix: ${JSON.stringify(h)} ${HOST_BINDING_REFUSALS[c.overridden]} (${c.overridden})`));
+    });
+  }
+  return { issues, overridden };
 }
 
 /** Why `glob` is not a usable path glob, or undefined when it is. */
@@ -506,6 +529,34 @@ async function readPolicies(parsed: Parsed, dir: string): Promise<CedarFile[]> {
   return files;
 }
 
+/**
+ * Reads `users.token.jwksFile` (a JWK Set, RFC 7517 §5): JSON with a `keys`
+ * array of public keys. A private key in it is refused: the file is for verifying.
+ */
+async function readUsersJwks(parsed: Parsed, dir: string): Promise<{ keys: Record<string, unknown>[] } | undefined> {
+  const file = parsed.raw.users.token?.jwksFile;
+  if (file === undefined) return undefined;
+  const at = ['users', 'token', 'jwksFile'];
+  const path = resolve(dir, file);
+  let doc: unknown;
+  try {
+    const st = await stat(path);
+    if (st.size > MAX_CONFIG_FILE_BYTES) throw configInvalid(parsed.file, [parsed.issueAt(at, `${path} is larger than ${MAX_CONFIG_FILE_BYTES} bytes`)]);
+    doc = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    if (err instanceof BastionError) throw err;
+    throw configInvalid(parsed.file, [parsed.issueAt(at, `${path} could not be read as JSON (${err instanceof SyntaxError ? 'not JSON' : errnoOf(err)})`)]);
+  }
+  const keys = (doc as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) {
+    throw configInvalid(parsed.file, [parsed.issueAt(at, `${path} is not a JWK Set: it needs a non-empty "keys" array of objects`)]);
+  }
+  if (keys.some((k: Record<string, unknown>) => 'd' in k || 'k' in k)) {
+    throw configInvalid(parsed.file, [parsed.issueAt(at, `${path} holds a private or symmetric key: publish only public keys`)]);
+  }
+  return { keys: keys as Record<string, unknown>[] };
+}
+
 // ---------------------------------------------------------------------------
 // Secret references
 
@@ -637,7 +688,7 @@ function unusableValue(ref: string, value: string, kind: RefUse): string | undef
 // ---------------------------------------------------------------------------
 // Resolution
 
-function buildResolved(raw: RawConfig, file: string, dir: string, policies: CedarFile[], secrets: ResolvedSecrets): ResolvedConfig {
+function buildResolved(raw: RawConfig, file: string, dir: string, policies: CedarFile[], secrets: ResolvedSecrets, userJwks?: { keys: Record<string, unknown>[] }): ResolvedConfig {
   const agents = new Map<string, ResolvedAgent>();
   for (const [name, a] of Object.entries(raw.agents)) {
     const k = secrets.agentKeys.get(name);
@@ -684,6 +735,9 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     secretMeta.set(name, {
       name,
       ...(m.hosts !== undefined ? { hosts: m.hosts.map(normalizeHost) } : {}),
+      ...(m.unsafeAllowSharedSuffix === true ? { unsafeAllowSharedSuffix: true as const } : {}),
+      ...(m.ports !== undefined ? { ports: [...m.ports] } : {}),
+      ...(m.swapIn !== undefined ? { swapIn: [...new Set(m.swapIn)] } : {}),
       ...(m.description !== undefined ? { description: m.description } : {}),
     });
   }
@@ -704,6 +758,8 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(u.token !== undefined && u.token !== false ? { token: resolveCallToken(u.token) } : {}),
       secretHosts: u.secretHosts !== undefined ? u.secretHosts.map(normalizeHost) : u.url !== undefined ? [normalizeHost(new URL(u.url).hostname)] : [],
       ...(u.workspace !== undefined ? { workspace: resolve(dir, u.workspace) } : {}),
+      pathGuard: u.pathGuard ?? (u.workspace !== undefined ? 'strict' : 'named'),
+      ...(Object.keys(u.argumentKinds).length > 0 ? { argumentKinds: u.argumentKinds } : {}),
       timeoutMs: u.timeoutMs,
       connectTimeoutMs: u.connectTimeoutMs,
     });
@@ -723,7 +779,18 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       base: dir,
     },
     approvals: { timeoutMs: raw.approvals.timeoutMs, reuseTtlMs: raw.approvals.reuseTtlMs, progressMs: raw.approvals.progressMs },
-    audit: { checkpointEvery: raw.audit.checkpointEvery, recordArguments: raw.audit.recordArguments },
+    audit: {
+      checkpointEvery: raw.audit.checkpointEvery,
+      recordArguments: raw.audit.recordArguments,
+      ...(raw.audit.witness === undefined
+        ? {}
+        : {
+            witness: {
+              ...(raw.audit.witness.file === undefined ? {} : { file: resolve(dir, raw.audit.witness.file) }),
+              ...(raw.audit.witness.webhook === undefined ? {} : { webhook: raw.audit.witness.webhook }),
+            },
+          }),
+    },
     output: { maxResultBytes: raw.output.maxResultBytes, redactSecrets: raw.output.redactSecrets },
     adminKeys: secrets.adminKeys,
     policies,
@@ -756,6 +823,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     abilities: new Map(Object.entries(raw.abilities).map(([name, a]) => [name, resolveAbility(name, a)])),
     skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
     identity: { ...raw.identity },
+    users: resolveUsers(raw.users, userJwks),
     ...(raw.a2a
       ? {
           a2a: {
@@ -767,7 +835,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
                 { peers: [...a.peers], receiveFrom: [...a.receiveFrom], ...(a.deliver !== undefined ? { deliver: new URL(a.deliver) } : {}) },
               ]),
             ),
-            nonceStore: raw.a2a.nonceStore ?? (raw.redis ? 'redis' : 'memory'),
+            nonceStore: raw.a2a.nonceStore ?? (raw.redis ? 'redis' : 'store'),
           },
         }
       : {}),
@@ -903,4 +971,24 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return Object.freeze(value);
+}
+
+/** The runtime form of `users`. */
+function resolveUsers(raw: RawConfig['users'], jwksFile: { keys: Record<string, unknown>[] } | undefined): ResolvedUsers {
+  const t = raw.token;
+  if (t === undefined) return { require: raw.require };
+  const jwks = t.jwksUrl !== undefined ? { url: t.jwksUrl } : { keys: jwksFile ?? { keys: [] } };
+  return {
+    require: raw.require,
+    token: {
+      header: t.header.toLowerCase(),
+      issuer: t.issuer,
+      audience: typeof t.audience === 'string' ? t.audience : [...t.audience],
+      jwks,
+      algorithms: [...t.algorithms],
+      claim: t.claim,
+      clockToleranceS: t.clockToleranceS,
+      ...(t.maxAgeS !== undefined ? { maxAgeS: t.maxAgeS } : {}),
+    },
+  };
 }

@@ -179,7 +179,22 @@ const AgentSchema = z
 
 const SecretMetaSchema = z
   .strictObject({
-    hosts: z.array(HostPattern).min(1).optional().describe('Hosts the secret may be sent to. Both these and the hosts given to `bastion secret add --hosts` must match the destination.'),
+    hosts: z
+      .array(HostPattern)
+      .min(1)
+      .optional()
+      .describe('Hosts the secret may be sent to. Both these and the hosts given to `bastion secret add --hosts` must match the destination. Checked against the Public Suffix List (ICANN and PRIVATE sections): a public suffix (`com`, `co.uk`), a wildcard anyone can create names under (`*.com`, `*.github.io`, `*.s3.amazonaws.com`, `*.amazonaws.com`) and a host under a shared suffix (`someone.github.io`) are refused.'),
+    unsafeAllowSharedSuffix: z
+      .boolean()
+      .optional()
+      .describe('Accept exact hosts in `hosts` that are, or lie under, a shared suffix of the Public Suffix List\'s PRIVATE section (`mystore.myshopify.com`, `mybucket.s3.amazonaws.com`): names another tenant may come to hold. Only for hosts you control; wildcards over such suffixes stay refused. Reported by `bastion config check` and on every load.'),
+    ports: z.array(Port).min(1).max(64).optional().describe('Ports the secret may be sent to. Default: any port the network allowlist lets the agent reach on the secret\'s hosts.'),
+    swapIn: z
+      .array(z.enum(['header', 'query', 'path', 'body']))
+      .min(1)
+      .max(4)
+      .optional()
+      .describe('Where in a request the network door may swap the secret\'s placeholder for its value. Default `[header]`: a secret stored with `--header` goes into that header only, one stored without a header into any header. `query`, `path` and `body` are opt-in: an API that stores what it is sent can hand the value back (see docs/vault.md, "The release rule").'),
     description: z.string().max(200).optional().describe('What the secret is for (shown by `bastion secret list`).'),
   })
   .describe('Metadata of a vault secret. Its value is stored with `bastion secret add NAME` (never in config).');
@@ -305,7 +320,7 @@ const A2aSchema = z
       )
       .default({})
       .describe('Agent-to-agent messaging per local agent.'),
-    nonceStore: z.enum(['memory', 'redis']).optional().describe('Where seen nonces are kept. Default: `redis` when `redis` is set, else `memory`.'),
+    nonceStore: z.enum(['store', 'redis', 'memory']).optional().describe('Where seen nonces are kept: `store` (a table in the embedded SQLite store: a message accepted before a restart is still a replay after it), `redis` (shared by every instance on that Redis), `memory` (lost at restart: a message can be accepted again after one; for tests). Default: `redis` when `redis` is set, else `store`.'),
   })
   .describe('Agent-to-agent messages (JWS, Ed25519) between Bastion instances. Peers are registered by an admin with `bastion peers add`.');
 
@@ -321,6 +336,23 @@ const UpstreamSchema = z
       .min(1)
       .optional()
       .describe('The folder this upstream resolves relative path arguments against (e.g. the directory a filesystem server serves); relative to the config file. Without it, relative path arguments to its tools are refused, since Bastion cannot know what the upstream would resolve them against.'),
+    pathGuard: z
+      .enum(['strict', 'named'])
+      .optional()
+      .describe('Which string arguments of this upstream\'s tools the path guard checks (see docs/tool-door.md, "Path arguments"). `strict`: every string, at any depth (and every key of a free-form object), is checked as a path unless `argumentKinds` or the tool\'s input schema classifies it `not-path` (fail closed). `named`: only strings classified as paths (names like `path`, `paths.argumentNames`, schema `format: path`, `x-bastion-kind: path`, `argumentKinds`) and `file:` URIs. Default: `strict` when `workspace` is set, else `named`.'),
+    argumentKinds: z
+      .record(
+        z.string().min(1).max(256).describe('A tool name as this upstream lists it (without the prefix); `*` matches any run of characters.'),
+        z.record(
+          z
+            .string()
+            .max(1024)
+            .regex(/^(\/([^/~]|~[01])*)*$/, 'must be an RFC 6901 JSON Pointer (`/edits/*/oldText`; `*` matches one segment)'),
+          z.enum(['path', 'not-path']),
+        ),
+      )
+      .default({})
+      .describe('Classifies tool arguments for the path guard: tool name pattern → JSON Pointer (RFC 6901; a `*` segment matches any key or index) → `path` or `not-path`. A classification covers everything below its pointer; the deepest one wins, `path` when two at the same depth disagree. It overrides the tool\'s schema. A `file:` URI is checked as a path whatever its classification.'),
     secretHosts: z
       .array(HostPattern)
       .max(64)
@@ -366,6 +398,19 @@ const AuditSchema = z
   .strictObject({
     checkpointEvery: z.number().int().positive().max(1_000_000).default(DEFAULTS.auditCheckpointEvery).describe('Write a signed checkpoint after this many records (and on shutdown).'),
     recordArguments: z.enum(['none', 'redacted']).default('none').describe('`none`: records hold only the argument digest. `redacted`: also the arguments with credentials redacted.'),
+    witness: z
+      .strictObject({
+        file: z.string().min(1).optional().describe('Append every signed checkpoint, one JSON line each, to this file (opened O_APPEND, fdatasync after each write; relative to the config file). Keep it where the store\'s writer cannot rewrite it. `bastion audit verify --witness FILE` compares it with the store.'),
+        webhook: z
+          .strictObject({
+            url: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'),
+            timeoutMs: positiveMs.default(5_000).describe('Longest one POST may take (ms); a failure is counted, alerted and retried with the next checkpoint.'),
+          })
+          .optional()
+          .describe('POST every signed checkpoint as JSON `{checkpoints: [...]}` to this URL.'),
+      })
+      .optional()
+      .describe('Where checkpoints are also written, outside the store, so a cut, emptied or re-chained store is detected. Never blocks a request: a failed write is counted, alerted and retried. See docs/audit.md.'),
   })
   .describe('The hash-chained audit log.');
 
@@ -434,6 +479,14 @@ const ModelDoorSchema = z
       })
       .default({ enabled: true, text: DEFAULTS.hardeningText })
       .describe('Prompt hardening: one layer, not a boundary.'),
+    promptLeak: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        shingleWords: z.number().int().min(3).max(64).default(8).describe('Words per shingle: a run of this many consecutive words of the system prompt counts as one match.'),
+        minShingles: z.number().int().min(1).max(10_000).default(3).describe('An answer leaks the system prompt when it holds this many of its shingles (or all of them, for a shorter prompt). Default: 10 consecutive words.'),
+      })
+      .default({ enabled: true, shingleWords: 8, minShingles: 3 })
+      .describe('Answers (streamed too) are compared with the request\'s system and developer texts by word shingles; a leak by a non-admin user is handled like an extraction attempt (`extraction`: `ban` cuts the answer, bans and alerts; `flag` alerts).'),
   })
   .describe('The model door: the OpenAI/Anthropic-compatible proxy.');
 
@@ -472,6 +525,31 @@ const AlertsSchema = z
   })
   .describe('Where admin alerts go (bans, supervisor flags, exfiltration attempts). Always audited.');
 
+/** End-user identity: how an end user is proven, and what needs the proof. */
+const UsersSchema = z
+  .strictObject({
+    token: z
+      .strictObject({
+        header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).default('Bastion-User-Token').describe('Request header carrying the end user\'s token (a compact JWS).'),
+        issuer: z.string().url().describe('Expected `iss` (RFC 7519 §4.1.1); tokens from any other issuer are refused.'),
+        audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(16)]).describe('Expected `aud` (RFC 7519 §4.1.3): one value or a list, one of which must match.'),
+        jwksUrl: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL').optional().describe('Where the issuer publishes its JWKS (RFC 7517); fetched and cached by jose, refetched on an unknown `kid`. Plain http only for loopback issuers in tests: use https.'),
+        jwksFile: z.string().min(1).optional().describe('A JWKS file instead of `jwksUrl` (relative to the config file).'),
+        algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']).describe('Accepted `alg` values; `none` and HMAC are never accepted.'),
+        claim: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('sub').describe('The claim that holds the end user\'s id.'),
+        clockToleranceS: z.number().int().min(0).max(300).default(30).describe('Allowed clock skew for `exp`/`nbf`/`iat`, in seconds.'),
+        maxAgeS: z.number().int().positive().max(30 * 86400).optional().describe('Refuse tokens whose `iat` is older than this, in seconds.'),
+      })
+      .refine((t) => (t.jwksUrl === undefined) !== (t.jwksFile === undefined), { message: 'give exactly one of jwksUrl and jwksFile' })
+      .optional()
+      .describe('Verify end users by a signed token (JWT, RFC 7519) checked against an issuer, audience and JWKS, with jose.'),
+    require: z
+      .enum(['privileged', 'always'])
+      .default('privileged')
+      .describe('With `token`: `privileged` accepts asserted user ids (`Bastion-User`, the request\'s `user` field) for attribution but grants privilege (admin, exemption from bans, use of pasted secrets, approvals) only to a verified user; `always` refuses every request that names a user without a valid token.'),
+  })
+  .describe('End-user identity: asserted by the agent (`Bastion-User`, `user`) or proven by a signed token.');
+
 /** The whole of `bastion.yaml`. */
 export const ConfigSchema = z
   .strictObject({
@@ -504,6 +582,7 @@ export const ConfigSchema = z
       .optional()
       .describe('Shared counters (rate limits) for several instances. Without it they live in memory.'),
     alerts: AlertsSchema.default(AlertsSchema.parse({})),
+    users: UsersSchema.default(UsersSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
     abilities: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'ability names are 1-64 of A-Z a-z 0-9 _ . - (e.g. github__issues_list)'), AbilitySchema)

@@ -45,6 +45,12 @@ export interface ResolvedSecretMeta {
   readonly name: string;
   /** Undefined: only the hosts stored with the value apply. */
   readonly hosts?: readonly string[];
+  /** Config `unsafeAllowSharedSuffix`: exact hosts under a PRIVATE-section suffix accepted (src/vault/host-binding.ts). */
+  readonly unsafeAllowSharedSuffix?: true;
+  /** Config `ports`: undefined, any port. */
+  readonly ports?: readonly number[];
+  /** Config `swapIn`: undefined, the release rule's default (src/vault/release.ts). */
+  readonly swapIn?: readonly ('header' | 'query' | 'path' | 'body')[];
   readonly description?: string;
 }
 
@@ -121,6 +127,8 @@ export interface ResolvedModelDoor {
   readonly extraction: 'ban' | 'flag';
   readonly bans: { readonly durationsMs: readonly number[]; readonly forgetAfterMs: number };
   readonly hardening: { readonly enabled: boolean; readonly text: string };
+  /** Answer-side check for a leaked system prompt (word shingles). */
+  readonly promptLeak: { readonly enabled: boolean; readonly shingleWords: number; readonly minShingles: number };
 }
 
 /** Where admin alerts go (`alerts`), secret references resolved. */
@@ -159,6 +167,10 @@ export interface ResolvedUpstream {
   readonly secretHosts: readonly string[];
   /** Absolute folder that relative path arguments to this upstream's tools resolve against; undefined: they are refused. */
   readonly workspace?: string;
+  /** Which string arguments the path guard checks (see src/policy/paths.ts); undefined: `strict` with a workspace, else `named`. */
+  readonly pathGuard?: 'strict' | 'named';
+  /** Tool name pattern → JSON Pointer pattern → argument kind, for the path guard; undefined: none. */
+  readonly argumentKinds?: Readonly<Record<string, Readonly<Record<string, 'path' | 'not-path'>>>>;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
 }
@@ -232,7 +244,12 @@ export interface ResolvedConfig {
   readonly upstreams: ReadonlyMap<string, ResolvedUpstream>;
   readonly paths: ResolvedPaths;
   readonly approvals: { readonly timeoutMs: number; readonly reuseTtlMs: number; readonly progressMs: number };
-  readonly audit: { readonly checkpointEvery: number; readonly recordArguments: 'none' | 'redacted' };
+  readonly audit: {
+    readonly checkpointEvery: number;
+    readonly recordArguments: 'none' | 'redacted';
+    /** Checkpoints also written outside the store (audit/witness.ts); `file` is absolute. */
+    readonly witness?: { readonly file?: string; readonly webhook?: { readonly url: string; readonly timeoutMs: number } };
+  };
   readonly output: { readonly maxResultBytes: number; readonly redactSecrets: boolean };
   readonly adminKeys: readonly Secret[];
   /** Hand-written Cedar policy files, read. */
@@ -264,11 +281,33 @@ export interface ResolvedConfig {
   /** Skillset name → ability names. */
   readonly skillsets: ReadonlyMap<string, readonly string[]>;
   readonly identity: { readonly issuer: string; readonly platform: string; readonly signatureTtlS: number; readonly rotationGraceMs: number };
+  /** End-user identity (config `users`). */
+  readonly users: ResolvedUsers;
   /** Agent-to-agent messaging; undefined: off (no /a2a routes). */
   readonly a2a?: {
     readonly maxAgeS: number;
     readonly maxMessageBytes: number;
     readonly agents: ReadonlyMap<string, ResolvedA2aAgent>;
-    readonly nonceStore: 'memory' | 'redis';
+    /** Where inbound nonces are kept (src/store/nonces.ts): the SQLite store (default without Redis), Redis, or memory. */
+    readonly nonceStore: 'store' | 'redis' | 'memory';
   };
+}
+
+/** How end users are verified (config `users`). */
+export interface ResolvedUsers {
+  /** Token verification; undefined: user ids are only asserted. */
+  readonly token?: {
+    /** Lowercase header name. */
+    readonly header: string;
+    readonly issuer: string;
+    readonly audience: string | readonly string[];
+    /** The JWKS: a URL to fetch, or the parsed keys of `jwksFile`. */
+    readonly jwks: { readonly url: string } | { readonly keys: { readonly keys: readonly Record<string, unknown>[] } };
+    readonly algorithms: readonly string[];
+    readonly claim: string;
+    readonly clockToleranceS: number;
+    readonly maxAgeS?: number;
+  };
+  /** `privileged`: privilege needs a verified user; `always`: every named user must be verified. */
+  readonly require: 'privileged' | 'always';
 }

@@ -82,9 +82,9 @@ export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions
   const proxy = new EgressProxy({
     config,
     guard,
-    agentForKey: (key) => gateway.agentForKey(key),
+    agentKeys: gateway.agentKeys,
     // Recorded after the response: lazy, so many records share one commit.
-    record: (event) => gateway.audit.append(event, { lazy: true }),
+    record: (event) => gateway.auditStep.batched(event),
     vault,
     pasted,
     issuer,

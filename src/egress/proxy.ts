@@ -34,15 +34,19 @@ import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { deny, type Decision } from '../decision.ts';
-import { readBody } from '../server/http-body.ts';
+import { readBody } from '../door/body.ts';
+import { authenticateAgent, type Authentication, type KeyIndex } from '../door/authenticate.ts';
 import type { Secret } from '../util/secret.ts';
 import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
-import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN, type PastedAuthorization } from '../vault/pasted.ts';
-import { findPlaceholders } from '../vault/placeholder.ts';
+import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
+import { findPlaceholders, PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
+import { namedSecret, pastedSecret, release, type ReleaseLocation } from '../vault/release.ts';
+import { maskPlaceholders } from './dlp.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
-import { hostMatchesAny, normalizeHost } from './host-pattern.ts';
+import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from './pinned-connector.ts';
-import { redactionForms, redactValuesInString, ValueRedactor } from './redact-stream.ts';
+import { DEFAULTS } from '../defaults.ts';
+import { compileRedaction, isJsonMediaType, NO_VALUES, redactString, ResponseRedactor } from '../redact/index.ts';
 
 /** A vault secret as the proxy needs it (no value). */
 export interface ProxySecretInfo {
@@ -57,14 +61,15 @@ export interface ProxySecretInfo {
 export interface PlaceholderResolver {
   /** The secret behind an agent's placeholder, or undefined (forged, another agent's, revoked, expired). Throws on store failure (the request is denied). */
   resolve(agent: string, placeholder: string): Promise<{ readonly secret: ProxySecretInfo; readonly version: number; readonly value: Secret } | undefined>;
-  /** Live secrets (metadata only). */
-  list(): Promise<readonly ProxySecretInfo[]>;
+  /** Every live value (all versions in grace) of every secret bound to `host`: redacted from its responses. Throws on store failure (the request is denied). */
+  valuesForHost(host: string): Promise<readonly Secret[]>;
   markUsed(secretId: string): void;
 }
 
 /** What the proxy needs from the pasted-secret store (src/vault/pasted.ts). */
 export interface PastedResolver {
-  authorize(token: string, who: { agent: string; user: string | null; host: string }): Promise<PastedAuthorization>;
+  /** The pasted secret behind a token and its value, or undefined (unknown). Whether it may be used is the release rule's. Throws on store failure. */
+  find(token: string): Promise<{ readonly secret: { readonly id: string; readonly agent: string; readonly user: string; readonly hosts: readonly string[] }; readonly value: Secret } | undefined>;
   markUsed(id: string): void;
 }
 
@@ -86,9 +91,10 @@ export interface DlpFinding {
 export interface EgressProxyDeps {
   readonly config: ResolvedConfig;
   readonly guard: EgressGuard;
-  /** Agent for a presented key, or undefined. */
-  readonly agentForKey: (key: string) => string | undefined;
-  readonly record: (event: AuditEvent) => Promise<unknown>;
+  /** The agents' keys: the kernel's authentication looks presented keys up here. */
+  readonly agentKeys: KeyIndex;
+  /** Writes the request's audit record (batched after the response: the kernel's audit step; a failure is counted and alerted there, never thrown). */
+  readonly record: (event: AuditEvent) => void;
   readonly vault?: PlaceholderResolver;
   /** End users' pasted secrets: `<<SECRET_…>>` in a request (with the `Bastion-User` header naming the owner). */
   readonly pasted?: PastedResolver;
@@ -132,7 +138,7 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate',
 function statusFor(reason: string): { status: number; code: string } {
   if (reason.startsWith('auth.')) return { status: 407, code: 'ERR_AUTH_REQUIRED' };
   if (reason.startsWith('ssrf.')) return { status: 403, code: 'ERR_EGRESS_SSRF' };
-  if (reason.startsWith('placeholder.')) return { status: 403, code: 'ERR_EGRESS_PLACEHOLDER' };
+  if (reason.startsWith('placeholder.') || reason.startsWith('release.')) return { status: 403, code: 'ERR_EGRESS_PLACEHOLDER' };
   if (reason.startsWith('dlp.')) return { status: 403, code: 'ERR_EGRESS_DLP' };
   if (reason === 'body.too_large') return { status: 413, code: 'ERR_BODY_TOO_LARGE' };
   if (reason === 'body.timeout') return { status: 408, code: 'ERR_BODY_TIMEOUT' };
@@ -218,10 +224,11 @@ export class EgressProxy {
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const agent = this.#authenticate(req);
+    const authn = this.#authenticate(req);
     const target = (req.url ?? '').startsWith('http://') ? EgressGuard.parseUrl(req.url as string, method) : undefined;
     const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
-    if (agent === undefined) return this.#refuse(res, { ...base, agent: null }, deny(this.#authReason(req), 'proxy-authorization'));
+    if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'proxy-authorization'));
+    const agent = authn.agent;
     if (target === undefined) {
       const reason = (req.url ?? '').startsWith('https://') ? 'request.https_absolute_form' : 'request.not_absolute_form';
       return this.#refuse(res, { ...base, agent }, deny(reason, 'http'));
@@ -242,16 +249,14 @@ export class EgressProxy {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const m = /^\/egress\/([^/?#]+)(\/[^#]*)?$/.exec(req.url ?? '');
-    let agent = this.#authenticate(req);
-    if (agent === undefined) {
-      const auth = req.headers.authorization;
-      const key = typeof auth === 'string' && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
-      agent = key !== undefined ? this.#deps.agentForKey(key) : undefined;
-      if (agent !== undefined) delete req.headers.authorization;
-    }
+    // The base-URL mode also takes the key as `Authorization: Bearer` (clients that only set an API key);
+    // that header is then the agent's credential, stripped so the destination never sees it.
+    const authn = authenticateAgent(req.headers, this.#deps.agentKeys, ['proxy-authorization', 'bastion-key', 'authorization']);
+    if (authn.ok && authn.header === 'authorization') delete req.headers.authorization;
     const target = m ? EgressGuard.parseUrl(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
     const base = { mode: 'base-url' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
-    if (agent === undefined) return this.#refuse(res, { ...base, agent: null }, deny('auth.missing', 'bastion-key'), 401);
+    if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'bastion-key'), 401);
+    const agent = authn.agent;
     if (!m || target === undefined) return this.#refuse(res, { ...base, agent }, deny('request.bad_base_url', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/request', target);
     if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, agent, verdict }, verdict.decision);
@@ -261,13 +266,14 @@ export class EgressProxy {
   async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const started = performance.now();
     socket.on('error', () => undefined);
-    const agent = this.#authenticate(req);
+    const authn = this.#authenticate(req);
     const authority = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s[\]]+):(\d{1,5})$/.exec(req.url ?? '');
     const target = authority ? EgressGuard.parseUrl(`https://${authority[1]}:${authority[2]}/`, 'CONNECT') : undefined;
     const connectTarget = target ? { ...target, method: 'CONNECT', path: '' } : undefined;
     const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started };
     const refuse = (fields: Partial<RecordFields>, decision: Decision): Promise<void> => this.#refuseSocket(socket, { ...base, agent: null, ...fields }, decision);
-    if (agent === undefined) return refuse({}, deny(this.#authReason(req), 'proxy-authorization'));
+    if (!authn.ok) return refuse({}, deny(authn.reason, 'proxy-authorization'));
+    const agent = authn.agent;
     if (!connectTarget || Number(authority?.[2]) < 1 || Number(authority?.[2]) > 65535) return refuse({ agent }, deny('request.bad_authority', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/connect', connectTarget);
     if (verdict.decision.effect !== 'allow' || verdict.address === undefined) return refuse({ agent, verdict }, verdict.decision);
@@ -413,109 +419,114 @@ export class EgressProxy {
     const bodyText = body.toString('latin1');
     const headerText = headers.map(([k, v]) => `${k}: ${v}`).join('\n');
 
-    // 1. Placeholders.
-    const found = new Set<string>();
-    for (const text of [headerText, pathAndQuery, bodyText]) for (const m of findPlaceholders(text)) found.add(m.placeholder);
-    const swaps = new Map<string, { secret: ProxySecretInfo; value: Secret }>();
-    if (found.size > 0) {
-      const agentCfg = this.#deps.config.agents.get(agent);
-      for (const ph of found) {
-        let resolved;
-        try {
-          resolved = this.#deps.vault ? await this.#deps.vault.resolve(agent, ph) : undefined;
-        } catch {
-          return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+    // 1. Placeholders: every occurrence, in the part of the request it stands in, through the release rule.
+    const parts: RequestPart[] = headers.map(([k, v]) => ({ location: `header:${k}` as const, text: v }));
+    parts.push({ location: 'path', text: ctx.url.pathname }, { location: 'query', text: ctx.url.search }, { location: 'body', text: bodyText });
+    const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
+    const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
+    const resolvedNamed = new Map<string, ResolvedNamed | undefined>();
+    const foundPasted = new Map<string, FoundPasted | undefined>();
+    /** Per part: placeholder or `<<SECRET_…>>` token → the text to insert. */
+    const inserts = parts.map(() => new Map<string, string>());
+    const swappedNamed = new Map<string, ResolvedNamed>();
+    const swappedPasted = new Map<string, FoundPasted>();
+    for (const [i, part] of parts.entries()) {
+      const destination = { scheme: target.scheme, host: target.host, port: target.port, location: part.location };
+      for (const { placeholder: ph } of findPlaceholders(part.text)) {
+        if (!resolvedNamed.has(ph)) {
+          try {
+            const r = this.#deps.vault ? await this.#deps.vault.resolve(agent, ph) : undefined;
+            resolvedNamed.set(ph, r && { info: r.secret, value: r.value });
+          } catch {
+            return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+          }
         }
-        if (resolved === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
-        const name = resolved.secret.name;
-        if (!agentCfg?.secrets.includes(name)) return this.#exfiltration(res, base, 'placeholder.not_granted', [name]);
-        const configHosts = this.#deps.config.secrets.get(name)?.hosts;
-        if (!hostMatchesAny(resolved.secret.hosts, target.host) || (configHosts !== undefined && !hostMatchesAny(configHosts, target.host))) {
-          return this.#exfiltration(res, base, 'placeholder.foreign_host', [name]);
+        const r = resolvedNamed.get(ph);
+        if (r === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
+        const name = r.info.name;
+        const whole = part.location.startsWith('header:') && part.text.trim() === ph;
+        const d = release({ secret: namedSecret(r.info, r.value, this.#deps.config.secrets.get(name)), agent, granted: grants.includes(name), user, destination: { ...destination, whole } });
+        if (d.effect !== 'allow') return this.#exfiltration(res, base, d.reason, [name], d.rule);
+        inserts[i]?.set(ph, d.value.reveal());
+        swappedNamed.set(ph, r);
+      }
+      for (const token of findPastedTokens(part.text)) {
+        if (!foundPasted.has(token)) {
+          try {
+            if (!this.#deps.pasted) return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+            foundPasted.set(token, await this.#deps.pasted.find(token));
+          } catch {
+            return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+          }
         }
-        if (target.scheme !== 'https') return this.#exfiltration(res, base, 'placeholder.insecure_scheme', [name]);
-        swaps.set(ph, { secret: resolved.secret, value: resolved.value });
+        const p = foundPasted.get(token);
+        if (p === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
+        const d = release({ secret: pastedSecret(p.secret, p.value), agent, granted: false, user, destination });
+        if (d.effect !== 'allow') return this.#exfiltration(res, base, d.reason, [`pasted:${token}`], d.rule);
+        inserts[i]?.set(token, d.value.reveal());
+        swappedPasted.set(token, p);
       }
     }
 
-    // 1b. Pasted secrets: only for the user named by Bastion-User (the header is not forwarded), only on the secret's hosts.
-    const pastedSwaps = new Map<string, string>();
-    const tokens = new Set<string>();
-    for (const text of [headerText, pathAndQuery, bodyText]) for (const t of findPastedTokens(text)) tokens.add(t);
-    if (tokens.size > 0) {
-      const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
-      for (const token of tokens) {
-        let a: PastedAuthorization;
-        try {
-          if (!this.#deps.pasted) return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
-          a = await this.#deps.pasted.authorize(token, { agent, user, host: target.host });
-        } catch {
-          return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
-        }
-        if (!a.ok) return this.#exfiltration(res, base, a.reason, a.secret ? [`pasted:${a.secret.token}`] : []);
-        if (target.scheme !== 'https') return this.#exfiltration(res, base, 'placeholder.insecure_scheme', [`pasted:${token}`]);
-        pastedSwaps.set(token, a.value.reveal());
-        this.#deps.pasted.markUsed(a.secret.id);
-      }
-    }
-
-    // 2. Outbound DLP on what the agent sent (placeholders themselves are not credentials).
+    // 2. Outbound DLP on what the agent sent. Placeholders are masked (they are not credentials); nothing else is skipped.
     for (const text of [headerText, pathAndQuery, bodyText]) {
       let findings: readonly DlpFinding[];
       try {
-        findings = this.#deps.dlp(text);
+        findings = this.#deps.dlp(maskPlaceholders(text));
       } catch {
         return this.#refuse(res, base, deny('dlp.error', 'detector'));
       }
       for (const f of findings) {
-        const hit = text.slice(f.start, f.end);
-        if (hit.includes('bst_ph_') || hit.includes('<<SECRET_') || /%3C%3CSECRET_/i.test(hit)) continue;
         if (f.rule === 'private-key' || (f.hosts.length > 0 && !hostMatchesAny(f.hosts, target.host))) {
           return this.#exfiltration(res, base, 'dlp.credential', [], f.rule);
         }
       }
     }
 
-    // 3. Swap.
-    const names = [...new Set([...swaps.values()].map((s) => s.secret.name)), ...[...pastedSwaps.keys()].map((t) => `pasted:${t}`)];
-    const swap = (text: string, encode: (v: string) => string): string => {
-      let out = swaps.size === 0 ? text : text.replace(/\bbst_ph_[a-z2-7]{32}\b/g, (ph) => {
-        const s = swaps.get(ph);
-        return s ? encode(s.value.reveal()) : ph;
-      });
-      if (pastedSwaps.size > 0) {
-        const put = (m: string, t: string): string => {
-          const v = pastedSwaps.get(t);
-          return v !== undefined ? encode(v) : m;
-        };
-        out = out.replace(PASTED_PLACEHOLDER_PATTERN, put).replace(PASTED_PLACEHOLDER_ENCODED, put);
-      }
-      return out;
+    // 3. Swap, each occurrence with what the release rule gave for its part.
+    const names = [...new Set([...swappedNamed.values()].map((s) => s.info.name)), ...[...swappedPasted.keys()].map((t) => `pasted:${t}`)];
+    const swapping = names.length > 0;
+    const swap = (text: string, put: ReadonlyMap<string, string>, encode: (v: string) => string): string => {
+      if (put.size === 0) return text;
+      const one = (m: string, key: string): string => {
+        const v = put.get(key);
+        return v !== undefined ? encode(v) : m;
+      };
+      return text
+        .replace(PLACEHOLDER_PATTERN, (m) => one(m, m))
+        .replace(PASTED_PLACEHOLDER_PATTERN, one)
+        .replace(PASTED_PLACEHOLDER_ENCODED, one);
     };
-    const swapping = swaps.size > 0 || pastedSwaps.size > 0;
-    const outHeaders: [string, string][] = headers.map(([k, v]) => {
-      if (!swapping || (!v.includes('bst_ph_') && !v.includes('<<SECRET_'))) return [k, v];
-      const exact = swaps.get(v.trim());
-      if (exact?.secret.header !== undefined && exact.secret.format !== undefined && exact.secret.header.toLowerCase() === k) {
-        return [k, exact.secret.format.replace('{}', () => exact.value.reveal())];
-      }
-      return [k, swap(v, (x) => x)];
-    });
-    let outPath = pathAndQuery;
-    if (swapping && (pathAndQuery.includes('bst_ph_') || tokens.size > 0)) outPath = swap(pathAndQuery, encodeURIComponent);
+    const at = (i: number): ReadonlyMap<string, string> => inserts[i] ?? EMPTY_MAP;
+    const outHeaders: [string, string][] = headers.map(([k, v], i) => [k, swap(v, at(i), (x) => x)]);
+    const outPath = swap(ctx.url.pathname, at(headers.length), encodeURIComponent) + swap(ctx.url.search, at(headers.length + 1), encodeURIComponent);
     let outBody: Buffer = body;
-    if (swapping && (bodyText.includes('bst_ph_') || bodyText.includes('<<SECRET_'))) {
-      // Values go in as UTF-8 bytes; everything else stays byte for byte.
-      outBody = Buffer.from(swap(bodyText, (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1');
+    // Values go in as UTF-8 bytes; everything else stays byte for byte.
+    if (at(headers.length + 2).size > 0) outBody = Buffer.from(swap(bodyText, at(headers.length + 2), (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1');
+    for (const s of swappedNamed.values()) this.#deps.vault?.markUsed(s.info.id);
+    for (const p of swappedPasted.values()) this.#deps.pasted?.markUsed(p.secret.id);
+
+    // 4. What the response is redacted of: the values swapped in, and every live value of every secret bound to this host.
+    let live: readonly Secret[] = [];
+    try {
+      live = this.#deps.vault ? await this.#deps.vault.valuesForHost(target.host) : [];
+    } catch {
+      return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
     }
-    if (swapping) {
-      // Ask for an identity-encoded answer so an echoed value can be redacted.
-      for (const h of outHeaders) if (h[0] === 'accept-encoding') h[1] = 'identity';
-      for (const s of swaps.values()) this.#deps.vault?.markUsed(s.secret.id);
+    const redaction =
+      swapping || live.length > 0
+        ? compileRedaction([...[...swappedNamed.values(), ...swappedPasted.values()].map((s) => s.value.reveal()), ...live.map((s) => s.reveal())])
+        : NO_VALUES;
+    const redacting = redaction.forms.length > 0;
+    // Ask for an identity-encoded answer so an echoed value can be redacted.
+    // (No Accept-Encoding would mean any coding is acceptable: RFC 9110 §12.5.3.)
+    if (redacting) {
+      const kept = outHeaders.filter((h) => h[0] !== 'accept-encoding');
+      outHeaders.length = 0;
+      outHeaders.push(...kept, ['accept-encoding', 'identity']);
     }
 
-    // 4. Forward to the checked address.
-    const forms = swapping ? redactionForms([...[...swaps.values()].map((s) => s.value.reveal()), ...pastedSwaps.values()]) : [];
+    // 5. Forward to the checked address.
     const dispatcher = this.#dispatchers.get(target.host, verdict.address as string);
     const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${(target.scheme === 'https' && target.port === 443) || (target.scheme === 'http' && target.port === 80) ? '' : `:${target.port}`}`;
     let upstream: Dispatcher.ResponseData;
@@ -533,32 +544,34 @@ export class EgressProxy {
       return this.#refuse(res, { ...base, secrets: names, bytesOut: outBody.length }, deny(upstreamReason(err), 'upstream'));
     }
 
-    // 5. The response, with swapped values redacted.
+    // 6. The response, redacted.
     const respHeaders: [string, string][] = [];
     let decode: Transform | undefined;
-    const enc = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (forms.length > 0 && enc !== 'identity') decode = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : undefined;
-    if (forms.length > 0 && enc !== 'identity' && decode === undefined) {
-      upstream.body.destroy();
+    const enc = String(upstream.headers['content-encoding'] ?? 'identity').trim().toLowerCase() || 'identity';
+    if (redacting && enc !== 'identity') decode = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : undefined;
+    if (redacting && enc !== 'identity' && decode === undefined) {
+      // Unread: destroying it may emit an error (the connection torn down), which must not go unheard.
+      discard(upstream.body);
       return this.#refuse(res, { ...base, secrets: names }, deny('upstream.unknown_encoding', 'content-encoding'), 502);
     }
     for (const [k, v] of Object.entries(upstream.headers)) {
       if (DROP_RESPONSE.has(k) || v === undefined) continue;
       if (decode !== undefined && k === 'content-encoding') continue;
       for (const one of Array.isArray(v) ? v : [v]) {
-        let value = forms.length > 0 ? redactValuesInString(one, forms) : one;
+        let value = redacting ? redactString(one, redaction).text : one;
         if (k === 'location' && mode === 'base-url') value = rebaseLocation(value, ctx.url);
         respHeaders.push([k, value]);
       }
     }
-    if (forms.length === 0 && upstream.headers['content-length'] !== undefined) respHeaders.push(['content-length', String(upstream.headers['content-length'])]);
+    if (!redacting && upstream.headers['content-length'] !== undefined) respHeaders.push(['content-length', String(upstream.headers['content-length'])]);
     let bytesIn = 0;
     let redactions = 0;
     try {
       res.writeHead(upstream.statusCode, respHeaders.flat());
       const stages: Transform[] = [];
       if (decode) stages.push(decode);
-      const redactor = forms.length > 0 ? new ValueRedactor(forms) : undefined;
+      const ct = upstream.headers['content-type'];
+      const redactor = redacting ? new ResponseRedactor(redaction, { json: isJsonMediaType(Array.isArray(ct) ? ct[0] : ct), maxJsonBytes: DEFAULTS.egressRedactJsonBytes }) : undefined;
       if (redactor) stages.push(redactor);
       await pump(upstream.body, stages, res, (n) => {
         bytesIn += n;
@@ -575,38 +588,25 @@ export class EgressProxy {
   // -------------------------------------------------------------------------
   // Helpers
 
-  /** The agent named by Proxy-Authorization (Basic agent:key, or Bearer key) or Bastion-Key, else undefined. */
-  #authenticate(req: IncomingMessage): string | undefined {
-    const auth = req.headers['proxy-authorization'];
-    let key: string | undefined;
-    if (typeof auth === 'string') {
-      if (/^Bearer [!-~]+$/i.test(auth)) key = auth.slice(7);
-      else if (/^Basic [A-Za-z0-9+/=]+$/i.test(auth)) {
-        const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        key = colon >= 0 ? decoded.slice(colon + 1) || decoded.slice(0, colon) : decoded;
-      }
-    }
-    const alt = req.headers['bastion-key'];
-    if (key === undefined && typeof alt === 'string') key = alt;
-    return key === undefined ? undefined : this.#deps.agentForKey(key);
+  /** The kernel's agent authentication: Proxy-Authorization (Basic agent:key, or Bearer key), else Bastion-Key. */
+  #authenticate(req: IncomingMessage): Authentication {
+    return authenticateAgent(req.headers, this.#deps.agentKeys, ['proxy-authorization', 'bastion-key']);
   }
 
-  #authReason(req: IncomingMessage): string {
-    return req.headers['proxy-authorization'] === undefined && req.headers['bastion-key'] === undefined ? 'auth.missing' : 'auth.invalid';
-  }
-
+  /**
+   * Whether a CONNECT to `host` is intercepted for a secret: a credential an end user could paste for it
+   * (model-door agents), or any live vault secret bound to it, granted to this agent or not (every response
+   * of a secret's host is redacted of its values). @throws on a store failure (the CONNECT is refused).
+   */
   async #hasSecretFor(agent: string, host: string): Promise<boolean> {
     // Credentials end users paste to the model can only be used on their provider's hosts: intercept those for model-door agents.
     if (this.#deps.pasted && this.#deps.config.agents.get(agent)?.model !== undefined && hostMatchesAny(PASTED_SECRET_HOSTS, host)) return true;
-    const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
-    if (grants.length === 0 || !this.#deps.vault) return false;
-    for (const name of grants) {
+    if (!this.#deps.vault) return false;
+    for (const name of this.#deps.config.agents.get(agent)?.secrets ?? []) {
       const hosts = this.#deps.config.secrets.get(name)?.hosts;
       if (hosts !== undefined && hostMatchesAny(hosts, host)) return true;
     }
-    const live = await this.#deps.vault.list();
-    return live.some((s) => grants.includes(s.name) && hostMatchesAny(s.hosts, host));
+    return (await this.#deps.vault.valuesForHost(host)).length > 0;
   }
 
   /** An exfiltration attempt: 403, an alert, and the audit record flags it. */
@@ -665,7 +665,8 @@ export class EgressProxy {
         ...extra,
       },
     };
-    await this.#deps.record(event).catch(() => undefined);
+    // Batched (after the response); the kernel's audit step counts and alerts a failed write.
+    this.#deps.record(event);
   }
 }
 
@@ -697,6 +698,22 @@ function forwardHeaders(h: IncomingHttpHeaders): [string, string][] {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_MAP: ReadonlyMap<string, string> = new Map();
+
+/** One part of a request a placeholder can stand in: a header's value, the path, the query (with its `?`), the body (latin1). */
+interface RequestPart {
+  readonly location: ReleaseLocation;
+  readonly text: string;
+}
+
+/** A named secret resolved from an agent's placeholder. */
+interface ResolvedNamed {
+  readonly info: ProxySecretInfo;
+  readonly value: Secret;
+}
+
+/** A pasted secret found by its token. */
+type FoundPasted = NonNullable<Awaited<ReturnType<PastedResolver['find']>>>;
 
 /**
  * Streams `src` through `stages` into `dst` with backpressure (`pipe`), counting
@@ -732,6 +749,12 @@ function pump(src: Readable, stages: readonly Transform[], dst: ServerResponse, 
     for (const s of stages) cur = cur.pipe(s);
     cur.pipe(dst);
   });
+}
+
+/** Drops a response body unread; a late error from it (the connection torn down) is expected and ignored. */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** A minimal HTTP/1.1 response for a raw socket (CONNECT refusals, parse errors). */

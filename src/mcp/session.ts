@@ -56,7 +56,7 @@ import type { ApprovalQueue } from '../approvals/queue.ts';
 import type { ResolvedAbility, ResolvedAgent, ResolvedConfig, ResolvedUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import { BastionError, toBastionError, type BastionErrorCode } from '../errors.ts';
-import type { PathGuard } from '../policy/paths.ts';
+import { pathAuditDetail, pathRefusalText, type PathGuard } from '../policy/paths.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type UpstreamListing } from './catalogue.ts';
@@ -71,6 +71,7 @@ import type { AbilityRunner } from '../abilities/runner.ts';
 import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
+import type { UserIdentity } from '../door/user.ts';
 
 
 /** What a gateway session needs from the running gateway. */
@@ -137,8 +138,10 @@ const DENIED_TEXT = 'Bastion refused this call: the tool is not available to thi
 
 export class GatewaySession {
   readonly agent: ResolvedAgent;
-  /** The end user the session acts for (`Bastion-User` at initialize), or null. */
+  /** The end user the session acts for (`Bastion-User` or a user token at initialize), or null. */
   readonly user: string | null;
+  /** True when the end user was proven by a token (config `users.token`), not only asserted. */
+  readonly userVerified: boolean;
   /** The conversation the session belongs to (`Bastion-Conversation` at initialize), or null. */
   readonly conversation: string | null;
   readonly server: Server;
@@ -156,10 +159,11 @@ export class GatewaySession {
   /** Messages the transport has delivered to this session (the HTTP layer uses it to find transport-level rejections). */
   delivered = 0;
 
-  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: string | null = null, conversation: string | null = null) {
+  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: UserIdentity | string | null = null, conversation: string | null = null) {
     this.#deps = deps;
     this.agent = agent;
-    this.user = user;
+    this.user = typeof user === 'string' ? user : (user?.id ?? null);
+    this.userVerified = typeof user === 'object' && user !== null && user.verified;
     this.conversation = conversation;
     this.server = new Server(
       { name: 'bastion', version: '0.1.0' },
@@ -634,6 +638,12 @@ export class GatewaySession {
     const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, false) : deny('resource.unknown', 'catalogue');
     ctx.decision = d;
     if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+    // A file: URI is a path: the path guard decides it too.
+    const pd = await this.#deps.paths.checkResource(this.#deps.config.upstreams.get(owner), uri);
+    if (pd.effect !== 'allow') {
+      ctx.decision = pd;
+      throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_PATH_DENIED)');
+    }
     return { ctx, conn: await this.#upstream(owner) };
   }
 
@@ -676,6 +686,11 @@ export class GatewaySession {
   ): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
     const pasted = this.#deps.pasted?.();
     if (pasted === undefined) return { refusal: deny('vault.unavailable', 'vault') };
+    // A pasted secret belongs to an end user: with user tokens configured, only a proven user may use one.
+    if (this.#deps.config.users.token !== undefined && !this.userVerified) {
+      ctx.detail.placeholders = tokens.map((token) => ({ token }));
+      return { refusal: deny('user.unverified', 'users.token') };
+    }
     const byToken = new Map<string, string>();
     const used: { token: string; rule: string }[] = [];
     try {
@@ -801,15 +816,11 @@ export class GatewaySession {
       return refuse(deny('args.schema', 'inputSchema'), 'ERR_ARGS_INVALID', `Bastion refused this call: arguments do not match the tool's input schema: ${invalid.join('; ')}`);
     }
 
-    // 4. Paths named by the arguments (not for abilities: their parameters fill a URL, never a file path).
-    const workspace = this.#deps.config.upstreams.get(entry.upstream)?.workspace;
-    for (const { pointer, value } of ability !== undefined ? [] : this.#deps.paths.pathArguments(entry.item.inputSchema, args)) {
-      const pd = await this.#deps.paths.check(value, workspace);
-      if (pd.effect !== 'allow') {
-        ctx.detail.pathArgument = pointer;
-        const hint = pd.reason === 'path.relative' ? ' (use an absolute path)' : '';
-        return refuse(pd, 'ERR_PATH_DENIED', `Bastion refused this call: the path in ${pointer} is not allowed${hint}`);
-      }
+    // 4. The path guard over the arguments (not for abilities: their parameters fill a URL, never a file path).
+    const pv = ability !== undefined ? undefined : await this.#deps.paths.checkArguments(this.#deps.config.upstreams.get(entry.upstream), entry.original, entry.item.inputSchema, args);
+    if (pv !== undefined && pv.decision.effect !== 'allow') {
+      Object.assign(ctx.detail, pathAuditDetail(pv));
+      return refuse(pv.decision, 'ERR_PATH_DENIED', pathRefusalText(pv));
     }
 
     // Arguments with credentials redacted, computed at most once: for the audit record (when
@@ -823,6 +834,7 @@ export class GatewaySession {
       const progressToken = params._meta?.progressToken;
       const outcome = await this.#deps.approvals.hold({
         agent: this.agent.name,
+        user: this.user,
         tool: entry.exposed,
         argsDigest: ctx.argsDigest,
         argsPreview: JSON.stringify(redacted()).slice(0, 4096),

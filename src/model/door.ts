@@ -25,10 +25,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AlertNotifier, AdminAlert } from '../alerts/notifier.ts';
 import type { AuditEvent } from '../audit/types.ts';
-import type { ResolvedAgent, ResolvedModelUpstream } from '../config/types.ts';
+import type { ResolvedAgent, ResolvedModelDoor, ResolvedModelUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import { findSecrets } from '../detect/secrets.ts';
-import { ruleBasedDetector, runDetectors, type PromptAttackDetector, type PromptAttackFinding } from '../detect/prompt-attacks.ts';
+import { PromptLeakTracker, ruleBasedDetector, runDetectors, type PromptAttackDetector, type PromptAttackFinding } from '../detect/prompt-attacks.ts';
 import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
 import { BastionError, isBastionError } from '../errors.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
@@ -327,7 +327,9 @@ export class ModelDoor {
       return this.#fail(res, turn, kind, 502, 'ERR_MODEL_UPSTREAM', 'the provider key is unavailable', deny('provider.key', `agents.${agentName}.model.secret`));
     }
     if (providerKey !== undefined) values.push(providerKey);
-    const filter = { values, allowTool: (name: string) => this.#mayUse(agent, name) };
+    // The answer is compared with the agent's system and developer texts (not Bastion's notes) for a leak.
+    const leak = isAdmin ? undefined : promptLeakTracker(slots, md.promptLeak);
+    const filter = { values, allowTool: (name: string) => this.#mayUse(agent, name), observe: leak === undefined ? undefined : (channel: string, text: string) => leak.push(channel, text) };
     const upstream = await this.#send(req, turn.signal, kind, model, providerKey, body).catch((err: unknown) => err as Error);
     if (upstream instanceof Error) return this.#upstreamFailure(res, turn, kind, upstream);
     turn.detail.upstreamStatus = upstream.statusCode;
@@ -335,7 +337,7 @@ export class ModelDoor {
     if (upstream.statusCode >= 400) return this.#passError(res, turn, kind, upstream, values);
 
     if (stream && String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      return this.#stream(res, turn, kind, agent, upstream, filter);
+      return this.#stream(res, turn, kind, agent, upstream, filter, leak);
     }
     // 11. A whole answer.
     let answer: { body: unknown; report: ResponseReport };
@@ -348,6 +350,10 @@ export class ModelDoor {
       return this.#fail(res, turn, kind, timeout ? 504 : 502, timeout ? 'ERR_MODEL_UPSTREAM_TIMEOUT' : 'ERR_MODEL_UPSTREAM', timeout ? 'the provider stopped answering' : 'the provider\'s answer could not be read', deny(timeout ? 'upstream.timeout' : 'upstream.invalid', 'provider'), timeout ? 'timeout' : 'error');
     }
     this.#noteReport(turn, answer.report, agentName, user);
+    if (leak !== undefined && answerLeaks(leak, answer.body)) {
+      const refused = await this.#promptLeaked(turn, agentName, user);
+      if (refused !== undefined) return this.#fail(res, turn, kind, refused.status, refused.code, refused.message, refused.decision, 'denied', refused.headers);
+    }
 
     // 12. Supervisor.
     if (agent.supervisor !== undefined) {
@@ -379,6 +385,42 @@ export class ModelDoor {
       this.#keepTool.set(k, ok);
     }
     return ok;
+  }
+
+  /**
+   * An answer to `user` repeats the system prompt ({@link PromptLeakTracker}):
+   * handled like an extraction attempt. `extraction: ban`: the user is banned
+   * (escalating), an admin alert goes out, and the refusal to send is returned
+   * (the answer is withheld, or a stream is cut). `flag`: an alert, and
+   * undefined (the answer goes on). A ban store failure refuses too (503).
+   */
+  async #promptLeaked(turn: Turn, agent: string, user: string): Promise<LeakRefusal | undefined> {
+    const md = this.#gateway.config.modelDoor;
+    turn.detail.promptLeak = true;
+    if (md.extraction !== 'ban') {
+      this.#alert('model.prompt_leak_flag', 'warning', agent, user, `an answer to user ${user} repeated the system prompt`, { rule: PROMPT_LEAK_RULE });
+      return undefined;
+    }
+    let ban;
+    try {
+      ban = await this.#gateway.store.addBan({ agent, user, at: this.#now(), rule: PROMPT_LEAK_RULE, reason: 'answer repeated the system prompt' }, md.bans.durationsMs, md.bans.forgetAfterMs);
+    } catch {
+      return { status: 503, code: 'ERR_STORE', message: 'ban store unavailable', decision: deny('store.error', 'bans'), headers: {} };
+    }
+    turn.detail.ban = { id: ban.id, until: new Date(ban.until).toISOString(), level: ban.level };
+    this.#alert('model.prompt_leak_ban', 'critical', agent, user, `user ${user} banned until ${new Date(ban.until).toISOString()} (offence ${ban.level}): an answer repeated the system prompt`, {
+      rule: PROMPT_LEAK_RULE,
+      banId: ban.id,
+      level: ban.level,
+    });
+    const retry = Math.max(1, Math.ceil((ban.until - this.#now()) / 1000));
+    return {
+      status: 403,
+      code: 'ERR_USER_BANNED',
+      message: 'the answer repeated the assistant\'s instructions and was withheld; the user is banned for a while',
+      decision: deny('prompt.extraction', PROMPT_LEAK_RULE),
+      headers: { 'retry-after': String(retry) },
+    };
   }
 
   /**
@@ -550,7 +592,8 @@ export class ModelDoor {
     kind: ProviderKind,
     agent: ResolvedAgent,
     upstream: Dispatcher.ResponseData,
-    filter: { values: string[]; allowTool: (name: string) => boolean },
+    filter: { values: string[]; allowTool: (name: string) => boolean; observe?: (channel: string, text: string) => void },
+    leak: PromptLeakTracker | undefined,
   ): Promise<void> {
     const sf = new StreamFilter(kind, filter);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
@@ -562,12 +605,35 @@ export class ModelDoor {
       });
     };
     let failure: { code: 'ERR_MODEL_UPSTREAM' | 'ERR_MODEL_UPSTREAM_TIMEOUT'; reason: string } | undefined;
+    let refused: LeakRefusal | undefined;
     try {
+      // A leak of the system prompt: under `ban` the answer is cut (what completed the leak is not
+      // sent; the words before it, under the threshold, were); under `flag` it goes on, alerted once.
+      let leakSeen = false;
+      const leakCuts = async (): Promise<boolean> => {
+        if (leak === undefined || leakSeen || !leak.leaked) return false;
+        leakSeen = true;
+        refused = await this.#promptLeaked(turn, agent.name, turn.user as string);
+        return refused !== undefined;
+      };
       for await (const chunk of upstream.body) {
-        await write(sf.push(chunk as Buffer));
+        const out = sf.push(chunk as Buffer);
+        if (await leakCuts()) break;
+        await write(out);
         if (res.destroyed) break;
       }
-      if (!res.destroyed) await write(sf.end());
+      if (refused === undefined && !res.destroyed) {
+        const out = sf.end();
+        leak?.end();
+        if (!(await leakCuts())) await write(out);
+      }
+      if (refused !== undefined) {
+        upstream.body.destroy();
+        this.#noteReport(turn, sf.report, agent.name, turn.user);
+        this.#charge(agent.name, turn.user as string, sf.report);
+        res.end(errorEvent(kind, refused.status, refused.code, refused.message));
+        return this.#record(turn, refused.decision, 'denied', 200, { code: refused.code });
+      }
       if (!sf.report.complete && !res.destroyed) failure = { code: 'ERR_MODEL_UPSTREAM', reason: 'upstream.cut' };
     } catch (err) {
       failure = isTimeout(err)
@@ -775,6 +841,46 @@ function supervisorInput(kind: ProviderKind, body: ModelRequest, report: Respons
   }
   const calls = report.toolCalls.length > 0 ? `\n[tool calls: ${report.toolCalls.join(', ')}]` : '';
   return { conversation, toolResults, answer: report.text + calls };
+}
+
+/** How an answer that leaked the system prompt is refused. */
+interface LeakRefusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly decision: Decision;
+  readonly headers: Record<string, string>;
+}
+
+/** The rule id audited for an answer that repeats the system prompt. */
+export const PROMPT_LEAK_RULE = 'extraction.answer-leak';
+
+/**
+ * The leak tracker of a request: the agent's own system and developer texts
+ * (OpenAI `system`/`developer` messages, Anthropic `system`) as the reference.
+ * Undefined when the check is off or the prompt is too short to shingle.
+ */
+function promptLeakTracker(slots: readonly TextSlot[], cfg: ResolvedModelDoor['promptLeak']): PromptLeakTracker | undefined {
+  if (!cfg.enabled) return undefined;
+  const tracker = new PromptLeakTracker(
+    slots.filter((s) => s.author === 'system').map((s) => s.get()),
+    cfg,
+  );
+  return tracker.active ? tracker : undefined;
+}
+
+/** Pushes every string of a whole (filtered) answer to the tracker, each its own channel; whether it leaks. */
+function answerLeaks(leak: PromptLeakTracker, body: unknown): boolean {
+  let n = 0;
+  const walk = (v: unknown, depth: number): void => {
+    if (typeof v === 'string') {
+      const ch = String(n++);
+      leak.push(ch, v);
+      leak.end(ch);
+    } else if (depth < 64 && typeof v === 'object' && v !== null) for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x, depth + 1);
+  };
+  walk(body, 0);
+  return leak.leaked;
 }
 
 /** A credential found in the concatenation of a request's strings, with the piece of it each string holds. */

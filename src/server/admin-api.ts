@@ -17,7 +17,8 @@ import { allow, deny, type Decision } from '../decision.ts';
 import { isBastionError } from '../errors.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import type { Gateway } from './gateway.ts';
-import { headerOne, readBody } from './http-body.ts';
+import { headerOne, readBody } from '../door/body.ts';
+import { authenticateAgent } from '../door/authenticate.ts';
 
 const STATUSES = new Set<ApprovalRecord['status']>(['pending', 'approved', 'denied', 'expired', 'used']);
 const MAX_REASON = 500;
@@ -38,10 +39,9 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
       decision = deny('admin.disabled', 'admin.keys');
       return send(404, { error: 'admin API disabled (no admin.keys configured)' });
     }
-    const auth = headerOne(req, 'authorization');
-    const key = auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : '';
-    if (!gateway.isAdminKey(key)) {
-      decision = deny('auth.invalid', 'admin.keys');
+    const authn = authenticateAgent(req.headers, gateway.adminKeys, ['authorization']);
+    if (!authn.ok) {
+      decision = deny(authn.reason, 'admin.keys');
       res.setHeader('www-authenticate', 'Bearer realm="bastion-admin"');
       return send(401, { error: 'admin authentication required (ERR_AUTH_REQUIRED)' });
     }
@@ -110,8 +110,7 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
     detail.code = isBastionError(err) ? err.code : 'ERR_INTERNAL';
     if (!res.headersSent) send(500, { error: 'internal error' });
   } finally {
-    await gateway
-      .record({
+    await gateway.auditStep.durable({
         time: new Date(Date.now() - (performance.now() - started)).toISOString(),
         door: 'admin',
         agent: 'admin',
@@ -121,7 +120,6 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
         outcome,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
         detail: { status, ...detail },
-      })
-      .catch(() => undefined);
+      });
   }
 }

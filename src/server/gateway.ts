@@ -5,6 +5,7 @@
  */
 import { ApprovalQueue } from '../approvals/queue.ts';
 import { AuditLog, type KeyProtector } from '../audit/log.ts';
+import { openWitness } from '../audit/witness.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
@@ -19,7 +20,10 @@ import { IdentityKeys } from '../identity/keys.ts';
 import { RequestSigner } from '../identity/signer.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
-import { constantTimeEqual, randomToken, sha256Hex } from '../util/crypto.ts';
+import { randomToken, sha256Hex } from '../util/crypto.ts';
+import { AuditStep, type AuditFailure } from '../door/audit-step.ts';
+import { KeyIndex } from '../door/authenticate.ts';
+import { UserVerifier, type UserIdentity } from '../door/user.ts';
 
 /** A key generated on first start for an agent whose configured keys did not resolve. Shown once. */
 export interface GeneratedKey {
@@ -45,19 +49,28 @@ export class Gateway {
   readonly identity: IdentityKeys;
   /** Signs requests to abilities and signed upstreams, and mints per-call tokens. */
   readonly signer: RequestSigner;
-  readonly #agentByKeyDigest: Map<string, string>;
-  readonly #adminKeyDigests: readonly string[];
+  /** Agents by the digests of their keys (the kernel's authentication looks keys up here). */
+  readonly agentKeys: KeyIndex;
+  /** The admin keys (`admin.keys`), principal `admin`. */
+  readonly adminKeys: KeyIndex;
+  /** Verifies end users' tokens (`users.token`); privilege needs a verified user when configured. */
+  readonly users: UserVerifier;
+  /** The kernel's audit step: durable or batched records, failures counted and reported. */
+  readonly auditStep: AuditStep;
   #vault: { current?: PlaceholderSource; pasted?: PastedSecrets; abilities?: AbilityRunner } = {};
 
-  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps & { signer: RequestSigner }, identity: IdentityKeys, agentByKeyDigest: Map<string, string>) {
+  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps & { signer: RequestSigner }, identity: IdentityKeys, agentKeys: KeyIndex, auditStep: AuditStep) {
     this.config = config;
     this.identity = identity;
     this.signer = deps.signer;
     this.store = store;
     this.audit = audit;
     this.deps = deps;
-    this.#agentByKeyDigest = agentByKeyDigest;
-    this.#adminKeyDigests = config.adminKeys.map((k) => sha256Hex(k.reveal()));
+    this.agentKeys = agentKeys;
+    this.adminKeys = new KeyIndex();
+    for (const k of config.adminKeys) this.adminKeys.add(sha256Hex(k.reveal()), 'admin');
+    this.users = new UserVerifier(config.users);
+    this.auditStep = auditStep;
   }
 
   /**
@@ -70,21 +83,28 @@ export class Gateway {
    * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key),
    *   `ERR_VAULT_KEY` / `ERR_VAULT_DECRYPT` (a sealed signing key and no or the wrong protector).
    */
-  static async open(config: ResolvedConfig, opts: { store?: Store; keyProtector?: KeyProtector } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
+  static async open(config: ResolvedConfig, opts: { store?: Store; keyProtector?: KeyProtector; onAuditFailure?: (failure: AuditFailure) => void } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
     const policy = PolicyEngine.compile(config);
     const paths = PathGuard.compile(config.paths);
     const store = opts.store ?? (await openSqliteStore(config.storePath));
     try {
-      const audit = await AuditLog.open(store, { checkpointEvery: config.audit.checkpointEvery, ...(opts.keyProtector ? { keyProtector: opts.keyProtector } : {}) });
+      const witness = await openWitness(config.audit.witness);
+      const onWitnessFailure = (err: BastionError, count: number): void =>
+        opts.onAuditFailure?.({ door: 'system', method: 'audit.witness', durability: 'batched', code: err.code, count });
+      const audit = await AuditLog.open(store, {
+        checkpointEvery: config.audit.checkpointEvery,
+        ...(opts.keyProtector ? { keyProtector: opts.keyProtector } : {}),
+        ...(witness ? { witness, ...(opts.onAuditFailure ? { onWitnessFailure } : {}) } : {}),
+      });
       const approvals = new ApprovalQueue(store, { timeoutMs: config.approvals.timeoutMs, reuseTtlMs: config.approvals.reuseTtlMs, progressMs: config.approvals.progressMs });
-      const byDigest = new Map<string, string>();
+      const agentKeys = new KeyIndex();
       const generated: GeneratedKey[] = [];
       const addKey = (agent: string, digest: string): void => {
-        const other = byDigest.get(digest);
-        if (other !== undefined && other !== agent) {
-          throw new BastionError('ERR_CONFIG_INVALID', `agents ${other} and ${agent} share a key; every agent needs its own`);
+        try {
+          agentKeys.add(digest, agent);
+        } catch (err) {
+          throw new BastionError('ERR_CONFIG_INVALID', `agents ${(err as Error).message}; every agent needs its own`);
         }
-        byDigest.set(digest, agent);
       };
       for (const agent of config.agents.values()) {
         for (const k of agent.keys) addKey(agent.name, sha256Hex(k.reveal()));
@@ -116,7 +136,8 @@ export class Gateway {
         abilities: () => vault.abilities,
         toolMeta: new ToolMetaIndex(config.tools),
       };
-      const gateway = new Gateway(config, store, audit, deps, identity, byDigest);
+      const auditStep = new AuditStep(audit, opts.onAuditFailure ? { onFailure: opts.onAuditFailure } : {});
+      const gateway = new Gateway(config, store, audit, deps, identity, agentKeys, auditStep);
       gateway.#vault = vault;
       return { gateway, generated };
     } catch (err) {
@@ -142,23 +163,18 @@ export class Gateway {
     if (previous !== undefined && previous !== runner) void previous.close();
   }
 
-  /** The agent a presented key belongs to, or undefined. Lookup by SHA-256 digest of a high-entropy key. */
+  /** The agent a presented key belongs to, or undefined (constant-time over the keys' SHA-256 digests). */
   agentForKey(key: string): string | undefined {
-    if (key.length < 16 || key.length > 512) return undefined;
-    return this.#agentByKeyDigest.get(sha256Hex(key));
+    return this.agentKeys.lookup(key);
   }
 
   /** True when `key` is one of the configured admin keys (constant-time over digests). */
   isAdminKey(key: string): boolean {
-    if (key.length < 16 || key.length > 512) return false;
-    const d = sha256Hex(key);
-    let ok = false;
-    for (const a of this.#adminKeyDigests) ok = constantTimeEqual(a, d) || ok;
-    return ok;
+    return this.adminKeys.lookup(key) !== undefined;
   }
 
-  /** A new session for an agent (HTTP or stdio), acting for end user `user` in `conversation` when named. */
-  newSession(agentName: string, user: string | null = null, conversation: string | null = null): GatewaySession {
+  /** A new session for an agent (HTTP or stdio), acting for end user `user` (asserted id, or an identity from the kernel's user step) in `conversation` when named. */
+  newSession(agentName: string, user: UserIdentity | string | null = null, conversation: string | null = null): GatewaySession {
     const agent = this.config.agents.get(agentName);
     if (!agent) throw new BastionError('ERR_AUTH_INVALID', `no agent ${agentName}`);
     return new GatewaySession(this.deps, agent, user, conversation);

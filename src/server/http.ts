@@ -15,15 +15,17 @@ import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent } from '../audit/types.ts';
-import { deny } from '../decision.ts';
 import { BastionError } from '../errors.ts';
+import { authenticateAgent } from '../door/authenticate.ts';
+import { refusal } from '../door/refusal.ts';
+import type { Reason } from '../door/reasons.ts';
 import type { GatewaySession } from '../mcp/session.ts';
 import { randomToken } from '../util/crypto.ts';
 import type { EgressProxy } from '../egress/proxy.ts';
 import { ModelDoor } from '../model/door.ts';
 import type { A2aDoor } from '../a2a/door.ts';
 import { handleAdminApi } from './admin-api.ts';
-import { headerOne, readBody } from './http-body.ts';
+import { headerOne, readBody } from '../door/body.ts';
 import type { Gateway } from './gateway.ts';
 
 interface HttpSession {
@@ -32,8 +34,6 @@ interface HttpSession {
   readonly transport: StreamableHTTPServerTransport;
 }
 
-/** JSON-RPC error codes used at the HTTP layer. */
-const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, DENIED: -32003, SESSION: -32001, SERVER: -32000 });
 
 /** Where the identity keys' JWKS (RFC 7517) is published. */
 export const JWKS_PATH = '/.well-known/jwks.json';
@@ -58,7 +58,8 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
   const host = listen?.host ?? cfg.host;
   const port = listen?.port ?? cfg.port;
 
-  const audit = (req: IncomingMessage, started: number, agent: string | null, method: string, reason: string, status: number, detail: Record<string, unknown> = {}): Promise<void> => {
+  /** One audit record for a request the listener refused or answered itself; durable (refusals are). */
+  const audit = (req: IncomingMessage, started: number, agent: string | null, method: string, reason: Reason, status: number, detail: Record<string, unknown> = {}): Promise<boolean> => {
     const event: AuditEvent = {
       time: new Date(Date.now() - (performance.now() - started)).toISOString(),
       door: method.startsWith('api.') ? 'admin' : 'tool',
@@ -66,33 +67,33 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       session: headerOne(req, 'mcp-session-id') ?? null,
       method,
       target: null,
-      decision: deny(reason, 'http'),
+      decision: refusal(reason, 'http', 'tool').decision,
       outcome: 'denied',
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       detail: { status, ...detail },
     };
-    return gateway.record(event).then(
-      () => undefined,
-      () => undefined,
-    );
+    return gateway.auditStep.durable(event);
   };
 
+  /**
+   * Refuses a request: status, JSON-RPC code and error code from the kernel's
+   * reason table, a fixed message naming the code, one durable audit record.
+   */
   const reject = async (
     req: IncomingMessage,
     res: ServerResponse,
     started: number,
     agent: string | null,
-    status: number,
-    code: number,
+    reason: Reason,
     message: string,
-    reason: string,
     headers: Record<string, string> = {},
     method = `http.${req.method ?? 'UNKNOWN'}`,
   ): Promise<void> => {
-    await audit(req, started, agent, method, reason, status);
+    const r = refusal(reason, 'http', 'tool');
+    await audit(req, started, agent, method, reason, r.status);
     if (res.headersSent) return void res.end();
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+    res.writeHead(r.status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: r.rpc, message: `${message} (${r.code})` } }));
   };
 
   // Filled once the port is bound: with port 0 the default allowlist must name the real port.
@@ -106,11 +107,11 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     // Host allowlist first: a DNS-rebinding page reaches us with its own host name.
     const hostHeader = (req.headers.host ?? '').toLowerCase();
     if (!allowedHosts.has(hostHeader)) {
-      return reject(req, res, started, null, 403, RPC.DENIED, 'host not allowed (ERR_HOST_NOT_ALLOWED)', 'host.not_allowed');
+      return reject(req, res, started, null, 'host.not_allowed', 'host not allowed');
     }
     const origin = headerOne(req, 'origin');
     if (origin !== undefined && !allowedOrigins.has(origin.toLowerCase())) {
-      return reject(req, res, started, null, 403, RPC.DENIED, 'origin not allowed (ERR_ORIGIN_NOT_ALLOWED)', 'origin.not_allowed');
+      return reject(req, res, started, null, 'origin.not_allowed', 'origin not allowed');
     }
 
     if (url.pathname === '/healthz' && req.method === 'GET') {
@@ -149,65 +150,73 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return void res.end('{"error":"not found"}');
     }
 
-    // Agent authentication.
-    const auth = headerOne(req, 'authorization');
-    const key = auth !== undefined && /^Bearer [!-~]+$/.test(auth) ? auth.slice(7) : undefined;
-    if (key === undefined) {
-      return reject(req, res, started, null, 401, RPC.DENIED, 'authentication required (ERR_AUTH_REQUIRED)', 'auth.missing', { 'www-authenticate': 'Bearer realm="bastion"' });
+    // Agent authentication (the kernel's one rule: Bearer or Basic in Authorization).
+    const authn = authenticateAgent(req.headers, gateway.agentKeys, ['authorization']);
+    if (!authn.ok) {
+      return authn.reason === 'auth.missing'
+        ? reject(req, res, started, null, 'auth.missing', 'authentication required', { 'www-authenticate': 'Bearer realm="bastion"' })
+        : reject(req, res, started, null, 'auth.invalid', 'invalid key', { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' });
     }
-    const agent = gateway.agentForKey(key);
-    if (agent === undefined) {
-      return reject(req, res, started, null, 401, RPC.DENIED, 'invalid key (ERR_AUTH_INVALID)', 'auth.invalid', { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' });
-    }
+    const agent = authn.agent;
 
-    // The end user the agent acts for, fixed for the session at initialize.
-    const user = headerOne(req, 'bastion-user') ?? null;
-    if (user !== null && !/^[^\u0000-\u001f\u007f]{1,256}$/.test(user)) {
-      return reject(req, res, started, agent, 400, RPC.INVALID, 'Bastion-User must be 1-256 characters without control characters (ERR_USER_REQUIRED)', 'user.invalid');
+    // The end user the agent acts for, fixed for the session at initialize: asserted, or proven by a token.
+    const claims = gateway.users.claimsOf(req.headers);
+    const identified = claims === 'invalid' ? ({ ok: false, reason: 'user.invalid' } as const) : await gateway.users.identify(claims);
+    if (!identified.ok) {
+      const why: Record<typeof identified.reason, string> = {
+        'user.invalid': 'Bastion-User must be 1-256 characters without control characters',
+        'user.ambiguous': 'Bastion-User and the user token name different users',
+        'user.unverified': 'this gateway needs a user token for every named user',
+        'user.token_invalid': 'the user token is not valid',
+        'user.jwks_unavailable': 'the user token cannot be verified now',
+      };
+      return reject(req, res, started, agent, identified.reason, why[identified.reason]);
     }
+    const userIdentity = identified.user;
+    const user = userIdentity?.id ?? null;
     // The conversation, signed into the context of requests to remote tools; printable ASCII (an RFC 8941 string).
     const conversation = headerOne(req, 'bastion-conversation') ?? null;
     if (conversation !== null && !/^[\x20-\x7e]{1,256}$/.test(conversation)) {
-      return reject(req, res, started, agent, 400, RPC.INVALID, 'Bastion-Conversation must be 1-256 printable ASCII characters (ERR_JSONRPC_INVALID)', 'conversation.invalid');
+      return reject(req, res, started, agent, 'conversation.invalid', 'Bastion-Conversation must be 1-256 printable ASCII characters');
     }
     const sessionId = headerOne(req, 'mcp-session-id');
     const existing = sessionId !== undefined ? sessions.get(sessionId) : undefined;
     // A session belongs to the agent (and end user) that opened it; another's id is as unknown as a made-up one.
     if (sessionId !== undefined && (!existing || existing.agent !== agent || (user !== null && existing.session.user !== user))) {
-      return reject(req, res, started, agent, 404, RPC.SESSION, 'session not found (ERR_SESSION_UNKNOWN)', 'session.unknown');
+      return reject(req, res, started, agent, 'session.unknown', 'session not found');
     }
 
     if (req.method === 'GET' || req.method === 'DELETE') {
-      if (!existing) return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing');
+      if (!existing) return reject(req, res, started, agent, 'session.missing', 'mcp-session-id required');
       existing.session.lastActivity = Date.now();
       return existing.transport.handleRequest(req, res);
     }
     if (req.method !== 'POST') {
-      return reject(req, res, started, agent, 405, RPC.SERVER, 'method not allowed', 'http.method', { allow: 'GET, POST, DELETE' });
+      return reject(req, res, started, agent, 'http.method', 'method not allowed', { allow: 'GET, POST, DELETE' });
     }
 
     // Body, bounded as it streams.
     const body = await readBody(req, cfg.maxBodyBytes, cfg.bodyTimeoutMs);
     if (body === 'timeout') {
       res.setHeader('connection', 'close');
-      return reject(req, res, started, agent, 408, RPC.INVALID, `request body not received within ${cfg.bodyTimeoutMs} ms (ERR_BODY_TIMEOUT)`, 'body.timeout');
+      return reject(req, res, started, agent, 'body.timeout', `request body not received within ${cfg.bodyTimeoutMs} ms`);
     }
     if (body === 'too_large') {
       res.setHeader('connection', 'close');
-      return reject(req, res, started, agent, 413, RPC.INVALID, `request body over ${cfg.maxBodyBytes} bytes (ERR_BODY_TOO_LARGE)`, 'body.too_large');
+      return reject(req, res, started, agent, 'body.too_large', `request body over ${cfg.maxBodyBytes} bytes`);
     }
-    if (body === 'aborted') return audit(req, started, agent, 'http.POST', 'body.aborted', 400);
+    if (body === 'aborted') return void (await audit(req, started, agent, 'http.POST', 'body.aborted', 400));
     let message: unknown;
     try {
       message = JSON.parse(body.toString('utf8'));
     } catch {
-      return reject(req, res, started, agent, 400, RPC.PARSE, 'parse error: body is not JSON (ERR_JSONRPC_PARSE)', 'jsonrpc.parse');
+      return reject(req, res, started, agent, 'jsonrpc.parse', 'parse error: body is not JSON');
     }
     if (Array.isArray(message)) {
-      return reject(req, res, started, agent, 400, RPC.INVALID, 'batch requests are not supported (ERR_JSONRPC_BATCH)', 'jsonrpc.batch');
+      return reject(req, res, started, agent, 'jsonrpc.batch', 'batch requests are not supported');
     }
     if (!isJSONRPCRequest(message) && !isJSONRPCNotification(message) && !isJSONRPCResponse(message) && !isJSONRPCError(message)) {
-      return reject(req, res, started, agent, 400, RPC.INVALID, 'invalid request: not a JSON-RPC 2.0 message (ERR_JSONRPC_INVALID)', 'jsonrpc.invalid');
+      return reject(req, res, started, agent, 'jsonrpc.invalid', 'invalid request: not a JSON-RPC 2.0 message');
     }
     const method = (message as { method?: unknown }).method;
 
@@ -215,13 +224,13 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return deliver(existing.session, existing.transport, req, res, message, started, agent, method);
     }
     if (!isInitializeRequest(message)) {
-      return reject(req, res, started, agent, 400, RPC.SERVER, 'mcp-session-id required (ERR_SESSION_UNKNOWN)', 'session.missing', {}, typeof method === 'string' ? method : 'http.POST');
+      return reject(req, res, started, agent, 'session.missing', 'mcp-session-id required', {}, typeof method === 'string' ? method : 'http.POST');
     }
     if (sessions.size >= cfg.maxSessions) {
-      return reject(req, res, started, agent, 503, RPC.SERVER, 'too many sessions (ERR_SESSION_LIMIT)', 'session.limit', { 'retry-after': '5' }, 'initialize');
+      return reject(req, res, started, agent, 'session.limit', 'too many sessions', { 'retry-after': '5' }, 'initialize');
     }
 
-    const session = gateway.newSession(agent, user, conversation);
+    const session = gateway.newSession(agent, userIdentity, conversation);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomToken(24),
       onsessioninitialized: (id) => {

@@ -4,9 +4,12 @@
  * Durability: WAL with `synchronous=FULL`, so a committed audit append survives
  * power loss. Audit appends of a file store run on a worker thread with its own
  * connection (./sqlite-audit-worker.ts), so the commit's fsync does not stall the
- * event loop; callers still resolve only when their records are durable. Concurrency: audit appends run under `BEGIN IMMEDIATE` (the write
- * lock is taken before the chain tip is read), so writers in several processes
- * serialize and cannot fork the chain; `busy_timeout` makes a second writer wait.
+ * event loop; callers still resolve only when their records are durable. The
+ * store only stores audit rows: the audit module chains and signs them
+ * (../audit/append.ts). Concurrency: audit rows are stored under `BEGIN IMMEDIATE`
+ * only if they extend the tip read inside the transaction (else
+ * `ERR_AUDIT_CONFLICT`, and the audit module chains again), so writers in several
+ * processes serialize and cannot fork the chain; `busy_timeout` makes a second writer wait.
  * Approval transitions are single conditional `UPDATE`s, so exactly one caller
  * wins a race. The schema version is kept in `PRAGMA user_version`.
  */
@@ -17,10 +20,11 @@ import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
 import type { ApprovalRecord, BanRecord, NewSecret, Store, StoredKey, StoredPastedSecret, StoredPeer, StoredSecret, StoredSecretVersion } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
-import { appendAuditTx, guard, openConnection, rollback } from './sqlite-audit.ts';
+import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
+import { appendAuditEvents } from '../audit/append.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -144,6 +148,12 @@ const MIGRATIONS: readonly string[] = [
     CHECK ((jwks_url IS NULL) <> (public_jwks IS NULL))
   ) STRICT;
   `,
+  // 5: approvals are bound to the end user too (issue 11, class 5). Earlier rows had no user: ''.
+  `
+  ALTER TABLE approvals ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+  DROP INDEX approvals_match;
+  CREATE INDEX approvals_match ON approvals (agent, user_id, tool, args_digest, status);
+  `,
 ];
 
 /** Options of {@link openSqliteStore}. */
@@ -222,6 +232,7 @@ function userVersion(db: DatabaseSync): number {
 interface ApprovalRow {
   id: string;
   agent: string;
+  user_id: string;
   tool: string;
   args_digest: string;
   args_preview: string;
@@ -374,6 +385,7 @@ function toApproval(row: ApprovalRow): ApprovalRecord {
   return {
     id: row.id,
     agent: row.agent,
+    user: row.user_id === '' ? null : row.user_id,
     tool: row.tool,
     argsDigest: row.args_digest,
     argsPreview: row.args_preview,
@@ -417,8 +429,6 @@ class SqliteStore implements Store {
     const sql: Record<string, string> = {
       begin: 'BEGIN IMMEDIATE',
       commit: 'COMMIT',
-      auditTip: 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1',
-      auditInsert: 'INSERT INTO audit (seq, json, hash) VALUES (?, ?, ?)',
       auditRead: 'SELECT json FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?',
       auditLast: 'SELECT json FROM audit ORDER BY seq DESC LIMIT 1',
       cpInsert: 'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)',
@@ -431,12 +441,12 @@ class SqliteStore implements Store {
           private_pem = excluded.private_pem, created_at = excluded.created_at, current = 1`,
       agentKeys: 'SELECT digest FROM agent_keys WHERE agent = ? ORDER BY created_at, digest',
       agentKeyAdd: 'INSERT INTO agent_keys (agent, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-      approvalInsert: `INSERT INTO approvals (id, agent, tool, args_digest, args_preview, status, created_at, expires_at, decided_at, decided_by, reason)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      approvalInsert: `INSERT INTO approvals (id, agent, user_id, tool, args_digest, args_preview, status, created_at, expires_at, decided_at, decided_by, reason)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       approvalGet: 'SELECT * FROM approvals WHERE id = ?',
       approvalList: 'SELECT * FROM approvals ORDER BY created_at DESC, id DESC LIMIT ?',
       approvalListStatus: 'SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?',
-      approvalFindPending: `SELECT * FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND status = 'pending' AND expires_at > ?
+      approvalFindPending: `SELECT * FROM approvals WHERE agent = ? AND user_id = ? AND tool = ? AND args_digest = ? AND status = 'pending' AND expires_at > ?
         ORDER BY created_at, id LIMIT 1`,
       approvalDecide: `UPDATE approvals SET status = :status, decided_at = :at, decided_by = :by, reason = :reason,
           expires_at = CASE WHEN :status = 'approved' THEN :claimUntil ELSE expires_at END
@@ -444,7 +454,7 @@ class SqliteStore implements Store {
       approvalConsume: `UPDATE approvals SET status = 'used' WHERE id = ? AND status = 'approved' AND expires_at > ?`,
       // One statement: the sub-select and the update run under one write lock, so two claimers cannot both win a row.
       approvalClaim: `UPDATE approvals SET status = 'used'
-        WHERE id = (SELECT id FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND status = 'approved' AND expires_at > ?
+        WHERE id = (SELECT id FROM approvals WHERE agent = ? AND user_id = ? AND tool = ? AND args_digest = ? AND status = 'approved' AND expires_at > ?
                     ORDER BY created_at, id LIMIT 1)
           AND status = 'approved'
         RETURNING *`,
@@ -516,12 +526,17 @@ class SqliteStore implements Store {
     }
   }
 
+  /** Chains through the audit module (../audit/append.ts); this adapter only stores the rows. */
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
-    if (!Array.isArray(events)) throw new TypeError('appendAudit: events must be an array');
-    if (events.length === 0) return [];
+    return appendAuditEvents(this, events);
+  }
+
+  async appendAuditRecords(records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void> {
+    if (!Array.isArray(records) || !Array.isArray(checkpoints)) throw new TypeError('appendAuditRecords: records and checkpoints must be arrays');
+    if (records.length === 0 && checkpoints.length === 0) return;
     if (this.#closed) throw new BastionError('ERR_STORE', 'store: closed');
-    if (this.#auditWorker) return this.#auditWorker.append(events);
-    return appendAuditTx(this.#db, events);
+    if (this.#auditWorker) return this.#auditWorker.append(records, checkpoints);
+    appendAuditRowsTx(this.#db, records, checkpoints);
   }
 
   async readAudit(fromSeq: number, limit: number): Promise<AuditRecord[]> {
@@ -575,7 +590,7 @@ class SqliteStore implements Store {
 
   async createApproval(a: ApprovalRecord): Promise<void> {
     const values: SQLInputValue[] = [
-      a.id, a.agent, a.tool, a.argsDigest, a.argsPreview, a.status, a.createdAt, a.expiresAt, a.decidedAt, a.decidedBy, a.reason,
+      a.id, a.agent, a.user ?? '', a.tool, a.argsDigest, a.argsPreview, a.status, a.createdAt, a.expiresAt, a.decidedAt, a.decidedBy, a.reason,
     ];
     guard('createApproval', () => this.#s('approvalInsert').run(...values));
   }
@@ -594,8 +609,8 @@ class SqliteStore implements Store {
     return rows.map(toApproval);
   }
 
-  async findPendingApproval(agent: string, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
-    const row = guard('findPendingApproval', () => this.#s('approvalFindPending').get(agent, tool, argsDigest, now)) as ApprovalRow | undefined;
+  async findPendingApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
+    const row = guard('findPendingApproval', () => this.#s('approvalFindPending').get(agent, user ?? '', tool, argsDigest, now)) as ApprovalRow | undefined;
     return row === undefined ? undefined : toApproval(row);
   }
 
@@ -615,8 +630,8 @@ class SqliteStore implements Store {
     return Number(result.changes) === 1;
   }
 
-  async claimApproval(agent: string, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
-    const row = guard('claimApproval', () => this.#s('approvalClaim').get(agent, tool, argsDigest, now)) as ApprovalRow | undefined;
+  async claimApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
+    const row = guard('claimApproval', () => this.#s('approvalClaim').get(agent, user ?? '', tool, argsDigest, now)) as ApprovalRow | undefined;
     return row === undefined ? undefined : toApproval(row);
   }
 

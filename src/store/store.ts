@@ -13,6 +13,8 @@ import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts
 export interface ApprovalRecord {
   readonly id: string;
   readonly agent: string;
+  /** The end user the call was for (null: none named). The approval is bound to it. */
+  readonly user: string | null;
   /** Exposed tool name. */
   readonly tool: string;
   /** SHA-256 hex of the canonical JSON of the arguments: the approval is bound to it. */
@@ -158,11 +160,19 @@ export interface StoredPeer {
 
 export interface Store {
   /**
-   * Appends events to the audit chain in one transaction, computing `seq`,
-   * `prevHash` and `hash` inside it (so writers in several processes cannot fork
-   * the chain). Durable when the returned promise resolves. Returns the stored records.
+   * Appends events to the audit chain without a checkpoint; durable when the
+   * returned promise resolves. Returns the stored records. Adapters implement it
+   * as `appendAuditEvents(this, events)` (../audit/append.ts): the audit module
+   * chains, the adapter only stores rows through {@link appendAuditRecords}.
    */
   appendAudit(events: readonly AuditEvent[]): Promise<AuditRecord[]>;
+  /**
+   * Stores chained records and checkpoints in one durable transaction, only if
+   * `records[0]` extends the stored tip (`seq` = tip + 1, `prevHash` = tip's hash;
+   * seq 1 and 64 zeros on an empty chain). Never computes a hash.
+   * @throws BastionError `ERR_AUDIT_CONFLICT` when the tip moved, `ERR_STORE`; TypeError when records are not consecutive.
+   */
+  appendAuditRecords(records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void>;
   /** Records with `seq >= fromSeq`, ascending, at most `limit`. */
   readAudit(fromSeq: number, limit: number): Promise<AuditRecord[]>;
   /** The newest record, or undefined when the chain is empty. */
@@ -186,8 +196,8 @@ export interface Store {
   getApproval(id: string): Promise<ApprovalRecord | undefined>;
   /** Approvals, newest first, optionally only those with a status. */
   listApprovals(filter?: { status?: ApprovalRecord['status']; limit?: number }): Promise<ApprovalRecord[]>;
-  /** A pending approval for exactly this agent, tool and digest whose deadline is after `now`, if any. */
-  findPendingApproval(agent: string, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined>;
+  /** A pending approval for exactly this agent, end user, tool and digest whose deadline is after `now`, if any. */
+  findPendingApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined>;
   /**
    * Decides a pending approval. Returns false (and changes nothing) when it is
    * not pending or its deadline passed. On approve, `expiresAt` becomes `claimUntil`.
@@ -196,10 +206,10 @@ export interface Store {
   /** Marks an approved approval `used`; true only for the one caller that consumed it (single use). */
   consumeApproval(id: string, now: number): Promise<boolean>;
   /**
-   * Consumes an approved, unexpired approval for exactly this agent, tool and digest
+   * Consumes an approved, unexpired approval for exactly this agent, end user, tool and digest
    * (the client gave up before the decision and called again). Returns it, or undefined.
    */
-  claimApproval(agent: string, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined>;
+  claimApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined>;
   /** Marks a pending approval `expired`; false when it was no longer pending. */
   expireApproval(id: string, now: number): Promise<boolean>;
 

@@ -95,6 +95,18 @@ ${BAD_UPSTREAM_YAML}`,
     assert.ok(!JSON.stringify(rec).includes('wrong-key'));
   });
 
+  test('the auth-scheme is case-insensitive and Basic works (RFC 9110 §11.1, RFC 7617): the kernel reads credentials for every door', async () => {
+    // Before the door kernel, the tool door accepted only "Bearer" spelled so; the proxy accepted any case.
+    for (const authorization of [`bearer ${TEST_KEY}`, `BEARER ${TEST_KEY}`, `Basic ${Buffer.from(`demo:${TEST_KEY}`).toString('base64')}`]) {
+      const r = await raw(gw.url, { headers: { authorization }, body: JSON.stringify(INIT()) });
+      assert.equal(r.status, 200, authorization.split(' ')[0]);
+    }
+    // A header that is no credential is invalid (the client tried), not missing.
+    const r = await raw(gw.url, { headers: { authorization: TEST_KEY }, body: JSON.stringify(INIT()) });
+    assert.equal(r.status, 401);
+    assert.equal((await lastRecord())?.decision.reason, 'auth.invalid');
+  });
+
   test('a foreign Host or Origin is 403 before authentication (DNS rebinding)', async () => {
     const host = await raw(gw.url, { headers: { ...auth, host: 'evil.example:80' }, body: JSON.stringify(INIT()) });
     assert.equal(host.status, 403);

@@ -16,6 +16,7 @@ function approval(id: string, overrides: Partial<ApprovalRecord> = {}): Approval
   return {
     id,
     agent: 'demo',
+    user: null,
     tool: 'fs__write_file',
     argsDigest: 'd'.repeat(64),
     argsPreview: '{"path":"/tmp/x"}',
@@ -158,13 +159,13 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       test('findPendingApproval matches agent, tool, digest and deadline exactly', () =>
         withStore(async (s) => {
           await s.createApproval(approval('a1'));
-          assert.equal((await s.findPendingApproval('demo', 'fs__write_file', 'd'.repeat(64), T0))?.id, 'a1');
-          assert.equal(await s.findPendingApproval('other', 'fs__write_file', 'd'.repeat(64), T0), undefined);
-          assert.equal(await s.findPendingApproval('demo', 'fs__read_file', 'd'.repeat(64), T0), undefined);
-          assert.equal(await s.findPendingApproval('demo', 'fs__write_file', 'e'.repeat(64), T0), undefined);
-          assert.equal(await s.findPendingApproval('demo', 'fs__write_file', 'd'.repeat(64), T0 + 120_000), undefined);
+          assert.equal((await s.findPendingApproval('demo', null, 'fs__write_file', 'd'.repeat(64), T0))?.id, 'a1');
+          assert.equal(await s.findPendingApproval('other', null, 'fs__write_file', 'd'.repeat(64), T0), undefined);
+          assert.equal(await s.findPendingApproval('demo', null, 'fs__read_file', 'd'.repeat(64), T0), undefined);
+          assert.equal(await s.findPendingApproval('demo', null, 'fs__write_file', 'e'.repeat(64), T0), undefined);
+          assert.equal(await s.findPendingApproval('demo', null, 'fs__write_file', 'd'.repeat(64), T0 + 120_000), undefined);
           await s.decideApproval('a1', denyIt(T0 + 1));
-          assert.equal(await s.findPendingApproval('demo', 'fs__write_file', 'd'.repeat(64), T0), undefined);
+          assert.equal(await s.findPendingApproval('demo', null, 'fs__write_file', 'd'.repeat(64), T0), undefined);
         }));
 
       test('decideApproval decides only once and only before the deadline', () =>
@@ -233,17 +234,31 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
           await s.decideApproval('old', approve(T0 + 2, T0 + 1000));
           await s.decideApproval('new', approve(T0 + 2, T0 + 2000));
           const d = 'd'.repeat(64);
-          assert.equal(await s.claimApproval('other', 'fs__write_file', d, T0 + 3), undefined);
-          assert.equal(await s.claimApproval('demo', 'fs__read_file', d, T0 + 3), undefined);
-          assert.equal(await s.claimApproval('demo', 'fs__write_file', 'e'.repeat(64), T0 + 3), undefined);
-          const claimed = await s.claimApproval('demo', 'fs__write_file', d, T0 + 3);
+          assert.equal(await s.claimApproval('other', null, 'fs__write_file', d, T0 + 3), undefined);
+          assert.equal(await s.claimApproval('demo', null, 'fs__read_file', d, T0 + 3), undefined);
+          assert.equal(await s.claimApproval('demo', null, 'fs__write_file', 'e'.repeat(64), T0 + 3), undefined);
+          const claimed = await s.claimApproval('demo', null, 'fs__write_file', d, T0 + 3);
           assert.equal(claimed?.id, 'old');
           assert.equal(claimed?.status, 'used');
           assert.equal((await s.getApproval('new'))?.status, 'approved');
-          assert.equal(await s.claimApproval('demo', 'fs__write_file', d, T0 + 2000), undefined, 'expired');
-          assert.equal((await s.claimApproval('demo', 'fs__write_file', d, T0 + 1999))?.id, 'new');
-          assert.equal(await s.claimApproval('demo', 'fs__write_file', d, T0 + 4), undefined);
+          assert.equal(await s.claimApproval('demo', null, 'fs__write_file', d, T0 + 2000), undefined, 'expired');
+          assert.equal((await s.claimApproval('demo', null, 'fs__write_file', d, T0 + 1999))?.id, 'new');
+          assert.equal(await s.claimApproval('demo', null, 'fs__write_file', d, T0 + 4), undefined);
           assert.equal((await s.getApproval('pending'))?.status, 'pending');
+        }));
+
+      test('an approval is bound to the end user: another user (or none) neither finds nor claims it', () =>
+        withStore(async (s) => {
+          const d = 'd'.repeat(64);
+          await s.createApproval(approval('alice1', { user: 'alice' }));
+          assert.equal((await s.findPendingApproval('demo', 'alice', 'fs__write_file', d, T0))?.id, 'alice1');
+          assert.equal((await s.getApproval('alice1'))?.user, 'alice');
+          assert.equal(await s.findPendingApproval('demo', 'bob', 'fs__write_file', d, T0), undefined);
+          assert.equal(await s.findPendingApproval('demo', null, 'fs__write_file', d, T0), undefined);
+          await s.decideApproval('alice1', approve(T0 + 1, T0 + 1000));
+          assert.equal(await s.claimApproval('demo', 'bob', 'fs__write_file', d, T0 + 2), undefined);
+          assert.equal(await s.claimApproval('demo', null, 'fs__write_file', d, T0 + 2), undefined);
+          assert.equal((await s.claimApproval('demo', 'alice', 'fs__write_file', d, T0 + 2))?.id, 'alice1');
         }));
 
       test('concurrent claims consume one approval each, never one twice', () =>
@@ -252,7 +267,7 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
             await s.createApproval(approval(`a${i}`, { createdAt: T0 + i }));
             await s.decideApproval(`a${i}`, approve(T0 + 10));
           }
-          const results = await Promise.all(Array.from({ length: 10 }, () => s.claimApproval('demo', 'fs__write_file', 'd'.repeat(64), T0 + 20)));
+          const results = await Promise.all(Array.from({ length: 10 }, () => s.claimApproval('demo', null, 'fs__write_file', 'd'.repeat(64), T0 + 20)));
           const ids = results.filter((r) => r !== undefined).map((r) => r.id);
           assert.deepEqual(ids.sort(), ['a0', 'a1', 'a2']);
         }));

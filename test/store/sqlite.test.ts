@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { verifyAudit } from '../../src/audit/log.ts';
+import { verifyChain } from '../../src/audit/chain.ts';
 import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { sampleEvent, tempDir } from '../audit/fixtures.ts';
@@ -18,7 +18,7 @@ const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
 runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
 runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
 
-test('creates the folder 0700 and the file 0600, WAL mode, schema version 4', async () => {
+test('creates the folder 0700 and the file 0600, WAL mode, schema version 5', async () => {
   const path = freshPath();
   const store = await openSqliteStore(path);
   await store.close();
@@ -28,7 +28,7 @@ test('creates the folder 0700 and the file 0600, WAL mode, schema version 4', as
   }
   const db = new DatabaseSync(path);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
-  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
   db.close();
 });
 
@@ -81,7 +81,8 @@ test('two store instances on one file, interleaved appends: one gapless chain', 
     writes.push((i % 2 ? a : b).appendAudit([sampleEvent(i), sampleEvent(i + 1000)]));
   }
   await Promise.all(writes);
-  const result = await verifyAudit(a);
+  // The hash chain only: appendAudit writes no checkpoint (the audit log's density rule is tested in test/audit).
+  const result = await verifyChain(await a.readAudit(1, 1000), [], new Map());
   assert.deepEqual(result, { ok: true, count: 200, lastSeq: 200, checkpoints: 0 });
   await a.close();
   await b.close();
@@ -99,7 +100,7 @@ test('two threads appending concurrently (separate connections) cannot fork the 
   const counts = await Promise.all([run(1), run(2), run(3)]);
   assert.deepEqual(counts, [120, 120, 120]);
   const store = await openSqliteStore(path);
-  assert.deepEqual(await verifyAudit(store), { ok: true, count: 360, lastSeq: 360, checkpoints: 0 });
+  assert.deepEqual(await verifyChain(await store.readAudit(1, 1000), [], new Map()), { ok: true, count: 360, lastSeq: 360, checkpoints: 0 });
   await store.close();
 });
 
@@ -109,24 +110,32 @@ test('two connections: an approval consumed through one cannot be consumed or cl
   const b = await openSqliteStore(path);
   const T = 1_000_000;
   await a.createApproval({
-    id: 'x', agent: 'demo', tool: 't', argsDigest: 'd', argsPreview: '{}', status: 'pending',
+    id: 'x', agent: 'demo', user: null, tool: 't', argsDigest: 'd', argsPreview: '{}', status: 'pending',
     createdAt: T, expiresAt: T + 10, decidedAt: null, decidedBy: null, reason: null,
   });
   assert.equal(await b.decideApproval('x', { status: 'approved', by: 'admin', reason: null, at: T + 1, claimUntil: T + 100 }), true);
-  const results = await Promise.all([a.consumeApproval('x', T + 2), b.consumeApproval('x', T + 2), a.claimApproval('demo', 't', 'd', T + 2)]);
+  const results = await Promise.all([a.consumeApproval('x', T + 2), b.consumeApproval('x', T + 2), a.claimApproval('demo', null, 't', 'd', T + 2)]);
   assert.equal(results.filter((r) => r === true || (typeof r === 'object' && r !== undefined)).length, 1);
   await a.close();
   await b.close();
 });
 
-test('migration 1 → 4 adds the vault, pasted-secret, ban and peer tables and keeps existing data', async () => {
+/** The approvals table as schema versions 1-4 had it (no end user). */
+const APPROVALS_V1 = `DROP TABLE approvals;
+  CREATE TABLE approvals (id TEXT PRIMARY KEY, agent TEXT NOT NULL, tool TEXT NOT NULL, args_digest TEXT NOT NULL, args_preview TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired', 'used')), created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    decided_at INTEGER, decided_by TEXT, reason TEXT) STRICT;
+  CREATE INDEX approvals_match ON approvals (agent, tool, args_digest, status);`;
+
+test('migration 1 → 5 adds the vault, pasted-secret, ban and peer tables and the approvals\' user, and keeps existing data', async () => {
   const path = freshPath();
   const a = await openSqliteStore(path);
   await a.appendAudit([sampleEvent(1)]);
   await a.close();
   // Turn the file back into a version 1 database.
   const db = new DatabaseSync(path);
-  db.exec('DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; DROP TABLE a2a_peers; PRAGMA user_version = 1');
+  db.exec(`DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; DROP TABLE a2a_peers; ${APPROVALS_V1} PRAGMA user_version = 1`);
+  db.exec(`INSERT INTO approvals VALUES ('old', 'demo', 't', 'd', '{}', 'approved', 1, 9e15, 2, 'admin', NULL)`);
   db.close();
   const b = await openSqliteStore(path);
   assert.equal((await b.lastAudit())?.seq, 1);
@@ -136,9 +145,13 @@ test('migration 1 → 4 adds the vault, pasted-secret, ban and peer tables and k
   assert.equal(await b.activeBan('a', 'u', 0), undefined);
   assert.deepEqual(await b.listPastedSecrets(), []);
   assert.deepEqual(await b.listPeers(), []);
+  // An approval granted before approvals were bound to users is bound to "no user": a named user cannot claim it.
+  assert.equal((await b.getApproval('old'))?.user, null);
+  assert.equal(await b.claimApproval('demo', 'alice', 't', 'd', 3), undefined);
+  assert.equal((await b.claimApproval('demo', null, 't', 'd', 3))?.id, 'old');
   await b.close();
   const check = new DatabaseSync(path);
-  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
+  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
   check.close();
 });
 

@@ -1,0 +1,66 @@
+/**
+ * The kernel's audit step (src/door/audit-step.ts): a failed write is never
+ * silent. Before the kernel, four doors caught audit failures with
+ * `.catch(() => undefined)`: nothing counted them and nobody was told.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AuditEvent, AuditRecord } from '../../src/audit/types.ts';
+import { AuditStep, type AuditFailure } from '../../src/door/audit-step.ts';
+import { BastionError } from '../../src/errors.ts';
+
+const event = (method = 'tools/call'): AuditEvent => ({ time: new Date(0).toISOString(), door: 'tool', agent: 'a', method, decision: { effect: 'allow', reason: 'policy.permit', rule: 'r' }, outcome: 'ok', durationMs: 1 });
+
+function sink(fail: boolean) {
+  const written: { event: AuditEvent; lazy: boolean }[] = [];
+  return {
+    written,
+    append(e: AuditEvent, opts?: { lazy?: boolean }): Promise<AuditRecord> {
+      if (fail) return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: disk full'));
+      written.push({ event: e, lazy: opts?.lazy === true });
+      return Promise.resolve({ ...e, seq: written.length, prevHash: '0'.repeat(64), hash: '1'.repeat(64) });
+    },
+  };
+}
+
+test('durable: resolves true once written (not lazy); false on failure, counted and reported', async () => {
+  const ok = sink(false);
+  const step = new AuditStep(ok);
+  assert.equal(await step.durable(event()), true);
+  assert.deepEqual(ok.written.map((w) => w.lazy), [false]);
+
+  const reports: AuditFailure[] = [];
+  const bad = new AuditStep(sink(true), { onFailure: (f) => reports.push(f) });
+  assert.equal(await bad.durable(event()), false);
+  assert.deepEqual(bad.failures, { durable: 1, batched: 0 });
+  assert.deepEqual(reports, [{ door: 'tool', method: 'tools/call', durability: 'durable', code: 'ERR_AUDIT_WRITE', count: 1 }]);
+});
+
+test('batched: queued lazily and returns at once; a failure is counted and reported, never thrown', async () => {
+  const ok = sink(false);
+  new AuditStep(ok).batched(event());
+  assert.deepEqual(ok.written.map((w) => w.lazy), [true]);
+
+  const reports: AuditFailure[] = [];
+  const bad = new AuditStep(sink(true), { onFailure: (f) => reports.push(f) });
+  bad.batched(event('http.request'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(bad.failures, { durable: 0, batched: 1 });
+  assert.equal(reports[0]?.durability, 'batched');
+  // A sink that throws synchronously is counted too.
+  const throwing = new AuditStep({ append: () => { throw new Error('boom'); } });
+  throwing.batched(event());
+  assert.deepEqual(throwing.failures, { durable: 0, batched: 1 });
+});
+
+test('reports are rate-limited, counts are not; a throwing reporter does not fail the request', async () => {
+  let now = 0;
+  const reports: AuditFailure[] = [];
+  const step = new AuditStep(sink(true), { reportEveryMs: 1000, now: () => now, onFailure: (f) => { reports.push(f); throw new Error('reporter down'); } });
+  for (let i = 0; i < 5; i++) assert.equal(await step.durable(event()), false);
+  assert.equal(reports.length, 1);
+  now = 1000;
+  assert.equal(await step.durable(event()), false);
+  assert.deepEqual(reports.map((r) => r.count), [1, 6]);
+  assert.deepEqual(step.failures, { durable: 6, batched: 0 });
+});

@@ -1,0 +1,79 @@
+/**
+ * The kernel's one agent authentication (src/door/authenticate.ts): every door
+ * reads credentials through it, so these cases hold at every door. Before the
+ * kernel, the tool, model, admin and agent-to-agent doors accepted only
+ * `Bearer` with that exact case while the proxy accepted any case: a client
+ * sending `bearer` (RFC 9110 §11.1: the scheme is case-insensitive) was refused
+ * by four doors of five.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { authenticateAgent, KeyIndex, presentedKey } from '../../src/door/authenticate.ts';
+import { sha256Hex } from '../../src/util/crypto.ts';
+
+const KEY = 'bst_ak_test_key_0123456789abcdef';
+const keys = new KeyIndex();
+keys.add(sha256Hex(KEY), 'demo');
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+test('Bearer in any letter case authenticates (RFC 9110 §11.1)', () => {
+  for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+    assert.deepEqual(authenticateAgent({ authorization: `${scheme} ${KEY}` }, keys, ['authorization']), { ok: true, agent: 'demo', header: 'authorization' });
+  }
+});
+
+test('Basic agent:key and Basic key: authenticate (RFC 7617), in any letter case', () => {
+  for (const scheme of ['Basic', 'basic', 'BASIC']) {
+    assert.equal(authenticateAgent({ 'proxy-authorization': `${scheme} ${b64(`demo:${KEY}`)}` }, keys, ['proxy-authorization']).ok, true);
+    assert.equal(authenticateAgent({ 'proxy-authorization': `${scheme} ${b64(`${KEY}:`)}` }, keys, ['proxy-authorization']).ok, true);
+  }
+});
+
+test('missing, malformed and wrong credentials are refused with their reason', () => {
+  const cases: [Record<string, string | string[]>, string][] = [
+    [{}, 'auth.missing'],
+    [{ authorization: KEY }, 'auth.invalid'], // no scheme
+    [{ authorization: `Token ${KEY}` }, 'auth.invalid'], // unknown scheme
+    [{ authorization: `Bearer  ${KEY}x` }, 'auth.invalid'],
+    [{ authorization: 'Bearer ' }, 'auth.invalid'],
+    [{ authorization: `Basic ${b64('no-colon')}` }, 'auth.invalid'],
+    [{ authorization: 'Basic !!!' }, 'auth.invalid'],
+    [{ authorization: `Bearer ${KEY.slice(0, -1)}` }, 'auth.invalid'],
+    [{ authorization: 'Bearer short' }, 'auth.invalid'],
+    [{ authorization: `Bearer ${'k'.repeat(513)}` }, 'auth.invalid'],
+    [{ authorization: [`Bearer ${KEY}`, `Bearer ${KEY}`] }, 'auth.invalid'], // two credentials are ambiguous
+  ];
+  for (const [headers, reason] of cases) {
+    const r = authenticateAgent(headers, keys, ['authorization']);
+    assert.deepEqual(r, { ok: false, reason }, JSON.stringify(headers));
+  }
+});
+
+test('the first header present decides: a bad Authorization is not rescued by x-api-key', () => {
+  assert.deepEqual(authenticateAgent({ authorization: 'Bearer wrong-wrong-wrong-wrong', 'x-api-key': KEY }, keys, ['authorization', 'x-api-key']), { ok: false, reason: 'auth.invalid' });
+  assert.deepEqual(authenticateAgent({ 'x-api-key': KEY }, keys, ['authorization', 'x-api-key']), { ok: true, agent: 'demo', header: 'x-api-key' });
+  // A door that does not read a header ignores it.
+  assert.deepEqual(authenticateAgent({ 'x-api-key': KEY }, keys, ['authorization']), { ok: false, reason: 'auth.missing' });
+});
+
+test('x-api-key and Bastion-Key take the bare key; control characters are malformed', () => {
+  assert.equal(presentedKey({ 'bastion-key': KEY }, ['bastion-key']).kind, 'key');
+  assert.equal(presentedKey({ 'x-api-key': `${KEY} x` }, ['x-api-key']).kind, 'malformed');
+});
+
+test('KeyIndex: a key finds exactly its principal; two principals cannot share a key', () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.string({ minLength: 16, maxLength: 64 }), { minLength: 1, maxLength: 8 }), fc.string({ minLength: 16, maxLength: 64 }), (list, probe) => {
+      const index = new KeyIndex();
+      list.forEach((k, i) => index.add(sha256Hex(k), `p${i}`));
+      list.forEach((k, i) => assert.equal(index.lookup(k), `p${i}`));
+      assert.equal(index.lookup(probe), list.includes(probe) ? `p${list.indexOf(probe)}` : undefined);
+    }),
+  );
+  const index = new KeyIndex();
+  index.add(sha256Hex(KEY), 'a');
+  index.add(sha256Hex(KEY), 'a');
+  assert.equal(index.size, 1);
+  assert.throws(() => index.add(sha256Hex(KEY), 'b'), /a and b share a key/);
+});

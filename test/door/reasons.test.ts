@@ -1,0 +1,46 @@
+/**
+ * The closed table of refusal reasons (src/door/reasons.ts) and the refusal
+ * value (src/door/refusal.ts).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isReason, reasonEntry, REASONS, RPC, statusOf } from '../../src/door/reasons.ts';
+import { refusal, refusalOf } from '../../src/door/refusal.ts';
+
+test('every row has an error code, an HTTP error status and a JSON-RPC error code', () => {
+  for (const [reason, row] of Object.entries(REASONS)) {
+    assert.match(row.code, /^ERR_[A-Z0-9_]+$/, reason);
+    assert.ok(row.status >= 400 && row.status <= 599, `${reason}: ${row.status}`);
+    for (const s of Object.values(row.byDoor ?? {})) assert.ok(s >= 400 && s <= 599, reason);
+    if (row.rpc !== undefined) assert.ok(Object.values(RPC).includes(row.rpc), reason);
+    assert.match(reason, /^[a-z0-9_]+(\.[a-z0-9_-]+)*$/, 'reason codes are dotted lowercase');
+  }
+});
+
+test('the proxy answers authentication failures with 407, every other door with 401', () => {
+  for (const reason of ['auth.missing', 'auth.invalid'] as const) {
+    assert.equal(statusOf(reason, 'network'), 407);
+    for (const door of ['tool', 'model', 'a2a', 'admin'] as const) assert.equal(statusOf(reason, door), 401);
+  }
+});
+
+test('a reason missing from the table fails closed as internal (500), keeping its own reason in the decision', () => {
+  assert.equal(isReason('made.up'), false);
+  assert.equal(reasonEntry('made.up').code, 'ERR_INTERNAL');
+  const r = refusalOf({ effect: 'deny', reason: 'made.up', rule: 'x' }, 'tool');
+  assert.deepEqual(r, { decision: { effect: 'deny', reason: 'made.up', rule: 'x' }, code: 'ERR_INTERNAL', status: 500, rpc: RPC.INTERNAL });
+  // No prefix matching: a reason that merely starts like a row is not that row.
+  assert.equal(reasonEntry('auth.missing.extra').code, 'ERR_INTERNAL');
+  assert.equal(reasonEntry('ssrf.address.not-a-class').code, 'ERR_INTERNAL');
+});
+
+test('refusal() reads code, status and JSON-RPC code from the table', () => {
+  assert.deepEqual(refusal('body.too_large', 'server.maxBodyBytes', 'tool'), {
+    decision: { effect: 'deny', reason: 'body.too_large', rule: 'server.maxBodyBytes' },
+    code: 'ERR_BODY_TOO_LARGE',
+    status: 413,
+    rpc: RPC.INVALID,
+  });
+  assert.equal(refusal('ssrf.address.metadata', 'dns', 'network').code, 'ERR_EGRESS_SSRF');
+  assert.equal(refusal('policy.forbid', 'p', 'tool').rpc, RPC.DENIED);
+});
