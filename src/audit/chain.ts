@@ -23,7 +23,40 @@ export type ChainBreakReason =
   | 'checkpoint_signature'
   | 'checkpoint_mismatch'
   | 'truncated'
-  | 'checkpoint_key_unknown';
+  | 'checkpoint_key_unknown'
+  /** The store holds records but no checkpoint over any of them. */
+  | 'checkpoint_missing'
+  /** More than `checkpointEvery` consecutive records carry no checkpoint: checkpoints were deleted (or records re-chained past them). */
+  | 'checkpoint_gap'
+  /** The record at a witnessed checkpoint's seq has another hash: the store was rewritten and re-chained from that seq or earlier. */
+  | 'witness_mismatch'
+  /** The witness holds a checkpoint past the store's last record: the store was cut (or emptied). */
+  | 'witness_truncated';
+
+/** Options of {@link verifyChain}. */
+export interface VerifyChainOptions {
+  /**
+   * Enables the density rule: a run of more than this many consecutive records
+   * none of which is checkpointed fails (`checkpoint_gap`, naming the first
+   * record past the allowance), and records with no checkpoint at all fail
+   * (`checkpoint_missing`, seq 1). Use the largest `audit.checkpointEvery` the
+   * store was written with. Without it, only hashes and checkpoints are checked.
+   */
+  readonly checkpointEvery?: number;
+  /**
+   * Checkpoints read from a witness outside the store (see audit/witness.ts):
+   * each must be signed by a key in `publicKeys` and match the record at its seq
+   * (`witness_mismatch`); one past the last record means the store was cut
+   * (`witness_truncated`).
+   */
+  readonly witness?: readonly AuditCheckpoint[];
+  /**
+   * The density rule covers records up to this seq only (default: all). A
+   * verifier of a live store passes the tip it read before listing the
+   * checkpoints: records appended after that carry checkpoints it did not list.
+   */
+  readonly densityThrough?: number;
+}
 
 /** Result of {@link verifyChain}. A broken chain is a value, not an exception. */
 export type VerifyResult =
@@ -62,6 +95,32 @@ export function recordHash(record: AuditRecord): string {
   return sha256Hex(canonicalJson(body));
 }
 
+/**
+ * Chains `events` onto `tip` (undefined for an empty chain), as {@link chainRecord}
+ * does one by one. The records a store adapter is given to store: adapters store
+ * rows and never compute hashes. Throws `TypeError` when an event is not JSON.
+ */
+export function chainRecords(tip: { readonly seq: number; readonly hash: string } | undefined, events: readonly AuditEvent[]): AuditRecord[] {
+  const out: AuditRecord[] = [];
+  let prev = tip;
+  for (const event of events) {
+    const record = chainRecord(prev, event);
+    out.push(record);
+    prev = record;
+  }
+  return out;
+}
+
+/**
+ * Whether the audit log writes a checkpoint at `seq` when chaining with
+ * `checkpointEvery`: the first record and every multiple of `checkpointEvery`.
+ * So a store with records always has a checkpoint, and consecutive positions
+ * are at most `checkpointEvery` apart (the density {@link verifyChain} checks).
+ */
+export function isCheckpointPosition(seq: number, checkpointEvery: number): boolean {
+  return seq === 1 || seq % checkpointEvery === 0;
+}
+
 /** The bytes a checkpoint signs: canonical JSON of `{seq, hash, time, keyId}`. */
 export function checkpointPayload(cp: Pick<AuditCheckpoint, 'seq' | 'hash' | 'time' | 'keyId'>): string {
   return canonicalJson({ seq: cp.seq, hash: cp.hash, time: cp.time, keyId: cp.keyId });
@@ -78,23 +137,36 @@ export function checkpointPayload(cp: Pick<AuditCheckpoint, 'seq' | 'hash' | 'ti
  * (`checkpoint_key_unknown`, `checkpoint_signature`) and its hash must equal the
  * record at its seq (`checkpoint_mismatch`). A validly signed checkpoint beyond
  * the last record proves records were cut off (`truncated`, naming the
- * checkpoint's seq). Records after the last checkpoint are covered by the hash
- * chain only: removing them is undetectable by construction.
+ * checkpoint's seq). With `opts.checkpointEvery`, checkpoint density is checked
+ * too, and with `opts.witness`, the witness's checkpoints (see
+ * {@link VerifyChainOptions}). Records after the last checkpoint are covered by
+ * the hash chain only: removing at most `checkpointEvery` of them is undetectable
+ * by construction, unless the witness holds a checkpoint over them.
  */
 export async function verifyChain(
   records: Iterable<AuditRecord> | AsyncIterable<AuditRecord>,
   checkpoints: readonly AuditCheckpoint[],
   publicKeys: ReadonlyMap<string, string>,
+  opts: VerifyChainOptions = {},
 ): Promise<VerifyResult> {
+  const every = opts.checkpointEvery;
+  if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) {
+    throw new RangeError('verifyChain: checkpointEvery must be a positive integer');
+  }
   const pending = [...checkpoints].sort((a, b) => a.seq - b.seq);
-  for (const cp of pending) {
+  const witnessed = [...(opts.witness ?? [])].sort((a, b) => a.seq - b.seq);
+  for (const cp of [...pending, ...witnessed]) {
     if (!Number.isSafeInteger(cp.seq) || cp.seq < 1) {
       return broken(0, 'checkpoint_mismatch', 'a checkpoint has an invalid seq');
     }
   }
+  const densityThrough = opts.densityThrough ?? Number.MAX_SAFE_INTEGER;
   let cpIndex = 0;
+  let wIndex = 0;
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
+  /** Seq of the last record covered by a store checkpoint (0: none yet). */
+  let lastCheckpointed = 0;
 
   for await (const record of records) {
     const fault = checkRecord(record, expectedSeq, prevHash);
@@ -106,21 +178,50 @@ export async function verifyChain(
       if (typeof cp.hash !== 'string' || !constantTimeEqual(cp.hash, record.hash)) {
         return broken(cp.seq, 'checkpoint_mismatch', `checkpoint at seq ${cp.seq} does not match the record's hash`);
       }
+      lastCheckpointed = expectedSeq;
+    }
+    while (wIndex < witnessed.length && witnessed[wIndex]!.seq === expectedSeq) {
+      const cp = witnessed[wIndex++]!;
+      const cpFault = checkCheckpoint(cp, publicKeys, 'witness ');
+      if (cpFault !== undefined) return cpFault;
+      if (typeof cp.hash !== 'string' || !constantTimeEqual(cp.hash, record.hash)) {
+        return broken(cp.seq, 'witness_mismatch', `record ${cp.seq} does not match the witness's checkpoint: the store was rewritten at or before seq ${cp.seq}`);
+      }
+    }
+    if (every !== undefined && expectedSeq <= densityThrough && expectedSeq - lastCheckpointed > every) {
+      return broken(
+        expectedSeq,
+        'checkpoint_gap',
+        `records ${lastCheckpointed + 1}-${expectedSeq} carry no checkpoint (at most ${every} may): checkpoints were removed`,
+      );
     }
     prevHash = record.hash;
     expectedSeq++;
   }
 
   const lastSeq = expectedSeq - 1;
-  if (cpIndex < pending.length) {
-    // Checkpoints beyond the end: a forged one must not pass as evidence of truncation.
-    let truncatedAt = 0;
-    for (const cp of pending.slice(cpIndex)) {
-      const cpFault = checkCheckpoint(cp, publicKeys);
-      if (cpFault !== undefined) return cpFault;
-      truncatedAt = cp.seq;
-    }
+  // Checkpoints past the last record prove a cut; a forged one must not pass as that evidence.
+  let truncatedAt = 0;
+  for (const cp of pending.slice(cpIndex)) {
+    const cpFault = checkCheckpoint(cp, publicKeys);
+    if (cpFault !== undefined) return cpFault;
+    truncatedAt = cp.seq;
+  }
+  if (truncatedAt > 0) {
     return broken(truncatedAt, 'truncated', `records end at seq ${lastSeq} but a signed checkpoint covers seq ${truncatedAt}`);
+  }
+  let witnessTruncatedAt = 0;
+  for (const cp of witnessed.slice(wIndex)) {
+    const cpFault = checkCheckpoint(cp, publicKeys, 'witness ');
+    if (cpFault !== undefined) return cpFault;
+    witnessTruncatedAt = cp.seq;
+  }
+  if (witnessTruncatedAt > 0) {
+    const what = lastSeq === 0 ? 'the store holds no record (emptied)' : `records end at seq ${lastSeq}`;
+    return broken(witnessTruncatedAt, 'witness_truncated', `${what} but the witness holds a signed checkpoint at seq ${witnessTruncatedAt}`);
+  }
+  if (every !== undefined && Math.min(lastSeq, densityThrough) > 0 && lastCheckpointed === 0) {
+    return broken(1, 'checkpoint_missing', `the store holds records 1-${lastSeq} but no checkpoint over any of them`);
   }
   return { ok: true, count: lastSeq, lastSeq, checkpoints: pending.length };
 }
@@ -150,19 +251,19 @@ function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string)
   return undefined;
 }
 
-function checkCheckpoint(cp: AuditCheckpoint, publicKeys: ReadonlyMap<string, string>): VerifyResult | undefined {
+function checkCheckpoint(cp: AuditCheckpoint, publicKeys: ReadonlyMap<string, string>, source = ''): VerifyResult | undefined {
   const pem = publicKeys.get(cp.keyId);
   if (pem === undefined) {
-    return broken(cp.seq, 'checkpoint_key_unknown', `checkpoint at seq ${cp.seq} is signed by an unknown key`);
+    return broken(cp.seq, 'checkpoint_key_unknown', `${source}checkpoint at seq ${cp.seq} is signed by an unknown key`);
   }
   let payload: string;
   try {
     payload = checkpointPayload(cp);
   } catch {
-    return broken(cp.seq, 'checkpoint_signature', `checkpoint at seq ${cp.seq} is malformed`);
+    return broken(cp.seq, 'checkpoint_signature', `${source}checkpoint at seq ${cp.seq} is malformed`);
   }
   if (typeof cp.signature !== 'string' || !verifyEd25519(pem, payload, cp.signature)) {
-    return broken(cp.seq, 'checkpoint_signature', `checkpoint at seq ${cp.seq} has an invalid signature`);
+    return broken(cp.seq, 'checkpoint_signature', `${source}checkpoint at seq ${cp.seq} has an invalid signature`);
   }
   return undefined;
 }

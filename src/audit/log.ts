@@ -1,23 +1,33 @@
 /**
- * The audit log: appends events to the store's hash chain with group commit,
- * writes signed checkpoints, and verifies a stored chain.
+ * The audit log: chains events (./chain.ts) and stores them with group commit,
+ * writes signed checkpoints (in the store and to a witness outside it), and
+ * verifies a stored chain.
  *
  * Group commit: events appended while a batch is being committed (or in the same
- * turn of the event loop) go into the next batch, one `appendAudit` transaction
- * (one fsync) for all of them. Every `append` promise settles only after its
- * batch is durable; on failure it rejects with `ERR_AUDIT_WRITE` and the caller
- * must fail closed (refuse the request it was recording).
+ * turn of the event loop) go into the next batch, one `appendAuditRecords`
+ * transaction (one fsync) for all of them. Every `append` promise settles only
+ * after its batch is durable; on failure it rejects with `ERR_AUDIT_WRITE` and
+ * the caller must fail closed (refuse the request it was recording).
+ *
+ * Checkpoints: the record at seq 1 and at every multiple of `checkpointEvery`
+ * is checkpointed in the same transaction as the record (so no crash leaves a
+ * gap), plus the newest record on close. Checkpoint positions written by no one
+ * (records a CLI admin command appended) are signed when the log next opens or
+ * commits. See docs/audit.md.
  */
 import { BastionError } from '../errors.ts';
 import type { Store, StoredKey } from '../store/store.ts';
 import { generateEd25519, keyIdOf, publicKeyOf, signEd25519 } from '../util/crypto.ts';
+import { DEFAULTS } from '../defaults.ts';
+import { appendChained, tipOf, type AuditTip } from './append.ts';
 import { jsonSnapshot } from './canonical.ts';
-import { checkpointPayload, verifyChain, type VerifyResult } from './chain.ts';
+import { checkpointPayload, isCheckpointPosition, verifyChain, type VerifyResult } from './chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
+import type { AuditWitness } from './witness.ts';
 
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
-  /** A signed checkpoint is written whenever the chain passes a multiple of this many records. */
+  /** A signed checkpoint is written over seq 1 and every multiple of this many records (and on close). */
   readonly checkpointEvery: number;
   /** Clock for checkpoint times and key creation (tests inject one). */
   readonly now?: () => Date;
@@ -29,6 +39,18 @@ export interface AuditLogOptions {
   readonly keyProtector?: KeyProtector;
   /** Most events in one transaction (default 1000). */
   readonly maxBatch?: number;
+  /**
+   * Where checkpoints are also written, outside the store (audit/witness.ts).
+   * Written after the store commit, never blocking an append; a failure is
+   * counted ({@link AuditLog.witnessFailures}), reported to `onWitnessFailure`
+   * and retried with the next checkpoint. Closed by {@link AuditLog.close}.
+   */
+  readonly witness?: AuditWitness;
+  /**
+   * Told about each failed witness write (`ERR_AUDIT_WITNESS`) with the failures
+   * counted so far; default `process.emitWarning`. Exceptions it throws are ignored.
+   */
+  readonly onWitnessFailure?: (err: BastionError, count: number) => void;
 }
 
 /** Seals and opens a signing key's PKCS#8 PEM for storage (bound to the key id). */
@@ -54,6 +76,16 @@ interface SigningKey {
 }
 
 const DEFAULT_MAX_BATCH = 1000;
+/** Most checkpoints kept for a witness retry after failures (the newest). */
+const MAX_UNWITNESSED = 1000;
+
+/** The checkpoint positions (seq 1 and multiples of `every`) in `[from, to]`, ascending. */
+function positionsIn(from: number, to: number, every: number): number[] {
+  const out: number[] = [];
+  if (from <= 1 && to >= 1) out.push(1);
+  for (let seq = Math.max(every, Math.ceil(Math.max(from, 2) / every) * every); seq <= to; seq += every) out.push(seq);
+  return out;
+}
 /** How long a batch of only lazy events waits for more before it is committed, in ms. */
 export const LAZY_LINGER_MS = 5;
 
@@ -69,8 +101,18 @@ export class AuditLog {
   readonly #protector: KeyProtector | undefined;
   /** Highest seq this process knows to be checkpointed; undefined until read from the store. */
   #checkpointedSeq: number | undefined;
-  /** A due checkpoint failed to write: retry after the next batch. */
-  #checkpointDue = false;
+  /** The chain tip as last written or read; undefined with `#tipKnown` false: read it from the store. */
+  #tip: AuditTip | undefined;
+  #tipKnown = false;
+  /** Every checkpoint position at or below this seq is checkpointed; undefined until {@link AuditLog.#ready}. */
+  #signedThrough: number | undefined;
+  #readying: Promise<void> | undefined;
+  readonly #witness: AuditWitness | undefined;
+  readonly #onWitnessFailure: (err: BastionError, count: number) => void;
+  /** Checkpoints whose witness write failed, retried with the next (newest kept). */
+  #unwitnessed: AuditCheckpoint[] = [];
+  #witnessTail: Promise<void> = Promise.resolve();
+  #witnessFailures = 0;
   /** Serializes checkpoint writes. */
   #checkpointLock: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -91,17 +133,29 @@ export class AuditLog {
     this.#maxBatch = maxBatch;
     this.#now = opts.now ?? (() => new Date());
     this.#protector = opts.keyProtector;
+    this.#witness = opts.witness;
+    this.#onWitnessFailure =
+      opts.onWitnessFailure ?? ((err) => process.emitWarning(err.message, { type: 'BastionAuditWarning', code: err.code }));
   }
 
   /**
    * Opens the log: ensures an Ed25519 audit signing key exists in the store
-   * (generating and storing one when missing). Throws `ERR_STORE`.
+   * (generating and storing one when missing), signs checkpoint positions that
+   * records appended without a checkpoint (by CLI admin commands) left
+   * uncovered, and sends the witness the store's checkpoints it lacks.
+   * Throws `ERR_STORE`, `ERR_AUDIT_WRITE`, `ERR_VAULT_KEY`.
    */
   static async open(store: Store, opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(store, opts);
     await log.#signingKey();
-    await log.#knownCheckpointedSeq();
+    await log.#ready();
+    await log.#catchUpWitness();
     return log;
+  }
+
+  /** Witness writes that failed since the log opened (each is retried with the next checkpoint). */
+  get witnessFailures(): number {
+    return this.#witnessFailures;
   }
 
   /**
@@ -173,11 +227,24 @@ export class AuditLog {
     };
   }
 
-  /** Stops accepting events, commits what is pending and writes the final checkpoint. Does not close the store. */
+  /**
+   * Stops accepting events, commits what is pending, writes the final checkpoint
+   * and closes the witness (after its last write settled). Does not close the store.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
-    await this.checkpoint();
+    try {
+      await this.checkpoint();
+    } finally {
+      await this.#witnessTail;
+      await this.#witness?.close().catch((err: unknown) => this.#witnessFailed(err));
+    }
+  }
+
+  /** Resolves when every witness write queued so far has settled. Never rejects. */
+  async flushWitness(): Promise<void> {
+    await this.#witnessTail;
   }
 
   async #drain(): Promise<void> {
@@ -209,26 +276,27 @@ export class AuditLog {
 
   async #commit(batch: readonly Pending[]): Promise<void> {
     let records: AuditRecord[];
+    let checkpoints: readonly AuditCheckpoint[];
     try {
-      records = await this.#store.appendAudit(batch.map((p) => p.event));
-      if (records.length !== batch.length) throw new Error('store returned a different number of records');
+      await this.#ready();
+      ({ records, checkpoints } = await appendChained(
+        this.#store,
+        batch.map((p) => p.event),
+        { ...(this.#tipKnown ? { tip: this.#tip } : {}), checkpoints: (chained) => this.#positionCheckpoints(chained) },
+      ));
+      if (records.length !== batch.length) throw new Error('the chain returned a different number of records');
     } catch (err) {
+      this.#tipKnown = false;
       const failure = new BastionError('ERR_AUDIT_WRITE', 'audit: write failed', { cause: err });
       for (const p of batch) p.reject(failure);
       return;
     }
-    const first = records[0]!;
     const last = records[records.length - 1]!;
-    const crossed = Math.floor(last.seq / this.#every) > Math.floor((first.seq - 1) / this.#every);
-    if (crossed || this.#checkpointDue) {
-      try {
-        await this.#locked(() => this.#writeCheckpoint(last));
-        this.#checkpointDue = false;
-      } catch {
-        // The records are durable; the checkpoint is retried after the next batch and on close.
-        this.#checkpointDue = true;
-      }
-    }
+    this.#tip = tipOf(last);
+    this.#tipKnown = true;
+    this.#signedThrough = last.seq;
+    for (const cp of checkpoints) this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, cp.seq);
+    this.#witnessWrite(checkpoints);
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
     for (const record of records) {
       for (const fn of this.#subscribers) {
@@ -241,6 +309,48 @@ export class AuditLog {
     }
   }
 
+  /**
+   * The checkpoints to commit with `records`: every checkpoint position from the
+   * last one known covered up to the batch's end. Positions before the batch
+   * (records another writer appended, such as a CLI admin command) are read from
+   * the store and signed too.
+   */
+  async #positionCheckpoints(records: readonly AuditRecord[]): Promise<AuditCheckpoint[]> {
+    const first = records[0]!.seq;
+    const out: AuditCheckpoint[] = [];
+    for (const seq of positionsIn((this.#signedThrough ?? 0) + 1, first - 1, this.#every)) {
+      const [record] = await this.#store.readAudit(seq, 1);
+      if (record?.seq === seq) out.push(await this.#sign(record));
+    }
+    for (const record of records) if (isCheckpointPosition(record.seq, this.#every)) out.push(await this.#sign(record));
+    return out;
+  }
+
+  /**
+   * Once per log: reads the highest checkpointed seq and the tip, and signs the
+   * checkpoint positions between them (records appended without checkpoints).
+   */
+  #ready(): Promise<void> {
+    this.#readying ??= (async () => {
+      const checkpointed = await this.#knownCheckpointedSeq();
+      const last = await this.#store.lastAudit();
+      const tipSeq = last?.seq ?? 0;
+      for (const seq of positionsIn(checkpointed + 1, tipSeq, this.#every)) {
+        const [record] = await this.#store.readAudit(seq, 1);
+        if (record?.seq !== seq) continue;
+        const cp = await this.#sign(record);
+        await this.#store.appendCheckpoint(cp);
+        this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, seq);
+        this.#witnessWrite([cp]);
+      }
+      this.#signedThrough = Math.max(checkpointed, tipSeq);
+    })().catch((err: unknown) => {
+      this.#readying = undefined;
+      throw err;
+    });
+    return this.#readying;
+  }
+
   #locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#checkpointLock.then(fn, fn);
     this.#checkpointLock = run.catch(() => undefined);
@@ -249,15 +359,62 @@ export class AuditLog {
 
   async #writeCheckpoint(record: AuditRecord): Promise<AuditCheckpoint> {
     try {
-      const key = await this.#signingKey();
-      const unsigned = { seq: record.seq, hash: record.hash, time: this.#now().toISOString(), keyId: key.keyId };
-      const checkpoint: AuditCheckpoint = { ...unsigned, signature: signEd25519(key.privateKeyPem, checkpointPayload(unsigned)) };
+      const checkpoint = await this.#sign(record);
       await this.#store.appendCheckpoint(checkpoint);
       this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, record.seq);
+      this.#witnessWrite([checkpoint]);
       return checkpoint;
     } catch (err) {
       throw new BastionError('ERR_AUDIT_WRITE', 'audit: checkpoint failed', { cause: err });
     }
+  }
+
+  /** A checkpoint over `record`, signed now with the audit key. */
+  async #sign(record: AuditRecord): Promise<AuditCheckpoint> {
+    const key = await this.#signingKey();
+    const unsigned = { seq: record.seq, hash: record.hash, time: this.#now().toISOString(), keyId: key.keyId };
+    return { ...unsigned, signature: signEd25519(key.privateKeyPem, checkpointPayload(unsigned)) };
+  }
+
+  /** Queues `checkpoints` (and earlier failed ones) for the witness; never blocks, never throws. */
+  #witnessWrite(checkpoints: readonly AuditCheckpoint[]): void {
+    const witness = this.#witness;
+    if (witness === undefined || checkpoints.length === 0) return;
+    this.#witnessTail = this.#witnessTail.then(async () => {
+      const batch = [...this.#unwitnessed, ...checkpoints];
+      this.#unwitnessed = [];
+      try {
+        await witness.write(batch);
+      } catch (err) {
+        this.#unwitnessed = batch.slice(-MAX_UNWITNESSED);
+        this.#witnessFailed(err);
+      }
+    });
+  }
+
+  #witnessFailed(err: unknown): void {
+    this.#witnessFailures++;
+    const failure = err instanceof BastionError && err.code === 'ERR_AUDIT_WITNESS' ? err : new BastionError('ERR_AUDIT_WITNESS', 'audit: witness write failed', { cause: err });
+    try {
+      this.#onWitnessFailure(failure, this.#witnessFailures);
+    } catch {
+      // A failing reporter must not affect the writers.
+    }
+  }
+
+  /** Sends the witness the store's checkpoints past the last one it holds (lost by a crash between the two writes). */
+  async #catchUpWitness(): Promise<void> {
+    const witness = this.#witness;
+    if (witness?.lastSeq === undefined) return;
+    let held: number;
+    try {
+      held = await witness.lastSeq();
+    } catch (err) {
+      this.#witnessFailed(err);
+      return;
+    }
+    const missing = (await this.#store.listCheckpoints()).filter((cp) => cp.seq > held);
+    this.#witnessWrite(missing);
   }
 
   async #knownCheckpointedSeq(): Promise<number> {
@@ -307,12 +464,23 @@ export interface VerifyAuditOptions {
   readonly publicKeyPem?: string;
   /** Records read per page (default 1000). */
   readonly pageSize?: number;
+  /**
+   * The density rule's allowance: the largest `audit.checkpointEvery` the store
+   * was written with (default {@link DEFAULTS.auditCheckpointEvery}). See `verifyChain`.
+   */
+  readonly checkpointEvery?: number;
+  /** Checkpoints read from the witness (`readWitnessFile`), compared with the store. */
+  readonly witness?: readonly AuditCheckpoint[];
 }
 
 /**
- * Verifies the audit chain held in `store`, streaming records page by page.
+ * Verifies the audit chain held in `store`, streaming records page by page:
+ * hashes, links, checkpoint signatures, checkpoint density and, given
+ * `opts.witness`, the witness's checkpoints. Safe on a live store: density is
+ * checked up to the tip read before the checkpoints were listed.
  * A broken chain is a result (`ok: false`), not an exception. Throws `ERR_STORE`
- * when the store cannot be read, `TypeError` when `publicKeyPem` holds no public key.
+ * when the store cannot be read, `TypeError` when `publicKeyPem` holds no public
+ * key, `RangeError` for a bad `pageSize` or `checkpointEvery`.
  */
 export async function verifyAudit(store: Store, opts: VerifyAuditOptions = {}): Promise<VerifyResult> {
   const pageSize = opts.pageSize ?? 1000;
@@ -329,8 +497,17 @@ export async function verifyAudit(store: Store, opts: VerifyAuditOptions = {}): 
       }
     }
   }
+  const checkpointEvery = opts.checkpointEvery ?? DEFAULTS.auditCheckpointEvery;
+  // The tip before the checkpoints are listed: a live gateway commits each position checkpoint with its
+  // record, so every one at or below this tip is listed; records appended later are checked for density next time.
+  const tipBefore: unknown = (await store.lastAudit())?.seq ?? 0;
   const checkpoints = await store.listCheckpoints();
-  return verifyChain(readAllAudit(store, pageSize), checkpoints, keys);
+  return verifyChain(readAllAudit(store, pageSize), checkpoints, keys, {
+    checkpointEvery,
+    // A tampered tip seq is itself a chain fault; until the stream reaches it, enforce density everywhere.
+    densityThrough: typeof tipBefore === 'number' && Number.isSafeInteger(tipBefore) ? tipBefore : Number.MAX_SAFE_INTEGER,
+    ...(opts.witness === undefined ? {} : { witness: opts.witness }),
+  });
 }
 
 /** The SPKI PEM blocks in `text`; `TypeError` when there is none or one does not parse. */

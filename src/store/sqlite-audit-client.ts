@@ -5,17 +5,17 @@
  * and the next append starts a new worker.
  */
 import { Worker } from 'node:worker_threads';
-import type { AuditEvent, AuditRecord } from '../audit/types.ts';
+import type { AuditCheckpoint, AuditRecord } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
 
-/** Batches cross the thread boundary as JSON text: one native stringify and parse instead of a structured clone of every event (they are JSON by contract). */
-type Reply = { id: number; records: string } | { id: number; error: { code: string; message: string } };
+/** Rows cross the thread boundary as JSON text: one native stringify and parse instead of a structured clone of every record (they are JSON by contract). */
+type Reply = { id: number; error?: undefined } | { id: number; error: { code: string; message: string } };
 
 export class AuditWorker {
   readonly #file: string;
   #worker: Worker | undefined;
   #nextId = 1;
-  readonly #pending = new Map<number, { resolve: (r: AuditRecord[]) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 
   constructor(file: string) {
     this.#file = file;
@@ -29,8 +29,9 @@ export class AuditWorker {
       if (!p) return;
       this.#pending.delete(reply.id);
       if (this.#pending.size === 0) worker.unref();
-      if ('records' in reply) p.resolve(JSON.parse(reply.records) as AuditRecord[]);
+      if (reply.error === undefined) p.resolve();
       else if (reply.error.code === 'TypeError') p.reject(new TypeError(reply.error.message));
+      else if (reply.error.code === 'ERR_AUDIT_CONFLICT') p.reject(new BastionError('ERR_AUDIT_CONFLICT', reply.error.message));
       else p.reject(new BastionError('ERR_STORE', 'store: appendAudit failed', { detail: { code: reply.error.code } }));
     });
     const fail = (err: unknown): void => {
@@ -47,20 +48,23 @@ export class AuditWorker {
     return worker;
   }
 
-  /** Appends in the worker; resolves with the stored records once durable. */
-  append(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+  /**
+   * Stores chained rows in the worker (see `appendAuditRowsTx`); resolves once durable.
+   * @throws BastionError `ERR_AUDIT_CONFLICT` (the tip moved), `ERR_STORE`; TypeError.
+   */
+  append(records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void> {
     const worker = this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       worker.ref();
       try {
-        worker.postMessage({ id, events: JSON.stringify(events) });
+        worker.postMessage({ id, rows: JSON.stringify({ records, checkpoints }) });
       } catch (err) {
         // Not serializable (a cycle, a bigint): not an audit event.
         this.#pending.delete(id);
         if (this.#pending.size === 0) worker.unref();
-        reject(new TypeError(`appendAudit: event cannot be sent to the writer: ${(err as Error).name}`));
+        reject(new TypeError(`appendAudit: records cannot be sent to the writer: ${(err as Error).name}`));
       }
     });
   }

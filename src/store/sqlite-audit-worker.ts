@@ -5,13 +5,14 @@
  * stall every request. Here it stalls only this thread; the main thread keeps
  * serving, and appends arriving meanwhile form the next batch.
  *
- * Protocol: in `{id, events}`; out `{id, records}` or `{id, error: {code, message}}`;
- * events and records travel as JSON text (cheaper than a structured clone).
+ * Protocol: in `{id, rows}` (JSON text of `{records, checkpoints}`, chained and
+ * signed by the audit module); out `{id}` or `{id, error: {code, message}}`.
+ * Rows travel as JSON text (cheaper than a structured clone).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { AuditEvent } from '../audit/types.ts';
+import type { AuditCheckpoint, AuditRecord } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
-import { appendAuditTx, openConnection } from './sqlite-audit.ts';
+import { appendAuditRowsTx, openConnection } from './sqlite-audit.ts';
 import { quietSqliteExperimentalWarning } from '../util/warnings.ts';
 
 quietSqliteExperimentalWarning();
@@ -19,14 +20,16 @@ const port = parentPort;
 if (!port) throw new Error('sqlite-audit-worker must run as a worker thread');
 const db = openConnection((workerData as { file: string }).file);
 
-port.on('message', (msg: { id: number; events: string } | { close: true }) => {
+port.on('message', (msg: { id: number; rows: string } | { close: true }) => {
   if ('close' in msg) {
     db.close();
     port.close();
     return;
   }
   try {
-    port.postMessage({ id: msg.id, records: JSON.stringify(appendAuditTx(db, JSON.parse(msg.events) as AuditEvent[])) });
+    const { records, checkpoints } = JSON.parse(msg.rows) as { records: AuditRecord[]; checkpoints: AuditCheckpoint[] };
+    appendAuditRowsTx(db, records, checkpoints);
+    port.postMessage({ id: msg.id });
   } catch (err) {
     const code = err instanceof BastionError ? err.code : err instanceof TypeError ? 'TypeError' : 'ERR_STORE';
     port.postMessage({ id: msg.id, error: { code, message: err instanceof Error ? err.message : 'append failed' } });

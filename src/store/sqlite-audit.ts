@@ -1,12 +1,14 @@
 /**
  * The audit append transaction of the SQLite store, shared by the store's own
  * connection and by the audit worker (./sqlite-audit-worker.ts), plus the
- * driver helpers both use. The chain tip is read under `BEGIN IMMEDIATE`, so
- * writers on any connection, thread or process serialize and cannot fork it.
+ * driver helpers both use. The store only stores rows: the audit module
+ * (../audit/append.ts) chains records and signs checkpoints. The tip is read
+ * under `BEGIN IMMEDIATE` and the rows are stored only if they extend it, so
+ * writers on any connection, thread or process serialize and cannot fork the chain.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { chainRecord } from '../audit/chain.ts';
-import type { AuditEvent, AuditRecord } from '../audit/types.ts';
+import { assertExtendsTip } from '../audit/append.ts';
+import type { AuditCheckpoint, AuditRecord } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
 
 /** How long a writer waits for another connection's lock, in ms. */
@@ -56,15 +58,19 @@ interface AppendStatements {
   readonly commit: StatementSync;
   readonly tip: StatementSync;
   readonly insert: StatementSync;
+  readonly checkpoint: StatementSync;
 }
 
 const statements = new WeakMap<DatabaseSync, AppendStatements>();
 
 /**
- * Appends events to the chain in one transaction; durable when it returns.
- * @throws BastionError `ERR_STORE` on a driver failure; TypeError when an event is not JSON.
+ * Stores chained `records` and the `checkpoints` over them in one transaction,
+ * if the first record extends the stored tip; durable when it returns.
+ * @throws BastionError `ERR_AUDIT_CONFLICT` when the tip moved, `ERR_STORE` on a driver failure;
+ *   TypeError when the records are not consecutive.
  */
-export function appendAuditTx(db: DatabaseSync, events: readonly AuditEvent[]): AuditRecord[] {
+export function appendAuditRowsTx(db: DatabaseSync, records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): void {
+  if (records.length === 0 && checkpoints.length === 0) return;
   let st = statements.get(db);
   if (!st) {
     st = guard('appendAudit', () => ({
@@ -72,6 +78,7 @@ export function appendAuditTx(db: DatabaseSync, events: readonly AuditEvent[]): 
       commit: db.prepare('COMMIT'),
       tip: db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'),
       insert: db.prepare('INSERT INTO audit (seq, json, hash) VALUES (?, ?, ?)'),
+      checkpoint: db.prepare('INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)'),
     }));
     statements.set(db, st);
   }
@@ -79,18 +86,13 @@ export function appendAuditTx(db: DatabaseSync, events: readonly AuditEvent[]): 
   guard('appendAudit', () => s.begin.run());
   try {
     const tip = guard('appendAudit', () => s.tip.get()) as { seq: number; hash: string } | undefined;
-    let prev: { seq: number; hash: string } | undefined = tip === undefined ? undefined : { seq: tip.seq, hash: tip.hash };
-    const records: AuditRecord[] = [];
-    for (const event of events) {
-      const record = chainRecord(prev, event);
+    assertExtendsTip(tip === undefined ? undefined : { seq: tip.seq, hash: tip.hash }, records);
+    for (const record of records) {
       // Stored as plain JSON: verification recomputes the canonical form from the parsed record.
-      const json = JSON.stringify(record);
-      guard('appendAudit', () => s.insert.run(record.seq, json, record.hash));
-      records.push(record);
-      prev = record;
+      guard('appendAudit', () => s.insert.run(record.seq, JSON.stringify(record), record.hash));
     }
+    for (const cp of checkpoints) guard('appendAudit', () => s.checkpoint.run(cp.seq, cp.hash, cp.time, cp.keyId, cp.signature));
     guard('appendAudit', () => s.commit.run());
-    return records;
   } catch (err) {
     rollback(db);
     throw err;

@@ -46,13 +46,13 @@ describe('bastion audit verify', () => {
   test('an intact chain: exit 0 and a summary', async () => {
     const c = capture();
     assert.equal(await auditVerify(['--store', template], c.io), EXIT.OK);
-    assert.equal(c.stdout(), 'ok: 25 records, 3 checkpoints, chain intact\n');
+    assert.equal(c.stdout(), 'ok: 25 records, 4 checkpoints, chain intact\n');
   });
 
   test('--json, and a relative --store resolved against cwd', async () => {
     const c = capture(join(template, '..'));
     assert.equal(await auditVerify(['--store', template.split('/').at(-1)!, '--json'], c.io), EXIT.OK);
-    assert.deepEqual(JSON.parse(c.stdout()), { ok: true, records: 25, checkpoints: 3, lastSeq: 25 });
+    assert.deepEqual(JSON.parse(c.stdout()), { ok: true, records: 25, checkpoints: 4, lastSeq: 25 });
   });
 
   test('a tampered record: exit 1 naming the record and reason', async () => {
@@ -81,7 +81,7 @@ describe('bastion audit verify', () => {
     writeFileSync(otherFile, generateEd25519().publicKeyPem);
     const bad = capture();
     assert.equal(await auditVerify(['--store', template, '--public-key', otherFile], bad.io), EXIT.FAILED);
-    assert.equal(bad.stdout(), 'audit chain broken at record 10: checkpoint_key_unknown\n');
+    assert.equal(bad.stdout(), 'audit chain broken at record 1: checkpoint_key_unknown\n');
   });
 
   test('--public-key that is unreadable or not a key: usage error', async () => {
@@ -127,7 +127,7 @@ describe('bastion audit verify', () => {
     writeFileSync(join(dir, 'bastion.yaml'), 'version: 1\nstore:\n  sqlite: ./data/b.db\n');
     const c = capture(dir);
     assert.equal(await auditVerify([], c.io), EXIT.OK, c.stderr());
-    assert.equal(c.stdout(), 'ok: 25 records, 3 checkpoints, chain intact\n');
+    assert.equal(c.stdout(), 'ok: 25 records, 4 checkpoints, chain intact\n');
     const d = capture(tmp.dir);
     assert.equal(await auditVerify(['--config', join(dir, 'bastion.yaml')], d.io), EXIT.OK, d.stderr());
     const e = capture(tmp.dir);

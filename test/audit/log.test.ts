@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { checkpointPayload } from '../../src/audit/chain.ts';
 import { AuditLog, verifyAudit, LAZY_LINGER_MS } from '../../src/audit/log.ts';
-import type { AuditEvent, AuditRecord } from '../../src/audit/types.ts';
+import type { AuditCheckpoint, AuditRecord } from '../../src/audit/types.ts';
 import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -20,17 +20,17 @@ const fixedNow = () => new Date('2026-01-01T00:00:00.000Z');
 
 /** A store wrapper counting calls and optionally failing them. */
 function instrument(store: Store) {
-  const counts = { appendAudit: 0, appendCheckpoint: 0 };
-  const failures = { appendAudit: 0, appendCheckpoint: 0 };
+  const counts = { appendAuditRecords: 0, appendCheckpoint: 0 };
+  const failures = { appendAuditRecords: 0, appendCheckpoint: 0 };
   const wrapped: Store = Object.create(store) as Store;
   Object.assign(wrapped, {
-    appendAudit: async (events: readonly AuditEvent[]) => {
-      counts.appendAudit++;
-      if (failures.appendAudit > 0) {
-        failures.appendAudit--;
+    appendAuditRecords: async (records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]) => {
+      counts.appendAuditRecords++;
+      if (failures.appendAuditRecords > 0) {
+        failures.appendAuditRecords--;
         throw new Error('disk full');
       }
-      return store.appendAudit(events);
+      return store.appendAuditRecords(records, checkpoints);
     },
     appendCheckpoint: async (cp: Parameters<Store['appendCheckpoint']>[0]) => {
       counts.appendCheckpoint++;
@@ -83,8 +83,8 @@ test('group commit: 500 concurrent appends are gapless and take fewer than 500 t
   const log = await AuditLog.open(store, { checkpointEvery: 10_000 });
   const records = await Promise.all(Array.from({ length: 500 }, (_, i) => log.append(sampleEvent(i))));
   assert.deepEqual(records.map((r) => r.seq), Array.from({ length: 500 }, (_, i) => i + 1));
-  assert.ok(counts.appendAudit < 500, `appendAudit called ${counts.appendAudit} times`);
-  assert.ok(counts.appendAudit >= 1);
+  assert.ok(counts.appendAuditRecords < 500, `appendAuditRecords called ${counts.appendAuditRecords} times`);
+  assert.ok(counts.appendAuditRecords >= 1);
   // Each caller gets its own event back.
   for (let i = 0; i < 500; i++) assert.equal(records[i]!.detail?.['n'], i);
   await log.close();
@@ -96,32 +96,53 @@ test('group commit: appends arriving while a batch commits form the next batch',
   const { store, counts } = instrument(inner);
   const log = new AuditLog(store, { checkpointEvery: 10_000, maxBatch: 100 });
   const all = await Promise.all(Array.from({ length: 350 }, (_, i) => log.append(sampleEvent(i))));
-  assert.equal(counts.appendAudit, 4, 'batches of at most maxBatch');
+  assert.equal(counts.appendAuditRecords, 4, 'batches of at most maxBatch');
   assert.equal(all.at(-1)?.seq, 350);
   await inner.close();
 });
 
-test('checkpoints: written when the chain passes a multiple of checkpointEvery, and on close', async () => {
+test('checkpoints: over seq 1 and every multiple of checkpointEvery (whatever the batches), and on close', async () => {
   const store = await openSqliteStore(freshPath());
   const log = await AuditLog.open(store, { checkpointEvery: 10, now: fixedNow });
   for (let i = 1; i <= 25; i++) await log.append(sampleEvent(i));
-  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [10, 20]);
-  // A batch not reaching a multiple writes none; one spanning a multiple checkpoints its last record.
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20]);
+  // A batch not reaching a multiple writes none; one spanning a multiple checkpoints the multiple, not its last record.
   await appendMany(log, 4, 4, 26);
-  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [10, 20]);
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20]);
   await appendMany(log, 8, 8, 30);
-  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [10, 20, 37]);
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20, 30]);
+  // A batch larger than checkpointEvery checkpoints every multiple inside it.
+  await appendMany(log, 25, 25, 38);
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20, 30, 40, 50, 60]);
   await log.close();
-  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [10, 20, 37], 'close: last record already checkpointed');
-  await new AuditLog(store, { checkpointEvery: 10 }).append(sampleEvent(38));
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20, 30, 40, 50, 60, 62], 'close: the newest record');
+  await log.close().catch(() => undefined);
   const log2 = await AuditLog.open(store, { checkpointEvery: 10, now: fixedNow });
-  const cp = await log2.checkpoint();
-  assert.equal(cp?.seq, 38);
-  assert.equal(cp?.time, '2026-01-01T00:00:00.000Z');
   assert.equal(await log2.checkpoint(), undefined, 'already checkpointed');
+  await log2.append(sampleEvent(63));
+  const cp = await log2.checkpoint();
+  assert.equal(cp?.seq, 63);
+  assert.equal(cp?.time, '2026-01-01T00:00:00.000Z');
   const key = await store.getKey('audit');
   assert.equal(cp?.keyId, keyIdOf(key!.publicKeyPem));
-  assert.deepEqual(await verifyAudit(store), { ok: true, count: 38, lastSeq: 38, checkpoints: 4 });
+  assert.deepEqual(await verifyAudit(store, { checkpointEvery: 10 }), { ok: true, count: 63, lastSeq: 63, checkpoints: 9 });
+  await store.close();
+});
+
+test('records appended without a checkpoint (CLI admin commands) get their positions signed when the log opens or commits', async () => {
+  const store = await openSqliteStore(freshPath());
+  // Before any gateway ran: the CLI appends 12 records, no checkpoint.
+  await store.appendAudit(Array.from({ length: 12 }, (_, i) => sampleEvent(i + 1)));
+  expectBroken(await verifyAudit(store, { checkpointEvery: 10 }), 11, 'checkpoint_gap');
+  const log = await AuditLog.open(store, { checkpointEvery: 10 });
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10]);
+  // While it runs, another writer moves the tip across position 20: the log's next batch signs it in its transaction.
+  await log.append(sampleEvent(13));
+  await store.appendAudit(Array.from({ length: 9 }, (_, i) => sampleEvent(i + 14)));
+  await log.append(sampleEvent(23));
+  assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 10, 20]);
+  assert.deepEqual(await verifyAudit(store, { checkpointEvery: 10 }), { ok: true, count: 23, lastSeq: 23, checkpoints: 3 });
+  await log.close();
   await store.close();
 });
 
@@ -157,7 +178,7 @@ test('a failed write rejects every caller in the batch with ERR_AUDIT_WRITE; the
   const inner = await openSqliteStore(':memory:');
   const { store, failures } = instrument(inner);
   const log = await AuditLog.open(store, { checkpointEvery: 100 });
-  failures.appendAudit = 1;
+  failures.appendAuditRecords = 1;
   const settled = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => log.append(sampleEvent(i))));
   for (const s of settled) {
     assert.equal(s.status, 'rejected');
@@ -185,15 +206,18 @@ test('a non-JSON event fails alone, not its batch; the event is snapshotted at a
   await store.close();
 });
 
-test('a failed checkpoint does not fail the records and is retried after the next batch', async () => {
+test('a position checkpoint is committed with its record: a failed transaction leaves neither, and the retry writes both', async () => {
   const inner = await openSqliteStore(':memory:');
   const { store, failures } = instrument(inner);
   const log = await AuditLog.open(store, { checkpointEvery: 5 });
-  failures.appendCheckpoint = 1;
-  await appendMany(log, 5, 5);
-  assert.deepEqual(await inner.listCheckpoints(), []);
+  await appendMany(log, 4, 4);
+  failures.appendAuditRecords = 1;
+  await assert.rejects(log.append(sampleEvent(5)), (err) => isBastionError(err, 'ERR_AUDIT_WRITE'));
+  assert.equal((await inner.lastAudit())?.seq, 4);
+  assert.deepEqual((await inner.listCheckpoints()).map((c) => c.seq), [1]);
   await log.append(sampleEvent(6));
-  assert.deepEqual((await inner.listCheckpoints()).map((c) => c.seq), [6]);
+  assert.deepEqual((await inner.listCheckpoints()).map((c) => c.seq), [1, 5]);
+  assert.equal((await verifyAudit(inner, { checkpointEvery: 5 })).ok, true);
   await inner.close();
 });
 
@@ -247,7 +271,7 @@ describe('tampering with the SQLite file is detected', () => {
     await appendMany(log, 1000, 50);
     await log.close();
     publicKeyPem = (await store.getKey('audit'))!.publicKeyPem;
-    assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+    assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
     await store.close();
   });
 
@@ -267,7 +291,7 @@ describe('tampering with the SQLite file is detected', () => {
   }
 
   test('the untouched copy verifies, also against the exported key', async () => {
-    assert.deepEqual(await tamper('SELECT 1'), { ok: true, count: 1000, lastSeq: 1000, checkpoints: 10 });
+    assert.deepEqual(await tamper('SELECT 1'), { ok: true, count: 1000, lastSeq: 1000, checkpoints: 11 });
     assert.equal((await tamper('SELECT 1', { publicKeyPem })).ok, true);
   });
 
@@ -317,7 +341,7 @@ describe('tampering with the SQLite file is detected', () => {
 
   test('verification against an unrelated public key fails', async () => {
     const result = await tamper('SELECT 1', { publicKeyPem: generateEd25519().publicKeyPem });
-    expectBroken(result, 100, 'checkpoint_key_unknown');
+    expectBroken(result, 1, 'checkpoint_key_unknown');
   });
 
   test('an attacker who rewrites the chain and re-signs with a planted key passes only without the exported key', async () => {
@@ -354,10 +378,10 @@ test('lazy appends share a commit; an urgent append or a flush ends the wait', a
   let commits = 0;
   const counted = new Proxy(store, {
     get(target, prop) {
-      if (prop === 'appendAudit') {
-        return (events: Parameters<typeof store.appendAudit>[0]) => {
+      if (prop === 'appendAuditRecords') {
+        return (...args: Parameters<typeof store.appendAuditRecords>) => {
           commits++;
-          return store.appendAudit(events);
+          return store.appendAuditRecords(...args);
         };
       }
       const v = Reflect.get(target, prop) as unknown;

@@ -23,7 +23,8 @@ test('a new audit key is stored sealed and signs checkpoints; another KEK or non
     const event = { time: new Date().toISOString(), door: 'system' as const, agent: null, method: 't', decision: { effect: 'allow' as const, reason: 'r', rule: 'r' }, outcome: 'ok' as const, durationMs: 0 };
     await Promise.all([log.append(event), log.append(event)]);
     await log.flush();
-    assert.equal((await store.listCheckpoints()).length, 1);
+    // Checkpoints over seq 1 and every multiple of checkpointEvery, signed with the sealed key.
+    assert.deepEqual((await store.listCheckpoints()).map((c) => c.seq), [1, 2]);
 
     await assert.rejects(AuditLog.open(store, { checkpointEvery: 2, keyProtector: kekKeyProtector(otherKek) }), (e: unknown) => isBastionError(e, 'ERR_VAULT_DECRYPT'));
     await assert.rejects(AuditLog.open(store, { checkpointEvery: 2 }), (e: unknown) => isBastionError(e, 'ERR_VAULT_KEY'));

@@ -3,6 +3,7 @@
  * identity keys): door `admin`, decision `allow` by rule `cli`, who ran it.
  */
 import { userInfo } from 'node:os';
+import { appendAuditEvents } from '../../audit/append.ts';
 import { allow } from '../../decision.ts';
 import type { Store } from '../../store/store.ts';
 
@@ -17,11 +18,13 @@ export function cliActor(): string {
 
 /**
  * Appends the record of admin change `method` on `target`; `started` is a
- * `performance.now()` reading (ms), `detail` never holds a secret.
- * @throws BastionError `ERR_STORE`.
+ * `performance.now()` reading (ms), `detail` never holds a secret. Writes no
+ * checkpoint (the CLI holds no signing key): the gateway's audit log signs the
+ * checkpoint positions this skipped when it next opens or commits.
+ * @throws BastionError `ERR_STORE`, `ERR_AUDIT_CONFLICT`.
  */
 export async function appendAdminAudit(store: Store, method: string, target: string, started: number, detail: Record<string, unknown>): Promise<void> {
-  await store.appendAudit([
+  await appendAuditEvents(store, [
     {
       time: new Date().toISOString(),
       door: 'admin',

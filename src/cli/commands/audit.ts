@@ -12,7 +12,9 @@ import type { ParseArgsConfig } from 'node:util';
 import { parseFlags, type ParsedFlags } from '../args.ts';
 import { isBastionError } from '../../errors.ts';
 import { verifyAudit } from '../../audit/log.ts';
-import type { AuditRecord } from '../../audit/types.ts';
+import type { AuditCheckpoint, AuditRecord } from '../../audit/types.ts';
+import { readWitnessFile } from '../../audit/witness.ts';
+import { DEFAULTS } from '../../defaults.ts';
 import { openSqliteStore } from '../../store/sqlite.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
@@ -35,17 +37,26 @@ const STORE_HELP = `  -c, --config FILE  config file naming the store (default: 
   -h, --help         show this help`;
 
 const USAGE: Readonly<Record<string, string>> = {
-  'audit verify': `Usage: bastion audit verify [--config FILE | --store PATH] [--public-key FILE] [--json]
+  'audit verify': `Usage: bastion audit verify [--config FILE | --store PATH] [--public-key FILE]
+                           [--witness FILE] [--checkpoint-every N] [--json]
 
-Verifies the audit chain: every record's hash and link, every signed checkpoint.
+Verifies the audit chain: every record's hash and link, every signed checkpoint,
+and checkpoint density (no run of more than checkpointEvery records without a
+checkpoint; no records without any). With --witness, also that the store still
+holds every checkpoint the witness file recorded: a cut, emptied or re-chained
+store fails. See docs/audit.md for what each mode detects.
 
 Options:
 ${STORE_HELP}
       --public-key FILE  trust only these checkpoint keys (PEM, from 'bastion audit key'),
                          not the keys kept in the store
+      --witness FILE     the witness file (audit.witness.file) to compare with the store
+      --checkpoint-every N  the largest audit.checkpointEvery the store was written with
+                         (default: from --config, else ${DEFAULTS.auditCheckpointEvery})
       --json             print the result as JSON on stdout
 
-Exit status: 0 chain intact, 1 chain broken, 2 usage error, 3 config error, 4 store error.
+Exit status: 0 chain intact, 1 chain broken (or witness malformed), 2 usage error,
+3 config error, 4 store error.
 `,
   'audit tail': `Usage: bastion audit tail [--config FILE | --store PATH] [-n COUNT] [-f] [--json]
 
@@ -90,6 +101,7 @@ async function openStoreFromFlags(
   name: string,
   values: { config?: string | undefined; store?: string | undefined },
   io: CliIO,
+  loaded?: (config: { readonly audit: { readonly checkpointEvery: number } }) => void,
 ): Promise<Store | number> {
   if (values.config !== undefined && values.store !== undefined) {
     io.stderr(`bastion ${name}: --config and --store are exclusive\n`);
@@ -106,6 +118,7 @@ async function openStoreFromFlags(
       const file = resolveConfigPath(values.config, io);
       const { config } = await loadConfig(file, { env: io.env, secrets: 'lenient' });
       path = config.storePath;
+      loaded?.(config);
     } catch (err) {
       if (isBastionError(err) && err.code.startsWith('ERR_CONFIG')) {
         io.stderr(`bastion ${name}: ${err.message}\n`);
@@ -129,10 +142,15 @@ function storeFailure(name: string, err: unknown, io: CliIO): number {
   return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.INTERNAL;
 }
 
-/** `bastion audit verify [--config F | --store P] [--public-key FILE] [--json]` */
+/** `bastion audit verify [--config F | --store P] [--public-key FILE] [--witness FILE] [--checkpoint-every N] [--json]` */
 export const auditVerify: CliCommand = async (argv, io) => {
   const name = 'audit verify';
-  const values = flags(name, argv, { ...STORE_OPTIONS, 'public-key': { type: 'string' }, json: { type: 'boolean' } }, io);
+  const values = flags(
+    name,
+    argv,
+    { ...STORE_OPTIONS, 'public-key': { type: 'string' }, witness: { type: 'string' }, 'checkpoint-every': { type: 'string' }, json: { type: 'boolean' } },
+    io,
+  );
   if (typeof values === 'number') return values;
   let publicKeyPem: string | undefined;
   if (values['public-key'] !== undefined) {
@@ -143,18 +161,50 @@ export const auditVerify: CliCommand = async (argv, io) => {
       return EXIT.USAGE;
     }
   }
-  const store = await openStoreFromFlags(name, values, io);
+  let checkpointEvery: number | undefined;
+  if (values['checkpoint-every'] !== undefined) {
+    checkpointEvery = Number(values['checkpoint-every']);
+    if (!/^[1-9]\d{0,6}$/.test(values['checkpoint-every']) || checkpointEvery > 1_000_000) {
+      io.stderr(`bastion ${name}: --checkpoint-every must be an integer 1-1000000\n`);
+      return EXIT.USAGE;
+    }
+  }
+  let witness: AuditCheckpoint[] | undefined;
+  if (values.witness !== undefined) {
+    const file = resolve(io.cwd, values.witness);
+    try {
+      const read = await readWitnessFile(file);
+      witness = read.checkpoints;
+      if (read.tornTail) io.stderr(`note: the witness file ends in a partial line (a write cut short); it was skipped\n`);
+    } catch (err) {
+      if (isBastionError(err, 'ERR_AUDIT_WITNESS') && err.detail?.['reason'] === 'malformed') {
+        if (values.json) io.stdout(`${JSON.stringify({ ok: false, code: err.code, reason: 'witness_malformed', line: err.detail['line'], message: err.message })}\n`);
+        else io.stdout(`audit witness malformed at line ${String(err.detail['line'])}\n`);
+        io.stderr(`${err.message}\n`);
+        return EXIT.FAILED;
+      }
+      io.stderr(`bastion ${name}: cannot read --witness file ${values.witness}\n`);
+      return EXIT.USAGE;
+    }
+  }
+  const store = await openStoreFromFlags(name, values, io, (config) => {
+    checkpointEvery ??= config.audit.checkpointEvery;
+  });
   if (typeof store === 'number') return store;
   try {
-    const result = await verifyAudit(store, publicKeyPem === undefined ? {} : { publicKeyPem });
+    const result = await verifyAudit(store, {
+      ...(publicKeyPem === undefined ? {} : { publicKeyPem }),
+      ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
+      ...(witness === undefined ? {} : { witness }),
+    });
     if (result.ok) {
       if (values.json) {
-        io.stdout(`${JSON.stringify({ ok: true, records: result.count, checkpoints: result.checkpoints, lastSeq: result.lastSeq })}\n`);
+        io.stdout(
+          `${JSON.stringify({ ok: true, records: result.count, checkpoints: result.checkpoints, lastSeq: result.lastSeq, ...(witness === undefined ? {} : { witnessed: witness.length }) })}\n`,
+        );
       } else {
-        io.stdout(`ok: ${result.count} records, ${result.checkpoints} checkpoints, chain intact\n`);
-        if (result.count > 0 && result.checkpoints === 0) {
-          io.stderr('note: no signed checkpoint yet; the chain is checked by its hashes only\n');
-        }
+        const witnessed = witness === undefined ? '' : `, ${witness.length} witnessed checkpoints match`;
+        io.stdout(`ok: ${result.count} records, ${result.checkpoints} checkpoints${witnessed}, chain intact\n`);
       }
       return EXIT.OK;
     }
