@@ -17,7 +17,7 @@ writeFileSync(
 const CONFIG = `version: 1
 agents:
   demo:
-    tools: ["files__*"]
+    tools: ["files__*", "ws__*"]
     deny: ["files__write_file"]
     approve: ["files__move_file"]
     resources: ["file:///work/*"]
@@ -26,7 +26,16 @@ upstreams:
   files:
     command: node
     args: ["server.js"]
+  ws:
+    command: node
+    args: ["server.js"]
+    workspace: /work
+    argumentKinds:
+      search: { "/opts/text": not-path }
 policies: ["policies/*.cedar"]
+paths:
+  allow: ["/work/**"]
+  deny: ["**/.env"]
 `;
 writeFileSync(join(dir, 'bastion.yaml'), CONFIG);
 writeFileSync(join(dir, 'bad-policy.yaml'), CONFIG.replace('policies/*.cedar', 'bad/*.cedar'));
@@ -65,6 +74,42 @@ describe('bastion policy explain', () => {
     assert.equal(r.code, EXIT.FAILED);
     const parsed = JSON.parse(r.stdout) as { effect: string; reason: string; rule: string };
     assert.deepEqual([parsed.effect, parsed.reason, parsed.rule], ['deny', 'policy.forbid', 'guard.cedar#0']);
+  });
+
+  // Issue 11, class 3: explain answered "allow" for a call the door refuses on its path guard.
+  test('the path guard decides after Cedar, with the door\'s own code: a denied .env is denied with reason and rule', async () => {
+    const r = await run(['--agent', 'demo', '--tool', 'files__read_text_file', '--args', '{"path":"/work/.env"}']);
+    assert.equal(r.code, EXIT.FAILED, r.stdout);
+    assert.match(r.stdout, /^effect: deny\nreason: path\.denied\nrule: {3}paths\.deny\[0\]\n/);
+    assert.match(r.stdout, /\ncedar: {2}allow policy\.permit \(agents\.demo\.tools\[0\]\)\n/);
+    assert.match(r.stdout, /\npaths: {2}deny path\.denied \(paths\.deny\[0\], \/path \(path\)\); pathGuard named, 1 checked; tool schema not known here/);
+    const json = JSON.parse((await run(['--agent', 'demo', '--tool', 'files__read_text_file', '--args', '{"path":"/work/.env"}', '--json'])).stdout) as Record<string, unknown>;
+    assert.deepEqual([json.effect, json.reason, json.rule], ['deny', 'path.denied', 'paths.deny[0]']);
+    assert.deepEqual(json.cedar, { effect: 'allow', reason: 'policy.permit', rule: 'agents.demo.tools[0]' });
+    assert.deepEqual(json.paths, { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]', mode: 'named', checked: 1, argument: '/path', argumentKind: 'path', schemaKnown: false });
+    const ok = await run(['--agent', 'demo', '--tool', 'files__read_text_file', '--args', '{"path":"/work/notes.txt"}']);
+    assert.equal(ok.code, EXIT.OK, ok.stdout);
+    assert.match(ok.stdout, /^effect: allow\nreason: policy\.permit\n/);
+    const outside = await run(['--agent', 'demo', '--tool', 'files__read_text_file', '--args', '{"path":"/etc/passwd"}', '--json']);
+    assert.equal((JSON.parse(outside.stdout) as { reason: string }).reason, 'path.outside');
+  });
+
+  test('an upstream with a workspace is strict: a nested unclassified string is checked; argumentKinds are honoured', async () => {
+    const r = await run(['--agent', 'demo', '--tool', 'ws__search', '--args', '{"opts":{"q":".env","text":"/etc/passwd"}}', '--json']);
+    assert.equal(r.code, EXIT.FAILED);
+    const json = JSON.parse(r.stdout) as { reason: string; rule: string; paths: { mode: string; argument: string; argumentKind: string } };
+    assert.deepEqual([json.reason, json.rule, json.paths.mode, json.paths.argument, json.paths.argumentKind], ['path.denied', 'paths.deny[0]', 'strict', '/opts/q', 'unclassified']);
+    const classified = await run(['--agent', 'demo', '--tool', 'ws__search', '--args', '{"opts":{"q":"notes","text":"/etc/passwd"}}']);
+    assert.equal(classified.code, EXIT.OK, classified.stdout);
+  });
+
+  test('a file: resource is path-checked; a Cedar denial still comes first', async () => {
+    const r = await run(['-a', 'demo', '--resource', 'file:///work/%2e%2e/work/.env', '--json']);
+    assert.equal(r.code, EXIT.FAILED);
+    assert.deepEqual((JSON.parse(r.stdout) as { reason: string; rule: string }).rule, 'paths.deny[0]');
+    const forbid = await run(['--agent', 'demo', '--tool', 'files__read_text_file', '--args', '{"path":"/work/secret/.env"}', '--json']);
+    const f = JSON.parse(forbid.stdout) as { reason: string; paths: { reason: string } };
+    assert.deepEqual([f.reason, f.paths.reason], ['policy.forbid', 'path.denied']);
   });
 
   test('--resource and --prompt', async () => {

@@ -49,7 +49,13 @@ describe('bastion config check', () => {
   test('a valid config: ok line on stdout, warnings on stderr, exit 0', async () => {
     const r = await run(['--config', join(root, 'examples/quickstart/bastion.yaml')]);
     assert.equal(r.code, EXIT.OK);
-    assert.equal(r.stdout, `ok: ${join(root, 'examples/quickstart/bastion.yaml')} (1 agent, 1 upstream)\n`);
+    assert.equal(
+      r.stdout,
+      `ok: ${join(root, 'examples/quickstart/bastion.yaml')} (1 agent, 1 upstream)\n` +
+        'path guard:\n' +
+        `  upstream files: strict (workspace ${join(root, 'examples/quickstart/workspace')}): unclassified string arguments are checked as paths; 0 argumentKinds\n` +
+        '    tools: tool schemas are not known without starting the upstream (bastion config check --probe lists them)\n',
+    );
     assert.match(r.stderr, /^warning: .*agents\.demo\.keys\[0\]: env:BASTION_DEMO_KEY is not set/);
   });
 
@@ -79,7 +85,32 @@ describe('bastion config check', () => {
     });
     const ok = await run(['--json', '--config', write('good.yaml', 'version: 1\n')]);
     assert.equal(ok.code, EXIT.OK);
-    assert.deepEqual(JSON.parse(ok.stdout), { ok: true, file: join(dir, 'good.yaml'), agents: 0, upstreams: 0, warnings: [] });
+    assert.deepEqual(JSON.parse(ok.stdout), { ok: true, file: join(dir, 'good.yaml'), agents: 0, upstreams: 0, warnings: [], pathGuard: [] });
+  });
+
+  // Issue 11, class 3: which tool arguments the path guard checks only because nothing classifies them.
+  test('--probe starts each upstream once and lists the unclassified tool arguments; failures say why', async () => {
+    const fixture = join(root, 'test/policy/fixtures/file-upstream.ts');
+    const yaml =
+      'version: 1\nupstreams:\n' +
+      `  docs:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(fixture)}]\n    workspace: .\n` +
+      `  classified:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(fixture)}]\n    pathGuard: named\n` +
+      '    argumentKinds:\n      read_nested: { "/request/target": not-path, "/request": path }\n' +
+      '  broken:\n    command: /nonexistent/bastion-no-such-server\n    connectTimeoutMs: 5000\n';
+    const file = write('probe.yaml', yaml);
+    const text = await run(['--config', file, '--probe']);
+    assert.equal(text.code, EXIT.OK, text.stderr);
+    assert.match(text.stdout, /\n {2}upstream docs: strict \(workspace [^)]+\): unclassified string arguments are checked as paths; 0 argumentKinds\n {4}unclassified in read_nested: \/request\/target, \/request\/\*, \/\*\n/);
+    assert.match(text.stdout, /\n {2}upstream classified: named: only arguments classified as paths \(and file: URIs\) are checked; 2 argumentKinds\n {4}unclassified in read_nested: \/\*\n/);
+    assert.match(text.stdout, /\n {2}upstream broken: named: .*\n {4}tools: not known: the upstream did not start \(ERR_UPSTREAM_\w+\)\n/);
+    const json = JSON.parse((await run(['--config', file, '--probe', '--json'])).stdout) as { pathGuard: { upstream: string; mode: string; unclassified?: Record<string, string[]>; toolsUnknown?: string }[] };
+    assert.deepEqual(json.pathGuard.find((u) => u.upstream === 'docs')?.unclassified, { read_nested: ['/request/target', '/request/*', '/*'] });
+    const without = JSON.parse((await run(['--config', file, '--json'])).stdout) as typeof json;
+    assert.deepEqual(without.pathGuard.map((u) => [u.upstream, u.mode, u.toolsUnknown]), [
+      ['docs', 'strict', 'tool schemas are not known without starting the upstream'],
+      ['classified', 'named', 'tool schemas are not known without starting the upstream'],
+      ['broken', 'named', 'tool schemas are not known without starting the upstream'],
+    ]);
   });
 
   test('a missing file exits 3', async () => {

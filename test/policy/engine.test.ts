@@ -308,4 +308,29 @@ describe('decision memo (agents whose policies do not read context)', () => {
     assert.equal(engine.authorize({ ...base, args: deep }).reason, 'policy.args_unrepresentable');
     assert.equal(engine.authorize(base).effect, 'allow');
   });
+
+  // Issue 11 §4: dropping the upstream from the memo key went unnoticed. Two upstreams can expose
+  // the same resource URI (and, with prefix: false, the same tool name); a policy on
+  // resource.upstream reads no context, so its answers are memoized, and each upstream must get its own.
+  test('a memoized decision for one upstream is not reused for another exposing the same resource or tool', () => {
+    const byUpstream = {
+      path: 'upstreams.cedar',
+      text:
+        '@id("trusted-docs")\npermit(principal, action == Bastion::Action::"resources/read", resource is Bastion::Resource) when { resource.upstream == "docs" };\n' +
+        '@id("trusted-tools")\npermit(principal, action == Bastion::Action::"tools/call", resource is Bastion::Tool) when { resource.upstream == "docs" };\n',
+    };
+    const engine = PolicyEngine.compile(config({ demo: {} }, [byUpstream]));
+    const read = (upstream: string): PolicyRequest => ({ agent: 'demo', action: 'resources/read', resource: { kind: 'resource', id: 'file:///work/a.txt', upstream } });
+    const tool = (upstream: string): PolicyRequest => ({ agent: 'demo', action: 'tools/call', resource: { kind: 'tool', id: 'search', upstream }, args: {} });
+    for (const [first, second] of [[read, read], [tool, tool]] as const) {
+      assert.deepEqual(engine.authorize(first('docs')), { effect: 'allow', reason: 'policy.permit', rule: first === read ? 'trusted-docs' : 'trusted-tools', policies: [first === read ? 'trusted-docs' : 'trusted-tools'] });
+      assert.deepEqual(engine.authorize(second('mirror')), { effect: 'deny', reason: 'policy.no_permit', rule: 'default-deny', policies: [] });
+      // And the other order: a memoized deny does not stick to the trusted upstream.
+      assert.equal(engine.authorize(second('mirror')).effect, 'deny');
+      assert.equal(engine.authorize(first('docs')).effect, 'allow');
+    }
+    const fresh = PolicyEngine.compile(config({ demo: {} }, [byUpstream]));
+    assert.equal(fresh.authorize(read('mirror')).effect, 'deny');
+    assert.equal(fresh.authorize(read('docs')).effect, 'allow', 'a deny memoized for mirror is not served to docs');
+  });
 });

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isBastionError } from '../../src/errors.ts';
-import { MAX_PATH_ARGS_DEPTH, PathGuard } from '../../src/policy/paths.ts';
+import { MAX_PATH_ARGS_DEPTH, PathGuard, pathAuditDetail, pathRefusalText, type PathScope } from '../../src/policy/paths.ts';
 
 // A real folder tree:
 //   root/
@@ -38,6 +38,11 @@ symlinkSync('.env', join(ws, 'env-alias'));
 symlinkSync('../outside/sub', join(ws, 'sub-out'));
 symlinkSync('loop2', join(ws, 'loop1'));
 symlinkSync('loop1', join(ws, 'loop2'));
+// Absolute targets (issue 11 §4: the restart at `/` for an absolute link target had no test).
+symlinkSync(outside, join(ws, 'abs-out'));
+symlinkSync(join(outside, 'new.txt'), join(ws, 'abs-dangling'));
+// Named in NFC (composed é), escaping: a normalization-insensitive file system opens it for the NFD name too.
+symlinkSync('../outside', join(ws, 'lien-\u00e9'));
 
 const guard = PathGuard.compile({ allow: [`${ws}/**`], deny: ['**/.env', '**/id_*'], argumentNames: ['target'], base: ws });
 
@@ -169,13 +174,13 @@ describe('PathGuard.pathArguments', () => {
       url: 'https://example.com/x',
     };
     assert.deepEqual(guard.pathArguments({}, args), [
-      { pointer: '/path', value: 'a.txt' },
-      { pointer: '/paths/0', value: 'b.txt' },
-      { pointer: '/paths/1', value: 'c.txt' },
-      { pointer: '/options/filePath', value: 'd.txt' },
-      { pointer: '/options/output_path', value: 'e.txt' },
-      { pointer: '/options/target', value: 'f.txt' },
-      { pointer: '/options/we~1ird~0/dir', value: 'g' },
+      { pointer: '/path', value: 'a.txt', kind: 'path' },
+      { pointer: '/paths/0', value: 'b.txt', kind: 'path' },
+      { pointer: '/paths/1', value: 'c.txt', kind: 'path' },
+      { pointer: '/options/filePath', value: 'd.txt', kind: 'path' },
+      { pointer: '/options/output_path', value: 'e.txt', kind: 'path' },
+      { pointer: '/options/target', value: 'f.txt', kind: 'path' },
+      { pointer: '/options/we~1ird~0/dir', value: 'g', kind: 'path' },
     ]);
   });
 
@@ -200,5 +205,236 @@ describe('PathGuard.pathArguments', () => {
     let deep: unknown = { path: '/etc/passwd' };
     for (let i = 0; i < MAX_PATH_ARGS_DEPTH + 1; i++) deep = { a: deep };
     assert.throws(() => guard.pathArguments({}, deep), (e: unknown) => isBastionError(e, 'ERR_ARGS_INVALID'));
+  });
+});
+
+describe('symlinks with an absolute target outside the workspace (issue 11 §4)', () => {
+  test('a file that does not exist yet behind the link (the write/create case) is outside', async () => {
+    assert.deepEqual(await guard.check('abs-out/new.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check(join(ws, 'abs-out', 'new-dir', 'new.txt')), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    // Writing through a dangling absolute link creates its target, outside.
+    assert.deepEqual(await guard.check('abs-dangling', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+  });
+
+  test('with `..` after the link, the climb starts from the absolute target', async () => {
+    // Lexically ws/new.txt and ws/x (inside); for the kernel root/outside/new.txt and root/x.
+    assert.deepEqual(await guard.check('abs-out/sub/../new.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check('abs-out/../x', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check(`${ws}/abs-out/sub/../../ws/.env`), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+  });
+
+  test('property: nothing reached through the absolute link is allowed', async () => {
+    const segment = fc.constantFrom('..', '.', 'sub', 'secret.txt', 'new', 'new.txt');
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('abs-out', 'abs-dangling'), fc.array(segment, { maxLength: 5 }), async (link, rest) => {
+        const input = [link, ...rest].join('/');
+        const d = await guard.check(input, ws);
+        // `abs-out/../ws/...` climbs back in; these segments never name `ws`, so everything stays under root/outside or above.
+        assert.notEqual(d.effect, 'allow', input);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('Unicode normalization (NFC)', () => {
+  const nfcGuard = PathGuard.compile({
+    allow: [`${ws}/**`],
+    deny: ['**/.env', `${ws}/caf\u00e9/**`, '**/secr\u00e9t*', `${ws}/de\u0301cor/**`],
+    argumentNames: [],
+    base: ws,
+  });
+
+  test('a decomposed é does not slip past a deny glob written composed, nor the reverse', async () => {
+    assert.deepEqual(await nfcGuard.check('cafe\u0301/menu.txt', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[1]' });
+    assert.deepEqual(await nfcGuard.check('caf\u00e9/menu.txt', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[1]' });
+    assert.deepEqual(await nfcGuard.check('a/secre\u0301t.txt', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[2]' });
+    assert.deepEqual(await nfcGuard.check(pathToFileURL(join(ws, 'secre\u0301t')).href), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[2]' });
+    // The glob written decomposed catches the composed input.
+    assert.deepEqual(await nfcGuard.check('d\u00e9cor/x', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[3]' });
+  });
+
+  test('a decomposed name does not escape the allow root through a symlink named composed', async () => {
+    assert.equal((await nfcGuard.check('lien-\u00e9/secret.txt', ws)).reason, 'path.outside');
+    assert.equal((await nfcGuard.check('lien-e\u0301/secret.txt', ws)).reason, 'path.outside');
+    assert.equal((await nfcGuard.check('lien-e\u0301/new.txt', ws)).reason, 'path.outside');
+  });
+
+  test('an allow root written composed admits the decomposed form of a path inside it', async () => {
+    const g = PathGuard.compile({ allow: [`${root}/r\u00e9sum\u00e9s/**`], deny: [], argumentNames: [], base: root });
+    assert.equal((await g.check(`${root}/re\u0301sume\u0301s/cv.txt`)).effect, 'allow');
+    assert.equal((await g.check(`${root}/re\u0301sume\u0301s/../outside/secret.txt`)).reason, 'path.outside');
+  });
+
+  test('property: the NFC and NFD forms of any path decide the same', async () => {
+    const piece = fc.constantFrom('a', 'x', '.', '..', '/', '/', '\u00e9', 'e\u0301', '\u00c5', '\u212b', 'caf', 'secr', 't', '.env', 'lien-', 'de', 'cor', 'abs-out', ' ');
+    await fc.assert(
+      fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 10 }), fc.boolean(), async (pieces, absolute) => {
+        const raw = (absolute ? `${ws}/` : '') + pieces.join('');
+        const nfc = await nfcGuard.check(raw.normalize('NFC'), ws);
+        const nfd = await nfcGuard.check(raw.normalize('NFD'), ws);
+        assert.deepEqual(nfc, nfd, JSON.stringify(raw));
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe('PathGuard.checkArguments: every string is classified or checked (issue 11, class 3)', () => {
+  const strict: PathScope = { name: 'files', workspace: ws };
+  const named: PathScope = { name: 'other' };
+  const check = (scope: PathScope | undefined, args: unknown, schema: unknown = {}, tool = 'tool') => guard.checkArguments(scope, tool, schema, args);
+
+  test('under a workspace (strict by default) an unclassified nested string is checked as a path', async () => {
+    const v = await check(strict, { a: { b: [{ c: '.env' }] } });
+    assert.deepEqual(v.decision, { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual(v.argument, { pointer: '/a/b/0/c', value: '.env', kind: 'unclassified' });
+    assert.equal((await check(strict, { q: [[`${outside}/secret.txt`]] })).decision.reason, 'path.outside');
+    assert.deepEqual((await check(strict, { note: 'hello world', n: 3 })).decision, { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+    assert.deepEqual(await check(strict, {}), { decision: { effect: 'allow', reason: 'path.none', rule: 'paths' }, checked: 0 });
+  });
+
+  test('named: only classified strings; pathGuard strict without a workspace: relative strings are refused', async () => {
+    assert.deepEqual(await check(named, { a: { b: [{ c: `${ws}/.env` }] } }), { decision: { effect: 'allow', reason: 'path.none', rule: 'paths' }, checked: 0 });
+    assert.equal((await check(named, { path: `${ws}/.env` })).decision.reason, 'path.denied');
+    const explicit: PathScope = { name: 'abs', pathGuard: 'strict' };
+    const declared = { type: 'object', properties: { q: { type: 'string' } } };
+    assert.equal((await check(explicit, { q: `${ws}/.env` }, declared)).decision.reason, 'path.denied');
+    assert.equal((await check(explicit, { q: 'just words' }, declared)).decision.reason, 'path.relative');
+    assert.deepEqual((await check(explicit, { q: `${ws}/.env` })).argument, { pointer: '', value: 'q', kind: 'unclassified', key: true }, 'an undeclared key is checked first');
+    const off: PathScope = { name: 'files', workspace: ws, pathGuard: 'named' };
+    assert.equal((await check(off, { q: '.env' })).checked, 0);
+  });
+
+  test('argumentKinds: pointer patterns, subtree coverage, deepest wins, path wins a tie, tool patterns', async () => {
+    const scope: PathScope = {
+      name: 'files',
+      workspace: ws,
+      argumentKinds: {
+        'edit_*': { '/edits/*/newText': 'not-path', '/opts': 'not-path', '/opts/file': 'path', '/tie': 'not-path' },
+        '*': { '/tie': 'path', '/text': 'not-path' },
+      },
+    };
+    const v = (args: unknown, tool = 'edit_file') => guard.checkArguments(scope, tool, {}, args);
+    assert.equal((await v({ edits: [{ oldText: 'x', newText: '/etc/passwd' }] })).decision.effect, 'allow');
+    assert.deepEqual((await v({ edits: [{ oldText: '/etc/passwd', newText: 'y' }] })).argument?.pointer, '/edits/0/oldText');
+    assert.equal((await v({ opts: { note: '/etc/passwd', deeper: ['/etc/shadow'] } })).decision.effect, 'allow');
+    assert.equal((await v({ opts: { file: 'x.txt', sub: { file: '/etc/passwd' } } })).decision.effect, 'allow', 'the config covers the subtree, over name hints');
+    assert.equal((await v({ opts: { file: '/etc/passwd' } })).decision.reason, 'path.outside');
+    assert.equal((await v({ tie: '/etc/passwd' })).decision.reason, 'path.outside', 'path wins a tie');
+    assert.equal((await v({ text: '/etc/passwd' }, 'write_file')).decision.effect, 'allow', '* matches every tool');
+    assert.equal((await v({ edits: [{ newText: '/etc/passwd' }] }, 'write_file')).decision.reason, 'path.outside', 'edit_* does not match write_file');
+    // A file: URL is a path whatever the config says.
+    assert.equal((await v({ text: pathToFileURL(`${ws}/.env`).href }, 'write_file')).decision.reason, 'path.denied');
+  });
+
+  test('schema: x-bastion-kind, enum/const, URI formats and checked formats', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        body: { type: 'object', 'x-bastion-kind': 'not-path' },
+        where: { type: 'string', 'x-bastion-kind': 'path' },
+        mode: { type: 'string', enum: ['/etc/passwd', 'fast'] },
+        fixed: { const: '/etc/shadow' },
+        site: { type: 'string', format: 'uri' },
+        when: { type: 'string', format: 'date' },
+        mail: { type: 'string', format: 'email' },
+      },
+    };
+    const v = (args: unknown, scope: PathScope = strict) => guard.checkArguments(scope, 't', schema, args);
+    assert.equal((await v({ body: { anything: '/etc/passwd', list: ['/etc/shadow'] } })).decision.effect, 'allow');
+    assert.equal((await v({ where: '/etc/passwd' }, named)).decision.reason, 'path.outside', 'x-bastion-kind: path is checked in named mode too');
+    assert.equal((await v({ mode: '/etc/passwd', fixed: '/etc/shadow' })).checked, 0, 'enum and const values are the upstream\'s own');
+    assert.equal((await v({ site: 'https://example.com/etc/passwd' })).checked, 0);
+    assert.equal((await v({ site: '/etc/passwd' })).decision.reason, 'path.outside', 'a URI without a scheme is a path');
+    assert.equal((await v({ site: pathToFileURL('/etc/passwd').href })).decision.reason, 'path.outside');
+    assert.equal((await v({ when: '2026-12-06', mail: 'a@example.com' })).checked, 0);
+    // A format is checked on the value, not trusted: an invalid date is just a string.
+    assert.equal((await v({ when: '/etc/passwd' })).decision.reason, 'path.outside');
+  });
+
+  test('keys of free-form objects are checked; declared property names are not; the key never reaches the pointer', async () => {
+    const v = await check(strict, { env: { [`${ws}/.env`]: 'x' } });
+    assert.deepEqual(v.argument, { pointer: '/env', value: `${ws}/.env`, kind: 'unclassified', key: true });
+    assert.equal(pathRefusalText(v), 'Bastion refused this call: the path in a key of /env is not allowed');
+    assert.deepEqual(pathAuditDetail(v), { pathArgument: '/env', pathArgumentKind: 'unclassified', pathArgumentIsKey: true });
+    const schema = { type: 'object', properties: { '/etc/passwd': { type: 'number' } } };
+    assert.equal((await guard.checkArguments(strict, 't', schema, { '/etc/passwd': 1 })).decision.effect, 'allow');
+  });
+
+  test('file: URLs are recognized as the URL parser sees them (spaces, tabs, case), and decoded once', async () => {
+    for (const note of [' file:///etc/passwd', 'fi\tle:///etc/passwd', 'FILE:///etc/passwd', 'file:/etc/passwd']) {
+      assert.equal((await check(named, { note })).decision.reason, 'path.outside', JSON.stringify(note));
+    }
+    assert.equal((await guard.check(`file://${ws}/a/%2e%2e/%2E%2E/outside/secret.txt`)).reason, 'path.outside');
+    assert.equal((await guard.check(`file://${ws}/a/%252e%252e/%252e%252e/outside/secret.txt`)).reason, 'path.invalid');
+    assert.equal((await guard.check(`file://${ws}/a%255cb`)).reason, 'path.invalid');
+    assert.equal((await guard.check(`file://${ws}/a/b/file.txt`)).effect, 'allow');
+  });
+
+  test('text that is no file name is not unresolvable: a name too long to exist ends the walk', async () => {
+    assert.equal((await check(strict, { content: 'x'.repeat(300) })).decision.effect, 'allow');
+    assert.equal((await check(strict, { content: `a/${'y'.repeat(300)}/${'z'.repeat(5000)}` })).decision.effect, 'allow');
+    assert.equal((await check(strict, { content: `${'y'.repeat(300)}/../../../outside/secret.txt` })).decision.reason, 'path.outside');
+  });
+
+  test('over-deep arguments deny', async () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < MAX_PATH_ARGS_DEPTH + 1; i++) deep = [deep];
+    assert.deepEqual((await check(strict, { deep })).decision, { effect: 'deny', reason: 'path.invalid', rule: 'paths' });
+  });
+
+  test('property: a denied path anywhere in unclassified arguments is denied', async () => {
+    const key = fc.constantFrom('a', 'q', 'text', 'content', 'options', 'items', 'x-y', 'oldText');
+    const filler = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.constantFrom('notes', 'hello world', 'a/b/file.txt'));
+    const denied = fc.constantFrom('.env', `${ws}/.env`, 'keys/id_rsa', `${outside}/secret.txt`, '../outside/secret.txt', 'link-out/x', 'abs-out/new.txt', pathToFileURL(`${ws}/.env`).href, '/etc/passwd');
+    // A random tree with the denied value at one leaf, along a path of random keys and indexes.
+    const holder = fc.letrec<{ tree: unknown }>((tie) => ({
+      tree: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        denied,
+        fc.tuple(key, tie('tree'), fc.dictionary(key, filler, { maxKeys: 3 })).map(([k, sub, rest]) => ({ ...rest, [k]: sub })),
+        fc.tuple(tie('tree'), fc.array(filler, { maxLength: 3 }), fc.nat(3)).map(([sub, rest, at]) => [...rest.slice(0, at), sub, ...rest.slice(at)]),
+      ),
+    })).tree;
+    await fc.assert(
+      fc.asyncProperty(holder, async (tree) => {
+        const args = typeof tree === 'object' && tree !== null && !Array.isArray(tree) ? tree : { wrap: tree };
+        const v = await guard.checkArguments(strict, 'any_tool', {}, args);
+        assert.equal(v.decision.effect, 'deny', JSON.stringify(args));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('PathGuard.checkResource', () => {
+  test('a file: URI is a path for any upstream; other schemes are not files', async () => {
+    assert.deepEqual(await guard.checkResource(undefined, pathToFileURL(`${ws}/.env`).href), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.equal((await guard.checkResource({ name: 'x' }, `file://${ws}/a/%2e%2e/%2e%2e/%2e%2e/etc/passwd`)).reason, 'path.outside');
+    assert.equal((await guard.checkResource(undefined, `file://${ws}/a/b/file.txt`)).effect, 'allow');
+    assert.deepEqual(await guard.checkResource(undefined, 'note://a/../../etc/passwd'), { effect: 'allow', reason: 'path.none', rule: 'paths' });
+  });
+});
+
+describe('PathGuard.unclassifiedArguments (what serve and config check print)', () => {
+  const editFile = {
+    type: 'object',
+    properties: {
+      path: { type: 'string' },
+      edits: { type: 'array', items: { type: 'object', properties: { oldText: { type: 'string' }, newText: { type: 'string' } }, additionalProperties: false } },
+      dryRun: { type: 'boolean' },
+      mode: { type: 'string', enum: ['a', 'b'] },
+      site: { type: 'string', format: 'uri' },
+    },
+    additionalProperties: false,
+  };
+
+  test('lists string positions nothing classifies, as pointer patterns', () => {
+    assert.deepEqual(guard.unclassifiedArguments({ name: 'files', workspace: ws }, 'edit_file', editFile), ['/edits/*/oldText', '/edits/*/newText']);
+    const scope: PathScope = { name: 'files', workspace: ws, argumentKinds: { edit_file: { '/edits/*/newText': 'not-path' }, '*': { '/edits/*/oldText': 'not-path' } } };
+    assert.deepEqual(guard.unclassifiedArguments(scope, 'edit_file', editFile), []);
+    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { q: { type: 'string' }, meta: { type: 'object' } } }), ['/q', '/meta/*', '/*']);
+    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { body: { type: 'object', 'x-bastion-kind': 'not-path' } }, additionalProperties: false }), []);
   });
 });

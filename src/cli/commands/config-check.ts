@@ -1,28 +1,39 @@
 /**
- * `bastion config check [--config F] [--json]`: validates a config file without
- * starting anything. Secret references are resolved leniently: one that does not
+ * `bastion config check [--config F] [--json] [--probe]`: validates a config file
+ * without starting anything. Secret references are resolved leniently: one that does not
  * resolve here is a warning, since the environment `serve` runs in may differ.
+ *
+ * It also prints each upstream's path guard (docs/tool-door.md, "Path arguments"):
+ * its mode and, with `--probe` (which starts each upstream once to list its
+ * tools, then stops it), the tool arguments no classification covers. Without
+ * `--probe` the tools' schemas are not known, and the output says so.
  *
  * Exit codes: 0 valid; 1 invalid (schema, YAML or a resolved key that cannot
  * be used); 2 bad usage; 3 config file not found; 70 internal error.
  */
 import { resolve } from 'node:path';
-import { PathGuard } from '../../policy/paths.ts';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { ResolvedConfig, ResolvedUpstream } from '../../config/types.ts';
+import { UpstreamConnection } from '../../mcp/upstream.ts';
+import { PathGuard, pathGuardMode } from '../../policy/paths.ts';
 import { PolicyEngine } from '../../policy/engine.ts';
 import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError, toBastionError } from '../../errors.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 
-const USAGE = `Usage: bastion config check [--config FILE] [--json]
+const USAGE = `Usage: bastion config check [--config FILE] [--json] [--probe]
 
 Validates a Bastion config file: YAML syntax, the schema (unknown keys are
 errors), globs, origins and policy files. Secret references that do not
-resolve in this environment are reported as warnings.
+resolve in this environment are reported as warnings. Prints each upstream's
+path guard mode; with --probe, also the tool arguments that nothing classifies
+(under pathGuard strict they are checked as paths, under named not at all).
 
 Options:
   -c, --config FILE  config file (default: $BASTION_CONFIG, else ./bastion.yaml)
       --json         print the result as JSON on stdout
+      --probe        start each upstream once to list its tools (then stop it)
   -h, --help         show this help
 
 Exit status: 0 valid, 1 invalid, 2 usage error, 3 config file not found.
@@ -39,7 +50,7 @@ export function resolveConfigPath(flag: string | undefined, io: CliIO): string {
 }
 
 export const configCheck: CliCommand = async (argv, io) => {
-  const parsed = parseFlags('config check', USAGE, argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, io);
+  const parsed = parseFlags('config check', USAGE, argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, probe: { type: 'boolean' } }, io);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   const json = values.json === true;
@@ -49,13 +60,15 @@ export const configCheck: CliCommand = async (argv, io) => {
     const { config, warnings } = await loadConfig(file, { env: io.env, secrets: 'lenient' });
     // Compile what serve compiles, so a policy file that does not parse or validate fails here too.
     PolicyEngine.compile(config);
-    PathGuard.compile(config.paths);
+    const guard = PathGuard.compile(config.paths);
     const agents = config.agents.size;
     const upstreams = config.upstreams.size;
+    const report = await pathGuardReport(guard, config, values.probe === true);
     if (json) {
-      io.stdout(`${JSON.stringify({ ok: true, file, agents, upstreams, warnings })}\n`);
+      io.stdout(`${JSON.stringify({ ok: true, file, agents, upstreams, warnings, pathGuard: report })}\n`);
     } else {
       io.stdout(`ok: ${file} (${agents} ${agents === 1 ? 'agent' : 'agents'}, ${upstreams} ${upstreams === 1 ? 'upstream' : 'upstreams'})\n`);
+      io.stdout(formatPathGuardReport(report, 'bastion config check --probe'));
       for (const w of warnings) io.stderr(`warning: ${w}\n`);
     }
     return EXIT.OK;
@@ -72,3 +85,80 @@ export const configCheck: CliCommand = async (argv, io) => {
     return exit;
   }
 };
+
+/** One upstream's path guard, as `config check` and `serve` print it. */
+export interface PathGuardUpstreamReport {
+  readonly upstream: string;
+  readonly mode: 'strict' | 'named';
+  readonly workspace?: string;
+  /** Number of `argumentKinds` entries (pointer classifications). */
+  readonly classified: number;
+  /** Tool (as the upstream lists it) → unclassified argument pointers; only tools with some. Absent: tools not known. */
+  readonly unclassified?: Readonly<Record<string, readonly string[]>>;
+  /** Why the tools are not known (not probed, skipped, failed). */
+  readonly toolsUnknown?: string;
+}
+
+/**
+ * The path guard of every upstream; with `probe`, each upstream is started once
+ * (stdio process or HTTP session), its tools listed, and stopped. Upstreams that
+ * need an agent's context (vault placeholders in the environment, signed
+ * requests) are not probed. Never throws for an upstream that fails: its entry says why.
+ */
+export async function pathGuardReport(guard: PathGuard, config: Pick<ResolvedConfig, 'upstreams'>, probe: boolean): Promise<PathGuardUpstreamReport[]> {
+  return Promise.all(
+    [...config.upstreams.values()].map(async (u) => {
+      const base = {
+        upstream: u.name,
+        mode: pathGuardMode(u),
+        ...(u.workspace !== undefined ? { workspace: u.workspace } : {}),
+        classified: Object.values(u.argumentKinds ?? {}).reduce((n, pointers) => n + Object.keys(pointers).length, 0),
+      };
+      if (!probe) return { ...base, toolsUnknown: 'tool schemas are not known without starting the upstream' };
+      const listed = await listTools(u);
+      if (typeof listed === 'string') return { ...base, toolsUnknown: listed };
+      const unclassified: Record<string, string[]> = {};
+      for (const t of listed) {
+        const pointers = guard.unclassifiedArguments(u, t.name, t.inputSchema);
+        if (pointers.length > 0) unclassified[t.name] = pointers;
+      }
+      return { ...base, unclassified };
+    }),
+  );
+}
+
+async function listTools(u: ResolvedUpstream): Promise<Tool[] | string> {
+  if (Object.keys(u.placeholderEnv).length > 0) return 'not probed: its environment holds an agent\'s vault placeholders';
+  if (u.signContext || u.token !== undefined) return 'not probed: it expects requests signed for an agent';
+  let conn: UpstreamConnection;
+  try {
+    conn = await UpstreamConnection.connect(u, { sampling: false, elicitation: false }, { onListChanged: () => undefined, onResourceUpdated: () => undefined, onLog: () => undefined, onClose: () => undefined });
+  } catch (err) {
+    return `not known: the upstream did not start (${toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE').code})`;
+  }
+  try {
+    return await conn.listTools();
+  } catch (err) {
+    return `not known: tools/list failed (${toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE').code})`;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** The report as text lines (`hint` names the command that lists unknown tools). */
+export function formatPathGuardReport(report: readonly PathGuardUpstreamReport[], hint: string): string {
+  if (report.length === 0) return '';
+  let out = 'path guard:\n';
+  for (const r of report) {
+    const what = r.mode === 'strict' ? 'unclassified string arguments are checked as paths' : 'only arguments classified as paths (and file: URIs) are checked';
+    out += `  upstream ${r.upstream}: ${r.mode}${r.workspace !== undefined ? ` (workspace ${r.workspace})` : ''}: ${what}; ${r.classified} argumentKinds\n`;
+    if (r.unclassified === undefined) {
+      out += `    tools: ${r.toolsUnknown ?? 'not known'}${r.toolsUnknown?.startsWith('tool schemas') === true ? ` (${hint} lists them)` : ''}\n`;
+      continue;
+    }
+    const tools = Object.entries(r.unclassified);
+    if (tools.length === 0) out += '    every string argument of its tools is classified\n';
+    for (const [tool, pointers] of tools) out += `    unclassified in ${tool}: ${pointers.join(', ')}\n`;
+  }
+  return out;
+}

@@ -1,7 +1,12 @@
 /**
- * `bastion policy explain`: compiles the config's policies and shows the
- * decision for one call, with the reason, the deciding rule and the text of the
- * policies that determined it.
+ * `bastion policy explain`: compiles the config's policies and path guard and
+ * shows the decision for one call as the tool door would take it: Cedar first,
+ * then (unless Cedar denied) the path guard over the arguments or the resource
+ * URI, with the reason, the deciding rule, the text of the Cedar policies that
+ * determined it, and the path guard's answer. The path guard here is the door's
+ * own code ({@link PathGuard.checkArguments}, {@link PathGuard.checkResource});
+ * only the tool's input schema is missing (the upstream is not started), so
+ * schema hints are not applied — the answer says so.
  *
  * Exit codes: 0 allow; 1 deny or approve; 2 bad usage; 3 the config (or one of
  * its policy files) cannot be loaded or compiled; 70 internal error.
@@ -10,6 +15,9 @@ import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { toBastionError } from '../../errors.ts';
 import { PolicyEngine, type PolicyRequest } from '../../policy/engine.ts';
+import { isFileUrl, PathGuard, pathGuardMode, type PathVerdict } from '../../policy/paths.ts';
+import type { Decision } from '../../decision.ts';
+import type { ResolvedConfig } from '../../config/types.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -17,8 +25,12 @@ const USAGE = `Usage: bastion policy explain --agent NAME (--tool NAME | --resou
                               [--args JSON] [--upstream NAME] [--listing] [--config FILE] [--json]
 
 Shows the policy decision for one call (tools/call, resources/read or
-prompts/get), the reason and rule that decided it, and the text of the Cedar
-policies behind it. Path rules (paths.allow/deny) are not part of this answer.
+prompts/get) as the tool door takes it: the Cedar decision, then the path
+guard (paths.allow/deny, the upstream's pathGuard and argumentKinds) over the
+arguments or the resource's file: URI. Prints the deciding reason and rule,
+the Cedar policies behind it and the path guard's answer. The tool's input
+schema is not known here (upstreams are not started), so schema hints
+(x-bastion-kind, formats, enum) are not applied.
 
 Options:
   -a, --agent NAME      the calling agent (principal)
@@ -100,9 +112,12 @@ export const policyExplain: CliCommand = async (argv, io) => {
   const json = values.json === true;
 
   let engine: PolicyEngine;
+  let guard: PathGuard;
+  let config: ResolvedConfig;
   try {
-    const { config } = await loadConfig(resolveConfigPath(values.config, io), { env: io.env, secrets: 'lenient' });
+    ({ config } = await loadConfig(resolveConfigPath(values.config, io), { env: io.env, secrets: 'lenient' }));
     engine = PolicyEngine.compile(config);
+    guard = PathGuard.compile(config.paths);
   } catch (err) {
     const e = toBastionError(err);
     const configProblem = e.code === 'ERR_CONFIG_NOT_FOUND' || e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' || e.code === 'ERR_POLICY_INVALID';
@@ -112,21 +127,54 @@ export const policyExplain: CliCommand = async (argv, io) => {
   }
 
   const x = engine.explain(req);
+  const paths = await pathVerdict(guard, config, req);
+  // The door's order: a Cedar denial ends the call; otherwise a path denial does.
+  const final: Decision = x.effect !== 'deny' && paths.decision.effect === 'deny' ? paths.decision : x;
+  const cedar = { effect: x.effect, reason: x.reason, rule: x.rule };
+  const pathsOut = {
+    effect: paths.decision.effect,
+    reason: paths.decision.reason,
+    rule: paths.decision.rule,
+    mode: paths.mode,
+    checked: paths.checked,
+    ...(paths.argument !== undefined ? { argument: paths.argument.pointer, argumentKind: paths.argument.kind, ...(paths.argument.key === true ? { argumentIsKey: true } : {}) } : {}),
+    schemaKnown: false,
+  };
   if (json) {
     io.stdout(
       `${JSON.stringify({
-        effect: x.effect,
-        reason: x.reason,
-        rule: x.rule,
+        effect: final.effect,
+        reason: final.reason,
+        rule: final.rule,
+        cedar,
+        paths: pathsOut,
         policies: x.determining.map((p) => ({ id: p.id, source: p.source, text: p.text })),
         errors: x.errors,
       })}\n`,
     );
   } else {
-    let out = `effect: ${x.effect}\nreason: ${x.reason}\nrule:   ${x.rule}\n`;
+    let out = `effect: ${final.effect}\nreason: ${final.reason}\nrule:   ${final.rule}\n`;
+    out += `\ncedar:  ${cedar.effect} ${cedar.reason} (${cedar.rule})\n`;
+    const where = paths.argument === undefined ? '' : `, ${paths.argument.key === true ? 'a key of ' : ''}${paths.argument.pointer === '' ? '/' : paths.argument.pointer} (${paths.argument.kind})`;
+    out += `paths:  ${pathsOut.effect} ${pathsOut.reason} (${pathsOut.rule}${where}); pathGuard ${paths.mode}, ${paths.checked} checked; tool schema not known here, schema hints not applied\n`;
     for (const p of x.determining) out += `\npolicy ${p.id} (${p.source}):\n${indent(p.text)}\n`;
     if (x.errors.length > 0) out += `\nerrors:\n${x.errors.map((e) => `  ${e.policy === '' ? '-' : e.policy}: ${e.message}`).join('\n')}\n`;
     io.stdout(out);
   }
-  return x.effect === 'allow' ? EXIT.OK : EXIT.FAILED;
+  return final.effect === 'allow' ? EXIT.OK : EXIT.FAILED;
 };
+
+/**
+ * The path guard's answer for the request, with the door's own functions: a
+ * tool call's arguments (the tool's name as its upstream lists it, no input
+ * schema) or a resource URI; prompts are not path-checked.
+ */
+async function pathVerdict(guard: PathGuard, config: ResolvedConfig, req: PolicyRequest): Promise<PathVerdict & { mode: string }> {
+  const upstream = config.upstreams.get(req.resource.upstream);
+  const mode = pathGuardMode(upstream);
+  if (req.action === 'resources/read') return { decision: await guard.checkResource(upstream, req.resource.id), checked: isFileUrl(req.resource.id) ? 1 : 0, mode };
+  if (req.action !== 'tools/call') return { decision: { effect: 'allow', reason: 'path.none', rule: 'paths' }, checked: 0, mode };
+  const prefix = `${req.resource.upstream}__`;
+  const tool = upstream?.prefix !== false && req.resource.id.startsWith(prefix) ? req.resource.id.slice(prefix.length) : req.resource.id;
+  return { ...(await guard.checkArguments(upstream, tool, undefined, req.args ?? {})), mode };
+}

@@ -1,6 +1,7 @@
 /**
  * `bastion serve [--config F]`: loads the config strictly, opens the gateway,
- * shows generated agent keys once, serves HTTP until SIGINT/SIGTERM, then
+ * shows generated agent keys once and each upstream's path guard mode (tool
+ * schemas are not known yet: upstreams start with the first session), serves HTTP until SIGINT/SIGTERM, then
  * closes sessions and writes the final audit checkpoint.
  */
 import { loadConfig } from '../../config/load.ts';
@@ -15,7 +16,7 @@ import { ModelDoor } from '../../model/door.ts';
 import { A2aDoor } from '../../a2a/door.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
-import { resolveConfigPath } from './config-check.ts';
+import { formatPathGuardReport, pathGuardReport, resolveConfigPath } from './config-check.ts';
 
 const HELP = `Usage: bastion serve [--config FILE]
 
@@ -116,6 +117,7 @@ export const serve: CliCommand = async (argv, io) => {
     detail: { config: config.file, listen: running.url.host, ...(egress !== undefined ? { egress: door.proxy.url.host } : {}), agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
   });
   io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
+  io.stdout(formatPathGuardReport(await pathGuardReport(gateway.deps.paths, config, false), 'bastion config check --probe'));
   io.stdout(`Bastion model door at ${new URL('/v1', running.url).href} (OpenAI base URL; Anthropic: ${new URL('/', running.url).href})\n`);
   if (a2a) io.stdout(`Bastion agent-to-agent messages at ${new URL('/a2a/send', running.url).href} (agents) and ${new URL('/a2a/inbound', running.url).href} (peers)\n`);
   if (egress !== undefined) io.stdout(`Bastion egress proxy listening on ${door.proxy.url.host} (HTTPS_PROXY=http://${door.proxy.url.host}; trust the CA from 'bastion ca export')\n`);
