@@ -4,13 +4,21 @@
  * detected (flagged in the audit record), and results larger than
  * `maxResultBytes` (bytes of their JSON) are withheld.
  *
- * Only text-bearing fields are rewritten (`text` of content items and embedded
- * resources, prompt message text, and every string in `structuredContent`);
- * base64 `data`/`blob` fields are left intact, since redacting inside them would
- * corrupt images and audio without protecting anything readable.
+ * Detector findings are redacted in text-bearing fields only (`text` of content
+ * items and embedded resources, prompt message text, and every string in
+ * `structuredContent`); base64 `data`/`blob` fields are left intact by the
+ * detector, since redacting inside them would corrupt images and audio without
+ * protecting anything readable.
+ *
+ * Known values (`known`: the secrets swapped into the call) are redacted by the
+ * one redaction engine (src/redact/) from every string, `data` and `blob`
+ * included (a value base64-encoded into an "image" is readable to an agent
+ * that decodes it), in every encoded form, and across adjacent fields.
  */
 import { findHiddenCharacters } from '../detect/hidden.ts';
 import { redactSecrets } from '../detect/secrets.ts';
+import { NO_VALUES, VAULT_RULE, type RedactionSet } from '../redact/engine.ts';
+import { redactJsonValue } from '../redact/json.ts';
 
 export interface SanitizeOptions {
   readonly maxResultBytes: number;
@@ -30,11 +38,24 @@ export interface Sanitized {
 const BINARY_KEYS = new Set(['data', 'blob']);
 const MAX_DEPTH = 64;
 
-/** Redacts credentials in text fields and collects hidden-character kinds. Pure. */
-export function sanitizeResult(value: unknown, opts: SanitizeOptions): Sanitized {
+/**
+ * Redacts known values (`known`, compiled with `compileRedaction`) everywhere
+ * and credentials in text fields, and collects hidden-character kinds. Known
+ * values are redacted whatever `opts.redactSecrets` says (they are secrets
+ * Bastion released for this call). Pure.
+ */
+export function sanitizeResult(value: unknown, opts: SanitizeOptions, known: RedactionSet = NO_VALUES): Sanitized {
   let redactions = 0;
   const rules = new Set<string>();
   const hidden = new Set<string>();
+  if (known.forms.length > 0) {
+    const r = redactJsonValue(value, known);
+    if (r.count > 0) {
+      redactions += r.count;
+      rules.add(VAULT_RULE);
+    }
+    value = r.value;
+  }
   const walk = (v: unknown, key: string | undefined, depth: number): unknown => {
     if (depth > MAX_DEPTH) return v;
     if (typeof v === 'string') {

@@ -36,8 +36,10 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { decodeView, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
 import { encodedForms } from './forms.ts';
 
+/** The rule id of a known value's redaction (audit records list it among the rules). */
+export const VAULT_RULE = 'vault-secret';
 /** What replaces a redacted value. */
-export const REDACTED_VALUE = '[REDACTED:vault-secret]';
+export const REDACTED_VALUE = `[REDACTED:${VAULT_RULE}]`;
 const MARKER = Buffer.from(REDACTED_VALUE, 'utf8');
 
 /**

@@ -5,7 +5,7 @@
  */
 export { ALIGNMENTS, base64Forms, encodedForms, literalForms, MIN_ENCODED_VALUE_BYTES, type EncodedForm, type FormKind } from './forms.ts';
 export { MAX_TOKEN_BYTES } from './decode-view.ts';
-export { compileRedaction, findSpans, NO_VALUES, redactBytes, REDACTED_VALUE, RedactStream, redactString, setOfForms, type RedactionSet } from './engine.ts';
-export { isJsonMediaType, redactJsonBody, redactJsonValue, splitAcross, splitLeaves } from './json.ts';
+export { compileRedaction, findSpans, NO_VALUES, redactBytes, REDACTED_VALUE, RedactStream, redactString, setOfForms, VAULT_RULE, type RedactionSet } from './engine.ts';
+export { isJsonMediaType, redactJsonBody, redactJsonValue, splitAcross, splitLeaves, type JsonLeaf } from './json.ts';
 export { ResponseRedactor, type ResponseRedactorOptions } from './response.ts';
 export { redactLogLine } from './log.ts';

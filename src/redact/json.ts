@@ -1,42 +1,73 @@
 /**
- * Known values split across adjacent JSON fields: an upstream that stores what
- * the agent sends can hand a value back in pieces (`{"a":"sk-12","b":"34…"}`),
- * each piece too short to match. For JSON (tool results, and responses with a
- * JSON media type) the engine also reads the *leaves* (object keys, strings and
- * numbers) in the order the agent sees them, decoded, concatenated with
- * nothing between them, and searches every form there (with the decoded views
- * of src/redact/engine.ts). An occurrence that spans two or more leaves blanks
- * every leaf it touches (each replaced whole by the marker string); one inside
- * a single leaf is left to the byte or string pass, which redacts just the
- * value.
+ * Known values split across JSON fields: an upstream that stores what the
+ * agent sends can hand a value back in pieces (`{"a":"sk-12","b":"34…"}`, or
+ * two MCP content items `{"type":"text","text":"sk-12"}`,
+ * `{"type":"text","text":"34…"}`), each piece too short to match. For JSON
+ * (tool results, and responses with a JSON media type) the engine also reads
+ * the *leaves* (object keys, strings and numbers, decoded) in the order the
+ * agent sees them and searches every form in three concatenations of them,
+ * nothing put between the pieces:
  *
- * Memory is linear in the document: the concatenation is at most the size of
- * its strings (a JSON body is read whole, up to the caller's cap). A value
- * split with other content between the pieces (a piece, then an unrelated
- * field, then the rest) is not found; neither is a split in a stream that is
- * not one JSON document (NDJSON, server-sent events, form bodies, HTML).
+ * 1. every leaf, keys included (a value split across keys);
+ * 2. the values alone (the keys between `"a"` and `"b"` do not hide the split);
+ * 3. for each property name, the values under it (a value's property name is
+ *    the nearest one on its path: array items take their array's), so pieces in
+ *    records of one shape (`text` of content items, `name` of rows) are read
+ *    together, whatever fields lie between them.
+ *
+ * An occurrence that spans two or more leaves blanks every leaf it touches
+ * (each replaced whole by the marker string); one inside a single leaf is left
+ * to the byte or string pass, which redacts just the value.
+ *
+ * Memory is linear in the document: each concatenation is at most the size of
+ * its leaves (a JSON body is read whole, up to the caller's cap). Not found: a
+ * value split with other content between the pieces that none of the three
+ * readings removes (a piece, an unrelated value of another field, the rest),
+ * and a split in a stream that is not one JSON document (NDJSON, server-sent
+ * events, form bodies, HTML).
  */
 import { MAX_REDACT_DEPTH } from '../detect/secrets.ts';
 import { findSpans, redactBytes, redactString, REDACTED_VALUE, type RedactionSet } from './engine.ts';
 
+/** One leaf of a JSON document: its decoded text and, for a value, its nearest property name (null for a key, or a value with no property above it). */
+export interface JsonLeaf {
+  readonly text: string;
+  readonly key: boolean;
+  readonly field: string | null;
+}
+
 /**
- * The leaves to blank in a document whose leaves are `leaves` (in reading
- * order; `isKey[i]` marks object keys): those touched by an occurrence that
- * spans two or more adjacent leaves, searched twice, among the values alone
- * (`{"a":"sk-12","b":"34…"}`: the key between does not hide the split) and
- * among keys and values together. `count`: such occurrences.
+ * The leaves to blank (indices into `leaves`, in reading order): those touched
+ * by an occurrence that spans two or more leaves in one of the three readings
+ * of the module header. `count`: such occurrences.
  */
-export function splitAcross(leaves: readonly string[], isKey: readonly boolean[], set: RedactionSet): { blank: Set<number>; count: number } {
-  const all = splitLeaves(leaves, set);
-  const valueIdx: number[] = [];
-  for (let i = 0; i < leaves.length; i++) if (!isKey[i]) valueIdx.push(i);
-  if (valueIdx.length === leaves.length) return all;
-  const values = splitLeaves(
-    valueIdx.map((i) => leaves[i] as string),
-    set,
-  );
-  for (const j of values.blank) all.blank.add(valueIdx[j] as number);
-  return { blank: all.blank, count: all.count + values.count };
+export function splitAcross(leaves: readonly JsonLeaf[], set: RedactionSet): { blank: Set<number>; count: number } {
+  const blank = new Set<number>();
+  let count = 0;
+  const read = (indices: readonly number[]): void => {
+    if (indices.length < 2) return;
+    const r = splitLeaves(
+      indices.map((i) => (leaves[i] as JsonLeaf).text),
+      set,
+    );
+    count += r.count;
+    for (const j of r.blank) blank.add(indices[j] as number);
+  };
+  const all = leaves.map((_l, i) => i);
+  read(all);
+  const values = all.filter((i) => !(leaves[i] as JsonLeaf).key);
+  if (values.length < all.length) read(values);
+  const fields = new Map<string, number[]>();
+  for (const i of values) {
+    const f = (leaves[i] as JsonLeaf).field;
+    if (f === null) continue;
+    let list = fields.get(f);
+    if (!list) fields.set(f, (list = []));
+    list.push(i);
+  }
+  // One field holding every value is reading 2 again.
+  if (fields.size > 1 || (fields.size === 1 && ([...fields.values()][0] as number[]).length < values.length)) for (const list of fields.values()) read(list);
+  return { blank, count };
 }
 
 /** The indices of the leaves that an occurrence spanning two or more of them touches, and how many such occurrences. */
@@ -85,27 +116,21 @@ const TOO_DEEP = '[REDACTED:too-deep]';
  */
 export function redactJsonValue(value: unknown, set: RedactionSet): { value: unknown; count: number } {
   if (set.forms.length === 0) return { value, count: 0 };
-  const leaves: string[] = [];
-  const isKey: boolean[] = [];
-  const collect = (v: unknown, depth: number): void => {
-    if (typeof v === 'string') {
-      leaves.push(v);
-      isKey.push(false);
-    } else if (typeof v === 'number' && Number.isFinite(v)) {
-      leaves.push(JSON.stringify(v));
-      isKey.push(false);
-    } else if (typeof v === 'object' && v !== null && depth < MAX_REDACT_DEPTH) {
-      if (Array.isArray(v)) for (const x of v) collect(x, depth + 1);
+  const leaves: JsonLeaf[] = [];
+  const collect = (v: unknown, depth: number, field: string | null): void => {
+    if (typeof v === 'string') leaves.push({ text: v, key: false, field });
+    else if (typeof v === 'number' && Number.isFinite(v)) leaves.push({ text: JSON.stringify(v), key: false, field });
+    else if (typeof v === 'object' && v !== null && depth < MAX_REDACT_DEPTH) {
+      if (Array.isArray(v)) for (const x of v) collect(x, depth + 1, field);
       else
         for (const [k, x] of Object.entries(v)) {
-          leaves.push(k);
-          isKey.push(true);
-          collect(x, depth + 1);
+          leaves.push({ text: k, key: true, field: null });
+          collect(x, depth + 1, k);
         }
     }
   };
-  collect(value, 0);
-  const split = splitAcross(leaves, isKey, set);
+  collect(value, 0, null);
+  const split = splitAcross(leaves, set);
   let count = split.count;
   let i = 0;
   const text = (s: string): string => {
@@ -130,31 +155,45 @@ export function redactJsonValue(value: unknown, set: RedactionSet): { value: unk
 }
 
 /**
- * The string and number tokens of a JSON text that `JSON.parse` accepted, in
- * source order: `[start, end)` in UTF-16 offsets and the decoded leaf. In a
- * valid JSON text outside strings there are only structural characters,
- * whitespace, numbers and literals, so a string token is a `"` up to the next
- * unescaped `"`, and a number a run of `-+.0-9eE`.
+ * The leaves of a JSON text that `JSON.parse` accepted, in source order, with
+ * their `[start, end)` UTF-16 offsets. In a valid JSON text outside strings
+ * there are only structural characters, whitespace, numbers and literals, so
+ * a string token is a `"` up to the next unescaped `"` (a key when a `:`
+ * follows), and a number a run of `-+.0-9eE`; `{` and `[` open a container
+ * whose values take the nearest property name.
  */
-function jsonLeaves(text: string): { start: number; end: number; leaf: string; key: boolean }[] {
-  const out: { start: number; end: number; leaf: string; key: boolean }[] = [];
+function jsonLeaves(text: string): (JsonLeaf & { start: number; end: number })[] {
+  const out: (JsonLeaf & { start: number; end: number })[] = [];
   const n = text.length;
+  /** Per open container: whether it is an object, and the nearest property name above its values. */
+  const stack: { obj: boolean; field: string | null }[] = [];
+  let pending: string | null = null;
+  const fieldOfValue = (): string | null => {
+    const top = stack.at(-1);
+    return top === undefined ? null : top.obj ? pending : top.field;
+  };
   for (let i = 0; i < n; ) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       let j = i + 1;
       while (j < n && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      const raw = text.slice(i, j + 1);
+      const leaf = JSON.parse(text.slice(i, j + 1)) as string;
       let k = j + 1;
       while (k < n && /[ \t\r\n]/.test(text[k] as string)) k++;
-      out.push({ start: i, end: j + 1, leaf: JSON.parse(raw) as string, key: text[k] === ':' });
+      const key = text[k] === ':' && stack.at(-1)?.obj === true;
+      out.push({ start: i, end: j + 1, text: leaf, key, field: key ? null : fieldOfValue() });
+      if (key) pending = leaf;
       i = j + 1;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       let j = i + 1;
       while (j < n && /[-+.0-9eE]/.test(text[j] as string)) j++;
-      out.push({ start: i, end: j, leaf: text.slice(i, j), key: false });
+      out.push({ start: i, end: j, text: text.slice(i, j), key: false, field: fieldOfValue() });
       i = j;
-    } else i++;
+    } else {
+      if (c === 0x7b || c === 0x5b) stack.push({ obj: c === 0x7b, field: fieldOfValue() });
+      else if (c === 0x7d || c === 0x5d) stack.pop();
+      i++;
+    }
   }
   return out;
 }
@@ -175,11 +214,7 @@ export function redactJsonBody(buf: Buffer, set: RedactionSet): { out: Buffer; c
     return { ...redactBytes(buf, set), split: 0 };
   }
   const tokens = jsonLeaves(text);
-  const { blank, count } = splitAcross(
-    tokens.map((t) => t.leaf),
-    tokens.map((t) => t.key),
-    set,
-  );
+  const { blank, count } = splitAcross(tokens, set);
   if (blank.size === 0) return { ...redactBytes(buf, set), split: 0 };
   let rewritten = '';
   let at = 0;

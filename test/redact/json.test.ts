@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { assertLinear } from '../helpers/complexity.ts';
 import { compileRedaction, isJsonMediaType, redactBytes, redactJsonBody, redactJsonValue, REDACTED_VALUE, redactLogLine, ResponseRedactor, type RedactionSet } from '../../src/redact/index.ts';
 
 const VALUE = 'sk-live-0123456789abcdef';
@@ -41,6 +42,18 @@ describe('a value split across adjacent JSON fields', () => {
     // Keys: the value split across two keys (with empty values between, so the pieces are adjacent).
     const keys = redactJsonValue({ 'sk-live-0123': '', '456789abcdef': '' }, SET).value as Record<string, unknown>;
     assert.ok(!JSON.stringify(keys).includes('sk-live-0123'), JSON.stringify(keys));
+  });
+
+  test('records of one shape: pieces under the same property name, whatever lies between them', () => {
+    const body = Buffer.from('[{"type":"text","text":"sk-live-01"},{"type":"text","text":"23456789abcdef"},{"type":"text","text":"kept"}]');
+    assert.equal(redactJsonBody(body, SET).out.toString(), `[{"type":"text","text":"${REDACTED_VALUE}"},{"type":"text","text":"${REDACTED_VALUE}"},{"type":"text","text":"kept"}]`);
+    const rows = { rows: [{ id: 1, name: 'sk-live-0123' }, { id: 2, name: '456789abcdef' }] };
+    assert.deepEqual(redactJsonValue(rows, SET).value, { rows: [{ id: 1, name: REDACTED_VALUE }, { id: 2, name: REDACTED_VALUE }] });
+  });
+
+  test('residual (docs/redaction.md): pieces in different fields with an unrelated value between them are not found', () => {
+    const doc = { a: 'sk-live-01', b: 'zzz', c: '23456789abcdef' };
+    assert.deepEqual(redactJsonValue(doc, SET).value, doc);
   });
 
   test('tool result: each piece in another encoding (base64 halves are not the value; decoded pieces are)', () => {
@@ -86,6 +99,22 @@ describe('a value split across adjacent JSON fields', () => {
       { numRuns: 300 },
     );
   });
+});
+
+describe('complexity: the JSON pass stays linear', () => {
+  const bodies: Record<string, (n: number) => string> = {
+    'many short string leaves': (n) => `[${'"sk-l",'.repeat(n)}"x"]`,
+    'many fields of one name': (n) => `[${'{"t":"sk-live-0"},'.repeat(n)}0]`,
+    'many distinct keys': (n) => `{${Array.from({ length: n }, (_v, i) => `"k${i}":"sk-"`).join(',')}}`,
+    'numbers': (n) => `[${'12345,'.repeat(n)}1]`,
+  };
+  for (const [name, make] of Object.entries(bodies)) {
+    test(name, () => {
+      assertLinear(name, (s) => void redactJsonBody(Buffer.from(s), SET), make(2000), make(8000));
+      const values = (s: string): unknown => JSON.parse(s) as unknown;
+      assertLinear(`${name} (value)`, (s) => void redactJsonValue(values(s), SET), make(2000), make(8000));
+    });
+  }
 });
 
 describe('ResponseRedactor', () => {
