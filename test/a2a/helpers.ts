@@ -41,8 +41,12 @@ export interface InstanceSpec {
   readonly maxAgeS?: number;
   readonly maxMessageBytes?: number;
   readonly redis?: { readonly url: string; readonly keyPrefix: string };
+  /** `a2a.nonceStore` (default: the config's default). */
+  readonly nonceStore?: 'store' | 'redis' | 'memory';
   /** Clock of the door, epoch ms. */
   readonly now?: () => number;
+  /** Folder of an earlier instance to start again on (its config and store); default: a new one. */
+  readonly dir?: string;
 }
 
 export interface Instance {
@@ -76,6 +80,7 @@ export function instanceYaml(spec: InstanceSpec): string {
   lines.push('a2a:');
   if (spec.maxAgeS !== undefined) lines.push(`  maxAgeS: ${spec.maxAgeS}`);
   if (spec.maxMessageBytes !== undefined) lines.push(`  maxMessageBytes: ${spec.maxMessageBytes}`);
+  if (spec.nonceStore !== undefined) lines.push(`  nonceStore: ${spec.nonceStore}`);
   lines.push('  agents:');
   for (const [name, a] of Object.entries(spec.agents)) {
     lines.push(`    ${name}:`, `      peers: ${JSON.stringify(a.peers ?? [])}`, `      receiveFrom: ${JSON.stringify(a.receiveFrom ?? [])}`);
@@ -94,7 +99,7 @@ export function instanceEnv(spec: InstanceSpec): Record<string, string> {
 
 /** Starts an in-process instance with the A2A door on 127.0.0.1:0. */
 export async function startInstance(spec: InstanceSpec): Promise<Instance> {
-  const dir = tempDir();
+  const dir = spec.dir ?? tempDir();
   const configFile = join(dir, 'bastion.yaml');
   writeFileSync(configFile, instanceYaml(spec));
   const env = instanceEnv(spec);
