@@ -6,13 +6,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { PassThrough, Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import { EXIT, readStdin } from '../../src/cli/io.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { randomKeyBytes } from '../../src/util/crypto.ts';
+import { Secret } from '../../src/util/secret.ts';
 import { loadKek, type KekSource } from '../../src/vault/kek.ts';
+import { PastedSecrets } from '../../src/vault/pasted.ts';
 import { Vault } from '../../src/vault/vault.ts';
 import { tempDir } from '../audit/fixtures.ts';
 
@@ -274,6 +277,138 @@ describe('bastion secret', () => {
     assert.match(unknown.stderr, /unknown command "secret show"/);
     const missing = secret(['list', '--config', join(tmp.dir, 'nope.yaml')]);
     assert.equal(missing.status, EXIT.CONFIG);
+  });
+});
+
+/** The admin door's audit records, via `bastion audit tail --json`. */
+function auditRecords(config: string): { method: string; target: string; detail: Record<string, unknown> }[] {
+  const r = spawnSync(process.execPath, [CLI, 'audit', 'tail', '--config', config, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { method: string; target: string; detail: Record<string, unknown> });
+}
+
+// Issue 11, class 2: before the Public Suffix List check, every refused binding below was stored (exit 0).
+describe('bastion secret: host bindings are checked against the Public Suffix List', () => {
+  test('add: a wildcard over a shared or public suffix, or covering one, exits 1 with the reason; nothing is stored', () => {
+    const p = project();
+    const cases: [string, RegExp][] = [
+      ['*.github.io', /host refused: "\*\.github\.io" is a wildcard over a shared suffix .*\(wildcard\.shared_suffix\)/],
+      ['api.github.com,*.s3.amazonaws.com', /"\*\.s3\.amazonaws\.com" .*\(wildcard\.shared_suffix\)/],
+      ['*.amazonaws.com', /\(wildcard\.covers_suffix\)/],
+      ['*.CO.UK.', /"\*\.CO\.UK\." is a wildcard over a public suffix .*\(wildcard\.public_suffix\)/],
+      ['com', /\(host\.public_suffix\)/],
+      ['mystore.myshopify.com', /\(host\.under_shared_suffix\).*--unsafe-allow-shared-suffix/],
+      ['*.myshopify.com', /\(wildcard\.shared_suffix\)/],
+    ];
+    for (const [hosts, message] of cases) {
+      const r = secret(['add', 'github', '--hosts', hosts, '--config', p.config], VALUE);
+      assert.equal(r.status, EXIT.FAILED, `${hosts}: ${r.stderr}`);
+      assert.match(r.stderr, message, hosts);
+      assertNoValue(r);
+    }
+    const wild = secret(['add', 'github', '--hosts', '*.myshopify.com', '--unsafe-allow-shared-suffix', '--config', p.config], VALUE);
+    assert.equal(wild.status, EXIT.FAILED, 'the override never lifts a wildcard');
+    assert.equal(secret(['list', '--json', '--config', p.config]).stdout, '{"secrets":[]}\n', 'nothing was stored');
+  });
+
+  test('add --unsafe-allow-shared-suffix binds an exact host under a shared suffix, and the audit record says so', () => {
+    const p = project();
+    const r = secret(['add', 'shop', '--hosts', 'MyStore.myshopify.com,api.example.com', '--unsafe-allow-shared-suffix', '--header', 'X-Shopify-Access-Token', '--config', p.config], VALUE);
+    assert.equal(r.status, EXIT.OK, r.stderr);
+    assert.match(r.stdout, /^added shop \(version 1\) for mystore\.myshopify\.com, api\.example\.com, sent in X-Shopify-Access-Token\n$/);
+    const add = auditRecords(p.config).find((a) => a.method === 'secret.add');
+    assert.deepEqual(add?.detail.unsafeAllowSharedSuffix, [{ host: 'mystore.myshopify.com', overridden: 'host.under_shared_suffix' }]);
+    const plain = secret(['add', 'other', '--hosts', 'api.example.com', '--config', p.config], VALUE);
+    assert.equal(plain.status, EXIT.OK);
+    assert.equal(auditRecords(p.config).find((a) => a.target === 'other')?.detail.unsafeAllowSharedSuffix, undefined);
+  });
+
+  test('a config binding a secret to a shared suffix is refused (exit 3, with the config path); its override covers its own hosts only', () => {
+    const bad = project(`version: 1
+secrets:
+  shop:
+    hosts: ["*.myshopify.com"]
+`);
+    const r = secret(['add', 'shop', '--config', bad.config], VALUE);
+    assert.equal(r.status, EXIT.CONFIG);
+    assert.match(r.stderr, /bastion\.yaml:4:\d+: secrets\.shop\.hosts\[0\]: refused: .*\(wildcard\.shared_suffix\)/);
+    const ok = project(`version: 1
+secrets:
+  shop:
+    hosts: [mystore.myshopify.com]
+    unsafeAllowSharedSuffix: true
+`);
+    const fromConfig = secret(['add', 'shop', '--config', ok.config], VALUE);
+    assert.equal(fromConfig.status, EXIT.OK, fromConfig.stderr);
+    assert.match(fromConfig.stdout, /for mystore\.myshopify\.com\n/);
+    const viaFlag = secret(['add', 'shop2', '--hosts', 'other.myshopify.com', '--config', ok.config], VALUE);
+    assert.equal(viaFlag.status, EXIT.FAILED, '--hosts needs its own --unsafe-allow-shared-suffix');
+  });
+
+  test('list flags hosts stored before the check that are no longer used', () => {
+    const p = project();
+    assert.equal(secret(['add', 'github', '--hosts', 'api.github.com', '--config', p.config], VALUE).status, EXIT.OK);
+    const db = new DatabaseSync(join(p.dir, '.bastion', 'bastion.db'));
+    db.prepare('UPDATE secrets SET hosts = ?').run(JSON.stringify(['api.github.com', '*.github.io']));
+    db.close();
+    const list = secret(['list', '--config', p.config]);
+    assert.equal(list.status, EXIT.OK, list.stderr);
+    assert.match(list.stdout, /^github: hosts refused by the Public Suffix List check, not used: \*\.github\.io/m);
+  });
+});
+
+describe('bastion secret pasted bind', () => {
+  /** A project with one pasted Shopify token of agent support / user alice, vaulted as the model door does. */
+  async function withPasted(): Promise<{ config: string; token: string }> {
+    const p = project();
+    assert.equal(secret(['list', '--config', p.config]).status, EXIT.OK, 'creates the key file and store');
+    const { config: c } = await loadConfig(p.config, { env: {}, secrets: 'lenient' });
+    const store = await openSqliteStore(c.storePath);
+    try {
+      const vault = await Vault.open(store, await loadKek({ keyFile: c.vault.keyFile }), { rotationGraceMs: c.vault.rotationGraceMs });
+      const v = await new PastedSecrets(store, vault).vault('support', 'alice', new Secret(`shpat_${'0123456789abcdef'.repeat(2)}`), 'shopify-token');
+      assert.deepEqual(v.secret.hosts, [], 'a Shopify token is vaulted unbound');
+      return { config: p.config, token: v.secret.token };
+    } finally {
+      await store.close();
+    }
+  }
+
+  test('exit codes: 1 for a refused host (with the reason), 2 usage, 5 unknown token; refusals change nothing', async () => {
+    const { config, token } = await withPasted();
+    const bind = (...args: string[]): Run => secret(['pasted', 'bind', ...args, '--config', config]);
+    const wild = bind(token, '--hosts', '*.myshopify.com');
+    assert.equal(wild.status, EXIT.FAILED);
+    assert.match(wild.stderr, /bastion secret pasted bind: host refused: "\*\.myshopify\.com" is a wildcard over a shared suffix .*\(wildcard\.shared_suffix\)/);
+    assert.equal(bind(token, '--hosts', '*.myshopify.com', '--unsafe-allow-shared-suffix').status, EXIT.FAILED);
+    const exact = bind(token, '--hosts', 'mystore.myshopify.com');
+    assert.equal(exact.status, EXIT.FAILED);
+    assert.match(exact.stderr, /\(host\.under_shared_suffix\).*--unsafe-allow-shared-suffix/);
+    assert.equal(bind(token, '--hosts', '*.amazonaws.com').status, EXIT.FAILED);
+    assert.equal(bind(token, '--hosts', 'not a host').status, EXIT.USAGE);
+    assert.equal(bind(token).status, EXIT.USAGE, '--hosts is required');
+    assert.equal(bind('NOT-A-TOKEN', '--hosts', 'api.example.com').status, EXIT.USAGE);
+    assert.equal(bind('aaaaaaaaaaaa', '--hosts', 'api.example.com').status, EXIT.NOT_FOUND);
+    assert.equal(secret(['pasted', 'list', '--unsafe-allow-shared-suffix', '--config', config]).status, EXIT.USAGE);
+    const list = secret(['pasted', 'list', '--json', '--config', config]);
+    assert.deepEqual((JSON.parse(list.stdout) as { pasted: { hosts: string[] }[] }).pasted.map((x) => x.hosts), [[]], 'still unbound');
+    assert.equal(auditRecords(config).filter((a) => a.method === 'secret.pasted.bind').length, 0, 'refusals are not binds');
+  });
+
+  test('the override binds one exact host (token or whole placeholder); the bind is audited with before, after and the override', async () => {
+    const { config, token } = await withPasted();
+    const r = secret(['pasted', 'bind', `<<SECRET_${token}>>`, '--hosts', 'MyStore.myshopify.com', '--unsafe-allow-shared-suffix', '--config', config]);
+    assert.equal(r.status, EXIT.OK, r.stderr);
+    assert.equal(r.stdout, `bound ${token} to mystore.myshopify.com\n`);
+    const rec = auditRecords(config).find((a) => a.method === 'secret.pasted.bind');
+    assert.equal(rec?.target, token);
+    assert.deepEqual(
+      { ...rec?.detail, by: undefined },
+      { by: undefined, forAgent: 'support', forUser: 'alice', rule: 'shopify-token', previousHosts: [], hosts: ['mystore.myshopify.com'], unsafeAllowSharedSuffix: [{ host: 'mystore.myshopify.com', overridden: 'host.under_shared_suffix' }] },
+    );
+    const list = secret(['pasted', 'list', '--config', config]);
+    assert.match(list.stdout, /shopify-token {2}hosts mystore\.myshopify\.com/);
+    assert.ok(!list.stdout.includes('shpat_'));
   });
 });
 

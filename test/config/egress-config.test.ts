@@ -151,8 +151,8 @@ describe('egress config: the resolved form', () => {
   });
 
   test('secrets meta: name, normalized hosts and description when given', async () => {
-    const c = await load(`${V}secrets:\n  github:\n    hosts: [API.GitHub.com, "*.githubusercontent.com"]\n    description: GitHub token\n  bare: {}\n`);
-    assert.deepEqual(c.secrets.get('github'), { name: 'github', hosts: ['api.github.com', '*.githubusercontent.com'], description: 'GitHub token' });
+    const c = await load(`${V}secrets:\n  github:\n    hosts: [API.GitHub.com, "*.GitHub.com"]\n    description: GitHub token\n  bare: {}\n`);
+    assert.deepEqual(c.secrets.get('github'), { name: 'github', hosts: ['api.github.com', '*.github.com'], description: 'GitHub token' });
     assert.deepEqual(c.secrets.get('bare'), { name: 'bare' });
     assert.equal(c.secrets.size, 2);
   });

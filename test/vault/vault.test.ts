@@ -63,9 +63,9 @@ describe('Vault', () => {
 
   test('add returns metadata without the value; list shows live secrets only', async () => {
     const { store, vault, clock: c } = await fixture();
-    const info = await vault.add('github', new Secret(VALUE), { hosts: ['API.GitHub.com', '*.githubusercontent.com', 'api.github.com.'], header: 'Authorization', format: 'Bearer {}' });
+    const info = await vault.add('github', new Secret(VALUE), { hosts: ['API.GitHub.com', '*.slack.com', 'api.github.com.'], header: 'Authorization', format: 'Bearer {}' });
     assert.deepEqual({ ...info, id: undefined }, {
-      id: undefined, name: 'github', hosts: ['api.github.com', '*.githubusercontent.com'], header: 'Authorization', format: 'Bearer {}',
+      id: undefined, name: 'github', hosts: ['api.github.com', '*.slack.com'], header: 'Authorization', format: 'Bearer {}',
       version: 1, createdAt: T0, rotatedAt: null, lastUsedAt: null,
     });
     c.advance(5);

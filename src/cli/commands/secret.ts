@@ -16,24 +16,35 @@ import { openSqliteStore } from '../../store/sqlite.ts';
 import type { Store } from '../../store/store.ts';
 import { Secret } from '../../util/secret.ts';
 import { loadKek, MASTER_KEY_ENV } from '../../vault/kek.ts';
+import { checkHostBinding, hostBindingMessage, isUsableStoredHost, type HostBindingRefusal } from '../../vault/host-binding.ts';
 import { assertSecretName, MAX_SECRET_VALUE_BYTES, normalizeSecretMeta, Vault, type VaultSecretInfo } from '../../vault/vault.ts';
 import { parseFlags } from '../args.ts';
 import { appendAdminAudit } from './admin-audit.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
-const EXIT_CODES = `Exit codes: 0 ok, 1 refused (name exists; agent unknown or not granted), 2 usage (bad name, flag or value),
+const EXIT_CODES = `Exit codes: 0 ok, 1 refused (name exists; agent unknown or not granted; a host the Public Suffix List check refuses),
+2 usage (bad name, flag or value),
 3 config or vault key (missing, malformed, or not the key the vault was sealed with), 4 store, 5 no such secret.`;
 
 const HELP = {
-  add: `Usage: bastion secret add NAME [--hosts HOST,...] [--header NAME [--format TEMPLATE]] [--config FILE] < value
+  add: `Usage: bastion secret add NAME [--hosts HOST,...] [--header NAME [--format TEMPLATE]]
+                         [--unsafe-allow-shared-suffix] [--config FILE] < value
 
 Stores a secret. The value is read from standard input (one trailing newline is
 dropped; on a terminal, typing is not echoed). It is never taken from the command
 line: a value in argv lands in shell history and the process list.
 
   --hosts     comma-separated hosts the value may be sent to: api.github.com,*.slack.com
-              (default: secrets.NAME.hosts in the config; one of the two is required)
+              (default: secrets.NAME.hosts in the config; one of the two is required).
+              Refused (exit 1): a public suffix (com, co.uk), a wildcard anyone can
+              create names under (*.com, *.github.io, *.s3.amazonaws.com,
+              *.amazonaws.com) and a host under a shared suffix (someone.github.io):
+              the Public Suffix List, ICANN and PRIVATE sections.
+  --unsafe-allow-shared-suffix
+              accept exact hosts that are or lie under a shared suffix
+              (mystore.myshopify.com) because you control them; audited.
+              Wildcards stay refused.
   --header    the HTTP header the value is sent in, e.g. Authorization
   --format    the header value with {} for the secret, e.g. "Bearer {}" (needs --header)
 
@@ -133,6 +144,30 @@ export function failure(verb: string, err: unknown, io: CliIO): number {
   return EXIT.INTERNAL;
 }
 
+/**
+ * The Public Suffix List check of `hosts` (src/vault/host-binding.ts) for a CLI
+ * command: writes one line per refused host and returns `EXIT.FAILED`, or
+ * returns the hosts accepted only by the override (for the audit record).
+ * Malformed hosts are left to {@link normalizeSecretMeta} (a usage error).
+ */
+export function checkCliHosts(
+  command: string,
+  hosts: readonly string[],
+  unsafeAllowSharedSuffix: boolean,
+  io: CliIO,
+): number | { host: string; overridden: HostBindingRefusal }[] {
+  const overridden: { host: string; overridden: HostBindingRefusal }[] = [];
+  let refused = false;
+  for (const h of hosts) {
+    const c = checkHostBinding(h, { unsafeAllowSharedSuffix });
+    if (!c.ok && c.reason !== 'host.invalid') {
+      io.stderr(`bastion ${command}: host refused: ${hostBindingMessage(c, h)}\n`);
+      refused = true;
+    } else if (c.ok && c.overridden !== undefined) overridden.push({ host: c.host, overridden: c.overridden });
+  }
+  return refused ? EXIT.FAILED : overridden;
+}
+
 /** Refuses a value on the command line before anything else is parsed (so the value is not echoed in a usage error). */
 function refuseValueFlag(verb: Verb, argv: readonly string[], io: CliIO): number | undefined {
   if (argv.some((a) => a === '--value' || a.startsWith('--value='))) {
@@ -210,7 +245,13 @@ export const secretAdd: CliCommand = async (argv, io) => {
     'secret add',
     HELP.add,
     argv,
-    { config: { type: 'string', short: 'c' }, hosts: { type: 'string' }, header: { type: 'string' }, format: { type: 'string' } },
+    {
+      config: { type: 'string', short: 'c' },
+      hosts: { type: 'string' },
+      header: { type: 'string' },
+      format: { type: 'string' },
+      'unsafe-allow-shared-suffix': { type: 'boolean' },
+    },
     io,
     Number.MAX_SAFE_INTEGER,
   );
@@ -228,8 +269,13 @@ export const secretAdd: CliCommand = async (argv, io) => {
     io.stderr('bastion secret add: --hosts must name at least one host\n');
     return EXIT.USAGE;
   }
+  const unsafeFlag = values['unsafe-allow-shared-suffix'] === true;
+  if (flagHosts !== undefined) {
+    const checked = checkCliHosts('secret add', flagHosts, unsafeFlag, io);
+    if (typeof checked === 'number') return checked;
+  }
   try {
-    if (flagHosts !== undefined) normalizeSecretMeta({ hosts: flagHosts, header: values.header, format: values.format });
+    if (flagHosts !== undefined) normalizeSecretMeta({ hosts: flagHosts, header: values.header, format: values.format, unsafeAllowSharedSuffix: unsafeFlag });
   } catch (err) {
     return failure('add', err, io);
   }
@@ -243,7 +289,11 @@ export const secretAdd: CliCommand = async (argv, io) => {
       io.stderr(`bastion secret add: --hosts is required (or declare secrets.${name}.hosts in the config)\n`);
       return EXIT.USAGE;
     }
-    const meta = { hosts: [...hosts], header: values.header, format: values.format };
+    // The config's unsafeAllowSharedSuffix covers the config's hosts only; --hosts needs the flag.
+    const unsafeAllowSharedSuffix = unsafeFlag || (flagHosts === undefined && declared?.unsafeAllowSharedSuffix === true);
+    const checked = checkCliHosts('secret add', hosts, unsafeAllowSharedSuffix, io);
+    if (typeof checked === 'number') return checked;
+    const meta = { hosts: [...hosts], header: values.header, format: values.format, unsafeAllowSharedSuffix };
     normalizeSecretMeta(meta);
     if ((await vault.list()).some((s) => s.name === name)) {
       // Reported before the value is asked for; vault.add checks again under the store's lock.
@@ -254,7 +304,12 @@ export const secretAdd: CliCommand = async (argv, io) => {
     if (typeof value === 'number') return value;
     const started = performance.now();
     const info = await vault.add(name, value, meta);
-    await appendAdminAudit(store, 'secret.add', name, started, { secretId: info.id, version: info.version, hosts: info.hosts });
+    await appendAdminAudit(store, 'secret.add', name, started, {
+      secretId: info.id,
+      version: info.version,
+      hosts: info.hosts,
+      ...(checked.length > 0 ? { unsafeAllowSharedSuffix: checked } : {}),
+    });
     io.stdout(`added ${name} (version 1) for ${info.hosts.join(', ')}${info.header === undefined ? '' : `, sent in ${info.header}`}\n`);
     if (declared === undefined) {
       io.stderr(`note: ${name} is not declared under secrets in the config; declare it and list it in agents.AGENT.secrets so an agent may use it\n`);
@@ -284,6 +339,10 @@ export const secretList: CliCommand = async (argv, io) => {
     }
     if (list.length === 0) io.stdout('no secrets\n');
     else io.stdout(table(list));
+    for (const s of list) {
+      const unused = s.hosts.filter((h) => !isUsableStoredHost(h));
+      if (unused.length > 0) io.stdout(`${s.name}: hosts refused by the Public Suffix List check, not used: ${unused.join(', ')} (revoke and add again with safe hosts)\n`);
+    }
     const missing = [...config.secrets.keys()].filter((n) => !list.some((s) => s.name === n));
     if (missing.length > 0) io.stdout(`declared in the config but not stored: ${missing.join(', ')}\n`);
     return EXIT.OK;
