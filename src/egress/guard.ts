@@ -210,8 +210,11 @@ export class EgressGuard {
       let exception = false;
       if (!resolved.allowed) {
         const bad = resolved.all.filter((v) => !v.allowed);
-        if (bad.length === 0 || !bad.every((v) => this.#covered(agent, host, v))) {
-          return { kind: 'deny', decision: deny(`ssrf.${resolved.reason}`, bad[0]?.range ?? 'dns'), addresses, cacheable: bad.length > 0 };
+        // One address the agent may not reach refuses the name; the refusal names that one, not a covered one beside it.
+        const uncovered = bad.find((v) => !this.#covered(agent, host, v));
+        if (bad.length === 0 || uncovered !== undefined) {
+          const reason = uncovered !== undefined ? `ssrf.address.${uncovered.class}` : `ssrf.${resolved.reason}`;
+          return { kind: 'deny', decision: deny(reason, uncovered?.range ?? 'dns'), addresses, cacheable: bad.length > 0 };
         }
         exception = true;
       }

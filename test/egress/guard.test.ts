@@ -275,6 +275,30 @@ describe('EgressGuard: DNS answers', () => {
     assert.equal(v.exception, true);
   });
 
+  test('an answer mixing a private address the agent may reach with one it may not is refused, in either order (issue 11 §4)', async () => {
+    const h = await harness(`agents:\n  demo:\n    network: ["*.example.com"]\n    unsafeAllowPrivate:\n      ranges: [10.0.0.0/8, "fd00:1::/64"]\n`, {
+      'one-of-each.example.com': ['10.0.0.5', '192.168.1.1'],
+      'other-way.example.com': ['192.168.1.1', '10.0.0.5'],
+      'with-public.example.com': [PUBLIC, '10.0.0.5', '172.16.0.9'],
+      'v6.example.com': ['fd00:1::5', 'fd00:2::5'],
+      'all-covered.example.com': ['10.0.0.5', '10.9.9.9'],
+    });
+    for (const [host, reason, rule] of [
+      ['one-of-each.example.com', 'ssrf.address.private', '192.168.0.0/16'],
+      ['other-way.example.com', 'ssrf.address.private', '192.168.0.0/16'],
+      ['with-public.example.com', 'ssrf.address.private', '172.16.0.0/12'],
+      ['v6.example.com', 'ssrf.address.unique-local', 'fc00::/7'],
+    ] as const) {
+      const v = await request(h, 'demo', `https://${host}/`);
+      assertDeny(v, reason);
+      assert.equal(v.decision.rule, rule, host);
+    }
+    // Every private address covered: allowed, as an exception, dialling the first.
+    const ok = await request(h, 'demo', 'https://all-covered.example.com/');
+    assertAllow(ok, '10.0.0.5', 'egress.unsafe_allow_private');
+    assert.equal(ok.exception, true);
+  });
+
   test('a resolver error → ssrf.dns.unresolvable; an empty answer → ssrf.dns.no_address', async () => {
     const h = await harness(yaml, { 'gone.example.com': new Error('ENOTFOUND'), 'empty.example.com': [] });
     const gone = await request(h, 'demo', 'https://gone.example.com/');
