@@ -33,6 +33,11 @@ export const DEFAULTS = Object.freeze({
   egressListen: '127.0.0.1:8791',
   /** Largest request body the egress proxy inspects (plain HTTP and intercepted HTTPS), in bytes. */
   egressMaxBodyBytes: 16 * 1024 * 1024,
+  /**
+   * Largest JSON response from a secret's host the egress proxy reads whole before redacting, in bytes, so a
+   * value split across adjacent JSON fields is found too; a longer body is redacted as a stream (src/redact/response.ts).
+   */
+  egressRedactJsonBytes: 1024 * 1024,
   /** Largest request head (request line + headers) the egress proxy accepts, in bytes. */
   egressMaxHeaderBytes: 16 * 1024,
   /** Longest a client may take to send a request head to the egress proxy, in ms. */

@@ -22,14 +22,13 @@
  *   secret). Values are decrypted on first use and cached as {@link Secret}s.
  */
 import { HostPattern, SECRET_NAME } from '../config/schema.ts';
-import { normalizeHost } from '../net/host-pattern.ts';
+import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { BastionError } from '../errors.ts';
 import type { Store, StoredSecret } from '../store/store.ts';
 import { hmacSha256, randomId, randomKeyBytes } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
 import { vaultDecryptError } from './errors.ts';
-import { checkHostBinding, hostBindingMessage, isUsableStoredHost } from './host-binding.ts';
 import type { Kek } from './kek.ts';
 import { derivePlaceholder, isPlaceholder } from './placeholder.ts';
 
@@ -50,6 +49,9 @@ const MAX_HOSTS = 64;
 /** Longest header name and format template, in characters. */
 const MAX_HEADER_LENGTH = 256;
 const MAX_FORMAT_LENGTH = 1024;
+
+/** Most hosts whose live values {@link Vault.valuesForHost} keeps per index (the cache is dropped whole beyond). */
+const VALUES_BY_HOST_MAX = 1024;
 
 /** How often at most `markUsed` writes `lastUsedAt` for one secret, in ms. */
 const MARK_USED_INTERVAL_MS = 1000;
@@ -94,8 +96,6 @@ export interface VaultSecretMeta {
   readonly header?: string | undefined;
   /** A header value template with exactly one `{}`; needs `header`. */
   readonly format?: string | undefined;
-  /** Accept exact hosts under a Public Suffix List PRIVATE-section suffix (src/vault/host-binding.ts); the caller audits it. */
-  readonly unsafeAllowSharedSuffix?: boolean | undefined;
 }
 
 /** Options of {@link Vault.open}. */
@@ -166,9 +166,8 @@ export function assertSecretValue(value: unknown): asserts value is Secret {
 
 /**
  * Validates and normalizes where a secret may be sent: hosts lower-cased
- * (brackets and one trailing dot removed), deduplicated, in order, each passing
- * the Public Suffix List check ({@link checkHostBinding}).
- * @throws TypeError on wrong types; RangeError naming the field (`hosts`, `header`, `format`) and, for a refused host, the reason
+ * (brackets and one trailing dot removed), deduplicated, in order.
+ * @throws TypeError on wrong types; RangeError naming the field (`hosts`, `header`, `format`)
  */
 export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; header: string | null; format: string | null } {
   if (typeof meta !== 'object' || meta === null) throw new TypeError('secret meta must be an object');
@@ -182,8 +181,6 @@ export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; h
     if (!HostPattern.safeParse(n).success) {
       throw new RangeError(`hosts: ${JSON.stringify(h.slice(0, 256))} must be a host name, *.domain (any subdomain) or an IP literal`);
     }
-    const binding = checkHostBinding(n, { unsafeAllowSharedSuffix: meta.unsafeAllowSharedSuffix });
-    if (!binding.ok) throw new RangeError(`hosts: ${hostBindingMessage(binding, h)}`);
     if (!hosts.includes(n)) hosts.push(n);
   }
   const { header, format } = meta;
@@ -220,6 +217,8 @@ export class Vault {
   #rebuilding: Promise<IndexState> | undefined;
   readonly #lastMarked = new Map<string, number>();
   readonly #pendingMarks = new Set<Promise<void>>();
+  /** Per index: host → its secrets' live values, until the first of their rotation graces ends. */
+  readonly #byHost = new WeakMap<IndexState, Map<string, { readonly values: readonly Secret[]; readonly expiresAt: number }>>();
 
   private constructor(store: Store, kek: Kek, rootKey: Buffer, opts: VaultOptions) {
     this.#store = store;
@@ -366,6 +365,40 @@ export class Vault {
     return { secret, version: hit.version, value: this.#value(state, hit) };
   }
 
+  /**
+   * Every live value of every secret whose stored hosts match `host`: each
+   * valid version (the current one and those still in their rotation grace),
+   * whatever agent may use it. The network door redacts them from every
+   * response of that host, whether or not the request carried a placeholder.
+   * Same cost as {@link resolve} (one generation read); the answer is cached
+   * per host until the vault changes.
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller refuses the request)
+   */
+  async valuesForHost(host: string): Promise<readonly Secret[]> {
+    const state = await this.#current();
+    const h = normalizeHost(host);
+    let byHost = this.#byHost.get(state);
+    if (byHost === undefined) {
+      byHost = new Map();
+      this.#byHost.set(state, byHost);
+    }
+    const now = this.#now();
+    const cached = byHost.get(h);
+    if (cached !== undefined && cached.expiresAt > now) return cached.values;
+    const values: Secret[] = [];
+    let expiresAt = Number.POSITIVE_INFINITY;
+    for (const v of state.versions) {
+      if (v.expiresAt !== null && v.expiresAt <= now) continue;
+      const secret = state.secrets.get(v.secretId);
+      if (secret === undefined || !hostMatchesAny(secret.hosts, h)) continue;
+      values.push(this.#value(state, v));
+      if (v.expiresAt !== null) expiresAt = Math.min(expiresAt, v.expiresAt);
+    }
+    if (byHost.size >= VALUES_BY_HOST_MAX) byHost.clear();
+    byHost.set(h, { values, expiresAt });
+    return values;
+  }
+
   /** A version's value, decrypted once per index and cached. */
   #value(state: IndexState, hit: IndexedVersion): Secret {
     const cacheKey = `${hit.secretId}|${hit.version}`;
@@ -460,8 +493,7 @@ export class Vault {
    */
   async #build(generation: number): Promise<IndexState> {
     const [secrets, versions] = await Promise.all([this.#store.listSecrets(), this.#store.listValidSecretVersions(this.#now())]);
-    // Hosts stored before the Public Suffix List check, that no override could accept (`*.github.io`), are not used.
-    const byId = new Map(secrets.map((s) => [s.id, toInfo({ ...s, hosts: s.hosts.filter(isUsableStoredHost) })]));
+    const byId = new Map(secrets.map((s) => [s.id, toInfo(s)]));
     const indexed = versions
       .filter((v) => byId.has(v.secretId))
       .map((v) => ({ secretId: v.secretId, version: v.version, sealed: v.sealed, expiresAt: v.expiresAt }));

