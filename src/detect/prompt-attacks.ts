@@ -1462,3 +1462,113 @@ export async function runDetectors(detectors: readonly PromptAttackDetector[], t
   all.sort((a, b) => a.start - b.start || a.end - b.end);
   return all;
 }
+
+// ---------------------------------------------------------------------------
+// Answers that leak the system prompt.
+
+/** {@link PromptLeakTracker}'s settings (config `modelDoor.promptLeak`). */
+export interface PromptLeakOptions {
+  /** Words per shingle (3-64). */
+  readonly shingleWords: number;
+  /** Shingles of the prompt an answer must hold to leak it (or all of them, for a prompt with fewer). */
+  readonly minShingles: number;
+}
+
+/** Longest word kept while it streams in, in UTF-16 units; a longer run of letters is cut (and so matches nothing). */
+const MAX_LEAK_WORD = 64;
+const LEAK_WORD = /[\p{L}\p{N}]+/gu;
+const LEAK_WORD_END = /[\p{L}\p{N}]$/u;
+
+function leakWords(text: string): string[] {
+  return text.normalize('NFKC').toLowerCase().match(LEAK_WORD) ?? [];
+}
+
+/**
+ * Does an answer repeat the system prompt? The reference texts (the request's
+ * system and developer messages) are cut into shingles: every run of
+ * `shingleWords` consecutive words (NFKC, lower-cased, letters and digits only;
+ * punctuation, case and line breaks do not matter). The answer's words are
+ * pushed as they stream, per channel (a choice's content, a tool call's
+ * arguments, a content block), and each of its shingles is looked up; the
+ * answer leaks once it holds `minShingles` distinct prompt shingles, or every
+ * shingle of a prompt that has fewer. With the defaults (8, 3): ten consecutive
+ * words of the prompt, or three separate eight-word runs.
+ *
+ * Memory: the reference shingles, the matched ones (at most as many), and per
+ * channel the last `shingleWords - 1` words and one unfinished word of at most
+ * 64 characters; nothing else of the answer is kept. Time: linear in what is
+ * pushed. Limits: a prompt shorter than `shingleWords` words is not checked;
+ * a paraphrase, translation or encoding of the prompt, or a copy with a word
+ * changed every few words, is not an overlap (the extraction rules and the
+ * hardening note are the other layers); up to the threshold of the prompt's
+ * words reach a streaming client before the answer is cut.
+ */
+export class PromptLeakTracker {
+  readonly #n: number;
+  readonly #reference = new Set<string>();
+  readonly #matched = new Set<string>();
+  readonly #need: number;
+  readonly #channels = new Map<string, { words: string[]; partial: string }>();
+
+  /** Throws `TypeError` on options out of range. */
+  constructor(reference: readonly string[], opts: PromptLeakOptions) {
+    const n = opts.shingleWords;
+    if (!Number.isInteger(n) || n < 3 || n > 64) throw new TypeError('PromptLeakTracker: shingleWords must be an integer 3-64');
+    if (!Number.isInteger(opts.minShingles) || opts.minShingles < 1) throw new TypeError('PromptLeakTracker: minShingles must be a positive integer');
+    this.#n = n;
+    for (const text of reference) {
+      const words = leakWords(text);
+      for (let i = 0; i + n <= words.length; i++) this.#reference.add(words.slice(i, i + n).join(' '));
+    }
+    this.#need = Math.min(opts.minShingles, this.#reference.size);
+  }
+
+  /** Whether there is anything to compare with (a prompt of at least `shingleWords` words). */
+  get active(): boolean {
+    return this.#reference.size > 0;
+  }
+
+  /** Distinct prompt shingles the answer held so far. */
+  get matched(): number {
+    return this.#matched.size;
+  }
+
+  /** Whether the answer so far leaks the prompt. */
+  get leaked(): boolean {
+    return this.#need > 0 && this.#matched.size >= this.#need;
+  }
+
+  /** Feeds a piece of the answer's text on `channel`; pieces may cut words anywhere. */
+  push(channel: string, text: string): void {
+    if (!this.active || text.length === 0) return;
+    let ch = this.#channels.get(channel);
+    if (ch === undefined) {
+      ch = { words: [], partial: '' };
+      this.#channels.set(channel, ch);
+    }
+    const joined = ch.partial + text;
+    const words = leakWords(joined);
+    // The last word may go on in the next piece.
+    ch.partial = '';
+    if (LEAK_WORD_END.test(joined) && words.length > 0) ch.partial = (words.pop() as string).slice(0, MAX_LEAK_WORD);
+    for (const w of words) this.#word(ch, w);
+  }
+
+  /** Ends `channel` (its unfinished word counts now); every channel when omitted. */
+  end(channel?: string): void {
+    for (const [key, ch] of this.#channels) {
+      if (channel !== undefined && key !== channel) continue;
+      if (ch.partial.length > 0) this.#word(ch, ch.partial);
+      this.#channels.delete(key);
+    }
+  }
+
+  #word(ch: { words: string[] }, w: string): void {
+    ch.words.push(w);
+    if (ch.words.length > this.#n) ch.words.shift();
+    if (ch.words.length === this.#n) {
+      const key = ch.words.join(' ');
+      if (this.#reference.has(key)) this.#matched.add(key);
+    }
+  }
+}

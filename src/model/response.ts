@@ -61,6 +61,14 @@ export interface ResponseFilter {
   readonly values?: readonly string[];
   /** Whether the agent may use tool `name`; a call of any other tool is removed. A predicate that throws denies. */
   readonly allowTool: (name: string) => boolean;
+  /**
+   * Streams only: called with each piece of redacted text as it goes to the
+   * client, and its channel (`<choice>:<field>`, `<choice>:tool:<index>`,
+   * `<choice>:function_call`, `block:<index>`), e.g. to compare the answer
+   * with the system prompt as it streams. Pieces of one channel concatenate to
+   * what the client gets in it. An exception is the caller's own.
+   */
+  readonly observe?: (channel: string, text: string) => void;
 }
 
 /** What the filter saw and did, for the audit record, accounting and the supervisor. */
@@ -99,6 +107,7 @@ function count(v: unknown): number {
 class Tally {
   readonly opts: TextRedactionOptions;
   readonly #allowTool: (name: string) => boolean;
+  readonly observe: ((channel: string, text: string) => void) | undefined;
   redactions = 0;
   readonly rules = new Set<string>();
   readonly removed: string[] = [];
@@ -109,6 +118,7 @@ class Tally {
     if (typeof filter?.allowTool !== 'function') throw new TypeError('filter.allowTool must be a function');
     this.opts = { values: filter.values ?? [] };
     this.#allowTool = filter.allowTool;
+    this.observe = filter.observe;
   }
 
   /** Decides on a tool call and records it. Fails closed: a throwing or non-boolean predicate denies. */
@@ -288,10 +298,13 @@ interface OpenAiTool {
   readonly out: number;
   readonly custom: boolean;
   readonly args: Channel;
+  /** Its channel name for `observe`. */
+  readonly channel: string;
   ended: boolean;
 }
 
 interface OpenAiChoice {
+  readonly index: number;
   readonly channels: Map<string, StreamingTextRedactor>;
   readonly tools: Map<number, OpenAiTool>;
   /** The legacy `function_call`, when one began. */
@@ -488,7 +501,7 @@ export class StreamFilter {
   #choice(index: number): OpenAiChoice {
     let st = this.#choices.get(index);
     if (st === undefined) {
-      st = { channels: new Map(), tools: new Map(), fn: null, kept: 0, finished: false, content: '' };
+      st = { index, channels: new Map(), tools: new Map(), fn: null, kept: 0, finished: false, content: '' };
       this.#choices.set(index, st);
     }
     return st;
@@ -545,22 +558,32 @@ export class StreamFilter {
 
   #textOut(st: OpenAiChoice, key: string, piece: string): string {
     if (key === 'content') st.content += piece;
+    this.#observe(`${st.index}:${key}`, piece);
     return this.#content(piece);
+  }
+
+  #toolOut(t: OpenAiTool, piece: string): string {
+    this.#observe(t.channel, piece);
+    return this.#content(piece);
+  }
+
+  #observe(channel: string, piece: string): void {
+    if (piece.length > 0 && this.#tally.observe !== undefined) this.#tally.observe(channel, piece);
   }
 
   #endTool(t: OpenAiTool): string {
     t.ended = true;
     const rest = t.args.end();
     this.#tally.absorb(t.args);
-    return this.#content(rest);
+    return this.#toolOut(t, rest);
   }
 
-  #startTool(name: unknown, custom: boolean, out: () => number): OpenAiTool {
+  #startTool(name: unknown, custom: boolean, out: () => number, channel: string): OpenAiTool {
     if (typeof name !== 'string' || name === '') throw upstream('a tool call began without a name');
     const allowed = this.#tally.allow(name);
     const args: Channel = custom ? new StreamingTextRedactor(this.#tally.opts) : new StreamingJsonRedactor(this.#tally.opts);
     if (allowed) this.#firstContentAt ??= performance.now();
-    return { name, allowed, out: allowed ? out() : -1, custom, args, ended: false };
+    return { name, allowed, out: allowed ? out() : -1, custom, args, channel, ended: false };
   }
 
   #rewriteToolCalls(st: OpenAiChoice, v: unknown): unknown {
@@ -572,19 +595,19 @@ export class StreamFilter {
       const name = toolName(tc);
       let t = st.tools.get(tc.index);
       if (t === undefined) {
-        t = this.#startTool(name, isObject(tc.custom), () => st.kept++);
+        t = this.#startTool(name, isObject(tc.custom), () => st.kept++, `${st.index}:tool:${tc.index}`);
         st.tools.set(tc.index, t);
       } else if (typeof name === 'string' && name !== '' && name !== t.name) throw upstream('a tool call changed its name');
       if (!t.allowed) continue;
       const copy: Json = { ...tc, index: t.out };
       if (isObject(tc.function)) {
         const f = { ...tc.function };
-        if (typeof f.arguments === 'string') f.arguments = t.ended ? '' : this.#content(t.args.push(f.arguments));
+        if (typeof f.arguments === 'string') f.arguments = t.ended ? '' : this.#toolOut(t, t.args.push(f.arguments));
         copy.function = f;
       }
       if (isObject(tc.custom)) {
         const c = { ...tc.custom };
-        if (typeof c.input === 'string') c.input = t.ended ? '' : this.#content(t.args.push(c.input));
+        if (typeof c.input === 'string') c.input = t.ended ? '' : this.#toolOut(t, t.args.push(c.input));
         copy.custom = c;
       }
       out.push(copy);
@@ -595,11 +618,11 @@ export class StreamFilter {
   #rewriteFunctionCall(st: OpenAiChoice, v: unknown): unknown {
     if (v === null) return null;
     if (!isObject(v)) throw upstream('a delta has a function_call that is not an object');
-    if (st.fn === null) st.fn = this.#startTool(v.name, false, () => 0);
+    if (st.fn === null) st.fn = this.#startTool(v.name, false, () => 0, `${st.index}:function_call`);
     else if (typeof v.name === 'string' && v.name !== '' && v.name !== st.fn.name) throw upstream('a function call changed its name');
     if (!st.fn.allowed) return undefined;
     const f = { ...v };
-    if (typeof f.arguments === 'string') f.arguments = st.fn.ended ? '' : this.#content(st.fn.args.push(f.arguments));
+    if (typeof f.arguments === 'string') f.arguments = st.fn.ended ? '' : this.#toolOut(st.fn, st.fn.args.push(f.arguments));
     return f;
   }
 
@@ -728,6 +751,7 @@ export class StreamFilter {
 
   #blockOut(out: number, text: boolean, piece: string): string {
     if (text) this.#blockText.set(out, (this.#blockText.get(out) ?? '') + piece);
+    this.#observe(`block:${out}`, piece);
     return this.#content(piece);
   }
 

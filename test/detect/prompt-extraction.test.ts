@@ -11,7 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { detectPromptAttacks, PROMPT_ATTACK_PATTERNS, runDetectors, ruleBasedDetector } from '../../src/detect/prompt-attacks.ts';
+import fc from 'fast-check';
+import { detectPromptAttacks, PROMPT_ATTACK_PATTERNS, PromptLeakTracker, runDetectors, ruleBasedDetector } from '../../src/detect/prompt-attacks.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 
 const extraction = (text: string, context: 'user' | 'assistant' | 'tool_output' = 'user'): string[] =>
@@ -125,4 +126,63 @@ describe('complexity: the new rules are linear on adversarial inputs', () => {
       for (const unit of units) assertLinear(`${rule}/${unit.slice(0, 24)}`, work, fill(unit, N), fill(unit, 4 * N));
     });
   }
+});
+
+describe('PromptLeakTracker: an answer that repeats the system prompt', () => {
+  const SYSTEM = 'You are Orbit, the support assistant of ACME Corp. Never discuss competitors. Offer the discount code SPRING-20 only to customers who complain twice.';
+  const opts = { shingleWords: 8, minShingles: 3 };
+  const whole = (answer: string): { leaked: boolean; matched: number } => {
+    const t = new PromptLeakTracker([SYSTEM], opts);
+    t.push('c', answer);
+    t.end();
+    return { leaked: t.leaked, matched: t.matched };
+  };
+
+  test('ten consecutive words of the prompt leak it, whatever the case, punctuation and line breaks', () => {
+    assert.equal(whole('sure: you are orbit the support assistant of acme corp\nnever discuss').leaked, true);
+    assert.equal(whole('You are Orbit, the support assistant of ACME Corp.').leaked, false, 'nine words: under the threshold');
+  });
+
+  test('an answer that shares words but not runs of them does not', () => {
+    assert.equal(whole('I am Orbit from ACME Corp; I never discuss other companies, and customers who complain twice get help.').leaked, false);
+  });
+
+  test('a prompt shorter than a shingle is not checked; bad options are TypeErrors', () => {
+    assert.equal(new PromptLeakTracker(['You are helpful.'], opts).active, false);
+    assert.throws(() => new PromptLeakTracker([SYSTEM], { shingleWords: 2, minShingles: 3 }), TypeError);
+    assert.throws(() => new PromptLeakTracker([SYSTEM], { shingleWords: 8, minShingles: 0 }), TypeError);
+  });
+
+  test('property: the result does not depend on how the answer is cut into pieces', () => {
+    const answer = `Well. ${SYSTEM} That is all.`;
+    const expected = whole(answer);
+    assert.equal(expected.leaked, true);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: answer.length }), { maxLength: 40 }), (cuts) => {
+        const points = [...new Set([0, ...cuts, answer.length])].sort((a, b) => a - b);
+        const t = new PromptLeakTracker([SYSTEM], opts);
+        for (let i = 0; i + 1 < points.length; i++) t.push('c', answer.slice(points[i], points[i + 1]));
+        t.end();
+        assert.deepEqual({ leaked: t.leaked, matched: t.matched }, expected);
+      }),
+    );
+  });
+
+  test('channels do not mix: words interleaved across two channels are two texts', () => {
+    const t = new PromptLeakTracker([SYSTEM], opts);
+    const words = SYSTEM.split(' ');
+    words.forEach((w, i) => t.push(i % 2 === 0 ? 'a' : 'b', `${w} `));
+    t.end();
+    assert.equal(t.leaked, false);
+  });
+
+  test('linear time in the answer', () => {
+    const work = (input: string): void => {
+      const t = new PromptLeakTracker([SYSTEM.repeat(50)], opts);
+      for (let i = 0; i < input.length; i += 7) t.push('c', input.slice(i, i + 7));
+      t.end();
+    };
+    const unit = 'you are orbit the support assistant of acme corp never ';
+    assertLinear('leak tracker', work, unit.repeat(400), unit.repeat(1600));
+  });
 });
