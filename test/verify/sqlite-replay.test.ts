@@ -103,6 +103,22 @@ describe('a restart does not bring replays back', () => {
   });
 });
 
+describe('synchronous: normal', () => {
+  test('still survives a close and reopen (a process restart); an unknown mode is a TypeError', async () => {
+    const path = join(tempDir(), 'nonces.db');
+    const first = new SqliteReplayStore({ path, synchronous: 'normal' });
+    assert.equal(await first.remember('k:n', 60_000), true);
+    first.close();
+    const second = new SqliteReplayStore({ path, synchronous: 'normal' });
+    try {
+      assert.equal(await second.remember('k:n', 60_000), false);
+    } finally {
+      second.close();
+    }
+    assert.throws(() => new SqliteReplayStore({ path, synchronous: 'off' as 'normal' }), TypeError);
+  });
+});
+
 describe('two verifier processes on one SQLite file', () => {
   test('racing on the same 150 requests, each is accepted by exactly one of them', async () => {
     const path = join(tempDir(), 'nonces.db');
