@@ -5,8 +5,10 @@
  * redactor.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { formatWarning } from '../../src/util/warnings.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { compileRedaction, isJsonMediaType, redactBytes, redactJsonBody, redactJsonValue, REDACTED_VALUE, redactLogLine, ResponseRedactor, type RedactionSet } from '../../src/redact/index.ts';
 
@@ -141,6 +143,21 @@ describe('ResponseRedactor', () => {
 });
 
 describe('redactLogLine', () => {
+  test('a process warning quoting a credential is written redacted', async () => {
+    const gh = ['gh', 'p_', 'x7Qk2Lm9Vb4Nc8Rt1Yw6Ze3Pa5Sd0Fg2Hj7K'].join('');
+    const line = await formatWarning(Object.assign(new Error(`fetch to https://api.example.com/?token=${gh} is deprecated`), { name: 'DeprecationWarning' }));
+    assert.equal(line, `(node:${process.pid}) DeprecationWarning: fetch to https://api.example.com/?token=[REDACTED:github-token] is deprecated\n`);
+  });
+
+  test('the installed handler writes a redacted warning to stderr (child process)', () => {
+    const gh = ['gh', 'p_', 'x7Qk2Lm9Vb4Nc8Rt1Yw6Ze3Pa5Sd0Fg2Hj7K'].join('');
+    const mod = new URL('../../src/util/warnings.ts', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const { quietSqliteExperimentalWarning } = await import(${JSON.stringify(mod)}); quietSqliteExperimentalWarning(); process.emitWarning('token ${gh} in a URL');`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /Warning: token \[REDACTED:github-token\] in a URL/);
+    assert.ok(!r.stderr.includes(gh));
+  });
+
   test('detector findings and known values in every form', () => {
     // A GitHub-token-shaped sample, built from parts so no scanner mistakes this file for a leak.
     const gh = ['gh', 'p_', 'x7Qk2Lm9Vb4Nc8Rt1Yw6Ze3Pa5Sd0Fg2Hj7K'].join('');
