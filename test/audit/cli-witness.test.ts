@@ -3,7 +3,7 @@
 // Before this issue: deleting checkpoints and re-chaining verified ok, and there was no --witness, so a
 // truncated, emptied or re-chained store went unnoticed.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,8 @@ import { chainRecord, checkpointPayload } from '../../src/audit/chain.ts';
 import { AuditLog } from '../../src/audit/log.ts';
 import type { AuditEvent, AuditRecord } from '../../src/audit/types.ts';
 import { auditVerify } from '../../src/cli/commands/audit.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { Gateway } from '../../src/server/gateway.ts';
 import { EXIT, type CliIO } from '../../src/cli/io.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { generateEd25519, keyIdOf, signEd25519 } from '../../src/util/crypto.ts';
@@ -203,5 +205,34 @@ describe('audit verify --witness', () => {
       const c = capture();
       assert.equal(await auditVerify(['--store', template, '--checkpoint-every', v], c.io), EXIT.USAGE, v);
     }
+  });
+});
+
+describe('audit.witness in the config', () => {
+  test('the gateway writes the configured witness file (relative to the config); verify --config notes it; a truncation is then caught', async () => {
+    const dir = join(tmp.dir, 'gw');
+    mkdirSync(dir);
+    const config = join(dir, 'bastion.yaml');
+    writeFileSync(config, 'version: 1\nstore:\n  sqlite: ./bastion.db\naudit:\n  checkpointEvery: 4\n  witness:\n    file: ./witness.jsonl\n');
+    const { config: resolved } = await loadConfig(config, { env: {}, secrets: 'strict' });
+    assert.equal(resolved.audit.witness?.file, join(dir, 'witness.jsonl'));
+    const { gateway } = await Gateway.open(resolved);
+    for (let i = 1; i <= 10; i++) await gateway.audit.append(sampleEvent(i));
+    await gateway.close();
+    const store = await openSqliteStore(join(dir, 'bastion.db'), { create: false });
+    const stored = await store.listCheckpoints();
+    const last = (await store.lastAudit())!.seq;
+    await store.close();
+    assert.ok(stored.length >= 4, `checkpoints ${stored.map((c) => c.seq).join()}`);
+    assert.equal(readFileSync(join(dir, 'witness.jsonl'), 'utf8'), witnessText(stored));
+
+    const c = capture();
+    assert.equal(await auditVerify(['--config', config], c.io), EXIT.OK, c.stderr());
+    assert.match(c.stderr(), /note: the config names a witness file; add --witness .*witness\.jsonl/);
+    const db = new DatabaseSync(join(dir, 'bastion.db'));
+    db.exec('DELETE FROM audit WHERE seq > 4; DELETE FROM audit_checkpoints WHERE seq > 4');
+    db.close();
+    assert.equal((await verify(config)).code, EXIT.OK);
+    assertBroken(await verify(config, ['--witness', join(dir, 'witness.jsonl')]), last, 'witness_truncated');
   });
 });

@@ -101,7 +101,7 @@ async function openStoreFromFlags(
   name: string,
   values: { config?: string | undefined; store?: string | undefined },
   io: CliIO,
-  loaded?: (config: { readonly audit: { readonly checkpointEvery: number } }) => void,
+  loaded?: (config: { readonly audit: { readonly checkpointEvery: number; readonly witness?: { readonly file?: string } } }) => void,
 ): Promise<Store | number> {
   if (values.config !== undefined && values.store !== undefined) {
     io.stderr(`bastion ${name}: --config and --store are exclusive\n`);
@@ -187,8 +187,10 @@ export const auditVerify: CliCommand = async (argv, io) => {
       return EXIT.USAGE;
     }
   }
+  let configuredWitness: string | undefined;
   const store = await openStoreFromFlags(name, values, io, (config) => {
     checkpointEvery ??= config.audit.checkpointEvery;
+    configuredWitness = config.audit.witness?.file;
   });
   if (typeof store === 'number') return store;
   try {
@@ -205,6 +207,9 @@ export const auditVerify: CliCommand = async (argv, io) => {
       } else {
         const witnessed = witness === undefined ? '' : `, ${witness.length} witnessed checkpoints match`;
         io.stdout(`ok: ${result.count} records, ${result.checkpoints} checkpoints${witnessed}, chain intact\n`);
+        if (witness === undefined && configuredWitness !== undefined) {
+          io.stderr(`note: the config names a witness file; add --witness ${configuredWitness} to detect a cut or re-chained store\n`);
+        }
       }
       return EXIT.OK;
     }
