@@ -2,7 +2,8 @@
  * End to end over real sockets: an upstream on a secret's own host answers
  * with the credential it was sent, transformed the ways an agent could undo
  * (base64 and base64url at each alignment, hex, HTML character references,
- * partial JSON `\u` escaping, percent-encoding, a Basic-auth echo). Before the
+ * partial JSON `\u` escaping, percent-encoding, a Basic-auth echo, a value
+ * split across JSON fields). Before the
  * one redaction engine (src/redact/), the egress proxy searched only the raw,
  * JSON-escaped and percent-encoded forms, and each of these passed to the
  * agent.
@@ -34,7 +35,33 @@ const TRANSFORMS: Record<string, { type: string; body: (auth: string, value: str
     body: (_a, v) => `{"echo":"${[...v].map((c, i) => (i % 2 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c)).join('')}"}`,
   },
   'percent-encoding of every byte': { type: 'text/plain', body: (_a, v) => [...Buffer.from(v)].map((b) => `%${b.toString(16).toUpperCase()}`).join('') },
+  'split across two JSON fields': { type: 'application/json; charset=utf-8', body: (_a, v) => JSON.stringify({ a: v.slice(0, 12), b: v.slice(12), n: 1 }) },
+  'split across two MCP-style content items': {
+    type: 'application/json',
+    body: (_a, v) => JSON.stringify({ content: [{ type: 'text', text: v.slice(0, 9) }, { type: 'text', text: v.slice(9) }] }),
+  },
 };
+
+/** The string values of a JSON text joined in order, all together and per property name ('' for a text that is not JSON): where a split value would read whole. */
+function joinedLeaves(text: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return '';
+  }
+  const all: string[] = [];
+  const byField = new Map<string, string[]>();
+  const walk = (v: unknown, field: string): void => {
+    if (typeof v === 'string') {
+      all.push(v);
+      byField.set(field, [...(byField.get(field) ?? []), v]);
+    } else if (Array.isArray(v)) for (const x of v) walk(x, field);
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  walk(doc, '');
+  return [all.join(''), ...[...byField.values()].map((l) => l.join(''))].join('\n');
+}
 
 describe('egress: a secret echoed by its own host comes back redacted in every encoding', () => {
   let eg: TestEgress;
@@ -99,7 +126,7 @@ agents:
         assert.notEqual(got, unredacted, 'the response was redacted');
         assert.ok(got.includes('[REDACTED:vault-secret]'), got);
         // What the agent could decode from the answer does not hold the value.
-        for (const decoded of [got, Buffer.from(got.replace(/^Basic /, ''), 'base64').toString('latin1'), Buffer.from(got, 'hex').toString('latin1'), decodeURIComponentSafe(got)]) {
+        for (const decoded of [got, Buffer.from(got.replace(/^Basic /, ''), 'base64').toString('latin1'), Buffer.from(got, 'hex').toString('latin1'), decodeURIComponentSafe(got), joinedLeaves(got)]) {
           assert.ok(!decoded.includes(VALUE), `${name}: the value is readable in ${JSON.stringify(got)}`);
         }
       } finally {
