@@ -8,8 +8,8 @@
  * accepted (`*.github.io`, `*.amazonaws.com`, `com` ...).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -266,32 +266,40 @@ describe('the check in the vault', () => {
     }
   });
 
-  test('pasted secrets: a Shopify token is vaulted unbound and refused (placeholder.unbound); bind checks hosts; the override binds one store', async () => {
+  test('pasted secrets: a Shopify token is vaulted unbound; bind checks hosts; the override binds one store', async () => {
     const { vault, store } = await open();
     try {
       const pasted = new PastedSecrets(store, vault);
+      const hostsOf = async (token: string): Promise<readonly string[] | undefined> => (await store.getPastedSecretByToken(token))?.hosts;
       const shop = await pasted.vault('agent', 'alice', new Secret(`shpat_${'0123456789abcdef'.repeat(2)}`), 'shopify-token');
-      assert.deepEqual(shop.secret.hosts, []);
-      const token = shop.placeholder.slice(9, 21);
-      const who = { agent: 'agent', user: 'alice', host: 'evil.myshopify.com' };
-      assert.equal((await pasted.authorize(token, who)).ok, false);
-      assert.equal(((await pasted.authorize(token, who)) as { reason: string }).reason, 'placeholder.unbound');
+      const token = shop.secret.token;
+      assert.deepEqual(await hostsOf(token), [], 'stored unbound (the doors refuse it: test/vault/pasted-bind.test.ts)');
       await assert.rejects(pasted.bind(token, ['*.myshopify.com']), /wildcard\.shared_suffix/);
       await assert.rejects(pasted.bind(token, ['*.myshopify.com'], { unsafeAllowSharedSuffix: true }), /wildcard\.shared_suffix/);
       await assert.rejects(pasted.bind(token, ['mystore.myshopify.com']), /host\.under_shared_suffix/);
+      await assert.rejects(pasted.bind(token, ['api.example.com', 'com']), /host\.public_suffix/);
       await assert.rejects(pasted.bind(token, []), RangeError);
-      assert.equal(((await pasted.authorize(token, who)) as { reason: string }).reason, 'placeholder.unbound', 'a refused bind changed nothing');
-      assert.equal(await pasted.bind(token, ['MyStore.myshopify.com'], { unsafeAllowSharedSuffix: true }), true);
-      assert.equal(((await pasted.authorize(token, who)) as { reason: string }).reason, 'placeholder.foreign_host');
-      assert.equal((await pasted.authorize(token, { ...who, host: 'mystore.myshopify.com' })).ok, true);
+      assert.deepEqual(await hostsOf(token), [], 'a refused bind changed nothing');
+      assert.equal(await pasted.bind(token, ['MyStore.myshopify.com', 'mystore.myshopify.com.'], { unsafeAllowSharedSuffix: true }), true);
+      assert.deepEqual(await hostsOf(token), ['mystore.myshopify.com']);
       assert.equal(await pasted.bind('aaaaaaaaaaaa', ['api.example.com']), false, 'unknown token');
       // A GitHub token keeps the hosts that pass: github.com, *.github.com, ghcr.io (not *.githubusercontent.com).
       const gh = await pasted.vault('agent', 'alice', new Secret(`ghp_${'Zx9'.repeat(12)}`), 'github-token');
       assert.deepEqual(gh.secret.hosts, ['github.com', '*.github.com', 'ghcr.io']);
-      assert.equal(((await pasted.authorize(gh.placeholder.slice(9, 21), { ...who, host: 'x.githubusercontent.com' })) as { reason: string }).reason, 'placeholder.foreign_host');
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('who may bind', () => {
+  test('pasted-secret hosts are set only by PastedSecrets.bind, and bind is called only by the CLI (admin-only)', () => {
+    const src = join(import.meta.dirname, '..', '..', 'src');
+    const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => f.split(sep).join('/'));
+    const setters = files.filter((f) => readFileSync(join(src, f), 'utf8').includes('setPastedSecretHosts('));
+    assert.deepEqual(setters.filter((f) => !f.startsWith('store/')), ['vault/pasted.ts']);
+    const binders = files.filter((f) => /\bPastedSecrets\([^)]*\)\.bind\(|\bpasted\??\.bind\(/.test(readFileSync(join(src, f), 'utf8')));
+    assert.deepEqual(binders, ['cli/commands/secret-pasted.ts']);
   });
 });
 
