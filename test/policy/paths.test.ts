@@ -43,6 +43,8 @@ symlinkSync(outside, join(ws, 'abs-out'));
 symlinkSync(join(outside, 'new.txt'), join(ws, 'abs-dangling'));
 // Named in NFC (composed é), escaping: a normalization-insensitive file system opens it for the NFD name too.
 symlinkSync('../outside', join(ws, 'lien-\u00e9'));
+// And one named in NFD (as macOS writes names), for the composed spelling.
+symlinkSync('../outside', join(ws, 'nfd-lien-e\u0301'));
 
 const guard = PathGuard.compile({ allow: [`${ws}/**`], deny: ['**/.env', '**/id_*'], argumentNames: ['target'], base: ws });
 
@@ -258,6 +260,9 @@ describe('Unicode normalization (NFC)', () => {
     assert.equal((await nfcGuard.check('lien-\u00e9/secret.txt', ws)).reason, 'path.outside');
     assert.equal((await nfcGuard.check('lien-e\u0301/secret.txt', ws)).reason, 'path.outside');
     assert.equal((await nfcGuard.check('lien-e\u0301/new.txt', ws)).reason, 'path.outside');
+    // The reverse: the link is named decomposed, the input is composed.
+    assert.equal((await nfcGuard.check('nfd-lien-\u00e9/secret.txt', ws)).reason, 'path.outside');
+    assert.equal((await nfcGuard.check(`${ws}/nfd-lien-\u00e9/new.txt`)).reason, 'path.outside');
   });
 
   test('an allow root written composed admits the decomposed form of a path inside it', async () => {
@@ -311,8 +316,8 @@ describe('PathGuard.checkArguments: every string is classified or checked (issue
       name: 'files',
       workspace: ws,
       argumentKinds: {
-        'edit_*': { '/edits/*/newText': 'not-path', '/opts': 'not-path', '/opts/file': 'path', '/tie': 'not-path' },
-        '*': { '/tie': 'path', '/text': 'not-path' },
+        'edit_*': { '/edits/*/newText': 'not-path', '/opts': 'not-path', '/opts/file': 'path', '/tie': 'not-path', '/tie2': 'path' },
+        '*': { '/tie': 'path', '/tie2': 'not-path', '/text': 'not-path' },
       },
     };
     const v = (args: unknown, tool = 'edit_file') => guard.checkArguments(scope, tool, {}, args);
@@ -322,6 +327,7 @@ describe('PathGuard.checkArguments: every string is classified or checked (issue
     assert.equal((await v({ opts: { file: 'x.txt', sub: { file: '/etc/passwd' } } })).decision.effect, 'allow', 'the config covers the subtree, over name hints');
     assert.equal((await v({ opts: { file: '/etc/passwd' } })).decision.reason, 'path.outside');
     assert.equal((await v({ tie: '/etc/passwd' })).decision.reason, 'path.outside', 'path wins a tie');
+    assert.equal((await v({ tie2: '/etc/passwd' })).decision.reason, 'path.outside', 'path wins a tie, in either order');
     assert.equal((await v({ text: '/etc/passwd' }, 'write_file')).decision.effect, 'allow', '* matches every tool');
     assert.equal((await v({ edits: [{ newText: '/etc/passwd' }] }, 'write_file')).decision.reason, 'path.outside', 'edit_* does not match write_file');
     // A file: URL is a path whatever the config says.
