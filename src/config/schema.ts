@@ -187,7 +187,7 @@ const SecretMetaSchema = z
     unsafeAllowSharedSuffix: z
       .boolean()
       .optional()
-      .describe('Accept exact hosts in `hosts` that are, or lie under, a shared suffix of the Public Suffix List\'s PRIVATE section (`mystore.myshopify.com`, `mybucket.s3.amazonaws.com`): names another tenant may come to hold. Only for hosts you control; wildcards over such suffixes stay refused. Reported by `bastion config check` and on every load.'),
+      .describe('Accept exact hosts in `hosts` that are, or lie under, a shared suffix of the Public Suffix List\'s PRIVATE section (`mystore.myshopify.com`, `mybucket.s3.amazonaws.com`): names another tenant may come to hold. Only for hosts you control; wildcards over such suffixes stay refused. Listed as warnings by `bastion config check`.'),
     ports: z.array(Port).min(1).max(64).optional().describe('Ports the secret may be sent to. Default: any port the network allowlist lets the agent reach on the secret\'s hosts.'),
     swapIn: z
       .array(z.enum(['header', 'query', 'path', 'body']))
