@@ -63,7 +63,8 @@ import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type Upstrea
 import { sanitizeResult } from './sanitize.ts';
 import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
-import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
+import { redactionForms } from '../egress/redact-stream.ts';
+import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
 import { ABILITIES_UPSTREAM, abilityTools } from '../abilities/catalogue.ts';
@@ -651,8 +652,8 @@ export class GatewaySession {
    * Redacts and flags a result on its way to the agent. Returns {@link TOO_LARGE}
    * instead when it is over `output.maxResultBytes` (recorded on the audit record).
    */
-  #sanitize(result: unknown, ctx: RequestAudit): unknown {
-    const out = sanitizeResult(result, this.#deps.config.output);
+  #sanitize(result: unknown, ctx: RequestAudit, known: RedactionSet = NO_VALUES): unknown {
+    const out = sanitizeResult(result, this.#deps.config.output, known);
     if (out.redactions > 0) ctx.detail.redactions = { count: out.redactions, rules: out.rules };
     if (out.hidden.length > 0) ctx.detail.hiddenCharacters = out.hidden;
     if (out.tooLarge) {
@@ -917,7 +918,8 @@ export class GatewaySession {
       const result = signs
         ? await withCallScope({ requestId: ref, tool: (entry as Entry<Tool>).exposed, onSigned: (a: SignatureAudit) => Object.assign(ctx.detail, a) }, send)
         : await send();
-      const out = this.#sanitize(forms.length > 0 ? redactDeep(result, (text) => ({ text: redactValuesInString(text, forms), count: 0, rules: [] })).value : result, ctx);
+      // The swapped values: every form, in every string, and split across fields (src/redact/).
+      const out = this.#sanitize(result, ctx, setOfForms(forms));
       if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
       return out as CallToolResult;
     } catch (err) {
