@@ -103,6 +103,13 @@ function count(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
 }
 
+/**
+ * Fields passed as they are by {@link Tally.fields}: the structure a client
+ * parses by (types, indexes, identifiers, roles, stop reasons) and opaque
+ * signatures, which a marker would break.
+ */
+const OPAQUE_KEYS: ReadonlySet<string> = new Set(['type', 'index', 'id', 'object', 'role', 'created', 'signature', 'finish_reason', 'stop_reason', 'tool_call_id', 'tool_use_id']);
+
 /** Redaction totals and tool decisions shared by the whole and streamed paths. */
 class Tally {
   readonly opts: TextRedactionOptions;
@@ -156,6 +163,22 @@ class Tally {
     return r.value;
   }
 
+  /**
+   * A copy of `obj` with every string of its fields redacted (nested ones
+   * too), except the fields in `keep` (channels redacted on their own, tool
+   * names already decided) and {@link OPAQUE_KEYS}.
+   */
+  fields(obj: Json, keep: readonly string[] = []): Json {
+    const out: Json = {};
+    for (const [k, v] of Object.entries(obj)) {
+      if (keep.includes(k) || OPAQUE_KEYS.has(k)) out[k] = v;
+      else if (typeof v === 'string') out[k] = this.text(v);
+      else if (typeof v === 'object' && v !== null) out[k] = this.value(v);
+      else out[k] = v;
+    }
+    return out;
+  }
+
   report(text: string, complete: boolean): ResponseReport {
     return {
       redactions: this.redactions,
@@ -194,7 +217,7 @@ export function filterResponse(kind: ProviderKind, body: unknown, filter: Respon
     const texts: string[] = [];
     out.choices.forEach((c, i) => filterOpenAiChoice(c, i, tally, texts));
     readOpenAiUsage(out.usage, tally);
-    return { body: out, report: tally.report(texts.join('\n'), true) };
+    return { body: { ...tally.fields(out, ['choices']), choices: out.choices }, report: tally.report(texts.join('\n'), true) };
   }
   if (kind === 'anthropic') {
     if (!isObject(body) || !Array.isArray(body.content)) throw upstream('the answer has no content array');
@@ -208,14 +231,13 @@ export function filterResponse(kind: ProviderKind, body: unknown, filter: Respon
         if (typeof block.name !== 'string' || block.name === '') throw upstream(`content[${i}] is a tool call without a name`);
         if (!tally.allow(block.name)) return;
         tools++;
-        if (block.input !== undefined) block.input = tally.value(block.input);
+        Object.assign(block, tally.fields(block, ['name']));
       } else if (block.type === 'text') {
         if (typeof block.text !== 'string') throw upstream(`content[${i}].text is not a string`);
-        block.text = tally.text(block.text);
-        text += block.text;
-        if (block.citations !== undefined && block.citations !== null) block.citations = tally.value(block.citations);
+        Object.assign(block, tally.fields(block));
+        text += block.text as string;
       } else if (block.type === 'thinking') {
-        if (typeof block.thinking === 'string') block.thinking = tally.text(block.thinking);
+        Object.assign(block, tally.fields(block));
       } else if (block.type !== 'redacted_thinking') {
         // Encrypted thinking is opaque; any other block (server tools and their results) is redacted string by string.
         Object.assign(block, tally.value(block));
@@ -225,7 +247,7 @@ export function filterResponse(kind: ProviderKind, body: unknown, filter: Respon
     out.content = kept;
     if (out.stop_reason === 'tool_use' && tools === 0) out.stop_reason = 'end_turn';
     readAnthropicUsage(out.usage, tally, true);
-    return { body: out, report: tally.report(text, true) };
+    return { body: { ...tally.fields(out, ['content']), content: out.content }, report: tally.report(text, true) };
   }
   throw new TypeError(`filterResponse: unknown provider kind`);
 }
@@ -247,6 +269,9 @@ function filterOpenAiChoice(c: unknown, i: number, tally: Tally, texts: string[]
       const name = toolName(tc);
       if (typeof name !== 'string' || name === '') throw upstream(`choices[${i}].message.tool_calls[${j}] has no name`);
       if (!tally.allow(name)) return false;
+      Object.assign(tc, tally.fields(tc, ['function', 'custom']));
+      if (isObject(tc.function)) Object.assign(tc.function, tally.fields(tc.function, ['name', 'arguments']));
+      if (isObject(tc.custom)) Object.assign(tc.custom, tally.fields(tc.custom, ['name', 'input']));
       if (isObject(tc.function)) {
         const args = tc.function.arguments;
         if (typeof args === 'string') tc.function.arguments = tally.json(args);
@@ -270,6 +295,7 @@ function filterOpenAiChoice(c: unknown, i: number, tally: Tally, texts: string[]
     }
   }
   if (c.logprobs !== undefined && c.logprobs !== null) c.logprobs = null;
+  Object.assign(c, tally.fields(c, ['message']));
 }
 
 function readOpenAiUsage(u: unknown, tally: Tally): void {
@@ -467,7 +493,8 @@ export class StreamFilter {
     }
     if (data.choices !== undefined && !Array.isArray(data.choices)) throw upstream('a chunk has choices that are not an array');
     readOpenAiUsage(data.usage, this.#tally);
-    const { choices, usage, ...template } = data;
+    const { choices, usage, ...fields } = data;
+    const template = this.#tally.fields(fields);
     this.#template = template;
     const pre: Json[] = [];
     const main: Json[] = [];
@@ -479,8 +506,9 @@ export class StreamFilter {
       const finish = c.finish_reason;
       const ending = finish !== undefined && finish !== null;
       const nd = this.#rewriteDelta(st, delta, ending);
-      const { delta: _d, ...rest } = c;
+      const { delta: _d, ...other } = c;
       void _d;
+      const rest = this.#tally.fields(other);
       if (rest.logprobs !== undefined && rest.logprobs !== null) rest.logprobs = null;
       if (ending) {
         // The flushed text goes out before the chunk that ends the choice.
@@ -494,8 +522,9 @@ export class StreamFilter {
     if (pre.length > 0) this.#send(ev.event, { ...template, choices: pre });
     // A chunk whose every choice came out empty is dropped, unless it carries usage.
     const hadChoices = Array.isArray(choices) && choices.length > 0;
-    if (!hadChoices) this.#send(ev.event, data);
-    else if (main.length > 0 || usage !== undefined) this.#send(ev.event, { ...data, choices: main });
+    const withUsage = usage === undefined ? template : { ...template, usage };
+    if (!hadChoices) this.#send(ev.event, choices === undefined ? withUsage : { ...withUsage, choices });
+    else if (main.length > 0 || usage !== undefined) this.#send(ev.event, { ...withUsage, choices: main });
   }
 
   #choice(index: number): OpenAiChoice {
@@ -599,14 +628,14 @@ export class StreamFilter {
         st.tools.set(tc.index, t);
       } else if (typeof name === 'string' && name !== '' && name !== t.name) throw upstream('a tool call changed its name');
       if (!t.allowed) continue;
-      const copy: Json = { ...tc, index: t.out };
+      const copy: Json = { ...this.#tally.fields(tc, ['function', 'custom']), index: t.out };
       if (isObject(tc.function)) {
-        const f = { ...tc.function };
+        const f = this.#tally.fields(tc.function, ['name', 'arguments']);
         if (typeof f.arguments === 'string') f.arguments = t.ended ? '' : this.#toolOut(t, t.args.push(f.arguments));
         copy.function = f;
       }
       if (isObject(tc.custom)) {
-        const c = { ...tc.custom };
+        const c = this.#tally.fields(tc.custom, ['name', 'input']);
         if (typeof c.input === 'string') c.input = t.ended ? '' : this.#toolOut(t, t.args.push(c.input));
         copy.custom = c;
       }
@@ -621,7 +650,7 @@ export class StreamFilter {
     if (st.fn === null) st.fn = this.#startTool(v.name, false, () => 0, `${st.index}:function_call`);
     else if (typeof v.name === 'string' && v.name !== '' && v.name !== st.fn.name) throw upstream('a function call changed its name');
     if (!st.fn.allowed) return undefined;
-    const f = { ...v };
+    const f = this.#tally.fields(v, ['name', 'arguments']);
     if (typeof f.arguments === 'string') f.arguments = st.fn.ended ? '' : this.#toolOut(st.fn, st.fn.args.push(f.arguments));
     return f;
   }
@@ -647,10 +676,7 @@ export class StreamFilter {
       case 'message_start': {
         if (!isObject(data.message)) throw upstream('message_start has no message');
         readAnthropicUsage(data.message.usage, this.#tally, true);
-        const content = data.message.content;
-        if (Array.isArray(content) && content.length > 0) {
-          this.#send(type, { ...data, message: { ...data.message, content: this.#tally.value(content) } });
-        } else this.#send(type, data);
+        this.#send(type, this.#tally.fields(data));
         return;
       }
       case 'content_block_start':
@@ -661,24 +687,25 @@ export class StreamFilter {
         const b = this.#block(data);
         if (b.out < 0) return;
         if (!b.stopped) this.#flushBlock(b);
-        this.#send(type, { ...data, index: b.out });
+        this.#send(type, { ...this.#tally.fields(data), index: b.out });
         return;
       }
       case 'message_delta': {
         for (const b of this.#blocks.values()) if (!b.stopped) this.#flushBlock(b);
         readAnthropicUsage(data.usage, this.#tally, false);
         const delta = isObject(data.delta) ? data.delta : undefined;
+        const safe = this.#tally.fields(data);
         if (delta !== undefined && delta.stop_reason === 'tool_use' && this.#toolBlocks === 0) {
-          this.#send(type, { ...data, delta: { ...delta, stop_reason: 'end_turn' } });
-        } else this.#send(type, data);
+          this.#send(type, { ...safe, delta: { ...(safe.delta as Json), stop_reason: 'end_turn' } });
+        } else this.#send(type, safe);
         return;
       }
       case 'message_stop':
         this.#complete = true;
-        this.#send(type, data);
+        this.#send(type, this.#tally.fields(data));
         return;
       case 'ping':
-        this.#send(type, data);
+        this.#send(type, this.#tally.fields(data));
         return;
       default:
         // `error`, and event types added after this was written: redacted string by string.
@@ -715,14 +742,13 @@ export class StreamFilter {
     let first: Json;
     if (spec !== undefined) {
       channel = spec.json ? new StreamingJsonRedactor(this.#tally.opts) : new StreamingTextRedactor(this.#tally.opts);
-      first = { ...block };
-      const initial = first[spec.field];
+      // The channel's own field streams; every other field (input, citations, extras) is redacted here.
+      first = this.#tally.fields(block, [spec.field, 'name']);
+      const initial = block[spec.field];
       if (typeof initial === 'string' && initial.length > 0) first[spec.field] = this.#blockOut(out, block.type === 'text', channel.push(initial));
-      if (block.type === 'tool_use' && block.input !== undefined) first.input = this.#tally.value(block.input);
-      if (first.citations !== undefined && first.citations !== null) first.citations = this.#tally.value(first.citations);
     } else first = block.type === 'redacted_thinking' ? block : (this.#tally.value(block) as Json);
     this.#blocks.set(i, { out, delta: spec === undefined ? null : { type: spec.type, field: spec.field }, channel, text: block.type === 'text', stopped: false });
-    this.#send('content_block_start', { ...data, index: out, content_block: first });
+    this.#send('content_block_start', { ...this.#tally.fields(data, ['content_block']), index: out, content_block: first });
   }
 
   #blockDelta(data: Json): void {
@@ -735,7 +761,7 @@ export class StreamFilter {
       const piece = delta[b.delta.field];
       if (typeof piece !== 'string') throw upstream('a content block delta has no text');
       const emitted = this.#blockOut(b.out, b.text, b.channel.push(piece));
-      if (emitted.length > 0) this.#send('content_block_delta', { ...data, index: b.out, delta: { ...delta, [b.delta.field]: emitted } });
+      if (emitted.length > 0) this.#send('content_block_delta', { ...this.#tally.fields(data, ['delta']), index: b.out, delta: { ...this.#tally.fields(delta, [b.delta.field]), [b.delta.field]: emitted } });
       return;
     }
     if (delta.type === 'signature_delta') {
@@ -743,7 +769,7 @@ export class StreamFilter {
       return;
     }
     if (delta.type === 'citations_delta') {
-      this.#send('content_block_delta', { ...data, index: b.out, delta: this.#tally.value(delta) });
+      this.#send('content_block_delta', { ...this.#tally.fields(data, ['delta']), index: b.out, delta: this.#tally.value(delta) });
       return;
     }
     throw upstream('a content block delta has a type Bastion cannot redact');
