@@ -118,6 +118,8 @@ const URI_FORMATS = new Set(['uri', 'uri-reference', 'iri', 'iri-reference']);
 export const MAX_PATH_ARGS_DEPTH = 64;
 /** Most symlinks followed resolving one path (Linux's own limit is 40). */
 export const MAX_SYMLINKS = 40;
+/** Most path checks of one request in flight at once (each is a few `lstat`/`realpath` calls). */
+const PATH_CHECK_CONCURRENCY = 16;
 
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 /** Percent-encoded `.`, `/`, `\` or NUL left in a path after one decoding: traversal for an upstream that decodes twice. */
@@ -489,10 +491,14 @@ export class PathGuard {
       return { decision: deny('path.invalid', 'paths'), checked: 0 };
     }
     let last: Decision = allow('path.none', 'paths');
-    for (const argument of list) {
-      const d = await this.check(argument.value, scope?.workspace);
-      if (d.effect !== 'allow') return { decision: d, argument, checked: list.length };
-      last = d;
+    // Checks only read the file system: run a bounded batch at once, then take the first denial in document order.
+    for (let i = 0; i < list.length; i += PATH_CHECK_CONCURRENCY) {
+      const batch = list.slice(i, i + PATH_CHECK_CONCURRENCY);
+      const decisions = await Promise.all(batch.map((a) => this.check(a.value, scope?.workspace)));
+      for (const [j, d] of decisions.entries()) {
+        if (d.effect !== 'allow') return { decision: d, argument: batch[j] as PathArgument, checked: list.length };
+        last = d;
+      }
     }
     return { decision: last, checked: list.length };
   }
@@ -561,6 +567,14 @@ export class PathGuard {
       } catch (err) {
         const code = errnoOf(err);
         if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') throw err;
+      }
+      // The common miss (a file about to be created, text under strict): the folder exists and
+      // the last name is absent, not a dangling link. Then the folder's realpath plus the name
+      // is the kernel's answer; anything else takes the component walk.
+      const parent = dirname(lexical);
+      if (parent !== lexical) {
+        const [realParent, last] = await Promise.all([realpath(parent).catch(() => undefined), lstat(lexical).then(() => 'exists', (e: unknown) => errnoOf(e))]);
+        if (realParent !== undefined && last === 'ENOENT') return `${realParent === '/' ? '' : realParent}/${lexical.slice(parent === '/' ? 1 : parent.length + 1)}`;
       }
     }
     return physicalPath(abs);
