@@ -1,5 +1,5 @@
 /**
- * The SQLite implementation of {@link Store}, on `node:sqlite`.
+ * The SQLite implementation of {@link Store} (every store port), on `node:sqlite`.
  *
  * Durability: WAL with `synchronous=FULL`, so a committed audit append survives
  * power loss. Audit appends of a file store run on a worker thread with its own
@@ -18,7 +18,13 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../audit/types.ts';
-import type { ApprovalRecord, BanRecord, NewSecret, Store, StoredKey, StoredPastedSecret, StoredPeer, StoredSecret, StoredSecretVersion } from './store.ts';
+import type { StoredPeer } from '../a2a/peer-store.ts';
+import type { ApprovalRecord } from '../approvals/store.ts';
+import type { StoredKey } from '../identity/key-store.ts';
+import type { BanRecord } from '../model/ban-store.ts';
+import type { StoredPastedSecret } from '../vault/pasted-store.ts';
+import type { NewSecret, StoredSecret, StoredSecretVersion } from '../vault/store.ts';
+import type { Store } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 import { appendAuditEvents } from '../audit/append.ts';
