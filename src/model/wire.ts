@@ -81,11 +81,15 @@ export interface TextSlot {
 }
 
 /**
- * Keys whose strings are not text the model reads as words: enums and
- * opaque or binary payloads (thinking signatures, base64 `data` of images,
- * audio and files, encrypted reasoning). Everything else is a slot.
+ * Keys whose strings are not text the model reads as words: enums and opaque
+ * payloads (thinking signatures, encrypted reasoning). Everything else is a slot.
  */
-const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['role', 'type', 'signature', 'data', 'file_data', 'encrypted_content', 'cache_control']);
+const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['role', 'type', 'signature', 'encrypted_content', 'cache_control']);
+/** Keys that carry base64 payloads (images, audio, files, redacted thinking): skipped when the string is long base64. */
+const BINARY_KEYS: ReadonlySet<string> = new Set(['data', 'file_data']);
+/** Shortest base64 payload skipped; a shorter `data` string (a tool argument named `data`) is scanned. */
+const MIN_BINARY_CHARS = 1024;
+const BASE64_TEXT = /^[A-Za-z0-9+/=_-]+$/;
 /** Deepest nesting walked inside one message (the request shape allows no deeper; a deeper one is refused by {@link requestTexts}). */
 export const MAX_TEXT_DEPTH = 32;
 
@@ -95,7 +99,8 @@ export const MAX_TEXT_DEPTH = 32;
  * any type: `text`, `input_text`, `output_text`, `refusal`, Anthropic
  * `tool_result` content and `tool_use` input; `name`; OpenAI `tool_calls[].
  * function.arguments` and the legacy `function_call`; reasoning text) except
- * the keys in NOT_TEXT_KEYS and `data:` URLs (inline images and files), and
+ * the keys in NOT_TEXT_KEYS, `data:` URLs and long base64 `data` payloads
+ * (inline images, audio and files), and
  * Anthropic's top-level `system` (string or blocks). Roles: all of them
  * (system, developer, user, assistant, tool, function).
  * @throws BastionError `ERR_MODEL_REQUEST_INVALID` when a message nests deeper than {@link MAX_TEXT_DEPTH}
@@ -120,6 +125,7 @@ function walkStrings(holder: Record<string, unknown> | unknown[], key: string | 
   const v = (holder as Record<string | number, unknown>)[key];
   if (typeof v === 'string') {
     if (v.length === 0 || v.startsWith('data:')) return;
+    if (typeof key === 'string' && BINARY_KEYS.has(key) && v.length >= MIN_BINARY_CHARS && BASE64_TEXT.test(v)) return;
     out.push({ ...at, field, get: () => (holder as Record<string | number, unknown>)[key] as string, set: (t) => void ((holder as Record<string | number, unknown>)[key] = t) });
     return;
   }

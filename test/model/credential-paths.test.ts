@@ -117,6 +117,16 @@ test('a credential in Anthropic system (string and blocks), tool_result content 
       },
     ],
     [
+      'tool_use input under a key named data',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'lookup', input: { data: `token ${GH_TOKEN}` } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'ok' }] },
+        ],
+      },
+    ],
+    [
       'tool_use input',
       {
         messages: [
