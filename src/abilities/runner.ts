@@ -5,12 +5,13 @@
  *   request from config + parameters (./request.ts; a parameter that would
  *   leave its path segment is refused) → the network door's guard with the
  *   ability's origin as the grant (SSRF as written, static hosts, every address
- *   classified, `unsafeAllowPrivate`) → the bound secret from the vault, only
- *   for a host its bindings cover, in its own header → signed context and
- *   per-call token (they replace same-named headers) → one connection pinned to
- *   the checked address, no redirect followed, `timeoutMs` for the whole
- *   exchange, at most `DEFAULTS.abilityMaxResponseBytes` read → echoed secret
- *   values redacted → the response transform (./transform.ts).
+ *   classified, `unsafeAllowPrivate`) → the bound secret from the vault, as
+ *   the release rule lets it go (src/vault/release.ts: its hosts and ports,
+ *   https, its own header, formatted) → signed context and per-call token (they
+ *   replace same-named headers) → one connection pinned to the checked address,
+ *   no redirect followed, `timeoutMs` for the whole exchange, at most
+ *   `DEFAULTS.abilityMaxResponseBytes` read → the values sent and every live
+ *   value of a secret bound to the host redacted → the response transform (./transform.ts).
  *
  * The outcome is a value: refused (a decision and a code; nothing was sent),
  * failed (no usable answer: the signing or the exchange failed) or answered (the tool result). The
@@ -27,10 +28,11 @@ import { deny, type Decision } from '../decision.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { isBastionError, type BastionErrorCode } from '../errors.ts';
 import { EgressGuard, type EgressVerdict } from '../egress/guard.ts';
-import { hostMatchesAny } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from '../egress/pinned-connector.ts';
-import { redactionForms, redactValuesInString } from '../egress/redact-stream.ts';
+import { compileRedaction, redactString } from '../redact/index.ts';
 import type { CallContext, OutboundSigner } from '../identity/signer.ts';
+import type { Secret } from '../util/secret.ts';
+import { namedSecret, release } from '../vault/release.ts';
 import type { ResolvedPlaceholder } from '../vault/vault.ts';
 import { arrayParams, buildAbilityRequest, type AbilityRequest } from './request.ts';
 import { parseUrlTemplate, type UrlTemplate } from './template.ts';
@@ -41,7 +43,12 @@ export interface AbilityRunnerDeps {
   readonly config: Pick<ResolvedConfig, 'secrets' | 'egress'>;
   readonly guard: Pick<EgressGuard, 'checkGranted'>;
   /** The vault, for bound secrets; without it an ability with a secret fails closed. */
-  readonly vault?: { current(name: string): Promise<ResolvedPlaceholder | undefined>; markUsed(secretId: string): void };
+  readonly vault?: {
+    current(name: string): Promise<ResolvedPlaceholder | undefined>;
+    markUsed(secretId: string): void;
+    /** Every live value of the secrets bound to `host`: redacted from its answers, whichever secret the call used. */
+    valuesForHost?(host: string): Promise<readonly Secret[]>;
+  };
   readonly signer: OutboundSigner;
   /** Extra CA certificates (PEM) trusted for destinations, besides Node's. */
   readonly upstreamCa?: readonly string[];
@@ -167,9 +174,16 @@ export class AbilityRunner {
       const { secret, value } = current;
       const header = secret.header?.toLowerCase();
       if (header === undefined) return refuse(deny('ability.secret_unbound', secretRule), 'ERR_ABILITY_REQUEST', 'Bastion refused this call: the credential has no header to be sent in');
-      const configured = this.#deps.config.secrets.get(ability.secret)?.hosts;
-      if (!hostMatchesAny(secret.hosts, ability.host) || (configured !== undefined && !hostMatchesAny(configured, ability.host))) {
-        return refuse(deny('ability.secret_host', secretRule), 'ERR_EGRESS_DENIED', 'Bastion refused this call: the credential may not be sent to this host');
+      // The release rule (src/vault/release.ts): the ability's own secret (granted by config), its URL, its header.
+      const released = release({
+        secret: namedSecret(secret, value, this.#deps.config.secrets.get(ability.secret)),
+        agent: call.context.agent,
+        granted: true,
+        user: call.context.user,
+        destination: { scheme: target.scheme, host: target.host, port: target.port, location: `header:${header}`, whole: true },
+      });
+      if (released.effect !== 'allow') {
+        return refuse(deny(released.reason, released.rule), 'ERR_EGRESS_DENIED', 'Bastion refused this call: the credential may not be sent to this host');
       }
       if (Object.keys(ability.headers).some((k) => k.toLowerCase() === header)) {
         return refuse(deny('ability.header_conflict', `${rule}.headers`), 'ERR_ABILITY_REQUEST', 'Bastion refused this call: the ability configures the credential\'s header');
@@ -177,9 +191,8 @@ export class AbilityRunner {
       if (header === tokenHeader || header === 'bastion-context' || header === 'signature' || header === 'signature-input' || header === 'content-digest') {
         return refuse(deny('ability.header_conflict', secretRule), 'ERR_ABILITY_REQUEST', 'Bastion refused this call: the credential\'s header is one Bastion sets');
       }
-      const clear = value.reveal();
-      headers[header] = secret.format === undefined ? clear : secret.format.replace('{}', () => clear);
-      redact.push(clear);
+      headers[header] = released.value.reveal();
+      redact.push(value.reveal());
       secretId = secret.id;
     }
 
@@ -212,9 +225,13 @@ export class AbilityRunner {
       return { kind: 'failed', code: 'ERR_ABILITY_REQUEST', text: sent.error, timeout: sent.timeout, detail };
     }
 
-    // 6. Echoed secrets out, then the transform.
-    const forms = redactionForms(redact);
-    const text = forms.length > 0 ? redactValuesInString(sent.body, forms) : sent.body;
+    // 6. Echoed secrets out (the values sent, and every live value of a secret bound to this host), then the transform.
+    try {
+      for (const v of (await this.#deps.vault?.valuesForHost?.(target.host)) ?? []) redact.push(v.reveal());
+    } catch (err) {
+      return { kind: 'failed', code: isBastionError(err) ? err.code : 'ERR_STORE', text: 'Bastion could not check the answer for credentials', timeout: false, detail };
+    }
+    const text = redact.length > 0 ? redactString(sent.body, compileRedaction(redact)).text : sent.body;
     const failed = sent.status >= 400;
     const shaped = shapeResponse(text, sent.contentType, failed ? undefined : ability.response.select, ability.response.maxBytes);
     record.truncated = shaped.truncated;

@@ -11,6 +11,7 @@
  */
 import type { BastionErrorCode } from '../errors.ts';
 import type { AddressClass } from '../egress/ssrf-classify.ts';
+import { RELEASE_DENIALS, type ReleaseDenial } from '../vault/release.ts';
 
 /** The doors that refuse requests. `admin` is the admin API. */
 export type DoorName = 'tool' | 'model' | 'network' | 'a2a' | 'admin';
@@ -41,6 +42,9 @@ export const SSRF_ADDRESS_CLASSES = [
 
 const SSRF = e('ERR_EGRESS_SSRF', 403);
 const ssrfRows = Object.fromEntries(SSRF_ADDRESS_CLASSES.map((c) => [`ssrf.address.${c}`, SSRF])) as Record<`ssrf.address.${(typeof SSRF_ADDRESS_CLASSES)[number]}`, ReasonEntry>;
+
+/** Every denial of the secret-release rule (src/vault/release.ts): 403, the placeholder's value is not released. */
+const releaseRows = Object.fromEntries(RELEASE_DENIALS.map((r) => [r, e('ERR_PLACEHOLDER_DENIED', 403)])) as Record<ReleaseDenial, ReasonEntry>;
 
 const AUTH_STATUS = { network: 407 } as const;
 
@@ -122,6 +126,7 @@ export const REASONS = Object.freeze({
   'placeholder.foreign_host': e('ERR_PLACEHOLDER_DENIED', 403),
   'placeholder.foreign_user': e('ERR_PLACEHOLDER_DENIED', 403),
   'placeholder.unbound': e('ERR_PLACEHOLDER_DENIED', 403),
+  ...releaseRows,
   'dlp.credential': e('ERR_EGRESS_DLP', 403),
   'dlp.error': e('ERR_EGRESS_DLP', 503),
   'detector.error': e('ERR_INTERNAL', 503),

@@ -72,6 +72,7 @@ import type { AbilityRunner } from '../abilities/runner.ts';
 import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
+import { pastedSecret, release } from '../vault/release.ts';
 import type { UserIdentity } from '../door/user.ts';
 
 
@@ -698,18 +699,24 @@ export class GatewaySession {
       for (const token of tokens) {
         if (hosts.length === 0) {
           ctx.detail.placeholders = [{ token }];
-          return { refusal: deny('placeholder.foreign_host', rule) };
+          return { refusal: deny('release.foreign_host', rule) };
         }
+        const found = await pasted.find(token);
+        if (found === undefined) {
+          ctx.detail.placeholders = [{ token }];
+          return { refusal: deny('placeholder.unknown', rule) };
+        }
+        // The release rule, for every host the tool sends credentials to (src/vault/release.ts).
         for (const host of hosts) {
-          const a = await pasted.authorize(token, { agent: this.agent.name, user: this.user, host });
-          if (!a.ok) {
-            ctx.detail.placeholders = [{ token, ...(a.secret ? { rule: a.secret.rule } : {}) }];
-            return { refusal: deny(a.reason, rule) };
+          const d = release({ secret: pastedSecret(found.secret, found.value), agent: this.agent.name, granted: false, user: this.user, destination: { scheme: 'https', host, port: 443, location: 'arguments' } });
+          if (d.effect !== 'allow') {
+            ctx.detail.placeholders = [{ token, rule: found.secret.rule }];
+            return { refusal: deny(d.reason, rule) };
           }
-          byToken.set(token, a.value.reveal());
-          if (!used.some((u) => u.token === token)) used.push({ token, rule: a.secret.rule });
-          pasted.markUsed(a.secret.id);
+          byToken.set(token, d.value.reveal());
         }
+        if (!used.some((u) => u.token === token)) used.push({ token, rule: found.secret.rule });
+        pasted.markUsed(found.secret.id);
       }
     } catch {
       return { refusal: deny('vault.error', 'vault') };

@@ -15,14 +15,14 @@
  *   ({@link secretRuleHosts}: a GitHub token → `api.github.com`), minus those
  *   the Public Suffix List check refuses ({@link bindableHosts}: a Shopify
  *   token's `*.myshopify.com` is a namespace anyone can register in). A value
- *   left with no host is stored with none and is unusable (`placeholder.unbound`)
+ *   left with no host is stored with none and is unusable (`release.unbound`)
  *   until an admin binds it (`bastion secret pasted bind`, same check).
- * - {@link PastedSecrets.authorize} is the one check both the tool door and the
- *   network door use before swapping a placeholder for its value.
+ * - {@link PastedSecrets.find} looks a placeholder's secret up; whether it may
+ *   be swapped in (owner pair, hosts, location) is the release rule's, which
+ *   the tool door and the network door both ask (src/vault/release.ts).
  */
 import { base32nopad } from '@scure/base';
 import { secretRuleHosts } from '../detect/secrets.ts';
-import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import type { Store, StoredPastedSecret } from '../store/store.ts';
 import { constantTimeEqual, hmacSha256, randomId } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
@@ -52,14 +52,6 @@ export function findPastedTokens(text: string): string[] {
   if (/%3C%3CSECRET_/i.test(text)) for (const m of text.matchAll(PASTED_PLACEHOLDER_ENCODED)) out.add(m[1] as string);
   return [...out];
 }
-
-/** Why a placeholder may not be swapped (the audit reason). */
-export type PastedDenial = 'placeholder.unknown' | 'placeholder.foreign_user' | 'placeholder.unbound' | 'placeholder.foreign_host';
-
-/** {@link PastedSecrets.authorize}'s answer. */
-export type PastedAuthorization =
-  | { readonly ok: true; readonly secret: StoredPastedSecret; readonly value: Secret }
-  | { readonly ok: false; readonly reason: PastedDenial; readonly secret?: StoredPastedSecret };
 
 /** What {@link PastedSecrets.vault} returns for one value. */
 export interface VaultedPaste {
@@ -120,21 +112,6 @@ export class PastedSecrets {
   }
 
   /**
-   * May the placeholder with `token` be swapped for its value in a request by
-   * `agent` for `user` to `host`? Only the owner pair, only on the secret's hosts.
-   * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller denies)
-   */
-  async authorize(token: string, who: { agent: string; user: string | null; host: string }): Promise<PastedAuthorization> {
-    const secret = await this.#store.getPastedSecretByToken(token);
-    if (secret === undefined || !constantTimeEqual(this.tokenOf(secret.id), token)) return { ok: false, reason: 'placeholder.unknown' };
-    if (secret.agent !== who.agent || secret.user !== who.user) return { ok: false, reason: 'placeholder.foreign_user', secret };
-    const hosts = secret.hosts.filter(isUsableStoredHost); // rows stored before the suffix check
-    if (hosts.length === 0) return { ok: false, reason: 'placeholder.unbound', secret };
-    if (!hostMatchesAny(hosts, normalizeHost(who.host))) return { ok: false, reason: 'placeholder.foreign_host', secret };
-    return { ok: true, secret, value: this.#open(secret) };
-  }
-
-  /**
    * The values `agent` and `user` vaulted before (newest first, at most
    * `limit`), with their placeholders: the model door redacts them from every
    * answer to that user and replaces their copies in later requests, whether
@@ -156,7 +133,8 @@ export class PastedSecrets {
   async find(token: string): Promise<{ readonly secret: StoredPastedSecret; readonly value: Secret } | undefined> {
     const secret = await this.#store.getPastedSecretByToken(token);
     if (secret === undefined || !constantTimeEqual(this.tokenOf(secret.id), token)) return undefined;
-    return { secret, value: this.#open(secret) };
+    // Hosts stored before the Public Suffix List check that no override could accept (`*.myshopify.com`) are not used (src/vault/host-binding.ts).
+    return { secret: { ...secret, hosts: secret.hosts.filter(isUsableStoredHost) }, value: this.#open(secret) };
   }
 
   /** Records a use (coalescing is the store's; failures are ignored: usage times are informational). */

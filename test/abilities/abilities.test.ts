@@ -405,7 +405,7 @@ describe('abilities through the tool door', () => {
     const r = await call('acme__stray');
     assert.equal(errorCode(r), 'ERR_EGRESS_DENIED');
     const rec = await lastCall('acme__stray');
-    assert.equal(rec.decision.reason, 'ability.secret_host');
+    assert.equal(rec.decision.reason, 'release.foreign_host');
     assert.equal(since(n).length, 0);
     const bare = await call('acme__bare');
     assert.equal(errorCode(bare), 'ERR_ABILITY_REQUEST');
@@ -479,7 +479,7 @@ describe('abilities through the tool door', () => {
     const refused = await call('acme__echo', { id: 'p', note: foreign.placeholder });
     assert.equal(errorCode(refused), 'ERR_PLACEHOLDER_DENIED');
     const rec = await lastCall('acme__echo');
-    assert.equal(rec.decision.reason, 'placeholder.foreign_host');
+    assert.equal(rec.decision.reason, 'release.foreign_host');
     assert.equal(rec.decision.rule, 'abilities.acme__echo.url');
     assert.equal(since(n).length, 1);
     assert.ok(!JSON.stringify(await records()).includes(value));

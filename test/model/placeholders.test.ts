@@ -105,10 +105,10 @@ test('tool door: the owner\'s placeholder reaches an upstream on the secret\'s h
 
 test('tool door: another user, no user, an upstream without secretHosts or on other hosts, and an unknown placeholder are refused', async () => {
   const cases: [string | undefined, string, string, string][] = [
-    ['bob', 'gh__fingerprint', ph, 'placeholder.foreign_user'],
-    [undefined, 'gh__fingerprint', ph, 'placeholder.foreign_user'],
-    ['alice', 'plain__fingerprint', ph, 'placeholder.foreign_host'],
-    ['alice', 'slack__fingerprint', ph, 'placeholder.foreign_host'],
+    ['bob', 'gh__fingerprint', ph, 'release.foreign_user'],
+    [undefined, 'gh__fingerprint', ph, 'release.foreign_user'],
+    ['alice', 'plain__fingerprint', ph, 'release.foreign_host'],
+    ['alice', 'slack__fingerprint', ph, 'release.foreign_host'],
     ['alice', 'gh__fingerprint', '<<SECRET_aaaaaaaaaaaa>>', 'placeholder.unknown'],
   ];
   for (const [user, tool, text, reason] of cases) {
@@ -145,9 +145,9 @@ test('network door: swapped for the user named by Bastion-User on the secret\'s 
   assert.ok(!ok.includes(GH_TOKEN), 'the echo comes back redacted');
 
   for (const [headers, host, reason] of [
-    [['-H', 'Bastion-User: bob'], `api.github.com:${github.port}`, 'placeholder.foreign_user'],
-    [[], `api.github.com:${github.port}`, 'placeholder.foreign_user'],
-    [['-H', 'Bastion-User: alice'], `evil.example.net:${evil.port}`, 'placeholder.foreign_host'],
+    [['-H', 'Bastion-User: bob'], `api.github.com:${github.port}`, 'release.foreign_user'],
+    [[], `api.github.com:${github.port}`, 'release.foreign_user'],
+    [['-H', 'Bastion-User: alice'], `evil.example.net:${evil.port}`, 'release.foreign_host'],
   ] as const) {
     const out = await curl(['-x', proxy, '--cacert', bastion.caFile, '-H', `Authorization: Bearer ${ph}`, ...headers, `https://${host}/echo`]);
     assert.match(out, /\r\n\r\nHTTP\/1\.1 403 /, `${reason}: ${out.slice(0, 200)}`);
