@@ -13,6 +13,7 @@
  * canonical JSON (./chain.ts `checkpointPayload`): a forged line fails verification.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { Agent, request } from 'undici';
 import { BastionError } from '../errors.ts';
 import type { AuditCheckpoint } from './types.ts';
 
@@ -142,11 +143,14 @@ export interface WebhookWitnessOptions {
 
 /**
  * POSTs checkpoints as `application/json` `{"checkpoints": [...]}` (the witness
- * line fields); a 2xx answer is success. Redirects are not followed.
+ * line fields); a 2xx answer is success. Redirects are not followed. Uses its own
+ * undici connection pool (no global dispatcher or proxy settings), with connect,
+ * header and body timeouts of `timeoutMs` besides the overall one.
  */
 export class WebhookWitness implements AuditWitness {
   readonly #url: URL;
   readonly #timeoutMs: number;
+  readonly #agent: Agent;
 
   /** @throws BastionError `ERR_CONFIG_INVALID` for a URL that is not http(s) or holds user info, or a bad timeout. */
   constructor(opts: WebhookWitnessOptions) {
@@ -163,6 +167,7 @@ export class WebhookWitness implements AuditWitness {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new BastionError('ERR_CONFIG_INVALID', 'audit.witness.webhook.timeoutMs: must be a positive integer');
     this.#url = url;
     this.#timeoutMs = timeoutMs;
+    this.#agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
   async write(checkpoints: readonly AuditCheckpoint[]): Promise<void> {
@@ -170,17 +175,21 @@ export class WebhookWitness implements AuditWitness {
     const body = `{"checkpoints":[${checkpoints.map(witnessLine).join(',')}]}`;
     let status: number;
     try {
-      const res = await fetch(this.#url, {
+      const res = await request(this.#url.href, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
-        redirect: 'manual',
+        dispatcher: this.#agent,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
-      status = res.status;
-      await res.body?.cancel().catch(() => undefined);
+      status = res.statusCode;
+      // Read and discard the answer (bounded by bodyTimeout) so the connection can be reused.
+      await res.body.dump();
     } catch (err) {
-      const reason = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? 'timeout' : 'network';
+      const name = err instanceof Error ? err.name : '';
+      const code = (err as { code?: unknown } | null)?.code;
+      const timedOut = name === 'TimeoutError' || name === 'AbortError' || (typeof code === 'string' && code.endsWith('_TIMEOUT'));
+      const reason = timedOut ? 'timeout' : 'network';
       throw new BastionError('ERR_AUDIT_WITNESS', `audit witness: webhook ${reason}`, { cause: err, detail: { reason } });
     }
     if (status < 200 || status > 299) {
@@ -189,7 +198,7 @@ export class WebhookWitness implements AuditWitness {
   }
 
   async close(): Promise<void> {
-    // Nothing held open: each POST uses the global dispatcher.
+    await this.#agent.close();
   }
 }
 
