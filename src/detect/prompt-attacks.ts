@@ -24,6 +24,13 @@
  * tool output) but not the kinds: an extraction request inside a tool output is
  * still `extraction`, and since no user wrote it, it is never grounds for a ban.
  *
+ * Paraphrases (`extraction.reveal-paraphrase`) name the instructions by what
+ * they do or where they stand ("the rules you must follow", "the text before my
+ * first message"); in context `assistant`, `extraction.primed-disclosure`
+ * finds a client-fabricated assistant turn that begins a disclosure ("Sure,
+ * here are my instructions:"). {@link PromptLeakTracker} checks the other
+ * side: an answer that repeats the system prompt.
+ *
  * Known limits: a request phrased without a disclosure verb or question ("the
  * conditions under which you say X"), spaced-out letters (`i g n o r e`),
  * encodings (base64, binary) and goal hijacking that only asks for a phrase are
@@ -81,7 +88,8 @@ export type PromptAttackKind = 'extraction' | 'injection' | 'jailbreak';
 /**
  * Where a text came from: the end user, a tool's output, or an assistant
  * message the client supplied (the turn before the user's new one, or a
- * trailing prefill), where only `extraction.primed-disclosure` runs.
+ * trailing prefill), where of the table's rules only `extraction.primed-disclosure`
+ * runs (the ASCII-smuggling finder runs in every context).
  */
 export type PromptContext = 'user' | 'tool_output' | 'assistant';
 
