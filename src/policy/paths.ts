@@ -413,9 +413,10 @@ export class PathGuard {
 
   /**
    * Where in a tool's input schema a string would be unclassified (module docs,
-   * step 6), as JSON Pointer patterns (`*` for any index or member). A member
-   * the schema does not close (`additionalProperties` not `false`) is reported
-   * as `<object>/*`: its key and value are both unclassified. Under `strict`
+   * step 6), as JSON Pointer patterns (`*` for any index or member). The members
+   * of a free-form object (no declared properties, or `additionalProperties`
+   * given and not `false`) are reported as `<object>/*`: key and value are both
+   * unclassified. Under `strict`
    * these are checked as paths; under `named` they are not checked.
    * URI formats count as classified (the value decides: a scheme other than
    * `file:` is not a path, anything else is).
@@ -447,7 +448,11 @@ export class PathGuard {
         }
       }
       const objectLike = types === undefined ? isObject(schema.properties) || schema.additionalProperties !== undefined : types.includes('object');
-      if (objectLike && schema.additionalProperties !== false) {
+      // A free-form object: no declared properties, or additionalProperties given. An object that
+      // declares its properties and says nothing more is open too, but its extra members are not
+      // part of the tool's interface (they are still checked under strict).
+      const freeForm = !isObject(schema.properties) || (schema.additionalProperties !== undefined && schema.additionalProperties !== false);
+      if (objectLike && freeForm && schema.additionalProperties !== false) {
         tokens.push('*');
         if (configured === undefined && declared === undefined) out.add(at());
         else if (isObject(schema.additionalProperties)) walk(schema.additionalProperties, depth + 1, false, configured, declared);

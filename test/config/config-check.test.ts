@@ -100,11 +100,11 @@ describe('bastion config check', () => {
     const file = write('probe.yaml', yaml);
     const text = await run(['--config', file, '--probe']);
     assert.equal(text.code, EXIT.OK, text.stderr);
-    assert.match(text.stdout, /\n {2}upstream docs: strict \(workspace [^)]+\): unclassified string arguments are checked as paths; 0 argumentKinds\n {4}unclassified in read_nested: \/request\/target, \/request\/\*, \/\*\n/);
-    assert.match(text.stdout, /\n {2}upstream classified: named: only arguments classified as paths \(and file: URIs\) are checked; 2 argumentKinds\n {4}unclassified in read_nested: \/\*\n/);
+    assert.match(text.stdout, /\n {2}upstream docs: strict \(workspace [^)]+\): unclassified string arguments are checked as paths; 0 argumentKinds\n {4}unclassified in read_nested: \/request\/target\n/);
+    assert.match(text.stdout, /\n {2}upstream classified: named: only arguments classified as paths \(and file: URIs\) are checked; 2 argumentKinds\n {4}every string argument of its tools is classified\n/);
     assert.match(text.stdout, /\n {2}upstream broken: named: .*\n {4}tools: not known: the upstream did not start \(ERR_UPSTREAM_\w+\)\n/);
     const json = JSON.parse((await run(['--config', file, '--probe', '--json'])).stdout) as { pathGuard: { upstream: string; mode: string; unclassified?: Record<string, string[]>; toolsUnknown?: string }[] };
-    assert.deepEqual(json.pathGuard.find((u) => u.upstream === 'docs')?.unclassified, { read_nested: ['/request/target', '/request/*', '/*'] });
+    assert.deepEqual(json.pathGuard.find((u) => u.upstream === 'docs')?.unclassified, { read_nested: ['/request/target'] });
     const without = JSON.parse((await run(['--config', file, '--json'])).stdout) as typeof json;
     assert.deepEqual(without.pathGuard.map((u) => [u.upstream, u.mode, u.toolsUnknown]), [
       ['docs', 'strict', 'tool schemas are not known without starting the upstream'],

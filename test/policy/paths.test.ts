@@ -440,7 +440,9 @@ describe('PathGuard.unclassifiedArguments (what serve and config check print)', 
     assert.deepEqual(guard.unclassifiedArguments({ name: 'files', workspace: ws }, 'edit_file', editFile), ['/edits/*/oldText', '/edits/*/newText']);
     const scope: PathScope = { name: 'files', workspace: ws, argumentKinds: { edit_file: { '/edits/*/newText': 'not-path' }, '*': { '/edits/*/oldText': 'not-path' } } };
     assert.deepEqual(guard.unclassifiedArguments(scope, 'edit_file', editFile), []);
-    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { q: { type: 'string' }, meta: { type: 'object' } } }), ['/q', '/meta/*', '/*']);
+    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { q: { type: 'string' }, meta: { type: 'object' } } }), ['/q', '/meta/*']);
+    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { q: { type: 'number' } }, additionalProperties: { type: 'string' } }), ['/*']);
+    assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', additionalProperties: true }), ['/*']);
     assert.deepEqual(guard.unclassifiedArguments(undefined, 't', { type: 'object', properties: { body: { type: 'object', 'x-bastion-kind': 'not-path' } }, additionalProperties: false }), []);
   });
 });
