@@ -33,7 +33,7 @@ import type { Gateway } from '../server/gateway.ts';
 import { readBody } from '../door/body.ts';
 import { authenticateAgent, presentedKey } from '../door/authenticate.ts';
 import { refusal } from '../door/refusal.ts';
-import type { StoredPeer } from '../store/store.ts';
+import type { StoredPeer } from './peer-store.ts';
 import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
 import { DEFAULTS } from '../defaults.ts';

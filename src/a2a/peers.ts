@@ -14,7 +14,7 @@
  * a JWKS URL, or pinned public keys.
  */
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
-import type { Store, StoredPeer } from '../store/store.ts';
+import type { PeerStore, StoredPeer } from './peer-store.ts';
 import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { vaultDecryptError } from '../vault/errors.ts';
@@ -149,7 +149,7 @@ export function assertPeerToken(token: Secret, field: string): void {
  * name already. `kek` is needed only with an outbound token.
  * @throws RangeError for a bad field (named in the message); BastionError `ERR_STORE`.
  */
-export async function registerPeer(store: Store, kek: Kek | undefined, input: NewPeer, now: number = Date.now()): Promise<{ peer: StoredPeer; inboundToken: Secret } | 'exists'> {
+export async function registerPeer(store: PeerStore, kek: Kek | undefined, input: NewPeer, now: number = Date.now()): Promise<{ peer: StoredPeer; inboundToken: Secret } | 'exists'> {
   assertPeerName(input.name);
   const url = parsePeerUrl(input.url, '--url');
   if (typeof input.sender !== 'string' || input.sender.length === 0 || input.sender.length > 512) throw new RangeError('--sender must be 1-512 characters');

@@ -16,8 +16,8 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../defaults.ts';
 import { BastionError } from '../errors.ts';
-import type { ApprovalRecord, Store } from '../store/store.ts';
 import { randomId } from '../util/crypto.ts';
+import type { ApprovalRecord, ApprovalStore } from './store.ts';
 
 export interface ApprovalQueueOptions {
   readonly timeoutMs: number;
@@ -50,11 +50,11 @@ export type HoldOutcome =
   | { readonly status: 'timeout' | 'cancelled'; readonly approval: ApprovalRecord };
 
 export class ApprovalQueue {
-  readonly #store: Store;
+  readonly #store: ApprovalStore;
   readonly #opts: Required<ApprovalQueueOptions>;
   readonly #wake = new EventEmitter();
 
-  constructor(store: Store, opts: ApprovalQueueOptions) {
+  constructor(store: ApprovalStore, opts: ApprovalQueueOptions) {
     this.#store = store;
     this.#opts = {
       pollMs: DEFAULTS.approvalPollMs,
@@ -165,7 +165,7 @@ export class ApprovalQueue {
  *   no longer pending (detail.status tells what it is).
  */
 export async function decideApproval(
-  store: Store,
+  store: ApprovalStore,
   id: string,
   status: 'approved' | 'denied',
   by: string,

@@ -16,10 +16,11 @@
  * commits. See docs/audit.md.
  */
 import { BastionError } from '../errors.ts';
-import type { Store, StoredKey } from '../store/store.ts';
+import type { KeyStore, StoredKey } from '../identity/key-store.ts';
 import { generateEd25519, keyIdOf, publicKeyOf, signEd25519 } from '../util/crypto.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { appendChained, tipOf, type AuditTip } from './append.ts';
+import type { AuditStore } from './store.ts';
 import { jsonSnapshot } from './canonical.ts';
 import { checkpointPayload, isCheckpointPosition, verifyChain, type VerifyResult } from './chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
@@ -89,8 +90,11 @@ function positionsIn(from: number, to: number, every: number): number[] {
 /** How long a batch of only lazy events waits for more before it is committed, in ms. */
 export const LAZY_LINGER_MS = 5;
 
+/** What the audit log needs from a store: the chain and its checkpoints, and the `audit` signing keys. */
+export type AuditLogStore = AuditStore & KeyStore;
+
 export class AuditLog {
-  readonly #store: Store;
+  readonly #store: AuditLogStore;
   readonly #every: number;
   readonly #maxBatch: number;
   readonly #now: () => Date;
@@ -122,7 +126,7 @@ export class AuditLog {
   #wake: (() => void) | undefined;
 
   /** Prefer {@link AuditLog.open}, which creates the signing key up front; otherwise it is created on the first checkpoint. */
-  constructor(store: Store, opts: AuditLogOptions) {
+  constructor(store: AuditLogStore, opts: AuditLogOptions) {
     if (!Number.isSafeInteger(opts.checkpointEvery) || opts.checkpointEvery < 1) {
       throw new RangeError('AuditLog: checkpointEvery must be a positive integer');
     }
@@ -145,7 +149,7 @@ export class AuditLog {
    * uncovered, and sends the witness the store's checkpoints it lacks.
    * Throws `ERR_STORE`, `ERR_AUDIT_WRITE`, `ERR_VAULT_KEY`.
    */
-  static async open(store: Store, opts: AuditLogOptions): Promise<AuditLog> {
+  static async open(store: AuditLogStore, opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(store, opts);
     await log.#signingKey();
     await log.#ready();
@@ -482,7 +486,7 @@ export interface VerifyAuditOptions {
  * when the store cannot be read, `TypeError` when `publicKeyPem` holds no public
  * key, `RangeError` for a bad `pageSize` or `checkpointEvery`.
  */
-export async function verifyAudit(store: Store, opts: VerifyAuditOptions = {}): Promise<VerifyResult> {
+export async function verifyAudit(store: AuditStore & Pick<KeyStore, 'listKeys'>, opts: VerifyAuditOptions = {}): Promise<VerifyResult> {
   const pageSize = opts.pageSize ?? 1000;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError('verifyAudit: pageSize must be a positive integer');
   const keys = new Map<string, string>();
@@ -526,7 +530,7 @@ function pemPublicKeys(text: string): string[] {
 }
 
 /** Every record, ascending, `pageSize` at a time. */
-async function* readAllAudit(store: Store, pageSize: number): AsyncGenerator<AuditRecord> {
+async function* readAllAudit(store: Pick<AuditStore, 'readAudit'>, pageSize: number): AsyncGenerator<AuditRecord> {
   let from = 1;
   for (;;) {
     const page = await store.readAudit(from, pageSize);

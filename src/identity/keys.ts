@@ -14,8 +14,8 @@
 import { calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, type JWK } from 'jose';
 import { SEALED_KEY_PREFIX, type KeyProtector } from '../audit/log.ts';
 import { BastionError } from '../errors.ts';
-import type { Store, StoredKey } from '../store/store.ts';
 import { ed25519Signer, generateEd25519 } from '../util/crypto.ts';
+import type { KeyStore, StoredKey } from './key-store.ts';
 
 /** A public JWK as published: OKP / Ed25519 (RFC 8037) with `kid`, `alg: EdDSA`, `use: sig`. */
 export interface PublicJwk extends JWK {
@@ -81,13 +81,13 @@ export async function publicJwkOf(publicKeyPem: string): Promise<PublicJwk> {
  * makes the first key when the store has none.
  */
 export class IdentityKeys {
-  readonly #store: Store;
+  readonly #store: KeyStore;
   readonly #opts: IdentityKeysOptions;
   readonly #now: () => number;
   #signing: { key: SigningKey; storedId: string; at: number } | undefined;
   #jwks: { value: { keys: PublicJwk[] }; at: number } | undefined;
 
-  private constructor(store: Store, opts: IdentityKeysOptions) {
+  private constructor(store: KeyStore, opts: IdentityKeysOptions) {
     this.#store = store;
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
@@ -98,7 +98,7 @@ export class IdentityKeys {
    * @throws BastionError `ERR_STORE`; `ERR_VAULT_KEY` when the key is sealed and no protector is given;
    *   `ERR_VAULT_DECRYPT` when the protector cannot open it.
    */
-  static async open(store: Store, opts: IdentityKeysOptions): Promise<IdentityKeys> {
+  static async open(store: KeyStore, opts: IdentityKeysOptions): Promise<IdentityKeys> {
     const ring = new IdentityKeys(store, opts);
     if ((await store.getKey('identity')) === undefined) await ring.rotate();
     await ring.signingKey();
@@ -109,7 +109,7 @@ export class IdentityKeys {
    * The key ring without creating or opening a key: for listing, publishing
    * and rotating (which seals the new key with `protector`, required then).
    */
-  static view(store: Store, opts: IdentityKeysOptions): IdentityKeys {
+  static view(store: KeyStore, opts: IdentityKeysOptions): IdentityKeys {
     return new IdentityKeys(store, opts);
   }
 

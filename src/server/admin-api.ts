@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { allow, deny, type Decision } from '../decision.ts';
 import { isBastionError } from '../errors.ts';
-import type { ApprovalRecord } from '../store/store.ts';
+import type { ApprovalRecord } from '../approvals/store.ts';
 import type { Gateway } from './gateway.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import { authenticateAgent } from '../door/authenticate.ts';

@@ -5,7 +5,7 @@
 import { userInfo } from 'node:os';
 import { appendAuditEvents } from '../../audit/append.ts';
 import { allow } from '../../decision.ts';
-import type { Store } from '../../store/store.ts';
+import type { AuditStore } from '../../audit/store.ts';
 
 /** `cli:<os user>`, or `cli` when the user has no passwd entry. */
 export function cliActor(): string {
@@ -23,7 +23,7 @@ export function cliActor(): string {
  * checkpoint positions this skipped when it next opens or commits.
  * @throws BastionError `ERR_STORE`, `ERR_AUDIT_CONFLICT`.
  */
-export async function appendAdminAudit(store: Store, method: string, target: string, started: number, detail: Record<string, unknown>): Promise<void> {
+export async function appendAdminAudit(store: AuditStore, method: string, target: string, started: number, detail: Record<string, unknown>): Promise<void> {
   await appendAuditEvents(store, [
     {
       time: new Date().toISOString(),

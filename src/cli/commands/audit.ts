@@ -13,6 +13,7 @@ import { parseFlags, type ParsedFlags } from '../args.ts';
 import { isBastionError } from '../../errors.ts';
 import { verifyAudit } from '../../audit/log.ts';
 import type { AuditCheckpoint, AuditRecord } from '../../audit/types.ts';
+import type { AuditStore } from '../../audit/store.ts';
 import { readWitnessFile } from '../../audit/witness.ts';
 import { DEFAULTS } from '../../defaults.ts';
 import { openSqliteStore } from '../../store/sqlite.ts';
@@ -281,7 +282,7 @@ export const auditTail: CliCommand = async (argv, io) => {
  * until `signal` aborts. Store errors reject.
  */
 export async function followAudit(
-  store: Store,
+  store: Pick<AuditStore, 'readAudit'>,
   fromSeq: number,
   emit: (record: AuditRecord) => void,
   signal: AbortSignal,

@@ -6,7 +6,8 @@
 import { userInfo } from 'node:os';
 import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
-import type { BanRecord, Store } from '../../store/store.ts';
+import type { BanRecord } from '../../model/ban-store.ts';
+import type { Store } from '../../store/store.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { openConfiguredStore } from './config-store.ts';
