@@ -63,7 +63,7 @@ import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type Upstrea
 import { sanitizeResult } from './sanitize.ts';
 import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
-import { redactionForms } from '../egress/redact-stream.ts';
+import { redactionForms } from '../redact/values.ts';
 import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
@@ -567,6 +567,12 @@ export class GatewaySession {
       const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, true) : deny('resource.unknown', 'catalogue');
       ctx.decision = d;
       if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+      // Completing a file: template lists names under the path typed so far: the path guard decides it.
+      const pd = await this.#deps.paths.checkCompletion(this.#deps.config.upstreams.get(owner), uri, req.params.argument, req.params.context?.arguments);
+      if (pd.effect !== 'allow') {
+        ctx.decision = pd;
+        throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_PATH_DENIED)');
+      }
       const conn = await this.#upstream(owner);
       return conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
     });

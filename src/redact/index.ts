@@ -9,3 +9,4 @@ export { compileRedaction, findSpans, NO_VALUES, redactBytes, REDACTED_VALUE, Re
 export { isJsonMediaType, redactJsonBody, redactJsonValue, splitAcross, splitLeaves, type JsonLeaf } from './json.ts';
 export { ResponseRedactor, type ResponseRedactorOptions } from './response.ts';
 export { redactLogLine } from './log.ts';
+export { redactionForms, redactValuesInString } from './values.ts';

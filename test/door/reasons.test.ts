@@ -3,7 +3,10 @@
  * value (src/door/refusal.ts).
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
+import ts from 'typescript';
 import { isReason, reasonEntry, REASONS, RPC, statusOf } from '../../src/door/reasons.ts';
 import { refusal, refusalOf } from '../../src/door/refusal.ts';
 
@@ -12,7 +15,7 @@ test('every row has an error code, an HTTP error status and a JSON-RPC error cod
     assert.match(row.code, /^ERR_[A-Z0-9_]+$/, reason);
     assert.ok(row.status >= 400 && row.status <= 599, `${reason}: ${row.status}`);
     for (const s of Object.values(row.byDoor ?? {})) assert.ok(s >= 400 && s <= 599, reason);
-    if (row.rpc !== undefined) assert.ok(Object.values(RPC).includes(row.rpc), reason);
+    if (row.rpc !== undefined) assert.ok((Object.values(RPC) as number[]).includes(row.rpc), reason);
     assert.match(reason, /^[a-z0-9_]+(\.[a-z0-9_-]+)*$/, 'reason codes are dotted lowercase');
   }
 });
@@ -43,4 +46,44 @@ test('refusal() reads code, status and JSON-RPC code from the table', () => {
   });
   assert.equal(refusal('ssrf.address.metadata', 'dns', 'network').code, 'ERR_EGRESS_SSRF');
   assert.equal(refusal('policy.forbid', 'p', 'tool').rpc, RPC.DENIED);
+});
+
+test('closed table: every deny reason written in src/ is a row (read with the TypeScript parser)', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const walk = (dir: string, out: string[] = []): string[] => {
+    for (const n of readdirSync(dir)) {
+      const f = join(dir, n);
+      if (statSync(f).isDirectory()) walk(f, out);
+      else if (n.endsWith('.ts')) out.push(f);
+    }
+    return out;
+  };
+  const missing: string[] = [];
+  let seen = 0;
+  for (const file of walk(join(root, 'src'))) {
+    // bastion/verify is a standalone library with its own error table.
+    if (file.includes(`${join('src', 'verify')}`)) continue;
+    const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const check = (node: ts.Node, reason: ts.Node): void => {
+      if (ts.isStringLiteral(reason) || ts.isNoSubstitutionTemplateLiteral(reason)) {
+        seen++;
+        if (!isReason(reason.text)) missing.push(`${relative(root, file)}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1} ${reason.text}`);
+      }
+    };
+    const visit = (node: ts.Node): void => {
+      // deny('reason', rule)
+      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'deny' && node.arguments[0]) check(node, node.arguments[0]);
+      // { effect: 'deny', reason: '...' }
+      if (ts.isObjectLiteralExpression(node)) {
+        const prop = (name: string) => node.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && ts.isIdentifier(p.name) && p.name.text === name);
+        const effect = prop('effect');
+        const reason = prop('reason');
+        if (effect && reason && ts.isStringLiteral(effect.initializer) && effect.initializer.text === 'deny') check(node, reason.initializer);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  assert.ok(seen > 50, `the scan found ${seen} deny reasons: it is not reading the sources`);
+  assert.deepEqual(missing, []);
 });

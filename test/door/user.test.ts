@@ -11,6 +11,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import type { ResolvedUsers } from '../../src/config/types.ts';
 import { mayActPrivileged, UserVerifier } from '../../src/door/user.ts';
 
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
 const ISS = 'https://idp.example';
 const AUD = 'bastion';
 
@@ -18,8 +20,8 @@ describe('UserVerifier', () => {
   let server: Server;
   let jwksUrl: string;
   let jwksUp = true;
-  let priv: CryptoKey;
-  let otherPriv: CryptoKey;
+  let priv: PrivateKey;
+  let otherPriv: PrivateKey;
   let pubJwk: JWK;
 
   before(async () => {
@@ -43,7 +45,7 @@ describe('UserVerifier', () => {
     require,
     token: { header: 'bastion-user-token', issuer: ISS, audience: AUD, jwks: { url: jwksUrl }, algorithms: ['ES256'], claim: 'sub', clockToleranceS: 5, ...over },
   });
-  const token = (claims: Record<string, unknown> = {}, opts: { key?: CryptoKey; kid?: string; exp?: string; iss?: string; aud?: string } = {}): Promise<string> =>
+  const token = (claims: Record<string, unknown> = {}, opts: { key?: PrivateKey; kid?: string; exp?: string; iss?: string; aud?: string } = {}): Promise<string> =>
     new SignJWT({ sub: 'alice', ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'k1' })
       .setIssuer(opts.iss ?? ISS)

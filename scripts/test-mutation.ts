@@ -1,0 +1,79 @@
+/**
+ * `npm run test:mutation`: mutation testing of the security core with Stryker
+ * (its command runner: each mutant runs the test files that cover the module).
+ * Not part of CI's time budget: a full run takes tens of minutes on 2 cores.
+ *
+ * Usage: node scripts/test-mutation.ts [group ...]   (default: every group)
+ * Prints, per group, killed / survived / timed out / errors and the score
+ * (killed + timed out over all valid mutants), then the total. Survivors are
+ * listed with file, line and mutator in reports/mutation/<group>.txt.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LogLevel } from '@stryker-mutator/api/core';
+import { Stryker } from '@stryker-mutator/core';
+
+const root = join(import.meta.dirname, '..');
+
+/** A module of the security core and the tests that are its evidence. */
+interface Group {
+  readonly mutate: readonly string[];
+  readonly tests: readonly string[];
+}
+
+const GROUPS: Readonly<Record<string, Group>> = {
+  kernel: { mutate: ['src/door/*.ts'], tests: ['test/door/authenticate.test.ts', 'test/door/reasons.test.ts', 'test/door/audit-step.test.ts', 'test/door/user.test.ts'] },
+  release: { mutate: ['src/vault/release.ts'], tests: ['test/vault/release.test.ts'] },
+  redact: { mutate: ['src/redact/*.ts'], tests: ['test/redact'] },
+  ssrf: { mutate: ['src/egress/ssrf-classify.ts', 'src/egress/guard.ts', 'src/net/host-pattern.ts'], tests: ['test/egress/ssrf-classify.test.ts', 'test/egress/ssrf-vectors.test.ts', 'test/egress/guard.test.ts', 'test/net/host-pattern.test.ts'] },
+  policy: { mutate: ['src/policy/engine.ts'], tests: ['test/policy/engine.test.ts'] },
+  paths: { mutate: ['src/policy/paths.ts'], tests: ['test/policy/paths.test.ts'] },
+  audit: { mutate: ['src/audit/chain.ts', 'src/audit/canonical.ts'], tests: ['test/audit/chain.test.ts', 'test/audit/canonical.test.ts', 'test/audit/density.test.ts'] },
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((g) => !Object.hasOwn(GROUPS, g));
+if (unknown.length > 0) {
+  console.error(`unknown group ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}`);
+  process.exit(2);
+}
+const names = wanted.length > 0 ? wanted : Object.keys(GROUPS);
+mkdirSync(join(root, 'reports', 'mutation'), { recursive: true });
+
+const rows: { group: string; killed: number; survived: number; timeout: number; errors: number; score: number }[] = [];
+for (const group of names) {
+  const g = GROUPS[group] as Group;
+  const stryker = new Stryker({
+    testRunner: 'command',
+    commandRunner: { command: `"${process.execPath}" --test --test-concurrency=1 --test-reporter=dot ${g.tests.join(' ')}` },
+    mutate: [...g.mutate],
+    concurrency: 2,
+    timeoutMS: 60_000,
+    reporters: ['progress'],
+    tempDirName: '.stryker-tmp',
+    cleanTempDir: 'always',
+    // The sandbox needs the sources, tests and config; not the corpora, benches or reports.
+    ignorePatterns: ['reports', 'bench', 'docs', '.bastion', 'dist'],
+    logLevel: 'warn' as LogLevel,
+  });
+  const results = await stryker.runMutationTest();
+  const count = (s: string): number => results.filter((r) => r.status === s).length;
+  const killed = count('Killed');
+  const timeout = count('Timeout');
+  const survived = count('Survived') + count('NoCoverage');
+  const errors = count('RuntimeError') + count('CompileError');
+  const valid = killed + timeout + survived;
+  rows.push({ group, killed, survived, timeout, errors, score: valid === 0 ? 1 : (killed + timeout) / valid });
+  const lines = results
+    .filter((r) => r.status === 'Survived' || r.status === 'NoCoverage')
+    .map((r) => `${r.fileName}:${r.location.start.line}:${r.location.start.column} ${r.mutatorName} ${JSON.stringify(r.replacement ?? '')}`);
+  writeFileSync(join(root, 'reports', 'mutation', `${group}.txt`), lines.join('\n') + '\n');
+}
+
+console.log('\ngroup     killed  survived  timeout  errors  score');
+for (const r of rows) {
+  console.log(`${r.group.padEnd(9)} ${String(r.killed).padStart(6)}  ${String(r.survived).padStart(8)}  ${String(r.timeout).padStart(7)}  ${String(r.errors).padStart(6)}  ${(r.score * 100).toFixed(1)}%`);
+}
+const sum = (k: 'killed' | 'survived' | 'timeout'): number => rows.reduce((a, r) => a + r[k], 0);
+const total = sum('killed') + sum('timeout') + sum('survived');
+console.log(`total     ${String(sum('killed')).padStart(6)}  ${String(sum('survived')).padStart(8)}  ${String(sum('timeout')).padStart(7)}          ${total === 0 ? '-' : (((sum('killed') + sum('timeout')) / total) * 100).toFixed(1)}%`);
