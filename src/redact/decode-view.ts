@@ -32,25 +32,23 @@
 export const MAX_TOKEN_BYTES = 20;
 const MAX_DIGITS = 16;
 
-/** One decoded token: view bytes `[v, v + len)` came from source bytes `[s, e)`. */
-interface Token {
-  readonly v: number;
-  readonly len: number;
-  readonly s: number;
-  readonly e: number;
-}
-
 /**
- * A decoded view of `src[0, settled)`. `bytes` is the decoded text; tokens
- * record where decoding changed the length, and every other view byte maps to
- * one source byte linearly. `changed` is false when nothing was decoded (the
- * view equals the source and need not be searched).
+ * A decoded view of `src[0, settled)`. `bytes` is the decoded text (never
+ * longer than its source: every token is at least as long as its UTF-8
+ * output). Token i turned source bytes `[ts[i], te[i])` into view bytes
+ * `[tv[i], tv[i] + tl[i])`; every other view byte maps to one source byte
+ * linearly. `changed` is false when nothing was decoded (the view is the
+ * source and need not be searched).
  */
 export interface DecodedView {
   readonly bytes: Buffer;
   readonly settled: number;
   readonly changed: boolean;
-  readonly tokens: readonly Token[];
+  readonly count: number;
+  readonly tv: Int32Array;
+  readonly tl: Int32Array;
+  readonly ts: Int32Array;
+  readonly te: Int32Array;
 }
 
 /** The named character references that decode to ASCII characters (and nbsp), WHATWG HTML §13.5. */
@@ -157,8 +155,13 @@ function isTrigger(c: number): boolean {
  * than {@link MAX_TOKEN_BYTES} bytes follow it): `settled` says where.
  */
 export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedView {
-  const parts: Uint8Array[] = [];
-  const tokens: Token[] = [];
+  let out: Buffer | null = null;
+  let cap = 0;
+  let tv = EMPTY;
+  let tl = EMPTY;
+  let ts = EMPTY;
+  let te = EMPTY;
+  let count = 0;
   let v = 0;
   let lit = 0;
   let p = 0;
@@ -179,31 +182,52 @@ export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedV
       continue;
     }
     const [value, len, isByte] = t;
+    if (out === null) out = Buffer.allocUnsafe(m);
+    if (count === cap) {
+      cap = Math.max(256, cap * 2);
+      [tv, tl, ts, te] = [grow(tv, cap), grow(tl, cap), grow(ts, cap), grow(te, cap)];
+    }
     if (p > lit) {
-      parts.push(src.subarray(lit, p));
+      out.set(src.subarray(lit, p), v);
       v += p - lit;
     }
-    const out = isByte ? Buffer.from([value]) : Buffer.from(String.fromCodePoint(value), 'utf8');
-    parts.push(out);
-    tokens.push({ v, len: out.length, s: p, e: p + len });
-    v += out.length;
+    let n = 1;
+    if (isByte) out[v] = value;
+    else n = out.write(String.fromCodePoint(value), v, 'utf8');
+    tv[count] = v;
+    tl[count] = n;
+    ts[count] = p;
+    te[count] = p + len;
+    count++;
+    v += n;
     p += len;
     lit = p;
   }
   const end = Math.min(p, settled);
-  if (tokens.length === 0) return { bytes: Buffer.from(src.buffer, src.byteOffset, end), settled, changed: false, tokens };
-  if (end > lit) parts.push(src.subarray(lit, end));
-  return { bytes: Buffer.concat(parts), settled, changed: true, tokens };
+  if (out === null) return { bytes: Buffer.from(src.buffer, src.byteOffset, end), settled, changed: false, count: 0, tv, tl, ts, te };
+  if (end > lit) {
+    out.set(src.subarray(lit, end), v);
+    v += end - lit;
+  }
+  return { bytes: out.subarray(0, v), settled, changed: true, count, tv, tl, ts, te };
 }
 
-/** The last token with `v ≤ j` (binary search), or -1. */
-function tokenBefore(tokens: readonly Token[], j: number): number {
+const EMPTY = new Int32Array(0);
+
+function grow(a: Int32Array, cap: number): Int32Array {
+  const b = new Int32Array(cap);
+  b.set(a);
+  return b;
+}
+
+/** The last token with `tv ≤ j` (binary search), or -1. */
+function tokenBefore(view: DecodedView, j: number): number {
   let lo = 0;
-  let hi = tokens.length - 1;
+  let hi = view.count - 1;
   let best = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if ((tokens[mid] as Token).v <= j) {
+    if ((view.tv[mid] as number) <= j) {
       best = mid;
       lo = mid + 1;
     } else hi = mid - 1;
@@ -213,11 +237,12 @@ function tokenBefore(tokens: readonly Token[], j: number): number {
 
 /** The source range `[start, end)` of view byte `j`. */
 export function sourceOf(view: DecodedView, j: number): [number, number] {
-  const i = tokenBefore(view.tokens, j);
+  const i = tokenBefore(view, j);
   if (i < 0) return [j, j + 1];
-  const t = view.tokens[i] as Token;
-  if (j < t.v + t.len) return [t.s, t.e];
-  const s = t.e + (j - t.v - t.len);
+  const v = view.tv[i] as number;
+  const l = view.tl[i] as number;
+  if (j < v + l) return [view.ts[i] as number, view.te[i] as number];
+  const s = (view.te[i] as number) + (j - v - l);
   return [s, s + 1];
 }
 
@@ -225,9 +250,4 @@ export function sourceOf(view: DecodedView, j: number): [number, number] {
 export function sourceStart(view: DecodedView, j: number): number {
   if (j >= view.bytes.length) return view.settled;
   return sourceOf(view, j)[0];
-}
-
-/** The source ranges of the tokens, for boundary checks: each `[s, e)` with e − s > 1 or a length change. */
-export function tokenRanges(view: DecodedView): readonly (readonly [number, number])[] {
-  return view.tokens.map((t) => [t.s, t.e] as const);
 }

@@ -81,30 +81,27 @@ interface Level {
   readonly end: (j: number) => number;
   /** Whether occurrences must be searched (false: same text as a level already searched). */
   readonly search: boolean;
-  /** Token source ranges, for moving a cut out of a token. */
-  readonly tokens: readonly (readonly [number, number])[];
+  /** Where a cut at source offset `c` must move to so it falls between tokens (the start of the token strictly containing `c`, else `c`). */
+  readonly boundary: (c: number) => number;
 }
+
+const NOT_A_TOKEN = (c: number): number => c;
 
 function levelsOf(buf: Buffer, final: boolean): Level[] {
   const n = buf.length;
-  const levels: Level[] = [{ bytes: buf, length: n, start: (j) => j, end: (j) => j + 1, search: true, tokens: [] }];
+  const levels: Level[] = [{ bytes: buf, length: n, start: (j) => j, end: (j) => j + 1, search: true, boundary: NOT_A_TOKEN }];
   const v1 = decodeView(buf, n, final);
   const s1 = (j: number): number => sourceStart(v1, j);
   const e1 = (j: number): number => sourceOf(v1, j)[1];
-  levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, tokens: v1.tokens.map((t) => [t.s, t.e] as const) });
+  const b1 = (c: number): number => outOfToken(v1.count, (i) => v1.ts[i] as number, (i) => v1.te[i] as number, c);
+  levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, boundary: b1 });
   // Nothing decoded: a second pass would read the same bytes and stop at the same place.
   if (!v1.changed) return levels;
   const v2: DecodedView = decodeView(v1.bytes, v1.bytes.length, final);
   const s2 = (j: number): number => (j >= v2.bytes.length ? s1(v2.settled) : s1(sourceOf(v2, j)[0]));
   const e2 = (j: number): number => e1(sourceOf(v2, j)[1] - 1);
-  levels.push({
-    bytes: v2.bytes,
-    length: v2.bytes.length,
-    start: s2,
-    end: e2,
-    search: v2.changed,
-    tokens: v2.tokens.map((t) => [s1(t.s), e1(t.e - 1)] as const),
-  });
+  const b2 = (c: number): number => outOfToken(v2.count, (i) => s1(v2.ts[i] as number), (i) => e1((v2.te[i] as number) - 1), c);
+  levels.push({ bytes: v2.bytes, length: v2.bytes.length, start: s2, end: e2, search: v2.changed, boundary: b2 });
   return levels;
 }
 
@@ -145,13 +142,14 @@ function occurrences(levels: readonly Level[], forms: readonly Buffer[]): [numbe
   return merged;
 }
 
-/** The start of the token of `ranges` (sorted, disjoint) that strictly contains `c`, or `c`. */
-function outOfToken(ranges: readonly (readonly [number, number])[], c: number): number {
+/** The start of the token (of `count`, sorted and disjoint, token i spanning `[start(i), end(i))`) that strictly contains `c`, or `c`. */
+function outOfToken(count: number, start: (i: number) => number, end: (i: number) => number, c: number): number {
   let lo = 0;
-  let hi = ranges.length - 1;
+  let hi = count - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const [s, e] = ranges[mid] as readonly [number, number];
+    const s = start(mid);
+    const e = end(mid);
     if (e <= c) lo = mid + 1;
     else if (s >= c) hi = mid - 1;
     else return s;
@@ -184,7 +182,7 @@ export function redactPrefix(buf: Buffer, set: RedactionSet, final: boolean): { 
         }
       }
       for (const lv of levels) {
-        const c = outOfToken(lv.tokens, cut);
+        const c = lv.boundary(cut);
         if (c < cut) {
           cut = c;
           moved = true;
