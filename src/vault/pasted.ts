@@ -23,7 +23,7 @@
  */
 import { base32nopad } from '@scure/base';
 import { secretRuleHosts } from '../detect/secrets.ts';
-import type { Store, StoredPastedSecret } from '../store/store.ts';
+import type { PastedSecretStore, StoredPastedSecret } from './pasted-store.ts';
 import { constantTimeEqual, hmacSha256, randomId } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
@@ -63,7 +63,7 @@ export interface VaultedPaste {
 
 /** The personal-secret store of the model door. */
 export class PastedSecrets {
-  readonly #store: Store;
+  readonly #store: PastedSecretStore;
   readonly #vault: Vault;
   readonly #tokenKey: Buffer;
   readonly #fingerprintKey: Buffer;
@@ -71,7 +71,7 @@ export class PastedSecrets {
   /** `token` → value, least recently used first. */
   readonly #values = new Map<string, Secret>();
 
-  constructor(store: Store, vault: Vault, opts: { now?: () => number } = {}) {
+  constructor(store: PastedSecretStore, vault: Vault, opts: { now?: () => number } = {}) {
     this.#store = store;
     this.#vault = vault;
     this.#tokenKey = vault.derivedKey('pasted/token');

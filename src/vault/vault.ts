@@ -1,5 +1,5 @@
 /**
- * The vault: secrets stored sealed in the {@link Store}, placeholders handed to
+ * The vault: secrets stored sealed in the {@link VaultStore}, placeholders handed to
  * agents instead of values, and the hot-path lookup from a placeholder back to
  * a value (see docs/vault.md and ARCHITECTURE.md, "vault").
  *
@@ -24,13 +24,13 @@
 import { HostPattern, SECRET_NAME } from '../config/schema.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { BastionError } from '../errors.ts';
-import type { Store, StoredSecret } from '../store/store.ts';
 import { hmacSha256, randomId, randomKeyBytes } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
 import { vaultDecryptError } from './errors.ts';
 import type { Kek } from './kek.ts';
 import { derivePlaceholder, isPlaceholder } from './placeholder.ts';
+import type { StoredSecret, VaultStore } from './store.ts';
 
 /** Name of the vault item holding the sealed placeholder root key. */
 export const PLACEHOLDER_ROOT_ITEM = 'placeholder-root-key';
@@ -199,7 +199,7 @@ export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; h
 }
 
 /**
- * The vault over a {@link Store} and a {@link Kek}. Open one per process with
+ * The vault over a {@link VaultStore} and a {@link Kek}. Open one per process with
  * {@link Vault.open}; several processes may share one store.
  *
  * Errors: store failures propagate as `BastionError('ERR_STORE')`, a sealed
@@ -207,7 +207,7 @@ export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; h
  * errors are `TypeError`/`RangeError` naming the field, never the value.
  */
 export class Vault {
-  readonly #store: Store;
+  readonly #store: VaultStore;
   readonly #kek: Kek;
   readonly #rootKey: Buffer;
   readonly #graceMs: number;
@@ -220,7 +220,7 @@ export class Vault {
   /** Per index: host → its secrets' live values, until the first of their rotation graces ends. */
   readonly #byHost = new WeakMap<IndexState, Map<string, { readonly values: readonly Secret[]; readonly expiresAt: number }>>();
 
-  private constructor(store: Store, kek: Kek, rootKey: Buffer, opts: VaultOptions) {
+  private constructor(store: VaultStore, kek: Kek, rootKey: Buffer, opts: VaultOptions) {
     this.#store = store;
     this.#kek = kek;
     this.#rootKey = rootKey;
@@ -236,7 +236,7 @@ export class Vault {
    *   (another KEK: the wrong `BASTION_MASTER_KEY` or key file); `ERR_STORE`
    * @throws RangeError if `opts.rotationGraceMs` is not a non-negative integer
    */
-  static async open(store: Store, kek: Kek, opts: VaultOptions): Promise<Vault> {
+  static async open(store: VaultStore, kek: Kek, opts: VaultOptions): Promise<Vault> {
     if (!Number.isSafeInteger(opts.rotationGraceMs) || opts.rotationGraceMs < 0) {
       throw new RangeError('Vault.open: rotationGraceMs must be a non-negative integer (ms)');
     }
