@@ -103,6 +103,12 @@ test('density: densityThrough limits the rule to records listed before the check
   // Records 21-40 were appended (with checkpoints this reader did not list) while it read.
   assert.equal((await verifyChain(full.slice(0, 40), cps, keys, { checkpointEvery: 10, densityThrough: 20 })).ok, true);
   expectBroken(await verifyChain(full.slice(0, 40), cps, keys, { checkpointEvery: 10, densityThrough: 35 }), 31, 'checkpoint_gap');
+  // The boundary: the record at densityThrough is still covered by the rule.
+  expectBroken(await verifyChain(full.slice(0, 40), cps, keys, { checkpointEvery: 10, densityThrough: 31 }), 31, 'checkpoint_gap');
+  assert.equal((await verifyChain(full.slice(0, 40), cps, keys, { checkpointEvery: 10, densityThrough: 30 })).ok, true);
+  // A store that was empty when the checkpoints were listed: records appended since need none yet.
+  assert.equal((await verifyChain(full.slice(0, 5), [], keys, { checkpointEvery: 10, densityThrough: 0 })).ok, true);
+  expectBroken(await verifyChain(full.slice(0, 5), [], keys, { checkpointEvery: 10, densityThrough: 1 }), 1, 'checkpoint_missing');
 });
 
 test('density: a bad checkpointEvery is RangeError', async () => {
@@ -188,4 +194,29 @@ test('property: the audit log\'s own stores always verify, whatever the batch si
     ),
     { numRuns: 40 },
   );
+});
+
+test('verifyChain with a witness: mismatch, cut, emptied, forged witness lines; store checkpoints are reported first', async () => {
+  const records = full.slice(0, 40);
+  const witness = positionCheckpoints(records, 10, true);
+  const opts = { checkpointEvery: 10, witness };
+  assert.deepEqual(await verifyChain(records, witness, keys, opts), { ok: true, count: 40, lastSeq: 40, checkpoints: 5 });
+  // Re-chained from 25 with the store's stale checkpoints gone: the witness names the first witnessed seq at or after 25.
+  const rechained = chain(events.slice(0, 40).map((e, i) => (i === 24 ? { ...e, agent: 'mallory' } : e)));
+  const storeKept = witness.filter((c) => c.seq < 25);
+  expectBroken(await verifyChain(rechained, storeKept, keys, opts), 30, 'witness_mismatch');
+  // Cut at 33 (store checkpoints past it deleted too): the witness's last seq.
+  expectBroken(await verifyChain(records.slice(0, 33), witness.filter((c) => c.seq <= 33), keys, opts), 40, 'witness_truncated');
+  // Emptied.
+  const emptied = await verifyChain([], [], keys, opts);
+  expectBroken(emptied, 40, 'witness_truncated');
+  assert.match(emptied.ok ? '' : emptied.message, /no record \(emptied\)/);
+  // A cut that left a store checkpoint behind is the store's own evidence (truncated), reported before the witness's.
+  expectBroken(await verifyChain(records.slice(0, 33), witness, keys, opts), 40, 'truncated');
+  // A forged witness line, in range or past the end, is a signature failure, never evidence.
+  const forged = { ...witness[1]!, signature: signEd25519(generateEd25519().privateKeyPem, 'x') };
+  const bad = await verifyChain(records, witness, keys, { ...opts, witness: [witness[0]!, forged] });
+  expectBroken(bad, 10, 'checkpoint_signature');
+  assert.match(bad.ok ? '' : bad.message, /^witness checkpoint at seq 10/);
+  expectBroken(await verifyChain(records.slice(0, 5), [witness[0]!], keys, { ...opts, witness: [{ ...forged, seq: 50 }] }), 50, 'checkpoint_signature');
 });
