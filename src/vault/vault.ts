@@ -28,6 +28,7 @@ import { hmacSha256, randomId, randomKeyBytes } from '../util/crypto.ts';
 import { Secret } from '../util/secret.ts';
 import { openSecret, sealSecret, type SealedSecret } from './envelope.ts';
 import { vaultDecryptError } from './errors.ts';
+import { checkHostBinding, hostBindingMessage, isUsableStoredHost } from './host-binding.ts';
 import type { Kek } from './kek.ts';
 import { derivePlaceholder, isPlaceholder } from './placeholder.ts';
 import type { StoredSecret, VaultStore } from './store.ts';
@@ -96,6 +97,8 @@ export interface VaultSecretMeta {
   readonly header?: string | undefined;
   /** A header value template with exactly one `{}`; needs `header`. */
   readonly format?: string | undefined;
+  /** Accept exact hosts under a Public Suffix List PRIVATE-section suffix (src/vault/host-binding.ts); the caller audits it. */
+  readonly unsafeAllowSharedSuffix?: boolean | undefined;
 }
 
 /** Options of {@link Vault.open}. */
@@ -166,8 +169,9 @@ export function assertSecretValue(value: unknown): asserts value is Secret {
 
 /**
  * Validates and normalizes where a secret may be sent: hosts lower-cased
- * (brackets and one trailing dot removed), deduplicated, in order.
- * @throws TypeError on wrong types; RangeError naming the field (`hosts`, `header`, `format`)
+ * (brackets and one trailing dot removed), deduplicated, in order, each passing
+ * the Public Suffix List check ({@link checkHostBinding}).
+ * @throws TypeError on wrong types; RangeError naming the field (`hosts`, `header`, `format`) and, for a refused host, the reason
  */
 export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; header: string | null; format: string | null } {
   if (typeof meta !== 'object' || meta === null) throw new TypeError('secret meta must be an object');
@@ -181,6 +185,8 @@ export function normalizeSecretMeta(meta: VaultSecretMeta): { hosts: string[]; h
     if (!HostPattern.safeParse(n).success) {
       throw new RangeError(`hosts: ${JSON.stringify(h.slice(0, 256))} must be a host name, *.domain (any subdomain) or an IP literal`);
     }
+    const binding = checkHostBinding(n, { unsafeAllowSharedSuffix: meta.unsafeAllowSharedSuffix });
+    if (!binding.ok) throw new RangeError(`hosts: ${hostBindingMessage(binding, h)}`);
     if (!hosts.includes(n)) hosts.push(n);
   }
   const { header, format } = meta;
@@ -493,7 +499,8 @@ export class Vault {
    */
   async #build(generation: number): Promise<IndexState> {
     const [secrets, versions] = await Promise.all([this.#store.listSecrets(), this.#store.listValidSecretVersions(this.#now())]);
-    const byId = new Map(secrets.map((s) => [s.id, toInfo(s)]));
+    // Hosts stored before the Public Suffix List check, that no override could accept (`*.github.io`), are not used.
+    const byId = new Map(secrets.map((s) => [s.id, toInfo({ ...s, hosts: s.hosts.filter(isUsableStoredHost) })]));
     const indexed = versions
       .filter((v) => byId.has(v.secretId))
       .map((v) => ({ secretId: v.secretId, version: v.version, sealed: v.sealed, expiresAt: v.expiresAt }));
