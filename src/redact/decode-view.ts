@@ -157,10 +157,10 @@ function isTrigger(c: number): boolean {
 export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedView {
   let out: Buffer | null = null;
   let cap = 0;
-  let tv = EMPTY;
-  let tl = EMPTY;
-  let ts = EMPTY;
-  let te = EMPTY;
+  let tv: Int32Array = EMPTY;
+  let tl: Int32Array = EMPTY;
+  let ts: Int32Array = EMPTY;
+  let te: Int32Array = EMPTY;
   let count = 0;
   let v = 0;
   let lit = 0;
@@ -212,7 +212,7 @@ export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedV
   return { bytes: out.subarray(0, v), settled, changed: true, count, tv, tl, ts, te };
 }
 
-const EMPTY = new Int32Array(0);
+const EMPTY: Int32Array = new Int32Array(0);
 
 function grow(a: Int32Array, cap: number): Int32Array {
   const b = new Int32Array(cap);
