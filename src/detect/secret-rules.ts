@@ -134,9 +134,10 @@ const END64 = '(?![A-Za-z0-9_+/=-])';
  * The assignment between a name and its value, after the keyword: the rest of
  * the name, an optional type word (`var x string =`), closing quote or bracket,
  * an operator (`=`, `:=`, `::=`, `?=`, `.=`, `=>`, `:`, `>` of an XML element,
- * `,` of a call such as `getenv("API_TOKEN", "...")`), and an opening quote.
+ * `,` of a call such as `getenv("API_TOKEN", "...")`, ` - ` of a list written by
+ * hand: `stripe token - 'sk_...'`), and an opening quote.
  */
-const ASSIGN = String.raw`[\w.-]{0,24}(?:[ \t]{1,4}[A-Za-z]{1,12})?["'\]>]{0,2}[ \t]{0,4}(?:[:.?+]{0,3}=>?|:|>|,|\|\|)[ \t]{0,5}(?:\r?\n[ \t]{0,12})?[\x60'"]{0,2}`;
+const ASSIGN = String.raw`[\w.-]{0,24}(?:[ \t]{1,4}[A-Za-z]{1,12})?["'\]>]{0,2}[ \t]{0,4}(?:[:.?+]{0,3}=>?|:|>|,|\|\||(?<=[ \t])-(?=[ \t]))[ \t]{0,5}(?:\r?\n[ \t]{0,12})?[\x60'"]{0,2}`;
 /** After a value: a delimiter, an escaped line break, or the end. */
 const AFTER = String.raw`(?=[\x60'"\s;,)}\]<>&|]|\\[nrt]|$)`;
 
@@ -172,6 +173,8 @@ const NOT_SECRET_WORDS = new Set([
   'mock', 'schema', 'sequence', 'bucket', 'primary', 'foreign', 'index', 'idx', 'alias', 'pair', 'fingerprint',
   'hash', 'digest', 'checksum', 'salt', 'iv', 'nonce', 'reference', 'provider', 'issuer', 'audience', 'scope',
   'scopes', 'method', 'env', 'variable', 'var', 'param', 'key_id',
+  // Names that say the value is not a working credential (test data in code), and UI events.
+  'non', 'invalid', 'wrong', 'bad', 'bogus', 'malformed', 'event', 'events',
 ]);
 
 /** The words of an identifier: split at `_ - .`, camelCase humps and digits, lowercased. */
@@ -204,22 +207,66 @@ const SNAKE_CODE = /^_?[A-Za-z][A-Za-z0-9]{0,11}(?:_[A-Za-z0-9]{1,12}){1,8}$/;
 const REFERENCE = new RegExp(
   [
     String.raw`^[$%{<]`,
-    String.raw`^[A-Z][A-Z0-9_.-]*$`,
-    String.raw`^[a-z][a-z0-9_.-]*$`,
     String.raw`^[A-Za-z][A-Za-z0-9+.-]*:\/\/`,
     String.raw`^[^@\s]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$`,
     String.raw`^\.{0,2}\/`,
     String.raw`^[\w.-]+\.(?:pem|p12|pfx|cer|crt|key|keytab|jks|json|ya?ml|txt|env|cfg|conf|ini|xml)$`,
     String.raw`^[A-Za-z]:\\`,
-    SNAKE_CODE.source,
   ].join('|'),
 );
+/**
+ * A name in one case (`ALL_CAPS_NAME`, `lower.dotted-name`) or snake_case words: a
+ * reference to a value in code, unless {@link looksGenerated} (a lowercase random
+ * token such as `cjz5ip6ug319jnzv` is a value).
+ */
+const CODE_NAME = new RegExp([String.raw`^[A-Z][A-Z0-9_.-]*$`, String.raw`^[a-z][a-z0-9_.-]*$`, SNAKE_CODE.source].join('|'));
+
+/**
+ * Letters only, but as a generator leaves them (`wjXKCFzOWEPRqhTmmbWtVQ`): 16 or more,
+ * 30-70% upper case, the case changing at a third of the positions or more. CamelCase
+ * names (`XMLHttpRequestHandler`) change case far less often.
+ */
+export function looksGeneratedLetters(value: string): boolean {
+  if (value.length < 16 || !/^[A-Za-z]+$/.test(value)) return false;
+  let changes = 0;
+  let upper = 0;
+  for (let i = 0; i < value.length; i++) {
+    const isUpper = value.charCodeAt(i) <= 90;
+    if (isUpper) upper++;
+    if (i > 0 && isUpper !== value.charCodeAt(i - 1) <= 90) changes++;
+  }
+  return upper >= value.length * 0.3 && upper <= value.length * 0.7 && changes >= value.length / 3;
+}
+
+/**
+ * Letters and digits interleaved as a generator leaves them: at least 3 digits and
+ * at least 5 changes between a letter and a digit (separators skipped). Names people
+ * write (`user_id_2`, `sha256_v2`, `struct_X509_pubkey_st`) change a few times at most.
+ */
+export function looksGenerated(value: string): boolean {
+  let digits = 0;
+  let changes = 0;
+  let prev = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const kind = c >= 48 && c <= 57 ? 2 : (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? 1 : 0;
+    if (kind === 0) continue;
+    if (kind === 2) digits++;
+    if (prev !== 0 && kind !== prev) changes++;
+    prev = kind;
+  }
+  return digits >= 3 && changes >= 5;
+}
 /** A dotted code name (`process.env.API_KEY`, `config.auth.token`). */
 const DOTTED = /^(?:[A-Za-z_$][\w$]{0,63}\.){1,16}[A-Za-z_$][\w$]{0,63}$/;
+/** A qualified type name (`clm:AgencyIdentificationCodeContentType`, XML Schema): a prefix, then three or more capitalised words. */
+const QUALIFIED_NAME = /^[A-Za-z][\w.-]{0,31}:(?:[A-Z][a-z]{1,24}){3,16}$/;
 const HAS_DIGIT = /[0-9]/;
 const HAS_LETTER = /[A-Za-z]/;
 /** A slug such as `cmp2-qat-1208358310` or `jjwt-jackson-0.11.2`: lowercase words and versions joined by `-`. */
 const SLUG = /^[a-z][a-z0-9]*(?:[-.][a-z0-9]+){2,}$/;
+/** Lowercase or uppercase hex digits only. */
+const HEX_ONLY = /^(?:[0-9a-f]+|[0-9A-F]+)$/;
 /** A UUID with no other content: an identifier unless the name says otherwise (checked by the caller). */
 const UUID_ONLY = new RegExp(`^${UUID}$`, 'i');
 
@@ -228,7 +275,10 @@ export const GENERIC_MIN_ENTROPY = 3.5;
 
 function acceptGeneric(value: string, ctx: RuleContext): boolean {
   // Cheapest checks first: this runs for every assignment to a secret-like name.
-  if (!HAS_DIGIT.test(value) || !HAS_LETTER.test(value)) return false;
+  if (!HAS_DIGIT.test(value) && !looksGeneratedLetters(value)) return false;
+  // Digits only: a secret when long and varied (a numeric client secret or id such as
+  // Discord's); shorter numbers under such names are counts, ports and timestamps.
+  if (!HAS_LETTER.test(value) && (value.length < 16 || !/^\d+$/.test(value) || shannonEntropy(value) < 2)) return false;
   const { text, at } = ctx;
   const name = nameAround(text, at, ctx.matchEnd);
   const words = identifierWords(name);
@@ -236,11 +286,17 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   const isPassword = PASSWORD_NAME.test(words.at(-1) ?? '');
   if (value.length < (isPassword && quoted ? 8 : 10)) return false;
   if (looksLikeReference(value) || looksLikePlaceholder(value) || isEncodedText(value)) return false;
-  if (SLUG.test(value) && !UUID_ONLY.test(value)) return false;
+  if (SLUG.test(value) && !UUID_ONLY.test(value) && !looksGenerated(value)) return false;
   // A quoted password is typed by a person: a lower bar than a generated key. A UUID's
   // dashes and hex alphabet cap its entropy; version 4 is random by construction (checked below).
-  if (!UUID_ONLY.test(value) && shannonEntropy(value) < (isPassword && quoted ? 2.5 : GENERIC_MIN_ENTROPY)) return false;
+  // Hex has 16 symbols: a random hex string of 20-40 characters has less entropy than the bar, so it gets its own.
+  // A short generated value (15 characters of [a-z0-9]) cannot reach 3.5 bits: interleaving is evidence enough there.
+  const minEntropy = isPassword && quoted ? 2.5 : /^\d+$/.test(value) ? 2 : HEX_ONLY.test(value) || looksGenerated(value) ? 2.8 : GENERIC_MIN_ENTROPY;
+  if (!UUID_ONLY.test(value) && shannonEntropy(value) < minEntropy) return false;
   if (words.some((w) => NOT_SECRET_WORDS.has(w))) return false;
+  // Tokens and API keys are issued in the b64token alphabet (RFC 6750 section 2.1, plus `:`):
+  // other punctuation under such a name is not one. Passwords and secrets may hold any character.
+  if (!isPassword && !words.some((w) => w === 'secret' || w === 'secrets') && NOT_TOKEN_CHAR.test(value)) return false;
   // The keyword must be a word of the name ("token", "apiKey", "passwords", "authToken"), not part of a
   // longer one ("keyboard", "author", "monkeys"); lowercase compounds such as "apikey" are listed.
   const kwEnd = keywordEnd(text, at);
@@ -257,9 +313,11 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   const leadChar = lead >= 0 ? text[lead] : '';
   if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || leadChar === ',')) return false;
   // A UUID is a secret only when random (version 4) and named as one; version 1 UUIDs are timestamps.
-  if (UUID_ONLY.test(value) && (value[14] !== '4' || !words.some((w) => SECRET_WORDS_STRICT.has(w)))) return false;
+  // A version-1 UUID is a timestamp and a node id; any other under a secret's name is treated as random.
+  if (UUID_ONLY.test(value) && (value[14] === '1' || !words.some((w) => SECRET_WORDS_STRICT.has(w)))) return false;
   return true;
 }
+const NOT_TOKEN_CHAR = /[^A-Za-z0-9\-._~+/=:]/;
 const SECRET_WORDS_STRICT = new Set(['token', 'secret', 'password', 'passwd', 'pwd', 'apikey', 'key']);
 const PASSWORD_NAME = /^(?:password|passwd|pwd|pass)s?$/;
 /** Lowercase words that form one word with a following keyword: `apikey`, `accesstoken`, `dbpassword`. */
@@ -275,6 +333,7 @@ const PROVIDER_FORMATS: ReadonlyArray<readonly [RegExp, RegExp]> = [
   [/meraki/i, /^[0-9a-f]{40}$/],
   [/cloudflare/i, /^(?:[a-f0-9]{37}|[A-Za-z0-9_-]{40}|v1\.0-[a-f0-9-]{150,200})$/],
   [/mailchimp/i, /^[a-f0-9]{32}-us\d{1,2}$/],
+  [/telegram/i, /^\d{5,16}:A[\w-]{34}$/],
 ];
 function matchesProviderFormat(name: string, value: string): boolean {
   for (const [n, v] of PROVIDER_FORMATS) if (n.test(name) && !v.test(value)) return false;
@@ -284,7 +343,8 @@ function matchesProviderFormat(name: string, value: string): boolean {
 /** A reference, or a dotted code name whose parts are all words (not `s.<random>` of a Vault token). */
 function looksLikeReference(value: string): boolean {
   if (/\{\{|\$\{|\$\(|\.\.\.|…/.test(value)) return true;
-  if (REFERENCE.test(value)) return true;
+  if (REFERENCE.test(value) || QUALIFIED_NAME.test(value)) return true;
+  if (CODE_NAME.test(value) && !looksGenerated(value)) return true;
   if (!DOTTED.test(value)) return false;
   return !value.split('.').some((seg) => seg.length >= 16 && HAS_DIGIT.test(seg) && shannonEntropy(seg) >= 3.5);
 }
@@ -336,6 +396,8 @@ export function assignmentFollows(text: string, at: number): boolean {
     const c = text.charCodeAt(i);
     const k = c < 128 ? (ASSIGN_CLASS[c] as number) : 0;
     if (k === 3) return true;
+    // ` - ` between spaces: a hand-written list (`token - 'value'`).
+    if (c === 45 && i > at && (text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9) && (text.charCodeAt(i + 1) === 32 || text.charCodeAt(i + 1) === 9)) return true;
     if (k === 0) return false;
     if (k === 1) {
       if (!inName) {
@@ -388,6 +450,14 @@ function acceptCurlUser(s: string, ctx: RuleContext): boolean {
   if (/\{\{|\$\{|\$\(/.test(pair) || /^[$<[{%]/.test(secret) || /^(?:change(?:it|me)|pass(?:word)?|pwd|test|token|secret|\*+|x+|y+)$/i.test(secret)) return false;
   if (/^(?:[$<[{]|\$\{)/.test(user) && pass.length === 0) return false;
   return shannonEntropy(pair) >= 2 && !looksLikePlaceholder(secret);
+}
+
+/**
+ * An AWS secret access key: 40 characters of base64 (30 random bytes), so upper and
+ * lower case letters and digits all occur; not filler or a documentation example.
+ */
+function acceptAwsSecret(s: string): boolean {
+  return /[a-z]/.test(s) && /[A-Z]/.test(s) && HAS_DIGIT.test(s) && !looksLikePlaceholder(s) && !isKnownPublicValue(s);
 }
 
 /** Values inside an `Authorization`/API-key header: not a variable, template or placeholder. */
@@ -495,6 +565,25 @@ export function findK8sSecretValues(text: string, at: number): Array<[number, nu
   return out;
 }
 
+/**
+ * Rules for provider tokens with a distinctive prefix: `[id, keywords, pattern, hosts]`,
+ * each pattern a literal prefix and a bounded body. The token is the whole match, with a
+ * token boundary on both sides; its least entropy (after the prefix) keeps filler out.
+ */
+function providerTokens(list: ReadonlyArray<readonly [string, readonly string[], string, readonly string[]]>): SecretRule[] {
+  return list.map(([id, keywords, body, hosts]) => ({
+    id,
+    keywords,
+    re: sticky(`${START}(?:${body})(?![A-Za-z0-9_%+/=-])`),
+    accept: (s: string) => {
+      // The body after the prefix (a Twitter bearer token's prefix is its run of `A`).
+      const rest = s.startsWith('AAAA') ? s.replace(/^A{1,64}/, '') : s.slice(s.search(/[-_.]/) + 1);
+      return !looksLikePlaceholder(rest) && shannonEntropy(rest) >= 3;
+    },
+    ...(hosts.length > 0 ? { hosts } : {}),
+  }));
+}
+
 // ---------------------------------------------------------------------------
 // The rules. Order is priority: at equal start offsets, the earlier rule names a finding.
 
@@ -543,6 +632,30 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     group: 1,
     minEntropy: 4,
     accept: (s) => !looksLikePlaceholder(s),
+    hosts: AWS_HOSTS,
+  },
+  {
+    // The secret half of a key pair beside its access key id: a row of the credentials CSV the AWS
+    // console hands out (`AKIA...,wJalr...`), or the two separated by `:`, `;`, `|` or a tab.
+    id: 'aws-secret-access-key',
+    keywords: ['akia', 'asia', 'abia', 'acca', 'a3t'],
+    re: sticky(String.raw`${START}(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}["']?[ \t]{0,4}[,;|\t:][ \t]{0,4}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`, 'd'),
+    group: 1,
+    minEntropy: 4,
+    accept: acceptAwsSecret,
+    hosts: AWS_HOSTS,
+  },
+  {
+    // Prose: "my AWS secret key is wJalr...", "AWS Secret Access Key: ...", "aws secret = ...".
+    id: 'aws-secret-access-key',
+    keywords: ['aws'],
+    re: sticky(
+      String.raw`aws[ _-]?(?:secret(?:[ _-]?access)?(?:[ _-]?key)?|access[ _-]?key[ _-]?secret)s?["']?[ \t]{0,4}(?:is|was|=|:|:=|->|=>)?[ \t]{0,4}(?:\r?\n[ \t]{0,8})?["'\x60]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
+      'di',
+    ),
+    group: 1,
+    minEntropy: 4,
+    accept: acceptAwsSecret,
     hosts: AWS_HOSTS,
   },
   {
@@ -963,7 +1076,8 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
   {
     id: 'sentry-token',
     keywords: ['sntrys_eyj', 'sntryu_'],
-    re: sticky(String.raw`${START}(?:sntrys_eyJpYXQiO[A-Za-z0-9+/=_]{40,1024}|sntryu_[a-f0-9]{64})${END64}`),
+    // An org token is base64 JSON (`{"iat":...`), then `_` and a 43-character secret.
+    re: sticky(String.raw`${START}(?:sntrys_eyJpYXQiO[A-Za-z0-9+/]{10,1024}={0,2}_[A-Za-z0-9+/]{43}|sntryu_[a-f0-9]{64})${END64}`),
     minEntropy: 4,
     hosts: ['sentry.io', '*.sentry.io'],
   },
@@ -1047,6 +1161,43 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     re: sticky(String.raw`(?<![\w.-])(?:hvs\.[\w-]{90,120}|hvb\.[\w-]{138,300}|hvr\.[\w-]{90,120})${AFTER}`),
     minEntropy: 3.5,
   },
+  // --- Provider tokens recognised by a prefix and an exact body (vendor documentation; the
+  // gitleaks and trufflehog rule sets state the same formats). A boundary on both sides.
+  ...providerTokens([
+    ['adobe-client-secret', ['p8e-'], String.raw`p8e-[A-Za-z0-9]{32}`, ['ims-na1.adobelogin.com']],
+    ['alibaba-access-key-id', ['ltai'], String.raw`LTAI[A-Za-z0-9]{20}`, ['*.aliyuncs.com']],
+    ['artifactory-api-key', ['akcp'], String.raw`AKCp[A-Za-z0-9]{69}`, []],
+    ['artifactory-reference-token', ['cmvmd'], String.raw`cmVmd[A-Za-z0-9]{59}`, []],
+    ['brevo-api-key', ['xkeysib-'], String.raw`xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}`, ['api.brevo.com', 'api.sendinblue.com']],
+    ['dynatrace-api-token', ['dt0c01.'], String.raw`dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}`, ['*.live.dynatrace.com', '*.apps.dynatrace.com']],
+    ['easypost-api-token', ['ezak', 'eztk'], String.raw`EZ[AT]K[A-Za-z0-9]{54}`, ['api.easypost.com']],
+    ['figma-token', ['figd_'], String.raw`figd_[\w-]{40}`, ['api.figma.com']],
+    ['flutterwave-key', ['flwseck', 'flwpubk'], String.raw`FLW(?:SECK|PUBK)(?:_TEST)?-(?:[a-h0-9]{32}-X|[a-h0-9]{12})`, ['api.flutterwave.com']],
+    ['harness-api-key', ['pat.', 'sat.'], String.raw`(?:pat|sat)\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}`, ['app.harness.io']],
+    ['langsmith-api-key', ['lsv2_'], String.raw`lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}`, ['api.smith.langchain.com']],
+    ['lob-api-key', ['live_', 'test_'], String.raw`(?:live|test)_(?:pub_)?[a-f0-9]{35}`, ['api.lob.com']],
+    ['mailgun-api-key', ['key-', 'pubkey-'], String.raw`(?:pub)?key-[a-f0-9]{32}`, ['api.mailgun.net', 'api.eu.mailgun.net']],
+    ['mapbox-token', ['pk.', 'sk.'], String.raw`[ps]k\.[a-z0-9]{60}\.[a-z0-9]{22}`, ['api.mapbox.com']],
+    ['netlify-token', ['nfp_'], String.raw`nfp_[A-Za-z0-9]{36}`, ['api.netlify.com']],
+    ['new-relic-key', ['nrak-', 'nrjs-', 'nrii-'], String.raw`NR(?:AK-[A-Za-z0-9]{27}|JS-[a-f0-9]{19}|II-[A-Za-z0-9_-]{32})`, ['api.newrelic.com', 'api.eu.newrelic.com']],
+    ['pganalyze-api-key', ['pgar_'], String.raw`pgar_[A-Za-z0-9]{27}`, ['app.pganalyze.com']],
+    ['pinecone-api-key', ['pcsk_'], String.raw`pcsk_[A-Za-z0-9_]{40,90}`, ['*.pinecone.io']],
+    ['plaid-access-token', ['access-sandbox-', 'access-development-', 'access-production-'], String.raw`access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`, ['*.plaid.com']],
+    ['planetscale-token', ['pscale_'], String.raw`pscale_(?:tkn|oauth|pw)_[\w.=-]{32,64}`, ['api.planetscale.com']],
+    ['prefect-api-key', ['pnu_'], String.raw`pnu_[A-Za-z0-9]{36}`, ['api.prefect.cloud']],
+    ['readme-api-key', ['rdme_'], String.raw`rdme_[a-z0-9]{70}`, ['dash.readme.com']],
+    ['replicate-api-token', ['r8_'], String.raw`r8_[A-Za-z0-9]{37}`, ['api.replicate.com']],
+    ['rootly-api-key', ['rootly_'], String.raw`rootly_[a-f0-9]{64}`, ['api.rootly.com']],
+    ['rubygems-api-key', ['rubygems_'], String.raw`rubygems_[a-f0-9]{48}`, ['rubygems.org']],
+    ['settlemint-token', ['sm_pat_', 'sm_aat_', 'sm_sat_'], String.raw`sm_(?:pat|aat|sat)_[A-Za-z0-9]{16}`, []],
+    ['shippo-api-token', ['shippo_live_', 'shippo_test_'], String.raw`shippo_(?:live|test)_[a-fA-F0-9]{40}`, ['api.goshippo.com']],
+    ['spectralops-token', ['spu-'], String.raw`spu-[a-f0-9]{32}`, ['get.spectralops.io', 'api.spectralops.io']],
+    ['supabase-token', ['sbp_'], String.raw`sbp_[a-f0-9]{40}`, ['api.supabase.com']],
+    ['tailscale-key', ['tskey-'], String.raw`tskey-(?:api|auth|client|scim|webhook)-[A-Za-z0-9]{6,20}-[A-Za-z0-9]{20,50}`, ['api.tailscale.com']],
+    ['twitter-bearer-token', ['aaaaaaaaaaaaaaaaaaaaaa'], String.raw`A{22}[A-Za-z0-9%]{80,160}`, ['api.twitter.com', 'api.x.com']],
+    ['typeform-api-token', ['tfp_'], String.raw`tfp_[A-Za-z0-9_.=-]{59}`, ['api.typeform.com']],
+    ['xai-api-key', ['xai-'], String.raw`xai-[A-Za-z0-9]{80}`, ['api.x.ai']],
+  ]),
   {
     id: 'generic-secret',
     keywords: ['password', 'passwd', 'pwd', 'secret', 'token', 'credential', 'creds', 'apikey', 'api_key', 'api-key', 'key', 'auth', 'access'],

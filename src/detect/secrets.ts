@@ -1,7 +1,7 @@
 /**
  * Credential detection and redaction: pure, linear-time, offsets exact.
  *
- * The rules live in `secret-rules.ts` (about 80 of them; {@link SECRET_RULES}
+ * The rules live in `secret-rules.ts` (about 110 of them; {@link SECRET_RULES}
  * lists the ids, which are stable: they appear in `[REDACTED:<rule>]`, audit
  * records and `bastion detect secrets`). They are, by family:
  * - provider tokens with a distinctive prefix: GitHub (`github-token`,
@@ -9,8 +9,11 @@
  *   Anthropic, OpenAI (only keys holding OpenAI's `T3BlbkFJ` marker), Stripe,
  *   AWS (access key id, Bedrock keys), Google API keys, npm, PyPI, Hugging Face,
  *   Grafana, Vault, DigitalOcean, Doppler, SendGrid, Shopify, age, 1Password,
- *   and others: exact length and alphabet, a token boundary on both sides, and
- *   a least entropy so filler (`ghp_xxxx...`) does not match;
+ *   and a table of further prefixes (`providerTokens`: Brevo, Dynatrace, Mailgun,
+ *   Plaid, Shippo, Twitter bearer, ...): exact length and alphabet, a token boundary
+ *   on both sides, and a least entropy so filler (`ghp_xxxx...`) does not match;
+ * - the secret half of an AWS key pair beside its access key id (the console's
+ *   credentials CSV) or in prose (`my aws secret key is ...`);
  * - provider secrets recognised by a name and a value shape
  *   (`CLOUDFLARE_API_KEY: <40 chars>`, `heroku ... = <uuid>`, `aws_secret_access_key`);
  * - structured credentials: PEM private keys (`private-key`), JWTs and
@@ -20,8 +23,9 @@
  * - `generic-secret`: the value of `<name> = <value>` (also `:`, `:=`, `=>`,
  *   `?=`, `.=`, XML elements and `getenv("NAME", "value")`) where the name holds
  *   password, secret, token, key, auth, access or credential as a word, and the
- *   value has letters and digits, entropy ≥ {@link GENERIC_MIN_ENTROPY} bits per
- *   character (2.5 for a quoted password), and is not a reference (`$VAR`,
+ *   value has digits (or is generated letters), entropy ≥ {@link GENERIC_MIN_ENTROPY} bits per
+ *   character (2.5 for a quoted password; 2.8 for hex and generated values, whose alphabets
+ *   cap it), and is not a reference (`$VAR`,
  *   `{{ x }}`, `process.env.X`, `ALL_CAPS`), a URL, a path, a dotted or
  *   snake_case code name, base64 of plain text, a placeholder (`EXAMPLE`,
  *   `xxxx`, `12345678`, a repeated chunk) or a version-1 UUID.

@@ -11,8 +11,9 @@
  *   (upstream `not-secret` means "this rule must not fire": 21 texts are one
  *   rule's negative and another rule's positive, so no detector can satisfy
  *   both labels). The raw figure is reported too.
- * The generated gitleaks rows and the trufflehog rows are reported, not asserted
- * (trufflehog's negatives are detector-specific near misses).
+ * samples-gitleaks-generated.jsonl: recall ≥ 95%, at most 5% of its not-secret rows
+ * flagged. samples-trufflehog.jsonl: floors under the measured figures (its negatives
+ * are detector-specific near misses, most of them credential-shaped).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -24,6 +25,9 @@ import { corpusPath } from '../helpers/corpora.ts';
 const DIR = corpusPath('secrets');
 const MIN_GITLEAKS_RECALL = 0.98;
 const MAX_FALSE_POSITIVE_RATE = 0.01;
+/** samples-gitleaks-generated.jsonl (issue 11): recall floor and the share of its not-secret rows that may be flagged. */
+const MIN_GENERATED_RECALL = 0.95;
+const MAX_GENERATED_FLAGGED = 0.05;
 
 interface Row {
   id: string;
@@ -109,13 +113,23 @@ describe('secret detector on the labeled corpora', () => {
     assert.ok(fpClean / negClean <= MAX_FALSE_POSITIVE_RATE, `false positives ${fpClean}/${negClean}`);
   });
 
-  test('samples-gitleaks-generated.jsonl and samples-trufflehog.jsonl (reported)', (t) => {
-    for (const file of ['samples-gitleaks-generated.jsonl', 'samples-trufflehog.jsonl']) {
-      for (const [source, s] of score(rows(file))) {
-        t.diagnostic(`${file} ${source}: recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
-        assert.ok(s.pos > 0);
-      }
-    }
+  test('samples-gitleaks-generated.jsonl: recall ≥ 95%, not-secret rows flagged ≤ 5%', (t) => {
+    const s = score(rows('samples-gitleaks-generated.jsonl')).values().next().value;
+    assert.ok(s && s.pos > 1500 && s.neg > 30, 'the generated rows are there');
+    t.diagnostic(`recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
+    assert.ok(s.tp / s.pos >= MIN_GENERATED_RECALL, `recall ${s.tp}/${s.pos}`);
+    assert.ok(s.fp / s.neg <= MAX_GENERATED_FLAGGED, `flagged ${s.fp}/${s.neg}`);
+  });
+
+  test('samples-trufflehog.jsonl: floors under the measured recall, a ceiling over the flagged negatives', (t) => {
+    const s = score(rows('samples-trufflehog.jsonl')).values().next().value;
+    assert.ok(s && s.pos > 1400 && s.neg > 1000, 'the trufflehog rows are there');
+    t.diagnostic(`recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
+    // Measured: recall 75.9% (50.1% before issue 11), flagged 16.4% (16.3%). The issue's targets
+    // (90% / 5%) are not met: most flagged negatives are random values under API_KEY= that a
+    // redactor should mask (see docs/detector.md).
+    assert.ok(s.tp / s.pos >= 0.75, `recall ${s.tp}/${s.pos}`);
+    assert.ok(s.fp / s.neg <= 0.17, `flagged ${s.fp}/${s.neg}`);
   });
 });
 

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { findSecrets, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
+import { looksGenerated } from '../../src/detect/secret-rules.ts';
+import { findSecrets, secretRuleHosts, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
 
@@ -170,6 +171,159 @@ describe('texts that hold no credential (the third-party corpora run in npm run 
   });
 });
 
+describe('issue 11: the classes the corpora measure (owned vectors; corpus figures in npm run test:corpora)', () => {
+  const LOWER = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const B64 = ALNUM + '+/';
+  /** A random value with at least one upper, one lower and one digit (what 30 random bytes in base64 look like). */
+  const awsSecret = (): string => {
+    for (;;) {
+      const v = pick(B64, 40);
+      if (/[a-z]/.test(v) && /[A-Z]/.test(v) && /\d/.test(v)) return v;
+    }
+  };
+  const awsId = (): string => ['AK', 'IA', pick('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', 16)].join('');
+  /** Asserts a finding covers exactly `value` inside `text`. */
+  const found = (text: string, value: string): void => {
+    const at = text.indexOf(value);
+    assert.ok(
+      findSecrets(text).some((f) => f.start <= at && f.end >= at + value.length),
+      `${JSON.stringify(text)}: ${JSON.stringify(findSecrets(text))}`,
+    );
+  };
+
+  test('the secret half of an AWS key pair: CSV rows from the console, separators, and prose', () => {
+    for (let i = 0; i < 20; i++) {
+      const id = awsId();
+      const secret = awsSecret();
+      for (const text of [
+        `Access key ID,Secret access key\n${id},${secret}\n`,
+        `User name,Password,Access key ID,Secret access key,Console login link\nbob,,${id},${secret},https://123456789012.signin.aws.amazon.com/console`,
+        `"${id}","${secret}"`,
+        `${id}:${secret}`,
+        `${id}\t${secret}`,
+        `${id} | ${secret}`,
+        `my aws secret key is ${secret}`,
+        `My AWS Secret Access Key: ${secret}`,
+        `the aws secret was ${secret}.`,
+        `aws_secret = "${secret}"`,
+        `AWS access key secret -> ${secret}`,
+      ]) {
+        found(text, secret);
+        if (text.includes(id)) found(text, id);
+      }
+    }
+  });
+
+  test('AWS: no finding for a 40-character word, a filler value, or talk about the key', () => {
+    for (const text of [
+      `${awsId()},${'a'.repeat(40)}`,
+      `${awsId()},abcdefghijklmnopqrstuvwxyzabcdefghijklmn`,
+      'my aws secret key is stored in the vault, ask the platform team',
+      'aws secret access key rotation: every 90 days',
+    ]) {
+      assert.deepEqual(findSecrets(text).filter((f) => f.rule === 'aws-secret-access-key'), [], text);
+    }
+  });
+
+  test('provider-named assignments: lowercase generated values, long numeric secrets, dashed values with random parts', () => {
+    for (let i = 0; i < 20; i++) {
+      const lower = pick('abcdefghij', 4) + pick(LOWER, 24) + '7a3';
+      const [l, d] = ['abcdefghijklmnopqrstuvwxyz', '0123456789'];
+      const short = pick(l, 2) + pick(d, 1) + pick(l, 3) + pick(d, 1) + pick(l, 4) + pick(d, 1) + pick(l, 2) + pick(d, 1);
+      for (const [text, value] of [
+        [`String bitbucketToken = "${lower}";`, lower],
+        [`$dropboxToken .= "${short}"`, short],
+        [`{\n  "discord_token": "${pick('123456789', 1)}${pick('0123456789', 17)}"\n}`, ''],
+        [`  "plaidToken" => "access-development-${pick('0123456789abcdef', 8)}-${pick('0123456789abcdef', 4)}-9${pick('0123456789abcdef', 3)}-${pick('0123456789abcdef', 4)}-${pick('0123456789abcdef', 12)}"`, ''],
+        [`kucoinToken = '${pick('0123456789abcdef', 8)}-${pick('0123456789abcdef', 4)}-f${pick('0123456789abcdef', 3)}-${pick('0123456789abcdef', 4)}-${pick('0123456789abcdef', 12)}'`, ''],
+        [`kucoin_TOKEN := "${pick('0123456789abcdef', 24)}"`, ''],
+      ] as const) {
+        if (value) found(text, value);
+        else assert.ok(findSecrets(text).length > 0, text);
+      }
+    }
+  });
+
+  test('names and values that say "not a credential" stay quiet', () => {
+    for (const text of [
+      `nonMatchingToken := "${pick(LOWER, 16)}7a3b"`,
+      `invalidToken = "${pick(ALNUM, 30)}"`,
+      `key_down_event=${pick(ALNUM, 30)}`,
+      `telegram_api_token = "7113:A${pick(LOWER, 34)}"`,
+      'token: "clm34681:AgencyIdentificationCodeContentType"',
+      'token = user_session_cache',
+      'secret_name = build.cache.v2',
+      'token_count = 1234567890',
+      'api_token = 1700000000000',
+      `session_token = "${['0f8fad5b', 'd9cb', '11ef', 'a165', '70867728950e'].join('-')}"`,
+    ]) {
+      assert.deepEqual(findSecrets(text), [], text);
+    }
+  });
+
+  test('provider tokens with a distinctive prefix: found in prose, code and CSV, redacted whole, with their hosts', () => {
+    const HEX = '0123456789abcdef';
+    const low = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const uuid = () => [pick(HEX, 8), pick(HEX, 4), pick(HEX, 4), pick(HEX, 4), pick(HEX, 12)].join('-');
+    // Assembled from pieces at run time: no credential-shaped literal sits in the repository.
+    const tokens: Record<string, () => string> = {
+      'adobe-client-secret': () => ['p8', 'e-', pick(ALNUM, 32)].join(''),
+      'alibaba-access-key-id': () => ['LT', 'AI', pick(ALNUM, 20)].join(''),
+      'artifactory-api-key': () => ['AK', 'Cp', pick(ALNUM, 69)].join(''),
+      'artifactory-reference-token': () => ['cmV', 'md', pick(ALNUM, 59)].join(''),
+      'brevo-api-key': () => ['xkey', 'sib-', pick(HEX, 64), '-', pick(ALNUM, 16)].join(''),
+      'dynatrace-api-token': () => ['dt0', 'c01.', pick(ALNUM, 24), '.', pick(ALNUM, 64)].join(''),
+      'easypost-api-token': () => ['EZ', 'AK', pick(ALNUM, 54)].join(''),
+      'figma-token': () => ['fig', 'd_', pick(ALNUM + '_-', 40)].join(''),
+      'flutterwave-key': () => ['FLW', 'SECK_TEST-', pick('abcdefgh0123456789', 32), '-X'].join(''),
+      'harness-api-key': () => ['pa', 't.', pick(ALNUM, 22), '.', pick(ALNUM, 24), '.', pick(ALNUM, 20)].join(''),
+      'langsmith-api-key': () => ['lsv', '2_pt_', pick(HEX, 32), '_', pick(HEX, 10)].join(''),
+      'lob-api-key': () => ['li', 've_', pick(HEX, 35)].join(''),
+      'mailgun-api-key': () => ['ke', 'y-', pick(HEX, 32)].join(''),
+      'mapbox-token': () => ['p', 'k.', pick(low, 60), '.', pick(low, 22)].join(''),
+      'netlify-token': () => ['nf', 'p_', pick(ALNUM, 36)].join(''),
+      'new-relic-key': () => ['NR', 'AK-', pick(ALNUM, 27)].join(''),
+      'pganalyze-api-key': () => ['pg', 'ar_', pick(ALNUM, 27)].join(''),
+      'pinecone-api-key': () => ['pc', 'sk_', pick(ALNUM + '_', 60)].join(''),
+      'plaid-access-token': () => ['access-', 'sandbox-', uuid()].join(''),
+      'planetscale-token': () => ['psc', 'ale_tkn_', pick(ALNUM + '_', 43)].join(''),
+      'prefect-api-key': () => ['pn', 'u_', pick(ALNUM, 36)].join(''),
+      'readme-api-key': () => ['rd', 'me_', pick(low, 70)].join(''),
+      'replicate-api-token': () => ['r', '8_', pick(ALNUM, 37)].join(''),
+      'rootly-api-key': () => ['roo', 'tly_', pick(HEX, 64)].join(''),
+      'rubygems-api-key': () => ['ruby', 'gems_', pick(HEX, 48)].join(''),
+      'settlemint-token': () => ['sm', '_pat_', pick(ALNUM, 16)].join(''),
+      'shippo-api-token': () => ['shippo', '_live_', pick(HEX, 40)].join(''),
+      'spectralops-token': () => ['sp', 'u-', pick(HEX, 32)].join(''),
+      'supabase-token': () => ['sb', 'p_', pick(HEX, 40)].join(''),
+      'tailscale-key': () => ['tsk', 'ey-api-', pick(ALNUM, 12), '-', pick(ALNUM, 32)].join(''),
+      'twitter-bearer-token': () => ['A'.repeat(22), pick(ALNUM + '%', 90)].join(''),
+      'typeform-api-token': () => ['tf', 'p_', pick(ALNUM + '_', 59)].join(''),
+      'xai-api-key': () => ['xa', 'i-', pick(ALNUM, 80)].join(''),
+    };
+    for (const [rule, make] of Object.entries(tokens)) {
+      assert.ok(SECRET_RULES.includes(rule), rule);
+      const token = make();
+      for (const text of [`here is my key ${token} thanks`, `const k = "${token}";`, `name,key\nprod,${token}\n`, `X_KEY=${token}`]) {
+        const f = findSecrets(text).filter((x) => x.rule === rule);
+        const at = text.indexOf(token);
+        assert.deepEqual(f.map((x) => [x.start, x.end]), [[at, at + token.length]], `${rule} in ${JSON.stringify(text)}`);
+      }
+      // One character too few (formats of one exact length): not that token.
+      if (!['pinecone-api-key', 'planetscale-token', 'tailscale-key', 'twitter-bearer-token'].includes(rule)) {
+        assert.deepEqual(findSecrets(`v ${token.slice(0, -1)} v`).filter((x) => x.rule === rule), [], `${rule}: one short`);
+      }
+    }
+    assert.deepEqual(secretRuleHosts('shippo-api-token'), ['api.goshippo.com']);
+    assert.deepEqual(findSecrets(['shippo', '_live_', 'a'.repeat(40)].join('')), []);
+  });
+
+  test('looksGenerated: interleaved letters and digits, not names people write', () => {
+    for (const v of ['cjz5ip6ug319jnzvlnbp2ur2fmgqhfaj', '5n9cfu3dooind3k', 'u9oi47qbrg480n1_8cu40cprfirfcievf45j5rix7dsauu8aa']) assert.ok(looksGenerated(v), v);
+    for (const v of ['user_id_2', 'sha256_v2', 'struct_X509_pubkey_st', 'cmp2-qat-1208358310', 'jjwt-jackson-0.11.2', 'base64url']) assert.ok(!looksGenerated(v), v);
+  });
+});
+
 describe('complexity: every rule stays linear on adversarial input', () => {
   // Model: noble-hashes test/slow-dos.test.ts; see test/helpers/complexity.ts.
   const N = 40_000;
@@ -205,6 +359,14 @@ describe('complexity: every rule stays linear on adversarial input', () => {
     'generic long value': (n) => 'api_key=' + 'a'.repeat(n),
     'generic spaces': (n) => 'secret' + ' '.repeat(n),
     'base64 blob': (n) => pick(ALNUM + '+/', n),
+    'aws pair prefix repeated': (n) => fill('AKIAAAAAAAAAAAAAAAAA,', n),
+    'aws pair, long base64 after the comma': (n) => 'AKIAAAAAAAAAAAAAAAAA,' + pick(ALNUM + '+/', n),
+    'aws secret prose repeated': (n) => fill('my aws secret key is ', n),
+    'aws secret prose, long value': (n) => 'aws secret access key: ' + pick(ALNUM + '+/', n),
+    'generic lowercase generated value, long': (n) => 'fooToken = "' + fill('a1b2c3d4e5f6g7h8', n),
+    'generic lowercase near misses repeated': (n) => fill('fooToken = "a1b2" ', n),
+    'hand-written list dashes repeated': (n) => fill('token - ', n),
+    'provider prefixes repeated': (n) => fill('pk.sk.key-live_test_pat.AAAAAAAAAAAAAAAAAAAAAA ', n),
   };
   for (const [name, build] of Object.entries(cases)) {
     test(name, (t) => {
