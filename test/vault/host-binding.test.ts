@@ -296,7 +296,7 @@ describe('who may bind', () => {
   test('pasted-secret hosts are set only by PastedSecrets.bind, and bind is called only by the CLI (admin-only)', () => {
     const src = join(import.meta.dirname, '..', '..', 'src');
     const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => f.split(sep).join('/'));
-    const setters = files.filter((f) => readFileSync(join(src, f), 'utf8').includes('setPastedSecretHosts('));
+    const setters = files.filter((f) => readFileSync(join(src, f), 'utf8').includes('.setPastedSecretHosts('));
     assert.deepEqual(setters.filter((f) => !f.startsWith('store/')), ['vault/pasted.ts']);
     const binders = files.filter((f) => /\bPastedSecrets\([^)]*\)\.bind\(|\bpasted\??\.bind\(/.test(readFileSync(join(src, f), 'utf8')));
     assert.deepEqual(binders, ['cli/commands/secret-pasted.ts']);
