@@ -88,6 +88,9 @@ const chars = (v: string): string[] => [...v];
 
 type Encoder = (v: string, rnd: () => number) => string;
 
+/** WHATWG named character references of some ASCII punctuation. */
+const NAMED: Readonly<Record<string, string>> = { '/': '&sol;', '+': '&plus;', '=': '&equals;', ':': '&colon;', '.': '&period;', _: '&lowbar;', '&': '&amp;', '@': '&commat;', '"': '&quot;', '<': '&lt;', '>': '&gt;' };
+
 /** Each encoding of the table in docs/redaction.md, with a seeded choice for the mixed ones. */
 const ENCODINGS: Record<string, Encoder> = {
   raw: (v) => v,
@@ -101,8 +104,7 @@ const ENCODINGS: Record<string, Encoder> = {
   'html hex upper, leading zeros': (v) => chars(v).map((c) => `&#X000${(c.codePointAt(0) as number).toString(16).toUpperCase()};`).join(''),
   'html decimal, no semicolons, leading zeros': (v) => chars(v).map((c, i, a) => `&#00${c.codePointAt(0)}${i === a.length - 1 || /[0-9]/.test(a[i + 1] as string) ? ';' : ''}`).join(''),
   'html escape (& < > " \')': (v) => v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string),
-  'html named punctuation, some chars': (v, r) =>
-    chars(v).map((c) => ({ '-': '&hyphen-not;', '/': '&sol;', '+': '&plus;', '=': '&equals;', ':': '&colon;', '.': '&period;', _: '&lowbar;', '&': '&amp;' })[c] !== undefined && r() < 0.7 && c !== '-' ? ({ '/': '&sol;', '+': '&plus;', '=': '&equals;', ':': '&colon;', '.': '&period;', _: '&lowbar;', '&': '&amp;' })[c] as string : c).join(''),
+  'html named punctuation, some chars': (v, r) => chars(v).map((c) => (NAMED[c] !== undefined && r() < 0.7 ? NAMED[c] : c)).join(''),
   'html mixed decimal and hex': (v, r) => chars(v).map((c) => (r() < 0.3 ? c : r() < 0.5 ? `&#${c.codePointAt(0)};` : `&#x${(c.codePointAt(0) as number).toString(16)};`)).join(''),
   encodeURIComponent: (v) => encodeURIComponent(v),
   'percent every byte, upper': (v) => [...Buffer.from(v)].map((b) => `%${hex2(b).toUpperCase()}`).join(''),
