@@ -32,6 +32,7 @@ import {
 } from '../../src/vault/host-binding.ts';
 import { kekFromBytes } from '../../src/vault/kek.ts';
 import { PastedSecrets } from '../../src/vault/pasted.ts';
+import { pastedSecret, release } from '../../src/vault/release.ts';
 import { normalizeSecretMeta, Vault } from '../../src/vault/vault.ts';
 import { tempDir } from '../audit/fixtures.ts';
 
@@ -286,6 +287,28 @@ describe('the check in the vault', () => {
       // A GitHub token keeps the hosts that pass: github.com, *.github.com, ghcr.io (not *.githubusercontent.com).
       const gh = await pasted.vault('agent', 'alice', new Secret(`ghp_${'Zx9'.repeat(12)}`), 'github-token');
       assert.deepEqual(gh.secret.hosts, ['github.com', '*.github.com', 'ghcr.io']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('pasted rows stored before the check', () => {
+  test('find() drops hosts no override could accept, so the release rule sees the secret unbound', async () => {
+    const store = await openSqliteStore(':memory:');
+    try {
+      const vault = await Vault.open(store, kekFromBytes(randomKeyBytes(32)), { rotationGraceMs: 1000 });
+      const pasted = new PastedSecrets(store, vault);
+      const v = await pasted.vault('agent', 'alice', new Secret(`shpat_${'0123456789abcdef'.repeat(2)}`), 'shopify-token');
+      // What an older Bastion stored for this rule, and what an override could have bound.
+      await store.setPastedSecretHosts(v.secret.id, ['*.myshopify.com']);
+      const legacy = await pasted.find(v.secret.token);
+      assert.deepEqual(legacy?.secret.hosts, []);
+      const to = (host: string) => release({ secret: pastedSecret(legacy!.secret, legacy!.value), agent: 'agent', granted: false, user: 'alice', destination: { scheme: 'https', host, port: 443, location: 'header:x-shopify-access-token' } });
+      assert.equal(to('evil.myshopify.com').reason, 'release.unbound');
+      await store.setPastedSecretHosts(v.secret.id, ['*.myshopify.com', 'mystore.myshopify.com']);
+      const mixed = await pasted.find(v.secret.token);
+      assert.deepEqual(mixed?.secret.hosts, ['mystore.myshopify.com']);
     } finally {
       await store.close();
     }
