@@ -29,7 +29,7 @@ import type { ResolvedAgent, ResolvedModelDoor, ResolvedModelUpstream } from '..
 import { allow, deny, type Decision } from '../decision.ts';
 import { findSecrets } from '../detect/secrets.ts';
 import { PromptLeakTracker, ruleBasedDetector, runDetectors, type PromptAttackDetector, type PromptAttackFinding } from '../detect/prompt-attacks.ts';
-import { hostMatchesAny, normalizeHost } from '../egress/host-pattern.ts';
+import { normalizeHost } from '../net/host-pattern.ts';
 import { BastionError, isBastionError } from '../errors.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { Gateway } from '../server/gateway.ts';
@@ -39,6 +39,7 @@ import { authenticateAgent } from '../door/authenticate.ts';
 import { mayActPrivileged } from '../door/user.ts';
 import { Secret } from '../util/secret.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
+import { namedSecret, release } from '../vault/release.ts';
 import type { Vault } from '../vault/vault.ts';
 import { ModelRateLimiter } from './rate-limit.ts';
 import { filterResponse, StreamFilter, type ResponseReport } from './response.ts';
@@ -321,7 +322,7 @@ export class ModelDoor {
     // 10. Forward.
     let providerKey: string | undefined;
     try {
-      providerKey = await this.#secretFor(model.secret, model.baseUrl);
+      providerKey = await this.#secretFor(model.secret, model.baseUrl, agent.name, kind === 'anthropic' ? 'x-api-key' : 'authorization');
     } catch (err) {
       turn.detail.code = isBastionError(err) ? err.code : 'ERR_INTERNAL';
       return this.#fail(res, turn, kind, 502, 'ERR_MODEL_UPSTREAM', 'the provider key is unavailable', deny('provider.key', `agents.${agentName}.model.secret`));
@@ -504,24 +505,29 @@ export class ModelDoor {
   }
 
   /**
-   * The value of vault secret `name` for a request to `url`, after checking that
-   * the secret's hosts (stored and configured) cover the URL's host.
+   * The value of vault secret `name` for a request by `agent` to `url` in
+   * `header`, as the release rule lets it go (src/vault/release.ts: hosts and
+   * ports, https or loopback http, the secret's declared header).
    * Undefined when `name` is undefined (keyless provider).
    * @throws BastionError `ERR_VAULT_KEY` (no vault), `ERR_VAULT_SECRET_UNKNOWN`, `ERR_EGRESS_PLACEHOLDER` (foreign host)
    */
-  async #secretFor(name: string | undefined, url: URL): Promise<string | undefined> {
+  async #secretFor(name: string | undefined, url: URL, agent: string, header: 'authorization' | 'x-api-key'): Promise<string | undefined> {
     if (name === undefined) return undefined;
     const vault = this.#opts.vault;
     if (vault === undefined) throw new BastionError('ERR_VAULT_KEY', 'no vault is open');
     const resolved = await vault.current(name);
     if (resolved === undefined) throw new BastionError('ERR_VAULT_SECRET_UNKNOWN', `secret ${name} is not in the vault`);
-    const host = normalizeHost(url.hostname);
-    const configHosts = this.#gateway.config.secrets.get(name)?.hosts;
-    if (!hostMatchesAny(resolved.secret.hosts, host) || (configHosts !== undefined && !hostMatchesAny(configHosts, host))) {
-      throw new BastionError('ERR_EGRESS_PLACEHOLDER', `secret ${name} may not be sent to ${host}`);
-    }
+    // The release rule (src/vault/release.ts): the model's own secret, to the provider URL, in the header the wire format uses.
+    const d = release({
+      secret: namedSecret(resolved.secret, resolved.value, this.#gateway.config.secrets.get(name)),
+      agent,
+      granted: true,
+      user: null,
+      destination: { scheme: url.protocol.slice(0, -1), host: url.hostname, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), location: `header:${header}` },
+    });
+    if (d.effect !== 'allow') throw new BastionError('ERR_EGRESS_PLACEHOLDER', `secret ${name} may not be sent to ${normalizeHost(url.hostname)} (${d.reason})`);
     vault.markUsed(resolved.secret.id);
-    return resolved.value.reveal();
+    return d.value.reveal();
   }
 
   /** Sends the (edited) request to the provider. Rejects on connection failure or timeout. */
@@ -552,7 +558,7 @@ export class ModelDoor {
     const kind = model.provider;
     let key: string | undefined;
     try {
-      key = await this.#secretFor(model.secret, model.baseUrl);
+      key = await this.#secretFor(model.secret, model.baseUrl, agent.name, kind === 'anthropic' ? 'x-api-key' : 'authorization');
     } catch {
       return this.#fail(res, turn, kind, 502, 'ERR_MODEL_UPSTREAM', 'the provider key is unavailable', deny('provider.key', `agents.${agent.name}.model.secret`));
     }
@@ -677,7 +683,7 @@ export class ModelDoor {
   ): Promise<{ body: unknown; report: ResponseReport } | Error> {
     const sup = agent.supervisor as NonNullable<ResolvedAgent['supervisor']>;
     try {
-      const key = await this.#secretFor(sup.secret, sup.baseUrl);
+      const key = await this.#secretFor(sup.secret, sup.baseUrl, agent.name, 'authorization');
       const input = supervisorInput(kind, body, answer.report);
       const verdict: SupervisorVerdict = await askSupervisor(sup, key, input, this.#dispatcher);
       const record: Record<string, unknown> = { mode: sup.mode, verdict: verdict.verdict, reason: verdict.reason.slice(0, 500) };
