@@ -8,15 +8,22 @@ import { verifyChain } from '../../src/audit/chain.ts';
 import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { sampleEvent, tempDir } from '../audit/fixtures.ts';
-import { runStoreContract } from './contract.ts';
+import { runStoreContracts } from './contracts/index.ts';
 
 const tmp = tempDir();
 after(tmp.cleanup);
 let n = 0;
 const freshPath = (): string => join(tmp.dir, `s${n++}`, 'bastion.db');
 
-runStoreContract('sqlite (file)', () => openSqliteStore(freshPath()));
-runStoreContract('sqlite (:memory:)', () => openSqliteStore(':memory:'));
+// Every port's contract (test/store/contracts/), on a file (with two connections on one file for the
+// cross-connection cases) and in memory.
+runStoreContracts('sqlite (file)', () => openSqliteStore(freshPath()), {
+  openPair: async () => {
+    const path = freshPath();
+    return [await openSqliteStore(path), await openSqliteStore(path)] as const;
+  },
+});
+runStoreContracts('sqlite (:memory:)', () => openSqliteStore(':memory:'));
 
 test('creates the folder 0700 and the file 0600, WAL mode, schema version 5', async () => {
   const path = freshPath();
@@ -72,22 +79,6 @@ test('a driver error while appending is ERR_STORE and leaves the chain unchanged
   await store.close();
 });
 
-test('two store instances on one file, interleaved appends: one gapless chain', async () => {
-  const path = freshPath();
-  const a = await openSqliteStore(path);
-  const b = await openSqliteStore(path);
-  const writes = [];
-  for (let i = 0; i < 100; i++) {
-    writes.push((i % 2 ? a : b).appendAudit([sampleEvent(i), sampleEvent(i + 1000)]));
-  }
-  await Promise.all(writes);
-  // The hash chain only: appendAudit writes no checkpoint (the audit log's density rule is tested in test/audit).
-  const result = await verifyChain(await a.readAudit(1, 1000), [], new Map());
-  assert.deepEqual(result, { ok: true, count: 200, lastSeq: 200, checkpoints: 0 });
-  await a.close();
-  await b.close();
-});
-
 test('two threads appending concurrently (separate connections) cannot fork the chain', async () => {
   const path = freshPath();
   await (await openSqliteStore(path)).close();
@@ -102,22 +93,6 @@ test('two threads appending concurrently (separate connections) cannot fork the 
   const store = await openSqliteStore(path);
   assert.deepEqual(await verifyChain(await store.readAudit(1, 1000), [], new Map()), { ok: true, count: 360, lastSeq: 360, checkpoints: 0 });
   await store.close();
-});
-
-test('two connections: an approval consumed through one cannot be consumed or claimed through the other', async () => {
-  const path = freshPath();
-  const a = await openSqliteStore(path);
-  const b = await openSqliteStore(path);
-  const T = 1_000_000;
-  await a.createApproval({
-    id: 'x', agent: 'demo', user: null, tool: 't', argsDigest: 'd', argsPreview: '{}', status: 'pending',
-    createdAt: T, expiresAt: T + 10, decidedAt: null, decidedBy: null, reason: null,
-  });
-  assert.equal(await b.decideApproval('x', { status: 'approved', by: 'admin', reason: null, at: T + 1, claimUntil: T + 100 }), true);
-  const results = await Promise.all([a.consumeApproval('x', T + 2), b.consumeApproval('x', T + 2), a.claimApproval('demo', null, 't', 'd', T + 2)]);
-  assert.equal(results.filter((r) => r === true || (typeof r === 'object' && r !== undefined)).length, 1);
-  await a.close();
-  await b.close();
 });
 
 /** The approvals table as schema versions 1-4 had it (no end user). */
@@ -153,68 +128,4 @@ test('migration 1 → 5 adds the vault, pasted-secret, ban and peer tables and t
   const check = new DatabaseSync(path);
   assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
   check.close();
-});
-
-test('two connections: a vault change through one bumps the generation the other reads', async () => {
-  const path = freshPath();
-  const a = await openSqliteStore(path);
-  const b = await openSqliteStore(path);
-  assert.equal(await b.vaultGeneration(), 0);
-  await a.createSecret({ id: 'i', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 1, sealed: '{}' });
-  assert.equal(await b.vaultGeneration(), 1);
-  await assert.rejects(
-    b.createSecret({ id: 'j', name: 'n', hosts: ['h.example'], header: null, format: null, createdAt: 2, sealed: '{}' }),
-    (err) => isBastionError(err, 'ERR_VAULT_SECRET_EXISTS'),
-  );
-  assert.equal(await b.revokeSecret('i', 3), true);
-  assert.equal(await a.vaultGeneration(), 2);
-  assert.equal(await a.getSecretByName('n'), undefined);
-  await a.close();
-  await b.close();
-});
-
-test('pasted secrets: one row per (agent, user, fingerprint), found by token; hosts can be bound later', async () => {
-  const s = await openSqliteStore(freshPath());
-  const row = { id: 'p1', token: 'aaaaaaaaaaaa', agent: 'a', user: 'u', fingerprint: 'f', rule: 'github-token', hosts: ['api.github.com'], sealed: '{}', createdAt: 5, lastUsedAt: null };
-  assert.deepEqual(await s.putPastedSecret(row), row);
-  // The same value again (same fingerprint) under a new id returns the first row.
-  assert.equal((await s.putPastedSecret({ ...row, id: 'p2', token: 'bbbbbbbbbbbb' })).id, 'p1');
-  // Another user with the same fingerprint is a different secret.
-  assert.equal((await s.putPastedSecret({ ...row, id: 'p3', token: 'cccccccccccc', user: 'v' })).id, 'p3');
-  // A token collision with another secret is a store error, not a silent overwrite.
-  await assert.rejects(s.putPastedSecret({ ...row, id: 'p4', token: 'aaaaaaaaaaaa', fingerprint: 'g' }), (err) => isBastionError(err, 'ERR_STORE'));
-  assert.equal((await s.getPastedSecretByToken('cccccccccccc'))?.user, 'v');
-  assert.equal(await s.getPastedSecretByToken('zzzzzzzzzzzz'), undefined);
-  assert.equal(await s.setPastedSecretHosts('p3', ['slack.com']), true);
-  assert.deepEqual((await s.getPastedSecretByToken('cccccccccccc'))?.hosts, ['slack.com']);
-  assert.equal(await s.setPastedSecretHosts('nope', []), false);
-  await s.touchPastedSecret('p1', 9);
-  assert.equal((await s.listPastedSecrets({ user: 'u' }))[0]?.lastUsedAt, 9);
-  await s.close();
-});
-
-test('bans: escalation counts unlifted offences in the forget window; active, list and lift', async () => {
-  const s = await openSqliteStore(freshPath());
-  const durations = [10, 100, 1000];
-  const b1 = await s.addBan({ agent: 'a', user: 'u', at: 1000, rule: 'r', reason: 'x' }, durations, 500);
-  assert.deepEqual([b1.level, b1.until], [1, 1010]);
-  const b2 = await s.addBan({ agent: 'a', user: 'u', at: 1200, rule: 'r', reason: 'x' }, durations, 500);
-  assert.deepEqual([b2.level, b2.until], [2, 1300]);
-  const b3 = await s.addBan({ agent: 'a', user: 'u', at: 1300, rule: 'r', reason: 'x' }, durations, 500);
-  const b4 = await s.addBan({ agent: 'a', user: 'u', at: 1400, rule: 'r', reason: 'x' }, durations, 500);
-  assert.deepEqual([b3.level, b4.level, b4.until], [3, 4, 2400], 'the last duration repeats');
-  // Outside the forget window, escalation starts over.
-  assert.equal((await s.addBan({ agent: 'a', user: 'u', at: 10_000, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
-  // Another agent's user of the same name is someone else.
-  assert.equal((await s.addBan({ agent: 'b', user: 'u', at: 10_000, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
-  assert.equal((await s.activeBan('a', 'u', 10_005))?.until, 10_010);
-  assert.equal(await s.activeBan('a', 'u', 10_010), undefined, 'a ban ends at until');
-  assert.equal((await s.listBans({ activeAt: 10_005 })).length, 2);
-  assert.equal(await s.liftBans('u', { agent: 'a', at: 10_005, by: 't' }), 1);
-  assert.equal(await s.activeBan('a', 'u', 10_005), undefined);
-  assert.equal((await s.activeBan('b', 'u', 10_005))?.agent, 'b');
-  // A lifted offence no longer escalates.
-  assert.equal((await s.addBan({ agent: 'a', user: 'u', at: 10_006, rule: 'r', reason: 'x' }, durations, 500)).level, 1);
-  assert.equal((await s.listBans({ user: 'u' }))[0]?.at, 10_006);
-  await s.close();
 });
