@@ -128,13 +128,21 @@ class Tally {
     this.observe = filter.observe;
   }
 
-  /** Decides on a tool call and records it. Fails closed: a throwing or non-boolean predicate denies. */
+  /**
+   * Decides on a tool call and records it. Fails closed: a throwing or
+   * non-boolean predicate denies, and so does a name holding a credential or a
+   * known value (a name is passed as it is, so it cannot be redacted).
+   */
   allow(name: string): boolean {
     let ok = false;
-    try {
-      ok = this.#allowTool(name) === true;
-    } catch {
-      ok = false;
+    const inName = redactText(name, this.opts);
+    if (inName.count > 0) this.absorb(inName);
+    else {
+      try {
+        ok = this.#allowTool(name) === true;
+      } catch {
+        ok = false;
+      }
     }
     (ok ? this.kept : this.removed).push(name);
     return ok;

@@ -102,3 +102,23 @@ describe('whole answers: every field', () => {
     assert.match(out, /"id":"toolu_1"/);
   });
 });
+
+describe('tool names', () => {
+  test('a tool call whose name holds a known value or a credential is removed, whole and streamed, even when the tool predicate allows it', () => {
+    const whole = filterResponse(
+      'openai',
+      { choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: `x_${VALUE}`, arguments: '{}' } }] } }] },
+      FILTER,
+    );
+    assert.ok(!JSON.stringify(whole.body).includes(VALUE));
+    assert.deepEqual(whole.report.removedTools.length, 1);
+    const out = run(
+      'anthropic',
+      sse({ type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], model: 'm' } }, 'message_start') +
+        sse({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 't', name: GH, input: {} } }, 'content_block_start') +
+        sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') +
+        sse({ type: 'message_stop' }, 'message_stop'),
+    );
+    assert.ok(!out.includes(GH), 'streamed name');
+  });
+});
