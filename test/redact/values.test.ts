@@ -1,17 +1,20 @@
 /**
- * The egress proxy's names for the redaction engine (src/redact/): the forms
- * it compiles, redactValuesInString, and ValueRedactor over streams
- * cut at arbitrary byte boundaries (also inside multi-byte characters).
+ * Known values as compiled byte forms (src/redact/values.ts: what the tool
+ * door, abilities and the egress proxy keep beside a request):
+ * `redactionForms`, `redactValuesInString`, and RedactStream over those forms
+ * cut at arbitrary byte boundaries (also inside multi-byte characters). These
+ * were the egress proxy's own engine's tests (test/egress/redact-stream.test.ts)
+ * and still pass on the one engine.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { REDACTED_VALUE, redactionForms, redactValuesInString, ValueRedactor } from '../../src/egress/redact-stream.ts';
-import { compileRedaction } from '../../src/redact/engine.ts';
+import { compileRedaction, REDACTED_VALUE, RedactStream, setOfForms } from '../../src/redact/engine.ts';
+import { redactionForms, redactValuesInString } from '../../src/redact/values.ts';
 
-/** Runs `chunks` through a ValueRedactor; the output and the redaction count. */
+/** Runs `chunks` through a RedactStream over `forms`; the output and the redaction count. */
 async function redactStream(forms: readonly Buffer[], chunks: readonly Buffer[]): Promise<{ out: Buffer; redactions: number }> {
-  const r = new ValueRedactor(forms);
+  const r = new RedactStream(setOfForms(forms));
   const out: Buffer[] = [];
   r.on('data', (c: Buffer) => out.push(c));
   const ended = new Promise<void>((resolve, reject) => {
@@ -86,7 +89,7 @@ describe('redactValuesInString', () => {
   });
 });
 
-describe('ValueRedactor', () => {
+describe('RedactStream over compiled forms', () => {
   test('an empty stream stays empty; no forms pass everything through', async () => {
     const empty = await redactStream(redactionForms(['secret']), []);
     assert.equal(empty.out.length, 0);
