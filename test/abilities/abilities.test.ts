@@ -485,6 +485,15 @@ describe('abilities through the tool door', () => {
     assert.ok(!JSON.stringify(await records()).includes(value));
   });
 
+  test('an answer from a secret\'s host is redacted of the live values of every secret bound to it, not only the one the call sent', async () => {
+    // acme_bare is bound to api.acme.test and sent by no ability here; an API that stored it can hand it back.
+    const r = await call('acme__echo', { id: 'stored', note: 'kept bare-value-0123456789 for later' });
+    assert.equal((r as ToolResult).isError, undefined, text(r));
+    assert.ok(!text(r).includes('bare-value-0123456789'), text(r));
+    assert.ok(!text(r).includes(Buffer.from('bare-value-0123456789').toString('base64').slice(0, 20)));
+    assert.ok(text(r).includes('[REDACTED:vault-secret]'));
+  });
+
   test('signContext false: no signature, digest or context headers', async () => {
     const n = acme.seen.length;
     const r = await call('acme__plain');

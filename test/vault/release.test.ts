@@ -8,7 +8,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { randomKeyBytes } from '../../src/util/crypto.ts';
 import { Secret } from '../../src/util/secret.ts';
+import { kekFromBytes } from '../../src/vault/kek.ts';
 import {
   DEFAULT_SWAP_IN,
   namedSecret,
@@ -24,6 +27,7 @@ import {
   type ReleasableSecret,
   type SwapLocation,
 } from '../../src/vault/release.ts';
+import { Vault } from '../../src/vault/vault.ts';
 
 const VALUE = 'ghp_' + 'V4lue'.repeat(7) + 'x';
 
@@ -282,4 +286,32 @@ test('property: taking away a grant, a host or a swapIn location never turns a d
     }),
     { numRuns: 2000 },
   );
+});
+
+// ---------------------------------------------------------------------------
+// The response half: what the network door redacts from a secret's host.
+
+test('Vault.valuesForHost: every live value of every secret bound to the host, rotated-out versions until their grace ends, none after revocation', async () => {
+  const store = await openSqliteStore(':memory:');
+  let now = 1_000_000;
+  const vault = await Vault.open(store, kekFromBytes(randomKeyBytes(32)), { rotationGraceMs: 1000, now: () => now });
+  try {
+    await vault.add('gh', new Secret('gh-one'), { hosts: ['api.github.com'], header: 'Authorization' });
+    await vault.add('slack', new Secret('slack-one'), { hosts: ['*.slack.com'] });
+    await vault.add('both', new Secret('both-one'), { hosts: ['api.github.com', 'hooks.slack.com'] });
+    const of = async (host: string): Promise<string[]> => (await vault.valuesForHost(host)).map((s) => s.reveal()).sort();
+    assert.deepEqual(await of('api.github.com'), ['both-one', 'gh-one']);
+    assert.deepEqual(await of('API.GitHub.com.'), ['both-one', 'gh-one'], 'normalized');
+    assert.deepEqual(await of('hooks.slack.com'), ['both-one', 'slack-one']);
+    assert.deepEqual(await of('slack.com'), [], 'a wildcard covers subdomains only');
+    assert.deepEqual(await of('evil.example.net'), []);
+    await vault.rotate('gh', new Secret('gh-two'));
+    assert.deepEqual(await of('api.github.com'), ['both-one', 'gh-one', 'gh-two'], 'the old version in its grace');
+    now += 1001;
+    assert.deepEqual(await of('api.github.com'), ['both-one', 'gh-two'], 'past its grace, from the cache too');
+    await vault.revoke('both');
+    assert.deepEqual(await of('api.github.com'), ['gh-two']);
+  } finally {
+    await store.close();
+  }
 });
