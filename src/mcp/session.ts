@@ -574,7 +574,9 @@ export class GatewaySession {
         throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_PATH_DENIED)');
       }
       const conn = await this.#upstream(owner);
-      return conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
+      const result = await conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
+      const values = await this.#deps.paths.allowedCompletions(this.#deps.config.upstreams.get(owner), uri, req.params.argument.name, result.completion.values, req.params.context?.arguments);
+      return values.length === result.completion.values.length ? result : { ...result, completion: { ...result.completion, values } };
     });
     s.setRequestHandler(SetLevelRequestSchema, async (req, extra) => {
       const ctx = this.#ctx(extra);

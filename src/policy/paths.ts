@@ -78,7 +78,8 @@
  * glob is also compiled with the prefix's real path, so physical paths match it.
  *
  * `resources/read` (and subscribe) URIs go through {@link PathGuard.checkResource}:
- * a `file:` URI is checked as a path, whatever the upstream.
+ * a `file:` URI is checked as a path, whatever the upstream; completions of a
+ * resource template, through {@link PathGuard.checkCompletion}.
  *
  * POSIX paths only.
  */
@@ -88,6 +89,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import picomatch from 'picomatch';
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { ResolvedPaths, ResolvedUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import { BastionError } from '../errors.ts';
@@ -516,6 +518,50 @@ export class PathGuard {
   async checkResource(scope: PathScope | undefined, uri: string): Promise<Decision> {
     if (typeof uri !== 'string' || !isFileUrl(uri)) return allow('path.none', 'paths');
     return this.check(uri, scope?.workspace);
+  }
+
+  /**
+   * Decides a `completion/complete` request for a resource template: a server
+   * that completes a `file:` template lists the names under the path being
+   * typed, so the template expanded with the argument (and the earlier
+   * arguments in `context`, RFC 6570 via the MCP SDK) is checked like a
+   * `resources/read` of that URI. A `file:` template whose expansion is not a
+   * `file:` URL (an encoded `/` in a simple expansion, a broken template) is
+   * refused `path.invalid`; a value that is itself a `file:` URL is checked too.
+   * Never throws.
+   */
+  async checkCompletion(scope: PathScope | undefined, template: string, argument: { readonly name: string; readonly value: string }, context?: Readonly<Record<string, string>>): Promise<Decision> {
+    if (typeof template !== 'string' || typeof argument?.name !== 'string' || typeof argument.value !== 'string') return deny('path.invalid', 'paths');
+    if (isFileUrl(argument.value)) {
+      const d = await this.check(argument.value, scope?.workspace);
+      if (d.effect !== 'allow') return d;
+    }
+    const fileTemplate = /^file:/i.test(template.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, ''));
+    let expanded: string;
+    try {
+      expanded = new UriTemplate(template).expand({ ...context, [argument.name]: argument.value });
+    } catch {
+      return fileTemplate ? deny('path.invalid', 'paths') : allow('path.none', 'paths');
+    }
+    if (isFileUrl(expanded)) return this.check(expanded, scope?.workspace);
+    return fileTemplate ? deny('path.invalid', 'paths') : allow('path.none', 'paths');
+  }
+
+  /**
+   * The completion values a server proposed for a resource template, without
+   * those {@link checkCompletion} refuses (a name under a deny glob, say `.env`
+   * proposed for `.en`), in their order. Never throws.
+   */
+  async allowedCompletions(scope: PathScope | undefined, template: string, argumentName: string, values: readonly string[], context?: Readonly<Record<string, string>>): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < values.length; i += PATH_CHECK_CONCURRENCY) {
+      const batch = values.slice(i, i + PATH_CHECK_CONCURRENCY);
+      const decisions = await Promise.all(batch.map((value) => this.checkCompletion(scope, template, { name: argumentName, value }, context)));
+      batch.forEach((v, j) => {
+        if (decisions[j]?.effect === 'allow') out.push(v);
+      });
+    }
+    return out;
   }
 
   /**

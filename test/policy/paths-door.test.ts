@@ -48,7 +48,7 @@ agents:
   demo:
     keys: [env:T_DEMO_KEY]
     tools: ["files__*", "docs__*"]
-    resources: ["file:///*"]
+    resources: ["file://*"]
 upstreams:
   files:
     command: npx
@@ -123,6 +123,21 @@ paths:
     // Encoded twice: a server that decodes twice would climb; refused as invalid.
     await assert.rejects(client.readResource({ uri: `${pathToFileURL(ws).href}/%252e%252e/outside/secret.txt` }), /ERR_PATH_DENIED/);
     assert.equal((await lastRecord((x) => x.method === 'resources/read'))?.decision.reason, 'path.invalid');
+  });
+
+  test('completing a file: resource template cannot list names outside the workspace', async () => {
+    const complete = (value: string) => client.complete({ ref: { type: 'ref/resource', uri: 'file://{+path}' }, argument: { name: 'path', value } });
+    const inside = await complete(`${ws}/notes/`);
+    assert.deepEqual(inside.completion.values, [join(ws, 'notes/hello.txt')]);
+    await assert.rejects(complete(`${dir}/outside/`), /ERR_PATH_DENIED/);
+    assert.equal((await lastRecord((x) => x.method === 'completion/complete'))?.decision.reason, 'path.outside');
+    await assert.rejects(complete(`${ws}/notes/../../outside/se`), /ERR_PATH_DENIED/);
+    // The server proposes .env for `.en`: a name under a deny glob is dropped from the answer.
+    assert.deepEqual((await complete(`${ws}/.en`)).completion.values, []);
+    assert.deepEqual((await complete(`${ws}/`)).completion.values.sort(), [join(ws, 'notes')]);
+    // A simple expansion encodes the slashes: no longer a file URL a careful server could open; refused.
+    await assert.rejects(client.complete({ ref: { type: 'ref/resource', uri: 'file://{path}' }, argument: { name: 'path', value: '/etc/pa' } }), /ERR_PATH_DENIED/);
+    assert.equal((await lastRecord((x) => x.method === 'completion/complete'))?.decision.reason, 'path.invalid');
   });
 
   test('a decomposed é (NFD) does not slip past a deny glob written composed (NFC)', async () => {

@@ -423,6 +423,29 @@ describe('PathGuard.checkResource', () => {
   });
 });
 
+describe('PathGuard.checkCompletion / allowedCompletions (completing a resource template)', () => {
+  const arg = (value: string) => ({ name: 'path', value });
+  test('the template expanded with the typed value is checked like a read of that URI', async () => {
+    assert.equal((await guard.checkCompletion(undefined, 'file://{+path}', arg(`${ws}/a/`))).effect, 'allow');
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{+path}', arg(`${outside}/`)), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.equal((await guard.checkCompletion({ name: 'u', workspace: ws }, `file://${ws}/{+path}`, arg('../outside/se'))).reason, 'path.outside');
+    assert.equal((await guard.checkCompletion(undefined, 'file://{+dir}/{+path}', arg('.en'), { dir: ws })).effect, 'allow', 'a prefix of a denied name is not itself denied');
+    assert.equal((await guard.checkCompletion(undefined, 'file://{+dir}/{+path}', arg('.env'), { dir: ws })).reason, 'path.denied', 'context arguments fill the template');
+  });
+
+  test('a file: template whose expansion is no file URL is refused; other schemes are not files', async () => {
+    assert.equal((await guard.checkCompletion(undefined, 'file://{path}', arg('/etc/pa'))).reason, 'path.invalid');
+    assert.equal((await guard.checkCompletion(undefined, ' FILE://{path}', arg('/etc/pa'))).reason, 'path.invalid');
+    assert.deepEqual(await guard.checkCompletion(undefined, 'note://{+path}', arg('/etc/pa')), { effect: 'allow', reason: 'path.none', rule: 'paths' });
+    assert.equal((await guard.checkCompletion(undefined, 'note://{+path}', arg('file:///etc/passwd'))).reason, 'path.outside', 'a file: URL value is a path anyway');
+  });
+
+  test('proposed values under a deny glob or outside are dropped, order kept', async () => {
+    const values = [`${ws}/a`, `${ws}/.env`, `${outside}/secret.txt`, `${ws}/keys/id_rsa`, `${ws}/x`];
+    assert.deepEqual(await guard.allowedCompletions(undefined, 'file://{+path}', 'path', values), [`${ws}/a`, `${ws}/x`]);
+  });
+});
+
 describe('PathGuard.unclassifiedArguments (what serve and config check print)', () => {
   const editFile = {
     type: 'object',
