@@ -26,13 +26,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
-import { allow, deny, type Decision } from '../decision.ts';
+import { allow, type Decision } from '../decision.ts';
 import type { BastionErrorCode } from '../errors.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import type { Gateway } from '../server/gateway.ts';
 import { readBody } from '../door/body.ts';
 import { authenticateAgent, presentedKey } from '../door/authenticate.ts';
 import { refusal } from '../door/refusal.ts';
+import type { Reason } from '../door/reasons.ts';
 import type { StoredPeer } from './peer-store.ts';
 import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
@@ -152,7 +153,7 @@ export class A2aDoor {
       return void res.end('{"error":{"code":"ERR_A2A_INVALID","message":"not found"}}');
     }
     if (req.method !== 'POST') {
-      return this.#refuse(res, ex, { status: 405, code: 'ERR_A2A_INVALID', message: 'method not allowed: use POST', decision: deny('http.method', ex.method), headers: { allow: 'POST' } });
+      return this.#refuse(res, ex, refuseWith('http.method', ex.method, 'method not allowed: use POST', { headers: { allow: 'POST' } }));
     }
     const refusal = ex.method === 'a2a.send' ? await this.#send(req, res, ex) : await this.#inbound(req, res, ex);
     if (refusal !== undefined) return this.#refuse(res, ex, refusal);
@@ -192,17 +193,17 @@ export class A2aDoor {
     if (size !== undefined) return size;
 
     if (!(this.#a2a.agents.get(agent)?.peers.includes(peerName) ?? false)) {
-      return { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: `agent may not send to peer ${peerName}`, decision: deny('a2a.not_allowed', `a2a.agents.${agent}.peers`) };
+      return refuseWith('a2a.not_allowed', `a2a.agents.${agent}.peers`, `agent may not send to peer ${peerName}`);
     }
     let peer: StoredPeer | undefined;
     try {
       peer = await this.#gateway.store.getPeer(peerName);
     } catch {
-      return { status: 503, code: 'ERR_STORE', message: 'store unavailable', decision: deny('store.error', rule), outcome: 'error' };
+      return refuseWith('store.error', rule, 'store unavailable', { outcome: 'error' });
     }
-    if (peer === undefined) return { status: 404, code: 'ERR_A2A_PEER_UNKNOWN', message: `peer ${peerName} is not registered`, decision: deny('a2a.peer_unknown', 'peers') };
+    if (peer === undefined) return refuseWith('a2a.peer_unknown', 'peers', `peer ${peerName} is not registered`);
     if (peer.outboundTokenSealed === null) {
-      return { status: 404, code: 'ERR_A2A_PEER_UNKNOWN', message: `peer ${peerName} has no outbound token (bastion peers token)`, decision: deny('a2a.peer_no_token', `peers.${peerName}`) };
+      return refuseWith('a2a.peer_no_token', `peers.${peerName}`, `peer ${peerName} has no outbound token (bastion peers token)`);
     }
     let token: string;
     let signingKey: SigningKey;
@@ -210,7 +211,7 @@ export class A2aDoor {
       token = openPeerToken(this.#kek, peer.name, peer.outboundTokenSealed).reveal();
       signingKey = await this.#gateway.identity.signingKey();
     } catch {
-      return { status: 500, code: 'ERR_INTERNAL', message: 'the peer credentials or the signing key are unavailable', decision: deny('a2a.credentials', `peers.${peerName}`), outcome: 'error' };
+      return refuseWith('a2a.credentials', `peers.${peerName}`, 'the peer credentials or the signing key are unavailable', { outcome: 'error' });
     }
 
     const envelope: A2aEnvelope = {
@@ -238,21 +239,17 @@ export class A2aDoor {
     const answer = await this.#post(peer.url, rpc, token);
     if ('error' in answer) {
       ex.detail.error = answer.error;
-      return { status: 502, code: 'ERR_A2A_DELIVERY', message: `peer ${peerName} could not be reached`, decision: deny('a2a.peer_unreachable', `peers.${peerName}`), outcome: 'error' };
+      return refuseWith('a2a.peer_unreachable', `peers.${peerName}`, `peer ${peerName} could not be reached`, { outcome: 'error' });
     }
     ex.detail.peerStatus = answer.status;
     const reply = answer.json as { result?: unknown; error?: { code?: unknown } } | undefined;
     if (answer.status !== 200 || typeof reply !== 'object' || reply === null || !('result' in reply)) {
       const peerCode = typeof reply?.error?.code === 'string' && /^ERR_[A-Z0-9_]{1,64}$/.test(reply.error.code) ? reply.error.code : null;
       ex.detail.peerCode = peerCode;
-      return {
-        status: 502,
-        code: 'ERR_A2A_DELIVERY',
-        message: `peer ${peerName} refused the message${peerCode !== null ? ` (${peerCode})` : ''}`,
-        decision: deny('a2a.peer_refused', `peers.${peerName}`),
+      return refuseWith('a2a.peer_refused', `peers.${peerName}`, `peer ${peerName} refused the message${peerCode !== null ? ` (${peerCode})` : ''}`, {
         outcome: 'error',
         extra: { peer: { status: answer.status, code: peerCode } },
-      };
+      });
     }
     return this.#answer(res, ex, 200, { peer: peerName, messageId: message.messageId, nonce: envelope.nonce, result: reply.result }, allow('a2a.sent', `a2a.agents.${agent}.peers`));
   }
@@ -263,7 +260,7 @@ export class A2aDoor {
     const rule = 'a2a.inbound';
     const unauthorized = (why: 'missing' | 'invalid'): Refusal => {
       ex.detail.auth = why;
-      return { status: 401, code: 'ERR_A2A_UNAUTHORIZED', message: 'peer authentication failed', decision: deny('a2a.unauthorized', 'peers'), headers: { 'www-authenticate': 'Bearer realm="bastion-a2a"' } };
+      return refuseWith('a2a.unauthorized', 'peers', 'peer authentication failed', { headers: { 'www-authenticate': 'Bearer realm="bastion-a2a"' } });
     };
     const token = bearer(req);
     if (token === undefined) return unauthorized('missing');
@@ -273,7 +270,7 @@ export class A2aDoor {
     try {
       peer = await this.#gateway.store.getPeerByInboundDigest(digest);
     } catch {
-      return { status: 503, code: 'ERR_STORE', message: 'store unavailable', decision: deny('store.error', rule), outcome: 'error' };
+      return refuseWith('store.error', rule, 'store unavailable', { outcome: 'error' });
     }
     // The lookup is by digest of a 256-bit token; the constant-time compare keeps a store that matched loosely from letting it through.
     if (peer === undefined || !constantTimeEqual(peer.inboundTokenDigest, digest)) return unauthorized('invalid');
@@ -300,20 +297,20 @@ export class A2aDoor {
       ex.detail.why = verified.why;
       if (verified.why === 'malformed') return invalid('params.metadata.bastion.jws: malformed', rule);
       if (verified.why === 'jwks_unavailable') {
-        return { status: 503, code: 'ERR_A2A_SIGNATURE', message: 'the peer\'s keys could not be fetched', decision: deny('a2a.jwks_unavailable', `peers.${peer.name}`), outcome: 'error' };
+        return refuseWith('a2a.jwks_unavailable', `peers.${peer.name}`, 'the peer\'s keys could not be fetched', { outcome: 'error' });
       }
-      return { status: 401, code: 'ERR_A2A_SIGNATURE', message: 'signature verification failed', decision: deny('a2a.signature', `peers.${peer.name}`) };
+      return refuseWith('a2a.signature', `peers.${peer.name}`, 'signature verification failed');
     }
     if (meta.sender !== peer.sender) {
-      return { status: 401, code: 'ERR_A2A_SIGNATURE', message: 'sender does not match the peer', decision: deny('a2a.sender_mismatch', `peers.${peer.name}`) };
+      return refuseWith('a2a.sender_mismatch', `peers.${peer.name}`, 'sender does not match the peer');
     }
     if (meta.recipient !== this.#gateway.config.identity.issuer) {
-      return { status: 400, code: 'ERR_A2A_INVALID', message: 'params.metadata.bastion.recipient: not this instance', decision: deny('a2a.wrong_recipient', 'identity.issuer') };
+      return refuseWith('a2a.wrong_recipient', 'identity.issuer', 'params.metadata.bastion.recipient: not this instance');
     }
     const skewS = Math.floor(this.#now() / 1000) - meta.iat;
     if (Math.abs(skewS) > this.#a2a.maxAgeS) {
       ex.detail.skewS = skewS;
-      return { status: 401, code: 'ERR_A2A_STALE', message: `message timestamp is more than ${this.#a2a.maxAgeS} s from now`, decision: deny('a2a.stale', 'a2a.maxAgeS') };
+      return refuseWith('a2a.stale', 'a2a.maxAgeS', `message timestamp is more than ${this.#a2a.maxAgeS} s from now`);
     }
 
     const target = this.#target(meta.to, peer.name);
@@ -321,16 +318,16 @@ export class A2aDoor {
     ex.agent = target;
     const deliver = this.#a2a.agents.get(target)?.deliver;
     if (deliver === undefined) {
-      return { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: 'the agent does not receive messages', decision: deny('a2a.no_deliver', `a2a.agents.${target}.deliver`) };
+      return refuseWith('a2a.no_deliver', `a2a.agents.${target}.deliver`, 'the agent does not receive messages');
     }
 
     let fresh: boolean;
     try {
       fresh = await this.#nonces.remember(`${encodeURIComponent(meta.sender)}:${meta.nonce}`, 2 * this.#a2a.maxAgeS * 1000);
     } catch {
-      return { status: 503, code: 'ERR_A2A_REPLAY', message: 'the nonce cache is unavailable', decision: deny('a2a.nonce_store', 'a2a.nonceStore'), outcome: 'error', headers: { 'retry-after': '1' } };
+      return refuseWith('a2a.nonce_store', 'a2a.nonceStore', 'the nonce cache is unavailable', { outcome: 'error', headers: { 'retry-after': '1' } });
     }
-    if (!fresh) return { status: 409, code: 'ERR_A2A_REPLAY', message: 'message already received (nonce replayed)', decision: deny('a2a.replay', 'a2a.nonceStore') };
+    if (!fresh) return refuseWith('a2a.replay', 'a2a.nonceStore', 'message already received (nonce replayed)');
 
     const delivery = {
       jsonrpc: '2.0',
@@ -345,7 +342,7 @@ export class A2aDoor {
     const reply = 'json' in answer ? (answer.json as { result?: unknown; error?: unknown } | undefined) : undefined;
     if ('error' in answer || answer.status < 200 || answer.status > 299 || reply === undefined || (typeof reply === 'object' && reply !== null && 'error' in reply && !('result' in reply))) {
       ex.detail.delivery = 'error' in answer ? answer.error : { status: answer.status };
-      return { status: 502, code: 'ERR_A2A_DELIVERY', message: 'the message could not be delivered to the agent', decision: deny('a2a.delivery', `a2a.agents.${target}.deliver`), outcome: 'error' };
+      return refuseWith('a2a.delivery', `a2a.agents.${target}.deliver`, 'the message could not be delivered to the agent', { outcome: 'error' });
     }
     // An agent answering as an A2A server gives a JSON-RPC response: its result is the answer; any other JSON is the answer itself.
     const result = typeof reply === 'object' && reply !== null && 'result' in reply && (reply as { jsonrpc?: unknown }).jsonrpc === '2.0' ? reply.result : reply;
@@ -354,7 +351,7 @@ export class A2aDoor {
 
   /** The local agent a message is for: `to`, or the one agent that receives from the peer. */
   #target(to: string | null, peer: string): string | Refusal {
-    const notReceiving: Refusal = { status: 403, code: 'ERR_A2A_UNAUTHORIZED', message: 'no agent here receives messages from this peer', decision: deny('a2a.not_receiving', to === null ? 'a2a.agents' : `a2a.agents.${to}.receiveFrom`) };
+    const notReceiving: Refusal = refuseWith('a2a.not_receiving', to === null ? 'a2a.agents' : `a2a.agents.${to}.receiveFrom`, 'no agent here receives messages from this peer');
     if (to !== null) return (this.#a2a.agents.get(to)?.receiveFrom.includes(peer) ?? false) ? to : notReceiving;
     const receiving = [...this.#a2a.agents].filter(([, a]) => a.receiveFrom.includes(peer)).map(([name]) => name);
     if (receiving.length === 1) return receiving[0] as string;
@@ -380,9 +377,9 @@ export class A2aDoor {
     const body = await readBody(req, limit, this.#gateway.config.server.bodyTimeoutMs);
     if (body === 'too_large' || body === 'timeout' || body === 'aborted') {
       res.setHeader('connection', 'close');
-      if (body === 'too_large') return { refusal: { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${limit} bytes`, decision: deny('a2a.too_large', 'a2a.maxMessageBytes') } };
-      if (body === 'timeout') return { refusal: { status: 408, code: 'ERR_BODY_TIMEOUT', message: 'request body not received in time', decision: deny('body.timeout', 'server.bodyTimeoutMs') } };
-      return { refusal: { status: 400, code: 'ERR_A2A_INVALID', message: 'request body aborted', decision: deny('body.aborted', ex.method) } };
+      if (body === 'too_large') return { refusal: refuseWith('a2a.too_large', 'a2a.maxMessageBytes', `request body over ${limit} bytes`) };
+      if (body === 'timeout') return { refusal: refuseWith('body.timeout', 'server.bodyTimeoutMs', 'request body not received in time') };
+      return { refusal: refuseWith('body.aborted', ex.method, 'request body aborted') };
     }
     try {
       return { json: JSON.parse(body.toString('utf8')) as unknown };
@@ -400,7 +397,7 @@ export class A2aDoor {
       return invalid('message: not I-JSON (a lone surrogate or a number out of range)', rule);
     }
     if (bytes <= this.#a2a.maxMessageBytes) return undefined;
-    return { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `message over ${this.#a2a.maxMessageBytes} bytes`, decision: deny('a2a.too_large', 'a2a.maxMessageBytes') };
+    return refuseWith('a2a.too_large', 'a2a.maxMessageBytes', `message over ${this.#a2a.maxMessageBytes} bytes`);
   }
 
   /**
@@ -471,8 +468,14 @@ function bearer(req: IncomingMessage): string | undefined {
   return p.kind === 'key' && p.header === 'authorization' && /^bearer /i.test(req.headers.authorization ?? '') ? p.key : undefined;
 }
 
+/** A refusal of `reason`: status and error code from the kernel's table (src/door/reasons.ts), the door's own message and extras. */
+function refuseWith(reason: Reason, rule: string, message: string, more: Pick<Refusal, 'outcome' | 'headers' | 'extra'> = {}): Refusal {
+  const r = refusal(reason, rule, 'a2a');
+  return { status: r.status, code: r.code, message, decision: r.decision, ...more };
+}
+
 function invalid(message: string, rule: string): Refusal {
-  return { status: 400, code: 'ERR_A2A_INVALID', message, decision: deny('a2a.invalid', rule) };
+  return refuseWith('a2a.invalid', rule, message);
 }
 
 /** Reads a response body as UTF-8, at most `max` bytes. @throws TooLarge. */

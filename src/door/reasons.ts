@@ -24,6 +24,8 @@ export interface ReasonEntry {
   readonly status: number;
   /** Per-door HTTP status overrides. */
   readonly byDoor?: Partial<Record<DoorName, number>>;
+  /** Per-door error-code overrides, where a door has its own code for the same refusal (a wrong method is the request's fault in the door's own vocabulary). */
+  readonly codeByDoor?: Partial<Record<DoorName, BastionErrorCode>>;
   /** JSON-RPC error code for the tool door (MCP); default {@link RPC.DENIED}. */
   readonly rpc?: number;
 }
@@ -69,9 +71,9 @@ export const REASONS = Object.freeze({
   // Request framing.
   'body.too_large': e('ERR_BODY_TOO_LARGE', 413, { rpc: RPC.INVALID }),
   'body.timeout': e('ERR_BODY_TIMEOUT', 408, { rpc: RPC.INVALID }),
-  'body.aborted': e('ERR_BODY_TIMEOUT', 400, { rpc: RPC.INVALID }),
+  'body.aborted': e('ERR_BODY_TIMEOUT', 400, { rpc: RPC.INVALID, codeByDoor: { a2a: 'ERR_A2A_INVALID' } }),
   'body.encoded': e('ERR_EGRESS_DENIED', 415),
-  'http.method': e('ERR_JSONRPC_INVALID', 405, { rpc: RPC.SERVER }),
+  'http.method': e('ERR_JSONRPC_INVALID', 405, { rpc: RPC.SERVER, codeByDoor: { a2a: 'ERR_A2A_INVALID', model: 'ERR_MODEL_REQUEST_INVALID' } }),
   'jsonrpc.parse': e('ERR_JSONRPC_PARSE', 400, { rpc: RPC.PARSE }),
   'jsonrpc.batch': e('ERR_JSONRPC_BATCH', 400, { rpc: RPC.INVALID }),
   'jsonrpc.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
@@ -221,6 +223,12 @@ export function isReason(reason: string): reason is Reason {
  */
 export function reasonEntry(reason: string): ReasonEntry {
   return isReason(reason) ? REASONS[reason] : REASONS.internal;
+}
+
+/** The error code `door` answers `reason` with. */
+export function codeOf(reason: string, door: DoorName): BastionErrorCode {
+  const row = reasonEntry(reason);
+  return row.codeByDoor?.[door] ?? row.code;
 }
 
 /** The HTTP status `door` answers `reason` with. */

@@ -5,7 +5,7 @@
  */
 import type { Decision } from '../decision.ts';
 import type { BastionErrorCode } from '../errors.ts';
-import { reasonEntry, RPC, statusOf, type DoorName, type Reason } from './reasons.ts';
+import { codeOf, reasonEntry, RPC, statusOf, type DoorName, type Reason } from './reasons.ts';
 
 /** A refused request: `{decision, code, status}` plus the JSON-RPC code for the tool door. */
 export interface Refusal {
@@ -33,5 +33,5 @@ export function refusal(reason: Reason, rule: string, door: DoorName): Refusal {
  */
 export function refusalOf(decision: Decision, door: DoorName): Refusal {
   const row = reasonEntry(decision.reason);
-  return { decision, code: row.code, status: statusOf(decision.reason, door), rpc: row.rpc ?? RPC.DENIED };
+  return { decision, code: codeOf(decision.reason, door), status: statusOf(decision.reason, door), rpc: row.rpc ?? RPC.DENIED };
 }

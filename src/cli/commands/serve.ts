@@ -34,12 +34,25 @@ export const serve: CliCommand = async (argv, io) => {
   const { values } = parsed;
   const file = resolveConfigPath(values.config, io);
   let opened: Awaited<ReturnType<typeof Gateway.open>>;
+  // The notifier needs the opened gateway (it audits its own failures); audit failures before it exists only reach stderr.
+  const auditAlerts: { target?: AlertNotifier; notify(a: Parameters<AlertNotifier['notify']>[0]): void } = {
+    notify(a) {
+      this.target?.notify(a);
+    },
+  };
   let kek: Kek;
   let config;
   try {
     ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict' }));
     kek = await loadVaultKey(config, io.env);
-    opened = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) });
+    opened = await Gateway.open(config, {
+      keyProtector: kekKeyProtector(kek),
+      // A failed audit write is never silent: a line on stderr and an admin alert (the audit step sends at most one a minute).
+      onAuditFailure: (f) => {
+        io.stderr(`bastion: audit write failed (${f.code}) for ${f.door} ${f.method}; ${f.count} failed so far${f.durability === 'durable' ? ', requests are refused' : ''}\n`);
+        auditAlerts.notify({ kind: 'audit.write_failed', severity: 'critical', time: new Date().toISOString(), agent: '', user: null, summary: `audit writes are failing (${f.count} so far)`, detail: { code: f.code, door: f.door, method: f.method, durability: f.durability } });
+      },
+    });
   } catch (err) {
     io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     if (isBastionError(err) && err.code === 'ERR_STORE') return EXIT.STORE;
@@ -47,17 +60,15 @@ export const serve: CliCommand = async (argv, io) => {
     return EXIT.INTERNAL;
   }
   const { gateway, generated } = opened;
-  const alerts = new AlertNotifier({
+  const alerts = (auditAlerts.target = new AlertNotifier({
     minSeverity: config.alerts.minSeverity,
     ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
     ...(config.alerts.email ? { smtp: config.alerts.email } : {}),
     onError: (e) => {
       io.stderr(`bastion: ${e.message}\n`);
-      void gateway.audit
-        .append({ time: new Date().toISOString(), door: 'system', agent: null, method: 'alert.failed', decision: { effect: 'deny', reason: 'alert.delivery', rule: 'alerts' }, outcome: 'error', durationMs: 0, detail: { ...e.detail } }, { lazy: true })
-        .catch(() => undefined);
+      gateway.auditStep.batched({ time: new Date().toISOString(), door: 'system', agent: null, method: 'alert.failed', decision: { effect: 'deny', reason: 'alert.delivery', rule: 'alerts' }, outcome: 'error', durationMs: 0, detail: { ...e.detail } });
     },
-  });
+  }));
   let door: NetworkDoor;
   let model: ModelDoor;
   let a2a: A2aDoor | undefined;
