@@ -74,13 +74,18 @@ export function splitAcross(leaves: readonly JsonLeaf[], set: RedactionSet): { b
 export function splitLeaves(leaves: readonly string[], set: RedactionSet): { blank: Set<number>; count: number } {
   const blank = new Set<number>();
   if (set.forms.length === 0 || leaves.length < 2) return { blank, count: 0 };
-  const bufs = leaves.map((l) => Buffer.from(l, 'utf8'));
+  // One encoding of the joined leaves, with each leaf's byte offset from its UTF-8 length (no
+  // buffer per leaf). Leaves that end and begin with halves of a surrogate pair would encode
+  // differently joined: then each leaf is encoded on its own.
+  const lengths = leaves.map((l) => Buffer.byteLength(l, 'utf8'));
   const starts: number[] = [];
   let at = 0;
-  for (const b of bufs) {
+  for (const n of lengths) {
     starts.push(at);
-    at += b.length;
+    at += n;
   }
+  let joined = Buffer.from(leaves.join(''), 'utf8');
+  if (joined.length !== at) joined = Buffer.concat(leaves.map((l) => Buffer.from(l, 'utf8')));
   const leafAt = (offset: number): number => {
     let lo = 0;
     let hi = starts.length - 1;
@@ -90,11 +95,11 @@ export function splitLeaves(leaves: readonly string[], set: RedactionSet): { bla
       else hi = mid - 1;
     }
     // Empty leaves share their start with the next one: take the last leaf that holds the byte.
-    while (lo > 0 && (bufs[lo] as Buffer).length === 0) lo--;
+    while (lo > 0 && lengths[lo] === 0) lo--;
     return lo;
   };
   let count = 0;
-  for (const [s, e] of findSpans(Buffer.concat(bufs), set)) {
+  for (const [s, e] of findSpans(joined, set)) {
     const first = leafAt(s);
     const last = leafAt(e - 1);
     if (first === last) continue;
