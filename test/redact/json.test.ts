@@ -46,6 +46,12 @@ describe('a value split across adjacent JSON fields', () => {
     assert.ok(!JSON.stringify(keys).includes('sk-live-0123'), JSON.stringify(keys));
   });
 
+  test('leaves holding halves of a surrogate pair keep their offsets (each encoded on its own)', () => {
+    // Joined, the halves encode as 4 bytes, apart as 3 + 3: the piece `ef` would be read as part of the leaf before it.
+    const r = redactJsonValue(['x\ud83d', '\ude00sk-live-0123456789abcd', 'ef'], SET);
+    assert.deepEqual(r.value, ['x\ud83d', REDACTED_VALUE, REDACTED_VALUE]);
+  });
+
   test('records of one shape: pieces under the same property name, whatever lies between them', () => {
     const body = Buffer.from('[{"type":"text","text":"sk-live-01"},{"type":"text","text":"23456789abcdef"},{"type":"text","text":"kept"}]');
     assert.equal(redactJsonBody(body, SET).out.toString(), `[{"type":"text","text":"${REDACTED_VALUE}"},{"type":"text","text":"${REDACTED_VALUE}"},{"type":"text","text":"kept"}]`);
