@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import type { StoredPeer } from '../../src/store/store.ts';
+import type { StoredPeer } from '../../src/a2a/peer-store.ts';
 
 const peer = (over: Partial<StoredPeer> = {}): StoredPeer => ({
   name: 'b',
