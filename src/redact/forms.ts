@@ -6,14 +6,16 @@
  * Two families:
  *
  * - **Encoded forms**, searched as byte strings: the value's UTF-8 bytes
- *   (`raw`); base64 and base64url (RFC 4648 §4, §5) of the value at each of the
- *   three byte alignments it can have inside a larger encoded blob; lowercase
- *   and uppercase hex (RFC 4648 §8). Computed with node's Buffer codecs only.
+ *   (`raw`), with `+` for each space (`raw-plus`: form encoding) and with its
+ *   own escape-like sequences decoded (`raw-decoded`); base64 and base64url
+ *   (RFC 4648 §4, §5) of the value at each of the three byte alignments it can
+ *   have inside a larger encoded blob; lowercase and uppercase hex (RFC 4648
+ *   §8). Computed with node's Buffer codecs only.
  * - **Escape-style encodings** (JSON `\uXXXX` and short escapes, HTML character
- *   references, percent-encoding and `+` for space): a decoder accepts any mix
- *   of escaped and plain characters, so no finite list of forms covers them.
- *   The engine decodes the haystack instead (src/redact/decode-view.ts) and
- *   searches the encoded forms above in the decoded view too.
+ *   references, percent-encoding): a decoder accepts any mix of escaped and
+ *   plain characters, so no finite list of forms covers them. The engine
+ *   decodes the haystack instead (src/redact/decode-view.ts) and searches the
+ *   encoded forms above in the decoded views too.
  *   {@link literalForms} lists the usual fully-escaped renderings for callers
  *   that can only search literal strings (the model door's text redactor).
  *
