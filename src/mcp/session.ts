@@ -89,14 +89,14 @@ export interface GatewayDeps {
    * upstream's environment). Rejects when no vault is open or the secret is unknown.
    */
   readonly placeholder?: (agent: string, secret: string) => Promise<string>;
-  /** End users' pasted secrets, once a vault is open (`<<SECRET_…>>` in tool arguments). */
-  readonly pasted?: () => PastedSecrets | undefined;
+  /** End users' pasted secrets (`<<SECRET_…>>` in tool arguments); absent without a vault, and then they fail closed. */
+  readonly pasted?: PastedSecrets;
   /** Tool scope / cross-user metadata (config `tools`). */
   readonly toolMeta?: ToolMetaIndex;
   /** Signs requests to abilities and to HTTP upstreams with `signContext` or `token`. Without it those requests fail closed. */
   readonly signer?: OutboundSigner;
-  /** Runs ability calls, once the network door is open. Without it ability calls fail closed. */
-  readonly abilities?: () => AbilityRunner | undefined;
+  /** Runs ability calls (with the vault). Without it ability calls fail closed. */
+  readonly abilities?: AbilityRunner;
 }
 
 /** The audit record being built for one request; handlers fill it in. */
@@ -522,6 +522,12 @@ export class GatewaySession {
       const d = entry ? this.#authorize('prompts/get', 'prompt', entry.exposed, entry.upstream, req.params.arguments, ctx.argsDigest, false) : deny('prompt.unknown', 'catalogue');
       ctx.decision = d;
       if (!entry || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
+      const pv = await this.#deps.paths.checkPromptArguments(this.#deps.config.upstreams.get(entry.upstream), { ...entry.item, name: entry.original }, req.params.arguments);
+      if (pv.decision.effect !== 'allow') {
+        ctx.decision = pv.decision;
+        Object.assign(ctx.detail, pathAuditDetail(pv));
+        throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_PATH_DENIED)');
+      }
       const conn = await this.#upstream(entry.upstream);
       const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
       return this.#sanitizeOrThrow(result, ctx);
@@ -694,7 +700,7 @@ export class GatewaySession {
     rule: string,
     ctx: RequestAudit,
   ): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
-    const pasted = this.#deps.pasted?.();
+    const pasted = this.#deps.pasted;
     if (pasted === undefined) return { refusal: deny('vault.unavailable', 'vault') };
     // A pasted secret belongs to an end user: with user tokens configured, only a proven user may use one.
     if (this.#deps.config.users.token !== undefined && !this.userVerified) {
@@ -749,7 +755,7 @@ export class GatewaySession {
     ref: string,
     signal: AbortSignal,
   ): Promise<CallToolResult> {
-    const runner = this.#deps.abilities?.();
+    const runner = this.#deps.abilities;
     if (ability === undefined || runner === undefined) {
       ctx.decision = deny('ability.unavailable', 'abilities');
       ctx.detail.code = 'ERR_UPSTREAM_UNAVAILABLE';

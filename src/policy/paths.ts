@@ -511,6 +511,18 @@ export class PathGuard {
   }
 
   /**
+   * Decides a `prompts/get` call's arguments like a tool call's: a prompt's
+   * arguments are strings it declares by name (no schema), and a server may
+   * read the file one names. `prompt.name` is the name the upstream lists
+   * (`argumentKinds` patterns match prompt names too). Never throws.
+   */
+  async checkPromptArguments(scope: PathScope | undefined, prompt: { readonly name: string; readonly arguments?: readonly { readonly name: string }[] }, args: unknown): Promise<PathVerdict> {
+    const properties: Record<string, unknown> = {};
+    for (const a of prompt.arguments ?? []) if (typeof a?.name === 'string') Object.defineProperty(properties, a.name, { value: { type: 'string' }, enumerable: true });
+    return this.checkArguments(scope, prompt.name, { type: 'object', properties }, args ?? {});
+  }
+
+  /**
    * Decides a resource URI (`resources/read`, subscribe): a `file:` URL is
    * checked as a path against the owner's workspace; any other URI is not a
    * file (allow `path.none`). Never throws.

@@ -49,6 +49,7 @@ agents:
     keys: [env:T_DEMO_KEY]
     tools: ["files__*", "docs__*"]
     resources: ["file://*"]
+    prompts: ["docs__*"]
 upstreams:
   files:
     command: npx
@@ -138,6 +139,16 @@ paths:
     // A simple expansion encodes the slashes: no longer a file URL a careful server could open; refused.
     await assert.rejects(client.complete({ ref: { type: 'ref/resource', uri: 'file://{path}' }, argument: { name: 'path', value: '/etc/pa' } }), /ERR_PATH_DENIED/);
     assert.equal((await lastRecord((x) => x.method === 'completion/complete'))?.decision.reason, 'path.invalid');
+  });
+
+  test('prompts/get arguments are checked like tool arguments', async () => {
+    const text = (r: { messages: { content: { type: string; text?: string } }[] }): string => r.messages.map((m) => m.content.text ?? '').join('');
+    assert.match(text(await client.getPrompt({ name: 'docs__review', arguments: { subject: join(ws, 'notes/hello.txt') } })), /hello from the workspace/);
+    await assert.rejects(client.getPrompt({ name: 'docs__review', arguments: { subject: join(ws, '.env') } }), /ERR_PATH_DENIED/);
+    const rec = await lastRecord((x) => x.method === 'prompts/get');
+    assert.deepEqual(rec?.decision, { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual([rec?.detail?.pathArgument, rec?.detail?.pathArgumentKind], ['/subject', 'unclassified']);
+    await assert.rejects(client.getPrompt({ name: 'docs__review', arguments: { subject: `${dir}/outside/secret.txt` } }), /ERR_PATH_DENIED/);
   });
 
   test('a decomposed é (NFD) does not slip past a deny glob written composed (NFC)', async () => {

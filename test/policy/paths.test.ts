@@ -423,6 +423,18 @@ describe('PathGuard.checkResource', () => {
   });
 });
 
+describe('PathGuard.checkPromptArguments', () => {
+  test('declared arguments are checked by the same rules; their names are not keys to check', async () => {
+    const prompt = { name: 'review', arguments: [{ name: 'subject' }, { name: 'file' }] };
+    const strict: PathScope = { name: 'docs', workspace: ws, pathGuard: 'strict', argumentKinds: { rev: { '/subject': 'not-path' } } };
+    assert.deepEqual((await guard.checkPromptArguments(strict, prompt, { subject: '.env' })).argument, { pointer: '/subject', value: '.env', kind: 'unclassified' });
+    assert.equal((await guard.checkPromptArguments({ name: 'abs', pathGuard: 'strict' }, prompt, { subject: `${ws}/a/b/file.txt` })).decision.effect, 'allow', 'a declared name is no relative path to check');
+    assert.equal((await guard.checkPromptArguments({ name: 'abs', pathGuard: 'strict' }, prompt, { extra: `${ws}/a/b/file.txt` })).decision.reason, 'path.relative', 'an undeclared one is');
+    assert.equal((await guard.checkPromptArguments(undefined, prompt, { file: '/etc/passwd', subject: '/etc/passwd' })).argument?.pointer, '/file', 'named mode: only the path-named one');
+    assert.equal((await guard.checkPromptArguments({ ...strict, argumentKinds: { rev: { '/subject': 'not-path' }, review: { '/subject': 'not-path' } } }, prompt, { subject: '/etc/passwd' })).decision.effect, 'allow', 'argumentKinds match prompt names');
+  });
+});
+
 describe('PathGuard.checkCompletion / allowedCompletions (completing a resource template)', () => {
   const arg = (value: string) => ({ name: 'path', value });
   test('the template expanded with the typed value is checked like a read of that URI', async () => {
