@@ -95,8 +95,10 @@ function levelsOf(buf: Buffer, final: boolean): Level[] {
   const e1 = (j: number): number => sourceOf(v1, j)[1];
   const b1 = (c: number): number => outOfToken(v1.count, (i) => v1.ts[i] as number, (i) => v1.te[i] as number, c);
   levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, boundary: b1 });
-  // Nothing decoded: a second pass would read the same bytes and stop at the same place.
-  if (!v1.changed) return levels;
+  // Nothing decoded in the whole input: a second pass would read the same bytes. (In a
+  // stream the second pass still matters: an escape character near where the first view
+  // stops may begin a second-pass escape with bytes the first pass decodes later.)
+  if (!v1.changed && final) return levels;
   const v2: DecodedView = decodeView(v1.bytes, v1.bytes.length, final);
   const s2 = (j: number): number => (j >= v2.bytes.length ? s1(v2.settled) : s1(sourceOf(v2, j)[0]));
   const e2 = (j: number): number => e1(sourceOf(v2, j)[1] - 1);
