@@ -14,8 +14,13 @@ import { ArgumentValidator } from '../mcp/validate.ts';
 import { PathGuard } from '../policy/paths.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
-import type { PastedSecrets } from '../vault/pasted.ts';
-import type { AbilityRunner } from '../abilities/runner.ts';
+import { PastedSecrets } from '../vault/pasted.ts';
+import { Vault } from '../vault/vault.ts';
+import type { Kek } from '../vault/kek.ts';
+import { kekKeyProtector } from '../vault/key-protector.ts';
+import { AbilityRunner } from '../abilities/runner.ts';
+import { EgressGuard } from '../egress/guard.ts';
+import type { Lookup } from '../egress/ssrf-classify.ts';
 import { IdentityKeys } from '../identity/keys.ts';
 import { RequestSigner } from '../identity/signer.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
@@ -30,11 +35,6 @@ export interface GeneratedKey {
   readonly agent: string;
   /** The clear key: print it once, never store or log it. */
   readonly key: string;
-}
-
-/** What sessions need from the vault: an agent's placeholder for a secret. */
-export interface PlaceholderSource {
-  placeholder(secret: string, agent: string): Promise<string>;
 }
 
 /** Prefix of keys Bastion generates, so they are recognizable in a leak scan. */
@@ -57,9 +57,25 @@ export class Gateway {
   readonly users: UserVerifier;
   /** The kernel's audit step: durable or batched records, failures counted and reported. */
   readonly auditStep: AuditStep;
-  #vault: { current?: PlaceholderSource; pasted?: PastedSecrets; abilities?: AbilityRunner } = {};
+  /** The vault, when the gateway was opened with a KEK; without one, everything that needs it fails closed. */
+  readonly vault: Vault | undefined;
+  /** End users' pasted secrets (`<<SECRET_…>>`), shared by the model, tool and network doors; with the vault. */
+  readonly pasted: PastedSecrets | undefined;
+  /** The egress guard (network policy, SSRF, address pinning) shared by the network door and abilities. */
+  readonly guard: EgressGuard;
+  /** Runs ability calls through the guard with the vault's bound secrets; with the vault. */
+  readonly abilities: AbilityRunner | undefined;
 
-  private constructor(config: ResolvedConfig, store: Store, audit: AuditLog, deps: GatewayDeps & { signer: RequestSigner }, identity: IdentityKeys, agentKeys: KeyIndex, auditStep: AuditStep) {
+  private constructor(
+    config: ResolvedConfig,
+    store: Store,
+    audit: AuditLog,
+    deps: GatewayDeps & { signer: RequestSigner },
+    identity: IdentityKeys,
+    agentKeys: KeyIndex,
+    auditStep: AuditStep,
+    secrets: { vault?: Vault; pasted?: PastedSecrets; abilities?: AbilityRunner; guard: EgressGuard },
+  ) {
     this.config = config;
     this.identity = identity;
     this.signer = deps.signer;
@@ -71,29 +87,51 @@ export class Gateway {
     for (const k of config.adminKeys) this.adminKeys.add(sha256Hex(k.reveal()), 'admin');
     this.users = new UserVerifier(config.users);
     this.auditStep = auditStep;
+    this.vault = secrets.vault;
+    this.pasted = secrets.pasted;
+    this.guard = secrets.guard;
+    this.abilities = secrets.abilities;
   }
 
   /**
-   * Opens the store, compiles policy, and prepares authentication. For agents
-   * whose keys all failed to resolve and who have no stored key yet, generates
-   * one (stored as a SHA-256 digest only) and returns it in `generated` so the
-   * caller can show it once.
-   * `opts.keyProtector` (the vault's KEK) seals the audit and identity signing keys at rest;
-   * the first identity key is created here when the store has none.
+   * The composition root: opens, in one pass, the store, the audit log and its
+   * witness, policy, approvals, agent authentication, identity keys, and (with
+   * `opts.kek`) the vault, pasted secrets and the ability runner, over one egress
+   * guard; each door is then built from the narrow parts it uses. Nothing is
+   * attached afterwards. For agents whose keys all failed to resolve and who have
+   * no stored key yet, generates one (stored as a SHA-256 digest only) and returns
+   * it in `generated` so the caller can show it once.
+   * The KEK (or `opts.keyProtector` alone, for tools that need no vault) seals the
+   * audit and identity signing keys at rest; the first identity key is created here
+   * when the store has none. Without a KEK there is no vault: `vault:NAME`
+   * environments, pasted secrets and abilities fail closed.
    * @throws BastionError `ERR_POLICY_INVALID`, `ERR_STORE`, `ERR_CONFIG_INVALID` (two agents share a key),
-   *   `ERR_VAULT_KEY` / `ERR_VAULT_DECRYPT` (a sealed signing key and no or the wrong protector).
+   *   `ERR_VAULT_KEY` / `ERR_VAULT_DECRYPT` (a sealed key and no or the wrong KEK).
    */
-  static async open(config: ResolvedConfig, opts: { store?: Store; keyProtector?: KeyProtector; onAuditFailure?: (failure: AuditFailure) => void } = {}): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
+  static async open(
+    config: ResolvedConfig,
+    opts: {
+      store?: Store;
+      kek?: Kek;
+      keyProtector?: KeyProtector;
+      onAuditFailure?: (failure: AuditFailure) => void;
+      /** DNS resolver of the egress guard (default: the system's). */
+      lookup?: Lookup;
+      /** Extra CA certificates (PEM) trusted for destinations (abilities and the network door). */
+      upstreamCa?: readonly string[];
+    } = {},
+  ): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
     const policy = PolicyEngine.compile(config);
     const paths = PathGuard.compile(config.paths);
     const store = opts.store ?? (await openSqliteStore(config.storePath));
+    const keyProtector = opts.kek ? kekKeyProtector(opts.kek) : opts.keyProtector;
     try {
       const witness = await openWitness(config.audit.witness);
       const onWitnessFailure = (err: BastionError, count: number): void =>
         opts.onAuditFailure?.({ door: 'system', method: 'audit.witness', durability: 'batched', code: err.code, count });
       const audit = await AuditLog.open(store, {
         checkpointEvery: config.audit.checkpointEvery,
-        ...(opts.keyProtector ? { keyProtector: opts.keyProtector } : {}),
+        ...(keyProtector ? { keyProtector } : {}),
         ...(witness ? { witness, ...(opts.onAuditFailure ? { onWitnessFailure } : {}) } : {}),
       });
       const approvals = new ApprovalQueue(store, { timeoutMs: config.approvals.timeoutMs, reuseTtlMs: config.approvals.reuseTtlMs, progressMs: config.approvals.progressMs });
@@ -118,11 +156,14 @@ export class Gateway {
           generated.push({ agent: agent.name, key });
         }
       }
-      const identity = await IdentityKeys.open(store, { rotationGraceMs: config.identity.rotationGraceMs, ...(opts.keyProtector ? { protector: opts.keyProtector } : {}) });
+      const identity = await IdentityKeys.open(store, { rotationGraceMs: config.identity.rotationGraceMs, ...(keyProtector ? { protector: keyProtector } : {}) });
       const signer = new RequestSigner(identity, config.identity);
-      const vault: { current?: PlaceholderSource; pasted?: PastedSecrets; abilities?: AbilityRunner } = {};
+      const vault = opts.kek ? await Vault.open(store, opts.kek, { rotationGraceMs: config.vault.rotationGraceMs }) : undefined;
+      const pasted = vault ? new PastedSecrets(store, vault) : undefined;
+      const guard = new EgressGuard(config, policy, opts.lookup ? { lookup: opts.lookup } : {});
+      const abilities = vault ? new AbilityRunner({ config, guard, vault, signer, ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) }) : undefined;
       const placeholder = (agent: string, secret: string): Promise<string> =>
-        vault.current ? vault.current.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
+        vault ? vault.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
       const deps: GatewayDeps & { signer: RequestSigner } = {
         config,
         signer,
@@ -132,35 +173,17 @@ export class Gateway {
         approvals,
         validator: new ArgumentValidator(),
         placeholder,
-        pasted: () => vault.pasted,
-        abilities: () => vault.abilities,
+        ...(pasted ? { pasted } : {}),
+        ...(abilities ? { abilities } : {}),
         toolMeta: new ToolMetaIndex(config.tools),
       };
       const auditStep = new AuditStep(audit, opts.onAuditFailure ? { onFailure: opts.onAuditFailure } : {});
-      const gateway = new Gateway(config, store, audit, deps, identity, agentKeys, auditStep);
-      gateway.#vault = vault;
+      const gateway = new Gateway(config, store, audit, deps, identity, agentKeys, auditStep, { ...(vault ? { vault } : {}), ...(pasted ? { pasted } : {}), ...(abilities ? { abilities } : {}), guard });
       return { gateway, generated };
     } catch (err) {
       await store.close().catch(() => undefined);
       throw err;
     }
-  }
-
-  /**
-   * Makes the vault's placeholders available to sessions (for `vault:NAME` in
-   * stdio upstream environments) and, when given, end users' pasted secrets (for
-   * `<<SECRET_…>>` in tool arguments). Until then both fail closed.
-   */
-  attachVault(vault: PlaceholderSource, pasted?: PastedSecrets): void {
-    this.#vault.current = vault;
-    if (pasted !== undefined) this.#vault.pasted = pasted;
-  }
-
-  /** Lets sessions run ability calls (the network door makes the runner: it holds the vault and the egress guard). Until then they fail closed. */
-  attachAbilities(runner: AbilityRunner): void {
-    const previous = this.#vault.abilities;
-    this.#vault.abilities = runner;
-    if (previous !== undefined && previous !== runner) void previous.close();
   }
 
   /** The agent a presented key belongs to, or undefined (constant-time over the keys' SHA-256 digests). */
@@ -185,9 +208,10 @@ export class Gateway {
     return this.audit.append(event);
   }
 
-  /** Closes the ability runner's connections, flushes the audit log, writes the final checkpoint, closes the store. */
+  /** Closes the ability runner's connections, flushes the vault's pending last-used times and the audit log, writes the final checkpoint, closes the store. */
   async close(): Promise<void> {
-    await this.#vault.abilities?.close();
+    await this.abilities?.close();
+    await this.vault?.flush();
     await this.audit.close();
     await this.store.close();
   }

@@ -309,3 +309,12 @@ async function syncDir(dir: string): Promise<void> {
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
+
+/**
+ * The key-encryption key: `BASTION_MASTER_KEY` from `env` when set, else the key
+ * file `vault.keyFile`, created (0600) on first run.
+ * @throws BastionError `ERR_VAULT_KEY`.
+ */
+export function loadVaultKey(config: { readonly vault: { readonly keyFile: string } }, env: Readonly<Record<string, string | undefined>>): Promise<Kek> {
+  return loadKek({ env: env[MASTER_KEY_ENV], keyFile: config.vault.keyFile }, { create: true });
+}

@@ -15,7 +15,7 @@ import { A2aDoor } from '../../src/a2a/door.ts';
 import { registerPeer } from '../../src/a2a/peers.ts';
 import type { AuditRecord } from '../../src/audit/types.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { loadVaultKey } from '../../src/egress/door.ts';
+import { loadVaultKey } from '../../src/vault/kek.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
 import { Secret } from '../../src/util/secret.ts';

@@ -12,8 +12,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
-import { loadVaultKey, openNetworkDoor, type NetworkDoor } from '../../src/egress/door.ts';
-import { kekKeyProtector } from '../../src/vault/key-protector.ts';
+import { openNetworkDoor, type NetworkDoor } from '../../src/egress/door.ts';
+import { loadVaultKey } from '../../src/vault/kek.ts';
 import type { EgressAlert } from '../../src/egress/proxy.ts';
 import type { Lookup } from '../../src/egress/ssrf-classify.ts';
 import { Gateway } from '../../src/server/gateway.ts';
@@ -135,13 +135,11 @@ export async function startEgress(
   const env = { EGRESS_KEY, OTHER_EGRESS_KEY, BASTION_MASTER_KEY: TEST_MASTER_KEY, ...opts.env };
   const { config } = await loadConfig(file, { env, secrets: 'strict' });
   const kek = await loadVaultKey(config, env);
-  const { gateway } = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) });
+  const { gateway } = await Gateway.open(config, { kek, ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}), ...(opts.lookup ? { lookup: opts.lookup } : {}) });
   const alerts: EgressAlert[] = [];
   const door = await openNetworkDoor(gateway, {
-    env,
     kek,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
-    ...(opts.lookup ? { lookup: opts.lookup } : {}),
     onAlert: (a) => alerts.push(a),
   });
   const proxyUrl = await door.proxy.start('127.0.0.1', 0);
@@ -166,7 +164,6 @@ export async function startEgress(
       await door.proxy.close();
       await running.close();
       await model?.close();
-      await door.vault.flush();
       await gateway.close();
     },
   };

@@ -4,7 +4,7 @@
  * and are published at `/.well-known/jwks.json`. Works on the store directly; a
  * running server picks up a rotation within seconds. Rotation is audited.
  */
-import { loadVaultKey } from '../../egress/door.ts';
+import { loadVaultKey } from '../../vault/kek.ts';
 import { isBastionError } from '../../errors.ts';
 import { IdentityKeys, type IdentityKeyInfo } from '../../identity/keys.ts';
 import { kekKeyProtector } from '../../vault/key-protector.ts';

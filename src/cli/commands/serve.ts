@@ -6,9 +6,9 @@
  */
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
-import { loadVaultKey, openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
+import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
+import { loadVaultKey } from '../../vault/kek.ts';
 import type { Kek } from '../../vault/kek.ts';
-import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
 import { AlertNotifier } from '../../alerts/notifier.ts';
@@ -46,7 +46,7 @@ export const serve: CliCommand = async (argv, io) => {
     ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict' }));
     kek = await loadVaultKey(config, io.env);
     opened = await Gateway.open(config, {
-      keyProtector: kekKeyProtector(kek),
+      kek,
       // A failed audit write is never silent: a line on stderr and an admin alert (the audit step sends at most one a minute).
       onAuditFailure: (f) => {
         io.stderr(`bastion: audit write failed (${f.code}) for ${f.door} ${f.method}; ${f.count} failed so far${f.durability === 'durable' ? ', requests are refused' : ''}\n`);
@@ -74,7 +74,6 @@ export const serve: CliCommand = async (argv, io) => {
   let a2a: A2aDoor | undefined;
   try {
     door = await openNetworkDoor(gateway, {
-      env: io.env,
       kek,
       onAlert: (a) => {
         io.stderr(`bastion: ALERT ${a.kind}: agent ${a.agent} to ${a.host}: ${a.reason}${a.secrets.length > 0 ? ` (secret ${a.secrets.join(', ')})` : ''}\n`);
@@ -157,7 +156,6 @@ export const serve: CliCommand = async (argv, io) => {
   await model.close();
   await a2a?.close();
   await alerts.close();
-  await door.vault.flush();
   await gateway.record({
     time: new Date().toISOString(),
     door: 'system',

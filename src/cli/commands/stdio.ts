@@ -8,8 +8,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
-import { loadVaultKey, openGatewayVault } from '../../egress/door.ts';
-import { kekKeyProtector } from '../../vault/key-protector.ts';
+import { loadVaultKey } from '../../vault/kek.ts';
 import { Gateway } from '../../server/gateway.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
@@ -37,13 +36,7 @@ export const stdio: CliCommand = async (argv, io) => {
     }
     // The KEK seals the audit signing key and opens the vault (vault:NAME upstream environments).
     const kek = await loadVaultKey(config, io.env);
-    ({ gateway } = await Gateway.open(config, { keyProtector: kekKeyProtector(kek) }));
-    try {
-      await openGatewayVault(gateway, io.env, kek);
-    } catch (err) {
-      await gateway.close();
-      throw err;
-    }
+    ({ gateway } = await Gateway.open(config, { kek }));
   } catch (err) {
     io.stderr(`bastion stdio: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.CONFIG;
