@@ -18,8 +18,10 @@
  *
  * Agent-to-agent replay nonces are a separate port with their own
  * implementations (./nonces.ts). Consumers take the narrowest port they use;
- * only the composition root (src/server/gateway.ts) and the CLI hold a whole
- * `Store`. Methods are async so a networked store fits the same shape.
+ * only the gateway (src/server/gateway.ts) and the CLI hold a whole `Store`
+ * (the model and A2A doors still reach bans and peers through `gateway.store`
+ * until the composition root hands each door its ports). Methods are async so
+ * a networked store fits the same shape.
  *
  * Errors: every method throws `BastionError('ERR_STORE')` on an I/O or
  * database failure, with the driver error as `cause`.
