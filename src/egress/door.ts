@@ -56,6 +56,7 @@ export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions
     record: (event) => gateway.auditStep.batched(event),
     vault,
     pasted,
+    users: gateway.users,
     issuer,
     dlp: dlpScan,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),

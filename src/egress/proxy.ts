@@ -33,9 +33,12 @@ import type { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
-import { deny, type Decision } from '../decision.ts';
+import type { Decision } from '../decision.ts';
+import { codeOf, statusOf, type Reason } from '../door/reasons.ts';
+import { refusalOf } from '../door/refusal.ts';
 import { readBody } from '../door/body.ts';
 import { authenticateAgent, type Authentication, type KeyIndex } from '../door/authenticate.ts';
+import type { UserVerifier } from '../door/user.ts';
 import type { Secret } from '../util/secret.ts';
 import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
@@ -98,6 +101,8 @@ export interface EgressProxyDeps {
   readonly vault?: PlaceholderResolver;
   /** End users' pasted secrets: `<<SECRET_…>>` in a request (with the `Bastion-User` header naming the owner). */
   readonly pasted?: PastedResolver;
+  /** The kernel's end-user step: with `users.token`, a pasted secret is released only to its proven owner. */
+  readonly users?: Pick<UserVerifier, 'enabled' | 'tokenHeader' | 'claimsOf' | 'identify'>;
   readonly issuer?: TlsIssuer;
   /** Credential detector for outbound DLP. */
   readonly dlp: (text: string) => readonly DlpFinding[];
@@ -134,20 +139,26 @@ const PASTED_SECRET_HOSTS: readonly string[] = [...new Set(SECRET_RULES.flatMap(
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key', 'bastion-user']);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 
-/** The status and error code answered for a refusal reason prefix. */
-function statusFor(reason: string): { status: number; code: string } {
-  if (reason.startsWith('auth.')) return { status: 407, code: 'ERR_AUTH_REQUIRED' };
-  if (reason.startsWith('ssrf.')) return { status: 403, code: 'ERR_EGRESS_SSRF' };
-  if (reason.startsWith('placeholder.') || reason.startsWith('release.')) return { status: 403, code: 'ERR_EGRESS_PLACEHOLDER' };
-  if (reason.startsWith('dlp.')) return { status: 403, code: 'ERR_EGRESS_DLP' };
-  if (reason === 'body.too_large') return { status: 413, code: 'ERR_BODY_TOO_LARGE' };
-  if (reason === 'body.timeout') return { status: 408, code: 'ERR_BODY_TIMEOUT' };
-  if (reason === 'body.encoded') return { status: 415, code: 'ERR_EGRESS_DENIED' };
-  if (reason.startsWith('request.')) return { status: 400, code: 'ERR_EGRESS_DENIED' };
-  if (reason === 'upstream.timeout') return { status: 504, code: 'ERR_EGRESS_UPSTREAM' };
-  if (reason.startsWith('upstream.')) return { status: 502, code: 'ERR_EGRESS_UPSTREAM' };
-  if (reason.startsWith('vault.') || reason === 'egress.error') return { status: 503, code: 'ERR_EGRESS_DENIED' };
-  return { status: 403, code: 'ERR_EGRESS_DENIED' };
+/**
+ * Every refusal reason the proxy itself decides (the guard's are its own: `ssrf.*`, `policy.*`,
+ * `egress.error`; the release rule's are `release.*`). Each is a row of the kernel's table
+ * (src/door/reasons.ts), which gives the status and code answered; test/egress/refusals.test.ts
+ * pins them. Type-checked: {@link deny} takes only a {@link Reason}.
+ */
+export const PROXY_REFUSALS = [
+  'auth.missing', 'auth.invalid',
+  'request.https_absolute_form', 'request.not_absolute_form', 'request.bad_base_url', 'request.bad_authority', 'request.misdirected',
+  'request.not_origin_form', 'request.bad_target', 'request.upgrade_unsupported', 'request.aborted', 'request.header_too_large',
+  'request.header_timeout', 'request.malformed',
+  'body.too_large', 'body.timeout', 'body.encoded',
+  'placeholder.unknown', 'dlp.credential', 'dlp.error', 'vault.unavailable',
+  'egress.no_ca', 'ca.issue_failed', 'tls.handshake_failed', 'tunnel.idle',
+  'upstream.connect_failed', 'upstream.reset', 'upstream.refused', 'upstream.tls', 'upstream.timeout', 'upstream.error', 'upstream.unknown_encoding',
+] as const satisfies readonly Reason[];
+
+/** A deny decision of the proxy: the reason is a row of the kernel's table (checked by the compiler). */
+function deny(reason: Reason, rule: string): Decision {
+  return { effect: 'deny', reason, rule };
 }
 
 /** The forward proxy. {@link EgressProxy.start} listens; {@link EgressProxy.handleBaseUrl} serves the base-URL mode. */
@@ -255,6 +266,7 @@ export class EgressProxy {
     if (authn.ok && authn.header === 'authorization') delete req.headers.authorization;
     const target = m ? EgressGuard.parseUrl(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
     const base = { mode: 'base-url' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
+    // The base-URL mode is no proxy (it is the main listener): 401, not 407 (RFC 9110 §15.5.2).
     if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'bastion-key'), 401);
     const agent = authn.agent;
     if (!m || target === undefined) return this.#refuse(res, { ...base, agent }, deny('request.bad_base_url', 'http'));
@@ -305,7 +317,7 @@ export class EgressProxy {
       const upstream = netConnect({ host: verdict.address, port: target.port, noDelay: true });
       client.setNoDelay(true);
       const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), e.connectTimeoutMs);
-      const finish = (outcome: AuditEvent['outcome'], reason?: string): void => {
+      const finish = (outcome: AuditEvent['outcome'], reason?: Reason): void => {
         if (ended) return;
         ended = true;
         clearTimeout(connectTimer);
@@ -334,7 +346,7 @@ export class EgressProxy {
       });
       upstream.on('error', () => {
         if (!connected) {
-          if (!client.destroyed) client.end(rawResponse(502, 'upstream.connect_failed'));
+          if (!client.destroyed) client.end(rawResponse('upstream.connect_failed'));
           finish('error', 'upstream.connect_failed');
         } else finish('error', 'upstream.reset');
       });
@@ -381,7 +393,7 @@ export class EgressProxy {
     const hostHeader = req.headers.host;
     // Requests inside a tunnel go to the CONNECT host only (RFC 9110 §7.4: 421 Misdirected Request).
     if (hostHeader !== undefined && normalizeHost(hostHeader.replace(/:443$/, '')) !== normalizeHost(hostPort) && normalizeHost(hostHeader) !== normalizeHost(authority)) {
-      return this.#refuse(res, base, deny('request.misdirected', 'host'), 421);
+      return this.#refuse(res, base, deny('request.misdirected', 'host'));
     }
     if (!(req.url ?? '').startsWith('/')) return this.#refuse(res, base, deny('request.not_origin_form', 'http'));
     const target = EgressGuard.parseUrl(`https://${authority}${req.url}`, method);
@@ -401,7 +413,7 @@ export class EgressProxy {
     const { agent, target, verdict, mode, started } = ctx;
     const base: RecordFields = { mode, agent, method: target.method, host: target.host, port: target.port, started, verdict };
     const e = this.#deps.config.egress;
-    if (req.headers.upgrade !== undefined) return this.#refuse(res, base, deny('request.upgrade_unsupported', 'http'), 501);
+    if (req.headers.upgrade !== undefined) return this.#refuse(res, base, deny('request.upgrade_unsupported', 'http'));
 
     // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): skip the read.
     const bodiless = req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
@@ -414,7 +426,9 @@ export class EgressProxy {
     if (body.length > 0 && encoding !== undefined && encoding.toLowerCase() !== 'identity') return this.#refuse(res, base, deny('body.encoded', 'content-encoding'));
 
     // The request as text, for the placeholder and DLP scans: latin1 keeps bytes 1:1.
-    const headers = forwardHeaders(req.headers);
+    // The end user's token (users.token) is Bastion's, like Bastion-User: never forwarded.
+    const tokenHeader = this.#deps.users?.tokenHeader;
+    const headers = forwardHeaders(req.headers).filter(([k]) => k !== tokenHeader);
     const pathAndQuery = ctx.url.pathname + ctx.url.search;
     const bodyText = body.toString('latin1');
     const headerText = headers.map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -461,6 +475,13 @@ export class EgressProxy {
         }
         const p = foundPasted.get(token);
         if (p === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
+        // A pasted secret belongs to an end user: with user tokens configured, only a proven owner may use one.
+        if (this.#deps.users?.enabled === true) {
+          const claims = this.#deps.users.claimsOf(req.headers);
+          const who = claims === 'invalid' ? undefined : await this.#deps.users.identify(claims);
+          if (who === undefined || !who.ok) return this.#refuse(res, base, deny(who?.reason ?? 'user.invalid', 'users.token'));
+          if (who.user === null || !who.user.verified) return this.#refuse(res, base, deny('user.unverified', 'users.token'));
+        }
         const d = release({ secret: pastedSecret(p.secret, p.value), agent, granted: false, user, destination });
         if (d.effect !== 'allow') return this.#exfiltration(res, base, d.reason, [`pasted:${token}`], d.rule);
         inserts[i]?.set(token, d.value.reveal());
@@ -552,7 +573,7 @@ export class EgressProxy {
     if (redacting && enc !== 'identity' && decode === undefined) {
       // Unread: destroying it may emit an error (the connection torn down), which must not go unheard.
       discard(upstream.body);
-      return this.#refuse(res, { ...base, secrets: names }, deny('upstream.unknown_encoding', 'content-encoding'), 502);
+      return this.#refuse(res, { ...base, secrets: names }, deny('upstream.unknown_encoding', 'content-encoding'));
     }
     for (const [k, v] of Object.entries(upstream.headers)) {
       if (DROP_RESPONSE.has(k) || v === undefined) continue;
@@ -610,14 +631,19 @@ export class EgressProxy {
   }
 
   /** An exfiltration attempt: 403, an alert, and the audit record flags it. */
-  #exfiltration(res: ServerResponse, base: RecordFields, reason: string, secrets: readonly string[], rule = 'vault'): Promise<void> {
+  #exfiltration(res: ServerResponse, base: RecordFields, reason: Reason, secrets: readonly string[], rule = 'vault'): Promise<void> {
     this.#deps.onAlert?.({ kind: 'exfiltration', agent: base.agent ?? '', host: base.host ?? '', reason, secrets });
     return this.#refuse(res, { ...base, secrets, alert: 'exfiltration' }, deny(reason, rule));
   }
 
-  async #refuse(res: ServerResponse, fields: RecordFields, decision: Decision, statusOverride?: number, close = false): Promise<void> {
-    const { status: mapped, code } = statusFor(decision.reason);
-    const status = statusOverride ?? mapped;
+  /**
+   * Answers a refusal with the kernel's table (status, code; a reason missing from it is 500), after
+   * writing its audit record. `status` overrides the table only for the base-URL mode's 401.
+   */
+  async #refuse(res: ServerResponse, fields: RecordFields, decision: Decision, statusOverride?: 401, close = false): Promise<void> {
+    const refused = refusalOf(decision, 'network');
+    const status = statusOverride ?? refused.status;
+    const code = refused.code;
     await this.#audit(fields, decision, 'denied', { status });
     if (res.headersSent || res.destroyed) return void res.destroy();
     const body = JSON.stringify({ error: { code, reason: decision.reason } });
@@ -629,18 +655,18 @@ export class EgressProxy {
   }
 
   async #refuseSocket(socket: Socket, fields: RecordFields, decision: Decision): Promise<void> {
-    const { status } = statusFor(decision.reason);
+    const status = statusOf(decision.reason, 'network');
     await this.#audit(fields, decision, 'denied', { status });
-    if (!socket.destroyed) socket.end(rawResponse(status, decision.reason));
+    if (!socket.destroyed) socket.end(rawResponse(decision.reason));
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: Socket, mode: Mode): void {
     const code = err.code ?? '';
-    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_HEADERS_TIMEOUT' || code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const reason = status === 431 ? 'request.header_too_large' : status === 408 ? 'request.header_timeout' : 'request.malformed';
+    const reason: Reason = code === 'HPE_HEADER_OVERFLOW' ? 'request.header_too_large' : code === 'HPE_HEADERS_TIMEOUT' || code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request.header_timeout' : 'request.malformed';
+    const status = statusOf(reason, 'network');
     const meta = this.#tunnels.get(socket);
     void this.#audit({ mode, agent: meta?.agent ?? null, method: 'unknown', host: meta?.host ?? null, port: meta?.port ?? null, started: performance.now() }, deny(reason, 'http'), 'denied', { status, parser: code });
-    if (socket.writable && code !== 'ECONNRESET') socket.end(rawResponse(status, reason));
+    if (socket.writable && code !== 'ECONNRESET') socket.end(rawResponse(reason));
     else socket.destroy();
   }
 
@@ -757,11 +783,12 @@ function discard(body: Readable): void {
   body.destroy();
 }
 
-/** A minimal HTTP/1.1 response for a raw socket (CONNECT refusals, parse errors). */
-function rawResponse(status: number, reason: string): string {
-  const { code } = statusFor(reason);
+/** A minimal HTTP/1.1 response for a raw socket (CONNECT refusals, parse errors), status and code from the kernel's table. */
+function rawResponse(reason: string): string {
+  const status = statusOf(reason, 'network');
+  const code = codeOf(reason, 'network');
   const body = JSON.stringify({ error: { code, reason } });
-  const text: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+  const text: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
   return (
     `HTTP/1.1 ${status} ${text[status] ?? 'Error'}\r\n` +
     (status === 407 ? 'Proxy-Authenticate: Basic realm="bastion"\r\n' : '') +
@@ -769,7 +796,8 @@ function rawResponse(status: number, reason: string): string {
   );
 }
 
-function upstreamReason(err: unknown): string {
+/** The refusal reason for an undici or socket error reaching the destination. */
+function upstreamReason(err: unknown): Reason {
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'upstream.timeout';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'upstream.reset';
