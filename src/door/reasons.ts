@@ -45,10 +45,19 @@ export const SSRF_ADDRESS_CLASSES = [
 const SSRF = e('ERR_EGRESS_SSRF', 403);
 const ssrfRows = Object.fromEntries(SSRF_ADDRESS_CLASSES.map((c) => [`ssrf.address.${c}`, SSRF])) as Record<`ssrf.address.${(typeof SSRF_ADDRESS_CLASSES)[number]}`, ReasonEntry>;
 
+/** The network door's established code for a placeholder it will not swap (docs/network-door.md, README's error table). */
+const NETWORK_PLACEHOLDER = { network: 'ERR_EGRESS_PLACEHOLDER' } as const;
+/** The network door's established code for a destination that failed (refused, reset, TLS, timeout). */
+const NETWORK_UPSTREAM = { network: 'ERR_EGRESS_UPSTREAM' } as const;
+/** The network door's established code for an egress policy refusal. */
+const NETWORK_DENIED = { network: 'ERR_EGRESS_DENIED' } as const;
+
 /** Every denial of the secret-release rule (src/vault/release.ts): 403, the placeholder's value is not released. */
-const releaseRows = Object.fromEntries(RELEASE_DENIALS.map((r) => [r, e('ERR_PLACEHOLDER_DENIED', 403)])) as Record<ReleaseDenial, ReasonEntry>;
+const releaseRows = Object.fromEntries(RELEASE_DENIALS.map((r) => [r, e('ERR_PLACEHOLDER_DENIED', 403, { codeByDoor: NETWORK_PLACEHOLDER })])) as Record<ReleaseDenial, ReasonEntry>;
 
 const AUTH_STATUS = { network: 407 } as const;
+/** The tool door's code for every refusal of a tools/call at the policy stage (unknown and forbidden tools look alike). */
+const TOOL_AS_DENIED = { tool: 'ERR_POLICY_DENIED' } as const;
 
 /**
  * The table. Keys are the stable reason codes written to audit records
@@ -99,16 +108,22 @@ export const REASONS = Object.freeze({
   'ratelimit.exceeded': e('ERR_RATE_LIMITED', 429),
   'ratelimit.store_error': e('ERR_STORE', 503),
   'ratelimit.charge_failed': e('ERR_STORE', 503),
-  'prompt.extraction': e('ERR_POLICY_DENIED', 403),
+  // The model door bans the user for it (escalating): its client reads a ban.
+  'prompt.extraction': e('ERR_POLICY_DENIED', 403, { codeByDoor: { model: 'ERR_USER_BANNED' } }),
   // Policy.
-  'policy.forbid': e('ERR_POLICY_DENIED', 403),
-  'policy.no_permit': e('ERR_POLICY_DENIED', 403),
-  'policy.error': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL }),
-  'policy.invalid_request': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL }),
-  'policy.unknown_agent': e('ERR_POLICY_DENIED', 403),
-  'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS }),
-  'policy.approval_unsupported': e('ERR_POLICY_DENIED', 403),
-  'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'policy.forbid': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
+  'policy.no_permit': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
+  // A tools/call refused at the policy stage is answered alike (ERR_POLICY_DENIED) whatever the cause:
+  // an unknown, hidden, forbidden or unevaluable tool must not tell the agent that the tool exists.
+  'policy.error': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL, codeByDoor: TOOL_AS_DENIED }),
+  'policy.invalid_request': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL, codeByDoor: TOOL_AS_DENIED }),
+  'policy.unknown_agent': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
+  'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS, codeByDoor: TOOL_AS_DENIED }),
+  'policy.approval_unsupported': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
+  'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS, codeByDoor: TOOL_AS_DENIED }),
+  // Config `tools`: a tool outside the agent's scope, or another user's, is refused like an unknown one.
+  'tool.internal_scope': e('ERR_POLICY_DENIED', 403),
+  'tool.cross_user': e('ERR_POLICY_DENIED', 403),
   'prompt.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
   'prompt.unknown_or_forbidden': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
   'resource.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
@@ -122,18 +137,21 @@ export const REASONS = Object.freeze({
   'path.unresolvable': e('ERR_PATH_DENIED', 403),
   'approval.denied': e('ERR_APPROVAL_DENIED', 403),
   'approval.timeout': e('ERR_APPROVAL_TIMEOUT', 403),
+  // The agent stopped waiting (cancelled, disconnected); the approval stays pending for a later identical call.
+  'approval.cancelled': e('ERR_APPROVAL_TIMEOUT', 403),
   'approval.not_pending': e('ERR_APPROVAL_UNKNOWN', 409),
   // Secrets: the release rule and placeholders.
-  'placeholder.unknown': e('ERR_PLACEHOLDER_DENIED', 403, { byDoor: { network: 403 } }),
-  'placeholder.foreign_host': e('ERR_PLACEHOLDER_DENIED', 403),
-  'placeholder.foreign_user': e('ERR_PLACEHOLDER_DENIED', 403),
-  'placeholder.unbound': e('ERR_PLACEHOLDER_DENIED', 403),
+  'placeholder.unknown': e('ERR_PLACEHOLDER_DENIED', 403, { codeByDoor: NETWORK_PLACEHOLDER }),
+  'placeholder.foreign_host': e('ERR_PLACEHOLDER_DENIED', 403, { codeByDoor: NETWORK_PLACEHOLDER }),
+  'placeholder.foreign_user': e('ERR_PLACEHOLDER_DENIED', 403, { codeByDoor: NETWORK_PLACEHOLDER }),
+  'placeholder.unbound': e('ERR_PLACEHOLDER_DENIED', 403, { codeByDoor: NETWORK_PLACEHOLDER }),
   ...releaseRows,
   'dlp.credential': e('ERR_EGRESS_DLP', 403),
   'dlp.error': e('ERR_EGRESS_DLP', 503),
   'detector.error': e('ERR_INTERNAL', 503),
-  'vault.unavailable': e('ERR_EGRESS_DENIED', 503),
-  'vault.error': e('ERR_EGRESS_DENIED', 503),
+  // The tool door refuses the pasted-secret swap as a placeholder it will not release.
+  'vault.unavailable': e('ERR_EGRESS_DENIED', 503, { codeByDoor: { model: 'ERR_STORE', tool: 'ERR_PLACEHOLDER_DENIED' } }),
+  'vault.error': e('ERR_EGRESS_DENIED', 503, { codeByDoor: { model: 'ERR_STORE', tool: 'ERR_PLACEHOLDER_DENIED' } }),
   'provider.key': e('ERR_MODEL_NOT_CONFIGURED', 503),
   // Egress policy and SSRF.
   'egress.no_rule': e('ERR_EGRESS_DENIED', 403),
@@ -155,11 +173,20 @@ export const REASONS = Object.freeze({
   'ssrf.unparsable': SSRF,
   ...ssrfRows,
   // Upstreams.
-  'upstream.error': e('ERR_UPSTREAM_UNAVAILABLE', 502, { byDoor: { network: 502 }, rpc: RPC.SERVER }),
-  'upstream.timeout': e('ERR_UPSTREAM_TIMEOUT', 504, { rpc: RPC.SERVER }),
-  'upstream.cut': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER }),
-  'upstream.invalid': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER }),
-  'upstream.unknown_encoding': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER }),
+  // The model door names its provider's failures in its own codes (ERR_MODEL_UPSTREAM*).
+  'upstream.error': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: { model: 'ERR_MODEL_UPSTREAM', ...NETWORK_UPSTREAM } }),
+  'upstream.unreachable': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: { model: 'ERR_MODEL_UPSTREAM' } }),
+  'upstream.timeout': e('ERR_UPSTREAM_TIMEOUT', 504, { rpc: RPC.SERVER, codeByDoor: { model: 'ERR_MODEL_UPSTREAM_TIMEOUT', ...NETWORK_UPSTREAM } }),
+  'upstream.cut': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: { model: 'ERR_MODEL_UPSTREAM' } }),
+  'upstream.invalid': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER, codeByDoor: { model: 'ERR_MODEL_UPSTREAM' } }),
+  'upstream.unknown_encoding': e('ERR_UPSTREAM_PROTOCOL', 502, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
+  // The network door's destination failures (src/egress/proxy.ts), in its established code.
+  'upstream.connect_failed': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
+  'upstream.refused': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
+  'upstream.reset': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
+  'upstream.tls': e('ERR_UPSTREAM_UNAVAILABLE', 502, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
+  // A CONNECT tunnel closed for idleness (recorded, never answered: the tunnel is already open).
+  'tunnel.idle': e('ERR_UPSTREAM_TIMEOUT', 504, { rpc: RPC.SERVER, codeByDoor: NETWORK_UPSTREAM }),
   'model.not_configured': e('ERR_MODEL_NOT_CONFIGURED', 404),
   'model.wrong_provider': e('ERR_MODEL_NOT_CONFIGURED', 400),
   'supervisor.error': e('ERR_MODEL_UPSTREAM', 502),
