@@ -10,13 +10,52 @@
  * credential cannot be smuggled out by writing `bst_ph_` or `<<SECRET_` into it.
  */
 import { findSecrets, secretRuleHosts } from '../detect/secrets.ts';
+import { hostMatchesAny } from '../net/host-pattern.ts';
+import { bindableHosts } from '../vault/host-binding.ts';
 import { PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
 import { PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
 import type { DlpFinding } from './proxy.ts';
 
-/** Credentials in `text` with their hosts (empty: no known host). */
+/** Per detector rule: the hosts its credential may go to on its own, and whether the rule named hosts none of which may be bound. */
+const HOMES = new Map<string, { readonly hosts: readonly string[]; readonly unbound: boolean }>();
+
+/**
+ * A rule's hosts filtered by the host-binding check (src/vault/host-binding.ts,
+ * the Public Suffix List with its private section): `*.myshopify.com` is no home
+ * of a Shopify token, since anyone can open a store there.
+ */
+function homeOf(rule: string): { readonly hosts: readonly string[]; readonly unbound: boolean } {
+  let home = HOMES.get(rule);
+  if (home === undefined) {
+    const proposed = secretRuleHosts(rule);
+    const hosts = bindableHosts(proposed);
+    home = { hosts, unbound: proposed.length > 0 && hosts.length === 0 };
+    HOMES.set(rule, home);
+  }
+  return home;
+}
+
+/**
+ * Credentials in `text` with the hosts each may go to (empty: no known host).
+ * A credential whose provider's hosts are all multi-tenant gets `unbound: true`
+ * and no hosts: it may go nowhere on its own.
+ */
 export function dlpScan(text: string): DlpFinding[] {
-  return findSecrets(text).map((f) => ({ rule: f.rule, start: f.start, end: f.end, hosts: secretRuleHosts(f.rule) }));
+  return findSecrets(text).map((f) => {
+    const home = homeOf(f.rule);
+    return { rule: f.rule, start: f.start, end: f.end, hosts: home.hosts, ...(home.unbound ? { unbound: true } : {}) };
+  });
+}
+
+/**
+ * Whether outbound DLP blocks `finding` on its way to `host`: any private key;
+ * a credential whose provider hosts are all multi-tenant (`unbound`); a
+ * credential with known hosts headed for another one. A credential with no
+ * known home (a JWT, a generic `password=`) is not blocked.
+ */
+export function dlpBlocks(finding: DlpFinding, host: string): boolean {
+  if (finding.rule === 'private-key' || finding.unbound === true) return true;
+  return finding.hosts.length > 0 && !hostMatchesAny(finding.hosts, host);
 }
 
 /**

@@ -44,7 +44,7 @@ import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
 import { findPlaceholders, PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
 import { namedSecret, pastedSecret, release, type ReleaseLocation } from '../vault/release.ts';
-import { maskPlaceholders } from './dlp.ts';
+import { dlpBlocks, maskPlaceholders } from './dlp.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from './pinned-connector.ts';
@@ -86,8 +86,10 @@ export interface DlpFinding {
   readonly rule: string;
   readonly start: number;
   readonly end: number;
-  /** Hosts the credential belongs to; empty when unknown. */
+  /** Hosts the credential may go to (bindable ones: src/vault/host-binding.ts); empty when unknown. */
   readonly hosts: readonly string[];
+  /** The provider's hosts are all multi-tenant (anyone can register names there): the credential may go nowhere on its own. */
+  readonly unbound?: boolean;
 }
 
 /** Dependencies of {@link EgressProxy}. */
@@ -498,7 +500,7 @@ export class EgressProxy {
         return this.#refuse(res, base, deny('dlp.error', 'detector'));
       }
       for (const f of findings) {
-        if (f.rule === 'private-key' || (f.hosts.length > 0 && !hostMatchesAny(f.hosts, target.host))) {
+        if (dlpBlocks(f, target.host)) {
           return this.#exfiltration(res, base, 'dlp.credential', [], f.rule);
         }
       }

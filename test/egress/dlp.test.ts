@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { dlpScan, maskPlaceholders } from '../../src/egress/dlp.ts';
+import { dlpBlocks, dlpScan, maskPlaceholders } from '../../src/egress/dlp.ts';
+import { hostMatchesAny } from '../../src/net/host-pattern.ts';
 
 const PH = 'bst_ph_' + 'abcdefghijklmnopqrstuvwxyz234567';
 const PASTED = '<<SECRET_abcdefghijkl>>';
@@ -47,4 +48,24 @@ test('property: masking never changes the length nor any character outside a pla
       for (let i = 0; i < text.length; i++) if (masked[i] !== text[i]) assert.equal(masked[i], ' ');
     }),
   );
+});
+
+test('a raw credential whose provider hosts are multi-tenant (*.myshopify.com) is blocked everywhere, evil.myshopify.com too (bug: raw rule hosts let it through)', () => {
+  const SHOP = `shpat_${'0f1e2d3c4b5a6978'.repeat(2)}`;
+  const [f] = dlpScan(`x-shopify-access-token: ${SHOP}`);
+  assert.ok(f, 'the detector finds the token');
+  assert.equal(f.rule, 'shopify-token');
+  // Before the fix the finding carried `*.myshopify.com`, which matches any store anyone can open.
+  assert.ok(!hostMatchesAny(f.hosts, 'evil.myshopify.com'), 'no host anyone can register is a home of the credential');
+  assert.equal(dlpBlocks(f, 'evil.myshopify.com'), true);
+  assert.equal(dlpBlocks(f, 'mystore.myshopify.com'), true, 'the proxy cannot tell a store of the owner from another one');
+});
+
+test('a credential with a single-tenant home goes there and nowhere else; one with no known home is not blocked', () => {
+  const [f] = dlpScan(`authorization: token ${PAT}`);
+  assert.ok(f);
+  assert.equal(dlpBlocks(f, 'api.github.com'), false);
+  assert.equal(dlpBlocks(f, 'evil.example'), true);
+  assert.equal(dlpBlocks({ rule: 'generic', start: 0, end: 1, hosts: [] }, 'evil.example'), false);
+  assert.equal(dlpBlocks({ rule: 'private-key', start: 0, end: 1, hosts: [] }, 'evil.example'), true);
 });
