@@ -14,9 +14,9 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditEvent } from '../audit/types.ts';
 import { BastionError } from '../errors.ts';
 import { authenticateAgent } from '../door/authenticate.ts';
+import { auditEventOf, newRequestContext } from '../door/context.ts';
 import { refusal } from '../door/refusal.ts';
 import type { Reason } from '../door/reasons.ts';
 import type { GatewaySession } from '../mcp/session.ts';
@@ -60,19 +60,10 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
 
   /** One audit record for a request the listener refused or answered itself; durable (refusals are). */
   const audit = (req: IncomingMessage, started: number, agent: string | null, method: string, reason: Reason, status: number, detail: Record<string, unknown> = {}): Promise<boolean> => {
-    const event: AuditEvent = {
-      time: new Date(Date.now() - (performance.now() - started)).toISOString(),
-      door: method.startsWith('api.') ? 'admin' : 'tool',
-      agent,
-      session: headerOne(req, 'mcp-session-id') ?? null,
-      method,
-      target: null,
-      decision: refusal(reason, 'http', 'tool').decision,
-      outcome: 'denied',
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      detail: { status, ...detail },
-    };
-    return gateway.auditStep.durable(event);
+    const ctx = newRequestContext(method.startsWith('api.') ? 'admin' : 'tool', method, started);
+    ctx.agent = agent;
+    ctx.session = headerOne(req, 'mcp-session-id') ?? null;
+    return gateway.auditStep.durable(auditEventOf(ctx, refusal(reason, 'http', 'tool').decision, 'denied', { status, ...detail }));
   };
 
   /**

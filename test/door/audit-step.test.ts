@@ -64,3 +64,30 @@ test('reports are rate-limited, counts are not; a throwing reporter does not fai
   assert.deepEqual(reports.map((r) => r.count), [1, 6]);
   assert.deepEqual(step.failures, { durable: 6, batched: 0 });
 });
+
+test('auditEventOf: one record shape from the request context (times in ms, the user and conversation when known)', async () => {
+  const { auditEventOf, newRequestContext } = await import('../../src/door/context.ts');
+  const ctx = newRequestContext('model', 'chat.completions', 1000);
+  ctx.agent = 'support';
+  ctx.user = { id: 'alice', verified: true };
+  ctx.conversation = 'c-1';
+  ctx.target = 'gpt-4o';
+  ctx.detail.stream = true;
+  const e = auditEventOf(ctx, { effect: 'deny', reason: 'user.banned', rule: 'ban:1' }, 'denied', { status: 403 }, 1012.3456);
+  assert.equal(e.durationMs, 12.346);
+  assert.deepEqual({ ...e, time: undefined }, {
+    time: undefined,
+    door: 'model',
+    agent: 'support',
+    user: 'alice',
+    method: 'chat.completions',
+    target: 'gpt-4o',
+    decision: { effect: 'deny', reason: 'user.banned', rule: 'ban:1' },
+    outcome: 'denied',
+    durationMs: 12.346,
+    detail: { stream: true, userVerified: true, conversation: 'c-1', status: 403 },
+  });
+  const anon = auditEventOf(newRequestContext('tool', 'http.POST', 0), { effect: 'deny', reason: 'auth.missing', rule: 'http' }, 'denied', {}, 1);
+  assert.equal('user' in anon, false);
+  assert.equal('session' in anon, false);
+});
