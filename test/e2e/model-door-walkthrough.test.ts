@@ -1,5 +1,5 @@
 /**
- * The README's model door walkthrough with real processes: the demo model
+ * The model door walkthrough (docs/model-door.md) with real processes: the demo model
  * (examples/model-door/demo-model.ts, OpenAI wire format) as the provider,
  * `bastion secret add` for its key, `bastion serve` on a copy of
  * examples/model-door (ports 0), and the demo agent (the official `openai`

@@ -1,5 +1,5 @@
 /**
- * The README's network door walkthrough with real processes: the echo server
+ * The network door walkthrough (docs/network-door.md) with real processes: the echo server
  * standing in for api.github.com, `bastion serve` on a copy of
  * examples/network-door (ports 0), `bastion secret add` from stdin,
  * `bastion secret placeholder`, `bastion ca export`, then curl -x: the
