@@ -70,6 +70,25 @@ export interface UpstreamHttpTransportOptions {
 
 const NO_BODY = new Uint8Array(0);
 
+const noop = (): void => undefined;
+
+/**
+ * Reads and discards a body the transport does not use (an error status, a
+ * 202, a content type it does not read). The no-op 'error' listener comes
+ * first: a connection reset mid-body, or undici's abort error, must not become
+ * an unhandled 'error' event, which would end the process.
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', noop);
+  body.resume();
+}
+
+/** Destroys a body read only in part (over the size limit), with the same no-op 'error' listener as {@link discard}. */
+function drop(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', noop);
+  body.destroy();
+}
+
 export class UpstreamHttpTransport implements Transport {
   readonly #url: URL;
   readonly #path: string;
@@ -136,11 +155,11 @@ export class UpstreamHttpTransport implements Transport {
     const sid = res.headers['mcp-session-id'];
     if (typeof sid === 'string' && sid.length > 0) this.sessionId = sid;
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      res.body.resume();
+      discard(res.body);
       throw new UpstreamHttpError(res.statusCode);
     }
     if (res.statusCode === 202 || !isJSONRPCRequest(message)) {
-      res.body.resume();
+      discard(res.body);
       if (res.statusCode === 202 && (message as { method?: string }).method === 'notifications/initialized') void this.#openGetStream();
       return;
     }
@@ -162,7 +181,7 @@ export class UpstreamHttpTransport implements Transport {
       for (const m of Array.isArray(parsed) ? parsed : [parsed]) this.#deliver(m);
       return;
     }
-    res.body.resume();
+    discard(res.body);
     throw new Error(`upstream answered with content-type ${type ?? 'none'}`);
   }
 
@@ -186,7 +205,7 @@ export class UpstreamHttpTransport implements Transport {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > this.#maxBodyBytes) {
-        body.destroy();
+        drop(body);
         throw new Error('upstream response body too large');
       }
       chunks.push(chunk);
@@ -232,7 +251,7 @@ export class UpstreamHttpTransport implements Transport {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > this.#maxBodyBytes) {
-          body.destroy();
+          drop(body);
           throw new Error('upstream SSE stream too large');
         }
         parser.feed(decoder.write(chunk));
@@ -267,7 +286,7 @@ export class UpstreamHttpTransport implements Transport {
         signal: this.#abort.signal,
       });
       if (res.statusCode !== 200) {
-        res.body.resume();
+        discard(res.body);
         throw new UpstreamHttpError(res.statusCode);
       }
       await this.#readSse(res.body, waitingFor, resumes);
@@ -281,11 +300,11 @@ export class UpstreamHttpTransport implements Transport {
     try {
       const res = await dispatcher.request({ origin: this.#url.origin, method: 'GET', path: this.#path, headers: await this.#signedHeaders('GET', 'text/event-stream'), signal: this.#abort.signal });
       if (res.statusCode === 405 || res.statusCode === 404) {
-        res.body.resume();
+        discard(res.body);
         return; // the server offers no standalone stream
       }
       if (res.statusCode !== 200) {
-        res.body.resume();
+        discard(res.body);
         throw new UpstreamHttpError(res.statusCode);
       }
       await this.#readSse(res.body, undefined, attempt);
@@ -303,7 +322,7 @@ export class UpstreamHttpTransport implements Transport {
       // Best effort: tell the server the session is over (spec: client SHOULD send DELETE).
       await this.#signedHeaders('DELETE', 'application/json')
         .then((headers) => dispatcher.request({ origin: this.#url.origin, method: 'DELETE', path: this.#path, headers, headersTimeout: 2_000, bodyTimeout: 2_000 }))
-        .then((r) => r.body.resume())
+        .then((r) => discard(r.body))
         .catch(() => undefined);
     }
     this.onclose?.();
