@@ -3,12 +3,13 @@
  * the agent, upstream connections made on first need, and the pipeline every
  * request goes through.
  *
- * tools/call pipeline (each stage passes or ends in a decision):
- *   catalogue lookup → Cedar decision (deny / approve / allow) → argument schema
- *   (ajv, JSON Schema 2020-12) → path guard → approval hold → upstream call with
- *   timeout (an ability: src/abilities/runner.ts instead, and no path guard) →
- *   result sanitizing (credential redaction, hidden-character flag, size cap) →
- *   one audit record.
+ * tools/call is a composition of the stages in call-stages.ts (each passes the
+ * call on or ends it in a refusal from the kernel's table): catalogue lookup →
+ * Cedar decision (deny / approve / allow) and tool metadata → argument schema
+ * (ajv, JSON Schema 2020-12) → path guard → approval hold → pasted secrets
+ * through the release rule → upstream call with timeout (an ability:
+ * src/abilities/runner.ts instead, and no path guard) → result screening
+ * (credential redaction, hidden-character flag, size cap) → one audit record.
  *
  * Auditing happens at the transport boundary: every JSON-RPC request the agent
  * sends is recorded exactly once, when its response goes out, whatever handled
@@ -49,32 +50,56 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '../audit/canonical.ts';
-import { redactDeep } from '../detect/secrets.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ApprovalQueue } from '../approvals/queue.ts';
-import type { ResolvedAbility, ResolvedAgent, ResolvedConfig, ResolvedUpstream } from '../config/types.ts';
+import type { ResolvedConfig, ResolvedAgent, ResolvedUpstream } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
-import { BastionError, toBastionError, type BastionErrorCode } from '../errors.ts';
-import { pathAuditDetail, pathRefusalText, type PathGuard } from '../policy/paths.ts';
+import { BastionError, toBastionError } from '../errors.ts';
+import { pathAuditDetail, type PathGuard } from '../policy/paths.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type UpstreamListing } from './catalogue.ts';
-import { sanitizeResult } from './sanitize.ts';
 import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
 import { redactionForms } from '../redact/values.ts';
-import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
+import { NO_VALUES, setOfForms } from '../redact/engine.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
 import { ABILITIES_UPSTREAM, abilityTools } from '../abilities/catalogue.ts';
 import type { AbilityRunner } from '../abilities/runner.ts';
 import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
-import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
-import { pastedSecret, release } from '../vault/release.ts';
+import type { PastedSecrets } from '../vault/pasted.ts';
 import type { UserIdentity } from '../door/user.ts';
+import {
+  decide,
+  guardPaths,
+  holdForApproval,
+  isRefused,
+  noteArguments,
+  releasePasted,
+  renderRefusal,
+  resolveTool,
+  runAbility,
+  screenResult,
+  screenToolResult,
+  toolError,
+  TOO_LARGE,
+  validateArguments,
+  type AbilityDeps,
+  type DecideDeps,
+  type HoldDeps,
+  type PathDeps,
+  type ReleaseDeps,
+  type ReleasedCall,
+  type RequestAudit,
+  type ResolveDeps,
+  type ToolCall,
+  type ValidateDeps,
+} from './call-stages.ts';
 
+export type { RequestAudit } from './call-stages.ts';
 
 /** What a gateway session needs from the running gateway. */
 export interface GatewayDeps {
@@ -99,19 +124,6 @@ export interface GatewayDeps {
   readonly abilities?: AbilityRunner;
 }
 
-/** The audit record being built for one request; handlers fill it in. */
-export interface RequestAudit {
-  readonly started: number;
-  readonly time: string;
-  readonly method: string;
-  target: string | null;
-  decision: Decision;
-  argsDigest: string | null;
-  args: unknown;
-  outcome: AuditEvent['outcome'] | null;
-  detail: Record<string, unknown>;
-}
-
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** JSON-RPC error code Bastion uses when it refuses a protocol request (not a tool call). */
@@ -119,24 +131,10 @@ export const JSONRPC_DENIED = -32003;
 
 const REQUEST_ALLOWED: Decision = allow('mcp.request', 'protocol');
 
-/** Returned by result sanitizing instead of a result over `output.maxResultBytes`. */
-const TOO_LARGE: unique symbol = Symbol('too large');
-
 /** SHA-256 hex over the RFC 8785 canonical JSON of tool arguments (`{}` when absent). */
 export function digestArguments(args: unknown): string {
   return sha256Hex(canonicalJson(args ?? {}));
 }
-
-/** A short, fixed tool error for the agent; the detail lives in the audit record. */
-function toolError(code: BastionErrorCode, text: string, ref: string): CallToolResult {
-  return {
-    content: [{ type: 'text', text: `${text} (${code}, ref ${ref})` }],
-    isError: true,
-    _meta: { 'bastion/error': { code, ref } },
-  };
-}
-
-const DENIED_TEXT = 'Bastion refused this call: the tool is not available to this agent';
 
 export class GatewaySession {
   readonly agent: ResolvedAgent;
@@ -148,6 +146,17 @@ export class GatewaySession {
   readonly conversation: string | null;
   readonly server: Server;
   readonly #deps: GatewayDeps;
+  /** The narrow dependencies of each tools/call stage (src/mcp/call-stages.ts). */
+  readonly #stages: {
+    readonly resolve: ResolveDeps;
+    readonly decide: DecideDeps;
+    readonly validate: ValidateDeps;
+    readonly paths: PathDeps;
+    readonly recordArguments: string;
+    readonly hold: HoldDeps;
+    readonly release: ReleaseDeps;
+    readonly ability: AbilityDeps;
+  };
   readonly #upstreams = new Map<string, Promise<UpstreamConnection>>();
   readonly #listings = new Map<string, UpstreamListing>();
   #catalogue: Promise<Catalogue> | undefined;
@@ -167,6 +176,17 @@ export class GatewaySession {
     this.user = typeof user === 'string' ? user : (user?.id ?? null);
     this.userVerified = typeof user === 'object' && user !== null && user.verified;
     this.conversation = conversation;
+    const { config, toolMeta } = deps;
+    this.#stages = {
+      resolve: { catalogue: (record) => this.#getCatalogue(record), cached: () => this.#catalogue !== undefined, upstreams: config.upstreams, abilities: config.abilities },
+      decide: { authorize: (req) => deps.policy.authorize(req), ...(toolMeta === undefined ? {} : { hiddenReason: (agent, tool) => toolMeta.hiddenReason(agent, tool) }) },
+      validate: deps.validator,
+      paths: deps.paths,
+      recordArguments: config.audit.recordArguments,
+      hold: deps.approvals,
+      release: { pasted: deps.pasted, usersToken: config.users.token !== undefined },
+      ability: { runner: deps.abilities, output: config.output },
+    };
     this.server = new Server(
       { name: 'bastion', version: '0.1.0' },
       {
@@ -663,264 +683,92 @@ export class GatewaySession {
     return { ctx, conn: await this.#upstream(owner) };
   }
 
-  /**
-   * Redacts and flags a result on its way to the agent. Returns {@link TOO_LARGE}
-   * instead when it is over `output.maxResultBytes` (recorded on the audit record).
-   */
-  #sanitize(result: unknown, ctx: RequestAudit, known: RedactionSet = NO_VALUES): unknown {
-    const out = sanitizeResult(result, this.#deps.config.output, known);
-    if (out.redactions > 0) ctx.detail.redactions = { count: out.redactions, rules: out.rules };
-    if (out.hidden.length > 0) ctx.detail.hiddenCharacters = out.hidden;
-    if (out.tooLarge) {
-      ctx.detail.code = 'ERR_RESULT_TOO_LARGE';
-      ctx.detail.resultBytes = out.bytes;
-      ctx.outcome = 'error';
-      return TOO_LARGE;
-    }
-    return out.value;
-  }
-
-  /** {@link #sanitize} for protocol results (resources, prompts): too large is a JSON-RPC error. */
+  /** The screen stage ({@link screenResult}) for protocol results (resources, prompts): too large is a JSON-RPC error. */
   #sanitizeOrThrow<T>(result: T, ctx: RequestAudit): T {
-    const out = this.#sanitize(result, ctx);
+    const out = screenResult(result, ctx, this.#deps.config.output);
     if (out === TOO_LARGE) throw new McpError(ErrorCode.InternalError, 'result too large (ERR_RESULT_TOO_LARGE)');
     return out as T;
   }
 
   /**
-   * Resolves the pasted-secret placeholders in `args` for this session's user and
-   * the tool's hosts (an upstream's `secretHosts`, an ability's host; `rule` names
-   * them). Any placeholder that is unknown, another user's, unbound or foreign to
-   * those hosts refuses the whole call (an exfiltration alert in the record).
+   * tools/call: a composition of the stages in src/mcp/call-stages.ts. Each
+   * returns the call or a refusal; a refusal is recorded and answered as a tool
+   * error with the kernel's code. The record is written when the response goes out.
    */
-  async #swapPasted(
-    args: Record<string, unknown>,
-    tokens: readonly string[],
-    hosts: readonly string[],
-    rule: string,
-    ctx: RequestAudit,
-  ): Promise<{ args: Record<string, unknown>; values: string[] } | { refusal: Decision }> {
-    const pasted = this.#deps.pasted;
-    if (pasted === undefined) return { refusal: deny('vault.unavailable', 'vault') };
-    // A pasted secret belongs to an end user: with user tokens configured, only a proven user may use one.
-    if (this.#deps.config.users.token !== undefined && !this.userVerified) {
-      ctx.detail.placeholders = tokens.map((token) => ({ token }));
-      return { refusal: deny('user.unverified', 'users.token') };
-    }
-    const byToken = new Map<string, string>();
-    const used: { token: string; rule: string }[] = [];
-    try {
-      for (const token of tokens) {
-        if (hosts.length === 0) {
-          ctx.detail.placeholders = [{ token }];
-          return { refusal: deny('release.foreign_host', rule) };
-        }
-        const found = await pasted.find(token);
-        if (found === undefined) {
-          ctx.detail.placeholders = [{ token }];
-          return { refusal: deny('placeholder.unknown', rule) };
-        }
-        // The release rule, for every host the tool sends credentials to (src/vault/release.ts).
-        for (const host of hosts) {
-          const d = release({ secret: pastedSecret(found.secret, found.value), agent: this.agent.name, granted: false, user: this.user, destination: { scheme: 'https', host, port: 443, location: 'arguments' } });
-          if (d.effect !== 'allow') {
-            ctx.detail.placeholders = [{ token, rule: found.secret.rule }];
-            return { refusal: deny(d.reason, rule) };
-          }
-          byToken.set(token, d.value.reveal());
-        }
-        if (!used.some((u) => u.token === token)) used.push({ token, rule: found.secret.rule });
-        pasted.markUsed(found.secret.id);
-      }
-    } catch {
-      return { refusal: deny('vault.error', 'vault') };
-    }
-    ctx.detail.placeholders = used;
-    const swap = (v: unknown): unknown => {
-      if (typeof v === 'string') return v.replace(PASTED_PLACEHOLDER_PATTERN, (m, t: string) => byToken.get(t) ?? m);
-      if (Array.isArray(v)) return v.map(swap);
-      if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]));
-      return v;
-    };
-    return { args: swap(args) as Record<string, unknown>, values: [...byToken.values()] };
-  }
-
-  /** Step 7 of a tools/call for an ability: the runner sends it; its outcome fills the record. */
-  async #runAbility(
-    ability: ResolvedAbility | undefined,
-    tool: string,
-    args: Record<string, unknown>,
-    swapped: readonly string[],
-    ctx: RequestAudit,
-    ref: string,
-    signal: AbortSignal,
-  ): Promise<CallToolResult> {
-    const runner = this.#deps.abilities;
-    if (ability === undefined || runner === undefined) {
-      ctx.decision = deny('ability.unavailable', 'abilities');
-      ctx.detail.code = 'ERR_UPSTREAM_UNAVAILABLE';
-      return toolError('ERR_UPSTREAM_UNAVAILABLE', 'The tool is unavailable', ref);
-    }
-    let out: Awaited<ReturnType<AbilityRunner['run']>>;
-    try {
-      out = await runner.run({
-        ability,
-        args,
-        context: { agent: this.agent.name, user: this.user, conversation: this.conversation ?? this.sessionId ?? null, requestId: ref, tool },
-        redact: swapped,
-        signal,
-      });
-    } catch {
-      // run() never throws by contract; should it, the call fails closed with a fixed text.
-      ctx.detail.code = 'ERR_INTERNAL';
-      ctx.outcome = 'error';
-      return toolError('ERR_INTERNAL', 'The tool failed', ref);
-    }
-    Object.assign(ctx.detail, out.detail);
-    if (out.kind === 'refused') {
-      ctx.decision = out.decision;
-      ctx.detail.code = out.code;
-      return toolError(out.code, out.text, ref);
-    }
-    if (out.kind === 'failed') {
-      ctx.detail.code = out.code;
-      ctx.outcome = out.timeout ? 'timeout' : 'error';
-      return toolError(out.code, out.text, ref);
-    }
-    let result = out.result;
-    if (result.isError === true) {
-      // The API refused: the model sees its status (and the capped answer), clients see the code.
-      ctx.detail.code = 'ERR_ABILITY_REQUEST';
-      result = { ...result, _meta: { ...result._meta, 'bastion/error': { code: 'ERR_ABILITY_REQUEST', ref } } };
-    }
-    const sanitized = this.#sanitize(result, ctx);
-    if (sanitized === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
-    return sanitized as CallToolResult;
-  }
-
   async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
-    const ctx = this.#ctx(extra);
+    const call = this.#startCall(params, extra);
+    const st = this.#stages;
+    const resolved = await resolveTool(call, st.resolve);
+    if (isRefused(resolved)) return renderRefusal(call, resolved);
+    const decided = decide(resolved, st.decide);
+    if (isRefused(decided)) return renderRefusal(call, decided);
+    const valid = validateArguments(decided, st.validate);
+    if (isRefused(valid)) return renderRefusal(call, valid);
+    const guarded = await guardPaths(valid, st.paths);
+    if (isRefused(guarded)) return renderRefusal(call, guarded);
+    const held = await holdForApproval(noteArguments(guarded, st.recordArguments), st.hold);
+    if (isRefused(held)) return renderRefusal(call, held);
+    const released = await releasePasted(held, st.release);
+    if (isRefused(released)) return renderRefusal(call, released);
+    if (released.isAbility) return runAbility(released, st.ability);
+    return this.#forwardCall(released, params._meta?.progressToken, extra);
+  }
+
+  /** The call as the stages see it: identity from the session, digest of the canonical arguments, a fresh ref. */
+  #startCall(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): ToolCall {
+    const record = this.#ctx(extra);
     const ref = randomToken(16).slice(0, 12);
-    ctx.detail.ref = ref;
-    ctx.target = params.name;
+    record.detail.ref = ref;
+    record.target = params.name;
     const args = params.arguments ?? {};
     // One canonical form serves the digest and the placeholder scan.
     const canonicalArgs = canonicalJson(args);
-    ctx.argsDigest = sha256Hex(canonicalArgs);
-    const refuse = (d: Decision, code: BastionErrorCode, text: string): CallToolResult => {
-      ctx.decision = d;
-      ctx.detail.code = code;
-      return toolError(code, text, ref);
+    const argsDigest = sha256Hex(canonicalArgs);
+    record.argsDigest = argsDigest;
+    const progressToken = params._meta?.progressToken;
+    return {
+      agent: this.agent,
+      user: this.user,
+      userVerified: this.userVerified,
+      session: this.sessionId ?? '',
+      conversation: this.conversation ?? this.sessionId ?? null,
+      name: params.name,
+      args,
+      canonicalArgs,
+      argsDigest,
+      ref,
+      record,
+      signal: extra.signal,
+      ...(progressToken === undefined
+        ? {}
+        : {
+            onApprovalWait: (waited: number, id: string) => {
+              void extra
+                .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: waited, message: `waiting for approval ${id}` } })
+                .catch(() => undefined);
+            },
+          }),
     };
+  }
 
-    // 1. Catalogue lookup. Unknown and hidden tools are refused exactly like forbidden ones.
-    let cat = await this.#getCatalogue(ctx);
-    let entry = cat.tools.get(params.name);
-    if (!entry && this.#catalogue === undefined) {
-      cat = await this.#getCatalogue(ctx);
-      entry = cat.tools.get(params.name);
-    }
-    if (!entry) return refuse(deny('tool.unknown', 'catalogue'), 'ERR_POLICY_DENIED', DENIED_TEXT);
-    ctx.detail.upstream = entry.upstream;
-    const ability = entry.upstream === ABILITIES_UPSTREAM ? this.#deps.config.abilities.get(entry.original) : undefined;
-
-    // 2. Cedar.
-    const decision = this.#authorize('tools/call', 'tool', entry.exposed, entry.upstream, args, ctx.argsDigest, false);
-    ctx.decision = decision;
-    if (decision.effect === 'deny') return refuse(decision, 'ERR_POLICY_DENIED', DENIED_TEXT);
-    const hidden = this.#deps.toolMeta?.hiddenReason(this.agent, entry.exposed);
-    if (hidden !== undefined) return refuse(deny(hidden, 'tools'), 'ERR_POLICY_DENIED', DENIED_TEXT);
-
-    // 3. Arguments against the tool's own schema.
-    const invalid = this.#deps.validator.validate(entry.item.inputSchema, args);
-    if (invalid !== null) {
-      ctx.detail.schemaErrors = invalid;
-      return refuse(deny('args.schema', 'inputSchema'), 'ERR_ARGS_INVALID', `Bastion refused this call: arguments do not match the tool's input schema: ${invalid.join('; ')}`);
-    }
-
-    // 4. The path guard over the arguments (not for abilities: their parameters fill a URL, never a file path).
-    const pv = ability !== undefined ? undefined : await this.#deps.paths.checkArguments(this.#deps.config.upstreams.get(entry.upstream), entry.original, entry.item.inputSchema, args);
-    if (pv !== undefined && pv.decision.effect !== 'allow') {
-      Object.assign(ctx.detail, pathAuditDetail(pv));
-      return refuse(pv.decision, 'ERR_PATH_DENIED', pathRefusalText(pv));
-    }
-
-    // Arguments with credentials redacted, computed at most once: for the audit record (when
-    // configured) and for the approval preview an admin sees.
-    let redactedArgs: unknown;
-    const redacted = (): unknown => (redactedArgs ??= redactDeep(args).value);
-    if (this.#deps.config.audit.recordArguments === 'redacted') ctx.args = redacted();
-
-    // 5. Approval.
-    if (decision.effect === 'approve') {
-      const progressToken = params._meta?.progressToken;
-      const outcome = await this.#deps.approvals.hold({
-        agent: this.agent.name,
-        user: this.user,
-        tool: entry.exposed,
-        argsDigest: ctx.argsDigest,
-        argsPreview: JSON.stringify(redacted()).slice(0, 4096),
-        signal: extra.signal,
-        onCreated: (id) => {
-          ctx.detail.approvalId = id;
-        },
-        ...(progressToken === undefined
-          ? {}
-          : {
-              onProgress: (waited: number, id: string) => {
-                void extra
-                  .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: waited, message: `waiting for approval ${id}` } })
-                  .catch(() => undefined);
-              },
-            }),
-      });
-      ctx.detail.approvalId = outcome.approval.id;
-      ctx.detail.approval = outcome.status;
-      if (outcome.status === 'denied') {
-        const why = outcome.approval.reason ? `: ${outcome.approval.reason.slice(0, 200)}` : '';
-        return refuse(deny('approval.denied', `approval:${outcome.approval.id}`), 'ERR_APPROVAL_DENIED', `An administrator denied this call${why}`);
-      }
-      if (outcome.status === 'timeout' || outcome.status === 'cancelled') {
-        ctx.outcome = 'timeout';
-        return refuse(
-          deny(outcome.status === 'timeout' ? 'approval.timeout' : 'approval.cancelled', `approval:${outcome.approval.id}`),
-          'ERR_APPROVAL_TIMEOUT',
-          `No administrator approved this call in time (approval ${outcome.approval.id}); once it is approved, the same call will run`,
-        );
-      }
-      ctx.decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: decision.rule };
-    }
-
-    // 6. Pasted secrets: `<<SECRET_…>>` in the arguments, swapped only for this session's
-    // user and only when the upstream's secretHosts are all among the secret's hosts.
-    let callArgs: Record<string, unknown> = args;
-    let forms: Buffer[] = [];
-    let swappedValues: string[] = [];
-    const tokens = findPastedTokens(canonicalArgs);
-    if (tokens.length > 0) {
-      const swapped =
-        ability !== undefined
-          ? await this.#swapPasted(args, tokens, [ability.host], `abilities.${ability.name}.url`, ctx)
-          : await this.#swapPasted(args, tokens, this.#deps.config.upstreams.get(entry.upstream)?.secretHosts ?? [], `upstreams.${entry.upstream}.secretHosts`, ctx);
-      if ('refusal' in swapped) return refuse(swapped.refusal, 'ERR_PLACEHOLDER_DENIED', `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${swapped.refusal.reason})`);
-      callArgs = swapped.args;
-      swappedValues = swapped.values;
-      forms = redactionForms(swapped.values);
-    }
-
-    // 7. Execute: an ability through the runner, anything else at its upstream.
-    if (entry.upstream === ABILITIES_UPSTREAM) return this.#runAbility(ability, entry.exposed, callArgs, swappedValues, ctx, ref, extra.signal);
-    const name = entry.upstream;
+  /**
+   * Execute at the upstream (with timeout, progress and, for signing upstreams,
+   * the call's scope), then screen the result of the values swapped in. An
+   * upstream's JSON-RPC error passes as its code only; anything else is a fixed
+   * tool error (ERR_UPSTREAM_UNAVAILABLE / ERR_UPSTREAM_TIMEOUT / ERR_SIGNING).
+   */
+  async #forwardCall(call: ReleasedCall, progressToken: string | number | undefined, extra: Extra): Promise<CallToolResult> {
+    const record = call.record;
+    const name = call.entry.upstream;
     let ids = this.#inflight.get(name);
     if (!ids) this.#inflight.set(name, (ids = new Set()));
     ids.add(extra.requestId);
     try {
       const conn = await this.#upstream(name);
-      const progressToken = params._meta?.progressToken;
       const send = () => conn.request(
         'tools/call',
         (o) =>
-          conn.client.callTool({ name: (entry as Entry<Tool>).original, arguments: callArgs }, CallToolResultSchema, {
+          conn.client.callTool({ name: call.entry.original, arguments: call.callArgs }, CallToolResultSchema, {
             ...o,
             ...(progressToken === undefined
               ? {}
@@ -937,23 +785,22 @@ export class GatewaySession {
       // Upstreams that sign learn which call (audit ref, tool) each request belongs to; others skip the scope.
       const signs = conn.config.signContext || conn.config.token !== undefined;
       const result = signs
-        ? await withCallScope({ requestId: ref, tool: (entry as Entry<Tool>).exposed, onSigned: (a: SignatureAudit) => Object.assign(ctx.detail, a) }, send)
+        ? await withCallScope({ requestId: call.ref, tool: call.entry.exposed, onSigned: (a: SignatureAudit) => Object.assign(record.detail, a) }, send)
         : await send();
       // The swapped values: every form, in every string, and split across fields (src/redact/).
-      const out = this.#sanitize(result, ctx, setOfForms(forms));
-      if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', ref);
-      return out as CallToolResult;
+      const known = call.swapped.length > 0 ? setOfForms(redactionForms(call.swapped)) : NO_VALUES;
+      return screenToolResult(call, result, this.#deps.config.output, known);
     } catch (err) {
       if (err instanceof McpError) {
         // The upstream refused with a JSON-RPC error: pass its code, not its text.
-        ctx.detail.upstreamError = err.code;
-        ctx.outcome = 'error';
+        record.detail.upstreamError = err.code;
+        record.outcome = 'error';
         throw new McpError(err.code, 'upstream error');
       }
       const e = toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE');
-      ctx.detail.code = e.code;
-      ctx.outcome = e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'error';
-      return toolError(e.code, e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'The tool did not answer in time' : 'The tool is unavailable', ref);
+      record.detail.code = e.code;
+      record.outcome = e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'error';
+      return toolError(e.code, e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'The tool did not answer in time' : 'The tool is unavailable', call.ref);
     } finally {
       ids.delete(extra.requestId);
     }

@@ -1,0 +1,479 @@
+/**
+ * The stages of a `tools/call` through the tool door, each a function of a
+ * typed call and the narrow dependencies it uses, returning the next call (with
+ * what the stage learned) or a {@link Refused} (a kernel {@link Refusal} whose
+ * code comes from the closed table in src/door/reasons.ts, plus the text the
+ * agent reads). `GatewaySession#callTool` (src/mcp/session.ts) composes them:
+ *
+ *   resolveTool → decide → validateArguments → guardPaths → noteArguments
+ *   → holdForApproval → releasePasted → execute (upstream: the session; ability:
+ *   {@link runAbility}) → {@link screenResult} → audit record
+ *
+ * Policy comes before the schema so that a forbidden tool answers exactly like
+ * an unknown one (its schema errors would tell the agent that it exists). The
+ * audit record is written by the session at the transport boundary when the
+ * response goes out (durable before the response); the stages only fill in
+ * {@link RequestAudit}.
+ *
+ * No stage touches a socket: test/mcp/call-stages.test.ts runs each with plain
+ * objects as dependencies.
+ */
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditEvent } from '../audit/types.ts';
+import type { HoldOutcome, HoldRequest } from '../approvals/queue.ts';
+import type { ResolvedAbility, ResolvedAgent, ResolvedUpstream } from '../config/types.ts';
+import { deny, type Decision } from '../decision.ts';
+import { redactDeep } from '../detect/secrets.ts';
+import { refusalOf, type Refusal } from '../door/refusal.ts';
+import type { BastionErrorCode } from '../errors.ts';
+import type { AbilityRunner } from '../abilities/runner.ts';
+import { ABILITIES_UPSTREAM } from '../abilities/catalogue.ts';
+import { pathAuditDetail, pathRefusalText, type PathScope, type PathVerdict } from '../policy/paths.ts';
+import type { PolicyRequest } from '../policy/engine.ts';
+import { NO_VALUES, type RedactionSet } from '../redact/engine.ts';
+import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
+import { pastedSecret, release } from '../vault/release.ts';
+import type { Catalogue, Entry } from './catalogue.ts';
+import { sanitizeResult, type SanitizeOptions } from './sanitize.ts';
+
+/** The audit record being built for one request; handlers and stages fill it in. */
+export interface RequestAudit {
+  readonly started: number;
+  readonly time: string;
+  readonly method: string;
+  target: string | null;
+  decision: Decision;
+  argsDigest: string | null;
+  args: unknown;
+  outcome: AuditEvent['outcome'] | null;
+  detail: Record<string, unknown>;
+}
+
+/** One `tools/call` as it enters the stages: who, what, and the record being built. */
+export interface ToolCall {
+  readonly agent: Pick<ResolvedAgent, 'name' | 'scope' | 'isolateUsers'>;
+  /** The session's end user (asserted or proven), or null. */
+  readonly user: string | null;
+  /** True when the end user was proven by a token (config `users.token`). */
+  readonly userVerified: boolean;
+  /** The MCP session id (`""` before one exists). */
+  readonly session: string;
+  /** The conversation the call belongs to (header, else the session id), or null. */
+  readonly conversation: string | null;
+  /** The tool name the agent called (the exposed name). */
+  readonly name: string;
+  readonly args: Record<string, unknown>;
+  /** RFC 8785 canonical JSON of `args`: the digest's input and the placeholder scan's text. */
+  readonly canonicalArgs: string;
+  /** SHA-256 hex of `canonicalArgs`. */
+  readonly argsDigest: string;
+  /** Short reference shown to the agent and recorded (`detail.ref`). */
+  readonly ref: string;
+  readonly record: RequestAudit;
+  /** Aborted when the agent cancels. */
+  readonly signal: AbortSignal;
+  /** Called while an approval is pending (ms waited, approval id), to send progress. */
+  readonly onApprovalWait?: (waitedMs: number, approvalId: string) => void;
+}
+
+/** After {@link resolveTool}: the catalogue entry and, for an ability, its config. */
+export interface ResolvedCall extends ToolCall {
+  readonly entry: Entry<Tool>;
+  /** The ability's config when the tool is an ability (it may be missing: then execution fails closed). */
+  readonly ability: ResolvedAbility | undefined;
+  readonly isAbility: boolean;
+  /** The upstream's config (undefined for abilities). */
+  readonly upstream: ResolvedUpstream | undefined;
+}
+
+/** After {@link decide}: the policy's allow or approve. */
+export interface DecidedCall extends ResolvedCall {
+  readonly decision: Decision;
+}
+
+/** After {@link noteArguments}: the redacted arguments, computed at most once. */
+export interface NotedCall extends DecidedCall {
+  readonly redacted: () => unknown;
+}
+
+/** After {@link releasePasted}: the arguments to send and the clear values swapped into them. */
+export interface ReleasedCall extends NotedCall {
+  readonly callArgs: Record<string, unknown>;
+  /** Clear values of pasted secrets swapped in: redacted from the result in every form. */
+  readonly swapped: readonly string[];
+}
+
+/** A stage's refusal: the kernel's refusal value and the text the agent reads. */
+export interface Refused {
+  readonly refused: Refusal;
+  readonly text: string;
+  /** Recorded with outcome `timeout` (an approval that timed out or was cancelled). */
+  readonly timeout?: boolean;
+}
+
+/** True when a stage refused. */
+export function isRefused(x: object): x is Refused {
+  return 'refused' in x;
+}
+
+/** The text an unknown, hidden or forbidden tool is refused with (the same for all three). */
+export const DENIED_TEXT = 'Bastion refused this call: the tool is not available to this agent';
+
+function refuse(decision: Decision, text: string, timeout = false): Refused {
+  return { refused: refusalOf(decision, 'tool'), text, ...(timeout ? { timeout } : {}) };
+}
+
+/** A short, fixed tool error for the agent, `text (CODE, ref REF)`; the detail lives in the audit record. */
+export function toolError(code: BastionErrorCode, text: string, ref: string): CallToolResult {
+  return {
+    content: [{ type: 'text', text: `${text} (${code}, ref ${ref})` }],
+    isError: true,
+    _meta: { 'bastion/error': { code, ref } },
+  };
+}
+
+/** Records a refusal on the call's audit record (decision, code, outcome) and renders it as a tool error. */
+export function renderRefusal(call: ToolCall, r: Refused): CallToolResult {
+  call.record.decision = r.refused.decision;
+  call.record.detail.code = r.refused.code;
+  if (r.timeout === true) call.record.outcome = 'timeout';
+  return toolError(r.refused.code, r.text, call.ref);
+}
+
+// ------------------------------------------------------------------ 1. resolve
+
+/** What {@link resolveTool} needs: the session's catalogue and the configured upstreams and abilities. */
+export interface ResolveDeps {
+  /** The session's catalogue (a partial one, after an upstream failed, is not cached; the failures go to `record`). */
+  catalogue(record: RequestAudit): Promise<Catalogue>;
+  /** True when the catalogue is cached (complete): a miss is then final, else it is retried once. */
+  cached(): boolean;
+  readonly upstreams: ReadonlyMap<string, ResolvedUpstream>;
+  readonly abilities: ReadonlyMap<string, ResolvedAbility>;
+}
+
+/**
+ * Finds the tool in the session's catalogue. An unknown (or hidden by a name
+ * collision) tool is refused as `tool.unknown`, answered exactly like a
+ * forbidden one. A miss in a partial catalogue is retried once.
+ */
+export async function resolveTool(call: ToolCall, deps: ResolveDeps): Promise<ResolvedCall | Refused> {
+  let cat = await deps.catalogue(call.record);
+  let entry = cat.tools.get(call.name);
+  if (entry === undefined && !deps.cached()) {
+    cat = await deps.catalogue(call.record);
+    entry = cat.tools.get(call.name);
+  }
+  if (entry === undefined) return refuse(deny('tool.unknown', 'catalogue'), DENIED_TEXT);
+  call.record.detail.upstream = entry.upstream;
+  const isAbility = entry.upstream === ABILITIES_UPSTREAM;
+  return {
+    ...call,
+    entry,
+    isAbility,
+    ability: isAbility ? deps.abilities.get(entry.original) : undefined,
+    upstream: isAbility ? undefined : deps.upstreams.get(entry.upstream),
+  };
+}
+
+// ------------------------------------------------------------------ 2. decide
+
+/** What {@link decide} needs: the Cedar policy and the tools' scope metadata. */
+export interface DecideDeps {
+  /** The policy engine's `authorize` (Cedar). A throw is a deny (`policy.error`). */
+  authorize(req: PolicyRequest): Decision;
+  /** Why the tool is hidden from this agent (config `tools`: scope, cross-user), if it is. */
+  hiddenReason?(agent: Pick<ResolvedAgent, 'scope' | 'isolateUsers'>, tool: string): 'tool.internal_scope' | 'tool.cross_user' | undefined;
+}
+
+/**
+ * The policy decision (Cedar) for the call, then the tool metadata (scope,
+ * cross-user). Allow and approve go on (the decision is recorded); a deny, an
+ * evaluation error (fail closed) or a hidden tool is refused like an unknown tool.
+ */
+export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refused {
+  let decision: Decision;
+  try {
+    decision = deps.authorize({
+      agent: call.agent.name,
+      action: 'tools/call',
+      resource: { kind: 'tool', id: call.entry.exposed, upstream: call.entry.upstream },
+      args: call.args,
+      argsDigest: call.argsDigest,
+      session: call.session,
+      listing: false,
+    });
+  } catch {
+    decision = deny('policy.error', 'cedar');
+  }
+  call.record.decision = decision;
+  if (decision.effect === 'deny') return refuse(decision, DENIED_TEXT);
+  const hidden = deps.hiddenReason?.(call.agent, call.entry.exposed);
+  if (hidden !== undefined) return refuse(deny(hidden, 'tools'), DENIED_TEXT);
+  return { ...call, decision };
+}
+
+// ------------------------------------------------------------------ 3. validate
+
+/** What {@link validateArguments} needs: the ajv validator. */
+export interface ValidateDeps {
+  /** Error messages, or null when `args` match `schema`. */
+  validate(schema: unknown, args: unknown): string[] | null;
+}
+
+/** The arguments against the tool's own input schema (`args.schema`, `ERR_ARGS_INVALID`). */
+export function validateArguments<C extends DecidedCall>(call: C, deps: ValidateDeps): C | Refused {
+  let invalid: string[] | null;
+  try {
+    invalid = deps.validate(call.entry.item.inputSchema, call.args);
+  } catch {
+    invalid = ["the tool's input schema cannot be compiled"];
+  }
+  if (invalid === null) return call;
+  call.record.detail.schemaErrors = invalid;
+  return refuse(deny('args.schema', 'inputSchema'), `Bastion refused this call: arguments do not match the tool's input schema: ${invalid.join('; ')}`);
+}
+
+// ------------------------------------------------------------------ 4. path guard
+
+/** What {@link guardPaths} needs: the path guard's argument check. */
+export interface PathDeps {
+  checkArguments(scope: PathScope | undefined, tool: string, inputSchema: unknown, args: unknown): Promise<PathVerdict>;
+}
+
+/**
+ * The path guard over the arguments (src/policy/paths.ts). Not for abilities:
+ * their parameters fill a URL, never a file path. The record names the
+ * argument (pointer, never the value).
+ */
+export async function guardPaths<C extends ResolvedCall>(call: C, deps: PathDeps): Promise<C | Refused> {
+  if (call.isAbility) return call;
+  const pv = await deps.checkArguments(call.upstream, call.entry.original, call.entry.item.inputSchema, call.args);
+  if (pv.decision.effect === 'allow') return call;
+  Object.assign(call.record.detail, pathAuditDetail(pv));
+  return refuse(pv.decision, pathRefusalText(pv));
+}
+
+// ------------------------------------------------------------------ arguments for the record
+
+/**
+ * The arguments with credentials redacted, computed at most once: for the audit
+ * record (config `audit.recordArguments: redacted`) and the approval preview.
+ */
+export function noteArguments(call: DecidedCall, recordArguments: string): NotedCall {
+  let redactedArgs: unknown;
+  const redacted = (): unknown => (redactedArgs ??= redactDeep(call.args).value);
+  if (recordArguments === 'redacted') call.record.args = redacted();
+  return { ...call, redacted };
+}
+
+// ------------------------------------------------------------------ 5. approval hold
+
+/** What {@link holdForApproval} needs: the approval queue's hold. */
+export interface HoldDeps {
+  /** @throws on a store failure (`ERR_STORE`): the call is refused, fail closed. */
+  hold(req: HoldRequest): Promise<HoldOutcome>;
+}
+
+/**
+ * Holds an `approve` decision until an administrator decides (bound to agent,
+ * end user, tool and argument digest). Denied, timed out and cancelled holds
+ * refuse; a store failure refuses as `store.error` (fail closed). An allow
+ * passes untouched.
+ */
+export async function holdForApproval(call: NotedCall, deps: HoldDeps): Promise<NotedCall | Refused> {
+  if (call.decision.effect !== 'approve') return call;
+  const record = call.record;
+  let outcome: HoldOutcome;
+  try {
+    outcome = await deps.hold({
+      agent: call.agent.name,
+      user: call.user,
+      tool: call.entry.exposed,
+      argsDigest: call.argsDigest,
+      argsPreview: JSON.stringify(call.redacted()).slice(0, 4096),
+      signal: call.signal,
+      onCreated: (id) => {
+        record.detail.approvalId = id;
+      },
+      ...(call.onApprovalWait === undefined ? {} : { onProgress: call.onApprovalWait }),
+    });
+  } catch {
+    return refuse(deny('store.error', 'approvals'), 'Bastion refused this call: the approval could not be recorded');
+  }
+  const id = outcome.approval.id;
+  record.detail.approvalId = id;
+  record.detail.approval = outcome.status;
+  if (outcome.status === 'denied') {
+    const why = outcome.approval.reason ? `: ${outcome.approval.reason.slice(0, 200)}` : '';
+    return refuse(deny('approval.denied', `approval:${id}`), `An administrator denied this call${why}`);
+  }
+  if (outcome.status === 'timeout' || outcome.status === 'cancelled') {
+    return refuse(
+      deny(outcome.status === 'timeout' ? 'approval.timeout' : 'approval.cancelled', `approval:${id}`),
+      `No administrator approved this call in time (approval ${id}); once it is approved, the same call will run`,
+      true,
+    );
+  }
+  const decision: Decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: call.decision.rule };
+  record.decision = decision;
+  return { ...call, decision };
+}
+
+// ------------------------------------------------------------------ 6. release pasted secrets
+
+/** What {@link releasePasted} needs: the end users' pasted secrets and whether user tokens are configured. */
+export interface ReleaseDeps {
+  /** Absent without a vault: any placeholder then fails closed (`vault.unavailable`). */
+  readonly pasted?: Pick<PastedSecrets, 'find' | 'markUsed'> | undefined;
+  /** Config `users.token` is set: only a proven end user may use a pasted secret. */
+  readonly usersToken: boolean;
+}
+
+/**
+ * Swaps the `<<SECRET_…>>` placeholders in the arguments for their values, each
+ * released by the release rule (src/vault/release.ts) for this agent and end
+ * user, to every host the tool sends credentials to (an upstream's
+ * `secretHosts`, an ability's host). Any placeholder that is unknown, another
+ * user's, unbound or foreign to those hosts refuses the whole call; so does an
+ * unverified user when `users.token` is configured, a missing vault or a vault
+ * error.
+ */
+export async function releasePasted(call: NotedCall, deps: ReleaseDeps): Promise<ReleasedCall | Refused> {
+  const tokens = findPastedTokens(call.canonicalArgs);
+  if (tokens.length === 0) return { ...call, callArgs: call.args, swapped: [] };
+  const [hosts, rule] = call.isAbility
+    ? [call.ability === undefined ? [] : [call.ability.host], `abilities.${call.ability?.name ?? call.entry.original}.url`]
+    : [call.upstream?.secretHosts ?? [], `upstreams.${call.entry.upstream}.secretHosts`];
+  const detail = call.record.detail;
+  const refusePasted = (d: Decision): Refused =>
+    refuse(d, `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${d.reason})`);
+  const pasted = deps.pasted;
+  if (pasted === undefined) return refusePasted(deny('vault.unavailable', 'vault'));
+  // A pasted secret belongs to an end user: with user tokens configured, only a proven user may use one.
+  if (deps.usersToken && !call.userVerified) {
+    detail.placeholders = tokens.map((token) => ({ token }));
+    return refusePasted(deny('user.unverified', 'users.token'));
+  }
+  const byToken = new Map<string, string>();
+  const used: { token: string; rule: string }[] = [];
+  try {
+    for (const token of tokens) {
+      if (hosts.length === 0) {
+        detail.placeholders = [{ token }];
+        return refusePasted(deny('release.foreign_host', rule));
+      }
+      const found = await pasted.find(token);
+      if (found === undefined) {
+        detail.placeholders = [{ token }];
+        return refusePasted(deny('placeholder.unknown', rule));
+      }
+      // The release rule, for every host the tool sends credentials to.
+      for (const host of hosts) {
+        const d = release({ secret: pastedSecret(found.secret, found.value), agent: call.agent.name, granted: false, user: call.user, destination: { scheme: 'https', host, port: 443, location: 'arguments' } });
+        if (d.effect !== 'allow') {
+          detail.placeholders = [{ token, rule: found.secret.rule }];
+          return refusePasted(deny(d.reason, rule));
+        }
+        byToken.set(token, d.value.reveal());
+      }
+      if (!used.some((u) => u.token === token)) used.push({ token, rule: found.secret.rule });
+      pasted.markUsed(found.secret.id);
+    }
+  } catch {
+    return refusePasted(deny('vault.error', 'vault'));
+  }
+  detail.placeholders = used;
+  const swap = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(PASTED_PLACEHOLDER_PATTERN, (m, t: string) => byToken.get(t) ?? m);
+    if (Array.isArray(v)) return v.map(swap);
+    if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]));
+    return v;
+  };
+  return { ...call, callArgs: swap(call.args) as Record<string, unknown>, swapped: [...byToken.values()] };
+}
+
+// ------------------------------------------------------------------ 8. screen + redact
+
+/** Returned by {@link screenResult} instead of a result over `output.maxResultBytes`. */
+export const TOO_LARGE: unique symbol = Symbol('too large');
+
+/**
+ * Redacts and flags a result on its way to the agent (src/mcp/sanitize.ts, the
+ * redaction engine of src/redact/ for `known` values in every form and split
+ * across fields): redactions and hidden characters go to the record. Returns
+ * {@link TOO_LARGE} instead when it is over `output.maxResultBytes` (recorded as
+ * `ERR_RESULT_TOO_LARGE`, outcome error).
+ */
+export function screenResult(result: unknown, record: RequestAudit, output: SanitizeOptions, known: RedactionSet = NO_VALUES): unknown {
+  const out = sanitizeResult(result, output, known);
+  if (out.redactions > 0) record.detail.redactions = { count: out.redactions, rules: out.rules };
+  if (out.hidden.length > 0) record.detail.hiddenCharacters = out.hidden;
+  if (out.tooLarge) {
+    record.detail.code = 'ERR_RESULT_TOO_LARGE';
+    record.detail.resultBytes = out.bytes;
+    record.outcome = 'error';
+    return TOO_LARGE;
+  }
+  return out.value;
+}
+
+/** {@link screenResult} for a tool result: too large becomes a fixed tool error. */
+export function screenToolResult(call: ToolCall, result: unknown, output: SanitizeOptions, known: RedactionSet = NO_VALUES): CallToolResult {
+  const out = screenResult(result, call.record, output, known);
+  if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', call.ref);
+  return out as CallToolResult;
+}
+
+// ------------------------------------------------------------------ 7. execute (ability)
+
+/** What {@link runAbility} needs: the ability runner (absent: fail closed) and the result cap. */
+export interface AbilityDeps {
+  readonly runner?: Pick<AbilityRunner, 'run'> | undefined;
+  readonly output: SanitizeOptions;
+}
+
+/**
+ * Executes an ability through its runner (src/abilities/runner.ts, which asks
+ * the release rule for its own secret and redacts its answer) and screens the
+ * result. A missing ability or runner refuses (`ability.unavailable`); the
+ * runner's refusals and failures keep their own codes.
+ */
+export async function runAbility(call: ReleasedCall, deps: AbilityDeps): Promise<CallToolResult> {
+  const record = call.record;
+  const ref = call.ref;
+  if (call.ability === undefined || deps.runner === undefined) return renderRefusal(call, refuse(deny('ability.unavailable', 'abilities'), 'The tool is unavailable'));
+  let out: Awaited<ReturnType<AbilityRunner['run']>>;
+  try {
+    out = await deps.runner.run({
+      ability: call.ability,
+      args: call.callArgs,
+      context: { agent: call.agent.name, user: call.user, conversation: call.conversation, requestId: ref, tool: call.entry.exposed },
+      redact: call.swapped,
+      signal: call.signal,
+    });
+  } catch {
+    // run() never throws by contract; should it, the call fails closed with a fixed text.
+    record.detail.code = 'ERR_INTERNAL';
+    record.outcome = 'error';
+    return toolError('ERR_INTERNAL', 'The tool failed', ref);
+  }
+  Object.assign(record.detail, out.detail);
+  if (out.kind === 'refused') {
+    record.decision = out.decision;
+    record.detail.code = out.code;
+    return toolError(out.code, out.text, ref);
+  }
+  if (out.kind === 'failed') {
+    record.detail.code = out.code;
+    record.outcome = out.timeout ? 'timeout' : 'error';
+    return toolError(out.code, out.text, ref);
+  }
+  let result = out.result;
+  if (result.isError === true) {
+    // The API refused: the model sees its status (and the capped answer), clients see the code.
+    record.detail.code = 'ERR_ABILITY_REQUEST';
+    result = { ...result, _meta: { ...result._meta, 'bastion/error': { code: 'ERR_ABILITY_REQUEST', ref } } };
+  }
+  return screenToolResult(call, result, deps.output);
+}
