@@ -321,55 +321,19 @@ export class ModelDoor {
     this.#record(turn, upstream.statusCode < 400 ? allow('model.forwarded', `agents.${agent.name}.model`) : deny('upstream.error', 'provider'), upstream.statusCode < 400 ? 'ok' : 'error', upstream.statusCode);
   }
 
-  /** Streams the provider's SSE answer through the response filter. */
+  /** Streams the provider's SSE answer through the response filter, then ends it: whole, cut by a prompt leak, or failed. */
   async #stream(res: ServerResponse, turn: ModelTurn, who: Who, upstream: Dispatcher.ResponseData, filter: AnswerFilter, leak: PromptLeakTracker | undefined): Promise<void> {
     const kind = turn.kind;
     const agent = who.agent;
     const sf = new StreamFilter(kind, filter);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    const write = async (text: string): Promise<void> => {
-      if (text.length === 0 || res.destroyed) return;
-      if (!res.write(text)) await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
-      });
-    };
-    let failure: Refused | undefined;
-    let cut: Refused | undefined;
-    try {
-      // A leak of the system prompt: under `ban` the answer is cut (what completed the leak is not
-      // sent; the words before it, under the threshold, were); under `flag` it goes on, alerted once.
-      let leakSeen = false;
-      const leakCuts = async (): Promise<boolean> => {
-        if (leak === undefined || leakSeen || !leak.leaked) return false;
-        leakSeen = true;
-        cut = await answerLeaked(turn, who, this.#banDeps());
-        return cut !== undefined;
-      };
-      for await (const chunk of upstream.body) {
-        const out = sf.push(chunk as Buffer);
-        if (await leakCuts()) break;
-        await write(out);
-        if (res.destroyed) break;
-      }
-      if (cut === undefined && !res.destroyed) {
-        const out = sf.end();
-        leak?.end();
-        if (!(await leakCuts())) await write(out);
-      }
-      if (cut !== undefined) {
-        upstream.body.destroy();
-        this.#noteReport(turn, sf.report, agent.name, who.user);
-        this.#charge(agent.name, who.user, sf.report);
-        const r = cut.refusal;
-        res.end(errorEvent(kind, r.status, r.code, cut.message));
-        return this.#record(turn, r.decision, 'denied', 200, { code: r.code });
-      }
-      if (!sf.report.complete && !res.destroyed) failure = refused('upstream.cut', 'provider', 'the provider\'s stream ended early', { outcome: 'error' });
-    } catch (err) {
-      const reason = isTimeout(err) ? 'upstream.timeout' : isBastionError(err, 'ERR_MODEL_UPSTREAM') ? 'upstream.invalid' : 'upstream.cut';
-      failure = refused(reason, 'provider', 'the provider\'s stream ended early', { outcome: reason === 'upstream.timeout' ? 'timeout' : 'error' });
-      upstream.body.destroy();
+    const { cut, failure } = await this.#pump(res, turn, who, upstream, sf, leak);
+    if (cut !== undefined) {
+      this.#noteReport(turn, sf.report, agent.name, who.user);
+      this.#charge(agent.name, who.user, sf.report);
+      const r = cut.refusal;
+      res.end(errorEvent(kind, r.status, r.code, cut.message));
+      return this.#record(turn, r.decision, 'denied', 200, { code: r.code });
     }
     if (sf.firstContentAt !== null) turn.detail.firstTokenMs = round(sf.firstContentAt - turn.started);
     this.#noteReport(turn, sf.report, agent.name, who.user);
@@ -386,6 +350,54 @@ export class ModelDoor {
     res.end();
     if (agent.supervisor !== undefined) turn.detail.supervisor = { skipped: 'stream' };
     this.#record(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'ok', 200);
+  }
+
+  /**
+   * Pushes the provider's events through `sf` to the client, with backpressure.
+   * A leak of the system prompt: under `ban` the answer is cut (what completed
+   * the leak is not sent; the words before it, under the threshold, were:
+   * `cut`); under `flag` it goes on, alerted once. A stream that ends early or
+   * cannot be read is a `failure` (upstream.cut, .invalid, .timeout).
+   */
+  async #pump(res: ServerResponse, turn: ModelTurn, who: Who, upstream: Dispatcher.ResponseData, sf: StreamFilter, leak: PromptLeakTracker | undefined): Promise<{ cut?: Refused; failure?: Refused }> {
+    const write = async (text: string): Promise<void> => {
+      if (text.length === 0 || res.destroyed) return;
+      if (!res.write(text)) await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    };
+    let cut: Refused | undefined;
+    let leakSeen = false;
+    const leakCuts = async (): Promise<boolean> => {
+      if (leak === undefined || leakSeen || !leak.leaked) return false;
+      leakSeen = true;
+      cut = await answerLeaked(turn, who, this.#banDeps());
+      return cut !== undefined;
+    };
+    try {
+      for await (const chunk of upstream.body) {
+        const out = sf.push(chunk as Buffer);
+        if (await leakCuts()) break;
+        await write(out);
+        if (res.destroyed) break;
+      }
+      if (cut === undefined && !res.destroyed) {
+        const out = sf.end();
+        leak?.end();
+        if (!(await leakCuts())) await write(out);
+      }
+      if (cut !== undefined) {
+        upstream.body.destroy();
+        return { cut };
+      }
+      if (!sf.report.complete && !res.destroyed) return { failure: refused('upstream.cut', 'provider', 'the provider\'s stream ended early', { outcome: 'error' }) };
+      return {};
+    } catch (err) {
+      upstream.body.destroy();
+      const reason = isTimeout(err) ? 'upstream.timeout' : isBastionError(err, 'ERR_MODEL_UPSTREAM') ? 'upstream.invalid' : 'upstream.cut';
+      return { failure: refused(reason, 'provider', 'the provider\'s stream ended early', { outcome: reason === 'upstream.timeout' ? 'timeout' : 'error' }) };
+    }
   }
 
   /**
