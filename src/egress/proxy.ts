@@ -18,7 +18,8 @@
  *     (a detected credential headed for a host it does not belong to → 403 +
  *     alert) → placeholders swapped for the values → forwarded through a
  *     dispatcher pinned to the checked address → the response streamed back
- *     with every swapped value redacted.
+ *     with every swapped value redacted. Each of these is a stage function of
+ *     forward-stages.ts; `#forward` composes them.
  *
  * Every proxied request ends in one audit record (door `network`): agent,
  * method, host, port, resolved address, decision, secrets swapped (names),
@@ -28,7 +29,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { rootCertificates, TLSSocket, type SecureContext } from 'node:tls';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
@@ -41,15 +41,25 @@ import { authenticateAgent, type Authentication, type KeyIndex } from '../door/a
 import type { UserVerifier } from '../door/user.ts';
 import type { Secret } from '../util/secret.ts';
 import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
-import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
-import { findPlaceholders, PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
-import { namedSecret, pastedSecret, release, type ReleaseLocation } from '../vault/release.ts';
-import { dlpBlocks, maskPlaceholders } from './dlp.ts';
+import {
+  askIdentity,
+  outboundDlp,
+  readForwardBody,
+  releasePlaceholders,
+  requestParts,
+  responseDecoder,
+  responseHeaders,
+  responseRedaction,
+  swapReleased,
+  type ReleaseDeps,
+  type StageRefusal,
+  type SwappedRequest,
+} from './forward-stages.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from './pinned-connector.ts';
 import { DEFAULTS } from '../defaults.ts';
-import { compileRedaction, isJsonMediaType, NO_VALUES, redactString, ResponseRedactor } from '../redact/index.ts';
+import { isJsonMediaType, ResponseRedactor, type RedactionSet } from '../redact/index.ts';
 
 /** A vault secret as the proxy needs it (no value). */
 export interface ProxySecretInfo {
@@ -139,7 +149,6 @@ interface TunnelMeta {
 const PASTED_SECRET_HOSTS: readonly string[] = [...new Set(SECRET_RULES.flatMap((r) => secretRuleHosts(r)))];
 
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'bastion-key', 'bastion-user']);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 
 /**
  * Every refusal reason the proxy itself decides (the guard's are its own: `ssrf.*`, `policy.*`,
@@ -411,201 +420,137 @@ export class EgressProxy {
   // -------------------------------------------------------------------------
   // Inspected forwarding
 
-  async #forward(req: IncomingMessage, res: ServerResponse, ctx: { agent: string; target: EgressTarget; url: URL; verdict: EgressVerdict; mode: Mode; started: number }): Promise<void> {
-    const { agent, target, verdict, mode, started } = ctx;
-    const base: RecordFields = { mode, agent, method: target.method, host: target.host, port: target.port, started, verdict };
+  /**
+   * Inspected forwarding, a composition of the stages in forward-stages.ts:
+   * read the body → find and release placeholders → outbound DLP → swap →
+   * connect to the pinned address → stream the response through the redactor →
+   * audit. Each refusal is the kernel's (status and code from the table).
+   */
+  async #forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
+    const { agent, target } = ctx;
+    const base: RecordFields = { mode: ctx.mode, agent, method: target.method, host: target.host, port: target.port, started: ctx.started, verdict: ctx.verdict };
     const e = this.#deps.config.egress;
     if (req.headers.upgrade !== undefined) return this.#refuse(res, base, deny('request.upgrade_unsupported', 'http'));
 
-    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): skip the read.
-    const bodiless = req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
-    if (bodiless) req.resume();
-    const body = bodiless ? EMPTY : await readBody(req, e.maxBodyBytes, e.bodyTimeoutMs);
-    if (body === 'aborted') return void (await this.#audit(base, deny('request.aborted', 'http'), 'error', {}));
-    if (body === 'too_large') return this.#refuse(res, base, deny('body.too_large', 'egress.maxBodyBytes'), undefined, true);
-    if (body === 'timeout') return this.#refuse(res, base, deny('body.timeout', 'egress.bodyTimeoutMs'), undefined, true);
-    const encoding = req.headers['content-encoding'];
-    if (body.length > 0 && encoding !== undefined && encoding.toLowerCase() !== 'identity') return this.#refuse(res, base, deny('body.encoded', 'content-encoding'));
+    const body = await readForwardBody(req.headers, (max, ms) => readBody(req, max, ms), () => req.resume(), e);
+    if (!body.ok) return this.#refuseStage(res, base, body);
 
     // The request as text, for the placeholder and DLP scans: latin1 keeps bytes 1:1.
     // The end user's token (users.token) is Bastion's, like Bastion-User: never forwarded.
     const tokenHeader = this.#deps.users?.tokenHeader;
     const headers = forwardHeaders(req.headers).filter(([k]) => k !== tokenHeader);
-    const pathAndQuery = ctx.url.pathname + ctx.url.search;
-    const bodyText = body.toString('latin1');
-    const headerText = headers.map(([k, v]) => `${k}: ${v}`).join('\n');
-
-    // 1. Placeholders: every occurrence, in the part of the request it stands in, through the release rule.
-    const parts: RequestPart[] = headers.map(([k, v]) => ({ location: `header:${k}` as const, text: v }));
-    parts.push({ location: 'path', text: ctx.url.pathname }, { location: 'query', text: ctx.url.search }, { location: 'body', text: bodyText });
+    const bodyText = body.value.toString('latin1');
     const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
-    const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
-    const resolvedNamed = new Map<string, ResolvedNamed | undefined>();
-    const foundPasted = new Map<string, FoundPasted | undefined>();
-    /** Per part: placeholder or `<<SECRET_…>>` token → the text to insert. */
-    const inserts = parts.map(() => new Map<string, string>());
-    const swappedNamed = new Map<string, ResolvedNamed>();
-    const swappedPasted = new Map<string, FoundPasted>();
-    for (const [i, part] of parts.entries()) {
-      const destination = { scheme: target.scheme, host: target.host, port: target.port, location: part.location };
-      for (const { placeholder: ph } of findPlaceholders(part.text)) {
-        if (!resolvedNamed.has(ph)) {
-          try {
-            const r = this.#deps.vault ? await this.#deps.vault.resolve(agent, ph) : undefined;
-            resolvedNamed.set(ph, r && { info: r.secret, value: r.value });
-          } catch {
-            return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
-          }
-        }
-        const r = resolvedNamed.get(ph);
-        if (r === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
-        const name = r.info.name;
-        const whole = part.location.startsWith('header:') && part.text.trim() === ph;
-        const d = release({ secret: namedSecret(r.info, r.value, this.#deps.config.secrets.get(name)), agent, granted: grants.includes(name), user, destination: { ...destination, whole } });
-        if (d.effect !== 'allow') return this.#exfiltration(res, base, d.reason, [name], d.rule);
-        inserts[i]?.set(ph, d.value.reveal());
-        swappedNamed.set(ph, r);
-      }
-      for (const token of findPastedTokens(part.text)) {
-        if (!foundPasted.has(token)) {
-          try {
-            if (!this.#deps.pasted) return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
-            foundPasted.set(token, await this.#deps.pasted.find(token));
-          } catch {
-            return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
-          }
-        }
-        const p = foundPasted.get(token);
-        if (p === undefined) return this.#exfiltration(res, base, 'placeholder.unknown', []);
-        // A pasted secret belongs to an end user: with user tokens configured, only a proven owner may use one.
-        if (this.#deps.users?.enabled === true) {
-          const claims = this.#deps.users.claimsOf(req.headers);
-          const who = claims === 'invalid' ? undefined : await this.#deps.users.identify(claims);
-          if (who === undefined || !who.ok) return this.#refuse(res, base, deny(who?.reason ?? 'user.invalid', 'users.token'));
-          if (who.user === null || !who.user.verified) return this.#refuse(res, base, deny('user.unverified', 'users.token'));
-        }
-        const d = release({ secret: pastedSecret(p.secret, p.value), agent, granted: false, user, destination });
-        if (d.effect !== 'allow') return this.#exfiltration(res, base, d.reason, [`pasted:${token}`], d.rule);
-        inserts[i]?.set(token, d.value.reveal());
-        swappedPasted.set(token, p);
-      }
-    }
+    const released = await releasePlaceholders(requestParts(headers, ctx.url, bodyText), { agent, user }, target, this.#releaseDeps(agent, req.headers));
+    if (!released.ok) return this.#refuseStage(res, base, released);
 
-    // 2. Outbound DLP on what the agent sent. Placeholders are masked (they are not credentials); nothing else is skipped.
-    for (const text of [headerText, pathAndQuery, bodyText]) {
-      let findings: readonly DlpFinding[];
-      try {
-        findings = this.#deps.dlp(maskPlaceholders(text));
-      } catch {
-        return this.#refuse(res, base, deny('dlp.error', 'detector'));
-      }
-      for (const f of findings) {
-        if (dlpBlocks(f, target.host)) {
-          return this.#exfiltration(res, base, 'dlp.credential', [], f.rule);
-        }
-      }
-    }
+    const dlp = outboundDlp([headers.map(([k, v]) => `${k}: ${v}`).join('\n'), ctx.url.pathname + ctx.url.search, bodyText], target.host, this.#deps.dlp);
+    if (!dlp.ok) return this.#refuseStage(res, base, dlp);
 
-    // 3. Swap, each occurrence with what the release rule gave for its part.
-    const names = [...new Set([...swappedNamed.values()].map((s) => s.info.name)), ...[...swappedPasted.keys()].map((t) => `pasted:${t}`)];
-    const swapping = names.length > 0;
-    const swap = (text: string, put: ReadonlyMap<string, string>, encode: (v: string) => string): string => {
-      if (put.size === 0) return text;
-      const one = (m: string, key: string): string => {
-        const v = put.get(key);
-        return v !== undefined ? encode(v) : m;
-      };
-      return text
-        .replace(PLACEHOLDER_PATTERN, (m) => one(m, m))
-        .replace(PASTED_PLACEHOLDER_PATTERN, one)
-        .replace(PASTED_PLACEHOLDER_ENCODED, one);
-    };
-    const at = (i: number): ReadonlyMap<string, string> => inserts[i] ?? EMPTY_MAP;
-    const outHeaders: [string, string][] = headers.map(([k, v], i) => [k, swap(v, at(i), (x) => x)]);
-    const outPath = swap(ctx.url.pathname, at(headers.length), encodeURIComponent) + swap(ctx.url.search, at(headers.length + 1), encodeURIComponent);
-    let outBody: Buffer = body;
-    // Values go in as UTF-8 bytes; everything else stays byte for byte.
-    if (at(headers.length + 2).size > 0) outBody = Buffer.from(swap(bodyText, at(headers.length + 2), (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1');
-    for (const s of swappedNamed.values()) this.#deps.vault?.markUsed(s.info.id);
-    for (const p of swappedPasted.values()) this.#deps.pasted?.markUsed(p.secret.id);
+    const out = swapReleased(headers, ctx.url, body.value, released.value);
+    const names = [...new Set([...released.value.named.values()].map((s) => s.info.name)), ...[...released.value.pasted.keys()].map((t) => `pasted:${t}`)];
+    for (const s of released.value.named.values()) this.#deps.vault?.markUsed(s.info.id);
+    for (const p of released.value.pasted.values()) this.#deps.pasted?.markUsed(p.secret.id);
+    const sent: RecordFields = { ...base, secrets: names, bytesOut: out.body.length };
 
-    // 4. What the response is redacted of: the values swapped in, and every live value of every secret bound to this host.
-    let live: readonly Secret[] = [];
+    let live: readonly Secret[];
     try {
       live = this.#deps.vault ? await this.#deps.vault.valuesForHost(target.host) : [];
     } catch {
       return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
     }
-    const redaction =
-      swapping || live.length > 0
-        ? compileRedaction([...[...swappedNamed.values(), ...swappedPasted.values()].map((s) => s.value.reveal()), ...live.map((s) => s.reveal())])
-        : NO_VALUES;
+    const redaction = responseRedaction(released.value, live);
     const redacting = redaction.forms.length > 0;
-    // Ask for an identity-encoded answer so an echoed value can be redacted.
-    // (No Accept-Encoding would mean any coding is acceptable: RFC 9110 §12.5.3.)
-    if (redacting) {
-      const kept = outHeaders.filter((h) => h[0] !== 'accept-encoding');
-      outHeaders.length = 0;
-      outHeaders.push(...kept, ['accept-encoding', 'identity']);
-    }
+    const upstream = await this.#send(ctx, redacting ? { ...out, headers: askIdentity(out.headers) } : out);
+    if (!upstream.ok) return this.#refuse(res, sent, upstream.decision);
+    await this.#respond(res, ctx, sent, upstream.value, redacting ? redaction : undefined);
+  }
 
-    // 5. Forward to the checked address.
-    const dispatcher = this.#dispatchers.get(target.host, verdict.address as string);
+  /** The release stage's dependencies for one request of `agent`: the vault, the pasted store, the grants, the end-user step. */
+  #releaseDeps(agent: string, headers: IncomingHttpHeaders): ReleaseDeps {
+    const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
+    const vault = this.#deps.vault;
+    const pasted = this.#deps.pasted;
+    const users = this.#deps.users;
+    return {
+      resolve: async (ph) => {
+        const r = vault ? await vault.resolve(agent, ph) : undefined;
+        return r && { info: r.secret, value: r.value };
+      },
+      ...(pasted ? { findPasted: (token: string) => pasted.find(token) } : {}),
+      granted: (name) => grants.includes(name),
+      secretConfig: (name) => this.#deps.config.secrets.get(name),
+      // A pasted secret belongs to an end user: with user tokens configured, only a proven owner may use one.
+      ...(users?.enabled === true
+        ? {
+            verifyOwner: async (): Promise<Decision | undefined> => {
+              const claims = users.claimsOf(headers);
+              const who = claims === 'invalid' ? undefined : await users.identify(claims);
+              if (who === undefined || !who.ok) return deny(who?.reason ?? 'user.invalid', 'users.token');
+              if (who.user === null || !who.user.verified) return deny('user.unverified', 'users.token');
+              return undefined;
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Connects to the checked address (a dispatcher pinned to it) and sends the request; a failure is the upstream's reason. */
+  async #send(ctx: ForwardContext, out: SwappedRequest): Promise<{ ok: true; value: Dispatcher.ResponseData } | { ok: false; decision: Decision }> {
+    const { target } = ctx;
+    const e = this.#deps.config.egress;
+    const dispatcher = this.#dispatchers.get(target.host, ctx.verdict.address as string);
     const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${(target.scheme === 'https' && target.port === 443) || (target.scheme === 'http' && target.port === 80) ? '' : `:${target.port}`}`;
-    let upstream: Dispatcher.ResponseData;
     try {
-      upstream = await dispatcher.request({
+      const value = await dispatcher.request({
         origin,
-        path: outPath,
+        path: out.path,
         method: target.method as Dispatcher.HttpMethod,
-        headers: outHeaders.flat(),
-        body: outBody.length > 0 || !['GET', 'HEAD'].includes(target.method) ? outBody : null,
+        headers: out.headers.flat(),
+        body: out.body.length > 0 || !['GET', 'HEAD'].includes(target.method) ? out.body : null,
         headersTimeout: e.upstreamTimeoutMs,
         bodyTimeout: e.upstreamTimeoutMs,
       });
+      return { ok: true, value };
     } catch (err) {
-      return this.#refuse(res, { ...base, secrets: names, bytesOut: outBody.length }, deny(upstreamReason(err), 'upstream'));
+      return { ok: false, decision: deny(upstreamReason(err), 'upstream') };
     }
+  }
 
-    // 6. The response, redacted.
-    const respHeaders: [string, string][] = [];
-    let decode: Transform | undefined;
-    const enc = String(upstream.headers['content-encoding'] ?? 'identity').trim().toLowerCase() || 'identity';
-    if (redacting && enc !== 'identity') decode = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : undefined;
-    if (redacting && enc !== 'identity' && decode === undefined) {
+  /** Streams the response back through the decoder and the redactor (when `redaction` is set), then writes the request's record. */
+  async #respond(res: ServerResponse, ctx: ForwardContext, sent: RecordFields, upstream: Dispatcher.ResponseData, redaction: RedactionSet | undefined): Promise<void> {
+    const decode = responseDecoder(upstream.headers['content-encoding'], redaction !== undefined);
+    if (!decode.ok) {
       // Unread: destroying it may emit an error (the connection torn down), which must not go unheard.
       discard(upstream.body);
-      return this.#refuse(res, { ...base, secrets: names }, deny('upstream.unknown_encoding', 'content-encoding'));
+      return this.#refuseStage(res, sent, decode);
     }
-    for (const [k, v] of Object.entries(upstream.headers)) {
-      if (DROP_RESPONSE.has(k) || v === undefined) continue;
-      if (decode !== undefined && k === 'content-encoding') continue;
-      for (const one of Array.isArray(v) ? v : [v]) {
-        let value = redacting ? redactString(one, redaction).text : one;
-        if (k === 'location' && mode === 'base-url') value = rebaseLocation(value, ctx.url);
-        respHeaders.push([k, value]);
-      }
-    }
-    if (!redacting && upstream.headers['content-length'] !== undefined) respHeaders.push(['content-length', String(upstream.headers['content-length'])]);
+    const headers = responseHeaders(upstream.headers, { redaction, decoded: decode.value !== undefined, ...(ctx.mode === 'base-url' ? { rebase: (l: string) => rebaseLocation(l, ctx.url) } : {}) });
     let bytesIn = 0;
-    let redactions = 0;
     try {
-      res.writeHead(upstream.statusCode, respHeaders.flat());
-      const stages: Transform[] = [];
-      if (decode) stages.push(decode);
+      res.writeHead(upstream.statusCode, headers.flat());
+      const stages: Transform[] = decode.value ? [decode.value] : [];
       const ct = upstream.headers['content-type'];
-      const redactor = redacting ? new ResponseRedactor(redaction, { json: isJsonMediaType(Array.isArray(ct) ? ct[0] : ct), maxJsonBytes: DEFAULTS.egressRedactJsonBytes }) : undefined;
+      const redactor = redaction ? new ResponseRedactor(redaction, { json: isJsonMediaType(Array.isArray(ct) ? ct[0] : ct), maxJsonBytes: DEFAULTS.egressRedactJsonBytes }) : undefined;
       if (redactor) stages.push(redactor);
       await pump(upstream.body, stages, res, (n) => {
         bytesIn += n;
       });
-      redactions = redactor?.redactions ?? 0;
-      await this.#audit({ ...base, secrets: names, bytesOut: outBody.length }, verdict.decision, 'ok', { status: upstream.statusCode, bytesIn, ...(redactions > 0 ? { redactions } : {}) });
+      const redactions = redactor?.redactions ?? 0;
+      await this.#audit(sent, ctx.verdict.decision, 'ok', { status: upstream.statusCode, bytesIn, ...(redactions > 0 ? { redactions } : {}) });
     } catch (err) {
       if (!res.headersSent) res.writeHead(502);
       res.destroy();
-      await this.#audit({ ...base, secrets: names, bytesOut: outBody.length }, deny(upstreamReason(err), 'upstream'), 'error', { status: upstream.statusCode, bytesIn });
+      await this.#audit(sent, deny(upstreamReason(err), 'upstream'), 'error', { status: upstream.statusCode, bytesIn });
     }
+  }
+
+  /** Answers a stage's refusal: an exfiltration attempt is alerted and flagged; an aborted request is only recorded. */
+  #refuseStage(res: ServerResponse, base: RecordFields, r: StageRefusal): Promise<void> {
+    const fields: RecordFields = r.secrets.length > 0 || r.exfiltration ? { ...base, secrets: r.secrets, ...(r.exfiltration ? { alert: 'exfiltration' } : {}) } : base;
+    if (r.aborted) return this.#audit(fields, r.refusal.decision, 'error', {});
+    if (r.exfiltration) this.#deps.onAlert?.({ kind: 'exfiltration', agent: base.agent ?? '', host: base.host ?? '', reason: r.refusal.decision.reason, secrets: r.secrets });
+    return this.#refuse(res, fields, r.refusal.decision, undefined, r.close === true);
   }
 
   // -------------------------------------------------------------------------
@@ -630,12 +575,6 @@ export class EgressProxy {
       if (hosts !== undefined && hostMatchesAny(hosts, host)) return true;
     }
     return (await this.#deps.vault.valuesForHost(host)).length > 0;
-  }
-
-  /** An exfiltration attempt: 403, an alert, and the audit record flags it. */
-  #exfiltration(res: ServerResponse, base: RecordFields, reason: Reason, secrets: readonly string[], rule = 'vault'): Promise<void> {
-    this.#deps.onAlert?.({ kind: 'exfiltration', agent: base.agent ?? '', host: base.host ?? '', reason, secrets });
-    return this.#refuse(res, { ...base, secrets, alert: 'exfiltration' }, deny(reason, rule));
   }
 
   /**
@@ -725,23 +664,15 @@ function forwardHeaders(h: IncomingHttpHeaders): [string, string][] {
   return out;
 }
 
-const EMPTY = Buffer.alloc(0);
-const EMPTY_MAP: ReadonlyMap<string, string> = new Map();
-
-/** One part of a request a placeholder can stand in: a header's value, the path, the query (with its `?`), the body (latin1). */
-interface RequestPart {
-  readonly location: ReleaseLocation;
-  readonly text: string;
+/** What {@link EgressProxy} forwards one inspected request with. */
+interface ForwardContext {
+  readonly agent: string;
+  readonly target: EgressTarget;
+  readonly url: URL;
+  readonly verdict: EgressVerdict;
+  readonly mode: Mode;
+  readonly started: number;
 }
-
-/** A named secret resolved from an agent's placeholder. */
-interface ResolvedNamed {
-  readonly info: ProxySecretInfo;
-  readonly value: Secret;
-}
-
-/** A pasted secret found by its token. */
-type FoundPasted = NonNullable<Awaited<ReturnType<PastedResolver['find']>>>;
 
 /**
  * Streams `src` through `stages` into `dst` with backpressure (`pipe`), counting
