@@ -113,20 +113,21 @@ export const REASONS = Object.freeze({
   // Policy.
   'policy.forbid': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
   'policy.no_permit': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
-  // A tools/call refused at the policy stage is answered alike (ERR_POLICY_DENIED) whatever the cause:
-  // an unknown, hidden, forbidden or unevaluable tool must not tell the agent that the tool exists.
-  'policy.error': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL, codeByDoor: TOOL_AS_DENIED }),
-  'policy.invalid_request': e('ERR_POLICY_EVALUATION', 500, { rpc: RPC.INTERNAL, codeByDoor: TOOL_AS_DENIED }),
+  // The tool door answers a request refused at the policy stage (tools/call, prompts/get, resources/read)
+  // alike, ERR_POLICY_DENIED and JSON-RPC -32003, whatever the cause: an unknown, hidden, forbidden or
+  // unevaluable tool, prompt or resource must not tell the agent that it exists.
+  'policy.error': e('ERR_POLICY_EVALUATION', 500, { codeByDoor: TOOL_AS_DENIED }),
+  'policy.invalid_request': e('ERR_POLICY_EVALUATION', 500, { codeByDoor: TOOL_AS_DENIED }),
   'policy.unknown_agent': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
-  'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS, codeByDoor: TOOL_AS_DENIED }),
+  'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { codeByDoor: TOOL_AS_DENIED }),
   'policy.approval_unsupported': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
-  'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS, codeByDoor: TOOL_AS_DENIED }),
+  'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
   // Config `tools`: a tool outside the agent's scope, or another user's, is refused like an unknown one.
   'tool.internal_scope': e('ERR_POLICY_DENIED', 403),
   'tool.cross_user': e('ERR_POLICY_DENIED', 403),
-  'prompt.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
-  'prompt.unknown_or_forbidden': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
-  'resource.unknown': e('ERR_TOOL_UNKNOWN', 404, { rpc: RPC.PARAMS }),
+  'prompt.unknown': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
+  'prompt.unknown_or_forbidden': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
+  'resource.unknown': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
   'args.schema': e('ERR_ARGS_INVALID', 400, { rpc: RPC.PARAMS }),
   'path.denied': e('ERR_PATH_DENIED', 403),
   'path.invalid': e('ERR_PATH_DENIED', 403),

@@ -72,6 +72,7 @@ import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signi
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { UserIdentity } from '../door/user.ts';
+import { refusalOf } from '../door/refusal.ts';
 import {
   decide,
   guardPaths,
@@ -539,14 +540,14 @@ export class GatewaySession {
       ctx.argsDigest = digestArguments(req.params.arguments);
       const cat = await this.#getCatalogue(ctx);
       const entry = cat.prompts.get(req.params.name);
-      const d = entry ? this.#authorize('prompts/get', 'prompt', entry.exposed, entry.upstream, req.params.arguments, ctx.argsDigest, false) : deny('prompt.unknown', 'catalogue');
+      if (!entry) return this.#refuseRequest(ctx, deny('prompt.unknown', 'catalogue'), 'prompt');
+      const d = this.#authorize('prompts/get', 'prompt', entry.exposed, entry.upstream, req.params.arguments, ctx.argsDigest, false);
       ctx.decision = d;
-      if (!entry || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
+      if (d.effect !== 'allow') return this.#refuseRequest(ctx, d, 'prompt');
       const pv = await this.#deps.paths.checkPromptArguments(this.#deps.config.upstreams.get(entry.upstream), { ...entry.item, name: entry.original }, req.params.arguments);
       if (pv.decision.effect !== 'allow') {
-        ctx.decision = pv.decision;
         Object.assign(ctx.detail, pathAuditDetail(pv));
-        throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_PATH_DENIED)');
+        return this.#refuseRequest(ctx, pv.decision, 'prompt');
       }
       const conn = await this.#upstream(entry.upstream);
       const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
@@ -580,25 +581,20 @@ export class GatewaySession {
       if (ref.type === 'ref/prompt') {
         ctx.target = ref.name;
         const entry = cat.prompts.get(ref.name);
-        if (!entry || !this.#may('prompts/get', 'prompt', entry, true)) {
-          ctx.decision = deny('prompt.unknown_or_forbidden', 'catalogue');
-          throw new McpError(JSONRPC_DENIED, 'prompt not available (ERR_POLICY_DENIED)');
-        }
+        if (!entry || !this.#may('prompts/get', 'prompt', entry, true)) return this.#refuseRequest(ctx, deny('prompt.unknown_or_forbidden', 'catalogue'), 'prompt');
         const conn = await this.#upstream(entry.upstream);
         return conn.request('completion/complete', (o) => conn.client.complete({ ...req.params, ref: { ...ref, name: entry.original } }, o), extra.signal);
       }
       const uri = ref.uri;
       ctx.target = uri;
       const owner = cat.templates.find((t) => t.exposed === uri)?.upstream ?? resourceOwner(cat, uri);
-      const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, true) : deny('resource.unknown', 'catalogue');
+      if (!owner) return this.#refuseRequest(ctx, deny('resource.unknown', 'catalogue'), 'resource');
+      const d = this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, true);
       ctx.decision = d;
-      if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+      if (d.effect !== 'allow') return this.#refuseRequest(ctx, d, 'resource');
       // Completing a file: template lists names under the path typed so far: the path guard decides it.
       const pd = await this.#deps.paths.checkCompletion(this.#deps.config.upstreams.get(owner), uri, req.params.argument, req.params.context?.arguments);
-      if (pd.effect !== 'allow') {
-        ctx.decision = pd;
-        throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_PATH_DENIED)');
-      }
+      if (pd.effect !== 'allow') return this.#refuseRequest(ctx, pd, 'resource');
       const conn = await this.#upstream(owner);
       const result = await conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
       const values = await this.#deps.paths.allowedCompletions(this.#deps.config.upstreams.get(owner), uri, req.params.argument.name, result.completion.values, req.params.context?.arguments);
@@ -632,6 +628,20 @@ export class GatewaySession {
       session: this.sessionId ?? '',
       listing,
     });
+  }
+
+  /**
+   * Refuses a protocol request (prompts, resources, completion) as a JSON-RPC
+   * error `<what> not available (CODE)`, code and JSON-RPC error from the
+   * kernel's table (src/door/reasons.ts). An `approve` decision is refused as
+   * `policy.approval_unsupported`: only tool calls can be held for approval.
+   * @throws McpError always.
+   */
+  #refuseRequest(ctx: RequestAudit, decision: Decision, what: 'prompt' | 'resource'): never {
+    const d = decision.effect === 'approve' ? deny('policy.approval_unsupported', decision.rule) : decision;
+    ctx.decision = d;
+    const r = refusalOf(d, 'tool');
+    throw new McpError(r.rpc, `${what} not available (${r.code})`);
   }
 
   /** Listing check: may the agent see this entry at all (allow or approve with no arguments known)? */
@@ -671,15 +681,13 @@ export class GatewaySession {
     ctx.target = uri;
     const cat = await this.#getCatalogue(ctx);
     const owner = resourceOwner(cat, uri);
-    const d = owner ? this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, false) : deny('resource.unknown', 'catalogue');
+    if (!owner) return this.#refuseRequest(ctx, deny('resource.unknown', 'catalogue'), 'resource');
+    const d = this.#authorize('resources/read', 'resource', uri, owner, undefined, undefined, false);
     ctx.decision = d;
-    if (!owner || d.effect !== 'allow') throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_POLICY_DENIED)');
+    if (d.effect !== 'allow') return this.#refuseRequest(ctx, d, 'resource');
     // A file: URI is a path: the path guard decides it too.
     const pd = await this.#deps.paths.checkResource(this.#deps.config.upstreams.get(owner), uri);
-    if (pd.effect !== 'allow') {
-      ctx.decision = pd;
-      throw new McpError(JSONRPC_DENIED, 'resource not available (ERR_PATH_DENIED)');
-    }
+    if (pd.effect !== 'allow') return this.#refuseRequest(ctx, pd, 'resource');
     return { ctx, conn: await this.#upstream(owner) };
   }
 

@@ -12,7 +12,8 @@ import type { HoldOutcome, HoldRequest } from '../../src/approvals/queue.ts';
 import type { ApprovalRecord } from '../../src/approvals/store.ts';
 import type { ResolvedAbility, ResolvedUpstream } from '../../src/config/types.ts';
 import { allow, deny, type Decision } from '../../src/decision.ts';
-import { isReason } from '../../src/door/reasons.ts';
+import { isReason, RPC } from '../../src/door/reasons.ts';
+import { refusalOf } from '../../src/door/refusal.ts';
 import { ABILITIES_UPSTREAM } from '../../src/abilities/catalogue.ts';
 import type { Catalogue, Entry } from '../../src/mcp/catalogue.ts';
 import {
@@ -445,4 +446,13 @@ test('every reason a tools/call stage can refuse with is a row of the kernel tab
     'vault.unavailable', 'vault.error', 'user.unverified', 'placeholder.unknown', 'ability.unavailable', ...RELEASE_DENIALS,
   ];
   for (const r of reasons) assert.ok(isReason(r), r);
+});
+
+test('protocol requests (prompts, resources) refused at the policy stage answer alike: ERR_POLICY_DENIED, JSON-RPC -32003', () => {
+  for (const reason of ['prompt.unknown', 'prompt.unknown_or_forbidden', 'resource.unknown', 'policy.forbid', 'policy.no_permit', 'policy.error', 'policy.invalid_request', 'policy.args_unrepresentable', 'policy.approval_unsupported', 'tool.unknown']) {
+    const r = refusalOf(deny(reason, 'x'), 'tool');
+    assert.equal(r.code, 'ERR_POLICY_DENIED', reason);
+    assert.equal(r.rpc, RPC.DENIED, reason);
+  }
+  for (const reason of ['path.denied', 'path.outside']) assert.deepEqual([refusalOf(deny(reason, 'x'), 'tool').code, refusalOf(deny(reason, 'x'), 'tool').rpc], ['ERR_PATH_DENIED', RPC.DENIED]);
 });
