@@ -3,6 +3,7 @@
  * as functions with narrow dependencies, each testable without sockets
  * (test/egress/forward-stages.test.ts):
  *
+ *   connectMode       CONNECT: tunnel, or intercept TLS (a rule, `intercept: all`, a secret's host)
  *   readForwardBody   bounded read (egress.maxBodyBytes / bodyTimeoutMs), no coded body
  *   requestParts      the parts a placeholder can stand in: each header value, path, query, body
  *   releasePlaceholders  every placeholder found, resolved, and put through the release rule per part
@@ -63,6 +64,26 @@ export function refuseDecision(decision: Decision, extra: { exfiltration?: boole
     ...(extra.aborted ? { aborted: true as const } : {}),
     ...(extra.close ? { close: true as const } : {}),
   };
+}
+
+/**
+ * The CONNECT stage: tunnel, or intercept TLS (local CA). Intercepted when a
+ * method/path rule or `egress.intercept: all` requires it (`required`), else
+ * when the host has a secret (`hasSecret`: a store failure refuses,
+ * `vault.unavailable` 503, fail closed). Interception without a CA is
+ * `egress.no_ca` (503): the tunnel is never opened uninspected instead.
+ */
+export async function connectMode(opts: { readonly required: boolean; readonly hasSecret: () => Promise<boolean>; readonly hasIssuer: boolean }): Promise<StageResult<'tunnel' | 'intercept'>> {
+  let intercept = opts.required;
+  if (!intercept) {
+    try {
+      intercept = await opts.hasSecret();
+    } catch {
+      return refuseStage('vault.unavailable', 'vault');
+    }
+  }
+  if (!intercept) return { ok: true, value: 'tunnel' };
+  return opts.hasIssuer ? { ok: true, value: 'intercept' } : refuseStage('egress.no_ca', 'ca');
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -43,6 +43,7 @@ import type { Secret } from '../util/secret.ts';
 import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
 import {
   askIdentity,
+  connectMode,
   outboundDlp,
   readForwardBody,
   releasePlaceholders,
@@ -301,14 +302,9 @@ export class EgressProxy {
     const verdict = await this.#deps.guard.check(agent, 'network/connect', connectTarget);
     if (verdict.decision.effect !== 'allow' || verdict.address === undefined) return refuse({ agent, verdict }, verdict.decision);
 
-    let intercept: boolean;
-    try {
-      intercept = verdict.intercept || this.#deps.config.egress.intercept === 'all' || (await this.#hasSecretFor(agent, connectTarget.host));
-    } catch {
-      return refuse({ agent, verdict }, deny('vault.unavailable', 'vault'));
-    }
-    if (intercept) {
-      if (!this.#deps.issuer) return refuse({ agent, verdict }, deny('egress.no_ca', 'ca'));
+    const how = await connectMode({ required: verdict.intercept || this.#deps.config.egress.intercept === 'all', hasSecret: () => this.#hasSecretFor(agent, connectTarget.host), hasIssuer: this.#deps.issuer !== undefined });
+    if (!how.ok) return refuse({ agent, verdict }, how.refusal.decision);
+    if (how.value === 'intercept') {
       return this.#intercept(socket, head, { agent, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
     }
     return this.#tunnel(socket, head, agent, connectTarget, verdict, started);

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import {
   askIdentity,
+  connectMode,
   outboundDlp,
   readForwardBody,
   releasePlaceholders,
@@ -205,4 +206,19 @@ test('response: an unknown content coding when redacting is upstream.unknown_enc
   const chunks: Buffer[] = [];
   for await (const c of Readable.from([gzipSync(`echo ${VALUE}`)]).pipe(gz.value)) chunks.push(c as Buffer);
   assert.equal(Buffer.concat(chunks).toString(), `echo ${VALUE}`);
+});
+
+// -- CONNECT -----------------------------------------------------------------
+
+test('CONNECT: tunnel unless a rule or a secret asks for interception; no CA is egress.no_ca (503), a store failure vault.unavailable (503)', async () => {
+  const never = async (): Promise<boolean> => assert.fail('the store is not asked when a rule requires interception');
+  const none = async (): Promise<boolean> => false;
+  const some = async (): Promise<boolean> => true;
+  const broken = async (): Promise<boolean> => Promise.reject(new Error('store down'));
+  assert.deepEqual(await connectMode({ required: false, hasSecret: none, hasIssuer: true }), { ok: true, value: 'tunnel' });
+  assert.deepEqual(await connectMode({ required: false, hasSecret: some, hasIssuer: true }), { ok: true, value: 'intercept' });
+  assert.deepEqual(await connectMode({ required: true, hasSecret: never, hasIssuer: true }), { ok: true, value: 'intercept' });
+  assertRefusal(refused(await connectMode({ required: true, hasSecret: never, hasIssuer: false })), 'egress.no_ca', 503, 'ERR_CA');
+  assertRefusal(refused(await connectMode({ required: false, hasSecret: some, hasIssuer: false })), 'egress.no_ca', 503, 'ERR_CA');
+  assertRefusal(refused(await connectMode({ required: false, hasSecret: broken, hasIssuer: true })), 'vault.unavailable', 503, 'ERR_EGRESS_DENIED');
 });
