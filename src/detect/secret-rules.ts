@@ -257,6 +257,32 @@ export function looksGenerated(value: string): boolean {
   }
   return digits >= 3 && changes >= 5;
 }
+/**
+ * Lowercase letters as a generator leaves them, not words: 16 or more letters (digits and
+ * separators skipped), at most 20% of them vowels and a run of 5 consonants (`kzrvqtmwxp…`).
+ * Random letters hold about 19% vowels, English names about 38% (`user_session_cache`);
+ * abbreviations with few vowels are short (`xmlhttprequest` has 14 letters). Upper case: false.
+ */
+export function looksRandomLower(value: string): boolean {
+  let letters = 0;
+  let vowels = 0;
+  let run = 0;
+  let maxRun = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 97 || c > 122) {
+      if (c >= 65 && c <= 90) return false;
+      continue;
+    }
+    letters++;
+    if (c === 97 || c === 101 || c === 105 || c === 111 || c === 117) {
+      vowels++;
+      run = 0;
+    } else if (++run > maxRun) maxRun = run;
+  }
+  return letters >= 16 && vowels <= letters * 0.2 && maxRun >= 5;
+}
+
 /** A dotted code name (`process.env.API_KEY`, `config.auth.token`). */
 const DOTTED = /^(?:[A-Za-z_$][\w$]{0,63}\.){1,16}[A-Za-z_$][\w$]{0,63}$/;
 /** A qualified type name (`clm:AgencyIdentificationCodeContentType`, XML Schema): a prefix, then three or more capitalised words. */
@@ -275,7 +301,7 @@ export const GENERIC_MIN_ENTROPY = 3.5;
 
 function acceptGeneric(value: string, ctx: RuleContext): boolean {
   // Cheapest checks first: this runs for every assignment to a secret-like name.
-  if (!HAS_DIGIT.test(value) && !looksGeneratedLetters(value)) return false;
+  if (!HAS_DIGIT.test(value) && !looksGeneratedLetters(value.replace(SEPARATORS, '')) && !looksRandomLower(value)) return false;
   // Digits only: a secret when long and varied (a numeric client secret or id such as
   // Discord's); shorter numbers under such names are counts, ports and timestamps.
   if (!HAS_LETTER.test(value) && (value.length < 16 || !/^\d+$/.test(value) || shannonEntropy(value) < 2)) return false;
@@ -286,7 +312,7 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   const isPassword = PASSWORD_NAME.test(words.at(-1) ?? '');
   if (value.length < (isPassword && quoted ? 8 : 10)) return false;
   if (looksLikeReference(value) || looksLikePlaceholder(value) || isEncodedText(value)) return false;
-  if (SLUG.test(value) && !UUID_ONLY.test(value) && !looksGenerated(value)) return false;
+  if (SLUG.test(value) && !UUID_ONLY.test(value) && !looksGenerated(value) && !looksRandomLower(value)) return false;
   // A quoted password is typed by a person: a lower bar than a generated key. A UUID's
   // dashes and hex alphabet cap its entropy; version 4 is random by construction (checked below).
   // Hex has 16 symbols: a random hex string of 20-40 characters has less entropy than the bar, so it gets its own.
@@ -294,7 +320,7 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   const minEntropy = isPassword && quoted ? 2.5 : /^\d+$/.test(value) ? 2 : HEX_ONLY.test(value) || looksGenerated(value) ? 2.8 : GENERIC_MIN_ENTROPY;
   if (!UUID_ONLY.test(value) && shannonEntropy(value) < minEntropy) return false;
   if (words.some((w) => NOT_SECRET_WORDS.has(w))) return false;
-  // Tokens and API keys are issued in the b64token alphabet (RFC 6750 section 2.1, plus `:`):
+  // Tokens and API keys are issued in the b64token alphabet (RFC 6750 section 2.1, plus `:`, and `%` of percent-encoding):
   // other punctuation under such a name is not one. Passwords and secrets may hold any character.
   if (!isPassword && !words.some((w) => w === 'secret' || w === 'secrets') && NOT_TOKEN_CHAR.test(value)) return false;
   // The keyword must be a word of the name ("token", "apiKey", "passwords", "authToken"), not part of a
@@ -306,18 +332,24 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   const first = text.charCodeAt(at);
   if (first >= 97 && first <= 122 && prev >= 97 && prev <= 122 && !COMPOUND_BEFORE.test(text.slice(Math.max(0, at - 12), at))) return false;
   if (!matchesProviderFormat(name, value)) return false;
+  if (looksHandMadeHex(value) || hasCountingPattern(value) || hasTypedRun(value) || looksLikeHostName(value)) return false;
+  // A token starts with a letter, a digit or `_ - + /` (base64, base64url); `=value`, `?value`
+  // is a doubled operator or an edited sample. Passwords may start with anything.
+  if (!isPassword && !/^[\w+/-]/.test(value)) return false;
   if (isKnownPublicValue(value)) return false;
   // An unquoted value after a call's argument label (`f(token: value)`) is code, not a literal.
   let lead = at - leadingNameLength(text, at) - 1;
   while (lead >= 0 && (text[lead] === '"' || text[lead] === "'")) lead--;
   const leadChar = lead >= 0 ? text[lead] : '';
-  if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || leadChar === ',')) return false;
+  // After `,` with `=` it is a field of a connection string (`host:6380,password=…`, `Server=…;Password=…`).
+  const operator = text.slice(keywordEnd(text, at), ctx.matchEnd - value.length);
+  if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || (leadChar === ',' && !operator.includes('=')))) return false;
   // A UUID is a secret only when random (version 4) and named as one; version 1 UUIDs are timestamps.
   // A version-1 UUID is a timestamp and a node id; any other under a secret's name is treated as random.
   if (UUID_ONLY.test(value) && (value[14] === '1' || !words.some((w) => SECRET_WORDS_STRICT.has(w)))) return false;
   return true;
 }
-const NOT_TOKEN_CHAR = /[^A-Za-z0-9\-._~+/=:]/;
+const NOT_TOKEN_CHAR = /[^A-Za-z0-9\-._~+/=:%]/;
 const SECRET_WORDS_STRICT = new Set(['token', 'secret', 'password', 'passwd', 'pwd', 'apikey', 'key']);
 const PASSWORD_NAME = /^(?:password|passwd|pwd|pass)s?$/;
 /** Lowercase words that form one word with a following keyword: `apikey`, `accesstoken`, `dbpassword`. */
@@ -340,11 +372,74 @@ function matchesProviderFormat(name: string, value: string): boolean {
   return true;
 }
 
+/**
+ * Hex a person edited, not a generator's output: 24+ letters and digits of which all but one or
+ * two are hex digits (`3f9c…0q7e…`). A random value over [a-z0-9] holds about 55% letters past `f`, so one or two is
+ * practically never seen (for 24 characters, under one in 10^6).
+ */
+function looksHandMadeHex(value: string): boolean {
+  if (value.length < 24 || !/^[A-Za-z0-9]+$/.test(value)) return false;
+  let nonHex = 0;
+  let upper = 0;
+  let lower = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) | 0x20;
+    if (c >= 0x61 && c <= 0x7a && c > 0x66) nonHex++;
+    else if (c >= 0x61 && c <= 0x66) {
+      if (value.charCodeAt(i) < 0x61) upper++;
+      else lower++;
+    }
+    if (nonHex > 2) return false;
+  }
+  return nonHex > 0;
+}
+
+const SEPARATORS = /[-_]/g;
+
+/** Keyboard rows a person types as filler. */
+const KEYBOARD_RUN = /qwert|asdfg|zxcvb|yxcvb|azert/i;
+/**
+ * A run a person typed: 6 or more ascending letters or digits (`abcdef`, `123456`, `mnopqr`) or a
+ * keyboard row (`qwert`, `zxcvb`). {@link looksLikePlaceholder} asks for 8 (it also guards provider
+ * tokens); a generator's value of 64 characters holds an ascending run of 6 with odds under 10^-6.
+ */
+function hasTypedRun(value: string): boolean {
+  if (KEYBOARD_RUN.test(value)) return true;
+  let up = 1;
+  for (let i = 1; i < value.length; i++) {
+    const c = value.charCodeAt(i) | 0x20;
+    const p = value.charCodeAt(i - 1) | 0x20;
+    up = c === p + 1 && isAlnumCode(value.charCodeAt(i)) && isAlnumCode(value.charCodeAt(i - 1)) ? up + 1 : 1;
+    if (up >= 6) return true;
+  }
+  return false;
+}
+
+/** A host name with a common top-level domain, and perhaps a port (`abc123.redis.cache.windows.net:6380`). */
+const HOST_NAME = /^(?:[A-Za-z0-9-]{1,63}\.){1,8}(?:com|net|org|io|dev|app|cloud|ai|co|us|eu|de|uk|info|biz|local|internal)(?::\d{1,5})?$/i;
+function looksLikeHostName(value: string): boolean {
+  return HOST_NAME.test(value);
+}
+
+/**
+ * A counting pattern typed as a sample: letters and digits stepping up together at every other
+ * position (`a1b2c3d4`, `1a2b3c4d`, `A1B2C3`) for 8 or more characters, separators skipped.
+ */
+function hasCountingPattern(value: string): boolean {
+  const s = value.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  let run = 0;
+  for (let i = 2; i < s.length; i++) {
+    run = s.charCodeAt(i) === s.charCodeAt(i - 2) + 1 ? run + 1 : 0;
+    if (run >= 6) return true;
+  }
+  return false;
+}
+
 /** A reference, or a dotted code name whose parts are all words (not `s.<random>` of a Vault token). */
 function looksLikeReference(value: string): boolean {
   if (/\{\{|\$\{|\$\(|\.\.\.|…/.test(value)) return true;
   if (REFERENCE.test(value) || QUALIFIED_NAME.test(value)) return true;
-  if (CODE_NAME.test(value) && !looksGenerated(value)) return true;
+  if (CODE_NAME.test(value) && !looksGenerated(value) && !looksRandomLower(value)) return true;
   if (!DOTTED.test(value)) return false;
   return !value.split('.').some((seg) => seg.length >= 16 && HAS_DIGIT.test(seg) && shannonEntropy(seg) >= 3.5);
 }
@@ -412,6 +507,25 @@ export function assignmentFollows(text: string, at: number): boolean {
 // ---------------------------------------------------------------------------
 // Rules that need more than one pattern.
 
+/** Element names of XML configuration files whose content is a credential (lowercase; matched case-insensitively). */
+const XML_CREDENTIAL_ELEMENTS = ['secret', 'password', 'passphrase', 'apitoken', 'privatekey', 'secretkey', 'clientsecret', 'secretaccesskey'];
+
+/**
+ * The content of an XML credential element is a secret when one of its words (split at
+ * spaces and `{ }`) is a value: 8 or more characters, not a reference or placeholder, with a
+ * digit or letters changing case as a generator leaves them, and at least 3 bits of entropy
+ * per character. `<password>${env.DB_PASSWORD}</password>` and `<secret>changeme</secret>` are not.
+ */
+function acceptXmlElement(content: string): boolean {
+  for (const word of content.split(/[\s{}]+/)) {
+    if (word.length < 8) continue;
+    if (looksLikeReference(word) || looksLikePlaceholder(word)) continue;
+    if (!HAS_DIGIT.test(word) && !looksGeneratedLetters(word)) continue;
+    if (shannonEntropy(word) >= 3) return true;
+  }
+  return false;
+}
+
 /** A JWT: base64url header and payload starting `eyJ`, header decoding to a JSON object. */
 function acceptJwt(s: string): boolean {
   const dot = s.indexOf('.');
@@ -450,6 +564,27 @@ function acceptCurlUser(s: string, ctx: RuleContext): boolean {
   if (/\{\{|\$\{|\$\(/.test(pair) || /^[$<[{%]/.test(secret) || /^(?:change(?:it|me)|pass(?:word)?|pwd|test|token|secret|\*+|x+|y+)$/i.test(secret)) return false;
   if (/^(?:[$<[{]|\$\{)/.test(user) && pass.length === 0) return false;
   return shannonEntropy(pair) >= 2 && !looksLikePlaceholder(secret);
+}
+
+/**
+ * A command-line credential flag's value: a generated value (digits, or letters changing case
+ * as a generator leaves them), 3 bits of entropy per character or more, not a reference
+ * (`$TOKEN`, `${{ secrets.X }}`) or filler.
+ */
+function acceptFlagValue(s: string): boolean {
+  if (!HAS_DIGIT.test(s) && !looksGeneratedLetters(s.replace(/[^A-Za-z]/g, ''))) return false;
+  if (/^[$%{<]/.test(s) || looksLikePlaceholder(s) || hasTypedRun(s)) return false;
+  return shannonEntropy(s) >= 3.5;
+}
+
+/** A Docker config `auth`: base64 of `user:password` (both parts printable, the password non-empty). */
+function acceptDockerAuth(s: string): boolean {
+  const decoded = Buffer.from(s, 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  if (colon < 1 || colon === decoded.length - 1) return false;
+  if (!/^[\x20-\x7e]+$/.test(decoded.slice(0, colon))) return false;
+  const password = decoded.slice(colon + 1);
+  return !looksLikePlaceholder(password) && !/^(?:my[_-]?)?(?:password|passwd|pass|secret|changeme|x+)$/i.test(password);
 }
 
 /**
@@ -584,6 +719,27 @@ function providerTokens(list: ReadonlyArray<readonly [string, readonly string[],
   }));
 }
 
+/**
+ * Rules for webhook URLs: `[id, keywords, pattern, hosts]`, each pattern the host and path
+ * from the keyword on, with a bounded secret part; the scheme is added to the finding.
+ */
+const HOST_CHAR = /[A-Za-z0-9.-]/;
+function webhookUrls(list: ReadonlyArray<readonly [string, readonly string[], string, readonly string[]]>): SecretRule[] {
+  return list.map(([id, keywords, body, hosts]) => ({
+    id,
+    keywords,
+    re: sticky(`${body}(?![\\w@/-])`),
+    accept: (s: string) => !looksLikePlaceholder(s.slice(s.indexOf('/'))),
+    extendStart: (text: string, start: number) => {
+      // Back over the rest of the host name (`contoso.webhook.office.com`), then the scheme.
+      let s = start;
+      while (s > 0 && start - s < 64 && HOST_CHAR.test(text[s - 1] as string)) s--;
+      return text.startsWith('https://', s - 8) ? s - 8 : text.startsWith('http://', s - 7) ? s - 7 : s;
+    },
+    hosts,
+  }));
+}
+
 // ---------------------------------------------------------------------------
 // The rules. Order is priority: at equal start offsets, the earlier rule names a finding.
 
@@ -673,6 +829,25 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
       text.startsWith('https://', start - 8) ? start - 8 : text.startsWith('http://', start - 7) ? start - 7 : start,
     hosts: ['hooks.slack.com'],
   },
+  // Webhook URLs whose path is the credential: anyone holding the URL can post to the channel or
+  // start the workflow. The finding is the path from the host on.
+  ...webhookUrls([
+    ['discord-webhook-url', ['discord.com/api/webhooks/', 'discordapp.com/api/webhooks/'], String.raw`discord(?:app)?\.com\/api\/webhooks\/\d{17,20}\/[\w-]{60,72}`, ['discord.com', 'discordapp.com']],
+    ['microsoft-teams-webhook-url', ['webhook.office.com/webhookb2/'], String.raw`webhook\.office\.com\/webhookb2\/[\w@/-]{40,400}`, ['*.webhook.office.com']],
+    ['zapier-webhook-url', ['hooks.zapier.com/hooks/catch/'], String.raw`hooks\.zapier\.com\/hooks\/catch\/[A-Za-z0-9/]{6,128}`, ['hooks.zapier.com']],
+    ['tines-webhook-url', ['.tines.com/webhook/'], String.raw`\.tines\.com\/webhook\/[a-z0-9]{32}\/[a-z0-9]{32}`, ['*.tines.com']],
+  ]),
+  {
+    // The signature of a pre-signed URL (Azure SAS `sig=`, AWS SigV4 `X-Amz-Signature=`, Google
+    // `X-Goog-Signature=`): until it expires, it is the credential for what the URL names.
+    id: 'url-signature',
+    keywords: ['sig=', 'x-amz-signature=', 'x-goog-signature='],
+    back: 1,
+    re: sticky(String.raw`[?&](?:sig|x-amz-signature|x-goog-signature)=([A-Za-z0-9%+/_-]{32,1024}={0,2})(?![A-Za-z0-9%+/_=-])`, 'di'),
+    group: 1,
+    minEntropy: 3,
+    accept: (s) => !looksLikePlaceholder(s),
+  },
   {
     id: 'slack-token',
     keywords: ['xox', 'xapp-'],
@@ -726,14 +901,27 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
   {
     id: 'bearer-token',
     keywords: ['authorization'],
-    re: sticky(String.raw`authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?(?:bearer|token|api-token)[ \t]{1,16}([A-Za-z0-9\-._~+/@=]{8,4096})`, 'di'),
+    // `Authorization: Bearer …`, `"Authorization" = "Bearer …"`, and a header set in code: `set("Authorization", "Bearer …")`.
+    re: sticky(String.raw`authorization["']?[ \t]{0,16}(?:[:=]|,)[ \t]{0,16}["']?(?:bearer|token|api-token)[ \t]{1,16}([A-Za-z0-9\-._~+/@=]{8,4096})`, 'di'),
     group: 1,
     accept: acceptHeaderValue,
   },
   {
+    // A credential element of an XML configuration file: Jenkins' credentials.xml
+    // (`<secret>{AQAAABAAAAAQ…}</secret>`, `<password>`, `<apiToken>`, `<passphrase>`,
+    // `<privateKey>`), Maven settings.xml (`<password>`), and the like. The element's content
+    // is the secret when a word of it is a value (see acceptXmlElement): an encrypted
+    // Jenkins secret is a ciphertext that Jenkins' master key opens.
+    id: 'xml-credential-element',
+    keywords: XML_CREDENTIAL_ELEMENTS.map((e) => `<${e}>`),
+    re: sticky(String.raw`<(?:${XML_CREDENTIAL_ELEMENTS.join('|')})>[ \t\r\n]{0,32}([^<>\s][^<>\r\n]{7,1023})(?:\r?\n[ \t]{0,32})?<\/`, 'di'),
+    group: 1,
+    accept: acceptXmlElement,
+  },
+  {
     id: 'basic-auth',
     keywords: ['authorization'],
-    re: sticky(String.raw`authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?basic[ \t]{1,16}([A-Za-z0-9+/]{8,4096}={0,3})${END64}`, 'di'),
+    re: sticky(String.raw`authorization["']?[ \t]{0,16}(?:[:=]|,)[ \t]{0,16}["']?basic[ \t]{1,16}([A-Za-z0-9+/]{8,4096}={0,3})${END64}`, 'di'),
     group: 1,
     accept: acceptBasic,
   },
@@ -756,6 +944,27 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     ),
     group: 1,
     accept: acceptCurlUser,
+  },
+  {
+    // A password or token given on a command line (`docker login -u ci -p …`, `--password …`,
+    // `-storagekey …`): the flag names the credential, the value follows a space or `=`.
+    id: 'cli-credential-flag',
+    keywords: ['-p ', '--password', '--passwd', '--token', '--api-key', '--apikey', '--secret', '--client-secret', '--access-key', '--secret-key', '-storagekey', '-accountkey'],
+    re: sticky(
+      String.raw`(?<=[ \t])-{1,2}(?:p|password|passwd|token|api-?key|secret|client-secret|access-key|secret-key|storagekey|accountkey)(?:=|[ \t]{1,4})["']?([A-Za-z0-9+/=_.~%!@#$^&*-]{12,512})["']?(?=\s|$)`,
+      'di',
+    ),
+    group: 1,
+    accept: acceptFlagValue,
+  },
+  {
+    // The `auth` of a Docker registry in config.json (`{"auths": {"reg": {"auth": "<base64>"}}}`,
+    // escaped inside a string too): base64 of `user:password`.
+    id: 'docker-config-auth',
+    keywords: ['"auth'],
+    re: sticky(String.raw`"auth\\{0,3}"[ \t]{0,4}:[ \t]{0,4}\\{0,3}"([A-Za-z0-9+/]{8,4096}={0,2})\\{0,3}"`, 'd'),
+    group: 1,
+    accept: acceptDockerAuth,
   },
   {
     id: 'url-credentials',
@@ -1164,11 +1373,14 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
   // --- Provider tokens recognised by a prefix and an exact body (vendor documentation; the
   // gitleaks and trufflehog rule sets state the same formats). A boundary on both sides.
   ...providerTokens([
+    ['adafruit-io-key', ['aio_'], String.raw`aio_[A-Za-z0-9]{28}`, ['io.adafruit.com']],
     ['adobe-client-secret', ['p8e-'], String.raw`p8e-[A-Za-z0-9]{32}`, ['ims-na1.adobelogin.com']],
     ['alibaba-access-key-id', ['ltai'], String.raw`LTAI[A-Za-z0-9]{20}`, ['*.aliyuncs.com']],
     ['artifactory-api-key', ['akcp'], String.raw`AKCp[A-Za-z0-9]{69}`, []],
     ['artifactory-reference-token', ['cmvmd'], String.raw`cmVmd[A-Za-z0-9]{59}`, []],
+    ['apify-api-token', ['apify_api_'], String.raw`apify_api_[A-Za-z0-9]{36}`, ['api.apify.com']],
     ['brevo-api-key', ['xkeysib-'], String.raw`xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}`, ['api.brevo.com', 'api.sendinblue.com']],
+    ['buildkite-token', ['bkua_'], String.raw`bkua_[a-z0-9]{40}`, ['api.buildkite.com']],
     ['dynatrace-api-token', ['dt0c01.'], String.raw`dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}`, ['*.live.dynatrace.com', '*.apps.dynatrace.com']],
     ['easypost-api-token', ['ezak', 'eztk'], String.raw`EZ[AT]K[A-Za-z0-9]{54}`, ['api.easypost.com']],
     ['figma-token', ['figd_'], String.raw`figd_[\w-]{40}`, ['api.figma.com']],
@@ -1180,6 +1392,7 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     ['mapbox-token', ['pk.', 'sk.'], String.raw`[ps]k\.[a-z0-9]{60}\.[a-z0-9]{22}`, ['api.mapbox.com']],
     ['netlify-token', ['nfp_'], String.raw`nfp_[A-Za-z0-9]{36}`, ['api.netlify.com']],
     ['new-relic-key', ['nrak-', 'nrjs-', 'nrii-'], String.raw`NR(?:AK-[A-Za-z0-9]{27}|JS-[a-f0-9]{19}|II-[A-Za-z0-9_-]{32})`, ['api.newrelic.com', 'api.eu.newrelic.com']],
+    ['openrouter-api-key', ['sk-or-v1-'], String.raw`sk-or-v1-[a-f0-9]{64}`, ['openrouter.ai']],
     ['pganalyze-api-key', ['pgar_'], String.raw`pgar_[A-Za-z0-9]{27}`, ['app.pganalyze.com']],
     ['pinecone-api-key', ['pcsk_'], String.raw`pcsk_[A-Za-z0-9_]{40,90}`, ['*.pinecone.io']],
     ['plaid-access-token', ['access-sandbox-', 'access-development-', 'access-production-'], String.raw`access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`, ['*.plaid.com']],
@@ -1201,7 +1414,7 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
   {
     id: 'generic-secret',
     keywords: ['password', 'passwd', 'pwd', 'secret', 'token', 'credential', 'creds', 'apikey', 'api_key', 'api-key', 'key', 'auth', 'access'],
-    re: sticky(String.raw`(?:passw(?:or)?d|pwd|secret|token|credential|creds|api[_-]?key|key|auth|access)s?${ASSIGN}([A-Za-z0-9!#$%&*+\-./:=?@^_|~]{10,256})${AFTER}`, 'di'),
+    re: sticky(String.raw`(?:passw(?:or)?d|pwd|secret|token|credential|creds|api[_-]?key|key|auth|access)s?${ASSIGN}(?:bearer[ \t]{1,4}|(?<=['"]) )?((?:[A-Za-z0-9!#$%&*+\-./:=?@^_|~]{10,256}|[A-Za-z0-9!#$%&*+\-./:=?@^_|~]{256}[A-Za-z0-9!#$%*+\-./:?@^_~]{1,768}={0,3}))${AFTER}`, 'di'),
     group: 1,
     precheck: assignmentFollows,
     accept: acceptGeneric,

@@ -4,16 +4,17 @@
  * read at run time, nothing from them is stored in the repository; `npm run test:corpora`). See that folder's README for the sources.
  *
  * Thresholds (samples.jsonl):
- * - recall ≥ 98% on the `secret` rows of source `gitleaks` (a row counts when a
+ * - recall ≥ 99.8% on the `secret` rows of source `gitleaks` (a row counts when a
  *   finding covers its `expected_match`, or any finding when it has none);
  * - at most 1% of the `not-secret` rows flagged, all three sources together,
  *   not counting rows whose exact text the same file also labels `secret`
  *   (upstream `not-secret` means "this rule must not fire": 21 texts are one
  *   rule's negative and another rule's positive, so no detector can satisfy
  *   both labels). The raw figure is reported too.
- * samples-gitleaks-generated.jsonl: recall ≥ 95%, at most 5% of its not-secret rows
- * flagged. samples-trufflehog.jsonl: floors under the measured figures (its negatives
- * are detector-specific near misses, most of them credential-shaped).
+ * samples-gitleaks-generated.jsonl: recall ≥ 99.8% (the issue asks 95%), at most 5% of its
+ * not-secret rows flagged. samples-trufflehog.jsonl: floors under the measured figures (its
+ * negatives are detector-specific near misses, most of them credential-shaped: see
+ * docs/detector.md for why 5% of them flagged is not a goal for a redactor).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -23,10 +24,10 @@ import { findSecrets } from '../../src/detect/secrets.ts';
 import { corpusPath } from '../helpers/corpora.ts';
 
 const DIR = corpusPath('secrets');
-const MIN_GITLEAKS_RECALL = 0.98;
+const MIN_GITLEAKS_RECALL = 0.998;
 const MAX_FALSE_POSITIVE_RATE = 0.01;
 /** samples-gitleaks-generated.jsonl (issue 11): recall floor and the share of its not-secret rows that may be flagged. */
-const MIN_GENERATED_RECALL = 0.95;
+const MIN_GENERATED_RECALL = 0.998;
 const MAX_GENERATED_FLAGGED = 0.05;
 
 interface Row {
@@ -89,7 +90,7 @@ function score(list: readonly Row[]): Map<string, Score> {
 const pct = (a: number, b: number) => (b === 0 ? 'n/a' : `${((100 * a) / b).toFixed(1)}%`);
 
 describe('secret detector on the labeled corpora', () => {
-  test('samples.jsonl: gitleaks recall ≥ 98%, false positives ≤ 1%', (t) => {
+  test('samples.jsonl: gitleaks recall ≥ 99.8%, false positives ≤ 1%', (t) => {
     const by = score(rows('samples.jsonl'));
     let neg = 0;
     let fp = 0;
@@ -113,7 +114,7 @@ describe('secret detector on the labeled corpora', () => {
     assert.ok(fpClean / negClean <= MAX_FALSE_POSITIVE_RATE, `false positives ${fpClean}/${negClean}`);
   });
 
-  test('samples-gitleaks-generated.jsonl: recall ≥ 95%, not-secret rows flagged ≤ 5%', (t) => {
+  test('samples-gitleaks-generated.jsonl: recall ≥ 99.8%, not-secret rows flagged ≤ 5%', (t) => {
     const s = score(rows('samples-gitleaks-generated.jsonl')).values().next().value;
     assert.ok(s && s.pos > 1500 && s.neg > 30, 'the generated rows are there');
     t.diagnostic(`recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
@@ -125,11 +126,12 @@ describe('secret detector on the labeled corpora', () => {
     const s = score(rows('samples-trufflehog.jsonl')).values().next().value;
     assert.ok(s && s.pos > 1400 && s.neg > 1000, 'the trufflehog rows are there');
     t.diagnostic(`recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
-    // Measured: recall 75.9% (50.1% before issue 11), flagged 16.4% (16.3%). The issue's targets
-    // (90% / 5%) are not met: most flagged negatives are random values under API_KEY= that a
-    // redactor should mask (see docs/detector.md).
-    assert.ok(s.tp / s.pos >= 0.75, `recall ${s.tp}/${s.pos}`);
-    assert.ok(s.fp / s.neg <= 0.17, `flagged ${s.fp}/${s.neg}`);
+    // Measured: recall 88.0% (50.1% before issue 11, 75.9% after its first pass), flagged 15.6%
+    // (16.3%, 16.4%). The issue's targets (90% / 5%) are not met: more than half of the flagged
+    // negatives hold a value of that detector's own positive rows, or one within three edits of
+    // one, under `API_KEY=`, `Secret=` or `Bearer` (see docs/detector.md).
+    assert.ok(s.tp / s.pos >= 0.88, `recall ${s.tp}/${s.pos}`);
+    assert.ok(s.fp / s.neg <= 0.16, `flagged ${s.fp}/${s.neg}`);
   });
 });
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { looksGenerated } from '../../src/detect/secret-rules.ts';
+import { looksGenerated, looksRandomLower } from '../../src/detect/secret-rules.ts';
 import { findSecrets, secretRuleHosts, MAX_PEM_CHARS, MAX_REDACT_DEPTH, redactDeep, redactSecrets, SECRET_RULES } from '../../src/detect/secrets.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
@@ -267,11 +267,14 @@ describe('issue 11: the classes the corpora measure (owned vectors; corpus figur
     const uuid = () => [pick(HEX, 8), pick(HEX, 4), pick(HEX, 4), pick(HEX, 4), pick(HEX, 12)].join('-');
     // Assembled from pieces at run time: no credential-shaped literal sits in the repository.
     const tokens: Record<string, () => string> = {
+      'adafruit-io-key': () => ['ai', 'o_', pick(ALNUM, 28)].join(''),
       'adobe-client-secret': () => ['p8', 'e-', pick(ALNUM, 32)].join(''),
       'alibaba-access-key-id': () => ['LT', 'AI', pick(ALNUM, 20)].join(''),
       'artifactory-api-key': () => ['AK', 'Cp', pick(ALNUM, 69)].join(''),
       'artifactory-reference-token': () => ['cmV', 'md', pick(ALNUM, 59)].join(''),
+      'apify-api-token': () => ['apify', '_api_', pick(ALNUM, 36)].join(''),
       'brevo-api-key': () => ['xkey', 'sib-', pick(HEX, 64), '-', pick(ALNUM, 16)].join(''),
+      'buildkite-token': () => ['bk', 'ua_', pick(low, 40)].join(''),
       'dynatrace-api-token': () => ['dt0', 'c01.', pick(ALNUM, 24), '.', pick(ALNUM, 64)].join(''),
       'easypost-api-token': () => ['EZ', 'AK', pick(ALNUM, 54)].join(''),
       'figma-token': () => ['fig', 'd_', pick(ALNUM + '_-', 40)].join(''),
@@ -283,6 +286,7 @@ describe('issue 11: the classes the corpora measure (owned vectors; corpus figur
       'mapbox-token': () => ['p', 'k.', pick(low, 60), '.', pick(low, 22)].join(''),
       'netlify-token': () => ['nf', 'p_', pick(ALNUM, 36)].join(''),
       'new-relic-key': () => ['NR', 'AK-', pick(ALNUM, 27)].join(''),
+      'openrouter-api-key': () => ['sk-', 'or-v1-', pick(HEX, 64)].join(''),
       'pganalyze-api-key': () => ['pg', 'ar_', pick(ALNUM, 27)].join(''),
       'pinecone-api-key': () => ['pc', 'sk_', pick(ALNUM + '_', 60)].join(''),
       'plaid-access-token': () => ['access-', 'sandbox-', uuid()].join(''),
@@ -316,6 +320,163 @@ describe('issue 11: the classes the corpora measure (owned vectors; corpus figur
     }
     assert.deepEqual(secretRuleHosts('shippo-api-token'), ['api.goshippo.com']);
     assert.deepEqual(findSecrets(['shippo', '_live_', 'a'.repeat(40)].join('')), []);
+  });
+
+  test('XML credential elements (Jenkins credentials.xml, Maven settings.xml): the content is the secret', () => {
+    for (let i = 0; i < 10; i++) {
+      const encrypted = ['{AQAAABAAAAAQ', pick(ALNUM + '+/', 64), '=}'].join('');
+      const plain = pick(ALNUM, 32);
+      for (const [text, value] of [
+        [`<com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n  <id>deploy</id>\n  <secret>${encrypted}</secret>\n</com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>`, encrypted],
+        [`<server>\n  <id>nexus</id>\n  <username>ci</username>\n  <password>${plain}</password>\n</server>`, plain],
+        [`<apiToken>\n    ${plain}\n  </apiToken>`, plain],
+        [`<secret>{vendor label ${plain}}</secret>`, plain],
+      ] as const) {
+        found(text, value);
+        assert.ok(findSecrets(text).some((f) => f.rule === 'xml-credential-element'), text);
+      }
+    }
+    for (const text of [
+      '<password>${env.DB_PASSWORD}</password>',
+      '<secret>changeme-changeme</secret>',
+      '<password></password>',
+      '<secret>true</secret>',
+      '<secret>the shared folder</secret>',
+      `<password>${'x'.repeat(24)}</password>`,
+    ]) {
+      assert.deepEqual(findSecrets(text), [], text);
+    }
+  });
+
+  test('webhook URLs whose path is the credential, and pre-signed URL signatures, with their hosts', () => {
+    const HEX = '0123456789abcdef';
+    const low = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const hooks: Record<string, string> = {
+      'discord-webhook-url': ['https://discord', '.com/api/webhooks/', pick('123456789', 1), pick('0123456789', 17), '/', pick(ALNUM + '_-', 68)].join(''),
+      'microsoft-teams-webhook-url': ['https://contoso.webhook', '.office.com/webhookb2/', pick(HEX, 8), '-', pick(HEX, 4), '@', pick(HEX, 8), '/IncomingWebhook/', pick(HEX, 32), '/', pick(HEX, 8)].join(''),
+      'zapier-webhook-url': ['https://hooks', '.zapier.com/hooks/catch/', pick('0123456789', 7), '/', pick(low, 6), '/'].join(''),
+      'tines-webhook-url': ['https://tenant', '.tines.com/webhook/', pick(low, 32), '/', pick(low, 32)].join(''),
+    };
+    for (const [rule, url] of Object.entries(hooks)) {
+      const text = `curl -X POST '${url}' -d '{}'`;
+      const f = findSecrets(text).filter((x) => x.rule === rule);
+      assert.equal(f.length, 1, `${rule}: ${JSON.stringify(findSecrets(text))}`);
+      assert.ok(f[0] && text.slice(f[0].start, f[0].end).startsWith('https://'), rule);
+      assert.ok(secretRuleHosts(rule).length > 0, rule);
+    }
+    assert.deepEqual(findSecrets(['https://discord', '.com/api/webhooks/123456789012345678/', 'x'.repeat(68)].join('')), []);
+
+    const sig = pick(ALNUM + '+/', 43) + '=';
+    const sas = `https://acct.blob.core.windows.net/c/f.txt?sv=2022-11-02&st=2025-03-04T07:24:52Z&se=2025-04-04T15:24:52Z&sr=b&sp=r&sig=${encodeURIComponent(sig)}`;
+    found(sas, encodeURIComponent(sig));
+    const amz = pick(HEX, 64);
+    const presigned = `https://bucket.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=x%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=${amz}`;
+    found(presigned, amz);
+    for (const text of ['?sig=short', `&sig=${'a'.repeat(44)}`, 'the sig= parameter carries the signature']) {
+      assert.deepEqual(findSecrets(text).filter((f) => f.rule === 'url-signature'), [], text);
+    }
+  });
+
+  test('generic-secret: long values, a Bearer scheme or a space inside the quotes, percent-encoding, connection-string fields', () => {
+    for (let i = 0; i < 10; i++) {
+      const long = pick(ALNUM, 120) + '.' + pick(ALNUM, 300);
+      const v = pick(ALNUM, 32);
+      const pct = pick(ALNUM, 20) + '%2B' + pick(ALNUM, 20) + '%3D';
+      // Letters changing case as a generator leaves them, with a `_` inside (base64url).
+      const mixed = () => Array.from({ length: 10 }, () => pick('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 1) + pick('abcdefghijklmnopqrstuvwxyz', 1)).join('');
+      const letters = mixed() + '_' + mixed();
+      for (const [text, value] of [
+        [`acme token = '${long}'`, long],
+        [`acmeToken := "Bearer ${v}"`, v],
+        [`acme_auth_token: "Bearer ${v}" # note`, v],
+        [`acme token = ' ${v} '`, v],
+        [`API_KEY=${pct}`, pct],
+        [`cache.example.net:6380,password=${v},ssl=True`, v],
+        [`acme_key: "${letters}"`, letters],
+      ] as const) {
+        found(text, value);
+      }
+    }
+  });
+
+  test('generic-secret: values a person typed or edited, host names, and values opening with an operator stay quiet', () => {
+    const HEX = '0123456789abcdef';
+    for (let i = 0; i < 10; i++) {
+      const hex = pick(HEX, 40);
+      for (const text of [
+        // Hex with one stray letter: edited by hand (a generator emits [0-9a-f] or base62, never 39 of 40 hex).
+        `api_key = ${hex.slice(0, 20)}q${hex.slice(21)}`,
+        `api_key = "${hex.slice(0, 10)}y${hex.slice(11, 30)}z${hex.slice(31)}"`,
+        // Counting and typed runs.
+        'secret_token = "a1b2c3d4e5f6a7b8c9d0e1f2"',
+        'API_KEY=x9qabcdefk2m7w4p0r8tq5',
+        'apikey = k7zxcvb3m9p2w8r4t6y1',
+        `token = "${pick(ALNUM, 10)}123456${pick(ALNUM, 10)}"`,
+        // A host name is where the key is used, not the key.
+        'redis_access_key = ab12cd34ef56.redis.cache.windows.net:6380',
+        // `KEY==value`, `token=?value`: an operator doubled or a value edited.
+        `API_KEY==${pick(ALNUM, 30)}`,
+        `auth_token = "?${pick(ALNUM, 30)}"`,
+      ]) {
+        assert.deepEqual(findSecrets(text).filter((f) => f.rule === 'generic-secret'), [], text);
+      }
+    }
+    // The same shapes, generated: found.
+    for (let i = 0; i < 10; i++) {
+      const v = pick('abcdefghijklmnopqrstuvwxyz0123456789', 40);
+      if (/[0-9]{3}/.test(v) || !/[g-z].*[g-z].*[g-z]/.test(v)) continue;
+      found(`api_key = ${v}`, v);
+    }
+  });
+
+  test('command-line credential flags, Docker config auths, and an Authorization header set in code', () => {
+    for (let i = 0; i < 10; i++) {
+      const v = pick(ALNUM, 28) + '9';
+      for (const [text, value] of [
+        [`docker login registry.example.com -u ci -p ${v}`, v],
+        [`vault login --token=${v}`, v],
+        [`tool deploy --api-key '${v}' --region eu`, v],
+        [`az-tool sync --account acct -storagekey ${v}== --container logs`, v],
+        [`req.Header.Set("Authorization", "Bearer ${v}")`, v],
+        [`headers.set('Authorization', 'Basic ${Buffer.from(`ci:${v}`).toString('base64')}')`, ''],
+      ] as const) {
+        if (value) found(text, value);
+        else assert.ok(findSecrets(text).length > 0, text);
+      }
+      const auth = Buffer.from(`ci-bot:${v}`).toString('base64');
+      found(`{"auths": {"registry.example.com": {"auth": "${auth}"}}}`, auth);
+      found(`DOCKER_AUTH_CONFIG={\\"auths\\":{\\"registry.internal\\":{\\"auth\\":\\"${auth}\\"}}}`, auth);
+    }
+    for (const text of [
+      'docker login -u ci -p $REGISTRY_PASSWORD',
+      'vault login --token=${{ secrets.VAULT_TOKEN }}',
+      'mysql -h db -p password123',
+    ]) {
+      assert.deepEqual(findSecrets(text), [], text);
+    }
+    // Not a user:password pair, or a sample one: not a Docker registry credential.
+    for (const pair of ['my_username:my_password', 'no colon here', 'ci:changeme']) {
+      const text = `{"auths": {"r": {"auth": "${Buffer.from(pair).toString('base64')}"}}}`;
+      assert.deepEqual(findSecrets(text).filter((f) => f.rule === 'docker-config-auth'), [], text);
+    }
+  });
+
+  test('looksRandomLower: lowercase a generator made, not names people write', () => {
+    const consonantHeavy = () => {
+      for (;;) {
+        const v = pick('abcdefghijklmnopqrstuvwxyz', 24);
+        if (looksRandomLower(v)) return v;
+      }
+    };
+    for (let i = 0; i < 10; i++) {
+      const v = consonantHeavy();
+      found(`databox_secret: "${v}"`, v);
+      found(`Using Key=${v.slice(0, 10)}-${v.slice(10)}`, v.slice(0, 10));
+    }
+    for (const v of ['user_session_cache', 'xmlhttprequest', 'build.cache.primary', 'my-secret-name-for-prod', 'kbdmgmtsvc']) assert.ok(!looksRandomLower(v), v);
+    for (const text of ['secret_name = user_session_cache', 'token = refresh-access-credentials', 'auth = authentication_provider']) {
+      assert.deepEqual(findSecrets(text), [], text);
+    }
   });
 
   test('looksGenerated: interleaved letters and digits, not names people write', () => {
@@ -366,6 +527,20 @@ describe('complexity: every rule stays linear on adversarial input', () => {
     'generic lowercase generated value, long': (n) => 'fooToken = "' + fill('a1b2c3d4e5f6g7h8', n),
     'generic lowercase near misses repeated': (n) => fill('fooToken = "a1b2" ', n),
     'hand-written list dashes repeated': (n) => fill('token - ', n),
+    'xml element repeated': (n) => fill('<secret>', n),
+    'xml element, long content, no closing tag': (n) => '<secret>' + pick(ALNUM + ' ', n),
+    'xml elements with content and spaces repeated': (n) => fill('<password>  a1B2c3D4e5 F6g7H8  \n ', n),
+    'url signature repeated': (n) => fill('&sig=', n),
+    'url signature, long value': (n) => '?sig=' + pick(ALNUM + '%', n),
+    'webhook paths repeated': (n) => fill('discord.com/api/webhooks/webhook.office.com/webhookb2/hooks.zapier.com/hooks/catch/', n),
+    'generic bearer inside quotes repeated': (n) => fill('token = "Bearer ', n),
+    'generic long value, 1024 characters then more': (n) => fill(`api_key=${pick(ALNUM, 1100)} `, n),
+    'generic typed runs repeated': (n) => fill('api_key = abcdefabcdef123456 ', n),
+    'cli flags repeated': (n) => fill(' -p --password --token=', n),
+    'cli flag, long value': (n) => ' --token ' + pick(ALNUM, n),
+    'docker auth repeated': (n) => fill('"auth": "', n),
+    'docker auth, long base64, no closing quote': (n) => '"auth": "' + pick(ALNUM + '+/', n),
+    'authorization header call repeated': (n) => fill('set("Authorization", "Bearer ', n),
     'provider prefixes repeated': (n) => fill('pk.sk.key-live_test_pat.AAAAAAAAAAAAAAAAAAAAAA ', n),
   };
   for (const [name, build] of Object.entries(cases)) {
