@@ -342,8 +342,7 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   while (lead >= 0 && (text[lead] === '"' || text[lead] === "'")) lead--;
   const leadChar = lead >= 0 ? text[lead] : '';
   // After `,` with `=` it is a field of a connection string (`host:6380,password=…`, `Server=…;Password=…`).
-  const operator = text.slice(keywordEnd(text, at), ctx.matchEnd - value.length);
-  if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || (leadChar === ',' && !operator.includes('=')))) return false;
+  if (!isQuoted(text, ctx.matchEnd - value.length) && (leadChar === '(' || (leadChar === ',' && !text.slice(keywordEnd(text, at), ctx.matchEnd - value.length).includes('=')))) return false;
   // A UUID is a secret only when random (version 4) and named as one; version 1 UUIDs are timestamps.
   // A version-1 UUID is a timestamp and a node id; any other under a secret's name is treated as random.
   if (UUID_ONLY.test(value) && (value[14] === '1' || !words.some((w) => SECRET_WORDS_STRICT.has(w)))) return false;
@@ -426,11 +425,18 @@ function looksLikeHostName(value: string): boolean {
  * position (`a1b2c3d4`, `1a2b3c4d`, `A1B2C3`) for 8 or more characters, separators skipped.
  */
 function hasCountingPattern(value: string): boolean {
-  const s = value.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  // The last two letters or digits seen (lowercased), separators skipped.
+  let prev2 = -1;
+  let prev1 = -1;
   let run = 0;
-  for (let i = 2; i < s.length; i++) {
-    run = s.charCodeAt(i) === s.charCodeAt(i - 2) + 1 ? run + 1 : 0;
+  for (let i = 0; i < value.length; i++) {
+    const raw = value.charCodeAt(i);
+    if (!isAlnumCode(raw)) continue;
+    const c = raw >= 65 && raw <= 90 ? raw + 32 : raw;
+    run = prev2 >= 0 && c === prev2 + 1 ? run + 1 : 0;
     if (run >= 6) return true;
+    prev2 = prev1;
+    prev1 = c;
   }
   return false;
 }
@@ -962,6 +968,8 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     // escaped inside a string too): base64 of `user:password`.
     id: 'docker-config-auth',
     keywords: ['"auth'],
+    // `"auth"` or `"auth\"`, not `"author"`: skips the pattern for most occurrences in JSON.
+    precheck: (text, at) => text.charCodeAt(at + 5) === 34 || text.charCodeAt(at + 5) === 92,
     re: sticky(String.raw`"auth\\{0,3}"[ \t]{0,4}:[ \t]{0,4}\\{0,3}"([A-Za-z0-9+/]{8,4096}={0,2})\\{0,3}"`, 'd'),
     group: 1,
     accept: acceptDockerAuth,
