@@ -21,14 +21,18 @@ interface Group {
   readonly tests: readonly string[];
 }
 
+// Each group runs its fast unit tests only (no sockets, no child processes, no timing): the command runs once per mutant.
 const GROUPS: Readonly<Record<string, Group>> = {
-  kernel: { mutate: ['src/door/*.ts'], tests: ['test/door/authenticate.test.ts', 'test/door/reasons.test.ts', 'test/door/audit-step.test.ts', 'test/door/user.test.ts'] },
+  // reasons.ts is a data table: its invariants are the table test's, and mutating each row's strings would cost hours.
+  kernel: { mutate: ['src/door/authenticate.ts', 'src/door/audit-step.ts', 'src/door/refusal.ts', 'src/door/context.ts'], tests: ['test/door/authenticate.test.ts', 'test/door/reasons.test.ts', 'test/door/audit-step.test.ts', '--test-skip-pattern=closed.table'] },
   release: { mutate: ['src/vault/release.ts'], tests: ['test/vault/release.test.ts'] },
-  redact: { mutate: ['src/redact/*.ts'], tests: ['test/redact'] },
-  ssrf: { mutate: ['src/egress/ssrf-classify.ts', 'src/egress/guard.ts', 'src/net/host-pattern.ts'], tests: ['test/egress/ssrf-classify.test.ts', 'test/egress/ssrf-vectors.test.ts', 'test/egress/guard.test.ts', 'test/net/host-pattern.test.ts'] },
+  hosts: { mutate: ['src/net/host-pattern.ts', 'src/vault/host-binding.ts'], tests: ['test/net/host-pattern.test.ts', 'test/vault/host-binding.test.ts'] },
+  ssrf: { mutate: ['src/egress/ssrf-classify.ts'], tests: ['test/egress/ssrf-classify.test.ts'] },
+  audit: { mutate: ['src/audit/chain.ts'], tests: ['test/audit/chain.test.ts', 'test/audit/density.test.ts'] },
+  redact: { mutate: ['src/redact/forms.ts', 'src/redact/engine.ts'], tests: ['test/redact/forms.test.ts', 'test/redact/engine.test.ts', '--test-skip-pattern=linear'] },
   policy: { mutate: ['src/policy/engine.ts'], tests: ['test/policy/engine.test.ts'] },
   paths: { mutate: ['src/policy/paths.ts'], tests: ['test/policy/paths.test.ts'] },
-  audit: { mutate: ['src/audit/chain.ts', 'src/audit/canonical.ts'], tests: ['test/audit/chain.test.ts', 'test/audit/canonical.test.ts', 'test/audit/density.test.ts'] },
+  guard: { mutate: ['src/egress/guard.ts'], tests: ['test/egress/guard.test.ts'] },
 };
 
 const wanted = process.argv.slice(2);
@@ -66,7 +70,7 @@ for (const group of names) {
   rows.push({ group, killed, survived, timeout, errors, score: valid === 0 ? 1 : (killed + timeout) / valid });
   const lines = results
     .filter((r) => r.status === 'Survived' || r.status === 'NoCoverage')
-    .map((r) => `${r.fileName}:${r.location.start.line}:${r.location.start.column} ${r.mutatorName} ${JSON.stringify(r.replacement ?? '')}`);
+    .map((r) => `${r.fileName}:${r.location.start.line + 1}:${r.location.start.column + 1} ${r.mutatorName} ${JSON.stringify(r.replacement ?? '')}`);
   writeFileSync(join(root, 'reports', 'mutation', `${group}.txt`), lines.join('\n') + '\n');
 }
 

@@ -89,13 +89,6 @@ export class AuditStep {
     pending.catch((err: unknown) => this.#failed(event, 'batched', err));
   }
 
-  /** Writes `event` with the given durability; resolves `true` when written (batched: when queued). Never rejects. */
-  record(event: AuditEvent, durability: Durability): Promise<boolean> {
-    if (durability === 'durable') return this.durable(event);
-    this.batched(event);
-    return Promise.resolve(true);
-  }
-
   /** Failed writes so far. */
   get failures(): AuditFailureCounts {
     return { durable: this.#durableFailures, batched: this.#batchedFailures };

@@ -91,3 +91,24 @@ test('auditEventOf: one record shape from the request context (times in ms, the 
   assert.equal('user' in anon, false);
   assert.equal('session' in anon, false);
 });
+
+test('the report carries the failure\'s own code (ERR_AUDIT_WRITE when it has none), its durability, and the count over both kinds', async () => {
+  const reports: AuditFailure[] = [];
+  let now = 0;
+  const failing = (err: unknown) => ({ append: (): Promise<AuditRecord> => Promise.reject(err) });
+  const step = new AuditStep(failing(new BastionError('ERR_STORE', 'store down')), { reportEveryMs: 1, now: () => now, onFailure: (f) => reports.push(f) });
+  assert.equal(await step.durable(event()), false);
+  now = 10;
+  step.batched(event('http.request'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(reports.map((r) => [r.code, r.durability, r.count]), [['ERR_STORE', 'durable', 1], ['ERR_STORE', 'batched', 2]]);
+
+  for (const err of [new Error('plain'), 'a string', null, { code: 42 }]) {
+    const got: AuditFailure[] = [];
+    assert.equal(await new AuditStep(failing(err), { onFailure: (f) => got.push(f) }).durable(event()), false);
+    assert.equal(got[0]?.code, 'ERR_AUDIT_WRITE', String(err));
+  }
+  const sync: AuditFailure[] = [];
+  new AuditStep({ append: () => { throw new BastionError('ERR_STORE', 'sync'); } }, { onFailure: (f) => sync.push(f) }).batched(event());
+  assert.deepEqual(sync.map((r) => [r.code, r.durability, r.method]), [['ERR_STORE', 'batched', 'tools/call']]);
+});

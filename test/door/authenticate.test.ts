@@ -42,6 +42,10 @@ test('missing, malformed and wrong credentials are refused with their reason', (
     [{ authorization: `Bearer ${KEY.slice(0, -1)}` }, 'auth.invalid'],
     [{ authorization: 'Bearer short' }, 'auth.invalid'],
     [{ authorization: `Bearer ${'k'.repeat(513)}` }, 'auth.invalid'],
+    [{ authorization: `Bearer ${KEY} extra` }, 'auth.invalid'], // the credential is the whole rest of the header
+    [{ authorization: `junk Bearer ${KEY}` }, 'auth.invalid'],
+    [{ authorization: ` Bearer ${KEY}` }, 'auth.invalid'],
+    [{ authorization: `Basic ${b64(':')}` }, 'auth.invalid'], // neither part holds a key
     [{ authorization: [`Bearer ${KEY}`, `Bearer ${KEY}`] }, 'auth.invalid'], // two credentials are ambiguous
   ];
   for (const [headers, reason] of cases) {
@@ -55,6 +59,26 @@ test('the first header present decides: a bad Authorization is not rescued by x-
   assert.deepEqual(authenticateAgent({ 'x-api-key': KEY }, keys, ['authorization', 'x-api-key']), { ok: true, agent: 'demo', header: 'x-api-key' });
   // A door that does not read a header ignores it.
   assert.deepEqual(authenticateAgent({ 'x-api-key': KEY }, keys, ['authorization']), { ok: false, reason: 'auth.missing' });
+});
+
+test('presentedKey: what each header form presents', () => {
+  assert.deepEqual(presentedKey({ authorization: `Bearer  ${KEY}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' }); // 1*SP
+  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`demo:${KEY}`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' });
+  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`${KEY}:`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' });
+  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(':')}` }, ['authorization']), { kind: 'malformed', header: 'authorization' });
+  assert.deepEqual(presentedKey({ authorization: `Digest ${KEY}` }, ['authorization']), { kind: 'malformed', header: 'authorization' });
+  assert.deepEqual(presentedKey({ 'x-api-key': [KEY, KEY] }, ['x-api-key']), { kind: 'malformed', header: 'x-api-key' });
+  assert.deepEqual(presentedKey({ 'bastion-key': KEY }, ['authorization', 'bastion-key']), { kind: 'key', key: KEY, header: 'bastion-key' });
+  assert.deepEqual(presentedKey({}, ['authorization', 'bastion-key']), { kind: 'missing' });
+});
+
+test('keys of 16 and 512 characters are accepted, 15 and 513 are not', () => {
+  const index = new KeyIndex();
+  for (const k of ['a'.repeat(15), 'b'.repeat(16), 'c'.repeat(512), 'd'.repeat(513)]) index.add(sha256Hex(k), k.slice(0, 1));
+  assert.equal(index.lookup('a'.repeat(15)), undefined);
+  assert.equal(index.lookup('b'.repeat(16)), 'b');
+  assert.equal(index.lookup('c'.repeat(512)), 'c');
+  assert.equal(index.lookup('d'.repeat(513)), undefined);
 });
 
 test('x-api-key and Bastion-Key take the bare key; control characters are malformed', () => {

@@ -122,7 +122,7 @@ async function callTool(name: string): Promise<{ text: string; isError: boolean;
 async function lastReason(method: string): Promise<string> {
   await bastion.gateway.audit.flush();
   const records = await bastion.gateway.store.readAudit(1, 100_000);
-  return records.filter((x) => x.method === method || (method === 'egress' && x.door === 'egress')).at(-1)?.decision.reason ?? '';
+  return records.filter((x) => x.method === method || (method === 'egress' && x.door === 'network')).at(-1)?.decision.reason ?? '';
 }
 
 test('a pasted Shopify token is vaulted with no hosts and listed as needing a bind', async () => {
