@@ -93,6 +93,37 @@ test('one vector per denial reason', () => {
   assert.deepEqual(new Set(cases.map(([r]) => r)), new Set(RELEASE_DENIALS), 'every reason of the closed set has a vector');
 });
 
+test('each decision names the config path that decided it (the audit record\'s rule)', () => {
+  const rules: [string, ReturnType<typeof release>][] = [
+    ['secrets.github.grant', ask(named(), {}, { granted: false })],
+    ['secrets.github.hosts', ask(named({ hosts: [] }))],
+    ['secrets.github.hosts', ask(named(), { host: 'evil.example.net' })],
+    ['secrets.github.ports', ask(named({ ports: [8443] }))],
+    ['secrets.github.scheme', ask(named(), { scheme: 'http', port: 80 })],
+    ['secrets.github.swapIn', ask(named(), { location: 'query' })],
+    ['secrets.github.swapIn', ask(named({ header: 'Authorization' }), { location: 'header:x-token' })],
+    ['secrets.github.format', ask(named({ header: 'Authorization', format: 'no slot' }), { whole: true })],
+    ['secrets.github.swapIn', ask(named())],
+    ['pasted.owner', ask(pasted(), {}, { user: 'bob' })],
+    ['pasted.hosts', ask(pasted({ hosts: [] }))],
+    ['pasted.scheme', ask(pasted(), { scheme: 'http' })],
+    ['pasted.swapIn', ask(pasted(), { location: 'body' })],
+    ['pasted.hosts', ask(pasted())],
+  ];
+  for (const [rule, d] of rules) assert.equal(d.rule, rule, `${d.reason} ${rule}`);
+  // A pasted secret of this agent but another user, or of this user but another agent, is another owner's.
+  assert.equal(ask(pasted({ owner: { agent: 'coder', user: 'bob' } })).reason, 'release.foreign_user');
+  assert.equal(ask(pasted({ owner: { agent: 'other', user: 'alice' } })).reason, 'release.foreign_user');
+  assert.equal(ask(pasted()).effect, 'allow');
+  // The host is compared normalized (case, trailing dot); an empty host never matches.
+  assert.equal(ask(named(), { host: 'API.GitHub.com.' }).effect, 'allow');
+  assert.equal(ask(named({ hosts: ['*'] }), { host: '' }).reason, 'release.foreign_host');
+  // Loopback literals over http are the one plain-http exception; a loopback name is not.
+  assert.equal(ask(named({ hosts: ['127.0.0.1'] }), { scheme: 'http', host: '127.0.0.1', port: 8080 }).effect, 'allow');
+  assert.equal(ask(named({ hosts: ['localhost'] }), { scheme: 'http', host: 'localhost', port: 8080 }).reason, 'release.insecure_scheme');
+  assert.equal(ask(named({ hosts: ['127.0.0.1'] }), { scheme: 'HTTP', host: '127.0.0.1', port: 8080 }).effect, 'allow');
+});
+
 test('the order of the checks: who, declared hosts, host, port, scheme, location', () => {
   const worst = { scheme: 'http', host: 'evil.example.net', port: 1, location: 'body' } as const;
   assert.equal(reasonOf(ask(named({ hosts: [], ports: [443] }), worst, { granted: false })), 'release.not_granted');
