@@ -103,6 +103,8 @@ test('verifyAudit on a live store: an audit log appending meanwhile (another thr
   const path = join(tmp.dir, 'live.db');
   await (await openSqliteStore(path)).close();
   const worker = new Worker(new URL('./live-writer.ts', import.meta.url), { workerData: { path, every: 3 } });
+  // A failed or timed-out test must not leave the writer holding the test process open.
+  worker.unref();
   const messages: unknown[] = [];
   const next = (): Promise<unknown> => new Promise((resolve, reject) => {
     worker.once('message', resolve);
@@ -126,4 +128,5 @@ test('verifyAudit on a live store: an audit log appending meanwhile (another thr
     await store.close();
   }
   assert.equal(typeof messages[1], 'number');
+  await worker.terminate();
 });
