@@ -64,10 +64,14 @@ export const keys: CliCommand = async (argv, io) => {
     const ring = IdentityKeys.view(store, { rotationGraceMs: config.identity.rotationGraceMs, protector });
     const before = (await ring.list()).find((k) => k.status === 'current');
     const created = await ring.rotate();
-    await appendAdminAudit(store, 'keys.rotate', created.kid, started, {
-      kid: created.kid,
-      ...(before ? { previous: before.kid, graceUntil: created.createdAt + config.identity.rotationGraceMs } : {}),
-    });
+    await appendAdminAudit(
+      store,
+      'keys.rotate',
+      created.kid,
+      started,
+      { kid: created.kid, ...(before ? { previous: before.kid, graceUntil: created.createdAt + config.identity.rotationGraceMs } : {}) },
+      { store, keyProtector: protector, checkpointEvery: config.audit.checkpointEvery },
+    );
     if (values.json) io.stdout(`${JSON.stringify({ kid: created.kid, previous: before?.kid ?? null })}\n`);
     else io.stdout(`new identity key ${created.kid}${before ? `; ${before.kid} stays published until ${new Date(created.createdAt + config.identity.rotationGraceMs).toISOString()}` : ''}\n`);
     return EXIT.OK;
