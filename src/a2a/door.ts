@@ -465,7 +465,7 @@ export class A2aDoor {
 /** The bearer credential of `Authorization: Bearer <token>` (the kernel's credential parser), or undefined. */
 function bearer(req: IncomingMessage): string | undefined {
   const p = presentedKey(req.headers, ['authorization']);
-  return p.kind === 'key' && p.header === 'authorization' && /^bearer /i.test(req.headers.authorization ?? '') ? p.key : undefined;
+  return p.kind === 'key' && p.scheme === 'bearer' ? p.key : undefined;
 }
 
 /** A refusal of `reason`: status and error code from the kernel's table (src/door/reasons.ts), the door's own message and extras. */

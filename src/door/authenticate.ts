@@ -25,7 +25,7 @@ export const MAX_KEY_CHARS = 512;
 
 /** What a request presented: a key, nothing, or something that is not a credential. */
 export type PresentedKey =
-  | { readonly kind: 'key'; readonly key: string; readonly header: CredentialHeader }
+  | { readonly kind: 'key'; readonly key: string; readonly header: CredentialHeader; readonly scheme: 'bearer' | 'basic' | 'bare' }
   | { readonly kind: 'missing' }
   | { readonly kind: 'malformed'; readonly header: CredentialHeader };
 
@@ -42,18 +42,18 @@ export function presentedKey(headers: IncomingHttpHeaders, from: readonly Creden
     if (raw === undefined) continue;
     if (typeof raw !== 'string') return { kind: 'malformed', header };
     if (header === 'x-api-key' || header === 'bastion-key') {
-      return /^[!-~]+$/.test(raw) ? { kind: 'key', key: raw, header } : { kind: 'malformed', header };
+      return /^[!-~]+$/.test(raw) ? { kind: 'key', key: raw, header, scheme: 'bare' } : { kind: 'malformed', header };
     }
     const m = SCHEME_AND_TOKEN.exec(raw);
     if (m === null) return { kind: 'malformed', header };
     const scheme = (m[1] as string).toLowerCase();
-    if (scheme === 'bearer') return { kind: 'key', key: m[2] as string, header };
+    if (scheme === 'bearer') return { kind: 'key', key: m[2] as string, header, scheme: 'bearer' };
     if (scheme === 'basic') {
       const creds = parseBasic(raw);
       if (creds === undefined) return { kind: 'malformed', header };
       // `agent:key`, or a client that puts the key in the user part (`key:`).
       const key = creds.pass !== '' ? creds.pass : creds.name;
-      return key === '' ? { kind: 'malformed', header } : { kind: 'key', key, header };
+      return key === '' ? { kind: 'malformed', header } : { kind: 'key', key, header, scheme: 'basic' };
     }
     return { kind: 'malformed', header };
   }

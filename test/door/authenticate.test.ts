@@ -62,13 +62,13 @@ test('the first header present decides: a bad Authorization is not rescued by x-
 });
 
 test('presentedKey: what each header form presents', () => {
-  assert.deepEqual(presentedKey({ authorization: `Bearer  ${KEY}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' }); // 1*SP
-  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`demo:${KEY}`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' });
-  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`${KEY}:`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization' });
+  assert.deepEqual(presentedKey({ authorization: `Bearer  ${KEY}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization', scheme: 'bearer' }); // 1*SP
+  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`demo:${KEY}`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization', scheme: 'basic' });
+  assert.deepEqual(presentedKey({ authorization: `Basic ${b64(`${KEY}:`)}` }, ['authorization']), { kind: 'key', key: KEY, header: 'authorization', scheme: 'basic' });
   assert.deepEqual(presentedKey({ authorization: `Basic ${b64(':')}` }, ['authorization']), { kind: 'malformed', header: 'authorization' });
   assert.deepEqual(presentedKey({ authorization: `Digest ${KEY}` }, ['authorization']), { kind: 'malformed', header: 'authorization' });
   assert.deepEqual(presentedKey({ 'x-api-key': [KEY, KEY] }, ['x-api-key']), { kind: 'malformed', header: 'x-api-key' });
-  assert.deepEqual(presentedKey({ 'bastion-key': KEY }, ['authorization', 'bastion-key']), { kind: 'key', key: KEY, header: 'bastion-key' });
+  assert.deepEqual(presentedKey({ 'bastion-key': KEY }, ['authorization', 'bastion-key']), { kind: 'key', key: KEY, header: 'bastion-key', scheme: 'bare' });
   assert.deepEqual(presentedKey({}, ['authorization', 'bastion-key']), { kind: 'missing' });
 });
 
