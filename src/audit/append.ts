@@ -49,6 +49,8 @@ export interface AppendChainedOptions {
    * and the tip they extend. Called again after every conflict.
    */
   readonly checkpoints?: (records: readonly AuditRecord[], tip: AuditTip | undefined) => Promise<readonly AuditCheckpoint[]>;
+  /** Every event is a `jsonSnapshot` result (see `chainRecords`): chaining skips the I-JSON walk. */
+  readonly snapshots?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function appendChained(
 ): Promise<{ records: AuditRecord[]; checkpoints: readonly AuditCheckpoint[] }> {
   let tip = 'tip' in opts ? opts.tip : tipOf(await store.lastAudit());
   for (let attempt = 1; ; attempt++) {
-    const records = chainRecords(tip, events);
+    const records = chainRecords(tip, events, { snapshots: opts.snapshots === true });
     const checkpoints = opts.checkpoints === undefined || records.length === 0 ? [] : await opts.checkpoints(records, tip);
     try {
       if (records.length > 0) await store.appendAuditRecords(records, checkpoints);

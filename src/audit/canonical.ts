@@ -27,6 +27,20 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
+ * {@link canonicalJson} of a value built only from {@link jsonSnapshot} results
+ * and well-formed strings and finite numbers: the I-JSON walk is skipped, since
+ * the snapshot already passed it (JSON.stringify of well-formed strings parses
+ * back to well-formed strings). For the audit log's hot path; anything else
+ * must use {@link canonicalJson}.
+ * @throws TypeError when `canonicalize` refuses the value (it cannot for a snapshot).
+ */
+export function canonicalJsonOfSnapshot(value: unknown): string {
+  const out = canonicalize(value);
+  if (typeof out !== 'string') throw new TypeError('canonicalJson: value is not JSON');
+  return out;
+}
+
+/**
  * A deep copy of `value` through JSON, accepting exactly what {@link canonicalJson}
  * accepts (so the copy always canonicalizes later), at the cost of the native
  * `JSON.stringify` rather than a canonical serialization. Throws `TypeError`

@@ -8,7 +8,7 @@
  * `{seq, hash, time, keyId}`. See audit/types.ts.
  */
 import { constantTimeEqual, sha256Hex, verifyEd25519 } from '../util/crypto.ts';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfSnapshot } from './canonical.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 
 /** `prevHash` of the first record: 64 zeros. */
@@ -79,12 +79,21 @@ export type VerifyResult =
  * returns after a JSON round trip. Throws `TypeError` when the event is not JSON.
  */
 export function chainRecord(prev: { readonly seq: number; readonly hash: string } | undefined, event: AuditEvent): AuditRecord {
+  return chain(prev, event, false);
+}
+
+function chain(prev: { readonly seq: number; readonly hash: string } | undefined, event: AuditEvent, snapshot: boolean): AuditRecord {
   const seq = prev === undefined ? 1 : prev.seq + 1;
   if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError('chainRecord: prev.seq must be a non-negative integer');
   const prevHash = prev === undefined ? GENESIS_HASH : prev.hash;
   // A stray `hash` on the event must not enter what is hashed.
   const { hash: _ignored, ...rest } = event as AuditEvent & { hash?: unknown };
-  const text = canonicalJson({ ...rest, seq, prevHash });
+  const unhashed = { ...rest, seq, prevHash };
+  if (snapshot) {
+    // A snapshot is already what a JSON round trip gives: no walk, no re-parse.
+    return { ...(unhashed as Omit<AuditRecord, 'hash'>), hash: sha256Hex(canonicalJsonOfSnapshot(unhashed)) };
+  }
+  const text = canonicalJson(unhashed);
   const body = JSON.parse(text) as Omit<AuditRecord, 'hash'>;
   return { ...body, hash: sha256Hex(text) };
 }
@@ -99,12 +108,19 @@ export function recordHash(record: AuditRecord): string {
  * Chains `events` onto `tip` (undefined for an empty chain), as {@link chainRecord}
  * does one by one. The records a store adapter is given to store: adapters store
  * rows and never compute hashes. Throws `TypeError` when an event is not JSON.
+ * `opts.snapshots`: every event is a `jsonSnapshot` result (the audit log's
+ * queue), so the I-JSON walk and the re-parse are skipped; same records.
  */
-export function chainRecords(tip: { readonly seq: number; readonly hash: string } | undefined, events: readonly AuditEvent[]): AuditRecord[] {
+export function chainRecords(
+  tip: { readonly seq: number; readonly hash: string } | undefined,
+  events: readonly AuditEvent[],
+  opts: { readonly snapshots?: boolean } = {},
+): AuditRecord[] {
   const out: AuditRecord[] = [];
   let prev = tip;
+  const snapshot = opts.snapshots === true;
   for (const event of events) {
-    const record = chainRecord(prev, event);
+    const record = chain(prev, event, snapshot);
     out.push(record);
     prev = record;
   }

@@ -40,6 +40,8 @@ export interface AuditLogOptions {
   readonly keyProtector?: KeyProtector;
   /** Most events in one transaction (default 1000). */
   readonly maxBatch?: number;
+  /** How long a batch of only lazy events waits for more before committing, in ms (default {@link LAZY_LINGER_MS}). */
+  readonly lazyLingerMs?: number;
   /**
    * Where checkpoints are also written, outside the store (audit/witness.ts).
    * Written after the store commit, never blocking an append; a failure is
@@ -97,6 +99,7 @@ export class AuditLog {
   readonly #store: AuditLogStore;
   readonly #every: number;
   readonly #maxBatch: number;
+  readonly #linger: number;
   readonly #now: () => Date;
   readonly #subscribers = new Set<(record: AuditRecord) => void>();
   #queue: Pending[] = [];
@@ -135,6 +138,9 @@ export class AuditLog {
     this.#store = store;
     this.#every = opts.checkpointEvery;
     this.#maxBatch = maxBatch;
+    const linger = opts.lazyLingerMs ?? LAZY_LINGER_MS;
+    if (!Number.isSafeInteger(linger) || linger < 0) throw new RangeError('AuditLog: lazyLingerMs must be a non-negative integer (ms)');
+    this.#linger = linger;
     this.#now = opts.now ?? (() => new Date());
     this.#protector = opts.keyProtector;
     this.#witness = opts.witness;
@@ -265,7 +271,7 @@ export class AuditLog {
               this.#wake = undefined;
               resolve();
             };
-            const timer = setTimeout(done, LAZY_LINGER_MS);
+            const timer = setTimeout(done, this.#linger);
             this.#wake = done;
           });
         }
@@ -286,7 +292,7 @@ export class AuditLog {
       ({ records, checkpoints } = await appendChained(
         this.#store,
         batch.map((p) => p.event),
-        { ...(this.#tipKnown ? { tip: this.#tip } : {}), checkpoints: (chained) => this.#positionCheckpoints(chained) },
+        { ...(this.#tipKnown ? { tip: this.#tip } : {}), snapshots: true, checkpoints: (chained) => this.#positionCheckpoints(chained) },
       ));
       if (records.length !== batch.length) throw new Error('the chain returned a different number of records');
     } catch (err) {

@@ -14,7 +14,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseBasic } from 'basic-auth';
-import { constantTimeEqual, sha256Hex } from '../util/crypto.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** A header an agent key may be presented in. */
 export type CredentialHeader = 'authorization' | 'proxy-authorization' | 'x-api-key' | 'bastion-key';
@@ -66,28 +66,30 @@ export function presentedKey(headers: IncomingHttpHeaders, from: readonly Creden
  * nothing about which digests exist.
  */
 export class KeyIndex {
-  readonly #entries: { readonly digest: string; readonly principal: string }[] = [];
+  readonly #entries: { readonly digest: Buffer; readonly hex: string; readonly principal: string }[] = [];
 
   /**
-   * Adds a key digest (lowercase hex SHA-256) for `principal`.
-   * @throws Error when the digest already belongs to another principal (two principals cannot share a key).
+   * Adds a key digest (lowercase hex SHA-256, 64 characters) for `principal`.
+   * @throws TypeError for a digest that is not 64 lowercase hex characters; Error when the digest already belongs to another principal (two principals cannot share a key).
    */
   add(digest: string, principal: string): void {
-    const other = this.#entries.find((e) => e.digest === digest);
+    if (!/^[0-9a-f]{64}$/.test(digest)) throw new TypeError(`the key digest of ${principal} must be 64 lowercase hex characters (SHA-256)`);
+    const other = this.#entries.find((e) => e.hex === digest);
     if (other !== undefined) {
       if (other.principal !== principal) throw new Error(`${other.principal} and ${principal} share a key`);
       return;
     }
-    this.#entries.push({ digest, principal });
+    this.#entries.push({ digest: Buffer.from(digest, 'hex'), hex: digest, principal });
   }
 
   /** The principal `key` belongs to, or undefined. Keys outside 16-512 characters belong to nobody. */
   lookup(key: string): string | undefined {
     if (key.length < MIN_KEY_CHARS || key.length > MAX_KEY_CHARS) return undefined;
-    const digest = sha256Hex(key);
+    const digest = createHash('sha256').update(key).digest();
     let found: string | undefined;
+    // Every entry is compared (32 bytes, constant time), whatever matched.
     for (const e of this.#entries) {
-      if (constantTimeEqual(e.digest, digest)) found = e.principal;
+      if (timingSafeEqual(e.digest, digest)) found = e.principal;
     }
     return found;
   }

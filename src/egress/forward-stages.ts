@@ -296,10 +296,22 @@ export function swapReleased(headers: readonly (readonly [string, string])[], ur
  * vault), whether or not this request carried a placeholder.
  */
 export function responseRedaction(released: Released, live: readonly Secret[]): RedactionSet {
-  const swapped = [...released.named.values(), ...released.pasted.values()].map((s) => s.value.reveal());
+  const swapped = [...released.named.values(), ...released.pasted.values()].map((s) => s.value);
   if (swapped.length === 0 && live.length === 0) return NO_VALUES;
-  return compileRedaction([...swapped, ...live.map((s) => s.reveal())]);
+  // The vault hands out the same array (and the same Secret objects) for a host while its
+  // generation holds: the live values' forms are compiled once, not per request.
+  let liveForms = LIVE_FORMS.get(live);
+  if (liveForms === undefined) {
+    liveForms = compileRedaction(live.map((s) => s.reveal()));
+    LIVE_FORMS.set(live, liveForms);
+  }
+  const extra = swapped.filter((v) => !live.includes(v));
+  if (extra.length === 0) return liveForms;
+  return compileRedaction([...extra.map((v) => v.reveal()), ...live.map((s) => s.reveal())]);
 }
+
+/** Compiled forms of a host's live values, per array the vault returned (collected with it). */
+const LIVE_FORMS = new WeakMap<readonly Secret[], RedactionSet>();
 
 /**
  * `headers` asking for an identity-encoded answer (so an echoed value can be

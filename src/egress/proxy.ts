@@ -71,13 +71,19 @@ export interface ProxySecretInfo {
   readonly format?: string;
 }
 
-/** What the proxy needs from the vault. */
+/** What the proxy needs from the vault (src/vault/vault.ts `Vault`). */
 export interface PlaceholderResolver {
-  /** The secret behind an agent's placeholder, or undefined (forged, another agent's, revoked, expired). Throws on store failure (the request is denied). */
-  resolve(agent: string, placeholder: string): Promise<{ readonly secret: ProxySecretInfo; readonly version: number; readonly value: Secret } | undefined>;
-  /** Every live value (all versions in grace) of every secret bound to `host`: redacted from its responses. Throws on store failure (the request is denied). */
-  valuesForHost(host: string): Promise<readonly Secret[]>;
+  /** One consistent reading of the vault for one request: one store read. Throws on store failure (the request is denied). */
+  view(): Promise<PlaceholderView>;
   markUsed(secretId: string): void;
+}
+
+/** One generation of the vault (`VaultView`); its lookups throw on a decrypt failure (the request is denied). */
+export interface PlaceholderView {
+  /** The secret behind an agent's placeholder, or undefined (forged, another agent's, revoked, expired). */
+  resolve(agent: string, placeholder: string): { readonly secret: ProxySecretInfo; readonly version: number; readonly value: Secret } | undefined;
+  /** Every live value (all versions in grace) of every secret bound to `host`: redacted from its responses. */
+  valuesForHost(host: string): readonly Secret[];
 }
 
 /** What the proxy needs from the pasted-secret store (src/vault/pasted.ts). */
@@ -437,7 +443,14 @@ export class EgressProxy {
     const headers = forwardHeaders(req.headers).filter(([k]) => k !== tokenHeader);
     const bodyText = body.value.toString('latin1');
     const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
-    const released = await releasePlaceholders(requestParts(headers, ctx.url, bodyText), { agent, user }, target, this.#releaseDeps(agent, req.headers));
+    // One reading of the vault for the whole request: the placeholders released and the values redacted agree.
+    let view: PlaceholderView | undefined;
+    try {
+      view = await this.#deps.vault?.view();
+    } catch {
+      return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
+    }
+    const released = await releasePlaceholders(requestParts(headers, ctx.url, bodyText), { agent, user }, target, this.#releaseDeps(agent, req.headers, view));
     if (!released.ok) return this.#refuseStage(res, base, released);
 
     const dlp = outboundDlp([headers.map(([k, v]) => `${k}: ${v}`).join('\n'), ctx.url.pathname + ctx.url.search, bodyText], target.host, this.#deps.dlp);
@@ -451,7 +464,7 @@ export class EgressProxy {
 
     let live: readonly Secret[];
     try {
-      live = this.#deps.vault ? await this.#deps.vault.valuesForHost(target.host) : [];
+      live = view ? view.valuesForHost(target.host) : [];
     } catch {
       return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
     }
@@ -463,14 +476,13 @@ export class EgressProxy {
   }
 
   /** The release stage's dependencies for one request of `agent`: the vault, the pasted store, the grants, the end-user step. */
-  #releaseDeps(agent: string, headers: IncomingHttpHeaders): ReleaseDeps {
+  #releaseDeps(agent: string, headers: IncomingHttpHeaders, view: PlaceholderView | undefined): ReleaseDeps {
     const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
-    const vault = this.#deps.vault;
     const pasted = this.#deps.pasted;
     const users = this.#deps.users;
     return {
       resolve: async (ph) => {
-        const r = vault ? await vault.resolve(agent, ph) : undefined;
+        const r = view?.resolve(agent, ph);
         return r && { info: r.secret, value: r.value };
       },
       ...(pasted ? { findPasted: (token: string) => pasted.find(token) } : {}),
@@ -570,7 +582,7 @@ export class EgressProxy {
       const hosts = this.#deps.config.secrets.get(name)?.hosts;
       if (hosts !== undefined && hostMatchesAny(hosts, host)) return true;
     }
-    return (await this.#deps.vault.valuesForHost(host)).length > 0;
+    return (await this.#deps.vault.view()).valuesForHost(host).length > 0;
   }
 
   /**

@@ -89,6 +89,16 @@ export interface ResolvedPlaceholder {
   readonly value: Secret;
 }
 
+/** One generation of the vault, read once ({@link Vault.view}): the same lookups, synchronous. */
+export interface VaultView {
+  /** As {@link Vault.resolve}. @throws BastionError `ERR_VAULT_DECRYPT` */
+  resolve(agent: string, placeholder: string): ResolvedPlaceholder | undefined;
+  /** As {@link Vault.current}. @throws BastionError `ERR_VAULT_DECRYPT`; TypeError / RangeError on an invalid name */
+  current(name: string): ResolvedPlaceholder | undefined;
+  /** As {@link Vault.valuesForHost}; the same array for the same host while the generation and expiries hold. @throws BastionError `ERR_VAULT_DECRYPT` */
+  valuesForHost(host: string): readonly Secret[];
+}
+
 /** Where a secret may be sent, given at {@link Vault.add}. */
 export interface VaultSecretMeta {
   /** At least one host pattern: `api.github.com`, `*.slack.com`, an IP literal. */
@@ -346,7 +356,11 @@ export class Vault {
    */
   async resolve(agent: string, placeholder: string): Promise<ResolvedPlaceholder | undefined> {
     if (typeof agent !== 'string' || agent === '' || !isPlaceholder(placeholder)) return undefined;
-    const state = await this.#current();
+    return this.#resolveIn(await this.#current(), agent, placeholder);
+  }
+
+  #resolveIn(state: IndexState, agent: string, placeholder: string): ResolvedPlaceholder | undefined {
+    if (typeof agent !== 'string' || agent === '' || !isPlaceholder(placeholder)) return undefined;
     const hit = this.#agentIndex(state, agent).get(placeholder);
     if (hit === undefined) return undefined;
     if (hit.expiresAt !== null && hit.expiresAt <= this.#now()) return undefined;
@@ -364,7 +378,11 @@ export class Vault {
    */
   async current(name: string): Promise<ResolvedPlaceholder | undefined> {
     assertSecretName(name);
-    const state = await this.#current();
+    return this.#currentIn(await this.#current(), name);
+  }
+
+  #currentIn(state: IndexState, name: string): ResolvedPlaceholder | undefined {
+    assertSecretName(name);
     const hit = state.currentByName.get(name);
     const secret = hit === undefined ? undefined : state.secrets.get(hit.secretId);
     if (hit === undefined || secret === undefined) return undefined;
@@ -381,7 +399,28 @@ export class Vault {
    * @throws BastionError `ERR_STORE`, `ERR_VAULT_DECRYPT` (the caller refuses the request)
    */
   async valuesForHost(host: string): Promise<readonly Secret[]> {
+    return this.#valuesForHostIn(await this.#current(), host);
+  }
+
+  /**
+   * One consistent reading of the vault for one request: the generation is read
+   * once (one small store read), and the view's lookups, the same as
+   * {@link resolve}, {@link current} and {@link valuesForHost}, answer from that
+   * generation without another read. Hold it for one request only: a change
+   * made afterwards (a revoke from the CLI) is seen by the next view.
+   * The view's methods throw `ERR_VAULT_DECRYPT` like the async ones.
+   * @throws BastionError `ERR_STORE` (the caller refuses the request)
+   */
+  async view(): Promise<VaultView> {
     const state = await this.#current();
+    return {
+      resolve: (agent, placeholder) => this.#resolveIn(state, agent, placeholder),
+      current: (name) => this.#currentIn(state, name),
+      valuesForHost: (host) => this.#valuesForHostIn(state, host),
+    };
+  }
+
+  #valuesForHostIn(state: IndexState, host: string): readonly Secret[] {
     const h = normalizeHost(host);
     let byHost = this.#byHost.get(state);
     if (byHost === undefined) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { GENESIS_HASH, chainRecord, checkpointPayload, recordHash, verifyChain } from '../../src/audit/chain.ts';
-import { canonicalJson } from '../../src/audit/canonical.ts';
+import { GENESIS_HASH, chainRecord, chainRecords, checkpointPayload, recordHash, verifyChain } from '../../src/audit/chain.ts';
+import { canonicalJson, jsonSnapshot } from '../../src/audit/canonical.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../../src/audit/types.ts';
 import { generateEd25519, keyIdOf, sha256Hex, signEd25519 } from '../../src/util/crypto.ts';
 import { sampleEvent } from './fixtures.ts';
@@ -241,6 +241,20 @@ test('property: any single alteration, removal or swap is never verified ok', as
       else [mutated[mutation.i], mutated[mutation.j]] = [mutated[mutation.j]!, mutated[mutation.i]!];
       const result = await verifyChain(mutated, checkpoints, keys);
       assert.equal(result.ok, false);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('chainRecords({snapshots}): the same records as the full path, for any JSON event snapshotted first', () => {
+  const event = fc.record({ door: fc.constantFrom('tool', 'model', 'network'), detail: fc.jsonValue({ maxDepth: 4 }), hash: fc.option(fc.string(), { nil: undefined }) });
+  fc.assert(
+    fc.property(fc.array(event, { minLength: 1, maxLength: 5 }), fc.option(fc.record({ seq: fc.integer({ min: 1, max: 1e6 }), hash: fc.stringMatching(/^[0-9a-f]{64}$/) }), { nil: undefined }), (events, tip) => {
+      const snaps = events.map((e, i) => jsonSnapshot({ ...sampleEvent(i), ...e } as unknown as AuditEvent));
+      const full = chainRecords(tip, snaps);
+      const fast = chainRecords(tip, snaps, { snapshots: true });
+      assert.deepEqual(fast, full);
+      for (const r of fast) assert.equal(r.hash, recordHash(r));
     }),
     { numRuns: 300 },
   );

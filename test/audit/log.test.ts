@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { checkpointPayload } from '../../src/audit/chain.ts';
-import { AuditLog, verifyAudit, LAZY_LINGER_MS } from '../../src/audit/log.ts';
+import { AuditLog, verifyAudit } from '../../src/audit/log.ts';
 import type { AuditCheckpoint, AuditRecord } from '../../src/audit/types.ts';
 import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -373,7 +373,7 @@ describe('tampering with the SQLite file is detected', () => {
   });
 });
 
-test('lazy appends share a commit; an urgent append or a flush ends the wait', async () => {
+test('lazy appends share a commit; an urgent append or a flush ends the wait', { timeout: 30_000 }, async () => {
   const store = await openSqliteStore(':memory:');
   let commits = 0;
   const counted = new Proxy(store, {
@@ -388,20 +388,23 @@ test('lazy appends share a commit; an urgent append or a flush ends the wait', a
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  const log = await AuditLog.open(counted, { checkpointEvery: 10_000 });
-  // Lazy events appended over several turns still land in one batch (within LAZY_LINGER_MS).
+  // A linger longer than the test's timeout: only a flush or an urgent append can end the wait.
+  const log = await AuditLog.open(counted, { checkpointEvery: 10_000, lazyLingerMs: 3_600_000 });
+  // Lazy events appended over several turns land in one batch.
   const lazy = [log.append(sampleEvent(1), { lazy: true })];
   await new Promise((r) => setImmediate(r));
   lazy.push(log.append(sampleEvent(2), { lazy: true }));
   await new Promise((r) => setImmediate(r));
   lazy.push(log.append(sampleEvent(3), { lazy: true }));
+  assert.equal(commits, 0, 'lazy events wait');
+  await log.flush();
   await Promise.all(lazy);
   assert.equal(commits, 1);
-  // An urgent append does not wait for the linger.
-  void log.append(sampleEvent(4), { lazy: true });
-  const started = performance.now();
+  // An urgent append does not wait for the linger, and carries the lazy one queued before it.
+  const queued = log.append(sampleEvent(4), { lazy: true });
   await log.append(sampleEvent(5));
-  assert.ok(performance.now() - started < LAZY_LINGER_MS * 20);
+  assert.equal((await queued).seq, 4);
+  assert.equal(commits, 2);
   assert.equal((await store.lastAudit())?.seq, 5);
   await log.close();
   await store.close();

@@ -24,7 +24,7 @@ import {
   type StageResult,
 } from '../../src/egress/forward-stages.ts';
 import { dlpScan } from '../../src/egress/dlp.ts';
-import { NO_VALUES } from '../../src/redact/index.ts';
+import { NO_VALUES, REDACTED_VALUE, redactBytes } from '../../src/redact/index.ts';
 import { Secret } from '../../src/util/secret.ts';
 
 const PH = 'bst_ph_' + 'abcdefghijklmnopqrstuvwxyz234567';
@@ -184,8 +184,15 @@ test('DLP: a detector that throws fails closed (dlp.error, 503)', () => {
 
 test('response: redacted of swapped and live values; identity asked for when redacting', () => {
   assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, []), NO_VALUES);
-  const set = responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, [new Secret(VALUE)]);
+  const live = [new Secret(VALUE)];
+  const set = responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, live);
   assert.ok(set.forms.length > 0);
+  assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, live), set, 'the live values of one vault reading are compiled once');
+  // A swapped value the host's live set does not hold (a pasted secret) is redacted too.
+  const pastedValue = new Secret('pasted-value-0123456789');
+  const withPasted = responseRedaction({ inserts: [], named: new Map(), pasted: new Map([['t', { value: pastedValue }]]) } as unknown as Parameters<typeof responseRedaction>[0], live);
+  assert.notEqual(withPasted, set);
+  assert.equal(redactBytes(Buffer.from(`a ${VALUE} b pasted-value-0123456789 c`), withPasted).out.toString(), `a ${REDACTED_VALUE} b ${REDACTED_VALUE} c`);
   assert.deepEqual(askIdentity([['accept-encoding', 'gzip, br'], ['x', '1']]), [['x', '1'], ['accept-encoding', 'identity']]);
   assert.deepEqual(askIdentity([]), [['accept-encoding', 'identity']], 'no Accept-Encoding means any coding: identity is asked for');
   const headers = responseHeaders({ 'x-echo': `v=${VALUE}`, 'content-length': '10', connection: 'close', 'content-encoding': 'gzip' }, { redaction: set, decoded: true });

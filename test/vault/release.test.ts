@@ -346,3 +346,42 @@ test('Vault.valuesForHost: every live value of every secret bound to the host, r
     await store.close();
   }
 });
+
+test('Vault.view: one generation read per view; its lookups answer from that generation, a later view sees a revoke', async () => {
+  const store = await openSqliteStore(':memory:');
+  const vault = await Vault.open(store, kekFromBytes(randomKeyBytes(32)), { rotationGraceMs: 1000 });
+  try {
+    await vault.add('gh', new Secret('gh-one'), { hosts: ['api.github.com'], header: 'Authorization' });
+    const ph = await vault.placeholder('gh', 'agent-a');
+    let reads = 0;
+    const real = store.vaultGeneration.bind(store);
+    store.vaultGeneration = async () => {
+      reads++;
+      return real();
+    };
+    const view = await vault.view();
+    assert.equal(reads, 1);
+    assert.equal(view.resolve('agent-a', ph)?.value.reveal(), 'gh-one');
+    assert.equal(view.resolve('agent-b', ph), undefined, 'another agent');
+    assert.equal(view.current('gh')?.value.reveal(), 'gh-one');
+    const live = view.valuesForHost('api.github.com');
+    assert.deepEqual(live.map((s) => s.reveal()), ['gh-one']);
+    assert.equal(view.valuesForHost('api.github.com'), live, 'the same array while the generation holds');
+    assert.ok(live.includes(view.resolve('agent-a', ph)!.value), 'the same Secret object as the released one');
+    assert.equal(reads, 1, 'lookups on a view read nothing');
+    await vault.revoke('gh');
+    assert.equal(view.resolve('agent-a', ph)?.value.reveal(), 'gh-one', 'a view is one generation');
+    const after = await vault.view();
+    assert.equal(after.resolve('agent-a', ph), undefined, 'the next view sees the revoke');
+    assert.deepEqual(after.valuesForHost('api.github.com'), []);
+  } finally {
+    await store.close();
+  }
+});
+
+test('Vault.view: a store failure rejects with ERR_STORE (the door refuses)', async () => {
+  const store = await openSqliteStore(':memory:');
+  const vault = await Vault.open(store, kekFromBytes(randomKeyBytes(32)), { rotationGraceMs: 1000 });
+  await store.close();
+  await assert.rejects(vault.view(), (e: unknown) => (e as { code?: string }).code === 'ERR_STORE');
+});
