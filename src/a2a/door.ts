@@ -29,12 +29,14 @@ import type { AuditEvent } from '../audit/types.ts';
 import { allow, type Decision } from '../decision.ts';
 import type { BastionErrorCode } from '../errors.ts';
 import type { SigningKey } from '../identity/keys.ts';
-import type { Gateway } from '../server/gateway.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import type { AuditStep } from '../door/audit-step.ts';
+import type { KeyIndex } from '../door/authenticate.ts';
 import { readBody } from '../door/body.ts';
 import { authenticateAgent, presentedKey } from '../door/authenticate.ts';
 import { refusal } from '../door/refusal.ts';
 import type { Reason } from '../door/reasons.ts';
-import type { StoredPeer } from './peer-store.ts';
+import type { PeerStore, StoredPeer } from './peer-store.ts';
 import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
 import { DEFAULTS } from '../defaults.ts';
@@ -63,6 +65,19 @@ export interface A2aDoorOptions {
   readonly nonces?: NonceStore;
 }
 
+/**
+ * What the agent-to-agent door is built from (the composition root, `Gateway`,
+ * passes its parts): the config, agent authentication, the identity's signing
+ * key, the peer registry and the audit step.
+ */
+export interface A2aDoorDeps {
+  readonly config: ResolvedConfig;
+  readonly agentKeys: KeyIndex;
+  readonly identity: { signingKey(): Promise<SigningKey> };
+  readonly store: Pick<PeerStore, 'getPeer' | 'getPeerByInboundDigest'>;
+  readonly auditStep: Pick<AuditStep, 'durable'>;
+}
+
 /** One request through the door, collected for its audit record. */
 interface Exchange {
   readonly started: number;
@@ -88,8 +103,8 @@ interface Refusal {
 class TooLarge extends Error {}
 
 export class A2aDoor {
-  readonly #gateway: Gateway;
-  readonly #a2a: NonNullable<Gateway['config']['a2a']>;
+  readonly #gateway: A2aDoorDeps;
+  readonly #a2a: NonNullable<ResolvedConfig['a2a']>;
   readonly #kek: Kek;
   readonly #now: () => number;
   readonly #timeoutMs: number;
@@ -98,7 +113,7 @@ export class A2aDoor {
   /** Verification keys per peer, rebuilt when the peer's registration changes. */
   readonly #keys = new Map<string, { readonly stamp: string; readonly keys: PeerKeys }>();
 
-  private constructor(gateway: Gateway, opts: A2aDoorOptions, nonces: NonceStore) {
+  private constructor(gateway: A2aDoorDeps, opts: A2aDoorOptions, nonces: NonceStore) {
     const a2a = gateway.config.a2a;
     if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
     this.#gateway = gateway;
@@ -121,7 +136,7 @@ export class A2aDoor {
    * @throws TypeError when the config has no `a2a` section; BastionError `ERR_STORE`
    *   when the nonce table cannot be opened.
    */
-  static async open(gateway: Gateway, opts: A2aDoorOptions): Promise<A2aDoor> {
+  static async open(gateway: A2aDoorDeps, opts: A2aDoorOptions): Promise<A2aDoor> {
     const a2a = gateway.config.a2a;
     if (a2a === undefined) throw new TypeError('A2aDoor: the config has no a2a section');
     const nonces =

@@ -27,8 +27,9 @@ import type { ResolvedAbility, ResolvedConfig } from '../config/types.ts';
 import { deny, type Decision } from '../decision.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { isBastionError, type BastionErrorCode } from '../errors.ts';
-import { EgressGuard, type EgressVerdict } from '../egress/guard.ts';
-import { PinnedDispatcherPool } from '../egress/pinned-connector.ts';
+import type { EgressGuard, EgressVerdict } from '../egress/guard.ts';
+import { parseEgressTarget } from '../net/target.ts';
+import { PinnedDispatcherPool } from '../net/pinned-connector.ts';
 import { compileRedaction, redactString } from '../redact/index.ts';
 import type { CallContext, OutboundSigner } from '../identity/signer.ts';
 import type { Secret } from '../util/secret.ts';
@@ -145,7 +146,7 @@ export class AbilityRunner {
     const headers = built.headers;
 
     // 2. The network door: the ability's origin is its grant; SSRF, static hosts and exceptions apply.
-    const target = EgressGuard.parseUrl(built.url.href, built.method);
+    const target = parseEgressTarget(built.url.href, built.method);
     if (target === undefined) return refuse(deny('ssrf.unparsable', 'ssrf-guard'), 'ERR_EGRESS_SSRF', 'Bastion refused this call: the destination is not allowed');
     const verdict: EgressVerdict = await this.#deps.guard.checkGranted(call.context.agent, target, rule);
     if (verdict.address !== undefined) record.address = verdict.address;

@@ -5,7 +5,11 @@
  */
 import type { AbilityRunner } from '../abilities/runner.ts';
 import { BastionError } from '../errors.ts';
-import type { Gateway } from '../server/gateway.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import type { AuditStep } from '../door/audit-step.ts';
+import type { KeyIndex } from '../door/authenticate.ts';
+import type { UserVerifier } from '../door/user.ts';
+import type { CaStore } from './ca-store.ts';
 import type { Kek } from '../vault/kek.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -29,6 +33,24 @@ export interface NetworkDoor {
 }
 
 
+/**
+ * What the network door is built from (the composition root, `Gateway`, passes
+ * its parts): the config, the egress guard, the vault, pasted secrets and the
+ * ability runner (undefined without a KEK: the door refuses to open), agent
+ * authentication, the end-user step, the CA store and the audit step.
+ */
+export interface NetworkDoorDeps {
+  readonly config: ResolvedConfig;
+  readonly guard: EgressGuard;
+  readonly vault: Vault | undefined;
+  readonly pasted: PastedSecrets | undefined;
+  readonly abilities: AbilityRunner | undefined;
+  readonly agentKeys: KeyIndex;
+  readonly users: UserVerifier;
+  readonly store: CaStore;
+  readonly auditStep: Pick<AuditStep, 'batched'>;
+}
+
 /** Options of {@link openNetworkDoor}. */
 export interface NetworkDoorOptions {
   /** The KEK the gateway was opened with: it seals the local CA's key. */
@@ -44,7 +66,7 @@ export interface NetworkDoorOptions {
  * listening) over the gateway's egress guard, vault and pasted secrets.
  * @throws BastionError `ERR_VAULT_KEY` (the gateway was opened without a KEK), `ERR_STORE`, `ERR_CA`.
  */
-export async function openNetworkDoor(gateway: Gateway, opts: NetworkDoorOptions): Promise<NetworkDoor> {
+export async function openNetworkDoor(gateway: NetworkDoorDeps, opts: NetworkDoorOptions): Promise<NetworkDoor> {
   const { vault, pasted, abilities, guard, config } = gateway;
   if (vault === undefined || pasted === undefined || abilities === undefined) throw new BastionError('ERR_VAULT_KEY', 'the network door needs the vault: open the gateway with the KEK');
   const issuer = await LeafIssuer.open(await loadOrCreateLocalCa(gateway.store, opts.kek));

@@ -29,17 +29,12 @@ import ipaddr from 'ipaddr.js';
 import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
-import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
+import { hostMatchesAny } from '../net/host-pattern.ts';
+import { parseEgressTarget, type EgressTarget } from '../net/target.ts';
 import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup } from './ssrf-classify.ts';
 
 /** One destination as the proxy sees it. `host` normalized; `path` the URL's pathname (`""` for CONNECT). */
-export interface EgressTarget {
-  readonly scheme: 'http' | 'https';
-  readonly host: string;
-  readonly port: number;
-  readonly method: string;
-  readonly path: string;
-}
+export type { EgressTarget } from '../net/target.ts';
 
 /** The guard's answer. `address` (an IP literal) is set when allowed: dial exactly it. */
 export interface EgressVerdict {
@@ -99,23 +94,9 @@ export class EgressGuard {
     this.#now = opts.now ?? Date.now;
   }
 
-  /**
-   * Parses a URL (`http:`/`https:` only) into a target, or undefined when it
-   * does not parse. The port defaults from the scheme; the path is WHATWG's
-   * normalized pathname (dot segments resolved).
-   */
+  /** {@link parseEgressTarget}, kept on the guard for its callers. */
   static parseUrl(input: string, method = 'GET'): EgressTarget | undefined {
-    let url: URL;
-    try {
-      url = new URL(input);
-    } catch {
-      return undefined;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-    // An empty label (".example.com", "a..example.com") is no host a rule could mean.
-    if (url.hostname === '' || url.hostname.startsWith('.') || url.hostname.includes('..')) return undefined;
-    const scheme = url.protocol === 'https:' ? 'https' : 'http';
-    return { scheme, host: normalizeHost(url.hostname), port: url.port === '' ? (scheme === 'https' ? 443 : 80) : Number(url.port), method, path: url.pathname };
+    return parseEgressTarget(input, method);
   }
 
   /**

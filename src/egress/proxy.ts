@@ -58,7 +58,7 @@ import {
 } from './forward-stages.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
-import { PinnedDispatcherPool } from './pinned-connector.ts';
+import { PinnedDispatcherPool } from '../net/pinned-connector.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { isJsonMediaType, ResponseRedactor, type RedactionSet } from '../redact/index.ts';
 

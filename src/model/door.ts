@@ -31,7 +31,12 @@ import { allow, deny, type Decision } from '../decision.ts';
 import { PromptLeakTracker, ruleBasedDetector, type PromptAttackDetector } from '../detect/prompt-attacks.ts';
 import { BastionError, isBastionError } from '../errors.ts';
 import { ToolMetaIndex } from '../policy/tool-meta.ts';
-import type { Gateway } from '../server/gateway.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import type { AuditStep } from '../door/audit-step.ts';
+import type { KeyIndex } from '../door/authenticate.ts';
+import type { UserVerifier } from '../door/user.ts';
+import type { PolicyEngine } from '../policy/engine.ts';
+import type { BanStore } from './ban-store.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -96,9 +101,23 @@ interface AnswerFilter {
   observe?: ((channel: string, text: string) => void) | undefined;
 }
 
+/**
+ * What the model door is built from (the composition root, `Gateway`, passes
+ * its parts): the config, agent authentication, the end-user step, the ban
+ * store, the tool door's policy (to filter the tools offered) and the audit step.
+ */
+export interface ModelDoorDeps {
+  readonly config: ResolvedConfig;
+  readonly agentKeys: KeyIndex;
+  readonly users: UserVerifier;
+  readonly store: BanStore;
+  readonly deps: { readonly policy: Pick<PolicyEngine, 'authorize'> };
+  readonly auditStep: Pick<AuditStep, 'batched'>;
+}
+
 /** The model door. One per gateway; `handle` serves `/v1/chat/completions`, `/v1/messages` and `/v1/models`. */
 export class ModelDoor {
-  readonly #gateway: Gateway;
+  readonly #gateway: ModelDoorDeps;
   readonly #opts: ModelDoorOptions;
   readonly #limiter: ModelRateLimiter;
   readonly #detectors: readonly PromptAttackDetector[];
@@ -109,7 +128,7 @@ export class ModelDoor {
   readonly #keepTool = new Map<string, boolean>();
   readonly #alerter: Alerter = (kind, severity, agent, user, summary, detail) => this.#alert(kind, severity, agent, user, summary, detail);
 
-  private constructor(gateway: Gateway, opts: ModelDoorOptions, limiter: ModelRateLimiter) {
+  private constructor(gateway: ModelDoorDeps, opts: ModelDoorOptions, limiter: ModelRateLimiter) {
     this.#gateway = gateway;
     this.#opts = opts;
     this.#limiter = limiter;
@@ -124,7 +143,7 @@ export class ModelDoor {
    * Opens the door: the rate limiter (Redis when `redis` is configured, else memory).
    * @throws BastionError `ERR_CONFIG_INVALID` (a bad Redis URL)
    */
-  static async open(gateway: Gateway, opts: ModelDoorOptions = {}): Promise<ModelDoor> {
+  static async open(gateway: ModelDoorDeps, opts: ModelDoorOptions = {}): Promise<ModelDoor> {
     const cfg = gateway.config;
     const limiter = await ModelRateLimiter.create(cfg.modelDoor.rateLimits, cfg.redis ? { redisUrl: cfg.redis.url.reveal(), keyPrefix: `${cfg.redis.keyPrefix}rl:` } : {});
     return new ModelDoor(gateway, opts, limiter);

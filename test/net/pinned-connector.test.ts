@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { pinnedDispatcher, UnpinnedHostError } from '../../src/egress/pinned-connector.ts';
+import { pinnedDispatcher, UnpinnedHostError } from '../../src/net/pinned-connector.ts';
 
 let server: Server;
 let port: number;
