@@ -428,3 +428,32 @@ describe('readStdin', () => {
     await assert.rejects(p, /boom/);
   });
 });
+
+describe('CLI admin records are checkpointed', () => {
+  /** Runs `bastion <args>` in the project. */
+  function bastion(args: string[], input?: string): Run {
+    const base: Record<string, string | undefined> = { ...process.env, BASTION_MASTER_KEY: undefined, BASTION_CONFIG: undefined };
+    const r = spawnSync(process.execPath, [CLI, ...args], {
+      encoding: 'utf8',
+      env: Object.fromEntries(Object.entries(base).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
+      timeout: 60_000,
+      ...(input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input }),
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  test('secret add, rotate, placeholder and revoke on a store only the CLI has written: audit verify passes (each record carries a signed checkpoint)', () => {
+    const p = project();
+    for (const [args, input] of [
+      [['secret', 'add', 'github', '--hosts', 'api.github.com', '--config', p.config], VALUE],
+      [['secret', 'rotate', 'github', '--config', p.config], `${VALUE}-2`],
+      [['secret', 'placeholder', 'github', '--agent', 'alice', '--config', p.config], undefined],
+      [['secret', 'revoke', 'github', '--config', p.config], undefined],
+    ] as const) {
+      const r = bastion([...args], input);
+      assert.equal(r.status, EXIT.OK, `${args.join(' ')}: ${r.stderr}`);
+      const verify = bastion(['audit', 'verify', '--config', p.config]);
+      assert.equal(verify.status, EXIT.OK, `audit verify after ${args.slice(0, 2).join(' ')}: ${verify.stdout}${verify.stderr}`);
+    }
+  });
+});

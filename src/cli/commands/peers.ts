@@ -22,7 +22,8 @@ import { Secret } from '../../util/secret.ts';
 import { loadKek, MASTER_KEY_ENV, type Kek } from '../../vault/kek.ts';
 import { Vault } from '../../vault/vault.ts';
 import { parseFlags } from '../args.ts';
-import { appendAdminAudit } from './admin-audit.ts';
+import { appendAdminAudit, type CliCheckpointSigner } from './admin-audit.ts';
+import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -54,6 +55,11 @@ ${EXIT_CODES}`;
 
 type Verb = 'add' | 'token' | 'list' | 'remove';
 
+
+/** A checkpoint signer when the command loaded the KEK (it seals the audit signing key); else none: the gateway signs the skipped position later. */
+function signerOf(opened: { readonly config: ResolvedConfig; readonly store: Store; readonly kek?: Kek }): CliCheckpointSigner | undefined {
+  return opened.kek === undefined ? undefined : { store: opened.store, keyProtector: kekKeyProtector(opened.kek), checkpointEvery: opened.config.audit.checkpointEvery };
+}
 
 /** Loads the config (lenient) and opens the store; with `needKek`, also loads the KEK and checks it opens the vault. */
 async function open(verb: Verb, configFlag: string | undefined, io: CliIO, needKek: boolean): Promise<{ config: ResolvedConfig; store: Store; kek?: Kek } | number> {
@@ -252,7 +258,7 @@ export const peers: CliCommand = async (argv, io) => {
         io.stderr(`bastion peers token: no peer named ${name}\n`);
         return EXIT.NOT_FOUND;
       }
-      await appendAdminAudit(opened.store, 'peer.token', name, started, {});
+      await appendAdminAudit(opened.store, 'peer.token', name, started, {}, signerOf(opened));
       io.stdout(`outbound token of peer ${name} set\n`);
       return EXIT.OK;
     } catch (err) {
@@ -305,7 +311,7 @@ export const peers: CliCommand = async (argv, io) => {
       return EXIT.FAILED;
     }
     const info = peerInfo(added.peer);
-    await appendAdminAudit(opened.store, 'peer.add', name, started, { url: info.url, sender: info.sender, keys: info.keys, outboundToken: info.outboundToken });
+    await appendAdminAudit(opened.store, 'peer.add', name, started, { url: info.url, sender: info.sender, keys: info.keys, outboundToken: info.outboundToken }, signerOf(opened));
     const inbound = added.inboundToken.reveal();
     if (values.json === true) {
       io.stdout(`${JSON.stringify({ peer: info, inboundToken: inbound })}\n`);

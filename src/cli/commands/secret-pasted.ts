@@ -112,7 +112,7 @@ export const secretPasted: CliCommand = async (argv, io) => {
       previousHosts: before.hosts,
       hosts: after,
       ...(overridden.length > 0 ? { unsafeAllowSharedSuffix: overridden } : {}),
-    });
+    }, opened.signer);
     io.stdout(`bound ${token} to ${after.join(', ')}\n`);
     return EXIT.OK;
   } catch (err) {

@@ -19,7 +19,8 @@ import { loadKek, MASTER_KEY_ENV } from '../../vault/kek.ts';
 import { checkHostBinding, hostBindingMessage, isUsableStoredHost, type HostBindingRefusal } from '../../vault/host-binding.ts';
 import { assertSecretName, MAX_SECRET_VALUE_BYTES, normalizeSecretMeta, Vault, type VaultSecretInfo } from '../../vault/vault.ts';
 import { parseFlags } from '../args.ts';
-import { appendAdminAudit } from './admin-audit.ts';
+import { appendAdminAudit, type CliCheckpointSigner } from './admin-audit.ts';
+import { kekKeyProtector } from '../../vault/key-protector.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
 
@@ -80,6 +81,8 @@ export interface Opened {
   readonly config: ResolvedConfig;
   readonly store: Store;
   readonly vault: Vault;
+  /** Signs a checkpoint over the command's audit record (the KEK seals the audit signing key). */
+  readonly signer: CliCheckpointSigner;
 }
 
 /** Loads the config (lenient: unresolved references do not matter here), the KEK and the store, and opens the vault. */
@@ -106,7 +109,8 @@ export async function openVault(verb: string, configFlag: string | undefined, io
     return EXIT.STORE;
   }
   try {
-    return { config, store, vault: await Vault.open(store, kek, { rotationGraceMs: config.vault.rotationGraceMs }) };
+    const signer: CliCheckpointSigner = { store, keyProtector: kekKeyProtector(kek), checkpointEvery: config.audit.checkpointEvery };
+    return { config, store, vault: await Vault.open(store, kek, { rotationGraceMs: config.vault.rotationGraceMs }), signer };
   } catch (err) {
     await store.close();
     return failure(verb, err, io);
@@ -309,7 +313,7 @@ export const secretAdd: CliCommand = async (argv, io) => {
       version: info.version,
       hosts: info.hosts,
       ...(checked.length > 0 ? { unsafeAllowSharedSuffix: checked } : {}),
-    });
+    }, opened.signer);
     io.stdout(`added ${name} (version 1) for ${info.hosts.join(', ')}${info.header === undefined ? '' : `, sent in ${info.header}`}\n`);
     if (declared === undefined) {
       io.stderr(`note: ${name} is not declared under secrets in the config; declare it and list it in agents.AGENT.secrets so an agent may use it\n`);
@@ -380,7 +384,7 @@ export const secretRotate: CliCommand = async (argv, io) => {
     const started = performance.now();
     const info = await vault.rotate(name, value);
     const graceUntil = (info.rotatedAt ?? Date.now()) + config.vault.rotationGraceMs;
-    await appendAdminAudit(store, 'secret.rotate', name, started, { secretId: info.id, version: info.version, graceUntil: new Date(graceUntil).toISOString() });
+    await appendAdminAudit(store, 'secret.rotate', name, started, { secretId: info.id, version: info.version, graceUntil: new Date(graceUntil).toISOString() }, opened.signer);
     io.stdout(`rotated ${name} to version ${info.version}; version ${info.version - 1} stays valid until ${iso(graceUntil)}\n`);
     return EXIT.OK;
   } catch (err) {
@@ -403,7 +407,7 @@ export const secretRevoke: CliCommand = async (argv, io) => {
     const started = performance.now();
     const info = await vault.info(name);
     await vault.revoke(name);
-    await appendAdminAudit(store, 'secret.revoke', name, started, { secretId: info.id, version: info.version });
+    await appendAdminAudit(store, 'secret.revoke', name, started, { secretId: info.id, version: info.version }, opened.signer);
     io.stdout(`revoked ${name}; its placeholders no longer resolve\n`);
     return EXIT.OK;
   } catch (err) {
@@ -447,7 +451,7 @@ export const secretPlaceholder: CliCommand = async (argv, io) => {
     const started = performance.now();
     const placeholder = await vault.placeholder(name, agent);
     const info = await vault.info(name);
-    await appendAdminAudit(store, 'secret.placeholder', name, started, { secretId: info.id, version: info.version, forAgent: agent });
+    await appendAdminAudit(store, 'secret.placeholder', name, started, { secretId: info.id, version: info.version, forAgent: agent }, opened.signer);
     io.stdout(`${placeholder}\n`);
     return EXIT.OK;
   } catch (err) {
