@@ -70,7 +70,8 @@ for (const group of names) {
   rows.push({ group, killed, survived, timeout, errors, score: valid === 0 ? 1 : (killed + timeout) / valid });
   const lines = results
     .filter((r) => r.status === 'Survived' || r.status === 'NoCoverage')
-    .map((r) => `${r.fileName}:${r.location.start.line + 1}:${r.location.start.column + 1} ${r.mutatorName} ${JSON.stringify(r.replacement ?? '')}`);
+    // A MutantResult's location is the report schema's: lines and columns count from 1.
+    .map((r) => `${r.fileName}:${r.location.start.line}:${r.location.start.column} ${r.mutatorName} ${JSON.stringify(r.replacement ?? '')}`);
   writeFileSync(join(root, 'reports', 'mutation', `${group}.txt`), lines.join('\n') + '\n');
 }
 
