@@ -100,7 +100,8 @@ export class AuditStep {
     const now = this.#now();
     if (now - this.#lastReport < this.#reportEveryMs) return;
     this.#lastReport = now;
-    const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERR_AUDIT_WRITE';
+    const own = (err as { code?: unknown } | null | undefined)?.code;
+    const code = typeof own === 'string' ? own : 'ERR_AUDIT_WRITE';
     try {
       this.#onFailure?.({ door: event.door, method: event.method, durability, code, count: this.#durableFailures + this.#batchedFailures });
     } catch {

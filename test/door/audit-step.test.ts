@@ -90,6 +90,21 @@ test('auditEventOf: one record shape from the request context (times in ms, the 
   const anon = auditEventOf(newRequestContext('tool', 'http.POST', 0), { effect: 'deny', reason: 'auth.missing', rule: 'http' }, 'denied', {}, 1);
   assert.equal('user' in anon, false);
   assert.equal('session' in anon, false);
+  assert.deepEqual(anon.detail, {}, 'no user, no conversation: nothing claimed about them');
+});
+
+test('auditEventOf: the MCP session is recorded when known; an asserted (unproven) user is never marked verified', async (t) => {
+  const { auditEventOf, newRequestContext } = await import('../../src/door/context.ts');
+  const ctx = newRequestContext('tool', 'tools/call', 500);
+  ctx.user = { id: 'bob', verified: false };
+  ctx.session = 's-42';
+  const e = auditEventOf(ctx, { effect: 'allow', reason: 'policy.permit', rule: 'p1' }, 'ok', {}, 520);
+  assert.equal(e.session, 's-42');
+  assert.equal(e.user, 'bob');
+  assert.deepEqual(e.detail, {});
+  // The record's time is the arrival: the clock now, less the time elapsed since arrival.
+  t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 });
+  assert.equal(auditEventOf(ctx, { effect: 'allow', reason: 'policy.permit', rule: 'p1' }, 'ok', {}, 750).time, new Date(1_700_000_000_000 - 250).toISOString());
 });
 
 test('the report carries the failure\'s own code (ERR_AUDIT_WRITE when it has none), its durability, and the count over both kinds', async () => {

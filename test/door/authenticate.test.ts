@@ -101,3 +101,13 @@ test('KeyIndex: a key finds exactly its principal; two principals cannot share a
   assert.equal(index.size, 1);
   assert.throws(() => index.add(sha256Hex(KEY), 'b'), /a and b share a key/);
 });
+
+test('KeyIndex.add: a digest that is not exactly 64 lowercase hex characters is refused with TypeError, naming the principal', () => {
+  const good = sha256Hex(KEY);
+  for (const bad of [good.toUpperCase(), good.slice(1), `${good}0`, `x${good}`, `${good}x`, `${good.slice(0, 32)} ${good.slice(33)}`, '']) {
+    assert.throws(() => new KeyIndex().add(bad, 'ops'), (err: unknown) => err instanceof TypeError && /^the key digest of ops must be 64 lowercase hex/.test(err.message), JSON.stringify(bad));
+  }
+  const index = new KeyIndex();
+  index.add(good, 'ops');
+  assert.equal(index.lookup(KEY), 'ops');
+});
