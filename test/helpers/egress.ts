@@ -5,12 +5,13 @@
  * stand in for public hosts. Names reach them through `egress.staticHosts` and
  * `unsafeAllowPrivate` in the test config, never by weakening a default.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/load.ts';
 import { openNetworkDoor, type NetworkDoor } from '../../src/egress/door.ts';
 import { loadVaultKey } from '../../src/vault/kek.ts';
@@ -20,7 +21,7 @@ import { Gateway } from '../../src/server/gateway.ts';
 import type { AdminAlert } from '../../src/alerts/notifier.ts';
 import { ModelDoor } from '../../src/model/door.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
-import { tempDir } from './gateway.ts';
+import { ROOT, tempDir } from './gateway.ts';
 
 /** A certificate and key (PEM) for `names`, self-signed, P-256, made by openssl. */
 export function makeCert(dir: string, names: readonly string[], stem = 'origin'): { cert: string; key: string; certFile: string } {
@@ -96,6 +97,41 @@ export async function startOrigin(tls?: { cert: string; key: string }): Promise<
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * HTTPS origins on 127.0.0.1, one for each name in `hosts`, each with its own
+ * certificate for that name; `upstreamCa` holds the certificates (PEM, same
+ * order) for `startEgress`.
+ */
+export async function startHttpsOrigins<const H extends readonly string[]>(hosts: H): Promise<{ origins: { -readonly [K in keyof H]: Origin }; upstreamCa: string[] }> {
+  const certDir = tempDir();
+  const certs = hosts.map((host, i) => makeCert(certDir, [host], `origin-${i}`));
+  const origins = await Promise.all(certs.map((c) => startOrigin(c)));
+  return { origins: origins as { -readonly [K in keyof H]: Origin }, upstreamCa: certs.map((c) => c.cert) };
+}
+
+/**
+ * A YAML flow mapping for one upstream run from the misbehaving fixture
+ * (test/fixtures/bad-upstream.ts), with `secretHosts` when given.
+ */
+export function badUpstreamYaml(secretHosts?: readonly string[]): string {
+  const hosts = secretHosts === undefined ? '' : `, secretHosts: [${secretHosts.join(', ')}]`;
+  return `{ command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'))}]${hosts} }`;
+}
+
+const runFile = promisify(execFile);
+
+/**
+ * Runs `curl -sS -i --max-time 10 <args>` and resolves with what it printed
+ * (status lines, headers and body), also when curl exits non-zero.
+ */
+export async function curlRaw(args: readonly string[]): Promise<string> {
+  try {
+    return (await runFile('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
+  } catch (err) {
+    return (err as { stdout?: string }).stdout ?? '';
+  }
 }
 
 export const EGRESS_KEY = 'egress-key-0123456789abcdef-agent';

@@ -8,72 +8,51 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import OpenAI from 'openai';
-import { echoScript, startMockProvider, type MockProvider } from '../../examples/model-door/provider.ts';
-import { EGRESS_KEY, makeCert, startEgress, startOrigin, type Origin, type TestEgress } from '../helpers/egress.ts';
-import { ROOT, tempDir } from '../helpers/gateway.ts';
+import { badUpstreamYaml, curlRaw, EGRESS_KEY, startHttpsOrigins, type Origin, type TestEgress } from '../helpers/egress.ts';
+import { pasteToModel, startModelDoor, type TestModelDoor } from '../helpers/model-door.ts';
 
-const run = promisify(execFile);
 const GH_TOKEN = 'ghp_' + 'P4st3dT0k3n'.repeat(3) + 'abc';
 
-let provider: MockProvider;
+let door: TestModelDoor;
 let github: Origin;
 let evil: Origin;
 let bastion: TestEgress;
 let ph: string;
 
 before(async () => {
-  provider = await startMockProvider({ script: echoScript });
-  const certDir = tempDir();
-  const githubCert = makeCert(certDir, ['api.github.com'], 'github');
-  const evilCert = makeCert(certDir, ['evil.example.net'], 'evil');
-  github = await startOrigin(githubCert);
-  evil = await startOrigin(evilCert);
-  const fixture = JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'));
-  bastion = await startEgress(
-    `version: 1
+  const { origins, upstreamCa } = await startHttpsOrigins(['api.github.com', 'evil.example.net']);
+  [github, evil] = origins;
+  door = await startModelDoor(
+    (providerUrl) => `version: 1
 store: { sqlite: ./bastion.db }
 egress:
   intercept: all
   staticHosts: { api.github.com: [127.0.0.1], evil.example.net: [127.0.0.1] }
 upstreams:
-  gh:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${fixture}]
-    secretHosts: [api.github.com]
-  plain:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${fixture}]
-  slack:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${fixture}]
-    secretHosts: [slack.com]
+  gh: ${badUpstreamYaml(['api.github.com'])}
+  plain: ${badUpstreamYaml()}
+  slack: ${badUpstreamYaml(['slack.com'])}
 agents:
   support:
     keys: [env:EGRESS_KEY]
     tools: ["gh__*", "plain__*", "slack__*"]
-    model: { provider: openai, baseUrl: "${provider.url}/v1" }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1" }
     network: ["api.github.com:${github.port}", "evil.example.net:${evil.port}"]
     unsafeAllowPrivate: { ranges: [127.0.0.1/32] }
 `,
-    { model: true, upstreamCa: [githubCert.cert, evilCert.cert] },
+    { egress: { upstreamCa } },
   );
+  bastion = door.bastion;
   // The user pastes a token to the model; the placeholder is what the model (and so the agent) holds.
-  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `http://127.0.0.1:${bastion.running.url.port}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
-  const r = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `use ${GH_TOKEN}` }] });
-  ph = /<<SECRET_[a-z2-7]{12}>>/.exec(r.choices[0]?.message.content ?? '')?.[0] as string;
+  ph = (await pasteToModel(bastion, 'alice', `use ${GH_TOKEN}`)).placeholder as string;
   assert.ok(ph);
 });
 
 after(async () => {
-  await bastion?.close();
-  await provider?.close();
+  await door?.close();
   await github?.close();
   await evil?.close();
 });
@@ -126,18 +105,10 @@ test('tool door: another user, no user, an upstream without secretHosts or on ot
   }
 });
 
-async function curl(args: string[]): Promise<string> {
-  try {
-    return (await run('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
-  } catch (err) {
-    return (err as { stdout?: string }).stdout ?? '';
-  }
-}
-
 test('network door: swapped for the user named by Bastion-User on the secret\'s hosts only', async () => {
   const proxy = `http://agent:${EGRESS_KEY}@127.0.0.1:${bastion.proxyUrl.port}`;
   const before = github.received.length;
-  const ok = await curl(['-x', proxy, '--cacert', bastion.caFile, '-H', `Authorization: Bearer ${ph}`, '-H', 'Bastion-User: alice', `https://api.github.com:${github.port}/echo`]);
+  const ok = await curlRaw(['-x', proxy, '--cacert', bastion.caFile, '-H', `Authorization: Bearer ${ph}`, '-H', 'Bastion-User: alice', `https://api.github.com:${github.port}/echo`]);
   assert.match(ok, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 /);
   const got = github.received[before]!;
   assert.equal(got.headers.authorization, `Bearer ${GH_TOKEN}`);
@@ -149,7 +120,7 @@ test('network door: swapped for the user named by Bastion-User on the secret\'s 
     [[], `api.github.com:${github.port}`, 'release.foreign_user'],
     [['-H', 'Bastion-User: alice'], `evil.example.net:${evil.port}`, 'release.foreign_host'],
   ] as const) {
-    const out = await curl(['-x', proxy, '--cacert', bastion.caFile, '-H', `Authorization: Bearer ${ph}`, ...headers, `https://${host}/echo`]);
+    const out = await curlRaw(['-x', proxy, '--cacert', bastion.caFile, '-H', `Authorization: Bearer ${ph}`, ...headers, `https://${host}/echo`]);
     assert.match(out, /\r\n\r\nHTTP\/1\.1 403 /, `${reason}: ${out.slice(0, 200)}`);
     assert.match(out, new RegExp(reason.replace('.', '\\.')));
   }

@@ -12,25 +12,20 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import OpenAI from 'openai';
-import { echoScript, startMockProvider, type MockProvider } from '../../examples/model-door/provider.ts';
-import { EGRESS_KEY, makeCert, startEgress, startOrigin, TEST_MASTER_KEY, type Origin, type TestEgress } from '../helpers/egress.ts';
-import { ROOT, tempDir } from '../helpers/gateway.ts';
+import { badUpstreamYaml, curlRaw, EGRESS_KEY, startHttpsOrigins, TEST_MASTER_KEY, type Origin, type TestEgress } from '../helpers/egress.ts';
+import { pasteToModel, startModelDoor, type TestModelDoor } from '../helpers/model-door.ts';
+import { runCli } from '../helpers/processes.ts';
 
-const run = promisify(execFile);
-const CLI = join(ROOT, 'src', 'cli', 'main.ts');
 const SHOP_TOKEN = `shpat_${'0f1e2d3c4b5a6978'.repeat(2)}`;
 /** The denial for a pasted secret with no hosts (the release rule may name it `release.unbound`). */
 const UNBOUND = /\b(?:placeholder|release)\.unbound\b/;
 const FOREIGN_HOST = /\b(?:placeholder|release)\.foreign_host\b/;
 
-let provider: MockProvider;
+let door: TestModelDoor;
 let mine: Origin;
 let evil: Origin;
 let bastion: TestEgress;
@@ -38,73 +33,48 @@ let ph: string;
 let token: string;
 
 before(async () => {
-  provider = await startMockProvider({ script: echoScript });
-  const certDir = tempDir();
-  const mineCert = makeCert(certDir, ['mystore.myshopify.com'], 'mine');
-  const evilCert = makeCert(certDir, ['evil.myshopify.com'], 'evil');
-  mine = await startOrigin(mineCert);
-  evil = await startOrigin(evilCert);
-  const fixture = JSON.stringify(join(ROOT, 'test/fixtures/bad-upstream.ts'));
-  bastion = await startEgress(
-    `version: 1
+  const { origins, upstreamCa } = await startHttpsOrigins(['mystore.myshopify.com', 'evil.myshopify.com']);
+  [mine, evil] = origins;
+  door = await startModelDoor(
+    (providerUrl) => `version: 1
 store: { sqlite: ./bastion.db }
 egress:
   intercept: all
   staticHosts: { mystore.myshopify.com: [127.0.0.1], evil.myshopify.com: [127.0.0.1] }
 upstreams:
-  shop:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${fixture}]
-    secretHosts: [mystore.myshopify.com]
-  evilshop:
-    command: ${JSON.stringify(process.execPath)}
-    args: [${fixture}]
-    secretHosts: [evil.myshopify.com]
+  shop: ${badUpstreamYaml(['mystore.myshopify.com'])}
+  evilshop: ${badUpstreamYaml(['evil.myshopify.com'])}
 agents:
   support:
     keys: [env:EGRESS_KEY]
     tools: ["shop__*", "evilshop__*"]
-    model: { provider: openai, baseUrl: "${provider.url}/v1" }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1" }
     network: ["mystore.myshopify.com:${mine.port}", "evil.myshopify.com:${evil.port}"]
     unsafeAllowPrivate: { ranges: [127.0.0.1/32] }
 `,
-    { model: true, upstreamCa: [mineCert.cert, evilCert.cert] },
+    { egress: { upstreamCa } },
   );
-  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `http://127.0.0.1:${bastion.running.url.port}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
-  const r = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `my shop token is ${SHOP_TOKEN}` }] });
-  const content = r.choices[0]?.message.content ?? '';
-  assert.ok(!content.includes(SHOP_TOKEN), 'the model never sees the token');
-  ph = /<<SECRET_[a-z2-7]{12}>>/.exec(content)?.[0] as string;
+  bastion = door.bastion;
+  const pasted = await pasteToModel(bastion, 'alice', `my shop token is ${SHOP_TOKEN}`);
+  assert.ok(!pasted.answer.includes(SHOP_TOKEN), 'the model never sees the token');
+  ph = pasted.placeholder as string;
   assert.ok(ph, 'the pasted token was vaulted');
   token = ph.slice('<<SECRET_'.length, -2);
 });
 
 after(async () => {
-  await bastion?.close();
-  await provider?.close();
+  await door?.close();
   await mine?.close();
   await evil?.close();
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, BASTION_MASTER_KEY: TEST_MASTER_KEY, EGRESS_KEY };
-  try {
-    const r = await run(process.execPath, [CLI, ...args, '--config', join(bastion.dir, 'bastion.yaml')], { encoding: 'utf8', env });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli([...args, '--config', join(bastion.dir, 'bastion.yaml')], { env: { BASTION_MASTER_KEY: TEST_MASTER_KEY, EGRESS_KEY } });
 }
 
-async function curl(host: string, port: number): Promise<string> {
+function curl(host: string, port: number): Promise<string> {
   const proxy = `http://agent:${EGRESS_KEY}@127.0.0.1:${bastion.proxyUrl.port}`;
-  const args = ['-sS', '-i', '--max-time', '10', '-x', proxy, '--cacert', bastion.caFile, '-H', `X-Shopify-Access-Token: ${ph}`, '-H', 'Bastion-User: alice', `https://${host}:${port}/admin/api/shop.json`];
-  try {
-    return (await run('curl', args, { encoding: 'utf8' })).stdout;
-  } catch (err) {
-    return (err as { stdout?: string }).stdout ?? '';
-  }
+  return curlRaw(['-x', proxy, '--cacert', bastion.caFile, '-H', `X-Shopify-Access-Token: ${ph}`, '-H', 'Bastion-User: alice', `https://${host}:${port}/admin/api/shop.json`]);
 }
 
 async function callTool(name: string): Promise<{ text: string; isError: boolean; code?: string }> {
