@@ -27,15 +27,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AuditEvent } from '../audit/types.ts';
 import { allow, type Decision } from '../decision.ts';
-import type { BastionErrorCode } from '../errors.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import type { AuditStep } from '../door/audit-step.ts';
 import type { KeyIndex } from '../door/authenticate.ts';
 import { readBody } from '../door/body.ts';
 import { authenticateAgent, presentedKey } from '../door/authenticate.ts';
-import { refusal } from '../door/refusal.ts';
-import type { Reason } from '../door/reasons.ts';
 import type { PeerStore, StoredPeer } from './peer-store.ts';
 import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
@@ -44,6 +41,7 @@ import { openNonceStore, type NonceStore } from '../store/nonces.ts';
 import { peerKeys, signEnvelope, verifyEnvelope, type PeerKeys } from './jws.ts';
 import { ENVELOPE_VERSION, firstIssue, InboundRequest, messageBytes, SendRequest, type A2aEnvelope } from './message.ts';
 import { MAX_PEER_TOKEN_LENGTH, openPeerToken, peerTokenDigest } from './peers.ts';
+import { checkClaims, deliverUrl, deliveryResult, invalid, isRefusal, mayContact, peerResult, receivingAgent, refuseWith, type PostAnswer, type Refusal } from './stages.ts';
 
 /** Limits of the agent-to-agent door (from {@link DEFAULTS}). */
 export const A2A_LIMITS = Object.freeze({
@@ -86,17 +84,6 @@ interface Exchange {
   user: string | null;
   peer: string | null;
   readonly detail: Record<string, unknown>;
-}
-
-/** A refusal: status, code, fixed message, decision, and non-secret facts for the audit record. */
-interface Refusal {
-  readonly status: number;
-  readonly code: BastionErrorCode;
-  readonly message: string;
-  readonly decision: Decision;
-  readonly outcome?: AuditEvent['outcome'];
-  readonly headers?: Record<string, string>;
-  readonly extra?: Record<string, unknown>;
 }
 
 /** Thrown by {@link readCapped} when an answer is larger than allowed. */
@@ -186,10 +173,9 @@ export class A2aDoor {
     const rule = 'a2a.send';
     const authn = authenticateAgent(req.headers, this.#gateway.agentKeys, ['authorization']);
     if (!authn.ok) {
-      const r = refusal(authn.reason, rule, 'a2a');
       return authn.reason === 'auth.missing'
-        ? { status: r.status, code: r.code, message: 'authentication required', decision: r.decision, headers: { 'www-authenticate': 'Bearer realm="bastion"' } }
-        : { status: r.status, code: r.code, message: 'invalid key', decision: r.decision, headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
+        ? refuseWith(authn.reason, rule, 'authentication required', { headers: { 'www-authenticate': 'Bearer realm="bastion"' } })
+        : refuseWith(authn.reason, rule, 'invalid key', { headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } });
     }
     const agent = authn.agent;
     ex.agent = agent;
@@ -207,27 +193,11 @@ export class A2aDoor {
     const size = this.#sizeRefusal(body.json, rule);
     if (size !== undefined) return size;
 
-    if (!(this.#a2a.agents.get(agent)?.peers.includes(peerName) ?? false)) {
-      return refuseWith('a2a.not_allowed', `a2a.agents.${agent}.peers`, `agent may not send to peer ${peerName}`);
-    }
-    let peer: StoredPeer | undefined;
-    try {
-      peer = await this.#gateway.store.getPeer(peerName);
-    } catch {
-      return refuseWith('store.error', rule, 'store unavailable', { outcome: 'error' });
-    }
-    if (peer === undefined) return refuseWith('a2a.peer_unknown', 'peers', `peer ${peerName} is not registered`);
-    if (peer.outboundTokenSealed === null) {
-      return refuseWith('a2a.peer_no_token', `peers.${peerName}`, `peer ${peerName} has no outbound token (bastion peers token)`);
-    }
-    let token: string;
-    let signingKey: SigningKey;
-    try {
-      token = openPeerToken(this.#kek, peer.name, peer.outboundTokenSealed).reveal();
-      signingKey = await this.#gateway.identity.signingKey();
-    } catch {
-      return refuseWith('a2a.credentials', `peers.${peerName}`, 'the peer credentials or the signing key are unavailable', { outcome: 'error' });
-    }
+    const allowed = mayContact(this.#a2a.agents, agent, peerName);
+    if (allowed !== undefined) return allowed;
+    const creds = await this.#credentials(peerName, rule);
+    if (isRefusal(creds)) return creds;
+    const { peer, token, signingKey } = creds;
 
     const envelope: A2aEnvelope = {
       v: ENVELOPE_VERSION,
@@ -251,32 +221,20 @@ export class A2aDoor {
     const { message: signed, ...fields } = envelope;
     const rpc = { jsonrpc: '2.0', id: randomId(), method: 'message/send', params: { message: signed, metadata: { bastion: { ...fields, jws } } } };
 
-    const answer = await this.#post(peer.url, rpc, token);
-    if ('error' in answer) {
-      ex.detail.error = answer.error;
-      return refuseWith('a2a.peer_unreachable', `peers.${peerName}`, `peer ${peerName} could not be reached`, { outcome: 'error' });
-    }
+    const answer = peerResult(await this.#post(peer.url, rpc, token), peerName);
+    if (isRefusal(answer)) return answer;
     ex.detail.peerStatus = answer.status;
-    const reply = answer.json as { result?: unknown; error?: { code?: unknown } } | undefined;
-    if (answer.status !== 200 || typeof reply !== 'object' || reply === null || !('result' in reply)) {
-      const peerCode = typeof reply?.error?.code === 'string' && /^ERR_[A-Z0-9_]{1,64}$/.test(reply.error.code) ? reply.error.code : null;
-      ex.detail.peerCode = peerCode;
-      return refuseWith('a2a.peer_refused', `peers.${peerName}`, `peer ${peerName} refused the message${peerCode !== null ? ` (${peerCode})` : ''}`, {
-        outcome: 'error',
-        extra: { peer: { status: answer.status, code: peerCode } },
-      });
-    }
-    return this.#answer(res, ex, 200, { peer: peerName, messageId: message.messageId, nonce: envelope.nonce, result: reply.result }, allow('a2a.sent', `a2a.agents.${agent}.peers`));
+    return this.#answer(res, ex, 200, { peer: peerName, messageId: message.messageId, nonce: envelope.nonce, result: answer.result }, allow('a2a.sent', `a2a.agents.${agent}.peers`));
   }
 
-  // --- inbound ------------------------------------------------------------------------------------
-
-  async #inbound(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
-    const rule = 'a2a.inbound';
-    const unauthorized = (why: 'missing' | 'invalid'): Refusal => {
-      ex.detail.auth = why;
-      return refuseWith('a2a.unauthorized', 'peers', 'peer authentication failed', { headers: { 'www-authenticate': 'Bearer realm="bastion-a2a"' } });
-    };
+  /**
+   * Inbound: the peer whose inbound token is the request's bearer credential
+   * (SHA-256 digest lookup, then a constant-time compare), else `a2a.unauthorized`
+   * (`auth: missing|invalid` in the record) or `store.error`.
+   */
+  async #authenticatePeer(req: IncomingMessage, rule: string): Promise<StoredPeer | Refusal> {
+    const unauthorized = (why: 'missing' | 'invalid'): Refusal =>
+      refuseWith('a2a.unauthorized', 'peers', 'peer authentication failed', { headers: { 'www-authenticate': 'Bearer realm="bastion-a2a"' }, detail: { auth: why } });
     const token = bearer(req);
     if (token === undefined) return unauthorized('missing');
     if (token.length > MAX_PEER_TOKEN_LENGTH) return unauthorized('invalid');
@@ -289,6 +247,34 @@ export class A2aDoor {
     }
     // The lookup is by digest of a 256-bit token; the constant-time compare keeps a store that matched loosely from letting it through.
     if (peer === undefined || !constantTimeEqual(peer.inboundTokenDigest, digest)) return unauthorized('invalid');
+    return peer;
+  }
+
+  /** Send: the registered peer, its outbound token (opened with the KEK) and our signing key. */
+  async #credentials(peerName: string, rule: string): Promise<{ peer: StoredPeer; token: string; signingKey: SigningKey } | Refusal> {
+    let peer: StoredPeer | undefined;
+    try {
+      peer = await this.#gateway.store.getPeer(peerName);
+    } catch {
+      return refuseWith('store.error', rule, 'store unavailable', { outcome: 'error' });
+    }
+    if (peer === undefined) return refuseWith('a2a.peer_unknown', 'peers', `peer ${peerName} is not registered`);
+    if (peer.outboundTokenSealed === null) {
+      return refuseWith('a2a.peer_no_token', `peers.${peerName}`, `peer ${peerName} has no outbound token (bastion peers token)`);
+    }
+    try {
+      return { peer, token: openPeerToken(this.#kek, peer.name, peer.outboundTokenSealed).reveal(), signingKey: await this.#gateway.identity.signingKey() };
+    } catch {
+      return refuseWith('a2a.credentials', `peers.${peerName}`, 'the peer credentials or the signing key are unavailable', { outcome: 'error' });
+    }
+  }
+
+  // --- inbound ------------------------------------------------------------------------------------
+
+  async #inbound(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
+    const rule = 'a2a.inbound';
+    const peer = await this.#authenticatePeer(req, rule);
+    if (isRefusal(peer)) return peer;
     ex.peer = peer.name;
 
     const body = await this.#readJson(req, res, ex);
@@ -316,25 +302,14 @@ export class A2aDoor {
       }
       return refuseWith('a2a.signature', `peers.${peer.name}`, 'signature verification failed');
     }
-    if (meta.sender !== peer.sender) {
-      return refuseWith('a2a.sender_mismatch', `peers.${peer.name}`, 'sender does not match the peer');
-    }
-    if (meta.recipient !== this.#gateway.config.identity.issuer) {
-      return refuseWith('a2a.wrong_recipient', 'identity.issuer', 'params.metadata.bastion.recipient: not this instance');
-    }
-    const skewS = Math.floor(this.#now() / 1000) - meta.iat;
-    if (Math.abs(skewS) > this.#a2a.maxAgeS) {
-      ex.detail.skewS = skewS;
-      return refuseWith('a2a.stale', 'a2a.maxAgeS', `message timestamp is more than ${this.#a2a.maxAgeS} s from now`);
-    }
+    const claims = checkClaims(meta, peer, { issuer: this.#gateway.config.identity.issuer, maxAgeS: this.#a2a.maxAgeS, nowMs: this.#now() });
+    if (claims !== undefined) return claims;
 
-    const target = this.#target(meta.to, peer.name);
-    if (typeof target !== 'string') return target;
+    const target = receivingAgent(this.#a2a.agents, meta.to, peer.name);
+    if (isRefusal(target)) return target;
     ex.agent = target;
-    const deliver = this.#a2a.agents.get(target)?.deliver;
-    if (deliver === undefined) {
-      return refuseWith('a2a.no_deliver', `a2a.agents.${target}.deliver`, 'the agent does not receive messages');
-    }
+    const deliver = deliverUrl(this.#a2a.agents, target);
+    if (isRefusal(deliver)) return deliver;
 
     let fresh: boolean;
     try {
@@ -353,25 +328,9 @@ export class A2aDoor {
         metadata: { bastion: { peer: peer.name, sender: meta.sender, agent: meta.agent, user: meta.user, nonce: meta.nonce, iat: meta.iat, kid: verified.kid } },
       },
     };
-    const answer = await this.#post(deliver.href, delivery);
-    const reply = 'json' in answer ? (answer.json as { result?: unknown; error?: unknown } | undefined) : undefined;
-    if ('error' in answer || answer.status < 200 || answer.status > 299 || reply === undefined || (typeof reply === 'object' && reply !== null && 'error' in reply && !('result' in reply))) {
-      ex.detail.delivery = 'error' in answer ? answer.error : { status: answer.status };
-      return refuseWith('a2a.delivery', `a2a.agents.${target}.deliver`, 'the message could not be delivered to the agent', { outcome: 'error' });
-    }
-    // An agent answering as an A2A server gives a JSON-RPC response: its result is the answer; any other JSON is the answer itself.
-    const result = typeof reply === 'object' && reply !== null && 'result' in reply && (reply as { jsonrpc?: unknown }).jsonrpc === '2.0' ? reply.result : reply;
-    return this.#answer(res, ex, 200, { jsonrpc: '2.0', id: rpc.id, result }, allow('a2a.delivered', `a2a.agents.${target}.receiveFrom`));
-  }
-
-  /** The local agent a message is for: `to`, or the one agent that receives from the peer. */
-  #target(to: string | null, peer: string): string | Refusal {
-    const notReceiving: Refusal = refuseWith('a2a.not_receiving', to === null ? 'a2a.agents' : `a2a.agents.${to}.receiveFrom`, 'no agent here receives messages from this peer');
-    if (to !== null) return (this.#a2a.agents.get(to)?.receiveFrom.includes(peer) ?? false) ? to : notReceiving;
-    const receiving = [...this.#a2a.agents].filter(([, a]) => a.receiveFrom.includes(peer)).map(([name]) => name);
-    if (receiving.length === 1) return receiving[0] as string;
-    if (receiving.length === 0) return notReceiving;
-    return invalid('params.metadata.bastion.to: required (several agents here receive from this peer)', 'a2a.agents');
+    const answer = deliveryResult(await this.#post(deliver.href, delivery), target);
+    if (isRefusal(answer)) return answer;
+    return this.#answer(res, ex, 200, { jsonrpc: '2.0', id: rpc.id, result: answer.result }, allow('a2a.delivered', `a2a.agents.${target}.receiveFrom`));
   }
 
   /** The verification keys of a peer, cached until its registration changes. */
@@ -419,7 +378,7 @@ export class A2aDoor {
    * POSTs JSON to `url` (with our bearer token for a peer), reading at most
    * `maxMessageBytes` plus the envelope's room of the answer. Never throws.
    */
-  async #post(url: string, body: unknown, token?: string): Promise<{ status: number; json: unknown } | { error: string }> {
+  async #post(url: string, body: unknown, token?: string): Promise<PostAnswer> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     try {
@@ -452,6 +411,7 @@ export class A2aDoor {
   }
 
   async #refuse(res: ServerResponse, ex: Exchange, r: Refusal): Promise<void> {
+    Object.assign(ex.detail, r.detail);
     ex.detail.code = r.code;
     await this.#record(ex, r.decision, r.outcome ?? 'denied', r.status);
     if (res.headersSent) return void res.end();
@@ -481,16 +441,6 @@ export class A2aDoor {
 function bearer(req: IncomingMessage): string | undefined {
   const p = presentedKey(req.headers, ['authorization']);
   return p.kind === 'key' && p.scheme === 'bearer' ? p.key : undefined;
-}
-
-/** A refusal of `reason`: status and error code from the kernel's table (src/door/reasons.ts), the door's own message and extras. */
-function refuseWith(reason: Reason, rule: string, message: string, more: Pick<Refusal, 'outcome' | 'headers' | 'extra'> = {}): Refusal {
-  const r = refusal(reason, rule, 'a2a');
-  return { status: r.status, code: r.code, message, decision: r.decision, ...more };
-}
-
-function invalid(message: string, rule: string): Refusal {
-  return refuseWith('a2a.invalid', rule, message);
 }
 
 /** Reads a response body as UTF-8, at most `max` bytes. @throws TooLarge. */
