@@ -190,6 +190,7 @@ export async function releasePlaceholders(
   const inserts = parts.map(() => new Map<string, string>());
   const named = new Map<string, { readonly info: NamedSecretInfo; readonly value: Secret }>();
   const pasted = new Map<string, FoundPasted>();
+  let owner: Decision | undefined | null = null;
   for (const [i, part] of parts.entries()) {
     const destination = { scheme: target.scheme, host: target.host, port: target.port, location: part.location };
     for (const { placeholder: ph } of findPlaceholders(part.text)) {
@@ -220,7 +221,8 @@ export async function releasePlaceholders(
       }
       const p = found.get(token);
       if (p === undefined) return refuseStage('placeholder.unknown', 'vault', { exfiltration: true });
-      const owner = deps.verifyOwner ? await deps.verifyOwner() : undefined;
+      // The end user is proven once per request, however many pasted tokens it carries.
+      if (owner === null) owner = deps.verifyOwner ? await deps.verifyOwner() : undefined;
       if (owner !== undefined) return refuseDecision(owner);
       const d = release({ secret: pastedSecret(p.secret, p.value), agent: who.agent, granted: false, user: who.user, destination });
       if (d.effect !== 'allow') return refuseDecision(d, { exfiltration: true, secrets: [`pasted:${token}`] });

@@ -156,6 +156,12 @@ test("release: a pasted token goes to its owner's hosts only after the end-user 
   );
   assertRefusal(unverified, 'user.unverified', 401, 'ERR_USER_UNVERIFIED');
   assertRefusal(refused(await releasePlaceholders(parts, WHO, TARGET, deps({ findPasted: async () => undefined }))), 'placeholder.unknown', 403, 'ERR_EGRESS_PLACEHOLDER');
+  // The end user is proven once per request, however many pasted tokens it carries (in several parts).
+  let proofs = 0;
+  const two = requestParts([['authorization', `Bearer <<SECRET_${token}>>`], ['x-again', `<<SECRET_${token}>>`]], new URL('https://api.github.com/'), '');
+  const twice = await releasePlaceholders(two, { agent: 'coder', user: 'alice' }, TARGET, deps({ findPasted, verifyOwner: async () => void proofs++ }));
+  assert.ok(twice.ok);
+  assert.equal(proofs, 1);
 });
 
 // -- outbound DLP ------------------------------------------------------------
