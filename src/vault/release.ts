@@ -167,7 +167,8 @@ export function release(req: ReleaseRequest): ReleaseDecision {
   // 1. Who.
   if (secret.kind === 'named') {
     if (req.granted !== true) return denied('release.not_granted', `${base}.grant`);
-  } else if (secret.owner.agent !== req.agent || req.user === null || secret.owner.user !== req.user) {
+  } else if (secret.owner.agent !== req.agent || secret.owner.user !== req.user) {
+    // The owner's user is a string: a request with no end user (null) is never the owner.
     return denied('release.foreign_user', `${base}.owner`);
   }
 

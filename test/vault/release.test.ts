@@ -192,6 +192,27 @@ test('namedSecret and pastedSecret build the rule\'s input from vault and config
   assert.deepEqual({ ...pastedSecret({ agent: 'a', user: 'u', hosts: ['h.example'] }, v), value: null }, { kind: 'pasted', owner: { agent: 'a', user: 'u' }, hosts: ['h.example'], value: null });
 });
 
+test('fail closed at the edges: an empty host matches no pattern, not even an empty one; a non-http scheme is refused even to loopback', () => {
+  assert.equal(reasonOf(ask(named({ hosts: [''] }), { host: '' })), 'release.foreign_host');
+  assert.equal(reasonOf(ask(pasted({ hosts: [''] }), { host: '' })), 'release.foreign_host');
+  for (const scheme of ['ftp', 'ws', 'file']) {
+    assert.equal(reasonOf(ask(named({ hosts: ['127.0.0.1'] }), { scheme, host: '127.0.0.1' })), 'release.insecure_scheme', scheme);
+  }
+});
+
+test('a format whose slot opens it ({} first) still inserts the value', () => {
+  for (const [format, want] of [['{}', VALUE], ['{} suffix', `${VALUE} suffix`], ['Bearer {}', `Bearer ${VALUE}`]] as const) {
+    const d = ask(named({ header: 'Authorization', format }), { whole: true });
+    assert.equal(d.effect === 'allow' && d.value.reveal(), want, format);
+  }
+});
+
+test('a named secret never goes into tool arguments, even when a malformed swapIn names them', () => {
+  const s = named({ swapIn: ['header', 'arguments'] as unknown as SwapLocation[] });
+  assert.equal(reasonOf(ask(s, { location: 'arguments' })), 'release.location');
+  assert.equal(ask(s, { location: 'arguments' }).rule, 'secrets.github.swapIn');
+});
+
 // ---------------------------------------------------------------------------
 // Properties.
 
