@@ -3,6 +3,7 @@
  * and a gateway with its model door in front of it (test/helpers/egress.ts),
  * over real sockets.
  */
+import { after, before } from 'node:test';
 import OpenAI from 'openai';
 import { echoScript, startMockProvider, type MockProvider, type ProviderScript } from '../../examples/model-door/provider.ts';
 import { EGRESS_KEY, startEgress, type TestEgress } from './egress.ts';
@@ -41,6 +42,44 @@ export async function startModelDoor(
     await provider.close();
     throw err;
   }
+}
+
+/**
+ * Registers `before` and `after` hooks in the calling test file that start a
+ * model door (as `startModelDoor`), run `setup` on it, and close it. The
+ * returned door's fields can be read once that `before` hook has run; earlier
+ * they throw an Error. Setup that needs the door goes in `setup`: the test
+ * runner does not wait for one top-level `before` hook before starting the next.
+ */
+export function useModelDoor(
+  yaml: (providerUrl: string) => string,
+  opts: NonNullable<Parameters<typeof startModelDoor>[1]> & { setup?: (door: TestModelDoor) => Promise<void> } = {},
+): TestModelDoor {
+  let door: TestModelDoor | undefined;
+  before(async () => {
+    const started = await startModelDoor(yaml, opts);
+    door = started;
+    await opts.setup?.(started);
+  });
+  after(async () => {
+    await door?.close();
+  });
+  const started = (): TestModelDoor => {
+    if (door === undefined) throw new Error('useModelDoor: the door is read before its before hook ran');
+    return door;
+  };
+  return {
+    get provider() {
+      return started().provider;
+    },
+    get bastion() {
+      return started().bastion;
+    },
+    get base() {
+      return started().base;
+    },
+    close: () => started().close(),
+  };
 }
 
 /**

@@ -6,42 +6,30 @@
  * and a stream the upstream cuts mid-way.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { echoScript, startMockProvider, type MockProvider } from '../../examples/model-door/provider.ts';
-import { EGRESS_KEY, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
+import { echoScript } from '../../examples/model-door/provider.ts';
+import { EGRESS_KEY, OTHER_EGRESS_KEY } from '../helpers/egress.ts';
+import { useModelDoor } from '../helpers/model-door.ts';
 
-let provider: MockProvider;
-let bastion: TestEgress;
-let base: string;
 
-before(async () => {
-  provider = await startMockProvider({ script: echoScript });
-  bastion = await startEgress(
-    `version: 1
+const door = useModelDoor(
+  (providerUrl) => `version: 1
 store: { sqlite: ./bastion.db }
 modelDoor: { maxBodyBytes: 65536 }
 agents:
   support:
     keys: [env:EGRESS_KEY]
-    model: { provider: openai, baseUrl: "${provider.url}/v1", timeoutMs: 1500 }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1", timeoutMs: 1500 }
   claude:
     keys: [env:OTHER_EGRESS_KEY]
-    model: { provider: anthropic, baseUrl: "${provider.url}", timeoutMs: 1500 }
+    model: { provider: anthropic, baseUrl: "${providerUrl}", timeoutMs: 1500 }
 `,
-    { model: true },
-  );
-  base = `http://127.0.0.1:${bastion.running.url.port}`;
-});
-
-after(async () => {
-  await bastion?.close();
-  await provider?.close();
-});
+);
 
 async function post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${EGRESS_KEY}`, 'bastion-user': 'alice', ...headers }, body });
+  const r = await fetch(`${door.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${EGRESS_KEY}`, 'bastion-user': 'alice', ...headers }, body });
   const text = await r.text();
   return { status: r.status, json: JSON.parse(text) as Record<string, unknown> };
 }
@@ -78,45 +66,45 @@ test('not JSON, not the provider shape, no user, wrong key, wrong endpoint: spec
   assert.equal(codeOf(wrongDoor.json), 'ERR_MODEL_NOT_CONFIGURED');
 
   // Anthropic's shape for an Anthropic agent.
-  const r = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'x-api-key': OTHER_EGRESS_KEY, 'bastion-user': 'alice', 'content-type': 'application/json' }, body: '[]' });
+  const r = await fetch(`${door.base}/v1/messages`, { method: 'POST', headers: { 'x-api-key': OTHER_EGRESS_KEY, 'bastion-user': 'alice', 'content-type': 'application/json' }, body: '[]' });
   const j = (await r.json()) as { type: string; error: { type: string; code: string } };
   assert.equal(r.status, 400);
   assert.equal(j.type, 'error');
   assert.equal(j.error.type, 'invalid_request_error');
   assert.equal(j.error.code, 'ERR_MODEL_REQUEST_INVALID');
 
-  await bastion.gateway.audit.flush();
-  const reasons = (await bastion.gateway.store.readAudit(1, 1000)).filter((x) => x.door === 'model').map((x) => x.decision.reason);
+  await door.bastion.gateway.audit.flush();
+  const reasons = (await door.bastion.gateway.store.readAudit(1, 1000)).filter((x) => x.door === 'model').map((x) => x.decision.reason);
   for (const reason of ['request.json', 'request.shape', 'user.missing', 'user.ambiguous', 'auth.invalid', 'model.wrong_provider']) assert.ok(reasons.includes(reason), `${reason} audited`);
 });
 
 test('a giant message is refused with 413 before it is read whole, and the provider never sees it', async () => {
-  const before = provider.requests.length;
+  const before = door.provider.requests.length;
   const big = await post('/v1/chat/completions', JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x'.repeat(200_000) }] }));
   assert.equal(big.status, 413);
   assert.equal(codeOf(big.json), 'ERR_BODY_TOO_LARGE');
-  assert.equal(provider.requests.length, before);
+  assert.equal(door.provider.requests.length, before);
 });
 
 test('an upstream 5xx reaches the SDK as the provider\'s error; a hanging upstream is a 504, not a hang', async () => {
-  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `${base}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
-  provider.setScript(() => ({ status: 503, errorMessage: 'overloaded' }));
+  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `${door.base}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
+  door.provider.setScript(() => ({ status: 503, errorMessage: 'overloaded' }));
   await assert.rejects(openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => err instanceof OpenAI.APIError && err.status === 503);
 
-  provider.setScript(() => ({ hangMs: 10_000, text: 'late' }));
+  door.provider.setScript(() => ({ hangMs: 10_000, text: 'late' }));
   const t0 = performance.now();
   await assert.rejects(openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => err instanceof OpenAI.APIError && err.status === 504 && err.code === 'ERR_MODEL_UPSTREAM_TIMEOUT');
   assert.ok(performance.now() - t0 < 8_000, 'bounded by the configured timeout');
 
-  const anthropic = new Anthropic({ apiKey: OTHER_EGRESS_KEY, baseURL: base, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
-  provider.setScript(() => ({ status: 500 }));
+  const anthropic = new Anthropic({ apiKey: OTHER_EGRESS_KEY, baseURL: door.base, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
+  door.provider.setScript(() => ({ status: 500 }));
   await assert.rejects(anthropic.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => err instanceof Anthropic.APIError && err.status === 500);
-  provider.setScript(echoScript);
+  door.provider.setScript(echoScript);
 });
 
 test('a stream the upstream cuts mid-way ends with an error event the SDK raises; the audit says so', async () => {
-  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `${base}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
-  provider.setScript(() => ({ text: 'a long answer that will not arrive whole', chunkChars: 2, cutAfterEvents: 4 }));
+  const openai = new OpenAI({ apiKey: EGRESS_KEY, baseURL: `${door.base}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
+  door.provider.setScript(() => ({ text: 'a long answer that will not arrive whole', chunkChars: 2, cutAfterEvents: 4 }));
   let got = '';
   await assert.rejects(
     (async () => {
@@ -127,11 +115,11 @@ test('a stream the upstream cuts mid-way ends with an error event the SDK raises
   );
   assert.ok(got.length < 'a long answer that will not arrive whole'.length);
 
-  const anthropic = new Anthropic({ apiKey: OTHER_EGRESS_KEY, baseURL: base, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
+  const anthropic = new Anthropic({ apiKey: OTHER_EGRESS_KEY, baseURL: door.base, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
   await assert.rejects(anthropic.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).finalMessage());
 
   // A stream that stalls past the timeout is cut the same way.
-  provider.setScript(() => ({ text: 'slow', delayMs: 3_000 }));
+  door.provider.setScript(() => ({ text: 'slow', delayMs: 3_000 }));
   await assert.rejects(
     (async () => {
       const s = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
@@ -139,9 +127,9 @@ test('a stream the upstream cuts mid-way ends with an error event the SDK raises
     })(),
     (err: unknown) => err instanceof OpenAI.APIError,
   );
-  provider.setScript(echoScript);
-  await bastion.gateway.audit.flush();
-  const reasons = (await bastion.gateway.store.readAudit(1, 1000)).filter((x) => x.door === 'model').map((x) => x.decision.reason);
+  door.provider.setScript(echoScript);
+  await door.bastion.gateway.audit.flush();
+  const reasons = (await door.bastion.gateway.store.readAudit(1, 1000)).filter((x) => x.door === 'model').map((x) => x.decision.reason);
   assert.ok(reasons.includes('upstream.cut'));
   assert.ok(reasons.includes('upstream.timeout'));
   // Still serving.

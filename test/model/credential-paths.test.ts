@@ -12,44 +12,32 @@
  * controls every field of the wire format.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { echoScript, startMockProvider, type MockProvider } from '../../examples/model-door/provider.ts';
-import { EGRESS_KEY, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
+import { test } from 'node:test';
+import { echoScript } from '../../examples/model-door/provider.ts';
+import { EGRESS_KEY, OTHER_EGRESS_KEY } from '../helpers/egress.ts';
+import { useModelDoor } from '../helpers/model-door.ts';
 
 const GH_TOKEN = 'ghp_' + 'Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa98';
 const PLACEHOLDER = /<<SECRET_[a-z2-7]{12}>>/;
 
-let provider: MockProvider;
-let bastion: TestEgress;
-let base: string;
 
-before(async () => {
-  provider = await startMockProvider({ script: echoScript });
-  bastion = await startEgress(
-    `version: 1
+const door = useModelDoor(
+  (providerUrl) => `version: 1
 store: { sqlite: ./bastion.db }
 agents:
   oa:
     keys: [env:EGRESS_KEY]
     tools: ["lookup"]
-    model: { provider: openai, baseUrl: "${provider.url}/v1" }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1" }
   an:
     keys: [env:OTHER_EGRESS_KEY]
     tools: ["lookup"]
-    model: { provider: anthropic, baseUrl: "${provider.url}" }
+    model: { provider: anthropic, baseUrl: "${providerUrl}" }
 `,
-    { model: true },
-  );
-  base = `http://127.0.0.1:${bastion.running.url.port}`;
-});
-
-after(async () => {
-  await bastion?.close();
-  await provider?.close();
-});
+);
 
 async function send(kind: 'openai' | 'anthropic', user: string, body: Record<string, unknown>): Promise<{ status: number; text: string }> {
-  const r = await fetch(kind === 'openai' ? `${base}/v1/chat/completions` : `${base}/v1/messages`, {
+  const r = await fetch(kind === 'openai' ? `${door.base}/v1/chat/completions` : `${door.base}/v1/messages`, {
     method: 'POST',
     headers: kind === 'openai' ? { authorization: `Bearer ${EGRESS_KEY}`, 'content-type': 'application/json', 'bastion-user': user } : { 'x-api-key': OTHER_EGRESS_KEY, 'content-type': 'application/json', 'bastion-user': user },
     body: JSON.stringify(kind === 'openai' ? { model: 'm', ...body } : { model: 'm', max_tokens: 64, ...body }),
@@ -59,10 +47,10 @@ async function send(kind: 'openai' | 'anthropic', user: string, body: Record<str
 
 /** Sends `body` and returns what the provider received (raw), asserting the request was forwarded. */
 async function providerSees(kind: 'openai' | 'anthropic', body: Record<string, unknown>, user = 'alice'): Promise<string> {
-  const n = provider.requests.length;
+  const n = door.provider.requests.length;
   const r = await send(kind, user, body);
   assert.equal(r.status, 200, r.text);
-  const req = provider.requests[n];
+  const req = door.provider.requests[n];
   assert.ok(req !== undefined, 'the request reached the provider');
   return req.raw;
 }
@@ -166,7 +154,7 @@ test('a value the user vaulted in an earlier request is redacted from a later an
   const raw = await providerSees('openai', { messages: [{ role: 'user', content: `password = "${password}"` }] }, 'bob');
   assert.ok(!raw.includes(password));
   // Request 2, another conversation: the model says the bare value.
-  provider.setScript(() => ({ text: `it was ${password}, right?`, chunkChars: 3 }));
+  door.provider.setScript(() => ({ text: `it was ${password}, right?`, chunkChars: 3 }));
   try {
     const whole = await send('openai', 'bob', { messages: [{ role: 'user', content: 'what was it?' }] });
     assert.equal(whole.status, 200);
@@ -184,7 +172,7 @@ test('a value the user vaulted in an earlier request is redacted from a later an
     const other = await send('openai', 'carol', { messages: [{ role: 'user', content: 'hi' }] });
     assert.ok(other.text.includes(password), 'values are per user');
   } finally {
-    provider.setScript(echoScript);
+    door.provider.setScript(echoScript);
   }
 });
 

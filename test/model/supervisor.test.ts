@@ -6,13 +6,12 @@
  * fails or answers garbage withholds the answer (502). Verdicts are audited.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import OpenAI from 'openai';
-import { lastUserText, startMockProvider, type MockProvider, type ProviderScript } from '../../examples/model-door/provider.ts';
-import { EGRESS_KEY, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
+import { lastUserText, type ProviderScript } from '../../examples/model-door/provider.ts';
+import { EGRESS_KEY, OTHER_EGRESS_KEY } from '../helpers/egress.ts';
+import { useModelDoor } from '../helpers/model-door.ts';
 
-let provider: MockProvider;
-let bastion: TestEgress;
 let judge: 'hallucination' | 'ok' | 'garbage' | 'error' = 'hallucination';
 let judged: unknown[] = [];
 
@@ -29,35 +28,27 @@ const script: ProviderScript = ({ body }) => {
   return { text: `You have 42 open issues. (${lastUserText('openai', body)})` };
 };
 
-before(async () => {
-  provider = await startMockProvider({ script });
-  bastion = await startEgress(
-    `version: 1
+const door = useModelDoor(
+  (providerUrl) => `version: 1
 store: { sqlite: ./bastion.db }
 agents:
   careful:
     keys: [env:EGRESS_KEY]
-    model: { provider: openai, baseUrl: "${provider.url}/v1" }
-    supervisor: { baseUrl: "${provider.url}/v1", model: judge-1, mode: correct }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1" }
+    supervisor: { baseUrl: "${providerUrl}/v1", model: judge-1, mode: correct }
   flagger:
     keys: [env:OTHER_EGRESS_KEY]
-    model: { provider: openai, baseUrl: "${provider.url}/v1" }
-    supervisor: { baseUrl: "${provider.url}/v1", model: judge-1, mode: flag }
+    model: { provider: openai, baseUrl: "${providerUrl}/v1" }
+    supervisor: { baseUrl: "${providerUrl}/v1", model: judge-1, mode: flag }
 `,
-    { model: true },
-  );
-});
+  { provider: { script } },
+);
 
-after(async () => {
-  await bastion?.close();
-  await provider?.close();
-});
-
-const client = (key: string): OpenAI => new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${bastion.running.url.port}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
+const client = (key: string): OpenAI => new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${door.bastion.running.url.port}/v1`, maxRetries: 0, defaultHeaders: { 'Bastion-User': 'alice' } });
 
 async function lastRecord(): Promise<Record<string, unknown>> {
-  await bastion.gateway.audit.flush();
-  const r = (await bastion.gateway.store.readAudit(1, 100_000)).filter((x) => x.door === 'model' && x.method === 'model.chat').at(-1)!;
+  await door.bastion.gateway.audit.flush();
+  const r = (await door.bastion.gateway.store.readAudit(1, 100_000)).filter((x) => x.door === 'model' && x.method === 'model.chat').at(-1)!;
   return r.detail as Record<string, unknown>;
 }
 
@@ -83,10 +74,10 @@ test('an ok verdict returns the answer untouched', async () => {
 
 test('mode flag: the original answer is returned and admins are alerted', async () => {
   judge = 'hallucination';
-  const before = bastion.adminAlerts.length;
+  const before = door.bastion.adminAlerts.length;
   const r = await client(OTHER_EGRESS_KEY).chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'count?' }] });
   assert.match(r.choices[0]?.message.content ?? '', /^You have 42 open issues/);
-  const alert = bastion.adminAlerts.slice(before).find((a) => a.kind === 'model.supervisor_flag');
+  const alert = door.bastion.adminAlerts.slice(before).find((a) => a.kind === 'model.supervisor_flag');
   assert.ok(alert && alert.agent === 'flagger' && alert.user === 'alice');
 });
 
