@@ -8,11 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { egressCheck } from '../../src/cli/commands/egress-check.ts';
-import type { CliIO } from '../../src/cli/io.ts';
-import { toTargetUrl } from '../../src/egress/ssrf-classify.ts';
-import { proxyAuth, rawExchange, reasonOf, startEgress, statusOf, type TestEgress } from '../helpers/egress.ts';
+import type { TestEgress } from '../helpers/egress.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { egressCheckAgrees, proxyVerdicts, startEmptyAllowlistEgress } from '../helpers/ssrf-door.ts';
 import VECTORS_JSON from './ssrf-vectors.json' with { type: 'json' };
 
 interface Vector {
@@ -24,11 +22,6 @@ interface Vector {
 /** Names are decided after DNS: never resolved here. */
 const DECIDABLE = (VECTORS_JSON as Vector[]).filter((v) => v.expect !== 'resolve');
 
-function io(cwd: string): CliIO & { out: string[] } {
-  const out: string[] = [];
-  return { out, stdout: (t) => out.push(t), stderr: () => undefined, env: {}, cwd };
-}
-
 describe('owned SSRF vectors through the network door', () => {
   const cwd = tempDir();
 
@@ -36,13 +29,8 @@ describe('owned SSRF vectors through the network door', () => {
     assert.ok(DECIDABLE.length >= 50);
     const wrong: string[] = [];
     for (const v of DECIDABLE) {
-      const cli = io(cwd);
-      const code = await egressCheck([v.input, '--json'], cli);
-      const result = JSON.parse(cli.out.join('')) as { effect: string; reason: string };
-      const got = result.effect === 'allow' ? 'allow' : 'block';
-      if (got !== v.expect || code !== (got === 'allow' ? 0 : 1) || (got === 'block' && !result.reason.startsWith('ssrf.'))) {
-        wrong.push(`${JSON.stringify(v.input)} (${v.why}): ${result.effect} ${result.reason} (exit ${code})`);
-      }
+      const r = await egressCheckAgrees(v.input, v.expect as 'allow' | 'block', cwd);
+      if (!r.ok) wrong.push(`${JSON.stringify(v.input)} (${v.why}): ${r.effect} ${r.reason} (exit ${r.code})`);
     }
     assert.deepEqual(wrong, []);
   });
@@ -50,47 +38,18 @@ describe('owned SSRF vectors through the network door', () => {
   describe('the proxy', () => {
     let eg: TestEgress;
     before(async () => {
-      eg = await startEgress(`version: 1
-server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
-store: { sqlite: ./b.db }
-agents:
-  demo:
-    keys: [env:EGRESS_KEY]
-`);
+      eg = await startEmptyAllowlistEgress();
     });
     after(async () => {
       await eg?.close();
     });
 
-    /** The request a client would send: CONNECT for https, absolute-form otherwise. */
-    function requestFor(v: Vector): string {
-      const text = toTargetUrl(v.input);
-      let url: URL | undefined;
-      try {
-        url = new URL(text);
-      } catch {
-        url = undefined;
-      }
-      const auth = `Proxy-Authorization: ${proxyAuth()}\r\n`;
-      if (url?.protocol === 'https:') return `CONNECT ${url.hostname}:${url.port || 443} HTTP/1.1\r\n${auth}\r\n`;
-      return `GET ${url?.href ?? text.replace(/[\r\n]/g, '')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}\r\n`;
-    }
-
     test('blocked vectors are refused by the SSRF guard or as malformed; allowed ones pass it and meet the empty allowlist', async () => {
-      const port = Number(eg.proxyUrl.port);
-      const wrong: string[] = [];
-      for (let i = 0; i < DECIDABLE.length; i += 16) {
-        await Promise.all(
-          DECIDABLE.slice(i, i + 16).map(async (v) => {
-            const raw = await rawExchange(port, [requestFor(v)], { timeoutMs: 1_500 });
-            const status = statusOf(raw);
-            const reason = reasonOf(raw) ?? '';
-            const passedGuard = status === 403 && reason === 'policy.no_permit';
-            const blocked = (status === 403 && reason.startsWith('ssrf.')) || status === 400;
-            if (v.expect === 'allow' ? !passedGuard : !blocked) wrong.push(`${JSON.stringify(v.input)} (${v.why}): ${status} ${reason}`);
-          }),
-        );
-      }
+      const verdicts = await proxyVerdicts(Number(eg.proxyUrl.port), DECIDABLE.map((v) => v.input));
+      const wrong = DECIDABLE.flatMap((v, i) => {
+        const { verdict, status, reason } = verdicts[i]!;
+        return verdict === v.expect ? [] : [`${JSON.stringify(v.input)} (${v.why}): ${status} ${reason}`];
+      });
       assert.deepEqual(wrong, []);
     });
   });
