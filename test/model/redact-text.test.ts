@@ -19,6 +19,7 @@ import {
   StreamingTextRedactor,
   type TextRedactionOptions,
 } from '../../src/model/redact-text.ts';
+import { cutAt } from '../helpers/chunks.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
 
@@ -76,15 +77,7 @@ const cutsArb = fc.oneof(fc.array(fc.nat(), { maxLength: 40 }), fc.constant('eve
 /** `text` cut at `cuts` (offsets taken modulo its length, in UTF-16 code units: also inside surrogate pairs), or at every character. */
 function split(text: string, cuts: readonly number[] | 'every'): string[] {
   if (cuts === 'every') return [...text].flatMap((ch) => (ch.length === 2 ? [ch[0] as string, ch[1] as string] : [ch]));
-  const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-  const out: string[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(text.slice(prev, p));
-    prev = p;
-  }
-  out.push(text.slice(prev));
-  return out;
+  return cutAt(text, cuts);
 }
 
 /** Streams `chunks` through a redactor: the concatenated output, the pieces, the redactor, and the most it held. */

@@ -14,6 +14,7 @@ import OpenAI from 'openai';
 import { isBastionError } from '../../src/errors.ts';
 import { redactJsonText, redactText, StreamingTextRedactor } from '../../src/model/redact-text.ts';
 import { filterResponse, StreamFilter, type ProviderKind, type ResponseFilter, type ResponseReport } from '../../src/model/response.ts';
+import { cutAt } from '../helpers/chunks.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { prng } from '../helpers/prng.ts';
 
@@ -37,24 +38,11 @@ function sse(data: unknown, event?: string): string {
   return `${event === undefined ? '' : `event: ${event}\n`}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 }
 
-/** `bytes` cut at `cuts` (any byte offsets, also inside a multi-byte character). */
-function cutBytes(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
-
 /** Runs upstream SSE text, cut at `cuts`, through a StreamFilter. */
 function filterStream(kind: ProviderKind, upstream: string, cuts: readonly number[] = [], filter: ResponseFilter = FILTER): { out: string; report: ResponseReport; filter: StreamFilter } {
   const f = new StreamFilter(kind, filter);
   let out = '';
-  for (const c of cutBytes(Buffer.from(upstream, 'utf8'), cuts)) out += f.push(c);
+  for (const c of cutAt(Buffer.from(upstream, 'utf8'), cuts)) out += f.push(c);
   out += f.end();
   return { out, report: f.report, filter: f };
 }

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { formatWarning } from '../../src/util/warnings.ts';
+import { cutAt, streamThrough } from '../helpers/chunks.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 import { compileRedaction, isJsonMediaType, redactBytes, redactJsonBody, redactJsonValue, REDACTED_VALUE, redactLogLine, ResponseRedactor, type RedactionSet } from '../../src/redact/index.ts';
 
@@ -17,16 +18,8 @@ const SET = compileRedaction([VALUE]);
 
 async function respond(set: RedactionSet, json: boolean, chunks: readonly Buffer[], maxJsonBytes = 1 << 20): Promise<{ out: string; redactions: number; split: number }> {
   const r = new ResponseRedactor(set, { json, maxJsonBytes });
-  const out: Buffer[] = [];
-  r.on('data', (c: Buffer) => out.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    r.once('end', resolve);
-    r.once('error', reject);
-  });
-  for (const c of chunks) r.write(c);
-  r.end();
-  await ended;
-  return { out: Buffer.concat(out).toString('utf8'), redactions: r.redactions, split: r.split };
+  const out = await streamThrough(r, chunks);
+  return { out: out.toString('utf8'), redactions: r.redactions, split: r.split };
 }
 
 describe('a value split across adjacent JSON fields', () => {
@@ -90,14 +83,8 @@ describe('a value split across adjacent JSON fields', () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[A-Za-z0-9_\-+/=.]{8,40}$/), fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), fc.boolean(), (value, cuts, asBody) => {
         const set = compileRedaction([value]);
-        const points = [...new Set(cuts.map((c) => 1 + (c % (value.length - 1))))].sort((a, b) => a - b);
-        const pieces: string[] = [];
-        let prev = 0;
-        for (const p of points) {
-          pieces.push(value.slice(prev, p));
-          prev = p;
-        }
-        pieces.push(value.slice(prev));
+        // Cut strictly inside the value: every piece is non-empty.
+        const pieces = cutAt(value, cuts.map((c) => 1 + (c % (value.length - 1))));
         const doc = Object.fromEntries(pieces.map((p, i) => [`f${i}`, p]));
         const text = asBody ? redactJsonBody(Buffer.from(JSON.stringify(doc)), set).out.toString() : JSON.stringify(redactJsonValue(doc, set).value);
         const back = JSON.parse(text) as Record<string, string>;

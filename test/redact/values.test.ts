@@ -11,37 +11,17 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { compileRedaction, REDACTED_VALUE, RedactStream, setOfForms } from '../../src/redact/engine.ts';
 import { redactionForms, redactValuesInString } from '../../src/redact/values.ts';
+import { cutAt, everyByte, streamThrough } from '../helpers/chunks.ts';
 
 /** Runs `chunks` through a RedactStream over `forms`; the output and the redaction count. */
 async function redactStream(forms: readonly Buffer[], chunks: readonly Buffer[]): Promise<{ out: Buffer; redactions: number }> {
   const r = new RedactStream(setOfForms(forms));
-  const out: Buffer[] = [];
-  r.on('data', (c: Buffer) => out.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    r.once('end', resolve);
-    r.once('error', reject);
-  });
-  for (const c of chunks) r.write(c);
-  r.end();
-  await ended;
-  return { out: Buffer.concat(out), redactions: r.redactions };
+  return { out: await streamThrough(r, chunks), redactions: r.redactions };
 }
 
-/** `bytes` cut at `cuts` (any byte offsets, deduplicated and sorted). */
+/** `bytes` cut at `cuts` (any byte offsets), empty pieces dropped. */
 function cut(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out.filter((c) => c.length > 0);
-}
-
-function everyByte(bytes: Buffer): Buffer[] {
-  return [...bytes].map((b) => Buffer.from([b]));
+  return cutAt(bytes, cuts).filter((c) => c.length > 0);
 }
 
 /** Whether `text`, with the replacements taken out, still holds any of `forms` (split at replacements, so a form cannot span one). */

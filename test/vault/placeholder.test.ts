@@ -16,6 +16,7 @@ import {
   type PlaceholderMatch,
   type PlaceholderScanner,
 } from '../../src/vault/placeholder.ts';
+import { cutAt } from '../helpers/chunks.ts';
 import { assertLinear } from '../helpers/complexity.ts';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
@@ -296,21 +297,8 @@ const piece = fc.constantFrom(
 );
 const textArb = fc.array(piece, { maxLength: 30 }).map((ps) => ps.join(''));
 
-/** Splits `text` at the given cut points (any order, duplicates allowed: empty chunks are fine). */
-function split(text: string, cuts: number[]): string[] {
-  const at = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-  const chunks: string[] = [];
-  let prev = 0;
-  for (const c of at) {
-    chunks.push(text.slice(prev, c));
-    prev = c;
-  }
-  chunks.push(text.slice(prev));
-  return chunks;
-}
-
 const chunksArb = fc.oneof(
-  textArb.chain((t) => fc.array(fc.nat(), { maxLength: 12 }).map((cuts) => split(t, cuts))),
+  textArb.chain((t) => fc.array(fc.nat(), { maxLength: 12 }).map((cuts) => cutAt(t, cuts))),
   textArb.map((t) => t.split('')), // 1-character chunks (UTF-16 code units)
 );
 
