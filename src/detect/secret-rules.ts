@@ -322,7 +322,9 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   if (words.some((w) => NOT_SECRET_WORDS.has(w))) return false;
   // Tokens and API keys are issued in the b64token alphabet (RFC 6750 section 2.1, plus `:`, and `%` of percent-encoding):
   // other punctuation under such a name is not one. Passwords and secrets may hold any character.
-  if (!isPassword && !words.some((w) => w === 'secret' || w === 'secrets') && NOT_TOKEN_CHAR.test(value)) return false;
+  if (!isPassword && !words.some((w) => w === 'secret' || w === 'secrets') && NOT_TOKEN_CHAR.test(value) && !SANCTUM_TOKEN.test(value)) return false;
+  // `credentials file:` then, on the next line, `client_id: …`: the value caught is that line's key.
+  if (!isPassword && value.endsWith(':')) return false;
   // The keyword must be a word of the name ("token", "apiKey", "passwords", "authToken"), not part of a
   // longer one ("keyboard", "author", "monkeys"); lowercase compounds such as "apikey" are listed.
   const kwEnd = keywordEnd(text, at);
@@ -349,10 +351,12 @@ function acceptGeneric(value: string, ctx: RuleContext): boolean {
   return true;
 }
 const NOT_TOKEN_CHAR = /[^A-Za-z0-9\-._~+/=:%]/;
+/** A Laravel Sanctum personal access token: the token's row id, `|`, and 40 random characters (48 in later releases). */
+const SANCTUM_TOKEN = /^\d{1,10}\|[A-Za-z0-9]{40,48}$/;
 const SECRET_WORDS_STRICT = new Set(['token', 'secret', 'password', 'passwd', 'pwd', 'apikey', 'key']);
 const PASSWORD_NAME = /^(?:password|passwd|pwd|pass)s?$/;
 /** Lowercase words that form one word with a following keyword: `apikey`, `accesstoken`, `dbpassword`. */
-const COMPOUND_BEFORE = /(?:^|[^a-z])(?:api|secret|access|auth|private|client|master|session|app|bot|user|admin|service|db|root|refresh|bearer|encryption|signing|license|webhook|my|id|oauth|sas|account|consumer|shared|storage|sql|cloud|iam)$/;
+const COMPOUND_BEFORE = /(?:^|[^a-z])(?:api|secret|access|auth|private|client|master|session|app|bot|user|admin|service|db|root|refresh|bearer|encryption|signing|license|webhook|my|id|oauth|sas|account|consumer|shared|storage|storageaccount|sql|cloud|iam|token)$/;
 
 /**
  * Providers whose credential has one documented shape: a value under such a
@@ -362,7 +366,7 @@ const COMPOUND_BEFORE = /(?:^|[^a-z])(?:api|secret|access|auth|private|client|ma
 const PROVIDER_FORMATS: ReadonlyArray<readonly [RegExp, RegExp]> = [
   [/aws.{0,8}secret|secret.{0,8}access.{0,4}key/i, /^[A-Za-z0-9/+]{40}$/],
   [/meraki/i, /^[0-9a-f]{40}$/],
-  [/cloudflare/i, /^(?:[a-f0-9]{37}|[A-Za-z0-9_-]{40}|v1\.0-[a-f0-9-]{150,200})$/],
+  [/cloudflare/i, /^(?:[a-f0-9]{37}|[A-Za-z0-9_-]{40}|v1\.0-[a-f0-9-]{150,200}|cf(?:k|ut|at)_[A-Za-z0-9]{40}[a-f0-9]{8})$/],
   [/mailchimp/i, /^[a-f0-9]{32}-us\d{1,2}$/],
   [/telegram/i, /^\d{5,16}:A[\w-]{34}$/],
 ];
@@ -644,6 +648,10 @@ const KNOWN_PUBLIC_DIGESTS: ReadonlySet<string> = new Set<string>([
   'a0702bc91d699f600970f4dc4992b13ede1a29d49fa0942dd4bed2b5e4b1016e',
   // The password of the Secret example in the Kubernetes documentation.
   'a7b580d711ef2807c7f11d881a1e7ff8a68c7e7d4e7c14e217bc9c522e3678ba',
+  // The account key of the Azure Storage emulator (Azurite, `devstoreaccount1`), published by Microsoft.
+  '0011cc25eb4320717494d2703e8cba85743e71b500283c21c8b88147992f9059',
+  // The example token on jwt.io (HS256, `"admin": true`), signed with the secret printed beside it.
+  'c794fa6d20c64efb9adf980ae93af472a1679775862d421ffe55d4a57fad5b3e',
 ]);
 
 /** Whether `value` is a known-public example value (see {@link KNOWN_PUBLIC_DIGESTS}). */
@@ -744,6 +752,51 @@ function webhookUrls(list: ReadonlyArray<readonly [string, readonly string[], st
     },
     hosts,
   }));
+}
+
+/** Most characters between a provider's name and its credential (the name's rest, an operator, quotes, a short phrase). */
+const PROVIDER_NAME_WINDOW = 40;
+
+/** `kw` matched case-insensitively inside a pattern whose value part is case-sensitive (`mixpanel` → `[mM][iI]…`). */
+function caseless(kw: string): string {
+  return [...kw].map((c) => (/[a-z]/.test(c) ? `[${c}${c.toUpperCase()}]` : escapeRe(c))).join('');
+}
+
+/**
+ * Credentials that carry no prefix of their own, recognised as the providers' detectors do: the
+ * provider's name, then within {@link PROVIDER_NAME_WINDOW} characters (any, line breaks too) a
+ * value of that provider's documented shape, exact length and alphabet, as a whole token
+ * (`mixpanel <32 letters and digits>`, `api2cart key is <32 hex>`, `luno '<43 base64url>'`).
+ * `[id, provider names (lowercase), value shape, hosts]`; the value is the finding. The shape
+ * does the work a generic rule cannot: a value one character longer or in another alphabet is
+ * not taken, and the name alone (a word in prose) is not enough. The value must hold a digit and
+ * must not be filler, a typed run or a counting pattern.
+ */
+function providerNamed(list: ReadonlyArray<readonly [string, readonly string[], string, readonly string[]]>): SecretRule[] {
+  return list.map(([id, names, shape, hosts]) => ({
+    id,
+    keywords: names,
+    re: sticky(
+      // The name starts a word: after a non-letter, or at a camelCase hump (`getBetterStackToken`).
+      `(?:(?<![A-Za-z])|(?<=[a-z])(?=[A-Z]))(?:${names.map(caseless).join('|')})[^]{0,${PROVIDER_NAME_WINDOW}}?(?<![A-Za-z0-9_+/-])(${shape})(?![A-Za-z0-9_+/=-])`,
+      'd',
+    ),
+    group: 1,
+    accept: acceptNamedValue,
+    ...(hosts.length > 0 ? { hosts } : {}),
+  }));
+}
+function acceptNamedValue(s: string): boolean {
+  return HAS_DIGIT.test(s) && shannonEntropy(s) >= 2.8 && !looksLikePlaceholder(s) && !hasTypedRun(s) && !hasCountingPattern(s);
+}
+
+/**
+ * An Azure Storage account key (64 random bytes in base64: 86 characters and `==`) after a name
+ * that says so (`AccountKey`, `account_key`, `storageAccountKey`, `-storagekey`), within
+ * {@link PROVIDER_NAME_WINDOW} characters: across a line break, a brace or `||` of code too.
+ */
+function acceptAzureStorageKey(s: string): boolean {
+  return shannonEntropy(s) >= 4.5 && !looksLikePlaceholder(s) && !isKnownPublicValue(s);
 }
 
 // ---------------------------------------------------------------------------
@@ -896,7 +949,7 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     id: 'jwt',
     keywords: ['eyj'],
     re: sticky(String.raw`${START}eyJ[A-Za-z0-9_-]{8,8192}\.eyJ[A-Za-z0-9_-]{8,16384}(?:\.[A-Za-z0-9_-]{0,8192})?`),
-    accept: acceptJwt,
+    accept: (s) => acceptJwt(s) && !isKnownPublicValue(s),
   },
   {
     id: 'jwt-base64',
@@ -1418,7 +1471,73 @@ export const SECRET_RULE_TABLE: readonly SecretRule[] = [
     ['twitter-bearer-token', ['aaaaaaaaaaaaaaaaaaaaaa'], String.raw`A{22}[A-Za-z0-9%]{80,160}`, ['api.twitter.com', 'api.x.com']],
     ['typeform-api-token', ['tfp_'], String.raw`tfp_[A-Za-z0-9_.=-]{59}`, ['api.typeform.com']],
     ['xai-api-key', ['xai-'], String.raw`xai-[A-Za-z0-9]{80}`, ['api.x.ai']],
+    ['besttime-api-key', ['pri_'], String.raw`pri_[a-f0-9]{32}`, ['besttime.app']],
+    ['cloudflare-api-token', ['cfk_', 'cfut_', 'cfat_'], String.raw`cf(?:k|ut|at)_[A-Za-z0-9]{40}[a-f0-9]{8}`, ['api.cloudflare.com']],
+    ['launchdarkly-key', ['api-', 'sdk-', 'mob-'], String.raw`(?:api|sdk|mob)-[a-z0-9]{8}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{12}`, ['app.launchdarkly.com']],
   ]),
+  // --- Credentials with no prefix, after their provider's name (one table; see providerNamed).
+  ...providerNamed([
+    ['api2cart-api-key', ['api2cart'], '[a-f0-9]{32}', ['api.api2cart.com']],
+    ['apimetrics-api-key', ['apimetrics'], '[A-Za-z0-9]{32}', ['client.apimetrics.io']],
+    ['apitemplate-api-key', ['apitemplate'], '[A-Za-z0-9]{39}', ['rest.apitemplate.io']],
+    ['betterstack-token', ['betterstack'], '[A-Za-z0-9]{24}', ['uptime.betterstack.com']],
+    ['bitfinex-api-key', ['bitfinex'], '[A-Za-z0-9_-]{43}', ['api.bitfinex.com', 'api-pub.bitfinex.com']],
+    ['cloudimage-api-key', ['cloudimage'], '[a-z0-9_]{30}', []],
+    ['cloudmersive-api-key', ['cloudmersive'], '[a-z0-9-]{36}', ['api.cloudmersive.com']],
+    ['cloudsmith-api-key', ['cloudsmith'], '[a-f0-9]{40}', ['api.cloudsmith.io']],
+    ['freshworks-api-key', ['freshworks'], '[A-Za-z0-9_-]{22}', []],
+    ['instamojo-api-key', ['instamojo'], '[A-Za-z0-9]{40}', ['api.instamojo.com']],
+    ['invoiceocean-api-token', ['invoiceocean'], '[A-Za-z0-9]{20}', []],
+    ['jira-api-token', ['jira'], '[A-Za-z0-9]{24}', ['*.atlassian.net']],
+    ['kanban-tool-api-token', ['kanban'], '[A-Z0-9]{12}', ['*.kanbantool.com']],
+    ['keen-io-key', ['keenio', 'keen.io'], '[A-Z0-9]{64}', ['api.keen.io']],
+    ['liveagent-api-key', ['liveagent'], '[A-Za-z0-9]{32}', []],
+    ['loggly-token', ['loggly'], '[a-z0-9]{8}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{12}', ['*.loggly.com']],
+    ['luno-api-key', ['luno'], '[A-Za-z0-9_-]{43}', ['api.luno.com']],
+    ['mattermost-token', ['mattermost'], '[a-z0-9]{26}', []],
+    ['maxmind-license-key', ['geoip', 'maxmind'], '[A-Za-z0-9]{16}', ['download.maxmind.com', 'geoip.maxmind.com']],
+    ['metaapi-token', ['metaapi'], '[a-f0-9]{64}', []],
+    ['metabase-session-token', ['metabase'], '[A-Za-z0-9]{36}', []],
+    ['mite-api-key', ['mite'], '[a-z0-9]{16}', []],
+    ['mixpanel-secret', ['mixpanel'], '[A-Za-z0-9]{32}', ['api.mixpanel.com', 'mixpanel.com']],
+    ['redhat-api-key', ['redhat'], '[a-z0-9]{32}', []],
+    ['request-finance-api-key', ['requestfinance'], '[A-Z0-9]{7}-[A-Z0-9]{7}-[A-Z0-9]{7}-[A-Z0-9]{7}', ['api.request.finance']],
+    ['scrapingbee-api-key', ['scrapingbee', 'scraping_bee', 'scraping bee'], '[A-Z0-9]{80}', ['app.scrapingbee.com']],
+    ['smartsheet-token', ['smartsheet'], '[A-Za-z0-9]{37}|[A-Za-z0-9]{26}', ['api.smartsheet.com']],
+    ['textmagic-api-key', ['textmagic'], '[A-Za-z0-9]{30}', ['rest.textmagic.com']],
+    ['vouchery-api-key', ['vouchery'], '[a-z0-9]{36}', []],
+    ['websitepulse-api-key', ['websitepulse'], '[a-f0-9]{32}', []],
+  ]),
+  {
+    // A Tableau personal access token secret: 16 random bytes in base64 (22 characters and `==`),
+    // `:`, then 32 letters and digits.
+    id: 'tableau-pat-secret',
+    keywords: ['==:'],
+    back: 22,
+    re: sticky(String.raw`(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{22}==:[A-Za-z0-9]{32}(?![A-Za-z0-9])`),
+    minEntropy: 4,
+    accept: (s) => !looksLikePlaceholder(s),
+    hosts: ['*.online.tableau.com'],
+  },
+  {
+    id: 'azure-storage-account-key',
+    keywords: ['accountkey', 'account_key', 'storagekey', 'storage_key'],
+    re: sticky(String.raw`(?:accountkey|account_key|storagekey|storage_key)[^]{0,${PROVIDER_NAME_WINDOW}}?(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])`, 'di'),
+    group: 1,
+    accept: acceptAzureStorageKey,
+    hosts: ['*.blob.core.windows.net', '*.file.core.windows.net', '*.queue.core.windows.net', '*.table.core.windows.net', '*.dfs.core.windows.net'],
+  },
+  {
+    // A Microsoft Entra ID refresh token (`0.A…` or `1.A…`, then `.AgAB…`, its version bytes in
+    // base64url): often longer than generic-secret's 1024 characters.
+    id: 'azure-entra-refresh-token',
+    keywords: ['refresh_token', 'refreshtoken', 'refresh-token'],
+    re: sticky(String.raw`refresh[_-]?token["']?[ \t]{0,4}[:=][ \t]{0,4}["']?([01]\.A[\w-]{40,68}\.(?:1\.)?AgAB[\w-]{200,4096}(?:\.[\w-]{20,2048})?)(?![\w-])`, 'di'),
+    group: 1,
+    minEntropy: 4,
+    accept: (s) => /\.(?:1\.)?AgAB/.test(s) && !looksLikePlaceholder(s),
+    hosts: ['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn'],
+  },
   {
     id: 'generic-secret',
     keywords: ['password', 'passwd', 'pwd', 'secret', 'token', 'credential', 'creds', 'apikey', 'api_key', 'api-key', 'key', 'auth', 'access'],

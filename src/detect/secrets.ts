@@ -1,7 +1,7 @@
 /**
  * Credential detection and redaction: pure, linear-time, offsets exact.
  *
- * The rules live in `secret-rules.ts` (about 110 of them; {@link SECRET_RULES}
+ * The rules live in `secret-rules.ts` (about 150 of them; {@link SECRET_RULES}
  * lists the ids, which are stable: they appear in `[REDACTED:<rule>]`, audit
  * records and `bastion detect secrets`). They are, by family:
  * - provider tokens with a distinctive prefix: GitHub (`github-token`,
@@ -15,7 +15,9 @@
  * - the secret half of an AWS key pair beside its access key id (the console's
  *   credentials CSV) or in prose (`my aws secret key is ...`);
  * - provider secrets recognised by a name and a value shape
- *   (`CLOUDFLARE_API_KEY: <40 chars>`, `heroku ... = <uuid>`, `aws_secret_access_key`);
+ *   (`CLOUDFLARE_API_KEY: <40 chars>`, `heroku ... = <uuid>`, `aws_secret_access_key`), and a
+ *   table of providers whose keys carry no prefix (`providerNamed`: Mixpanel, Loggly, Jira, ...):
+ *   the provider's name, then within 40 characters a value of its exact documented shape;
  * - structured credentials: PEM private keys (`private-key`), JWTs and
  *   base64-encoded JWTs, `Authorization: Bearer|Token|Basic` headers, curl
  *   `-H`/`-u` credentials, `user:password@` in URLs, Kubernetes `kind: Secret`

@@ -126,12 +126,13 @@ describe('secret detector on the labeled corpora', () => {
     const s = score(rows('samples-trufflehog.jsonl')).values().next().value;
     assert.ok(s && s.pos > 1400 && s.neg > 1000, 'the trufflehog rows are there');
     t.diagnostic(`recall ${s.tp}/${s.pos} (${pct(s.tp, s.pos)}); not-secret flagged ${s.fp}/${s.neg} (${pct(s.fp, s.neg)})`);
-    // Measured: recall 88.0% (50.1% before issue 11, 75.9% after its first pass), flagged 15.6%
-    // (16.3%, 16.4%). The issue's targets (90% / 5%) are not met: more than half of the flagged
-    // negatives hold a value of that detector's own positive rows, or one within three edits of
-    // one, under `API_KEY=`, `Secret=` or `Bearer` (see docs/detector.md).
-    assert.ok(s.tp / s.pos >= 0.88, `recall ${s.tp}/${s.pos}`);
-    assert.ok(s.fp / s.neg <= 0.16, `flagged ${s.fp}/${s.neg}`);
+    // Measured: recall 91.5% (50.1% before issue 11, 88.0% after its second pass), flagged 15.5%
+    // (16.3%, 15.6%). The recall target (90%) is met; the flagged target (5%) is not: 114 of the 180
+    // flagged negatives carry a value of a positive row (or 16+ characters of one), or one within
+    // three edits of that detector's positive value, under `API_KEY=`, `Secret=` or `Bearer`
+    // (see docs/detector.md, "Third pass").
+    assert.ok(s.tp / s.pos >= 0.915, `recall ${s.tp}/${s.pos}`);
+    assert.ok(s.fp / s.neg <= 0.156, `flagged ${s.fp}/${s.neg}`);
   });
 });
 

@@ -485,6 +485,133 @@ describe('issue 11: the classes the corpora measure (owned vectors; corpus figur
   });
 });
 
+describe('issue 12: provider rules for formats with no prefix, read from trufflehog\'s detectors (owned vectors)', () => {
+  const HEX = '0123456789abcdef';
+  const LOWER = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  const B64 = ALNUM + '+/';
+  /** A value of `alphabet` with a digit, drawn until it has one (the rules ask for a digit). */
+  const value = (alphabet: string, n: number): string => {
+    for (;;) {
+      const v = pick(alphabet, n);
+      if (/\d/.test(v)) return v;
+    }
+  };
+  const only = (text: string, rule: string) => findSecrets(text).filter((f) => f.rule === rule).map((f) => text.slice(f.start, f.end));
+  // [rule, provider name as written in config or prose, a credential of the documented shape]
+  const named: ReadonlyArray<readonly [string, string, () => string]> = [
+    ['api2cart-api-key', 'API2Cart', () => value(HEX, 32)],
+    ['apimetrics-api-key', 'apiMetrics', () => value(ALNUM, 32)],
+    ['apitemplate-api-key', 'APITemplate', () => value(ALNUM, 39)],
+    ['betterstack-token', 'BetterStack', () => value(ALNUM, 24)],
+    ['bitfinex-api-key', 'bitfinex', () => value(ALNUM + '_-', 43)],
+    ['cloudimage-api-key', 'cloudimage', () => value('abcdefghijklmnopqrstuvwxyz0123456789_', 30)],
+    ['cloudmersive-api-key', 'cloudmersive', () => value(LOWER + '-', 36)],
+    ['cloudsmith-api-key', 'cloudsmith', () => value(HEX, 40)],
+    ['freshworks-api-key', 'freshworks', () => value(ALNUM + '_-', 22)],
+    ['instamojo-api-key', 'instamojo', () => value(ALNUM, 40)],
+    ['invoiceocean-api-token', 'invoiceocean', () => value(ALNUM, 20)],
+    ['jira-api-token', 'jira', () => value(ALNUM, 24)],
+    ['kanban-tool-api-token', 'kanbantool', () => value(UPPER, 12)],
+    ['keen-io-key', 'keenio', () => value(UPPER, 64)],
+    ['liveagent-api-key', 'liveagent', () => value(ALNUM, 32)],
+    ['loggly-token', 'loggly', () => [value(LOWER, 8), pick(LOWER, 4), pick(LOWER, 4), pick(LOWER, 4), pick(LOWER, 12)].join('-')],
+    ['luno-api-key', 'luno', () => value(ALNUM + '_-', 43)],
+    ['mattermost-token', 'mattermost', () => value(LOWER, 26)],
+    ['maxmind-license-key', 'geoip', () => value(ALNUM, 16)],
+    ['metaapi-token', 'metaapi', () => value(HEX, 64)],
+    ['metabase-session-token', 'metabase', () => value(ALNUM, 36)],
+    ['mite-api-key', 'mite', () => value(LOWER, 16)],
+    ['mixpanel-secret', 'mixpanel', () => value(ALNUM, 32)],
+    ['redhat-api-key', 'redhat', () => value(LOWER, 32)],
+    ['request-finance-api-key', 'requestfinance', () => [value(UPPER, 7), pick(UPPER, 7), pick(UPPER, 7), pick(UPPER, 7)].join('-')],
+    ['scrapingbee-api-key', 'ScrapingBee', () => value(UPPER, 80)],
+    ['smartsheet-token', 'smartsheet', () => value(ALNUM, 37)],
+    ['textmagic-api-key', 'textmagic', () => value(ALNUM, 30)],
+    ['vouchery-api-key', 'vouchery', () => value(LOWER, 36)],
+    ['websitepulse-api-key', 'websitepulse', () => value(HEX, 32)],
+  ];
+
+  test('a provider\'s name, then within 40 characters a value of its documented shape: the value is the finding', () => {
+    for (const [rule, name, make] of named) {
+      assert.ok(SECRET_RULES.includes(rule), rule);
+      const v = make();
+      for (const text of [`${name} '${v}'`, `const ${name}Key = "${v}";`, `Your ${name} key is ${v}, keep it safe.`, `# ${name} credentials\n  key: ${v}\n`]) {
+        assert.deepEqual(only(text, rule), [v], `${rule} in ${JSON.stringify(text)}`);
+      }
+    }
+  });
+
+  test('near misses: one character more or less, another alphabet, the name too far away or inside a word', () => {
+    for (const [rule, name, make] of named) {
+      const v = make();
+      const longer = v + (v.at(-1) === '0' ? '1' : '0');
+      const swapped = /[a-z]/.test(v) ? v.toUpperCase() : v.toLowerCase();
+      const negatives = [`${name} '${v.slice(0, -1)}'`, `${name} '${longer}'`, `${name} ${'and then some other words '.repeat(2)}${v}`, `sub${name.toLowerCase()} '${v}'`];
+      // Shapes in one case (hex, upper or lower): the value in the other case is not that shape.
+      if (swapped !== v && !/[a-z]/.test(v) !== !/[A-Z]/.test(v)) negatives.push(`${name} '${swapped}'`);
+      for (const text of negatives) assert.deepEqual(only(text, rule), [], `${rule}: ${JSON.stringify(text)}`);
+    }
+    // Filler, a typed run and a value without a digit are not credentials even after the name.
+    assert.deepEqual(only(`mixpanel '${'a1'.repeat(16)}'`, 'mixpanel-secret'), []);
+    assert.deepEqual(only(`mixpanel 'abcdef${pick(ALNUM, 26)}'`, 'mixpanel-secret'), []);
+    assert.deepEqual(only(`mixpanel '${pick('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 32)}'`, 'mixpanel-secret'), []);
+    // "termite", "Jiran": the name must start a word (or a camelCase hump).
+    assert.deepEqual(only(`termite '${value(LOWER, 16)}'`, 'mite-api-key'), []);
+  });
+
+  test('prefixed formats: Cloudflare cfk_/cfut_/cfat_, LaunchDarkly api-/sdk-/mob-, BestTime pri_', () => {
+    const cases: ReadonlyArray<readonly [string, () => string]> = [
+      ['cloudflare-api-token', () => ['cf', 'ut_', value(ALNUM, 40), pick(HEX, 8)].join('')],
+      ['cloudflare-api-token', () => ['cf', 'k_', value(ALNUM, 40), pick(HEX, 8)].join('')],
+      ['launchdarkly-key', () => ['sd', 'k-', value(LOWER, 8), '-', pick(LOWER, 4), '-', pick(LOWER, 4), '-', pick(LOWER, 4), '-', pick(LOWER, 12)].join('')],
+      ['besttime-api-key', () => ['pr', 'i_', value(HEX, 32)].join('')],
+    ];
+    for (const [rule, make] of cases) {
+      const token = make();
+      for (const text of [`here is ${token} thanks`, `API_KEY=${token}`, `"key": "${token}"`]) assert.deepEqual(only(text, rule), [token], `${rule} in ${text}`);
+      assert.deepEqual(only(`k ${token.slice(0, -1)} k`, rule), [], `${rule}: one short`);
+      assert.deepEqual(only(`k ${token}A k`, rule), [], `${rule}: one long`);
+    }
+    assert.deepEqual(only(`sdk-${[pick(LOWER, 8), pick(LOWER, 4), pick(LOWER, 4), pick(LOWER, 4), pick(LOWER, 12)].join('-').toUpperCase()}`, 'launchdarkly-key'), []);
+    assert.deepEqual(secretRuleHosts('cloudflare-api-token'), ['api.cloudflare.com']);
+    // Under a Cloudflare name, the new formats are Cloudflare's (the name's format check let only the old ones through).
+    const cfk = ['cf', 'k_', value(ALNUM, 40), pick(HEX, 8)].join('');
+    assert.ok(findSecrets(`CLOUDFLARE_API_KEY=${cfk}`).some((f) => f.end - f.start === cfk.length));
+  });
+
+  test('Tableau personal access token secrets, Azure Storage account keys, Entra ID refresh tokens', () => {
+    const tableau = [value(B64, 22), '==:', value(ALNUM, 32)].join('');
+    for (const text of [`pat test-token-6\n${tableau}\n`, `secret=${tableau}`]) assert.deepEqual(only(text, 'tableau-pat-secret'), [tableau]);
+    assert.deepEqual(only(`x ${tableau.slice(1)} x`, 'tableau-pat-secret'), []);
+    assert.deepEqual(only(`x ${tableau}A x`, 'tableau-pat-secret'), []);
+
+    const accountKey = value(B64, 86) + '==';
+    for (const text of [
+      `static const std::string AzuriteAccountKey{\n    "${accountKey}"};`,
+      `export const key =\n  process.env.ACCOUNT_KEY ||\n  "${accountKey}";`,
+      ` --conf spark.copydata.storageaccountkey=${accountKey} \\`,
+    ]) {
+      assert.deepEqual(only(text, 'azure-storage-account-key'), [accountKey], text);
+    }
+    assert.deepEqual(only(`AccountKey=${accountKey.slice(2)}`, 'azure-storage-account-key'), []);
+    // An integrity digest (SHA-512 in base64 has the same shape) is not under an account key's name.
+    assert.deepEqual(findSecrets(`"integrity": "sha512-${accountKey}"`), []);
+
+    const refresh = ['1.A', value(ALNUM + '_-', 55), '.AgAB', value(ALNUM + '_-', 1200)].join('');
+    for (const text of [`"refresh_token": "${refresh}"`, `grant_type=refresh_token&refresh_token=${refresh}&scope=x`]) {
+      assert.deepEqual(only(text, 'azure-entra-refresh-token'), [refresh], text.slice(0, 40));
+    }
+    assert.deepEqual(only(`"refresh_token": "${refresh.replace('.AgAB', '.AgBB')}"`, 'azure-entra-refresh-token'), []);
+  });
+
+  test('a Sanctum token (`<id>|<40 random>`) under a key name; a YAML key on the next line is not a value', () => {
+    const sanctum = ['49|', value(ALNUM, 40)].join('');
+    assert.ok(findSecrets(`convier_key: "${sanctum}"`).some((f) => f.end - f.start === sanctum.length));
+    assert.deepEqual(findSecrets('auth0_credentials file: \n    auth0_clientID: x\n'), []);
+  });
+});
+
 describe('complexity: every rule stays linear on adversarial input', () => {
   // Model: noble-hashes test/slow-dos.test.ts; see test/helpers/complexity.ts.
   const N = 40_000;
@@ -542,6 +669,15 @@ describe('complexity: every rule stays linear on adversarial input', () => {
     'docker auth, long base64, no closing quote': (n) => '"auth": "' + pick(ALNUM + '+/', n),
     'authorization header call repeated': (n) => fill('set("Authorization", "Bearer ', n),
     'provider prefixes repeated': (n) => fill('pk.sk.key-live_test_pat.AAAAAAAAAAAAAAAAAAAAAA ', n),
+    // Provider names: each occurrence scans its 40-character window for a value of the shape.
+    'provider name then near-miss values repeated': (n) => fill(`mixpanel '${'a1B2'.repeat(8)}x' `, n),
+    'provider names back to back': (n) => fill('mixpanelmiteloggly', n),
+    'provider name then a long run of the value alphabet': (n) => 'mite ' + fill('a1', n),
+    'account key then long base64': (n) => 'AccountKey=' + pick(ALNUM + '+/', n),
+    'account keys repeated': (n) => fill(`storagekey ${'A'.repeat(40)}== `, n),
+    'tableau separator repeated': (n) => fill('AAAAAAAAAAAAAAAAAAAAAA==:', n),
+    'refresh token, long body': (n) => 'refresh_token=0.A' + 'a'.repeat(50) + '.AgAB' + 'a'.repeat(n),
+    'refresh token names repeated': (n) => fill('refresh_token=1.A', n),
   };
   for (const [name, build] of Object.entries(cases)) {
     test(name, (t) => {
