@@ -8,6 +8,7 @@ import { SMTPServer } from 'smtp-server';
 import { type BastionError, isBastionError } from '../../src/errors.ts';
 import { AlertNotifier, type AdminAlert, type AlertNotifierOptions } from '../../src/alerts/notifier.ts';
 import { Secret } from '../../src/util/secret.ts';
+import { freePort } from '../helpers/mcp.ts';
 
 const SECRET = 'Bearer s3cr3t-webhook-token-XYZ';
 const PASSWORD = 'smtp-pa55word-QQQ';
@@ -85,15 +86,6 @@ async function smtpServer(t: TestContext, opts: { requireAuth?: boolean } = {}):
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { port: (server.server.address() as AddressInfo).port, mails, authAttempts };
-}
-
-/** A port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 /** Splits a raw RFC 5322 message into unfolded headers (lower-case names) and its body, quoted-printable decoded. */
@@ -209,7 +201,7 @@ describe('AlertNotifier: webhook', () => {
   });
 
   test('connection refused: two attempts, onError with reason network', async (t) => {
-    const port = await closedPort();
+    const port = await freePort();
     const { n, errors } = notifier(t, { webhook: { url: `http://127.0.0.1:${port}/x?token=abc`, headers: { Authorization: new Secret(SECRET) } } });
     n.notify(alert());
     await n.flush();
@@ -321,7 +313,7 @@ describe('AlertNotifier: SMTP', () => {
   });
 
   test('SMTP server down: onError (no hang), and notify never throws', async (t) => {
-    const port = await closedPort();
+    const port = await freePort();
     const { n, errors } = notifier(t, { smtp: { host: '127.0.0.1', port, from: 'bastion@example.test', to: ['ops@example.test'], timeoutMs: 2_000 } });
     const t0 = performance.now();
     assert.doesNotThrow(() => n.notify(alert()));

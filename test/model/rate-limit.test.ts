@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { isBastionError } from '../../src/errors.ts';
 import { ModelRateLimiter, type RateDecision } from '../../src/model/rate-limit.ts';
 import { ensureRedis } from '../helpers/redis.ts';
+import { freePort } from '../helpers/mcp.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Unique per test run so parallel runs never share counters. */
@@ -19,16 +20,6 @@ function refused(d: RateDecision): { limit: string; retryAfterMs: number } {
   if (d.ok) throw new Error('unreachable');
   return { limit: d.limit, retryAfterMs: d.retryAfterMs };
 }
-
-/** A TCP port on 127.0.0.1 with nothing listening (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 
 describe('ModelRateLimiter: options', () => {
   test('a limit that is not a positive integer is ERR_CONFIG_INVALID naming the path', async () => {
@@ -249,7 +240,7 @@ describe('ModelRateLimiter: Redis', () => {
   });
 
   test('Redis unreachable (closed port): create resolves, admit answers store.error within redisTimeoutMs', async (t) => {
-    const port = await closedPort();
+    const port = await freePort();
     const t0 = performance.now();
     const rl = await ModelRateLimiter.create(
       { perUser: { requests: { points: 5, windowS: 60 }, tokens: { points: 5, windowS: 60 } } },
@@ -306,7 +297,7 @@ describe('ModelRateLimiter: Redis', () => {
   });
 
   test('close() lets the process exit while Redis is unreachable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const script = `
       import { ModelRateLimiter } from './src/model/rate-limit.ts';
       const rl = await ModelRateLimiter.create({ perAgent: { requests: { points: 1, windowS: 60 } } },

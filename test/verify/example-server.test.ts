@@ -9,14 +9,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { CONTEXT_HEADER, contentDigest, createSignature, serializeContext } from '../../src/verify/index.ts';
 import { tempDir } from '../helpers/gateway.ts';
-import { BASE_CONTEXT, freshNonce, generateTestKey, type TestKey } from './helpers.ts';
+import { BASE_CONTEXT, freshNonce, generateTestKey, postSigned, type TestKey } from './helpers.ts';
+import { freePort } from '../helpers/mcp.ts';
 
 const SERVER = join(import.meta.dirname, '../../examples/verify-server/server.ts');
 
@@ -83,32 +84,6 @@ async function signedFor(url: string, body = '{"query":"refunds"}'): Promise<{ h
   return { headers: { ...headers, ...sig }, body };
 }
 
-/** POSTs over node:http (so `Host` can be set to anything); resolves with status and JSON. */
-function post(origin: string, path: string, req: { headers: Record<string, string>; body: string }, host?: string): Promise<[number, unknown]> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, origin);
-    const r = httpRequest(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'POST', setHost: host === undefined, headers: { ...req.headers, ...(host !== undefined ? { host } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve([res.statusCode ?? 0, JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown]));
-      },
-    );
-    r.on('error', reject);
-    r.end(req.body);
-  });
-}
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 describe('examples/verify-server', () => {
   test('verifies against BASTION_JWKS_URL and echoes the context', async () => {
     const { origin } = await startExample({ REPLAY_DB: join(tempDir(), 'nonces.db') });
@@ -130,10 +105,10 @@ describe('examples/verify-server', () => {
     const signed = await signedFor(`${a.origin}/tools/kb__search`);
     const hostA = new URL(a.origin).host;
     // Before issue 11, B rebuilt the target from Host and accepted A's request.
-    assert.deepEqual(await post(b.origin, '/tools/kb__search', signed, hostA), [401, { error: 'bad_signature' }]);
-    const [status] = await post(a.origin, '/tools/kb__search', signed);
+    assert.deepEqual(await postSigned(b.origin, '/tools/kb__search', signed, hostA), [401, { error: 'bad_signature' }]);
+    const [status] = await postSigned(a.origin, '/tools/kb__search', signed);
     assert.equal(status, 200, 'B did not burn the nonce of A\'s request');
-    assert.deepEqual(await post(a.origin, '/tools/kb__search', signed), [401, { error: 'replayed' }]);
+    assert.deepEqual(await postSigned(a.origin, '/tools/kb__search', signed), [401, { error: 'replayed' }]);
   });
 
   test('restart: a request accepted before the server restarts is refused after it (replayed), from REPLAY_DB', async () => {
@@ -141,11 +116,11 @@ describe('examples/verify-server', () => {
     const port = String(await freePort());
     const first = await startExample({ REPLAY_DB: db, PORT: port });
     const signed = await signedFor(`${first.origin}/tools/kb__search`);
-    assert.equal((await post(first.origin, '/tools/kb__search', signed))[0], 200);
+    assert.equal((await postSigned(first.origin, '/tools/kb__search', signed))[0], 200);
     await stop(first.child);
     const second = await startExample({ REPLAY_DB: db, PORT: port });
     assert.equal(second.origin, first.origin);
     // Before issue 11 the example kept nonces in memory, and the restarted server accepted this again.
-    assert.deepEqual(await post(second.origin, '/tools/kb__search', signed), [401, { error: 'replayed' }]);
+    assert.deepEqual(await postSigned(second.origin, '/tools/kb__search', signed), [401, { error: 'replayed' }]);
   });
 });

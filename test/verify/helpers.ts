@@ -3,6 +3,7 @@
  * JWK, and a request signed the way Bastion signs (context, content-digest,
  * RFC 9421 signature labelled `bastion`).
  */
+import { request as httpRequest } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import {
   CONTEXT_HEADER,
@@ -97,4 +98,32 @@ export async function signedRequest(key: TestKey, o: SignedRequestOptions = {}):
     sign: key.sign,
   });
   return { ...req, headers: { ...headers, ...sig }, body };
+}
+
+/**
+ * POSTs `req` over node:http to `origin` (`http://host:port`, an IPv6 host in
+ * brackets) at `path`, sent as written, with `Host` set to `host` when given
+ * (node:http lets it be anything). Resolves with the status and the JSON body;
+ * rejects on a socket error or a body that is not JSON.
+ */
+export function postSigned(origin: string, path: string, req: { headers: Record<string, string>; body: string }, host?: string): Promise<[number, unknown]> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(origin);
+    const r = httpRequest(
+      { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path, method: 'POST', setHost: host === undefined, headers: { ...req.headers, ...(host !== undefined ? { host } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve([res.statusCode ?? 0, JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown]);
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+      },
+    );
+    r.on('error', reject);
+    r.end(req.body);
+  });
 }

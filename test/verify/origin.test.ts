@@ -6,7 +6,7 @@
  * runtime's URL built from it) says. Real sockets for the adapters, IPv4 and IPv6.
  */
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -24,7 +24,7 @@ import {
   type VerifyErrorCode,
   type VerifyOptions,
 } from '../../src/verify/index.ts';
-import { generateTestKey, NOW_MS, signedRequest, type TestKey } from './helpers.ts';
+import { generateTestKey, NOW_MS, postSigned, signedRequest, type TestKey } from './helpers.ts';
 
 let key: TestKey;
 before(async () => {
@@ -87,23 +87,6 @@ async function signedFor(url: string): Promise<{ headers: Record<string, string>
   return { headers: parts.headers, body: new TextDecoder().decode(parts.body) };
 }
 
-/** POSTs over node:http to `origin` + `path` with `Host` set to `host` when given. */
-function post(origin: string, path: string, req: { headers: Record<string, string>; body: string }, host?: string): Promise<[number, unknown]> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(origin);
-    const r = httpRequest(
-      { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path, method: 'POST', setHost: host === undefined, headers: { ...req.headers, ...(host !== undefined ? { host } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve([res.statusCode ?? 0, JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown]));
-      },
-    );
-    r.on('error', reject);
-    r.end(req.body);
-  });
-}
-
 async function refused(p: Promise<unknown>, code: VerifyErrorCode): Promise<VerifyError> {
   let caught: unknown;
   try {
@@ -129,9 +112,9 @@ describe('forged Host: a request signed for tool server A, replayed to tool serv
       const path = `/${adapter}/tools/kb__search`;
       const signed = await signedFor(`${a.origin}${path}`);
       // Before issue 11 the Fetch adapter trusted the URL a runtime built from Host, and accepted this.
-      assert.deepEqual(await post(b.origin, path, signed, hostA), [401, { error: 'bad_signature' }], adapter);
-      assert.deepEqual(await post(a.origin, path, signed), [200, { ok: true }], adapter);
-      assert.deepEqual(await post(a.origin, path, signed), [401, { error: 'replayed' }], adapter);
+      assert.deepEqual(await postSigned(b.origin, path, signed, hostA), [401, { error: 'bad_signature' }], adapter);
+      assert.deepEqual(await postSigned(a.origin, path, signed), [200, { ok: true }], adapter);
+      assert.deepEqual(await postSigned(a.origin, path, signed), [401, { error: 'replayed' }], adapter);
     }
   });
 
@@ -141,9 +124,9 @@ describe('forged Host: a request signed for tool server A, replayed to tool serv
     assert.match(v6.origin, /^http:\/\/\[::1\]:\d+$/);
     for (const adapter of ['node', 'fetch']) {
       const path = `/${adapter}/call`;
-      assert.deepEqual(await post(v6.origin, path, await signedFor(`${v6.origin}${path}`)), [200, { ok: true }], adapter);
+      assert.deepEqual(await postSigned(v6.origin, path, await signedFor(`${v6.origin}${path}`)), [200, { ok: true }], adapter);
       const forV4 = await signedFor(`${v4.origin}${path}`);
-      assert.deepEqual(await post(v6.origin, path, forV4, new URL(v4.origin).host), [401, { error: 'bad_signature' }], adapter);
+      assert.deepEqual(await postSigned(v6.origin, path, forV4, new URL(v4.origin).host), [401, { error: 'bad_signature' }], adapter);
     }
     // An IPv6 origin spelled out in full is the same origin.
     const url = `${v6.origin}/node/x`;
@@ -168,7 +151,7 @@ describe('no origin, no replay store: fail closed', () => {
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    assert.deepEqual(await post(origin, '/x', await signedFor(`${origin}/x`)), [500, { error: 'origin_required' }]);
+    assert.deepEqual(await postSigned(origin, '/x', await signedFor(`${origin}/x`)), [500, { error: 'origin_required' }]);
   });
 
   test('an origin that is not scheme://host[:port] is origin_required', async () => {
