@@ -136,14 +136,14 @@ export function classifyAddress(input: string): AddressVerdict {
   let text = typeof input === 'string' ? input : '';
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
   if (text.includes('%')) return { address: text, allowed: false, class: 'zone', range: 'scoped address (zone id)' };
-  const family = isIP(text);
-  if (family === 0 || (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(text))) {
+  // Node's isIP takes IPv4 only as four-part decimal (no octal, hex or short forms), IPv6 only in standard text.
+  if (isIP(text) === 0) {
     return { address: text, allowed: false, class: 'invalid', range: 'not a canonical IP literal' };
   }
   const addr = ipaddr.parse(text);
   const table = addr.kind() === 'ipv4' ? V4 : V6;
   for (const [base, bits, cls, cidr] of table) {
-    if (base.kind() === addr.kind() && addr.match(base, bits)) return { address: addr.toString(), allowed: false, class: cls, range: cidr };
+    if (addr.match(base, bits)) return { address: addr.toString(), allowed: false, class: cls, range: cidr };
   }
   if (addr.kind() === 'ipv6' && !addr.match(GLOBAL_UNICAST_V6)) {
     return { address: addr.toString(), allowed: false, class: 'reserved', range: 'outside 2000::/3' };
@@ -183,7 +183,8 @@ export type TargetVerdict =
  * around it) and classifies its host. Never throws.
  */
 export function classifyTarget(input: string): TargetVerdict {
-  if (typeof input !== 'string' || input.length === 0 || input.length > 8192) return { verdict: 'deny', reason: 'url.invalid' };
+  // An empty input fails the URL parser below (a special scheme needs a host).
+  if (typeof input !== 'string' || input.length > 8192) return { verdict: 'deny', reason: 'url.invalid' };
   let url: URL;
   try {
     url = new URL(toTargetUrl(input));
@@ -191,8 +192,8 @@ export function classifyTarget(input: string): TargetVerdict {
     return { verdict: 'deny', reason: 'url.invalid' };
   }
   if (!SCHEMES.has(url.protocol)) return { verdict: 'deny', reason: 'url.scheme' };
+  // Never empty: the WHATWG parser refuses an http(s) URL without a host.
   const host = url.hostname.toLowerCase();
-  if (host === '') return { verdict: 'deny', reason: 'url.invalid' };
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   if (host.startsWith('[') || isIP(host) !== 0) {
     const address = classifyAddress(host);
