@@ -5,22 +5,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { chainRecord, checkpointPayload, isCheckpointPosition, verifyChain } from '../../src/audit/chain.ts';
+import { checkpointPayload, isCheckpointPosition, verifyChain } from '../../src/audit/chain.ts';
 import { AuditLog, verifyAudit } from '../../src/audit/log.ts';
-import type { AuditCheckpoint, AuditEvent, AuditRecord } from '../../src/audit/types.ts';
+import type { AuditCheckpoint, AuditRecord } from '../../src/audit/types.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { generateEd25519, keyIdOf, signEd25519 } from '../../src/util/crypto.ts';
-import { sampleEvent } from './fixtures.ts';
+import { chainEvents, expectBroken, sampleEvent } from './fixtures.ts';
 
 const pair = generateEd25519();
 const keyId = keyIdOf(pair.publicKeyPem);
 const keys = new Map([[keyId, pair.publicKeyPem]]);
-
-function chain(events: readonly AuditEvent[]): AuditRecord[] {
-  const out: AuditRecord[] = [];
-  for (const e of events) out.push(chainRecord(out.at(-1), e));
-  return out;
-}
 
 const signatures = new Map<string, string>();
 function sign(record: AuditRecord): AuditCheckpoint {
@@ -35,7 +29,7 @@ function sign(record: AuditRecord): AuditCheckpoint {
 }
 
 const events = Array.from({ length: 120 }, (_, i) => sampleEvent(i + 1));
-const full = chain(events);
+const full = chainEvents(events);
 
 /** What the audit log writes: checkpoints at seq 1 and every multiple of `every`, optionally the last record (close). */
 function positionCheckpoints(records: readonly AuditRecord[], every: number, closed: boolean): AuditCheckpoint[] {
@@ -56,14 +50,6 @@ function denseEnough(n: number, checkpointSeqs: readonly number[], every: number
     if (run > every) return false;
   }
   return true;
-}
-
-function expectBroken(result: Awaited<ReturnType<typeof verifyChain>>, seq: number, reason: string): void {
-  assert.equal(result.ok, false, 'expected a broken chain');
-  if (result.ok) return;
-  assert.equal(result.code, 'ERR_AUDIT_CHAIN_BROKEN');
-  assert.equal(result.reason, reason);
-  assert.equal(result.seq, seq);
 }
 
 test('isCheckpointPosition: seq 1 and every multiple', () => {
@@ -153,7 +139,7 @@ test('property: a cut of more than checkpointEvery records, re-chained or not, w
         const left = [...records.slice(0, start - 1), ...records.slice(start - 1 + k)];
         // The strongest attacker without the signing key: re-chains the records after the cut so every hash
         // and link is consistent, and deletes every checkpoint that no longer matches a record.
-        const tampered = rechain ? chain(left) : left;
+        const tampered = rechain ? chainEvents(left) : left;
         const byHash = new Map(tampered.map((r) => [`${r.seq}:${r.hash}`, r]));
         const kept = original.filter((c) => byHash.has(`${c.seq}:${c.hash}`));
         const result = await verifyChain(tampered, kept, keys, { checkpointEvery: every });
@@ -202,7 +188,7 @@ test('verifyChain with a witness: mismatch, cut, emptied, forged witness lines; 
   const opts = { checkpointEvery: 10, witness };
   assert.deepEqual(await verifyChain(records, witness, keys, opts), { ok: true, count: 40, lastSeq: 40, checkpoints: 5 });
   // Re-chained from 25 with the store's stale checkpoints gone: the witness names the first witnessed seq at or after 25.
-  const rechained = chain(events.slice(0, 40).map((e, i) => (i === 24 ? { ...e, agent: 'mallory' } : e)));
+  const rechained = chainEvents(events.slice(0, 40).map((e, i) => (i === 24 ? { ...e, agent: 'mallory' } : e)));
   const storeKept = witness.filter((c) => c.seq < 25);
   expectBroken(await verifyChain(rechained, storeKept, keys, opts), 30, 'witness_mismatch');
   // Cut at 33 (store checkpoints past it deleted too): the witness's last seq.

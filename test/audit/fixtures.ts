@@ -2,7 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent } from '../../src/audit/types.ts';
+import assert from 'node:assert/strict';
+import { chainRecord, type VerifyResult } from '../../src/audit/chain.ts';
+import type { AuditEvent, AuditRecord } from '../../src/audit/types.ts';
 
 /** A plausible tool-door event, distinct per `i`. */
 export function sampleEvent(i: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
@@ -26,4 +28,20 @@ export function sampleEvent(i: number, overrides: Partial<AuditEvent> = {}): Aud
 export function tempDir(prefix = 'bastion-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `events` chained in order from the genesis (seq 1, 2, …), as the audit log would store them. */
+export function chainEvents(events: readonly AuditEvent[]): AuditRecord[] {
+  const out: AuditRecord[] = [];
+  for (const e of events) out.push(chainRecord(out.at(-1), e));
+  return out;
+}
+
+/** Asserts that a chain verification failed with ERR_AUDIT_CHAIN_BROKEN at `seq` for `reason`. */
+export function expectBroken(result: VerifyResult, seq: number, reason: string): void {
+  assert.equal(result.ok, false, 'expected a broken chain');
+  if (result.ok) return;
+  assert.equal(result.code, 'ERR_AUDIT_CHAIN_BROKEN');
+  assert.equal(result.reason, reason);
+  assert.equal(result.seq, seq);
 }

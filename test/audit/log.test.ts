@@ -10,7 +10,7 @@ import { isBastionError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
 import { generateEd25519, keyIdOf, signEd25519 } from '../../src/util/crypto.ts';
-import { sampleEvent, tempDir } from './fixtures.ts';
+import { expectBroken, sampleEvent, tempDir } from './fixtures.ts';
 
 const tmp = tempDir();
 after(tmp.cleanup);
@@ -55,14 +55,6 @@ async function appendMany(log: AuditLog, count: number, batch: number, start = 1
     out.push(...(await Promise.all(Array.from({ length: size }, (_, k) => log.append(sampleEvent(start + i + k))))));
   }
   return out;
-}
-
-function expectBroken(result: Awaited<ReturnType<typeof verifyAudit>>, seq: number, reason: string): void {
-  assert.equal(result.ok, false, 'expected a broken chain');
-  if (result.ok) return;
-  assert.equal(result.code, 'ERR_AUDIT_CHAIN_BROKEN');
-  assert.equal(result.reason, reason);
-  assert.equal(result.seq, seq);
 }
 
 test('1000 concurrent appends verify ok, through the SQLite store', async () => {
