@@ -31,7 +31,7 @@ export async function egressCheckAgrees(input: string, expected: 'allow' | 'bloc
 }
 
 /** A gateway (network door on an ephemeral port) whose one agent, key EGRESS_KEY, has an empty allowlist: nothing it asks for is permitted by policy. */
-export function startEmptyAllowlistEgress(): Promise<TestEgress> {
+function startEmptyAllowlistEgress(): Promise<TestEgress> {
   return startEgress(`version: 1
 server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
 store: { sqlite: ./b.db }
@@ -56,16 +56,23 @@ export function proxyRequestFor(input: string): string {
 }
 
 /**
- * Sends each input's request to the proxy on `port`, 16 sockets at a time
- * (each answer closes or is read within 1.5 s), and reads each answer as the
- * SSRF guard's verdict: `allow` when it passed the guard and met the empty
- * allowlist (403 `policy.no_permit`), `block` when the guard refused it (403
- * `ssrf.…`) or it was malformed (400), `other` otherwise.
+ * Starts a gateway whose one agent has an empty allowlist, sends each input's
+ * request to its proxy, 16 sockets at a time (each answer closes or is read
+ * within 1.5 s), closes it, and reads each answer as the SSRF guard's verdict:
+ * `allow` when it passed the guard and met the empty allowlist (403
+ * `policy.no_permit`), `block` when the guard refused it (403 `ssrf.…`) or it
+ * was malformed (400), `other` otherwise. Nothing connects anywhere.
  */
-export async function proxyVerdicts(port: number, inputs: readonly string[]): Promise<{ verdict: 'allow' | 'block' | 'other'; status: number; reason: string }[]> {
+export async function proxyVerdicts(inputs: readonly string[]): Promise<{ verdict: 'allow' | 'block' | 'other'; status: number; reason: string }[]> {
+  const eg = await startEmptyAllowlistEgress();
   const raws: string[] = [];
-  for (let i = 0; i < inputs.length; i += 16) {
-    raws.push(...(await Promise.all(inputs.slice(i, i + 16).map((input) => rawExchange(port, [proxyRequestFor(input)], { timeoutMs: 1_500 })))));
+  try {
+    const port = Number(eg.proxyUrl.port);
+    for (let i = 0; i < inputs.length; i += 16) {
+      raws.push(...(await Promise.all(inputs.slice(i, i + 16).map((input) => rawExchange(port, [proxyRequestFor(input)], { timeoutMs: 1_500 })))));
+    }
+  } finally {
+    await eg.close();
   }
   return raws.map((raw) => {
     const status = statusOf(raw);
