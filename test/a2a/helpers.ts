@@ -7,7 +7,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
@@ -23,6 +22,8 @@ import type { Kek } from '../../src/vault/kek.ts';
 import { kekKeyProtector } from '../../src/vault/key-protector.ts';
 import { TEST_MASTER_KEY } from '../helpers/egress.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { freePort } from '../helpers/mcp.ts';
+import { closeServer, listenLoopback } from '../helpers/servers.ts';
 
 export { TEST_MASTER_KEY };
 
@@ -160,27 +161,16 @@ export async function startDeliver(name: string): Promise<DeliverEndpoint> {
       res.end(JSON.stringify({ jsonrpc: '2.0', id: body.id, result: { kind: 'message', role: 'agent', messageId: `reply-${params.message.messageId}`, parts: [{ kind: 'text', text: `${name} got: ${text}` }] } }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/agent`,
     received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server),
   };
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-export async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export const deadPort = freePort;
 
 /** POSTs JSON; resolves with status and parsed body. */
 export async function post(url: string, body: unknown, token?: string, extraHeaders: Record<string, string> = {}): Promise<{ status: number; json: any }> {

@@ -27,6 +27,7 @@ import { Secret } from '../../src/util/secret.ts';
 import { MemoryReplayStore, verifyParts } from '../../src/verify/index.ts';
 import { EGRESS_KEY, OTHER_EGRESS_KEY, makeCert, startEgress, startOrigin, type Origin, type TestEgress } from '../helpers/egress.ts';
 import { BAD_UPSTREAM_YAML, TEST_KEY, connect, startGateway, tempDir } from '../helpers/gateway.ts';
+import { closeServer, listenLoopback } from '../helpers/servers.ts';
 
 const NONE_KEY = 'none-key-0123456789abcdef-agent';
 /** The bound secret's value: it must reach the origin and nothing else. */
@@ -85,15 +86,10 @@ async function startAcme(tls: { cert: string; key: string }): Promise<{ port: nu
     });
   };
   const server = createServer({ cert: tls.cert, key: tls.key }, handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as AddressInfo).port,
+    port: await listenLoopback(server),
     seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -18,6 +17,7 @@ import type { AuditRecord } from '../../src/audit/types.ts';
 import { Secret } from '../../src/util/secret.ts';
 import { curlRaw, EGRESS_KEY, makeCert, OTHER_EGRESS_KEY, startEgress, type TestEgress } from '../helpers/egress.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { closeServer, listenLoopback } from '../helpers/servers.ts';
 
 
 const GITHUB_VALUE = 'ghp_' + 'Rel3aseRu1e'.repeat(3) + 'abc';
@@ -47,17 +47,7 @@ async function startOrigin(tls: { cert: string; key: string }): Promise<{ port: 
       res.end('{"ok":true}');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    seen,
-    respond,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: await listenLoopback(server), seen, respond, close: () => closeServer(server) };
 }
 
 /** The status of the last response in curl -i output (after a CONNECT's 200). */

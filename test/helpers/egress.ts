@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/load.ts';
@@ -22,6 +22,7 @@ import type { AdminAlert } from '../../src/alerts/notifier.ts';
 import { ModelDoor } from '../../src/model/door.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
 import { ROOT, tempDir } from './gateway.ts';
+import { closeServer, listenLoopback } from './servers.ts';
 
 /** A certificate and key (PEM) for `names`, self-signed, P-256, made by openssl. */
 export function makeCert(dir: string, names: readonly string[], stem = 'origin'): { cert: string; key: string; certFile: string } {
@@ -87,16 +88,7 @@ export async function startOrigin(tls?: { cert: string; key: string }): Promise<
     });
   };
   const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: await listenLoopback(server), received, close: () => closeServer(server) };
 }
 
 /**

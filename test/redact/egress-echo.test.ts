@@ -11,12 +11,12 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { Secret } from '../../src/util/secret.ts';
 import { makeCert, proxyAuth, startEgress, type TestEgress } from '../helpers/egress.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { closeServer, listenLoopback } from '../helpers/servers.ts';
 
 /** Shaped like an API key; never a real one. */
 const VALUE = 'sk-echo-' + 'Q9wZ3xY7vU5tS1rP'.repeat(2);
@@ -82,13 +82,8 @@ describe('egress: a secret echoed by its own host comes back redacted in every e
         res.end(t ? t.body(auth, value) : 'unknown');
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
-    close = () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
+    port = await listenLoopback(server);
+    close = () => closeServer(server);
     eg = await startEgress(
       `version: 1
 server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
