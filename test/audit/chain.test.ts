@@ -259,3 +259,102 @@ test('chainRecords({snapshots}): the same records as the full path, for any JSON
     { numRuns: 300 },
   );
 });
+
+test('chainRecord: a previous seq that is not a positive safe integer is RangeError (a chain never restarts or overflows)', () => {
+  for (const seq of [1.5, -3, -1, Number.MAX_SAFE_INTEGER, Number.NaN]) {
+    assert.throws(() => chainRecord({ seq, hash: GENESIS_HASH }, events[0]!), (err: unknown) => err instanceof RangeError && /prev\.seq must be a non-negative integer/.test(err.message), String(seq));
+  }
+  assert.equal(chainRecord({ seq: 0, hash: GENESIS_HASH }, events[0]!).seq, 1);
+});
+
+test('verifyChain: checkpoints and witness lines in any order are read in seq order', async () => {
+  const records = chain(events);
+  const cps = [sign(records[19]!), sign(records[4]!), sign(records[9]!)];
+  const witness = [sign(records[14]!), sign(records[2]!), sign(records[7]!)];
+  assert.deepEqual(await verifyChain(records, cps, keys, { witness }), { ok: true, count: 20, lastSeq: 20, checkpoints: 3 });
+});
+
+test('verifyChain: a checkpoint or witness line whose seq is not a positive integer breaks the chain at seq 0', async () => {
+  const records = chain(events);
+  for (const seq of [0, -1, 1.5, Number.NaN]) {
+    const bad = { ...sign(records[0]!), seq };
+    for (const result of [await verifyChain(records, [bad], keys), await verifyChain(records, [], keys, { witness: [bad] })]) {
+      expectBroken(result, 0, 'checkpoint_mismatch');
+      assert.equal(!result.ok && result.message, 'a checkpoint has an invalid seq');
+    }
+  }
+});
+
+test('verifyChain: a validly signed checkpoint whose hash is no string never matches (value, not exception)', async () => {
+  const records = chain(events);
+  const unsigned = { seq: 3, hash: 42 as unknown as string, time: '2026-01-01T00:00:00.000Z', keyId };
+  const cp = { ...unsigned, signature: signEd25519(pair.privateKeyPem, checkpointPayload(unsigned)) };
+  expectBroken(await verifyChain(records, [cp], keys), 3, 'checkpoint_mismatch');
+  expectBroken(await verifyChain(records, [], keys, { witness: [cp] }), 3, 'witness_mismatch');
+});
+
+test('verifyChain: a record whose hash or prevHash is no string, or that is not canonical JSON, is a fault (value, not exception)', async () => {
+  const records = chain(events);
+  const noHash = [...records];
+  noHash[2] = { ...records[2]!, hash: 42 as unknown as string };
+  expectBroken(await verifyChain(noHash, [], keys), 3, 'hash_mismatch');
+  const noPrev = [...records];
+  noPrev[2] = { ...records[2]!, prevHash: null as unknown as string };
+  expectBroken(await verifyChain(noPrev, [], keys), 3, 'hash_mismatch');
+  const notJson = [...records];
+  notJson[2] = { ...records[2]!, durationMs: Number.NaN };
+  const r = await verifyChain(notJson, [], keys);
+  expectBroken(r, 3, 'hash_mismatch');
+  assert.equal(!r.ok && r.message, 'record 3 is not canonicalizable JSON');
+});
+
+test('verifyChain: a checkpoint whose payload is not JSON, or whose signature is no string, fails its signature', async () => {
+  const records = chain(events);
+  const malformed = { ...sign(records[4]!), time: Number.NaN as unknown as string };
+  const r = await verifyChain(records, [malformed], keys);
+  expectBroken(r, 5, 'checkpoint_signature');
+  assert.equal(!r.ok && r.message, 'checkpoint at seq 5 is malformed');
+  const w = await verifyChain(records, [], keys, { witness: [malformed] });
+  assert.equal(!w.ok && w.message, 'witness checkpoint at seq 5 is malformed');
+  expectBroken(await verifyChain(records, [{ ...sign(records[4]!), signature: 42 as unknown as string }], keys), 5, 'checkpoint_signature');
+});
+
+test('verifyChain: every break says what is wrong and where (the message `bastion audit verify` prints)', async () => {
+  const records = chain(events);
+  const messageOf = async (...args: Parameters<typeof verifyChain>): Promise<string> => {
+    const r = await verifyChain(...args);
+    assert.equal(r.ok, false);
+    return r.ok ? '' : r.message;
+  };
+  const altered = [...records];
+  altered[4] = { ...records[4]!, agent: 'mallory' };
+  const notObject = [...records] as unknown[];
+  notObject[2] = 5;
+  const noSeq = [...records];
+  noSeq[2] = { ...records[2]!, seq: 'x' as unknown as number };
+  const rechained = [...records];
+  rechained[4] = { ...records[4]!, prevHash: 'f'.repeat(64) };
+  rechained[4] = { ...rechained[4]!, hash: recordHash(rechained[4]!) };
+  const other = generateEd25519();
+  const cases: [Promise<string>, string][] = [
+    [messageOf(altered, [], keys), 'record 5 content does not match its hash'],
+    [messageOf(notObject as AuditRecord[], [], keys), 'record 3 is not an object'],
+    [messageOf(noSeq, [], keys), 'record 3 has no integer seq'],
+    [messageOf([...records.slice(0, 3), ...records.slice(4)], [], keys), 'record 4 is missing (next record has seq 5)'],
+    [messageOf([...records.slice(0, 3), records[1]!], [], keys), 'record at position 4 has seq 2'],
+    [messageOf(rechained, [], keys), 'record 5 prevHash does not match record 4'],
+    [messageOf(records, [{ ...sign(records[4]!), hash: 'f'.repeat(64), signature: sign({ ...records[4]!, hash: 'f'.repeat(64) }).signature }], keys), "checkpoint at seq 5 does not match the record's hash"],
+    [messageOf(records, [], keys, { witness: [{ ...sign(records[4]!), hash: 'f'.repeat(64), signature: sign({ ...records[4]!, hash: 'f'.repeat(64) }).signature }] }), "record 5 does not match the witness's checkpoint: the store was rewritten at or before seq 5"],
+    [messageOf(records, [sign(records[4]!, other, keyIdOf(other.publicKeyPem))], keys), 'checkpoint at seq 5 is signed by an unknown key'],
+    [messageOf(records, [], keys, { witness: [sign(records[4]!, other, keyIdOf(other.publicKeyPem))] }), 'witness checkpoint at seq 5 is signed by an unknown key'],
+    [messageOf(records, [{ ...sign(records[4]!), signature: sign(records[5]!).signature }], keys), 'checkpoint at seq 5 has an invalid signature'],
+    [messageOf(records.slice(0, 10), [sign(records[14]!)], keys), 'records end at seq 10 but a signed checkpoint covers seq 15'],
+    [messageOf(records.slice(0, 10), [], keys, { witness: [{ ...sign(records[14]!), signature: sign(records[13]!).signature }] }), 'witness checkpoint at seq 15 has an invalid signature'],
+    [messageOf(records.slice(0, 10), [], keys, { witness: [sign(records[14]!)] }), 'records end at seq 10 but the witness holds a signed checkpoint at seq 15'],
+    [messageOf([], [], keys, { witness: [sign(records[14]!)] }), 'the store holds no record (emptied) but the witness holds a signed checkpoint at seq 15'],
+    [messageOf(records, [sign(records[0]!), sign(records[9]!)], keys, { checkpointEvery: 4 }), 'records 2-6 carry no checkpoint (at most 4 may): checkpoints were removed'],
+    [messageOf(records.slice(0, 3), [], keys, { checkpointEvery: 4 }), 'the store holds records 1-3 but no checkpoint over any of them'],
+  ];
+  for (const [got, want] of cases) assert.equal(await got, want);
+  await assert.rejects(verifyChain(records, [], keys, { checkpointEvery: 0 }), (err: unknown) => err instanceof RangeError && /checkpointEvery must be a positive integer/.test(err.message));
+});
