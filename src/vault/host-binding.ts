@@ -155,7 +155,7 @@ function wildcardRefusal(base: string, index: SuffixIndex): HostBindingRefusal |
 }
 
 /** What is read once from the suffix data. */
-interface SuffixIndex {
+export interface SuffixIndex {
   /** Every proper ancestor domain of a rule (`amazonaws.com` for `s3.amazonaws.com`), ASCII. */
   readonly ancestors: ReadonlySet<string>;
   /** Every rule, ASCII (`*.compute.amazonaws.com` as written), with its section. */
@@ -195,7 +195,12 @@ function suffixIndex(): SuffixIndex | undefined {
   return cached ?? undefined;
 }
 
-function buildIndex(data: Record<string, unknown>): SuffixIndex {
+/**
+ * The index of a tldts trie (the module object of `dist/cjs/src/data/trie.js`).
+ * Exported for tests, which feed it data of other shapes.
+ * @throws TypeError when a field is missing or of another type; RangeError when the walk leaves the arrays, runs past its bounds, or misses the rules every list holds.
+ */
+export function buildIndex(data: Record<string, unknown>): SuffixIndex {
   const { nodeFlags, edgeStart, edgeLength, edgeChild, labelText, rulesRoot } = data;
   if (
     !isIntArray(nodeFlags) ||
@@ -221,7 +226,9 @@ function buildIndex(data: Record<string, unknown>): SuffixIndex {
   while (stack.length > 0) {
     const { node, labels } = stack.pop() as { node: number; labels: string[] };
     // The trie shares common tails (a DAG), so nodes are visited once per rule through them: bound the walk.
-    if (++visited > MAX_TRIE_VISITS || labels.length > MAX_RULE_LABELS || node < 0 || node >= nodeFlags.length) throw new RangeError('tldts trie misread');
+    if (++visited > MAX_TRIE_VISITS) throw new RangeError('tldts trie misread: more than 1,000,000 visits');
+    if (labels.length > MAX_RULE_LABELS) throw new RangeError('tldts trie misread: a rule of more than 64 labels');
+    if (node < 0 || node >= nodeFlags.length) throw new RangeError('tldts trie misread: an edge leads outside the nodes');
     const flags = nodeFlags[node] as number;
     if (flags !== 0 && labels.length > 0) {
       const rule = ascii(labels.join('.'));
@@ -234,7 +241,7 @@ function buildIndex(data: Record<string, unknown>): SuffixIndex {
   }
   // The sanity checks that make a misread fail here rather than wave patterns through.
   if (rules.get('com') !== 'icann' || rules.get('co.uk') !== 'icann' || rules.get('github.io') !== 'private' || rules.get('s3.amazonaws.com') !== 'private' || rules.size < 5000) {
-    throw new RangeError('tldts trie misread');
+    throw new RangeError('tldts trie misread: rules every list holds are missing');
   }
   const ancestors = new Set<string>();
   for (const rule of rules.keys()) {

@@ -116,9 +116,13 @@ describe('splitHostPort', () => {
   });
 
   test('bad ports: 0, 65536, 99999, letters, empty, sign → undefined', () => {
-    for (const bad of ['host:0', 'host:65536', 'host:99999', 'host:abc', 'host:', 'host:+80', 'host:-1', 'host:8 0', 'host:123456', '[2001:db8::1]:0', '[2001:db8::1]:65536']) {
+    for (const bad of ['host:0', 'host:65536', 'host:99999', 'host:abc', 'host:', 'host:+80', 'host:-1', 'host:8 0', 'host:123456', 'host:80 ', 'host:8e1', 'host:0x50', '[2001:db8::1]:0', '[2001:db8::1]:65536']) {
       assert.equal(splitHostPort(bad), undefined, bad);
     }
+  });
+
+  test('text around a bracketed literal is never dropped: the whole text goes on to the host check', () => {
+    for (const text of ['x[2001:db8::1]:8443', '[2001:db8::1]:8443x', '[2001:db8::1]x']) assert.deepEqual(splitHostPort(text), { host: text }, text);
   });
 
   test('property: host:port round-trips for every valid port; out-of-range ports are refused', () => {

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, test } from 'node:test';
@@ -23,7 +24,9 @@ import { randomKeyBytes } from '../../src/util/crypto.ts';
 import { Secret } from '../../src/util/secret.ts';
 import {
   bindableHosts,
+  buildIndex,
   checkHostBinding,
+  hostBindingMessage,
   HOST_BINDING_REFUSALS,
   isUsableStoredHost,
   OVERRIDABLE_REFUSALS,
@@ -221,6 +224,95 @@ describe('checkHostBinding', () => {
     assert.equal(isUsableStoredHost('com'), false);
     assert.equal(isUsableStoredHost('mystore.myshopify.com'), true);
     assert.equal(isUsableStoredHost('api.github.com'), true);
+  });
+});
+
+describe('messages', () => {
+  test('each explanation continues the sentence after the quoted pattern; the override hint only where an override applies', () => {
+    for (const [reason, text] of Object.entries(HOST_BINDING_REFUSALS)) assert.match(text, /^(is|not|cannot) [a-z]/, reason);
+    const wild = checkHostBinding('*.github.io');
+    assert.ok(!wild.ok);
+    assert.equal(hostBindingMessage(wild), `"*.github.io" ${HOST_BINDING_REFUSALS['wildcard.shared_suffix']} (wildcard.shared_suffix)`);
+    const exact = checkHostBinding('someone.github.io');
+    assert.ok(!exact.ok);
+    assert.match(hostBindingMessage(exact), /\(host\.under_shared_suffix\); bind the exact host only if you control it, with unsafeAllowSharedSuffix \(--unsafe-allow-shared-suffix\)$/);
+  });
+
+  test('the pattern shown is cut to 256 characters', () => {
+    const long = `${'a'.repeat(300)}.com`;
+    assert.equal(hostBindingMessage({ ok: false, host: 'x', reason: 'host.invalid' }, long), `${JSON.stringify('a'.repeat(256))} ${HOST_BINDING_REFUSALS['host.invalid']} (host.invalid)`);
+  });
+});
+
+describe('reading the suffix data: anything of another shape fails closed, loudly', () => {
+  const real = createRequire(import.meta.url)('tldts/dist/cjs/src/data/trie.js') as Record<string, unknown> & { nodeFlags: Uint8Array; edgeStart: Uint16Array; edgeLength: Uint8Array; edgeChild: Uint16Array; labelText: string; rulesRoot: number };
+
+  test('the shipped data reads as the rules publicSuffixRules answers, IDN rules in punycode', () => {
+    const index = buildIndex(real);
+    assert.deepEqual(index.rules, publicSuffixRules());
+    assert.equal(index.rules.get('xn--3e0b707e'), 'icann', '한국 as punycode');
+    assert.ok([...index.rules.keys()].every((r) => /^[\x21-\x7e]+$/.test(r)), 'every rule is ASCII');
+    assert.ok(index.ancestors.has('amazonaws.com') && !index.ancestors.has('s3.amazonaws.com.x'));
+  });
+
+  test('a field missing or of another type is TypeError', () => {
+    const wrong: Record<string, unknown>[] = [
+      { nodeFlags: Array.from(real.nodeFlags) },
+      { edgeStart: Array.from(real.edgeStart) },
+      { edgeLength: Array.from(real.edgeLength) },
+      { edgeChild: Array.from(real.edgeChild) },
+      { labelText: [real.labelText] },
+      { rulesRoot: String(real.rulesRoot) },
+      { edgeStart: real.edgeStart.subarray(0, -1) },
+      { edgeChild: real.edgeChild.subarray(0, -1) },
+    ];
+    for (const over of wrong) assert.throws(() => buildIndex({ ...real, ...over }), (err: unknown) => err instanceof TypeError && err.message === 'unexpected tldts trie shape', Object.keys(over)[0]);
+  });
+
+  test('a walk that leaves the nodes, loops, or grows past its bound is RangeError, naming why', () => {
+    for (const rulesRoot of [-1, real.nodeFlags.length]) {
+      assert.throws(() => buildIndex({ ...real, rulesRoot }), /^RangeError: tldts trie misread: an edge leads outside the nodes$/, String(rulesRoot));
+    }
+    // A node whose edge leads back to itself.
+    const loop = { nodeFlags: new Uint8Array([0, 1]), edgeStart: new Uint16Array([0, 1, 2]), edgeLength: new Uint8Array([1, 1]), edgeChild: new Uint16Array([1, 1]), labelText: 'ab', rulesRoot: 0 };
+    assert.throws(() => buildIndex(loop), /^RangeError: tldts trie misread: a rule of more than 64 labels$/);
+    // 21 levels of two edges to the same next node: 2^21 paths of at most 21 labels.
+    const levels = 21;
+    const wide = {
+      nodeFlags: new Uint8Array(levels + 1),
+      edgeStart: new Uint16Array([...Array.from({ length: levels + 1 }, (_, i) => 2 * i), 2 * levels]),
+      edgeLength: new Uint8Array(2 * levels).fill(1),
+      edgeChild: new Uint16Array(Array.from({ length: 2 * levels }, (_, e) => (e >> 1) + 1)),
+      labelText: 'a'.repeat(2 * levels),
+      rulesRoot: 0,
+    };
+    assert.throws(() => buildIndex(wide), /^RangeError: tldts trie misread: more than 1,000,000 visits$/);
+  });
+
+  test('data that misses a rule every list holds, or holds it in the other section, is RangeError', () => {
+    // The node a rule ends at, found by walking its labels right to left from the root.
+    const offsets: number[] = [];
+    for (let e = 0, off = 0; e < real.edgeLength.length; e++) {
+      offsets.push(off);
+      off += real.edgeLength[e]!;
+    }
+    const nodeOf = (rule: string): number => {
+      let node = real.rulesRoot;
+      for (const label of rule.split('.').reverse()) {
+        let next = -1;
+        for (let e = real.edgeStart[node]!; e < real.edgeStart[node + 1]!; e++) {
+          if (real.labelText.slice(offsets[e]!, offsets[e]! + real.edgeLength[e]!) === label) next = real.edgeChild[e]!;
+        }
+        assert.ok(next >= 0, `${rule}: ${label}`);
+        node = next;
+      }
+      return node;
+    };
+    for (const [rule, flag] of [['com', 2], ['co.uk', 0], ['github.io', 1], ['s3.amazonaws.com', 1]] as const) {
+      const nodeFlags = Uint8Array.from(real.nodeFlags);
+      nodeFlags[nodeOf(rule)] = flag;
+      assert.throws(() => buildIndex({ ...real, nodeFlags }), /^RangeError: tldts trie misread: rules every list holds are missing$/, rule);
+    }
   });
 });
 
