@@ -299,8 +299,9 @@ test('verifyChain: a record whose hash or prevHash is no string, or that is not 
   noHash[2] = { ...records[2]!, hash: 42 as unknown as string };
   expectBroken(await verifyChain(noHash, [], keys), 3, 'hash_mismatch');
   const noPrev = [...records];
-  noPrev[2] = { ...records[2]!, prevHash: null as unknown as string };
-  expectBroken(await verifyChain(noPrev, [], keys), 3, 'hash_mismatch');
+  noPrev[2] = { ...records[2]!, prevHash: 42 as unknown as string };
+  noPrev[2] = { ...noPrev[2], hash: recordHash(noPrev[2]) };
+  expectBroken(await verifyChain(noPrev, [], keys), 3, 'prev_mismatch');
   const notJson = [...records];
   notJson[2] = { ...records[2]!, durationMs: Number.NaN };
   const r = await verifyChain(notJson, [], keys);
