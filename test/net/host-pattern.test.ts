@@ -19,6 +19,9 @@ describe('normalizeHost', () => {
     assert.equal(normalizeHost('*.Slack.COM.'), '*.slack.com');
     // A lone dot is not emptied.
     assert.equal(normalizeHost('.'), '.');
+    // Brackets are removed only as a pair.
+    assert.equal(normalizeHost('[2001:db8::1'), '[2001:db8::1');
+    assert.equal(normalizeHost('2001:db8::1]'), '2001:db8::1]');
   });
 
   test('is idempotent (property)', () => {
