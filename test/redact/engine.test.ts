@@ -11,35 +11,17 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { compileRedaction, findSpans, redactBytes, REDACTED_VALUE, RedactStream, redactString, type RedactionSet } from '../../src/redact/index.ts';
 import { assertLinear } from '../helpers/complexity.ts';
+import { cutAt, everyByte, streamThrough } from '../helpers/chunks.ts';
 
 /** Runs `chunks` through a RedactStream. */
 async function streamed(set: RedactionSet, chunks: readonly Buffer[]): Promise<{ out: Buffer; count: number }> {
   const r = new RedactStream(set);
-  const out: Buffer[] = [];
-  r.on('data', (c: Buffer) => out.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    r.once('end', resolve);
-    r.once('error', reject);
-  });
-  for (const c of chunks) r.write(c);
-  r.end();
-  await ended;
-  return { out: Buffer.concat(out), count: r.redactions };
+  const out = await streamThrough(r, chunks);
+  return { out, count: r.redactions };
 }
 
-function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out.filter((c) => c.length > 0);
-}
-
-const everyByte = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
+/** `bytes` cut at `cuts` (see test/helpers/chunks.ts), without empty pieces. */
+const cutNonEmpty = (bytes: Buffer, cuts: readonly number[]): Buffer[] => cutAt(bytes, cuts).filter((c) => c.length > 0);
 
 /** The parts of `out` between markers: none may hold an occurrence of any form in any view. */
 function assertNoForm(out: Buffer, set: RedactionSet, what: string): void {
@@ -263,7 +245,7 @@ describe('properties', () => {
           parts.push(tail);
           const input = Buffer.concat(parts);
           const whole = redactBytes(input, set);
-          const s = await streamed(set, cutAt(input, cuts));
+          const s = await streamed(set, cutNonEmpty(input, cuts));
           assert.deepEqual(s.out, whole.out);
           assert.equal(s.count, whole.count);
           assertNoForm(whole.out, set, 'property');
@@ -295,7 +277,7 @@ describe('properties', () => {
         const set = compileRedaction(values);
         const input = Buffer.from(values.join('') + text + (values[0] as string) + text, 'latin1');
         const whole = redactBytes(input, set);
-        assert.deepEqual((await streamed(set, cutAt(input, cuts))).out, whole.out);
+        assert.deepEqual((await streamed(set, cutNonEmpty(input, cuts))).out, whole.out);
         assert.deepEqual((await streamed(set, everyByte(input))).out, whole.out);
         assertNoForm(whole.out, set, 'escape alphabet');
       }),
