@@ -66,7 +66,7 @@ export function presentedKey(headers: IncomingHttpHeaders, from: readonly Creden
  * nothing about which digests exist.
  */
 export class KeyIndex {
-  readonly #entries: { readonly digest: Buffer; readonly hex: string; readonly principal: string }[] = [];
+  readonly #entries: { readonly digest: Buffer; readonly principal: string }[] = [];
 
   /**
    * Adds a key digest (lowercase hex SHA-256, 64 characters) for `principal`.
@@ -74,12 +74,13 @@ export class KeyIndex {
    */
   add(digest: string, principal: string): void {
     if (!/^[0-9a-f]{64}$/.test(digest)) throw new TypeError(`the key digest of ${principal} must be 64 lowercase hex characters (SHA-256)`);
-    const other = this.#entries.find((e) => e.hex === digest);
+    const bytes = Buffer.from(digest, 'hex');
+    const other = this.#entries.find((e) => timingSafeEqual(e.digest, bytes));
     if (other !== undefined) {
       if (other.principal !== principal) throw new Error(`${other.principal} and ${principal} share a key`);
       return;
     }
-    this.#entries.push({ digest: Buffer.from(digest, 'hex'), hex: digest, principal });
+    this.#entries.push({ digest: bytes, principal });
   }
 
   /** The principal `key` belongs to, or undefined. Keys outside 16-512 characters belong to nobody. */
