@@ -231,6 +231,8 @@ export class Vault {
   readonly #agentKeys = new Map<string, Buffer>();
   #index: IndexState | undefined;
   #rebuilding: Promise<IndexState> | undefined;
+  /** This turn's read of the store's vault generation (see `#generationOfTurn`). */
+  #turnRead: Promise<number> | undefined;
   readonly #lastMarked = new Map<string, number>();
   readonly #pendingMarks = new Set<Promise<void>>();
   /** Per index: host → its secrets' live values, until the first of their rotation graces ends. */
@@ -281,7 +283,9 @@ export class Vault {
     const id = randomId();
     const sealed = sealSecret(this.#kek, { id, version: 1 }, value);
     const createdAt = this.#now();
+    this.#turnRead = undefined;
     await this.#store.createSecret({ id, name, hosts: m.hosts, header: m.header, format: m.format, createdAt, sealed: JSON.stringify(sealed) });
+    this.#turnRead = undefined;
     return toInfo({ id, name, ...m, version: 1, createdAt, rotatedAt: null, revokedAt: null, lastUsedAt: null });
   }
 
@@ -300,7 +304,10 @@ export class Vault {
       const version = current.version + 1;
       const sealed = sealSecret(this.#kek, { id: current.id, version }, value);
       const at = this.#now();
-      if (await this.#store.rotateSecret(current.id, { version, sealed: JSON.stringify(sealed), createdAt: at }, at + this.#graceMs)) {
+      this.#turnRead = undefined;
+      const rotated = await this.#store.rotateSecret(current.id, { version, sealed: JSON.stringify(sealed), createdAt: at }, at + this.#graceMs);
+      this.#turnRead = undefined;
+      if (rotated) {
         return toInfo({ ...current, version, rotatedAt: at });
       }
     }
@@ -315,7 +322,10 @@ export class Vault {
   async revoke(name: string): Promise<void> {
     assertSecretName(name);
     const current = await this.#live(name);
-    if (!(await this.#store.revokeSecret(current.id, this.#now()))) throw unknownSecret(name);
+    this.#turnRead = undefined;
+    const revoked = await this.#store.revokeSecret(current.id, this.#now());
+    this.#turnRead = undefined;
+    if (!revoked) throw unknownSecret(name);
   }
 
   /** The live secrets, ascending by name, read from the store (never values). @throws BastionError `ERR_STORE` */
@@ -404,15 +414,17 @@ export class Vault {
 
   /**
    * One consistent reading of the vault for one request: the generation is read
-   * once (one small store read), and the view's lookups, the same as
-   * {@link resolve}, {@link current} and {@link valuesForHost}, answer from that
-   * generation without another read. Hold it for one request only: a change
-   * made afterwards (a revoke from the CLI) is seen by the next view.
+   * once (one small store read, shared by every view taken in the same turn of
+   * the event loop), and the view's lookups, the same as {@link resolve},
+   * {@link current} and {@link valuesForHost}, answer from that generation
+   * without another read. Hold it for one request only: a change made
+   * afterwards (a revoke from the CLI) is seen by the views of the next turn;
+   * this Vault's own changes by the next view.
    * The view's methods throw `ERR_VAULT_DECRYPT` like the async ones.
    * @throws BastionError `ERR_STORE` (the caller refuses the request)
    */
   async view(): Promise<VaultView> {
-    const state = await this.#current();
+    const state = await this.#current(true);
     return {
       resolve: (agent, placeholder) => this.#resolveIn(state, agent, placeholder),
       current: (name) => this.#currentIn(state, name),
@@ -510,8 +522,8 @@ export class Vault {
   }
 
   /** The index for the store's current generation, rebuilt when it changed. */
-  async #current(): Promise<IndexState> {
-    const generation = await this.#store.vaultGeneration();
+  async #current(shareTurn = false): Promise<IndexState> {
+    const generation = await (shareTurn ? this.#generationOfTurn() : this.#store.vaultGeneration());
     const index = this.#index;
     if (index !== undefined && index.generation === generation) return index;
     // Concurrent callers share one rebuild; one that started for an older generation is not reused.
@@ -529,6 +541,29 @@ export class Vault {
     } finally {
       if (this.#rebuilding === rebuild) this.#rebuilding = undefined;
     }
+  }
+
+  /**
+   * The store's vault generation, read at most once per turn of the event loop:
+   * requests that arrive together (the network door's under load) share one
+   * small store read. A change another process commits during the turn is seen
+   * from the next turn on, exactly as if those requests had arrived just before
+   * it; this Vault's own changes drop the shared read before and after they
+   * write, so a caller never reads its own change stale. A failed read is
+   * shared too: every request of the turn fails closed.
+   * @throws BastionError `ERR_STORE`
+   */
+  #generationOfTurn(): Promise<number> {
+    let read = this.#turnRead;
+    if (read === undefined) {
+      const fresh = this.#store.vaultGeneration();
+      read = fresh;
+      this.#turnRead = fresh;
+      setImmediate(() => {
+        if (this.#turnRead === fresh) this.#turnRead = undefined;
+      });
+    }
+    return read;
   }
 
   /**

@@ -6,6 +6,9 @@
  * permitted location; every deny carries a reason of the closed set.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
@@ -397,6 +400,52 @@ test('Vault.view: one generation read per view; its lookups answer from that gen
     assert.deepEqual(after.valuesForHost('api.github.com'), []);
   } finally {
     await store.close();
+  }
+});
+
+test('Vault.view: views of one turn share one generation read; another connection\'s revoke is seen from the next turn, this vault\'s own at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bastion-view-'));
+  const kek = kekFromBytes(randomKeyBytes(32));
+  const store = await openSqliteStore(join(dir, 'b.db'));
+  const other = await openSqliteStore(join(dir, 'b.db'));
+  try {
+    const vault = await Vault.open(store, kek, { rotationGraceMs: 1000 });
+    const cli = await Vault.open(other, kek, { rotationGraceMs: 1000 });
+    await vault.add('gh', new Secret('gh-one'), { hosts: ['api.github.com'], header: 'Authorization' });
+    const ph = await vault.placeholder('gh', 'agent-a');
+    let reads = 0;
+    const real = store.vaultGeneration.bind(store);
+    store.vaultGeneration = async () => {
+      reads++;
+      return real();
+    };
+    await new Promise((r) => setImmediate(r));
+    const views = await Promise.all([vault.view(), vault.view(), vault.view()]);
+    assert.equal(reads, 1, 'three requests of one turn: one read');
+    // The CLI (another connection) revokes within the turn: this turn's views are as of before it ...
+    await cli.revoke('gh');
+    assert.equal((await vault.view()).resolve('agent-a', ph)?.value.reveal(), 'gh-one');
+    assert.equal(reads, 1);
+    for (const v of views) assert.equal(v.resolve('agent-a', ph)?.value.reveal(), 'gh-one');
+    // ... and the next turn reads again and sees it.
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await vault.view()).resolve('agent-a', ph), undefined, 'revoked from the next turn on');
+    assert.equal(reads, 2);
+    // This vault's own change drops the shared read: the next view, in the same turn, sees it.
+    await vault.add('gh', new Secret('gh-two'), { hosts: ['api.github.com'], header: 'Authorization' });
+    const ph2 = await vault.placeholder('gh', 'agent-a');
+    assert.equal((await vault.view()).resolve('agent-a', ph2)?.value.reveal(), 'gh-two');
+    await vault.rotate('gh', new Secret('gh-three'));
+    assert.equal((await vault.view()).current('gh')?.value.reveal(), 'gh-three');
+    await vault.revoke('gh');
+    assert.equal((await vault.view()).current('gh'), undefined);
+    // The direct lookups read on every call, whatever the turn.
+    await cli.add('gh', new Secret('gh-four'), { hosts: ['api.github.com'], header: 'Authorization' });
+    assert.equal((await vault.current('gh'))?.value.reveal(), 'gh-four');
+  } finally {
+    await other.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
