@@ -11,6 +11,7 @@
  */
 import { BastionError, isBastionError } from '../errors.ts';
 import { GENESIS_HASH, chainRecords } from './chain.ts';
+import type { AuditChainer } from './chainer.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 
 /** The chain tip: the newest record's `seq` and `hash`. */
@@ -51,6 +52,8 @@ export interface AppendChainedOptions {
   readonly checkpoints?: (records: readonly AuditRecord[], tip: AuditTip | undefined) => Promise<readonly AuditCheckpoint[]>;
   /** Every event is a `jsonSnapshot` result (see `chainRecords`): chaining skips the I-JSON walk. */
   readonly snapshots?: boolean;
+  /** Chains instead of `chainRecords` on this thread (./chainer.ts: the audit log's worker thread). */
+  readonly chain?: AuditChainer;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function appendChained(
 ): Promise<{ records: AuditRecord[]; checkpoints: readonly AuditCheckpoint[] }> {
   let tip = 'tip' in opts ? opts.tip : tipOf(await store.lastAudit());
   for (let attempt = 1; ; attempt++) {
-    const records = chainRecords(tip, events, { snapshots: opts.snapshots === true });
+    const records = opts.chain === undefined ? chainRecords(tip, events, { snapshots: opts.snapshots === true }) : await opts.chain(tip, events);
     const checkpoints = opts.checkpoints === undefined || records.length === 0 ? [] : await opts.checkpoints(records, tip);
     try {
       if (records.length > 0) await store.appendAuditRecords(records, checkpoints);

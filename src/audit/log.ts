@@ -20,6 +20,7 @@ import type { KeyStore, StoredKey } from '../identity/key-store.ts';
 import { generateEd25519, keyIdOf, publicKeyOf, signEd25519 } from '../util/crypto.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { appendChained, tipOf, type AuditTip } from './append.ts';
+import { OffThreadChainer } from './chainer.ts';
 import type { AuditStore } from './store.ts';
 import { jsonSnapshot } from './canonical.ts';
 import { checkpointPayload, isCheckpointPosition, verifyChain, type VerifyResult } from './chain.ts';
@@ -54,6 +55,12 @@ export interface AuditLogOptions {
    * counted so far; default `process.emitWarning`. Exceptions it throws are ignored.
    */
   readonly onWitnessFailure?: (err: BastionError, count: number) => void;
+  /**
+   * Hash the chain on a worker thread (./chainer.ts) instead of between the
+   * doors' requests; the gateway sets it. Default false: a CLI command's few
+   * records are not worth starting a thread. Stopped by {@link AuditLog.close}.
+   */
+  readonly chainOffThread?: boolean;
 }
 
 /** Seals and opens a signing key's PKCS#8 PEM for storage (bound to the key id). */
@@ -116,6 +123,7 @@ export class AuditLog {
   #readying: Promise<void> | undefined;
   readonly #witness: AuditWitness | undefined;
   readonly #onWitnessFailure: (err: BastionError, count: number) => void;
+  readonly #chainer: OffThreadChainer | undefined;
   /** Checkpoints whose witness write failed, retried with the next (newest kept). */
   #unwitnessed: AuditCheckpoint[] = [];
   #witnessTail: Promise<void> = Promise.resolve();
@@ -144,6 +152,7 @@ export class AuditLog {
     this.#now = opts.now ?? (() => new Date());
     this.#protector = opts.keyProtector;
     this.#witness = opts.witness;
+    this.#chainer = opts.chainOffThread === true ? new OffThreadChainer() : undefined;
     this.#onWitnessFailure =
       opts.onWitnessFailure ?? ((err) => process.emitWarning(err.message, { type: 'BastionAuditWarning', code: err.code }));
   }
@@ -247,6 +256,7 @@ export class AuditLog {
     try {
       await this.checkpoint();
     } finally {
+      await this.#chainer?.close();
       await this.#witnessTail;
       await this.#witness?.close().catch((err: unknown) => this.#witnessFailed(err));
     }
@@ -292,7 +302,12 @@ export class AuditLog {
       ({ records, checkpoints } = await appendChained(
         this.#store,
         batch.map((p) => p.event),
-        { ...(this.#tipKnown ? { tip: this.#tip } : {}), snapshots: true, checkpoints: (chained) => this.#positionCheckpoints(chained) },
+        {
+          ...(this.#tipKnown ? { tip: this.#tip } : {}),
+          snapshots: true,
+          ...(this.#chainer ? { chain: this.#chainer.chain } : {}),
+          checkpoints: (chained) => this.#positionCheckpoints(chained),
+        },
       ));
       if (records.length !== batch.length) throw new Error('the chain returned a different number of records');
     } catch (err) {

@@ -131,6 +131,7 @@ export class Gateway {
         opts.onAuditFailure?.({ door: 'system', method: 'audit.witness', durability: 'batched', code: err.code, count });
       const audit = await AuditLog.open(store, {
         checkpointEvery: config.audit.checkpointEvery,
+        chainOffThread: true,
         ...(keyProtector ? { keyProtector } : {}),
         ...(witness ? { witness, ...(opts.onAuditFailure ? { onWitnessFailure } : {}) } : {}),
       });

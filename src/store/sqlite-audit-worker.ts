@@ -5,9 +5,10 @@
  * stall every request. Here it stalls only this thread; the main thread keeps
  * serving, and appends arriving meanwhile form the next batch.
  *
- * Protocol: in `{id, rows}` (JSON text of `{records, checkpoints}`, chained and
- * signed by the audit module); out `{id}` or `{id, error: {code, message}}`.
- * Rows travel as JSON text (cheaper than a structured clone).
+ * Protocol (util/worker-client.ts): in `{id, rows}` (JSON text of
+ * `{records, checkpoints}`, chained and signed by the audit module); out `{id}`
+ * or `{id, error: {code, message}}`. Rows travel as JSON text (cheaper than a
+ * structured clone).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditCheckpoint, AuditRecord } from '../audit/types.ts';
