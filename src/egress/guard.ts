@@ -56,9 +56,9 @@ type LiteralOutcome =
   | { readonly kind: 'address'; readonly address: string; readonly exception: boolean }
   | { readonly kind: 'resolve'; readonly host: string };
 
-/** Step 3's outcome. `cacheable` is false for resolver failures. */
+/** Step 3's outcome. */
 type ResolvedOutcome =
-  | { readonly kind: 'deny'; readonly decision: Decision; readonly addresses: readonly string[]; readonly cacheable: boolean }
+  | { readonly kind: 'deny'; readonly decision: Decision; readonly addresses: readonly string[] }
   | { readonly kind: 'allow'; readonly address: string; readonly addresses: readonly string[]; readonly exception: boolean };
 
 /** Classes `unsafeAllowPrivate` can never open. */
@@ -83,7 +83,6 @@ export class EgressGuard {
   readonly #lookup: Lookup;
   readonly #now: () => number;
   readonly #literals = new Map<string, LiteralOutcome>();
-  readonly #resolved = new Map<string, { readonly until: number; readonly outcome: Promise<ResolvedOutcome> }>();
   readonly #ranges = new Map<string, (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[]>();
   readonly #dns = new Map<string, { readonly until: number; readonly answer: Promise<readonly { address: string; family: number }[]> }>();
 
@@ -180,38 +179,28 @@ export class EgressGuard {
     return outcome;
   }
 
-  /** Step 3, a name resolved and every address classified (reused for `egress.dnsCacheMs`, failures never). */
-  #resolveStage(agent: ResolvedAgent | undefined, host: string): Promise<ResolvedOutcome> {
-    const key = `${agent?.name ?? ''}\u0000${host}`;
-    const now = this.#now();
-    const hit = this.#resolved.get(key);
-    if (hit && hit.until > now) return hit.outcome;
-    const outcome = resolveAndClassify(host, (h) => this.#resolve(h)).then((resolved): ResolvedOutcome => {
-      const addresses = resolved.all.map((v) => v.address);
-      let exception = false;
-      if (!resolved.allowed) {
-        const bad = resolved.all.filter((v) => !v.allowed);
-        // One address the agent may not reach refuses the name; the refusal names that one, not a covered one beside it.
-        const uncovered = bad.find((v) => !this.#covered(agent, host, v));
-        if (bad.length === 0 || uncovered !== undefined) {
-          const reason = uncovered !== undefined ? `ssrf.address.${uncovered.class}` : `ssrf.${resolved.reason}`;
-          return { kind: 'deny', decision: deny(reason, uncovered?.range ?? 'dns'), addresses, cacheable: bad.length > 0 };
-        }
-        exception = true;
+  /**
+   * Step 3, a name resolved and every address classified. Only the answer is
+   * cached ({@link #resolve}), never the verdict: a verdict cached per agent
+   * would outlive the answer it was made from.
+   */
+  async #resolveStage(agent: ResolvedAgent | undefined, host: string): Promise<ResolvedOutcome> {
+    const resolved = await resolveAndClassify(host, (h) => this.#resolve(h));
+    const addresses = resolved.all.map((v) => v.address);
+    let exception = false;
+    if (!resolved.allowed) {
+      const bad = resolved.all.filter((v) => !v.allowed);
+      // One address the agent may not reach refuses the name; the refusal names that one, not a covered one beside it.
+      const uncovered = bad.find((v) => !this.#covered(agent, host, v));
+      if (bad.length === 0 || uncovered !== undefined) {
+        const reason = uncovered !== undefined ? `ssrf.address.${uncovered.class}` : `ssrf.${resolved.reason}`;
+        return { kind: 'deny', decision: deny(reason, uncovered?.range ?? 'dns'), addresses };
       }
-      const address = resolved.all[0]?.address;
-      if (address === undefined) return { kind: 'deny', decision: deny('ssrf.dns.no_address', 'dns'), addresses, cacheable: false };
-      return { kind: 'allow', address, addresses, exception };
-    });
-    if (this.#config.egress.dnsCacheMs > 0) {
-      if (this.#resolved.size >= MAX_DNS_CACHE) this.#resolved.delete(this.#resolved.keys().next().value as string);
-      this.#resolved.set(key, { until: now + this.#config.egress.dnsCacheMs, outcome });
-      // A resolver failure is not kept: the next request asks again.
-      void outcome.then((o) => {
-        if (o.kind === 'deny' && !o.cacheable && this.#resolved.get(key)?.outcome === outcome) this.#resolved.delete(key);
-      });
+      exception = true;
     }
-    return outcome;
+    const address = resolved.all[0]?.address;
+    if (address === undefined) return { kind: 'deny', decision: deny('ssrf.dns.no_address', 'dns'), addresses };
+    return { kind: 'allow', address, addresses, exception };
   }
 
   /** Whether the agent's `unsafeAllowPrivate` covers a refused address (see the module docs). */

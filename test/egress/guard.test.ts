@@ -24,8 +24,8 @@ async function load(yaml: string, files: Record<string, string> = {}): Promise<R
   return (await loadConfig(file, { env: {}, secrets: 'lenient' })).config;
 }
 
-/** A resolver answering from `table` (a name missing from it is an error), counting calls per name. */
-function stubLookup(table: Record<string, readonly string[] | Error>): Lookup & { calls: string[] } {
+/** A resolver answering from `table` (a name missing from it is an error; a test may change it), counting calls per name. */
+function stubLookup(table: Record<string, readonly string[] | Error>): Lookup & { calls: string[]; table: Record<string, readonly string[] | Error> } {
   const calls: string[] = [];
   const fn: Lookup = async (host) => {
     calls.push(host);
@@ -34,7 +34,7 @@ function stubLookup(table: Record<string, readonly string[] | Error>): Lookup & 
     if (a instanceof Error) throw a;
     return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
-  return Object.assign(fn, { calls });
+  return Object.assign(fn, { calls, table });
 }
 
 interface Harness {
@@ -385,6 +385,20 @@ describe('EgressGuard: DNS cache', () => {
     assertAllow(await guard.check('demo', 'network/request', url('https://a.example.com/')), PUBLIC);
     assertAllow(await guard.check('demo', 'network/request', url('https://a.example.com/')), PUBLIC);
     assert.equal(calls, 2);
+  });
+
+  test('an answer is reused for dnsCacheMs from its lookup, whichever agent asks (no verdict outlives it)', async () => {
+    const h = await harness(`agents:\n  a:\n    network: ["*.example.com"]\n  b:\n    network: ["*.example.com"]\negress:\n  dnsCacheMs: 5000\n`, { 'moving.example.com': [PUBLIC] });
+    assertAllow(await request(h, 'a', 'https://moving.example.com/'), PUBLIC);
+    h.clock.now += 3000;
+    assertAllow(await request(h, 'b', 'https://moving.example.com/'), PUBLIC);
+    assert.equal(h.lookup.calls.length, 1);
+    // The name moves inside; the answer from the first lookup is now 5000 ms old.
+    h.lookup.table['moving.example.com'] = ['10.0.0.1'];
+    h.clock.now += 2000;
+    const v = await request(h, 'b', 'https://moving.example.com/');
+    assertDeny(v, 'ssrf.address.private');
+    assert.deepEqual(h.lookup.calls, ['moving.example.com', 'moving.example.com']);
   });
 
   test('the cache is per name', async () => {
