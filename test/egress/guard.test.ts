@@ -1,10 +1,13 @@
 /**
  * EgressGuard: the network door's decision on one destination (SSRF guard as
  * written → agent policy → DNS with every address classified), with an
- * injected resolver (no network) and configs loaded from temp YAML files.
+ * injected resolver (no network; the default resolver's test replaces
+ * dns.lookup) and configs loaded from temp YAML files.
  */
 import assert from 'node:assert/strict';
+import * as dnsPromises from 'node:dns/promises';
 import { writeFileSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
@@ -43,8 +46,8 @@ interface Harness {
   clock: { now: number };
 }
 
-async function harness(yaml: string, table: Record<string, readonly string[] | Error> = {}): Promise<Harness> {
-  const config = await load(yaml);
+async function harness(yaml: string, table: Record<string, readonly string[] | Error> = {}, files: Record<string, string> = {}): Promise<Harness> {
+  const config = await load(yaml, files);
   const engine = PolicyEngine.compile(config);
   const lookup = stubLookup(table);
   const clock = { now: 1_000_000 };
@@ -77,6 +80,32 @@ function assertAllow(v: EgressVerdict, address: string, reason = 'policy.permit'
   assert.equal(v.decision.effect, 'allow', `expected allow, got ${JSON.stringify(v.decision)}`);
   assert.equal(v.decision.reason, reason);
   assert.equal(v.address, address);
+}
+
+/** `config` with agent `name`'s unsafeAllowPrivate replaced: lets a test hand the guard what validation would refuse. */
+function withAllowance(config: ResolvedConfig, name: string, allowance: { hosts: string[]; ranges: string[] }): Pick<ResolvedConfig, 'agents' | 'egress'> {
+  const agent = config.agents.get(name);
+  assert.ok(agent, name);
+  return { agents: new Map([...config.agents, [name, { ...agent, unsafeAllowPrivate: allowance }]]), egress: config.egress };
+}
+
+/**
+ * Runs `fn` with `lookup` of node:dns/promises replaced by `fake`, the way the
+ * guard's default resolver sees it (a live binding of the built-in module), so
+ * no real DNS query is made.
+ */
+async function withDnsLookup<T>(fake: (host: string, options: unknown) => Promise<unknown>, fn: () => Promise<T>): Promise<T> {
+  const dns = createRequire(import.meta.url)('node:dns/promises') as { lookup: unknown };
+  const original = dns.lookup;
+  dns.lookup = fake;
+  syncBuiltinESMExports();
+  try {
+    assert.equal(dnsPromises.lookup, fake, 'the ESM binding follows the replacement');
+    return await fn();
+  } finally {
+    dns.lookup = original;
+    syncBuiltinESMExports();
+  }
 }
 
 describe('EgressGuard.parseUrl', () => {
@@ -129,11 +158,16 @@ describe('EgressGuard: order of checks', () => {
     const h = await harness(yaml, { 'anything.example.org': [PUBLIC] });
     const unknown = await request(h, 'nobody', 'https://api.example.com/');
     assertDeny(unknown, 'policy.unknown_agent');
+    assert.equal(unknown.decision.rule, 'agents');
+    assert.deepEqual(unknown.addresses, []);
+    assert.deepEqual(unknown.policies, []);
     assert.equal(h.lookup.calls.length, 0);
     const bare = await request(h, undefined, 'https://anything.example.org/whatever', 'DELETE');
     assertAllow(bare, PUBLIC, 'egress.allowed');
     assert.equal(bare.decision.rule, 'ssrf-guard');
     assert.deepEqual(bare.policies, []);
+    assert.equal(bare.intercept, false);
+    assert.equal(bare.exception, false);
     // ...which still refuses private targets.
     assertDeny(await request(h, undefined, 'http://10.0.0.1/'), 'ssrf.address.private');
     assertDeny(await request(h, undefined, 'http://localhost/'), 'ssrf.host.special');
@@ -151,6 +185,15 @@ describe('EgressGuard: order of checks', () => {
     assert.equal(v.decision.rule, 'ask');
     assertDeny(await guard.check('demo', 'network/connect', url('https://api.example.com/')), 'policy.approval_unsupported');
     assert.equal(lookup.calls.length, 0);
+  });
+
+  test('a failure inside the guard is a deny egress.error by rule guard, never a throw (check and checkGranted)', async () => {
+    const config = await load(`agents:\n  demo:\n    network: ["10.1.2.3"]\n`);
+    // A range validation would have refused: the guard throws when it parses it.
+    const guard = new EgressGuard(withAllowance(config, 'demo', { hosts: [], ranges: ['not-a-cidr'] }), PolicyEngine.compile(config), { lookup: stubLookup({}) });
+    const expected: EgressVerdict = { decision: { effect: 'deny', reason: 'egress.error', rule: 'guard' }, policies: [], intercept: false, addresses: [], exception: false };
+    assert.deepEqual(await guard.check('demo', 'network/request', url('http://10.1.2.3/')), expected);
+    assert.deepEqual(await guard.checkGranted('demo', url('http://10.1.2.3/'), 'abilities.x'), expected);
   });
 
   test('a resolver that throws synchronously is a deny, not a crash', async () => {
@@ -186,6 +229,45 @@ describe('EgressGuard: literal addresses and unsafeAllowPrivate', () => {
       assert.equal(v.addresses.length, 1, u);
     }
     assert.equal(h.lookup.calls.length, 0);
+  });
+
+  test('a literal refused as written names its range and carries itself; a name refused as written names ssrf-guard and carries nothing', async () => {
+    // The agent has unsafeAllowPrivate: a refusal it does not cover reads the same as without it.
+    const h = await harness(`agents:\n  demo:\n    network: ["*.example.com"]\n    unsafeAllowPrivate:\n      hosts: [lan.example.com]\n`);
+    const literal = await request(h, 'demo', 'http://10.1.2.3/');
+    assertDeny(literal, 'ssrf.address.private');
+    assert.equal(literal.decision.rule, '10.0.0.0/8');
+    assert.deepEqual(literal.addresses, ['10.1.2.3']);
+    assert.deepEqual(literal.policies, []);
+    for (const [u, reason] of [
+      ['http://localhost/', 'ssrf.host.special'],
+      ['http://intranet/', 'ssrf.host.single_label'],
+    ] as const) {
+      const v = await request(h, 'demo', u);
+      assertDeny(v, reason);
+      assert.equal(v.decision.rule, 'ssrf-guard', u);
+      assert.deepEqual(v.addresses, [], u);
+      assert.deepEqual(v.policies, [], u);
+    }
+    assert.equal(h.lookup.calls.length, 0);
+  });
+
+  test('a global literal is allowed as written: no lookup, no exception, the literal is the address to dial', async () => {
+    const h = await harness(`agents:\n  demo:\n    network: ["${PUBLIC}", "[2606:4700::1]"]\n`);
+    const v = await request(h, 'demo', `http://${PUBLIC}/`);
+    assertAllow(v, PUBLIC);
+    assert.equal(v.exception, false);
+    assert.deepEqual(v.addresses, [PUBLIC]);
+    assertAllow(await request(h, 'demo', 'https://[2606:4700::1]/'), '2606:4700::1');
+    assertAllow(await request(h, undefined, `http://${PUBLIC}/`), PUBLIC, 'egress.allowed');
+    assert.deepEqual(h.lookup.calls, []);
+  });
+
+  test("a literal one agent's ranges open stays refused for another agent, in either order", async () => {
+    const h = await harness(`agents:\n  demo:\n    network: ["10.1.2.3"]\n    unsafeAllowPrivate:\n      ranges: [10.1.0.0/16]\n  other:\n    network: ["10.1.2.3"]\n`);
+    assertDeny(await request(h, 'other', 'http://10.1.2.3/'), 'ssrf.address.private');
+    assertAllow(await request(h, 'demo', 'http://10.1.2.3/'), '10.1.2.3', 'egress.unsafe_allow_private');
+    assertDeny(await request(h, 'other', 'http://10.1.2.3/'), 'ssrf.address.private');
   });
 
   test('ranges let a covered literal through (exception, audited reason); an uncovered one stays refused', async () => {
@@ -225,6 +307,26 @@ describe('EgressGuard: literal addresses and unsafeAllowPrivate', () => {
     const h = await harness(`agents:\n  demo:\n    network: ["0.0.0.0", "[::]"]\n    unsafeAllowPrivate:\n      ranges: [0.0.0.0/0, "::/0"]\n`);
     assertDeny(await request(h, 'demo', 'http://0.0.0.0/'), 'ssrf.address.unspecified');
     assertDeny(await request(h, 'demo', 'http://[::]/'), 'ssrf.address.unspecified');
+  });
+
+  test('hosts open no unparsable, scoped (zone id), metadata or unspecified answer of a listed host', async () => {
+    const h = await harness(`agents:\n  demo:\n    network: ["*.example.com"]\n    unsafeAllowPrivate:\n      hosts: ["*.example.com"]\n`, {
+      'odd.example.com': ['not-an-ip'],
+      'scoped.example.com': ['fe80::1%eth0'],
+      'meta.example.com': ['169.254.169.254'],
+      'zero.example.com': ['0.0.0.0'],
+      'lan.example.com': ['10.0.0.5'],
+    });
+    for (const [host, reason] of [
+      ['odd.example.com', 'ssrf.address.invalid'],
+      ['scoped.example.com', 'ssrf.address.zone'],
+      ['meta.example.com', 'ssrf.address.metadata'],
+      ['zero.example.com', 'ssrf.address.unspecified'],
+    ] as const) {
+      assertDeny(await request(h, 'demo', `https://${host}/`), reason);
+    }
+    // The same hosts entry does open a private address.
+    assertAllow(await request(h, 'demo', 'https://lan.example.com/'), '10.0.0.5', 'egress.unsafe_allow_private');
   });
 
   test('with both hosts and ranges set, the host must match and the address be in a range', async () => {
@@ -281,9 +383,12 @@ describe('EgressGuard: DNS answers', () => {
       'other-way.example.com': ['192.168.1.1', '10.0.0.5'],
       'with-public.example.com': [PUBLIC, '10.0.0.5', '172.16.0.9'],
       'v6.example.com': ['fd00:1::5', 'fd00:2::5'],
+      'loopback-too.example.com': ['10.0.0.5', '127.0.0.1'],
       'all-covered.example.com': ['10.0.0.5', '10.9.9.9'],
     });
     for (const [host, reason, rule] of [
+      // The refusal names the class of the address not covered, not the first refused one.
+      ['loopback-too.example.com', 'ssrf.address.loopback', '127.0.0.0/8'],
       ['one-of-each.example.com', 'ssrf.address.private', '192.168.0.0/16'],
       ['other-way.example.com', 'ssrf.address.private', '192.168.0.0/16'],
       ['with-public.example.com', 'ssrf.address.private', '172.16.0.0/12'],
@@ -303,8 +408,13 @@ describe('EgressGuard: DNS answers', () => {
     const h = await harness(yaml, { 'gone.example.com': new Error('ENOTFOUND'), 'empty.example.com': [] });
     const gone = await request(h, 'demo', 'https://gone.example.com/');
     assertDeny(gone, 'ssrf.dns.unresolvable');
+    assert.equal(gone.decision.rule, 'dns');
     assert.deepEqual(gone.addresses, []);
-    assertDeny(await request(h, 'demo', 'https://empty.example.com/'), 'ssrf.dns.no_address');
+    // The policy permitted; the refusal still says which permit it overrode.
+    assert.deepEqual(gone.policies, ['agents.demo.network[0]/request']);
+    const empty = await request(h, 'demo', 'https://empty.example.com/');
+    assertDeny(empty, 'ssrf.dns.no_address');
+    assert.equal(empty.decision.rule, 'dns');
   });
 
   test('an answer that is not an IP literal is refused', async () => {
@@ -362,11 +472,15 @@ describe('EgressGuard: DNS cache', () => {
     assert.equal(h.lookup.calls.length, 1);
   });
 
-  test('dnsCacheMs: 0 looks up every time', async () => {
+  test('dnsCacheMs: 0 looks up every time, even when the clock steps back', async () => {
     const h = await harness(`${net}egress:\n  dnsCacheMs: 0\n`, { 'a.example.com': [PUBLIC] });
     await request(h, 'demo', 'https://a.example.com/');
     await request(h, 'demo', 'https://a.example.com/');
     assert.equal(h.lookup.calls.length, 2);
+    // Date.now() can step back (a clock adjustment): nothing was kept to reuse.
+    h.clock.now -= 1000;
+    await request(h, 'demo', 'https://a.example.com/');
+    assert.equal(h.lookup.calls.length, 3);
   });
 
   test('a failed lookup is not cached', async () => {
@@ -407,6 +521,84 @@ describe('EgressGuard: DNS cache', () => {
     assertDeny(await request(h, 'demo', 'https://b.example.com/'), 'ssrf.address.private');
     assertAllow(await request(h, 'demo', 'https://a.example.com/'), PUBLIC);
     assert.deepEqual(h.lookup.calls, ['a.example.com', 'b.example.com']);
+  });
+
+  test('at most 10 000 answers are kept; the oldest is dropped first', async () => {
+    const config = await load(`egress:\n  dnsCacheMs: 60000\n`);
+    const calls: string[] = [];
+    const guard = new EgressGuard(config, PolicyEngine.compile(config), {
+      lookup: async (host) => {
+        calls.push(host);
+        return [{ address: PUBLIC, family: 4 }];
+      },
+      now: () => 1_000_000,
+    });
+    const name = (i: number): EgressTarget => ({ scheme: 'https', host: `n${i}.example.com`, port: 443, method: 'GET', path: '/' });
+    for (let i = 0; i <= 10_000; i++) await guard.check(undefined, 'network/request', name(i));
+    assert.equal(calls.length, 10_001);
+    await guard.check(undefined, 'network/request', name(1));
+    assert.equal(calls.length, 10_001, 'the second-oldest is kept');
+    await guard.check(undefined, 'network/request', name(0));
+    assert.deepEqual(calls.slice(10_001), ['n0.example.com'], 'the oldest was dropped');
+  });
+});
+
+describe('EgressGuard: the system resolver', () => {
+  test('without an injected resolver, dns.lookup is asked for every address in its own order (all, verbatim)', async () => {
+    const config = await load(`agents:\n  demo:\n    network: [api.example.com]\n`);
+    const asked: unknown[] = [];
+    const v = await withDnsLookup(
+      async (host, options) => {
+        asked.push([host, options]);
+        return [
+          { address: '2606:4700::1', family: 6 },
+          { address: PUBLIC, family: 4 },
+        ];
+      },
+      () => new EgressGuard(config, PolicyEngine.compile(config)).check('demo', 'network/request', url('https://api.example.com/')),
+    );
+    assert.deepEqual(asked, [['api.example.com', { all: true, verbatim: true }]]);
+    assertAllow(v, '2606:4700::1');
+    assert.deepEqual(v.addresses, ['2606:4700::1', PUBLIC]);
+  });
+});
+
+describe('EgressGuard.checkGranted: an ability grants its origin, the SSRF guard still decides', () => {
+  const yaml =
+    `agents:\n  demo:\n    unsafeAllowPrivate:\n      hosts: [lan.example.com]\n` +
+    `egress:\n  staticHosts:\n    lan.example.com: [10.0.0.5]\n    inside.example.com: [127.0.0.1]\n`;
+
+  test("allowed without asking the agent's network policy, naming the grant", async () => {
+    const h = await harness(yaml, { 'api.example.com': [PUBLIC] });
+    const v = await h.guard.checkGranted('demo', url('https://api.example.com/v1/x', 'POST'), 'abilities.weather');
+    assert.deepEqual(v, {
+      decision: { effect: 'allow', reason: 'egress.granted', rule: 'abilities.weather' },
+      policies: [],
+      intercept: false,
+      address: PUBLIC,
+      addresses: [PUBLIC],
+      exception: false,
+    });
+    // The same target through the network door: demo has no network rule.
+    assertDeny(await request(h, 'demo', 'https://api.example.com/v1/x', 'POST'), 'policy.no_permit');
+  });
+
+  test("the agent's unsafeAllowPrivate applies and is audited under the grant's rule", async () => {
+    const h = await harness(yaml);
+    const v = await h.guard.checkGranted('demo', url('http://lan.example.com/'), 'abilities.lan');
+    assertAllow(v, '10.0.0.5', 'egress.unsafe_allow_private');
+    assert.equal(v.decision.rule, 'abilities.lan');
+    assert.equal(v.exception, true);
+  });
+
+  test('refused as written, by its answer, or for an unknown agent', async () => {
+    const h = await harness(yaml);
+    assertDeny(await h.guard.checkGranted('demo', url('http://10.0.0.1/'), 'abilities.x'), 'ssrf.address.private');
+    assertDeny(await h.guard.checkGranted('demo', url('http://inside.example.com/'), 'abilities.x'), 'ssrf.address.loopback');
+    const unknown = await h.guard.checkGranted('nobody', url('https://api.example.com/'), 'abilities.x');
+    assertDeny(unknown, 'policy.unknown_agent');
+    assert.equal(unknown.decision.rule, 'agents');
+    assert.deepEqual(h.lookup.calls, []);
   });
 });
 
@@ -491,5 +683,22 @@ describe('EgressGuard: intercept, ports, methods and paths', () => {
       assertDeny(await h.guard.check('demo', 'network/request', t), 'policy.no_permit');
     }
     assertAllow(await request(h, 'demo', 'https://api.example.com/repos/x/../y'), PUBLIC);
+  });
+
+  test('a tunnel is put to the policy as method CONNECT with path "", whatever the target carries', async () => {
+    const h = await harness(`agents:\n  demo: {}\npolicies: [./egress.cedar]\n`, { 'api.example.com': [PUBLIC] }, {
+      'egress.cedar':
+        '@id("tunnel")\npermit (principal, action == Bastion::Action::"network/connect", resource) when { context.method == "CONNECT" && context.path == "" };\n' +
+        '@id("get-x")\npermit (principal, action == Bastion::Action::"network/request", resource) when { context.method == "GET" && context.path == "/repos/x" };\n',
+    });
+    const target = url('https://api.example.com/repos/x', 'GET');
+    const tunnel = await h.guard.check('demo', 'network/connect', target);
+    assertAllow(tunnel, PUBLIC);
+    assert.equal(tunnel.decision.rule, 'tunnel');
+    assert.deepEqual(tunnel.policies, ['tunnel']);
+    // The same target as a request is put as it is.
+    const req = await h.guard.check('demo', 'network/request', target);
+    assertAllow(req, PUBLIC);
+    assert.equal(req.decision.rule, 'get-x');
   });
 });
