@@ -187,20 +187,15 @@ export class EgressGuard {
   async #resolveStage(agent: ResolvedAgent | undefined, host: string): Promise<ResolvedOutcome> {
     const resolved = await resolveAndClassify(host, (h) => this.#resolve(h));
     const addresses = resolved.all.map((v) => v.address);
-    let exception = false;
-    if (!resolved.allowed) {
-      const bad = resolved.all.filter((v) => !v.allowed);
-      // One address the agent may not reach refuses the name; the refusal names that one, not a covered one beside it.
-      const uncovered = bad.find((v) => !this.#covered(agent, host, v));
-      if (bad.length === 0 || uncovered !== undefined) {
-        const reason = uncovered !== undefined ? `ssrf.address.${uncovered.class}` : `ssrf.${resolved.reason}`;
-        return { kind: 'deny', decision: deny(reason, uncovered?.range ?? 'dns'), addresses };
-      }
-      exception = true;
-    }
-    const address = resolved.all[0]?.address;
-    if (address === undefined) return { kind: 'deny', decision: deny('ssrf.dns.no_address', 'dns'), addresses };
-    return { kind: 'allow', address, addresses, exception };
+    if (resolved.allowed) return { kind: 'allow', address: resolved.address.address, addresses, exception: false };
+    // No address at all: the resolver failed or answered nothing.
+    const first = resolved.all[0];
+    if (first === undefined) return { kind: 'deny', decision: deny(`ssrf.${resolved.reason}`, 'dns'), addresses };
+    // One address the agent may not reach refuses the name; the refusal names that one, not a covered one beside it.
+    const uncovered = resolved.all.find((v) => !v.allowed && !this.#covered(agent, host, v));
+    if (uncovered !== undefined) return { kind: 'deny', decision: deny(`ssrf.address.${uncovered.class}`, uncovered.range), addresses };
+    // Every address that is not global is one the agent's unsafeAllowPrivate covers.
+    return { kind: 'allow', address: first.address, addresses, exception: true };
   }
 
   /** Whether the agent's `unsafeAllowPrivate` covers a refused address (see the module docs). */
@@ -241,15 +236,12 @@ function refused(decision: Decision, addresses: readonly string[] = [], policies
   return { decision, policies, intercept: false, addresses, exception: false };
 }
 
+/**
+ * Whether `address` is in one of `ranges`. `address` is classifyAddress's
+ * canonical text of a parsed address (the classes whose text did not parse are
+ * in NEVER); should that change, the parse throws and the guard denies.
+ */
 function inRanges(ranges: readonly (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[], address: string): boolean {
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    addr = ipaddr.parse(address.replace(/^\[|\]$/g, ''));
-  } catch {
-    return false;
-  }
-  for (const [net, bits] of ranges) {
-    if (addr.kind() === net.kind() && addr.match(net, bits)) return true;
-  }
-  return false;
+  const addr = ipaddr.parse(address);
+  return ranges.some(([net, bits]) => addr.kind() === net.kind() && addr.match(net, bits));
 }
