@@ -31,7 +31,7 @@ import { allow, deny, type Decision } from '../decision.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import { hostMatchesAny } from '../net/host-pattern.ts';
 import { parseEgressTarget, type EgressTarget } from '../net/target.ts';
-import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup } from './ssrf-classify.ts';
+import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup, type ResolvedVerdict } from './ssrf-classify.ts';
 
 /** One destination as the proxy sees it. `host` normalized; `path` the URL's pathname (`""` for CONNECT). */
 export type { EgressTarget } from '../net/target.ts';
@@ -84,7 +84,8 @@ export class EgressGuard {
   readonly #now: () => number;
   readonly #literals = new Map<string, LiteralOutcome>();
   readonly #ranges = new Map<string, (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[]>();
-  readonly #dns = new Map<string, { readonly until: number; readonly answer: Promise<readonly { address: string; family: number }[]> }>();
+  /** Per name: its classified answer and until when it may be reused (epoch ms). */
+  readonly #dns = new Map<string, { readonly until: number; readonly verdict: Promise<ResolvedVerdict> }>();
 
   constructor(config: Pick<ResolvedConfig, 'agents' | 'egress'>, policy: PolicyEngine, opts: EgressGuardOptions = {}) {
     this.#config = config;
@@ -180,12 +181,12 @@ export class EgressGuard {
   }
 
   /**
-   * Step 3, a name resolved and every address classified. Only the answer is
-   * cached ({@link #resolve}), never the verdict: a verdict cached per agent
-   * would outlive the answer it was made from.
+   * Step 3, a name resolved and every address classified. Only the classified
+   * answer is cached (`#classify`, for as long as the answer), never a verdict
+   * per agent: one would outlive the answer it was made from.
    */
   async #resolveStage(agent: ResolvedAgent | undefined, host: string): Promise<ResolvedOutcome> {
-    const resolved = await resolveAndClassify(host, (h) => this.#resolve(h));
+    const resolved = await this.#classify(host);
     const addresses = resolved.all.map((v) => v.address);
     if (resolved.allowed) return { kind: 'allow', address: resolved.address.address, addresses, exception: false };
     // No address at all: the resolver failed or answered nothing.
@@ -214,21 +215,31 @@ export class EgressGuard {
     return true;
   }
 
-  /** Static hosts first, then the cached resolver. */
-  #resolve(host: string): Promise<readonly { address: string; family: number }[]> {
-    const fixed = this.#config.egress.staticHosts[host];
-    if (fixed !== undefined) return Promise.resolve(fixed.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+  /**
+   * The name's addresses, each classified (agent-independent): for a static
+   * host once (the config is immutable), for a resolver answer for
+   * `egress.dnsCacheMs` from its lookup (the classification lives exactly as
+   * long as the answer it was made from). A failed or empty answer is never
+   * kept: the next request asks again.
+   */
+  #classify(host: string): Promise<ResolvedVerdict> {
     const now = this.#now();
     const hit = this.#dns.get(host);
-    if (hit && hit.until > now) return hit.answer;
-    const answer = this.#lookup(host);
-    if (this.#config.egress.dnsCacheMs > 0) {
+    if (hit && hit.until > now) return hit.verdict;
+    const fixed = this.#config.egress.staticHosts[host];
+    const verdict =
+      fixed !== undefined
+        ? resolveAndClassify(host, async () => fixed.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
+        : resolveAndClassify(host, (h) => this.#lookup(h));
+    const ttl = fixed !== undefined ? Number.POSITIVE_INFINITY : this.#config.egress.dnsCacheMs;
+    if (ttl > 0) {
       if (this.#dns.size >= MAX_DNS_CACHE) this.#dns.delete(this.#dns.keys().next().value as string);
-      this.#dns.set(host, { until: now + this.#config.egress.dnsCacheMs, answer });
-      // A failed lookup is not cached.
-      answer.catch(() => this.#dns.delete(host));
+      this.#dns.set(host, { until: now + ttl, verdict });
+      void verdict.then((v) => {
+        if (v.all.length === 0 && this.#dns.get(host)?.verdict === verdict) this.#dns.delete(host);
+      });
     }
-    return answer;
+    return verdict;
   }
 }
 
