@@ -30,7 +30,7 @@ import type { ResolvedAgent, ResolvedConfig } from '../config/types.ts';
 import { allow, deny, type Decision } from '../decision.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import { hostMatchesAny } from '../net/host-pattern.ts';
-import { parseEgressTarget, type EgressTarget } from '../net/target.ts';
+import type { EgressTarget } from '../net/target.ts';
 import { classifyTarget, resolveAndClassify, type AddressVerdict, type Lookup, type ResolvedVerdict } from './ssrf-classify.ts';
 
 /** One destination as the proxy sees it. `host` normalized; `path` the URL's pathname (`""` for CONNECT). */
@@ -92,11 +92,6 @@ export class EgressGuard {
     this.#policy = policy;
     this.#lookup = opts.lookup ?? systemLookup;
     this.#now = opts.now ?? Date.now;
-  }
-
-  /** {@link parseEgressTarget}, kept on the guard for its callers. */
-  static parseUrl(input: string, method = 'GET'): EgressTarget | undefined {
-    return parseEgressTarget(input, method);
   }
 
   /**

@@ -57,6 +57,7 @@ import {
   type SwappedRequest,
 } from './forward-stages.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
+import { parseEgressTarget } from '../net/target.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from '../net/pinned-connector.ts';
 import { DEFAULTS } from '../defaults.ts';
@@ -254,7 +255,7 @@ export class EgressProxy {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const authn = this.#authenticate(req);
-    const target = (req.url ?? '').startsWith('http://') ? EgressGuard.parseUrl(req.url as string, method) : undefined;
+    const target = (req.url ?? '').startsWith('http://') ? parseEgressTarget(req.url as string, method) : undefined;
     const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
     if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'proxy-authorization'));
     const agent = authn.agent;
@@ -282,7 +283,7 @@ export class EgressProxy {
     // that header is then the agent's credential, stripped so the destination never sees it.
     const authn = authenticateAgent(req.headers, this.#deps.agentKeys, ['proxy-authorization', 'bastion-key', 'authorization']);
     if (authn.ok && authn.header === 'authorization') delete req.headers.authorization;
-    const target = m ? EgressGuard.parseUrl(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
+    const target = m ? parseEgressTarget(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
     const base = { mode: 'base-url' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
     // The base-URL mode is no proxy (it is the main listener): 401, not 407 (RFC 9110 §15.5.2).
     if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'bastion-key'), 401);
@@ -298,7 +299,7 @@ export class EgressProxy {
     socket.on('error', () => undefined);
     const authn = this.#authenticate(req);
     const authority = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s[\]]+):(\d{1,5})$/.exec(req.url ?? '');
-    const target = authority ? EgressGuard.parseUrl(`https://${authority[1]}:${authority[2]}/`, 'CONNECT') : undefined;
+    const target = authority ? parseEgressTarget(`https://${authority[1]}:${authority[2]}/`, 'CONNECT') : undefined;
     const connectTarget = target ? { ...target, method: 'CONNECT', path: '' } : undefined;
     const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started };
     const refuse = (fields: Partial<RecordFields>, decision: Decision): Promise<void> => this.#refuseSocket(socket, { ...base, agent: null, ...fields }, decision);
@@ -409,7 +410,7 @@ export class EgressProxy {
       return this.#refuse(res, base, deny('request.misdirected', 'host'));
     }
     if (!(req.url ?? '').startsWith('/')) return this.#refuse(res, base, deny('request.not_origin_form', 'http'));
-    const target = EgressGuard.parseUrl(`https://${authority}${req.url}`, method);
+    const target = parseEgressTarget(`https://${authority}${req.url}`, method);
     if (target === undefined) return this.#refuse(res, base, deny('request.bad_target', 'http'));
     // The connection was checked at CONNECT; the request itself is decided here (methods, paths).
     const verdict = await this.#deps.guard.check(meta.agent, 'network/request', target);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import { EgressGuard, type EgressTarget } from '../../src/egress/guard.ts';
+import { parseEgressTarget } from '../../src/net/target.ts';
 import type { Lookup } from '../../src/egress/ssrf-classify.ts';
 import { PolicyEngine } from '../../src/policy/engine.ts';
 import { tempDir } from '../helpers/gateway.ts';
@@ -31,7 +32,7 @@ async function guard(yaml: string, table: Record<string, readonly string[]>): Pr
 }
 
 function target(u: string): EgressTarget {
-  const t = EgressGuard.parseUrl(u, 'GET');
+  const t = parseEgressTarget(u, 'GET');
   assert.ok(t);
   return t;
 }

@@ -13,6 +13,7 @@ import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import type { ResolvedConfig } from '../../src/config/types.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from '../../src/egress/guard.ts';
+import { parseEgressTarget } from '../../src/net/target.ts';
 import type { Lookup } from '../../src/egress/ssrf-classify.ts';
 import { PolicyEngine } from '../../src/policy/engine.ts';
 import { tempDir } from '../helpers/gateway.ts';
@@ -55,7 +56,7 @@ async function harness(yaml: string, table: Record<string, readonly string[] | E
 }
 
 function url(u: string, method = 'GET'): EgressTarget {
-  const t = EgressGuard.parseUrl(u, method);
+  const t = parseEgressTarget(u, method);
   assert.ok(t, `parses: ${u}`);
   return t;
 }
@@ -110,20 +111,20 @@ async function withDnsLookup<T>(fake: (host: string, options: unknown) => Promis
 
 describe('EgressGuard.parseUrl', () => {
   test('scheme default ports, normalized host, WHATWG-normalized path', () => {
-    assert.deepEqual(EgressGuard.parseUrl('https://API.Example.com./repos/x?q=1#f', 'POST'), { scheme: 'https', host: 'api.example.com', port: 443, method: 'POST', path: '/repos/x' });
-    assert.deepEqual(EgressGuard.parseUrl('http://[2001:DB8::1]:8080/'), { scheme: 'http', host: '2001:db8::1', port: 8080, method: 'GET', path: '/' });
-    assert.equal(EgressGuard.parseUrl('http://h')?.path, '/');
-    assert.equal(EgressGuard.parseUrl('https://h/repos/../admin')?.path, '/admin');
-    assert.equal(EgressGuard.parseUrl('https://h/repos/%2e%2e/admin')?.path, '/admin');
-    assert.equal(EgressGuard.parseUrl('https://h/repos/%2E%2e/admin')?.path, '/admin');
-    assert.equal(EgressGuard.parseUrl('https://h/repos/.%2e/admin')?.path, '/admin');
-    assert.equal(EgressGuard.parseUrl('https://h/repos/./x/%2e/y')?.path, '/repos/x/y');
-    assert.equal(EgressGuard.parseUrl('https://h/repos\\..\\admin')?.path, '/admin');
+    assert.deepEqual(parseEgressTarget('https://API.Example.com./repos/x?q=1#f', 'POST'), { scheme: 'https', host: 'api.example.com', port: 443, method: 'POST', path: '/repos/x' });
+    assert.deepEqual(parseEgressTarget('http://[2001:DB8::1]:8080/'), { scheme: 'http', host: '2001:db8::1', port: 8080, method: 'GET', path: '/' });
+    assert.equal(parseEgressTarget('http://h')?.path, '/');
+    assert.equal(parseEgressTarget('https://h/repos/../admin')?.path, '/admin');
+    assert.equal(parseEgressTarget('https://h/repos/%2e%2e/admin')?.path, '/admin');
+    assert.equal(parseEgressTarget('https://h/repos/%2E%2e/admin')?.path, '/admin');
+    assert.equal(parseEgressTarget('https://h/repos/.%2e/admin')?.path, '/admin');
+    assert.equal(parseEgressTarget('https://h/repos/./x/%2e/y')?.path, '/repos/x/y');
+    assert.equal(parseEgressTarget('https://h/repos\\..\\admin')?.path, '/admin');
   });
 
   test('not http(s), or no host → undefined', () => {
     for (const bad of ['ftp://h/', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url', '', 'http://', 'gopher://h/']) {
-      assert.equal(EgressGuard.parseUrl(bad), undefined, bad);
+      assert.equal(parseEgressTarget(bad), undefined, bad);
     }
   });
 });

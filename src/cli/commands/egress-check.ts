@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { EgressGuard } from '../../egress/guard.ts';
+import { parseEgressTarget } from '../../net/target.ts';
 import { toTargetUrl } from '../../egress/ssrf-classify.ts';
 import { toBastionError } from '../../errors.ts';
 import { PolicyEngine } from '../../policy/engine.ts';
@@ -110,7 +111,7 @@ export const egressCheck: CliCommand = async (argv, io) => {
     return EXIT.CONFIG;
   }
   const guard = new EgressGuard(config, engine);
-  const target = EgressGuard.parseUrl(toTargetUrl(input), method);
+  const target = parseEgressTarget(toTargetUrl(input), method);
   const verdict = target
     ? await guard.check(v.agent, v.connect === true ? 'network/connect' : 'network/request', target)
     : { decision: { effect: 'deny' as const, reason: 'ssrf.url.invalid', rule: 'url' }, policies: [], intercept: false, addresses: [], exception: false };
