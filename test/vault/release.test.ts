@@ -371,20 +371,26 @@ test('Vault.valuesForHost: every live value of every secret bound to the host, r
   }
 });
 
+/** Counts the store's vault generation reads from now on. */
+function countGenerationReads(store: { vaultGeneration(): Promise<number> }): { readonly reads: number } {
+  const counter = { reads: 0 };
+  const real = store.vaultGeneration.bind(store);
+  store.vaultGeneration = async () => {
+    counter.reads++;
+    return real();
+  };
+  return counter;
+}
+
 test('Vault.view: one generation read per view; its lookups answer from that generation, a later view sees a revoke', async () => {
   const store = await openSqliteStore(':memory:');
   const vault = await Vault.open(store, kekFromBytes(randomKeyBytes(32)), { rotationGraceMs: 1000 });
   try {
     await vault.add('gh', new Secret('gh-one'), { hosts: ['api.github.com'], header: 'Authorization' });
     const ph = await vault.placeholder('gh', 'agent-a');
-    let reads = 0;
-    const real = store.vaultGeneration.bind(store);
-    store.vaultGeneration = async () => {
-      reads++;
-      return real();
-    };
+    const counter = countGenerationReads(store);
     const view = await vault.view();
-    assert.equal(reads, 1);
+    assert.equal(counter.reads, 1);
     assert.equal(view.resolve('agent-a', ph)?.value.reveal(), 'gh-one');
     assert.equal(view.resolve('agent-b', ph), undefined, 'another agent');
     assert.equal(view.current('gh')?.value.reveal(), 'gh-one');
@@ -392,7 +398,7 @@ test('Vault.view: one generation read per view; its lookups answer from that gen
     assert.deepEqual(live.map((s) => s.reveal()), ['gh-one']);
     assert.equal(view.valuesForHost('api.github.com'), live, 'the same array while the generation holds');
     assert.ok(live.includes(view.resolve('agent-a', ph)!.value), 'the same Secret object as the released one');
-    assert.equal(reads, 1, 'lookups on a view read nothing');
+    assert.equal(counter.reads, 1, 'lookups on a view read nothing');
     await vault.revoke('gh');
     assert.equal(view.resolve('agent-a', ph)?.value.reveal(), 'gh-one', 'a view is one generation');
     const after = await vault.view();
@@ -413,24 +419,19 @@ test('Vault.view: views of one turn share one generation read; another connectio
     const cli = await Vault.open(other, kek, { rotationGraceMs: 1000 });
     await vault.add('gh', new Secret('gh-one'), { hosts: ['api.github.com'], header: 'Authorization' });
     const ph = await vault.placeholder('gh', 'agent-a');
-    let reads = 0;
-    const real = store.vaultGeneration.bind(store);
-    store.vaultGeneration = async () => {
-      reads++;
-      return real();
-    };
+    const counter = countGenerationReads(store);
     await new Promise((r) => setImmediate(r));
     const views = await Promise.all([vault.view(), vault.view(), vault.view()]);
-    assert.equal(reads, 1, 'three requests of one turn: one read');
+    assert.equal(counter.reads, 1, 'three requests of one turn: one read');
     // The CLI (another connection) revokes within the turn: this turn's views are as of before it ...
     await cli.revoke('gh');
     assert.equal((await vault.view()).resolve('agent-a', ph)?.value.reveal(), 'gh-one');
-    assert.equal(reads, 1);
+    assert.equal(counter.reads, 1);
     for (const v of views) assert.equal(v.resolve('agent-a', ph)?.value.reveal(), 'gh-one');
     // ... and the next turn reads again and sees it.
     await new Promise((r) => setImmediate(r));
     assert.equal((await vault.view()).resolve('agent-a', ph), undefined, 'revoked from the next turn on');
-    assert.equal(reads, 2);
+    assert.equal(counter.reads, 2);
     // This vault's own change drops the shared read: the next view, in the same turn, sees it.
     await vault.add('gh', new Secret('gh-two'), { hosts: ['api.github.com'], header: 'Authorization' });
     const ph2 = await vault.placeholder('gh', 'agent-a');
