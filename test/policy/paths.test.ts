@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -96,17 +96,29 @@ describe('PathGuard.check', () => {
     assert.equal((await guard.check('sub-out/../x', ws)).reason, 'path.outside');
   });
 
-  test('loops, NUL, ~, non-strings, bad file: URIs', async () => {
-    assert.equal((await guard.check('loop1/x', ws)).reason, 'path.unresolvable');
-    assert.equal((await guard.check('a/b\0/file.txt', ws)).reason, 'path.nul');
-    assert.equal((await guard.check('~/x', ws)).reason, 'path.tilde');
-    assert.equal((await guard.check('~root/x', ws)).reason, 'path.tilde');
-    assert.equal((await guard.check(42 as unknown as string, ws)).reason, 'path.invalid');
-    assert.equal((await guard.check('', ws)).reason, 'path.invalid');
-    assert.equal((await guard.check('a/\uD800', ws)).reason, 'path.invalid');
-    assert.equal((await guard.check('file://evil.example/etc/passwd', ws)).reason, 'path.invalid');
-    assert.equal((await guard.check(`file://${ws}/a%2Fb`, ws)).reason, 'path.invalid');
-    assert.equal((await guard.check(`file://${ws}/a%00b`, ws)).reason, 'path.nul');
+  test('refusals before the allow globs name their reason and the rule `paths`: loops, NUL, ~, non-strings, bad file: URIs', async () => {
+    const refused = (reason: string) => ({ effect: 'deny', reason, rule: 'paths' });
+    assert.deepEqual(await guard.check('loop1/x', ws), refused('path.unresolvable'));
+    assert.deepEqual(await guard.check('a/b\0/file.txt', ws), refused('path.nul'));
+    assert.deepEqual(await guard.check('~/x', ws), refused('path.tilde'));
+    assert.deepEqual(await guard.check('~root/x', ws), refused('path.tilde'));
+    assert.deepEqual(await guard.check(42 as unknown as string, ws), refused('path.invalid'));
+    assert.deepEqual(await guard.check('', ws), refused('path.invalid'));
+    assert.deepEqual(await guard.check('a/\uD800', ws), refused('path.invalid'));
+    // A remote host, and an encoded `/`: fileURLToPath refuses both.
+    assert.deepEqual(await guard.check('file://evil.example/etc/passwd', ws), refused('path.invalid'));
+    assert.deepEqual(await guard.check(`file://${ws}/a%2Fb`, ws), refused('path.invalid'));
+    // Decoded once, still encoded: traversal for an upstream that decodes twice.
+    assert.deepEqual(await guard.check(`file://${ws}/a/%252e%252e/x`, ws), refused('path.invalid'));
+    assert.deepEqual(await guard.check(`file://${ws}/a%00b`, ws), refused('path.nul'));
+  });
+
+  test('a path needs to match one allow glob, any of them; the rule is the one its physical path matched', async () => {
+    const two = PathGuard.compile({ allow: [`${ws}/**`, `${outside}/**`], deny: ['**/.env'], argumentNames: [], base: ws });
+    assert.deepEqual(await two.check(`${outside}/secret.txt`), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[1]' });
+    assert.deepEqual(await two.check('a/b/file.txt', ws), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+    // Lexically under allow[0], physically under allow[1].
+    assert.deepEqual(await two.check('link-out/secret.txt', ws), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[1]' });
   });
 
   test('file: URIs are converted', async () => {
@@ -236,6 +248,24 @@ describe('symlinks with an absolute target outside the workspace (issue 11 §4)'
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('a name that does not exist yet (the create case): its physical path is its real folder plus the name', () => {
+  test('through a symlinked folder, a glob on the real folder matches the new file', async () => {
+    // `*` stops at `/`: only `ws/a/b/new.txt` itself matches, not a path merely holding it.
+    const g = PathGuard.compile({ allow: [`${ws}/**`], deny: [`${ws}/a/b/*`], argumentNames: [], base: ws });
+    assert.deepEqual(await g.check('link-in/new.txt', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual(await g.check(`${ws}/link-in/.new`), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual(await g.check('link-in/new-dir/new.txt', ws), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+  });
+
+  test('directly under `/`, the new file is `/name`', async () => {
+    const name = `/${basename(root)}`;
+    assert.equal(existsSync(name), false);
+    const g = PathGuard.compile({ allow: [name], deny: [], argumentNames: [], base: ws });
+    assert.deepEqual(await g.check(name), { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+    assert.deepEqual(await g.check(`${name}x`), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
   });
 });
 
@@ -384,6 +414,29 @@ describe('PathGuard.checkArguments: every string is classified or checked (issue
     assert.equal((await check(strict, { content: `${'y'.repeat(300)}/../../../outside/secret.txt` })).decision.reason, 'path.outside');
   });
 
+  test('one request\'s checks run at most 16 at a time; the first denial in document order decides', async () => {
+    const g = PathGuard.compile({ allow: [`${ws}/**`], deny: ['**/.env'], argumentNames: [], base: ws });
+    const check = g.check.bind(g);
+    let inFlight = 0;
+    let most = 0;
+    g.check = async (value, workspace) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await check(value, workspace);
+      } finally {
+        inFlight--;
+      }
+    };
+    const list = Array.from({ length: 40 }, (_, i) => (i === 20 || i === 35 ? '.env' : `a/${i}.txt`));
+    const schema = { type: 'object', properties: { list: { type: 'array', items: { type: 'string' } } } };
+    assert.deepEqual(await g.checkArguments(strict, 't', schema, { list }), {
+      decision: { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' },
+      argument: { pointer: '/list/20', value: '.env', kind: 'unclassified' },
+      checked: 40,
+    });
+    assert.equal(most, 16);
+  });
+
   test('over-deep arguments deny', async () => {
     let deep: unknown = 'x';
     for (let i = 0; i < MAX_PATH_ARGS_DEPTH + 1; i++) deep = [deep];
@@ -433,6 +486,18 @@ describe('PathGuard.checkPromptArguments', () => {
     assert.equal((await guard.checkPromptArguments(undefined, prompt, { file: '/etc/passwd', subject: '/etc/passwd' })).argument?.pointer, '/file', 'named mode: only the path-named one');
     assert.equal((await guard.checkPromptArguments({ ...strict, argumentKinds: { rev: { '/subject': 'not-path' }, review: { '/subject': 'not-path' } } }, prompt, { subject: '/etc/passwd' })).decision.effect, 'allow', 'argumentKinds match prompt names');
   });
+
+  test('an argument entry that is not `{ name: string }` declares nothing and throws nothing', async () => {
+    const prompt = { name: 'review', arguments: [null, { name: 5 }, { name: 'subject' }] } as unknown as { name: string; arguments: { name: string }[] };
+    const abs: PathScope = { name: 'abs', pathGuard: 'strict' };
+    // Key `5` is undeclared: checked, and relative without a workspace.
+    assert.deepEqual(await guard.checkPromptArguments(abs, prompt, { 5: `${ws}/a/b/file.txt` }), {
+      decision: { effect: 'deny', reason: 'path.relative', rule: 'paths' },
+      argument: { pointer: '', value: '5', kind: 'unclassified', key: true },
+      checked: 2,
+    });
+    assert.deepEqual((await guard.checkPromptArguments(abs, prompt, { subject: `${ws}/a/b/file.txt` })).decision, { effect: 'allow', reason: 'path.allowed', rule: 'paths.allow[0]' });
+  });
 });
 
 describe('PathGuard.checkCompletion / allowedCompletions (completing a resource template)', () => {
@@ -446,15 +511,49 @@ describe('PathGuard.checkCompletion / allowedCompletions (completing a resource 
   });
 
   test('a file: template whose expansion is no file URL is refused; other schemes are not files', async () => {
-    assert.equal((await guard.checkCompletion(undefined, 'file://{path}', arg('/etc/pa'))).reason, 'path.invalid');
-    assert.equal((await guard.checkCompletion(undefined, ' FILE://{path}', arg('/etc/pa'))).reason, 'path.invalid');
-    assert.deepEqual(await guard.checkCompletion(undefined, 'note://{+path}', arg('/etc/pa')), { effect: 'allow', reason: 'path.none', rule: 'paths' });
+    const invalid = { effect: 'deny', reason: 'path.invalid', rule: 'paths' };
+    const none = { effect: 'allow', reason: 'path.none', rule: 'paths' };
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{path}', arg('/etc/pa')), invalid);
+    assert.deepEqual(await guard.checkCompletion(undefined, 'note://{+path}', arg('/etc/pa')), none);
     assert.equal((await guard.checkCompletion(undefined, 'note://{+path}', arg('file:///etc/passwd'))).reason, 'path.outside', 'a file: URL value is a path anyway');
+    // A template that does not parse (unclosed expression).
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{+path', arg(`${ws}/a`)), invalid);
+    assert.deepEqual(await guard.checkCompletion(undefined, 'note://{+path', arg(`${ws}/a`)), none);
+  });
+
+  test('a template is a file: one exactly when the URL parser reads the file: scheme (leading spaces and C0, tabs and newlines anywhere, any case)', async () => {
+    const invalid = { effect: 'deny', reason: 'path.invalid', rule: 'paths' };
+    const none = { effect: 'allow', reason: 'path.none', rule: 'paths' };
+    for (const template of [' FILE://{path}', ' \u0001 file://{path}', 'fi\tle://{path}', 'f\ni\rle://{path}']) {
+      assert.deepEqual(await guard.checkCompletion(undefined, template, arg('/etc/pa')), invalid, JSON.stringify(template));
+    }
+    // `file:` later in the URI, or a scheme the parser refuses, is no file: template.
+    for (const template of ['note://host/file:{path}', 'fi le://{path}']) {
+      assert.deepEqual(await guard.checkCompletion(undefined, template, arg('/etc/pa')), none, JSON.stringify(template));
+    }
+  });
+
+  test('an allowed file: URL value does not stand for the expansion: both are checked', async () => {
+    const value = pathToFileURL(join(ws, 'a')).href;
+    assert.deepEqual(await guard.checkCompletion(undefined, '{+path}/.env', arg(value)), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{+path}', arg(value)), { effect: 'deny', reason: 'path.invalid', rule: 'paths' });
+  });
+
+  test('a malformed request (template, argument or value not a string) is refused path.invalid, not thrown', async () => {
+    const invalid = { effect: 'deny', reason: 'path.invalid', rule: 'paths' };
+    const bad = <T>(v: unknown) => v as T;
+    assert.deepEqual(await guard.checkCompletion(undefined, bad<string>(42), arg(`${ws}/a`)), invalid);
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{+path}', bad<{ name: string; value: string }>(null)), invalid);
+    assert.deepEqual(await guard.checkCompletion(undefined, 'file://{+path}', bad<{ name: string; value: string }>({ value: `${ws}/a` })), invalid);
+    assert.deepEqual(await guard.checkCompletion(undefined, `file://${ws}/{+path}`, { name: 'path', value: bad<string>(42) }), invalid);
   });
 
   test('proposed values under a deny glob or outside are dropped, order kept', async () => {
     const values = [`${ws}/a`, `${ws}/.env`, `${outside}/secret.txt`, `${ws}/keys/id_rsa`, `${ws}/x`];
     assert.deepEqual(await guard.allowedCompletions(undefined, 'file://{+path}', 'path', values), [`${ws}/a`, `${ws}/x`]);
+    // More values than are checked at once: each is kept once, in order.
+    const many = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `${ws}/${i}/.env` : `${ws}/${i}`));
+    assert.deepEqual(await guard.allowedCompletions(undefined, 'file://{+path}', 'path', many), many.filter((_, i) => i % 3 !== 0));
   });
 });
 
