@@ -222,7 +222,7 @@ function globVariants(glob: string): string[] {
 function compileGlobs(globs: readonly string[], key: 'allow' | 'deny'): Glob[] {
   return globs.map((glob, i) => {
     const rule = `paths.${key}[${i}]`;
-    if (typeof glob !== 'string' || glob === '' || (!isAbsolute(glob) && !glob.startsWith('**'))) {
+    if (typeof glob !== 'string' || (!isAbsolute(glob) && !glob.startsWith('**'))) {
       throw new BastionError('ERR_CONFIG_INVALID', `${rule}: a path glob must be absolute or start with **`, { detail: { path: rule } });
     }
     // Globs are compared in NFC, like the paths (see the module docs).
@@ -518,17 +518,20 @@ export class PathGuard {
    */
   async checkPromptArguments(scope: PathScope | undefined, prompt: { readonly name: string; readonly arguments?: readonly { readonly name: string }[] }, args: unknown): Promise<PathVerdict> {
     const properties: Record<string, unknown> = {};
-    for (const a of prompt.arguments ?? []) if (typeof a?.name === 'string') Object.defineProperty(properties, a.name, { value: { type: 'string' }, enumerable: true });
+    // A name listed twice declares it once (defineProperty on a non-configurable name would throw).
+    for (const a of prompt.arguments ?? []) if (typeof a?.name === 'string' && !Object.hasOwn(properties, a.name)) Object.defineProperty(properties, a.name, { value: { type: 'string' }, enumerable: true });
     return this.checkArguments(scope, prompt.name, { type: 'object', properties }, args ?? {});
   }
 
   /**
    * Decides a resource URI (`resources/read`, subscribe): a `file:` URL is
    * checked as a path against the owner's workspace; any other URI is not a
-   * file (allow `path.none`). Never throws.
+   * file (allow `path.none`); a URI that is not a string is `path.invalid`
+   * (fail closed: nothing can say it names no file). Never throws.
    */
   async checkResource(scope: PathScope | undefined, uri: string): Promise<Decision> {
-    if (typeof uri !== 'string' || !isFileUrl(uri)) return allow('path.none', 'paths');
+    if (typeof uri !== 'string') return deny('path.invalid', 'paths');
+    if (!isFileUrl(uri)) return allow('path.none', 'paths');
     return this.check(uri, scope?.workspace);
   }
 

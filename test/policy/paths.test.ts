@@ -474,6 +474,12 @@ describe('PathGuard.checkResource', () => {
     assert.equal((await guard.checkResource(undefined, `file://${ws}/a/b/file.txt`)).effect, 'allow');
     assert.deepEqual(await guard.checkResource(undefined, 'note://a/../../etc/passwd'), { effect: 'allow', reason: 'path.none', rule: 'paths' });
   });
+
+  test('a URI that is not a string is refused path.invalid, not taken for "no file"', async () => {
+    for (const uri of [['file:///etc/passwd'], { href: 'file:///etc/passwd' }, null, 7]) {
+      assert.deepEqual(await guard.checkResource(undefined, uri as unknown as string), { effect: 'deny', reason: 'path.invalid', rule: 'paths' });
+    }
+  });
 });
 
 describe('PathGuard.checkPromptArguments', () => {
@@ -485,6 +491,12 @@ describe('PathGuard.checkPromptArguments', () => {
     assert.equal((await guard.checkPromptArguments({ name: 'abs', pathGuard: 'strict' }, prompt, { extra: `${ws}/a/b/file.txt` })).decision.reason, 'path.relative', 'an undeclared one is');
     assert.equal((await guard.checkPromptArguments(undefined, prompt, { file: '/etc/passwd', subject: '/etc/passwd' })).argument?.pointer, '/file', 'named mode: only the path-named one');
     assert.equal((await guard.checkPromptArguments({ ...strict, argumentKinds: { rev: { '/subject': 'not-path' }, review: { '/subject': 'not-path' } } }, prompt, { subject: '/etc/passwd' })).decision.effect, 'allow', 'argumentKinds match prompt names');
+  });
+
+  test('a name listed twice is declared once: the call is decided, not thrown', async () => {
+    const prompt = { name: 'review', arguments: [{ name: 'file' }, { name: 'file' }] };
+    assert.deepEqual((await guard.checkPromptArguments(undefined, prompt, { file: '/etc/passwd' })).decision, { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.equal((await guard.checkPromptArguments(undefined, prompt, { file: `${ws}/a/b/file.txt` })).decision.effect, 'allow');
   });
 
   test('an argument entry that is not `{ name: string }` declares nothing and throws nothing', async () => {
