@@ -471,6 +471,11 @@ export class PathGuard {
         tokens.push('*');
         walk(schema.items, depth + 1, named, configured, declared);
         tokens.pop();
+      } else if (schema.items === undefined && types?.includes('array') === true) {
+        // An array that says nothing of its items takes anything: its items are free positions.
+        tokens.push('*');
+        if (configured === undefined && declared === undefined && !named) out.add(at());
+        tokens.pop();
       }
       const mayBeString = types === undefined ? !structured : types.includes('string');
       if (!mayBeString || configured !== undefined || declared !== undefined || named) return;

@@ -144,11 +144,13 @@ describe('PathGuard.unclassifiedArguments: which schema positions are unclassifi
     ]);
   });
 
-  test('an array\'s items are listed as /x/*, a tuple\'s by index; items:false closes the tail, items:true leaves it open', () => {
+  test('an array\'s items are listed as /x/*, a tuple\'s by index; items:false closes the tail, items:true or none leaves it open', () => {
     table([
       ['items', { type: 'array', items: { type: 'string' } }, ['/s/*']],
       ['items:true', { type: 'array', items: true }, ['/s/*']],
       ['items:false', { type: 'array', items: false }, []],
+      ['no items: anything goes', { type: 'array' }, ['/s/*']],
+      ['a tuple without items: its tail takes anything', { type: 'array', prefixItems: [{ type: 'number' }] }, ['/s/*']],
       ['items of numbers', { type: 'array', items: { type: 'number' } }, []],
       ['a closed tuple', { type: 'array', prefixItems: [{ type: 'string' }, { type: 'number' }, { type: 'string' }], items: false }, ['/s/0', '/s/2']],
       ['a tuple with a tail', { type: 'array', prefixItems: [{ type: 'string' }], items: { type: 'string' } }, ['/s/0', '/s/*']],
