@@ -56,8 +56,11 @@
  *    (also dangling ones, so a write target behind a link is its real target;
  *    an absolute link target restarts at `/`), and `..` after a symlink climbs
  *    from the link's target, not from the link. A component that does not exist
- *    (or whose name is too long to exist) ends the file-system walk; the rest is
- *    appended lexically. A loop or unreadable component → deny `path.unresolvable`.
+ *    (or whose name is too long to exist) is appended lexically, and so is what
+ *    follows it, until a `..` climbs back to a folder that exists (where lookups
+ *    resume). A path with `..` is also walked in its lexical form, which is what
+ *    an upstream that normalizes the text before opening it (`path.resolve`,
+ *    `os.path.normpath`) opens. A loop or unreadable component → deny `path.unresolvable`.
  *    The physical walk is done for the value as given and for its NFC and NFD
  *    forms: a file system that is normalization-insensitive (APFS, HFS+, ZFS
  *    with `normalization=`) opens a symlink named `é` for either form.
@@ -234,8 +237,9 @@ function compileGlobs(globs: readonly string[], key: 'allow' | 'deny'): Glob[] {
 /**
  * The physical path of `abs` (absolute, not normalized): each component is
  * looked up with `lstat`; symlinks are replaced by their target; `..` climbs
- * from the physical folder. Components after the first missing one (or one
- * too long to exist) are taken lexically. Throws `ELOOP` past {@link MAX_SYMLINKS}.
+ * from the physical folder. Components after a missing one (or one too long to
+ * exist) are taken lexically until a `..` climbs back, where lookups resume.
+ * Throws `ELOOP` past {@link MAX_SYMLINKS}.
  */
 async function physicalPath(abs: string): Promise<string> {
   const pending = abs.split('/').reverse();
@@ -246,7 +250,10 @@ async function physicalPath(abs: string): Promise<string> {
     const seg = pending.pop() as string;
     if (seg === '' || seg === '.') continue;
     if (seg === '..') {
+      // Climbing out of a missing folder lands on one that exists: look components up again
+      // (`missing/../link/x` must follow `link`, as an upstream that normalizes first would).
       cur = dirname(cur);
+      exists = true;
       continue;
     }
     const next = cur === '/' ? `/${seg}` : `${cur}/${seg}`;
@@ -301,12 +308,16 @@ function kindRules(scope: PathScope | undefined, tool: string): KindRule[] {
   return compileKinds(scope).flatMap((t) => (t.tool.test(tool) ? t.rules : []));
 }
 
-/** The configured kind of the node at `tokens` (exactly that depth), `path` winning a tie; undefined when no rule names it. */
-function configuredKind(rules: readonly KindRule[], tokens: readonly string[]): ArgumentKind | undefined {
+/**
+ * The configured kind of the node at `tokens` (exactly that depth), `path` winning a tie; undefined when no rule names it.
+ * `anyKey`: a `*` in `tokens` stands for every key (a schema position, {@link PathGuard.unclassifiedArguments});
+ * in an argument it is a key like any other, which only a rule's `*` or `*` itself matches.
+ */
+function configuredKind(rules: readonly KindRule[], tokens: readonly string[], anyKey = false): ArgumentKind | undefined {
   let found: ArgumentKind | undefined;
   for (const r of rules) {
     if (r.tokens.length !== tokens.length) continue;
-    if (!r.tokens.every((t, i) => t === '*' || tokens[i] === '*' || t === tokens[i])) continue;
+    if (!r.tokens.every((t, i) => t === '*' || (anyKey && tokens[i] === '*') || t === tokens[i])) continue;
     if (r.kind === 'path') return 'path';
     found = 'not-path';
   }
@@ -429,7 +440,7 @@ export class PathGuard {
     const tokens: string[] = [];
     const at = (): string => tokens.map((t) => (t === '*' ? '*' : pointerToken(t))).map((t) => `/${t}`).join('');
     const walk = (schema: unknown, depth: number, named: boolean, inherited: ArgumentKind | undefined, fromSchema: ArgumentKind | undefined): void => {
-      const configured = configuredKind(rules, tokens) ?? inherited;
+      const configured = configuredKind(rules, tokens, true) ?? inherited;
       const declared = schemaKind(schema) ?? fromSchema;
       // Below an explicit classification everything is classified (a deeper one only re-classifies).
       if (configured !== undefined || declared !== undefined) {
@@ -615,6 +626,9 @@ export class PathGuard {
       for (const form of forms) {
         const abs = absOf(form);
         physical.push((await this.#physical(abs, resolve(abs))).normalize('NFC'));
+        // With `..`, the kernel climbs from where symlinks lead, but an upstream that normalizes
+        // the text first (path.resolve, os.path.normpath) opens the lexical form: walk that too.
+        if (abs.split('/').includes('..')) physical.push((await this.#physical(resolve(abs), resolve(abs))).normalize('NFC'));
       }
     } catch {
       return deny('path.unresolvable', 'paths');

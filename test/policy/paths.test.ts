@@ -96,6 +96,17 @@ describe('PathGuard.check', () => {
     assert.equal((await guard.check('sub-out/../x', ws)).reason, 'path.outside');
   });
 
+  test('`..` out of a missing folder or a symlink does not hide the link the upstream may open', async () => {
+    // The kernel fails `missing/..` (ENOENT), but an upstream that normalizes the text first, or
+    // creates the missing folder, opens ws/link-out/secret.txt: outside.
+    assert.deepEqual(await guard.check('missing/../link-out/secret.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check('m1/m2/../../link-out/new.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.deepEqual(await guard.check('missing/../env-alias', ws), { effect: 'deny', reason: 'path.denied', rule: 'paths.deny[0]' });
+    // The kernel reads ws/a/link-out (absent, inside); path.resolve reads ws/link-out, a link outside.
+    assert.deepEqual(await guard.check('link-in/../link-out/secret.txt', ws), { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' });
+    assert.equal(await effect('missing/../a/b/file.txt'), 'allow', 'a climb back onto real folders inside stays allowed');
+  });
+
   test('refusals before the allow globs name their reason and the rule `paths`: loops, NUL, ~, non-strings, bad file: URIs', async () => {
     const refused = (reason: string) => ({ effect: 'deny', reason, rule: 'paths' });
     assert.deepEqual(await guard.check('loop1/x', ws), refused('path.unresolvable'));
@@ -353,6 +364,10 @@ describe('PathGuard.checkArguments: every string is classified or checked (issue
     const v = (args: unknown, tool = 'edit_file') => guard.checkArguments(scope, tool, {}, args);
     assert.equal((await v({ edits: [{ oldText: 'x', newText: '/etc/passwd' }] })).decision.effect, 'allow');
     assert.deepEqual((await v({ edits: [{ oldText: '/etc/passwd', newText: 'y' }] })).argument?.pointer, '/edits/0/oldText');
+    // A key literally named `*` is a key like any other: only a rule's `*` (or a rule naming `*`) matches it.
+    const textOnly: PathScope = { name: 'files', workspace: ws, argumentKinds: { t: { '/text': 'not-path', '/any/*': 'not-path' } } };
+    assert.deepEqual((await guard.checkArguments(textOnly, 't', {}, { '*': '/etc/passwd' })).decision, { effect: 'deny', reason: 'path.outside', rule: 'paths.allow' }, 'the key `*` is not every key at its depth');
+    assert.equal((await guard.checkArguments(textOnly, 't', {}, { any: { '*': '/etc/passwd' } })).decision.effect, 'allow', "a rule's `*` matches the key `*`");
     assert.equal((await v({ opts: { note: '/etc/passwd', deeper: ['/etc/shadow'] } })).decision.effect, 'allow');
     assert.equal((await v({ opts: { file: 'x.txt', sub: { file: '/etc/passwd' } } })).decision.effect, 'allow', 'the config covers the subtree, over name hints');
     assert.equal((await v({ opts: { file: '/etc/passwd' } })).decision.reason, 'path.outside');
