@@ -44,16 +44,15 @@ const MARKER = Buffer.from(REDACTED_VALUE, 'utf8');
 
 /**
  * The compiled search for a set of known values: their encoded forms
- * (deduplicated) and the longest form's length in bytes. Build once per
- * request with {@link compileRedaction}; immutable.
+ * (deduplicated). Build once per request with {@link compileRedaction};
+ * immutable.
  */
 export interface RedactionSet {
   readonly forms: readonly Buffer[];
-  readonly longest: number;
 }
 
 /** The empty set: redacts nothing. */
-export const NO_VALUES: RedactionSet = Object.freeze({ forms: Object.freeze([]), longest: 0 });
+export const NO_VALUES: RedactionSet = Object.freeze({ forms: Object.freeze([]) });
 
 /** Compiles `values` (empty strings dropped) into their encoded forms. Throws `TypeError` for a non-string value. */
 export function compileRedaction(values: readonly string[]): RedactionSet {
@@ -68,7 +67,7 @@ export function compileRedaction(values: readonly string[]): RedactionSet {
 export function setOfForms(forms: readonly Buffer[]): RedactionSet {
   const list = forms.filter((f) => f.length > 0);
   if (list.length === 0) return NO_VALUES;
-  return Object.freeze({ forms: Object.freeze(list), longest: Math.max(...list.map((f) => f.length)) });
+  return Object.freeze({ forms: Object.freeze(list) });
 }
 
 /** A text searched: its bytes and how an interval of them maps to the input's bytes. */
