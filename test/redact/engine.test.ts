@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { compileRedaction, findSpans, redactBytes, REDACTED_VALUE, RedactStream, redactString, type RedactionSet } from '../../src/redact/index.ts';
+import { compileRedaction, findSpans, NO_VALUES, redactBytes, REDACTED_VALUE, RedactStream, redactString, setOfForms, VAULT_RULE, type RedactionSet } from '../../src/redact/index.ts';
 import { cutAt, everyByte, streamThrough } from '../helpers/chunks.ts';
 
 /** Runs `chunks` through a RedactStream. */
@@ -193,6 +193,19 @@ describe('merging and counting', () => {
     assert.deepEqual((await streamed(set, everyByte(input))).out, whole.out);
   });
 
+  // Like the test above, with escapes before and after the one the kept bytes would begin
+  // in: the stream finds that escape among several. Kept from inside `%aa`, the bytes read
+  // `aaaa%Z` (`&#x…5a;` is `Z`), which the whole input (where `%aa` is one byte) never shows.
+  test('a stream never resumes inside an escape that has escapes before and after it', async () => {
+    const set = compileRedaction(['aaaa%', 'aaaa%Z']);
+    const input = Buffer.from(`%aaaaa%${'&#x000000005a;'.repeat(4)}`, 'latin1');
+    const whole = redactBytes(input, set);
+    assert.equal(whole.out.toString('latin1'), `%a${REDACTED_VALUE}${'&#x000000005a;'.repeat(4)}`);
+    assert.equal(whole.count, 1);
+    assert.deepEqual(await streamed(set, [input]), whole);
+    assert.deepEqual(await streamed(set, everyByte(input)), whole);
+  });
+
   test('no values: the input comes back unchanged', async () => {
     const set = compileRedaction([]);
     const text = Buffer.from('anything %41 \\u0041 &#65;');
@@ -204,6 +217,90 @@ describe('merging and counting', () => {
     const set = compileRedaction(['sk-live-0123456789']);
     const text = 'a%20b + c \\u0041 &amp; &#x41; %zz \\q &unknown; sk-live-012345678 sk-live';
     assert.equal(redactString(text, set).text, text);
+  });
+});
+
+describe('the marker, the sets and the pure functions', () => {
+  test('the marker names the vault rule', () => {
+    assert.equal(VAULT_RULE, 'vault-secret');
+    assert.equal(REDACTED_VALUE, '[REDACTED:vault-secret]');
+    assert.equal(redactString('k=A1b2C3d4', compileRedaction(['A1b2C3d4'])).text, 'k=[REDACTED:vault-secret]');
+  });
+
+  test('setOfForms drops empty forms: an empty form matches nowhere, and only empty forms give the empty set', () => {
+    const empty = Buffer.alloc(0);
+    assert.equal(setOfForms([]), NO_VALUES);
+    assert.equal(setOfForms([empty, empty]), NO_VALUES);
+    assert.deepEqual(redactBytes(Buffer.from('abc'), setOfForms([empty, Buffer.from('b')])), { out: Buffer.from(`a${REDACTED_VALUE}c`), count: 1 });
+  });
+
+  test('findSpans gives the merged source spans of the whole input, an escape at its very end included', () => {
+    const set = compileRedaction(['sk-live-0123456789']);
+    const text = Buffer.from('x=sk%2dlive-0123456789');
+    assert.deepEqual(findSpans(text, set), [[2, 22]]);
+    assert.deepEqual(findSpans(Buffer.from('sk-live-0123456789 sk-live-0123456789-sk-live-0123456789'), set), [[0, 18], [19, 37], [38, 56]]);
+    assert.deepEqual(findSpans(text, NO_VALUES), []);
+    assert.deepEqual(findSpans(Buffer.from('nothing here'), set), []);
+  });
+
+  test('redactString: text with nothing to redact comes back as given, a lone surrogate included', () => {
+    const set = compileRedaction(['sk-live-0123456789']);
+    assert.deepEqual(redactString('a\uD800b', set), { text: 'a\uD800b', count: 0 });
+    assert.deepEqual(redactString('', set), { text: '', count: 0 });
+    assert.deepEqual(redactString('sk-live-0123456789', NO_VALUES), { text: 'sk-live-0123456789', count: 0 });
+    // Redacted text is re-read from UTF-8: there a lone surrogate comes back as U+FFFD.
+    assert.deepEqual(redactString('\uD800 sk-live-0123456789', set), { text: `\uFFFD ${REDACTED_VALUE}`, count: 1 });
+  });
+});
+
+/** What a RedactStream holds after each of `chunks` is written, and its whole output. */
+async function heldAfterEach(set: RedactionSet, chunks: readonly string[]): Promise<{ held: number[]; out: string }> {
+  const r = new RedactStream(set);
+  const out: Buffer[] = [];
+  r.on('data', (c: Buffer) => out.push(c));
+  const ended = new Promise((resolve) => r.once('end', resolve));
+  const held: number[] = [];
+  for (const c of chunks) {
+    r.write(Buffer.from(c, 'latin1'));
+    held.push(r.held);
+  }
+  r.end();
+  await ended;
+  return { held, out: Buffer.concat(out).toString('latin1') };
+}
+
+// The stream keeps only the bytes from the point up to which nothing can change (the module
+// header of engine.ts): a tail that could still begin a value, or an escape not yet decided,
+// moved back to the start of any escape it falls into. Everything before is emitted.
+describe('what the stream holds back', () => {
+  const sk = compileRedaction(['sk-live-0123456789']);
+  const pad = '_'.repeat(20);
+
+  test('a complete value is emitted at once, with whatever follows it', async () => {
+    assert.deepEqual(await heldAfterEach(sk, ['a sk-live-0123456789']), { held: [0], out: `a ${REDACTED_VALUE}` });
+    assert.deepEqual(await heldAfterEach(sk, ['a sk-live-0123456789 b']), { held: [0], out: `a ${REDACTED_VALUE} b` });
+  });
+
+  test('text that cannot begin a value is not held, even when it starts with a value\'s first byte', async () => {
+    assert.deepEqual(await heldAfterEach(sk, ['sk plain text']), { held: [0], out: 'sk plain text' });
+    assert.deepEqual(await heldAfterEach(sk, ['plain text']), { held: [0], out: 'plain text' });
+  });
+
+  test('a held tail that could begin a value starts right after a decided escape', async () => {
+    assert.deepEqual(await heldAfterEach(sk, ['x%41sk-live-012345678', '9']), { held: [17, 0], out: `x%41${REDACTED_VALUE}` });
+    assert.deepEqual(await heldAfterEach(sk, [`x%41${pad}`]), { held: [0], out: `x%41${pad}` });
+  });
+
+  test('the same after a decided double-encoded escape', async () => {
+    assert.deepEqual(await heldAfterEach(sk, ['x%2541sk-live-012345678', '9']), { held: [17, 0], out: `x%2541${REDACTED_VALUE}` });
+    assert.deepEqual(await heldAfterEach(sk, [`x%2541${pad}`]), { held: [0], out: `x%2541${pad}` });
+  });
+
+  // `41bc…` could begin the value; it starts inside `%2541` (decoded twice: `A`), so the
+  // stream holds from the `%`.
+  test('a held tail that begins inside a double-encoded escape is held from the escape\'s start', async () => {
+    const set = compileRedaction(['41bcdefghijklmnopqrstuvwxyz']);
+    assert.deepEqual(await heldAfterEach(set, ['x%2541bcdefghijklmnopqrstu', 'vwxyz']), { held: [25, 0], out: `x%25${REDACTED_VALUE}` });
   });
 });
 
