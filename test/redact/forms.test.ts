@@ -131,3 +131,125 @@ describe('encoded forms', () => {
     assert.deepEqual(literalForms(''), []);
   });
 });
+
+describe('base64Forms: which forms one alignment has', () => {
+  test('a value that fixes no whole base64 character at its alignment has no forms (one byte at alignment 1 spans characters 1 and 2, each shared with a neighbour byte)', () => {
+    assert.deepEqual(base64Forms(Buffer.from([0x41]), 1, 'base64'), []);
+    assert.deepEqual(base64Forms(Buffer.from([0x41]), 1, 'base64url'), []);
+    for (const a of ALIGNMENTS) assert.deepEqual(base64Forms(Buffer.alloc(0), a, 'base64'), [], `empty value at alignment ${a}`);
+  });
+
+  test('a value that ends on a character boundary at its alignment has exactly one form, its whole encoding: no partial last character, no padding', () => {
+    // 8(a + L) is a multiple of 6: L ≡ 0, 2, 1 (mod 3) at a = 0, 1, 2.
+    const cases = [
+      { a: 0, value: Buffer.from('sk-test-0123456'), from: 0 },
+      { a: 1, value: Buffer.from('sk-test-012345'), from: 2 },
+      { a: 2, value: Buffer.from('sk-test-01234'), from: 3 },
+    ] as const;
+    for (const { a, value, from } of cases) {
+      for (const alphabet of ['base64', 'base64url'] as const) {
+        const whole = Buffer.concat([Buffer.alloc(a), value]).toString(alphabet);
+        assert.equal(whole.endsWith('='), false);
+        assert.deepEqual(base64Forms(value, a, alphabet), [whole.slice(from)], `${alphabet} alignment ${a}`);
+      }
+    }
+    assert.deepEqual(base64Forms(Buffer.from('sk-test-0123456'), 0, 'base64'), ['c2stdGVzdC0wMTIzNDU2']);
+  });
+});
+
+describe('encodedForms: input and shape', () => {
+  test('a non-string is refused with a TypeError naming the function, never converted (a Buffer or an array is not read as text)', () => {
+    for (const bad of [42, null, undefined, Buffer.from('sk-test-0123456789'), ['sk-test-0123456789']]) {
+      assert.throws(() => encodedForms(bad as unknown as string), { name: 'TypeError', message: 'encodedForms: value must be a string' });
+    }
+  });
+
+  test('only base64 and base64url forms carry an alignment; every other form has no alignment key at all', () => {
+    const forms = encodedForms('sk test %41 ???0123456789');
+    assert.deepEqual([...new Set(forms.map((f) => f.kind))], ['raw', 'raw-plus', 'raw-decoded', 'base64', 'base64url', 'hex-lower', 'hex-upper']);
+    for (const f of forms) {
+      if (f.kind === 'base64' || f.kind === 'base64url') assert.ok(ALIGNMENTS.includes(f.alignment as 0 | 1 | 2), f.kind);
+      else assert.equal(Object.hasOwn(f, 'alignment'), false, f.kind);
+    }
+  });
+});
+
+describe('encodedForms: the value written another way', () => {
+  const rawForms = (value: string): { kind: string; text: string }[] =>
+    encodedForms(value)
+      .filter((f) => f.kind.startsWith('raw'))
+      .map((f) => ({ kind: f.kind, text: f.bytes.toString('utf8') }));
+
+  test('a value with spaces is also searched with + for each space (form encoding), as UTF-8 bytes', () => {
+    const value = 'pässwört mit leerzeichen';
+    const forms = rawForms(value);
+    assert.deepEqual(forms, [
+      { kind: 'raw', text: value },
+      { kind: 'raw-plus', text: 'pässwört+mit+leerzeichen' },
+    ]);
+    // A form decoder reads the raw-plus text back as the value.
+    assert.equal(new URLSearchParams(`k=${forms[1]?.text}`).get('k'), value);
+    assert.deepEqual(rawForms('sk-test-0123456789'), [{ kind: 'raw', text: 'sk-test-0123456789' }]);
+  });
+
+  test('a value holding escape-like sequences is also searched with them decoded, wherever they sit (within 20 bytes of its end too)', () => {
+    for (const value of ['sk-live-0123%41%42', 'sk-live-0123\\tsecret', '%41' + 'x'.repeat(30)]) {
+      const decoded = value.includes('%') ? decodeURIComponent(value) : (JSON.parse(`"${value}"`) as string);
+      assert.deepEqual(rawForms(value), [
+        { kind: 'raw', text: value },
+        { kind: 'raw-decoded', text: decoded },
+      ]);
+    }
+  });
+});
+
+describe('literalForms: the usual fully-escaped renderings', () => {
+  test('a non-string is refused with a TypeError naming the function', () => {
+    for (const bad of [42, null, Buffer.from('sk-test-0123456789')]) {
+      assert.throws(() => literalForms(bad as unknown as string), { name: 'TypeError', message: 'literalForms: value must be a string' });
+    }
+  });
+
+  test('a short value (no base64 or hex forms) gives each rendering once, in order, and never its UTF-8 bytes read as latin1', () => {
+    assert.deepEqual(literalForms('é😀'), [
+      'é😀',
+      '\\u00e9\\ud83d\\ude00',
+      '\\u00E9\\uD83D\\uDE00',
+      '%C3%A9%F0%9F%98%80',
+      '%c3%a9%f0%9f%98%80',
+      '&#233;&#128512;',
+      '&#xe9;&#x1f600;',
+      '&#xE9;&#x1F600;',
+    ]);
+  });
+
+  test('JSON \\u escapes: one per UTF-16 code unit (a surrogate pair is two), in lower and in upper hex', () => {
+    const value = 'é😀 sk';
+    const forms = literalForms(value);
+    for (const expected of ['\\u00e9\\ud83d\\ude00\\u0020\\u0073\\u006b', '\\u00E9\\uD83D\\uDE00\\u0020\\u0073\\u006B']) {
+      assert.ok(forms.includes(expected), expected);
+      assert.equal(JSON.parse(`"${expected}"`), value);
+    }
+  });
+
+  test('percent-encoding: encodeURIComponent, that with + for a space, and every byte encoded with two hex digits (under 0x10 too) in upper and lower case', () => {
+    const value = 'a\tz é';
+    const forms = literalForms(value);
+    for (const expected of ['a%09z%20%C3%A9', 'a%09z+%C3%A9', '%61%09%7A%20%C3%A9', '%61%09%7a%20%c3%a9']) {
+      assert.ok(forms.includes(expected), expected);
+      assert.equal(decodeURIComponent(expected.replace('+', ' ')), value);
+    }
+  });
+
+  test("HTML: & < > \" ' escaped, and every code point as a decimal and as a hex character reference (lower and upper hex)", () => {
+    const forms = literalForms(`<&>"'é😀`);
+    for (const expected of [
+      '&lt;&amp;&gt;&quot;&#39;é😀',
+      '&#60;&#38;&#62;&#34;&#39;&#233;&#128512;',
+      '&#x3c;&#x26;&#x3e;&#x22;&#x27;&#xe9;&#x1f600;',
+      '&#x3C;&#x26;&#x3E;&#x22;&#x27;&#xE9;&#x1F600;',
+    ]) {
+      assert.ok(forms.includes(expected), expected);
+    }
+  });
+});
