@@ -16,7 +16,9 @@
  * | `&#DDD;` `&#xHHH;` (up to 16 digits, leading zeros allowed, `;` optional) | the code point, UTF-8 | WHATWG HTML §13.2.5.72–80 |
  * | `&name;` for the named references of ASCII characters and `&nbsp;` (`;` optional for amp, lt, gt, quot) | the character, UTF-8 | WHATWG HTML named character references |
  *
- * Anything else is a literal byte. `+` is not decoded here (a value holding a
+ * Anything else is a literal byte. Besides this mixed view, each scheme is also
+ * decoded alone (`only`), since a decoder of one scheme leaves the others' bytes
+ * as they are. `+` is not decoded here (a value holding a
  * `+` must survive the decoding of its JSON escapes): form encoding's `+` for
  * a space is a form of the value instead (src/redact/forms.ts). A lone
  * surrogate decodes to U+FFFD. Two
@@ -149,12 +151,19 @@ function isTrigger(c: number): boolean {
   return c === 0x25 || c === 0x5c || c === 0x26;
 }
 
+/** The trigger byte of each escape scheme: `%` (percent-encoding), `\\` (JSON and JavaScript escapes), `&` (HTML character references). */
+export const SCHEME_TRIGGERS: readonly number[] = Object.freeze([0x25, 0x5c, 0x26]);
+
 /**
  * Decodes `src[0, m)` once (the table in the module header). Unless `final`,
  * stops before the first trigger byte whose token is not yet decided (fewer
  * than {@link MAX_TOKEN_BYTES} bytes follow it): `settled` says where.
+ * `only` (one of {@link SCHEME_TRIGGERS}): decode that scheme's tokens alone,
+ * every other byte literal, as a decoder of that one scheme reads the text (in
+ * the mixed view a `%de` token can swallow the start of a value written with
+ * HTML or JSON escapes only).
  */
-export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedView {
+export function decodeView(src: Uint8Array, m: number, final: boolean, only?: number): DecodedView {
   let out: Buffer | null = null;
   let cap = 0;
   let tv: Int32Array = EMPTY;
@@ -167,8 +176,14 @@ export function decodeView(src: Uint8Array, m: number, final: boolean): DecodedV
   let p = 0;
   let settled = m;
   while (p < m) {
-    const c = src[p] as number;
-    if (!isTrigger(c)) {
+    if (only !== undefined) {
+      const q = src.indexOf(only, p);
+      if (q < 0 || q >= m) {
+        p = m;
+        break;
+      }
+      p = q;
+    } else if (!isTrigger(src[p] as number)) {
       p++;
       continue;
     }

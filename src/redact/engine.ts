@@ -33,7 +33,7 @@
  * form), plus O(h · f) per chunk for the held tail h.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { decodeView, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
+import { decodeView, SCHEME_TRIGGERS, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
 import { encodedForms } from './forms.ts';
 
 /** The rule id of a known value's redaction (audit records list it among the rules). */
@@ -94,6 +94,18 @@ function levelsOf(buf: Buffer, final: boolean): Level[] {
   const e1 = (j: number): number => sourceOf(v1, j)[1];
   const b1 = (c: number): number => outOfToken(v1.count, (i) => v1.ts[i] as number, (i) => v1.te[i] as number, c);
   levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, boundary: b1 });
+  // Each scheme decoded alone: where tokens of several schemes mix, a token of one may swallow
+  // bytes of a value that only a decoder of another scheme shows (`100%deadbeef&#45;…`).
+  if (v1.changed) {
+    for (const only of SCHEME_TRIGGERS) {
+      const vs = decodeView(buf, n, final, only);
+      const search = vs.changed && !vs.bytes.equals(v1.bytes);
+      // In a stream a view with nothing to search still holds back the tail that may begin a value in it.
+      if (!search && final) continue;
+      const b = (c: number): number => outOfToken(vs.count, (i) => vs.ts[i] as number, (i) => vs.te[i] as number, c);
+      levels.push({ bytes: vs.bytes, length: vs.bytes.length, start: (j) => sourceStart(vs, j), end: (j) => sourceOf(vs, j)[1], search, boundary: b });
+    }
+  }
   // Nothing decoded in the whole input: a second pass would read the same bytes. (In a
   // stream the second pass still matters: an escape character near where the first view
   // stops may begin a second-pass escape with bytes the first pass decodes later.)
