@@ -35,6 +35,7 @@
  * bits of the value stay visible in front of a redacted core.
  */
 
+import { isUtf8 } from 'node:buffer';
 import { decodeView } from './decode-view.ts';
 
 /**
@@ -148,7 +149,9 @@ export function literalForms(value: string): string[] {
   set.add(points.map((p) => `&#${p};`).join(''));
   set.add(points.map((p) => `&#x${p.toString(16)};`).join(''));
   set.add(points.map((p) => `&#x${p.toString(16).toUpperCase()};`).join(''));
-  for (const f of encodedForms(value)) if (f.kind !== 'raw') set.add(f.bytes.toString('latin1'));
+  // The value's other spellings (`+` for space, escapes decoded) are UTF-8 text: read back as such (latin1
+  // would garble `ä`); only bytes that are no UTF-8 (a decoded `%FF`) are read one char per byte.
+  for (const f of encodedForms(value)) if (f.kind !== 'raw') set.add(f.bytes.toString(isUtf8(f.bytes) ? 'utf8' : 'latin1'));
   return [...set];
 }
 

@@ -204,6 +204,13 @@ describe('encodedForms: the value written another way', () => {
 });
 
 describe('literalForms: the usual fully-escaped renderings', () => {
+  test('a non-ASCII value keeps its characters in the form-encoded spelling (`+` for space), not its UTF-8 bytes read as latin1', () => {
+    const forms = literalForms('pässwort geheim!');
+    assert.ok(forms.includes('pässwort+geheim!'), JSON.stringify(forms));
+    assert.ok(!forms.some((f) => f.includes('Ã')), 'no latin1 reading of UTF-8 bytes');
+    assert.ok(literalForms('a\tz é').includes('a\tz+é'));
+  });
+
   test('a non-string is refused with a TypeError naming the function', () => {
     for (const bad of [42, null, Buffer.from('sk-test-0123456789')]) {
       assert.throws(() => literalForms(bad as unknown as string), { name: 'TypeError', message: 'literalForms: value must be a string' });
