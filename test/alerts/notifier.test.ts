@@ -231,10 +231,8 @@ describe('AlertNotifier: webhook', () => {
       res.end();
     });
     const { n, errors } = notifier(t, { webhook: { url: hook.url } });
-    const t0 = performance.now();
-    for (let i = 0; i < 5; i++) n.notify(alert({ kind: `k${i}` }));
-    const took = performance.now() - t0;
-    assert.ok(took < 50, `notify took ${took} ms`);
+    // notify() is synchronous and returns nothing to await: delivery happens after it returned.
+    for (let i = 0; i < 5; i++) assert.equal(n.notify(alert({ kind: `k${i}` })) as unknown, undefined);
     assert.equal(hook.received.length, 0);
     await n.flush();
     assert.deepEqual(hook.received.map((r) => (JSON.parse(r.body) as { alert: AdminAlert }).alert.kind), ['k0', 'k1', 'k2', 'k3', 'k4']);

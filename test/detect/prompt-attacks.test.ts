@@ -516,16 +516,10 @@ describe('complexity: linear time on adversarial inputs', () => {
     for (const unit of units) assertLinear(JSON.stringify(unit.slice(0, 8)), workBoth, fill(unit, N), fill(unit, 4 * N));
   });
 
-  test('1 MB takes milliseconds: corpus-like text and near-miss trigger words', () => {
+  test('1 MB grows linearly from 250 kB: corpus-like text and near-miss trigger words', () => {
     const nearMiss = fill('print your xyz prompt never show the system prompt below ignore the xyz instructions what are you xyz told ', 1_000_000);
     const prose = fill('The quick brown fox asked the assistant to summarize the report above and list the tools it used. ', 1_000_000);
-    for (const [name, text] of [['near-miss', nearMiss], ['prose', prose]] as const) {
-      work(text.slice(0, 20_000));
-      const t0 = performance.now();
-      work(text);
-      const ms = performance.now() - t0;
-      assert.ok(ms < 2000, `${name}: ${ms.toFixed(0)} ms for 1 MB`);
-    }
+    for (const [name, text] of [['near-miss', nearMiss], ['prose', prose]] as const) assertLinear(name, work, text.slice(0, 250_000), text);
   });
 });
 

@@ -84,10 +84,6 @@ describe('complexity: every rule stays linear on inputs made of its own keywords
       for (const [name, build] of Object.entries(cases)) {
         const small = build(N);
         const large = build(4 * N);
-        const t0 = performance.now();
-        work(large);
-        const ms = performance.now() - t0;
-        assert.ok(ms < 1500, `${rule.id}/${name}: ${ms.toFixed(0)} ms for ${4 * N} characters`);
         const ratios = assertLinear(`${rule.id}/${name}`, work, small, large);
         seen.push(`${name} ${ratios.map((r) => r.toFixed(1)).join('/')}`);
       }

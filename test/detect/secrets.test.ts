@@ -683,17 +683,6 @@ describe('complexity: every rule stays linear on adversarial input', () => {
     test(name, (t) => {
       const small = build(N);
       const large = build(4 * N);
-      // Fail fast instead of hanging when a pattern has gone quadratic.
-      const once = (input: string) => {
-        const t0 = performance.now();
-        findSecrets(input);
-        redactSecrets(input);
-        return performance.now() - t0;
-      };
-      const first = once(small);
-      assert.ok(first < 250, `${name}: ${first.toFixed(0)} ms for ${N} characters`);
-      const firstLarge = once(large);
-      assert.ok(firstLarge < 1000, `${name}: ${firstLarge.toFixed(0)} ms for ${4 * N} characters`);
       const ratios = assertLinear(name, (input) => {
         findSecrets(input);
         redactSecrets(input);
