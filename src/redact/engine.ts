@@ -40,7 +40,7 @@ import { encodedForms } from './forms.ts';
 export const VAULT_RULE = 'vault-secret';
 /** What replaces a redacted value. */
 export const REDACTED_VALUE = `[REDACTED:${VAULT_RULE}]`;
-const MARKER = Buffer.from(REDACTED_VALUE, 'utf8');
+const MARKER = Buffer.from(REDACTED_VALUE);
 
 /**
  * The compiled search for a set of known values: their encoded forms
@@ -144,7 +144,6 @@ function occurrences(levels: readonly Level[], forms: readonly Buffer[]): [numbe
       for (let i = hay.indexOf(f); i >= 0; i = hay.indexOf(f, i + 1)) found.push([lv.start(i), lv.end(i + f.length - 1)]);
     }
   }
-  if (found.length <= 1) return found;
   found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   const merged: [number, number][] = [];
   for (const [s, e] of found) {
@@ -231,8 +230,8 @@ export function redactBytes(buf: Buffer, set: RedactionSet): { out: Buffer; coun
 /** Redacts every occurrence of `set`'s values in `text` (its UTF-8 bytes; a lone surrogate comes back as U+FFFD). Pure. */
 export function redactString(text: string, set: RedactionSet): { text: string; count: number } {
   if (set.forms.length === 0 || text.length === 0) return { text, count: 0 };
-  const { out, count } = redactBytes(Buffer.from(text, 'utf8'), set);
-  return count === 0 ? { text, count } : { text: out.toString('utf8'), count };
+  const { out, count } = redactBytes(Buffer.from(text), set);
+  return count === 0 ? { text, count } : { text: out.toString(), count };
 }
 
 /**

@@ -90,7 +90,7 @@ export function base64Forms(value: Buffer, a: 0 | 1 | 2, alphabet: 'base64' | 'b
 export function encodedForms(value: string): EncodedForm[] {
   if (typeof value !== 'string') throw new TypeError('encodedForms: value must be a string');
   if (value.length === 0) return [];
-  const raw = Buffer.from(value, 'utf8');
+  const raw = Buffer.from(value);
   const out: EncodedForm[] = [{ kind: 'raw', bytes: raw }];
   const seen = new Set<string>([raw.toString('latin1')]);
   const add = (kind: FormKind, s: string, alignment?: 0 | 1 | 2): void => {
@@ -99,7 +99,7 @@ export function encodedForms(value: string): EncodedForm[] {
     out.push({ kind, bytes: Buffer.from(s, 'latin1'), ...(alignment === undefined ? {} : { alignment }) });
   };
   // Form encoding writes a space as `+` (the decoded views leave `+` alone).
-  if (value.includes(' ')) add('raw-plus', Buffer.from(value.replaceAll(' ', '+'), 'utf8').toString('latin1'));
+  if (value.includes(' ')) add('raw-plus', Buffer.from(value.replaceAll(' ', '+')).toString('latin1'));
   // A value that itself holds an escape-like sequence (`%41`, `&amp;`, `\n`) left as it is
   // reads, in the decoded view, as that sequence decoded.
   const decoded = decodeView(raw, raw.length, true);
@@ -140,7 +140,7 @@ export function literalForms(value: string): string[] {
   } catch {
     // A lone surrogate has no percent-encoding; the value cannot appear in that form.
   }
-  const bytes = Buffer.from(value, 'utf8');
+  const bytes = Buffer.from(value);
   const pctUpper = [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join('');
   set.add(pctUpper);
   set.add(pctUpper.toLowerCase());
