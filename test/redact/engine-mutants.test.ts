@@ -7,23 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compileRedaction, literalForms, redactBytes, REDACTED_VALUE, RedactStream, type RedactionSet } from '../../src/redact/index.ts';
+import { compileRedaction, literalForms, redactBytes, REDACTED_VALUE } from '../../src/redact/index.ts';
+import { heldAfterEach } from '../helpers/redact-stream.ts';
 
-/** Writes `chunks` (latin1) to a RedactStream: what it holds after each, and all it emitted. */
-async function heldAfterEach(set: RedactionSet, chunks: readonly string[]): Promise<{ held: number[]; out: string }> {
-  const r = new RedactStream(set);
-  const out: Buffer[] = [];
-  r.on('data', (c: Buffer) => out.push(c));
-  const ended = new Promise((resolve) => r.once('end', resolve));
-  const held: number[] = [];
-  for (const c of chunks) {
-    r.write(Buffer.from(c, 'latin1'));
-    held.push(r.held);
-  }
-  r.end();
-  await ended;
-  return { held, out: Buffer.concat(out).toString('latin1') };
-}
 
 describe('literal forms', () => {
   test('a value whose own escape decodes to a byte that is no UTF-8 lists that decoding one char per byte', () => {

@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { compileRedaction, findSpans, NO_VALUES, redactBytes, REDACTED_VALUE, RedactStream, redactString, setOfForms, VAULT_RULE, type RedactionSet } from '../../src/redact/index.ts';
 import { cutAt, everyByte, streamThrough } from '../helpers/chunks.ts';
+import { heldAfterEach } from '../helpers/redact-stream.ts';
 
 /** Runs `chunks` through a RedactStream. */
 async function streamed(set: RedactionSet, chunks: readonly Buffer[]): Promise<{ out: Buffer; count: number }> {
@@ -293,21 +294,6 @@ describe('the marker, the sets and the pure functions', () => {
   });
 });
 
-/** What a RedactStream holds after each of `chunks` is written, and its whole output. */
-async function heldAfterEach(set: RedactionSet, chunks: readonly string[]): Promise<{ held: number[]; out: string }> {
-  const r = new RedactStream(set);
-  const out: Buffer[] = [];
-  r.on('data', (c: Buffer) => out.push(c));
-  const ended = new Promise((resolve) => r.once('end', resolve));
-  const held: number[] = [];
-  for (const c of chunks) {
-    r.write(Buffer.from(c, 'latin1'));
-    held.push(r.held);
-  }
-  r.end();
-  await ended;
-  return { held, out: Buffer.concat(out).toString('latin1') };
-}
 
 // The stream keeps only the bytes from the point up to which nothing can change (the module
 // header of engine.ts): a tail that could still begin a value, or an escape not yet decided,
