@@ -545,13 +545,18 @@ export class PolicyEngine {
       !r ||
       r.kind !== ACTION_KIND[req.action] ||
       typeof r.id !== 'string' ||
-      typeof r.upstream !== 'string'
+      typeof r.upstream !== 'string' ||
+      // Strings only: an object here would reach Cedar as an entity or extension escape (`__entity`).
+      (req.argsDigest !== undefined && typeof req.argsDigest !== 'string') ||
+      (req.session !== undefined && typeof req.session !== 'string')
     ) {
       return { decision: decided(deny('policy.invalid_request', 'request')), errors: [] };
     }
     const set = this.#sets.get(req.agent);
     if (!set) return { decision: decided(deny('policy.unknown_agent', 'agents')), errors: [] };
     if (r.kind === 'host') return this.#egress(req, set, r as PolicyRequest['resource']);
+    // Cedar cannot carry a lone surrogate: refused here as malformed, as the network door's host and path are.
+    if (!r.id.isWellFormed() || !r.upstream.isWellFormed()) return { decision: decided(deny('policy.invalid_request', 'request')), errors: [] };
 
     const args = argsToCedar(req.args);
     if (!args.ok) return { decision: decided(deny('policy.args_unrepresentable', 'context.args')), errors: [{ policy: '', message: args.why }] };

@@ -246,9 +246,9 @@ describe('PolicyEngine: arguments Cedar cannot hold', () => {
     assert.equal(engine.authorize(call('t', args)).effect, 'allow');
   });
 
-  test('a cedar-wasm exception is a deny, and the engine keeps working', () => {
+  test('a tool name Cedar cannot carry (a lone surrogate) is refused as malformed, and the engine keeps working', () => {
     const d = engine.authorize({ agent: 'demo', action: 'tools/call', resource: { kind: 'tool', id: 'bad\uD800', upstream: 'u' } });
-    assert.deepEqual(d, { effect: 'deny', reason: 'policy.error', rule: 'cedar', policies: [] });
+    assert.deepEqual(d, { effect: 'deny', reason: 'policy.invalid_request', rule: 'request', policies: [] });
     assert.equal(engine.authorize(call('t', { path: 'a' })).effect, 'allow');
   });
 });
