@@ -34,7 +34,7 @@ if (files.length === 0) {
 
 console.log(`corpora: ${corpora}`);
 // Every file matches *.corpus.ts, which `node --test` would not pick up by itself: name them.
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=240000', '--test-reporter=spec', ...files], {
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=240000', '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/failures-reporter.ts')}`, '--test-reporter-destination=stderr', ...files], {
   stdio: 'inherit',
   cwd: root,
   env: { ...process.env, BASTION_TEST: '1', BASTION_CORPORA: corpora },

@@ -50,7 +50,7 @@ for (const group of names) {
   const stryker = new Stryker({
     testRunner: 'command',
     // One process (no isolation): when Stryker kills a timed-out mutant's run, no test-file child is left looping.
-    commandRunner: { command: `"${process.execPath}" --test --test-isolation=none --test-concurrency=1 --test-reporter=dot ${g.tests.join(' ')}` },
+    commandRunner: { command: `"${process.execPath}" --test --test-isolation=none --test-concurrency=1 --test-reporter=dot --test-reporter-destination=stdout --test-reporter="${join(root, 'scripts/failures-reporter.ts')}" --test-reporter-destination=stderr ${g.tests.join(' ')}` },
     mutate: [...g.mutate],
     concurrency: 2,
     // Added to 1.5x the unmutated run: a mutant that loops is cut after seconds, not a minute.

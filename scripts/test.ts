@@ -47,7 +47,7 @@ if (filters.length === 0 || process.env.CI) {
 
 const res = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=240000', '--test-reporter=spec', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=240000', '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/failures-reporter.ts')}`, '--test-reporter-destination=stderr', ...files],
   { stdio: 'inherit', cwd: root, env: { ...process.env, BASTION_TEST: '1' } },
 );
 process.exit(res.status ?? 1);
