@@ -29,6 +29,11 @@ export const DEFAULTS = Object.freeze({
   sessionIdleMs: 30 * 60_000,
   /** At most this many concurrent MCP sessions; more are refused with 503. */
   maxSessions: 1_000,
+  /**
+   * `ttlMs` of cacheable results to MCP 2026-07-28 clients (lists, resources/read, server/discover), in ms.
+   * 0: the client re-asks every time, so a policy change shows at once (calls are decided per request anyway).
+   */
+  cacheTtlMs: 0,
   /** Where the egress proxy (network door) listens (host:port). */
   egressListen: '127.0.0.1:8791',
   /** Largest request body the egress proxy inspects (plain HTTP and intercepted HTTPS), in bytes. */

@@ -43,11 +43,17 @@ export interface HoldRequest {
   readonly onCreated?: (approvalId: string) => void;
 }
 
-/** The outcome of a hold. `claimed`: an earlier grant was consumed without waiting. */
+/**
+ * The outcome of a hold. `claimed`: an earlier grant was consumed without waiting.
+ * `pending` only from {@link ApprovalQueue.check}: nobody has decided yet.
+ */
 export type HoldOutcome =
   | { readonly status: 'approved' | 'claimed'; readonly approval: ApprovalRecord }
   | { readonly status: 'denied'; readonly approval: ApprovalRecord }
   | { readonly status: 'timeout' | 'cancelled'; readonly approval: ApprovalRecord };
+
+/** The outcome of a non-waiting check ({@link ApprovalQueue.check}). */
+export type CheckOutcome = HoldOutcome | { readonly status: 'pending'; readonly approval: ApprovalRecord };
 
 export class ApprovalQueue {
   readonly #store: ApprovalStore;
@@ -76,24 +82,69 @@ export class ApprovalQueue {
 
     let approval = await this.#store.findPendingApproval(req.agent, req.user, req.tool, req.argsDigest, now);
     if (!approval) {
-      approval = {
-        id: randomId(),
-        agent: req.agent,
-        user: req.user,
-        tool: req.tool,
-        argsDigest: req.argsDigest,
-        argsPreview: req.argsPreview,
-        status: 'pending',
-        createdAt: now,
-        expiresAt: now + this.#opts.timeoutMs,
-        decidedAt: null,
-        decidedBy: null,
-        reason: null,
-      };
+      approval = this.#newApproval(req, now);
       await this.#store.createApproval(approval);
       req.onCreated?.(approval.id);
     }
     return this.#wait(approval, req);
+  }
+
+  /**
+   * The hold without the wait, for clients that come back on their own (MCP
+   * 2026-07-28 multi-round-trip requests): with `approvalId` (from a sealed
+   * request state), reads that approval, which must be bound to the same agent,
+   * end user, tool and digest (otherwise `denied`); without, claims an earlier
+   * grant or finds or creates the pending approval. Then reads its status once:
+   * an approved one is consumed (single use) and answered `approved`.
+   * @throws BastionError `ERR_STORE` when the store fails (the caller must deny).
+   */
+  async check(req: HoldRequest, approvalId?: string): Promise<CheckOutcome> {
+    const now = this.#opts.now();
+    let approval: ApprovalRecord | undefined;
+    if (approvalId !== undefined) {
+      approval = await this.#store.getApproval(approvalId);
+      if (!approval) throw new BastionError('ERR_APPROVAL_UNKNOWN', 'approval vanished from the store', { detail: { approvalId } });
+      if (approval.agent !== req.agent || approval.user !== req.user || approval.tool !== req.tool || approval.argsDigest !== req.argsDigest) {
+        return { status: 'denied', approval: { ...approval, reason: 'the approval is for another call' } };
+      }
+    } else {
+      const claimed = await this.#store.claimApproval(req.agent, req.user, req.tool, req.argsDigest, now);
+      if (claimed) return { status: 'claimed', approval: claimed };
+      approval = await this.#store.findPendingApproval(req.agent, req.user, req.tool, req.argsDigest, now);
+      if (!approval) {
+        approval = this.#newApproval(req, now);
+        await this.#store.createApproval(approval);
+        req.onCreated?.(approval.id);
+      }
+    }
+    if (approval.status === 'approved') {
+      if (await this.#store.consumeApproval(approval.id, now)) return { status: 'approved', approval };
+      return { status: 'denied', approval: { ...approval, reason: 'approval already used' } };
+    }
+    if (approval.status === 'denied') return { status: 'denied', approval };
+    if (approval.status === 'expired' || approval.status === 'used') return { status: 'timeout', approval };
+    if (now >= approval.expiresAt) {
+      await this.#store.expireApproval(approval.id, now);
+      return { status: 'timeout', approval: { ...approval, status: 'expired' } };
+    }
+    return { status: 'pending', approval };
+  }
+
+  #newApproval(req: HoldRequest, now: number): ApprovalRecord {
+    return {
+      id: randomId(),
+      agent: req.agent,
+      user: req.user,
+      tool: req.tool,
+      argsDigest: req.argsDigest,
+      argsPreview: req.argsPreview,
+      status: 'pending',
+      createdAt: now,
+      expiresAt: now + this.#opts.timeoutMs,
+      decidedAt: null,
+      decidedBy: null,
+      reason: null,
+    };
   }
 
   async #wait(initial: ApprovalRecord, req: HoldRequest): Promise<HoldOutcome> {

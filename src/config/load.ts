@@ -916,6 +916,7 @@ function resolveServer(s: RawConfig['server']): ResolvedServer {
     bodyTimeoutMs: s.bodyTimeoutMs,
     sessionIdleMs: s.sessionIdleMs,
     maxSessions: s.maxSessions,
+    cacheTtlMs: s.cacheTtlMs,
     egress: s.egress === false ? undefined : splitListen(s.egress),
   };
 }

@@ -60,7 +60,14 @@ const ServerSchema = z
     maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.maxBodyBytes).describe('Largest request body in bytes, counted as streamed.'),
     bodyTimeoutMs: positiveMs.default(DEFAULTS.bodyTimeoutMs).describe('Longest a client may take to send a request body (ms); slower is answered 408 (bounds slow-body attacks; response streams are not limited).'),
     sessionIdleMs: positiveMs.default(DEFAULTS.sessionIdleMs).describe('An MCP session idle this long (ms) is closed with its upstream connections.'),
-    maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503.'),
+    maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503. MCP 2026-07-28 requests are served by a pool of at most as many cached sessions, one per agent, end user and conversation.'),
+    cacheTtlMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600_000)
+      .default(DEFAULTS.cacheTtlMs)
+      .describe('`ttlMs` Bastion puts on cacheable results for MCP 2026-07-28 clients (tool, prompt and resource lists, resources/read, server/discover), in ms; always with `cacheScope: private`, since every agent and end user sees its own catalogue.'),
     egress: z
       .union([ListenAddress, z.literal(false)])
       .default(DEFAULTS.egressListen)

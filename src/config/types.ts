@@ -17,6 +17,8 @@ export interface ResolvedServer {
   readonly bodyTimeoutMs: number;
   readonly sessionIdleMs: number;
   readonly maxSessions: number;
+  /** `ttlMs` of cacheable results to MCP 2026-07-28 clients, in ms (`cacheScope` is always private). */
+  readonly cacheTtlMs: number;
   /** The egress proxy's listen address; undefined when `server.egress` is `false`. */
   readonly egress: { readonly host: string; readonly port: number } | undefined;
 }

@@ -30,8 +30,11 @@ export interface ReasonEntry {
   readonly rpc?: number;
 }
 
-/** JSON-RPC 2.0 error codes the tool door answers with (JSON-RPC 2.0 §5.1; -32000..-32099 are server-defined). */
-export const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, METHOD: -32601, PARAMS: -32602, INTERNAL: -32603, SERVER: -32000, SESSION: -32001, DENIED: -32003 });
+/**
+ * JSON-RPC 2.0 error codes the tool door answers with (JSON-RPC 2.0 §5.1; -32000..-32099 are server-defined),
+ * with those MCP 2026-07-28 defines: `HEADER_MISMATCH` (SEP-2243), `UNSUPPORTED_VERSION`.
+ */
+export const RPC = Object.freeze({ PARSE: -32700, INVALID: -32600, METHOD: -32601, PARAMS: -32602, INTERNAL: -32603, SERVER: -32000, SESSION: -32001, DENIED: -32003, HEADER_MISMATCH: -32020, UNSUPPORTED_VERSION: -32022 });
 
 const e = (code: BastionErrorCode, status: number, extra: Omit<ReasonEntry, 'code' | 'status'> = {}): ReasonEntry => ({ code, status, ...extra });
 
@@ -90,6 +93,20 @@ export const REASONS = Object.freeze({
   'session.missing': e('ERR_SESSION_UNKNOWN', 400, { rpc: RPC.SERVER }),
   'session.limit': e('ERR_SESSION_LIMIT', 503, { rpc: RPC.SERVER }),
   'transport.rejected': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
+  // MCP 2026-07-28 (src/mcp/revision/wire.ts): the spec's own JSON-RPC codes. A header that disagrees
+  // with the body is audited as a possible bypass (an intermediary may have routed on the header).
+  'mcp.header_mismatch': e('ERR_HEADER_MISMATCH', 400, { rpc: RPC.HEADER_MISMATCH }),
+  'mcp.envelope_invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.PARAMS }),
+  'mcp.unsupported_version': e('ERR_PROTOCOL_VERSION', 400, { rpc: RPC.UNSUPPORTED_VERSION }),
+  // A tool whose input schema declares x-mcp-header wrongly (SEP-2243): conforming clients exclude it; Bastion refuses it.
+  'mcp.param_headers_invalid': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
+  // A requestState (MCP 2026-07-28 multi-round-trip request) Bastion will not honour (src/mcp/request-state.ts).
+  'state.malformed': e('ERR_REQUEST_STATE', 400, { rpc: RPC.PARAMS }),
+  'state.forged': e('ERR_REQUEST_STATE', 400, { rpc: RPC.PARAMS }),
+  'state.expired': e('ERR_REQUEST_STATE', 400, { rpc: RPC.PARAMS }),
+  'state.rebound': e('ERR_REQUEST_STATE', 400, { rpc: RPC.PARAMS }),
+  'state.replayed': e('ERR_REQUEST_STATE', 400, { rpc: RPC.PARAMS }),
+  'state.store_error': e('ERR_STORE', 503, { rpc: RPC.SERVER }),
   'request.json': e('ERR_MODEL_REQUEST_INVALID', 400),
   'request.shape': e('ERR_MODEL_REQUEST_INVALID', 400),
   'request.aborted': e('ERR_EGRESS_DENIED', 400),

@@ -86,6 +86,7 @@ export class IdentityKeys {
   readonly #now: () => number;
   #signing: { key: SigningKey; storedId: string; at: number } | undefined;
   #jwks: { value: { keys: PublicJwk[] }; at: number } | undefined;
+  #derivation: { value: { kid: string; secret: Uint8Array }[]; at: number } | undefined;
 
   private constructor(store: KeyStore, opts: IdentityKeysOptions) {
     this.#store = store;
@@ -168,6 +169,35 @@ export class IdentityKeys {
     }
     this.#jwks = { value: { keys }, at: now };
     return this.#jwks.value;
+  }
+
+  /**
+   * Key material for symmetric keys derived from the identity key ring (the
+   * sealed `requestState` of MCP 2026-07-28 held calls, src/mcp/request-state.ts,
+   * derives its AEAD keys from it with HKDF-SHA256 under its own `info`, RFC 5869
+   * §3.2): the PKCS#8 PEM bytes of each key not yet expired, current first,
+   * with its kid. Every instance on the same store derives the same keys; a key
+   * past its grace period no longer opens what was sealed under it.
+   * @throws BastionError `ERR_STORE`, `ERR_VAULT_KEY`, `ERR_VAULT_DECRYPT`.
+   */
+  async derivationSecrets(): Promise<{ kid: string; secret: Uint8Array }[]> {
+    const now = this.#now();
+    if (this.#derivation && now - this.#derivation.at < (this.#opts.refreshMs ?? 5000)) return this.#derivation.value;
+    const infos = await this.list();
+    const stored = new Map((await this.#store.listKeys('identity')).map((k) => [k.id, k]));
+    const out: { kid: string; secret: Uint8Array }[] = [];
+    for (const info of infos.filter((k) => k.status !== 'expired').reverse()) {
+      const k = stored.get(info.kid);
+      if (!k) continue;
+      let pem = k.privateKeyPem;
+      if (pem.startsWith(SEALED_KEY_PREFIX)) {
+        if (!this.#opts.protector) throw new BastionError('ERR_VAULT_KEY', 'identity: the key is sealed and no vault key is loaded');
+        pem = this.#opts.protector.open(pem.slice(SEALED_KEY_PREFIX.length), k.id);
+      }
+      out.push({ kid: k.id, secret: new TextEncoder().encode(pem) });
+    }
+    this.#derivation = { value: out, at: now };
+    return out;
   }
 
   /**

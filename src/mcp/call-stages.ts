@@ -20,7 +20,7 @@
  */
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEvent } from '../audit/types.ts';
-import type { HoldOutcome, HoldRequest } from '../approvals/queue.ts';
+import type { CheckOutcome, HoldOutcome, HoldRequest } from '../approvals/queue.ts';
 import type { ResolvedAbility, ResolvedAgent, ResolvedUpstream } from '../config/types.ts';
 import { deny, type Decision } from '../decision.ts';
 import { redactDeep } from '../detect/secrets.ts';
@@ -314,6 +314,109 @@ export async function holdForApproval(call: NotedCall, deps: HoldDeps): Promise<
       `No administrator approved this call in time (approval ${id}); once it is approved, the same call will run`,
       true,
     );
+  }
+  const decision: Decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: call.decision.rule };
+  record.decision = decision;
+  return { ...call, decision };
+}
+
+// ------------------------------------------------------------------ 5b. approval for clients that come back
+
+/** What a sealed request state is bound to (src/mcp/request-state.ts). */
+export interface ApprovalStateBinding {
+  readonly agent: string;
+  readonly user: string | null;
+  readonly tool: string;
+  readonly argsDigest: string;
+}
+
+/** What {@link deferApproval} needs: the queue's non-waiting check and the request-state sealer. */
+export interface DeferDeps {
+  /** @throws on a store failure (`ERR_STORE`): the call is refused, fail closed. */
+  check(req: HoldRequest, approvalId?: string): Promise<CheckOutcome>;
+  readonly states: {
+    seal(binding: ApprovalStateBinding, approvalId: string): Promise<string>;
+    open(state: unknown, binding: ApprovalStateBinding): Promise<{ ok: true; claims: { readonly approvalId: string } } | { ok: false; reason: string }>;
+  };
+}
+
+/** The call waits for a human: answer `input_required` with this sealed state (MCP 2026-07-28 multi-round-trip requests). */
+export interface InputRequired {
+  readonly inputRequired: { readonly approvalId: string; readonly requestState: string };
+}
+
+/** True when {@link deferApproval} asks the client to come back. */
+export function isInputRequired(x: object): x is InputRequired {
+  return 'inputRequired' in x;
+}
+
+const STATE_TEXT: Record<string, string> = {
+  'state.malformed': 'Bastion refused this call: requestState is malformed',
+  'state.forged': 'Bastion refused this call: requestState was not issued by this gateway',
+  'state.expired': 'Bastion refused this call: requestState has expired; call again without it',
+  'state.rebound': 'Bastion refused this call: requestState was issued for another call',
+  'state.replayed': 'Bastion refused this call: requestState was already used',
+  'state.store_error': 'Bastion refused this call: requestState cannot be checked now',
+};
+
+/**
+ * The approval stage for stateless (MCP 2026-07-28) clients: never waits. With
+ * no `requestState`, claims an earlier grant or creates (or finds) the pending
+ * approval; with one, opens it (sealed, bound to agent, end user, tool and
+ * argument digest, expiring, single use) and reads the approval it names.
+ * Approved: the call goes on, once (the grant is consumed). Pending: the client
+ * is asked to come back with a fresh sealed state. Denied, expired, or a state
+ * that is forged, replayed, expired or issued for another call: refused.
+ */
+export async function deferApproval(call: NotedCall, deps: DeferDeps, requestState: unknown): Promise<NotedCall | Refused | InputRequired> {
+  if (call.decision.effect !== 'approve') return call;
+  const record = call.record;
+  const binding: ApprovalStateBinding = { agent: call.agent.name, user: call.user, tool: call.entry.exposed, argsDigest: call.argsDigest };
+  let approvalId: string | undefined;
+  if (requestState !== undefined) {
+    const opened = await deps.states.open(requestState, binding);
+    if (!opened.ok) {
+      record.detail.requestState = opened.reason;
+      return refuse(deny(opened.reason in STATE_TEXT ? opened.reason : 'state.malformed', 'requestState'), STATE_TEXT[opened.reason] ?? STATE_TEXT['state.malformed'] as string);
+    }
+    approvalId = opened.claims.approvalId;
+  }
+  let outcome: CheckOutcome;
+  try {
+    outcome = await deps.check(
+      {
+        agent: binding.agent,
+        user: binding.user,
+        tool: binding.tool,
+        argsDigest: binding.argsDigest,
+        argsPreview: JSON.stringify(call.redacted()).slice(0, 4096),
+        onCreated: (id) => {
+          record.detail.approvalId = id;
+        },
+      },
+      approvalId,
+    );
+  } catch {
+    return refuse(deny('store.error', 'approvals'), 'Bastion refused this call: the approval could not be recorded');
+  }
+  const id = outcome.approval.id;
+  record.detail.approvalId = id;
+  record.detail.approval = outcome.status;
+  if (outcome.status === 'pending') {
+    let sealed: string;
+    try {
+      sealed = await deps.states.seal(binding, id);
+    } catch {
+      return refuse(deny('state.store_error', 'requestState'), STATE_TEXT['state.store_error'] as string);
+    }
+    return { inputRequired: { approvalId: id, requestState: sealed } };
+  }
+  if (outcome.status === 'denied') {
+    const why = outcome.approval.reason ? `: ${outcome.approval.reason.slice(0, 200)}` : '';
+    return refuse(deny('approval.denied', `approval:${id}`), `An administrator denied this call${why}`);
+  }
+  if (outcome.status === 'timeout' || outcome.status === 'cancelled') {
+    return refuse(deny('approval.timeout', `approval:${id}`), `No administrator approved this call in time (approval ${id})`, true);
   }
   const decision: Decision = { effect: 'approve', reason: outcome.status === 'claimed' ? 'approval.claimed' : 'approval.granted', rule: call.decision.rule };
   record.decision = decision;

@@ -73,10 +73,13 @@ import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { UserIdentity } from '../door/user.ts';
 import { refusalOf } from '../door/refusal.ts';
+import { MODERN_RPC, paramHeaderDeclarations, paramHeaderMismatch, REQUEST_STATE_META_KEY } from './revision/wire.ts';
 import {
   decide,
+  deferApproval,
   guardPaths,
   holdForApproval,
+  isInputRequired,
   isRefused,
   noteArguments,
   releasePasted,
@@ -90,6 +93,7 @@ import {
   validateArguments,
   type AbilityDeps,
   type DecideDeps,
+  type DeferDeps,
   type HoldDeps,
   type PathDeps,
   type ReleaseDeps,
@@ -123,6 +127,14 @@ export interface GatewayDeps {
   readonly signer?: OutboundSigner;
   /** Runs ability calls (with the vault). Without it ability calls fail closed. */
   readonly abilities?: AbilityRunner;
+  /** Seals and opens the `requestState` of held calls for stateless (2026-07-28) clients; without it their held calls fail closed. */
+  readonly requestStates?: DeferDeps['states'];
+}
+
+/** How a session meets its client: a legacy MCP session, or the pool behind stateless (2026-07-28) requests. */
+export interface SessionOptions {
+  /** Stateless: held calls answer `input_required` instead of waiting; `Mcp-Param-*` headers are checked. */
+  readonly stateless?: boolean;
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -171,8 +183,12 @@ export class GatewaySession {
   /** Messages the transport has delivered to this session (the HTTP layer uses it to find transport-level rejections). */
   delivered = 0;
 
-  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: UserIdentity | string | null = null, conversation: string | null = null) {
+  /** True for the sessions that serve stateless (2026-07-28) requests (src/mcp/stateless.ts). */
+  readonly stateless: boolean;
+
+  constructor(deps: GatewayDeps, agent: ResolvedAgent, user: UserIdentity | string | null = null, conversation: string | null = null, opts: SessionOptions = {}) {
     this.#deps = deps;
+    this.stateless = opts.stateless === true;
     this.agent = agent;
     this.user = typeof user === 'string' ? user : (user?.id ?? null);
     this.userVerified = typeof user === 'object' && user !== null && user.verified;
@@ -343,7 +359,8 @@ export class GatewaySession {
       argsDigest: ctx.argsDigest,
       outcome,
       durationMs: Math.round((performance.now() - ctx.started) * 1000) / 1000,
-      detail: ctx.detail,
+      // A stateless request has no session id: its conversation is what ties it to the others.
+      detail: this.stateless && this.conversation !== null ? { ...ctx.detail, conversation: this.conversation } : ctx.detail,
       ...(ctx.args !== undefined ? { args: ctx.args } : {}),
     };
     return event;
@@ -703,23 +720,84 @@ export class GatewaySession {
    * returns the call or a refusal; a refusal is recorded and answered as a tool
    * error with the kernel's code. The record is written when the response goes out.
    */
-  async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined }, extra: Extra): Promise<CallToolResult> {
+  async #callTool(params: { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined; [key: string]: unknown } | undefined }, extra: Extra): Promise<CallToolResult> {
     const call = this.#startCall(params, extra);
     const st = this.#stages;
     const resolved = await resolveTool(call, st.resolve);
     if (isRefused(resolved)) return renderRefusal(call, resolved);
     const decided = decide(resolved, st.decide);
     if (isRefused(decided)) return renderRefusal(call, decided);
+    // Stateless clients mirror some arguments in Mcp-Param-* headers: checked once the tool is known and
+    // visible (an invisible tool is refused above exactly like an unknown one), before anything else runs.
+    if (this.stateless) this.#checkParamHeaders(decided.entry.item.inputSchema, call, extra);
     const valid = validateArguments(decided, st.validate);
     if (isRefused(valid)) return renderRefusal(call, valid);
     const guarded = await guardPaths(valid, st.paths);
     if (isRefused(guarded)) return renderRefusal(call, guarded);
-    const held = await holdForApproval(noteArguments(guarded, st.recordArguments), st.hold);
+    const noted = noteArguments(guarded, st.recordArguments);
+    const held = this.stateless ? await deferApproval(noted, this.#deferDeps(), params._meta?.[REQUEST_STATE_META_KEY]) : await holdForApproval(noted, st.hold);
+    if (isInputRequired(held)) {
+      call.record.outcome = 'held';
+      // The stateless door (src/server/http.ts) takes this and answers the wire's input_required result instead.
+      this.#inputRequired.set(extra.requestId, held.inputRequired);
+      return { content: [] };
+    }
     if (isRefused(held)) return renderRefusal(call, held);
     const released = await releasePasted(held, st.release);
     if (isRefused(released)) return renderRefusal(call, released);
     if (released.isAbility) return runAbility(released, st.ability);
     return this.#forwardCall(released, params._meta?.progressToken, extra);
+  }
+
+  /** Held calls of stateless clients, by request id, until the door takes them ({@link takeInputRequired}). */
+  readonly #inputRequired = new Map<RequestId, { readonly approvalId: string; readonly requestState: string }>();
+
+  /**
+   * The held call's approval id and sealed state when the answer to request `id`
+   * (the id the session saw) is `input_required`; removed as it is read.
+   */
+  takeInputRequired(id: RequestId): { readonly approvalId: string; readonly requestState: string } | undefined {
+    const v = this.#inputRequired.get(id);
+    this.#inputRequired.delete(id);
+    return v;
+  }
+
+  /** The approval stage's dependencies for stateless clients; without a sealer, every held call is refused (fail closed). */
+  #deferDeps(): DeferDeps {
+    const approvals = this.#deps.approvals;
+    const states = this.#deps.requestStates ?? {
+      seal: () => Promise.reject(new BastionError('ERR_REQUEST_STATE', 'no request-state key')),
+      open: () => Promise.resolve({ ok: false as const, reason: 'state.store_error' }),
+    };
+    return { check: (req, id) => approvals.check(req, id), states };
+  }
+
+  /**
+   * SEP-2243: the arguments a tool's schema declares `x-mcp-header` on must be
+   * mirrored, equal, in `Mcp-Param-{Name}` headers. A mismatch is refused with
+   * the spec's -32020 and recorded as a possible bypass (an intermediary may
+   * have routed on the header); a tool whose declarations are invalid is refused.
+   * @throws McpError -32020 (HeaderMismatch) or the refusal of `mcp.param_headers_invalid`.
+   */
+  #checkParamHeaders(inputSchema: unknown, call: ToolCall, extra: Extra): void {
+    const declarations = paramHeaderDeclarations(inputSchema);
+    if (declarations === 'invalid') {
+      const d = deny('mcp.param_headers_invalid', 'x-mcp-header');
+      call.record.decision = d;
+      const r = refusalOf(d, 'tool');
+      throw new McpError(r.rpc, `tool not available (${r.code})`);
+    }
+    if (declarations.length === 0) return;
+    const headers = extra.requestInfo?.headers ?? {};
+    const mismatch = paramHeaderMismatch(declarations, call.args, (name) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    });
+    if (mismatch === undefined) return;
+    call.record.decision = deny('mcp.header_mismatch', mismatch.cell);
+    call.record.detail.possibleBypass = true;
+    call.record.detail.mismatch = mismatch.data;
+    throw new McpError(MODERN_RPC.HEADER_MISMATCH, mismatch.message, mismatch.data);
   }
 
   /** The call as the stages see it: identity from the session, digest of the canonical arguments, a fresh ref. */

@@ -9,7 +9,7 @@ import { openWitness } from '../audit/witness.ts';
 import type { AuditEvent } from '../audit/types.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
-import { GatewaySession, type GatewayDeps } from '../mcp/session.ts';
+import { GatewaySession, type GatewayDeps, type SessionOptions } from '../mcp/session.ts';
 import { ArgumentValidator } from '../mcp/validate.ts';
 import { PathGuard } from '../policy/paths.ts';
 import { PolicyEngine } from '../policy/engine.ts';
@@ -29,6 +29,9 @@ import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { AuditStep, type AuditFailure } from '../door/audit-step.ts';
 import { KeyIndex } from '../door/authenticate.ts';
 import { UserVerifier, type UserIdentity } from '../door/user.ts';
+import { RequestStateSealer } from '../mcp/request-state.ts';
+import { openNonceStore, type NonceStore } from '../store/nonces.ts';
+import { DEFAULTS } from '../defaults.ts';
 
 /** A key generated on first start for an agent whose configured keys did not resolve. Shown once. */
 export interface GeneratedKey {
@@ -65,12 +68,14 @@ export class Gateway {
   readonly guard: EgressGuard;
   /** Runs ability calls through the guard with the vault's bound secrets; with the vault. */
   readonly abilities: AbilityRunner | undefined;
+  /** Nonces of sealed request states (opened on first use). */
+  readonly #nonces: NonceStore;
 
   private constructor(
     config: ResolvedConfig,
     store: Store,
     audit: AuditLog,
-    deps: GatewayDeps & { signer: RequestSigner },
+    deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore },
     identity: IdentityKeys,
     agentKeys: KeyIndex,
     auditStep: AuditStep,
@@ -79,6 +84,7 @@ export class Gateway {
     this.config = config;
     this.identity = identity;
     this.signer = deps.signer;
+    this.#nonces = deps.nonces;
     this.store = store;
     this.audit = audit;
     this.deps = deps;
@@ -165,8 +171,18 @@ export class Gateway {
       const abilities = vault ? new AbilityRunner({ config, guard, vault, signer, ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) }) : undefined;
       const placeholder = (agent: string, secret: string): Promise<string> =>
         vault ? vault.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
-      const deps: GatewayDeps & { signer: RequestSigner } = {
+      // Single-use nonces of sealed request states: in the store file (or Redis), so every instance sees every use.
+      const nonces = lazyNonceStore(() =>
+        openNonceStore(
+          { kind: config.redis !== undefined ? 'redis' : 'store', storePath: config.storePath, namespace: 'mcp', ...(config.redis !== undefined ? { redis: config.redis } : {}) },
+          { redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs },
+        ),
+      );
+      const requestStates = new RequestStateSealer({ keys: () => identity.derivationSecrets(), nonces, ttlMs: config.approvals.timeoutMs });
+      const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
         config,
+        requestStates,
+        nonces,
         signer,
         policy,
         paths,
@@ -198,10 +214,10 @@ export class Gateway {
   }
 
   /** A new session for an agent (HTTP or stdio), acting for end user `user` (asserted id, or an identity from the kernel's user step) in `conversation` when named. */
-  newSession(agentName: string, user: UserIdentity | string | null = null, conversation: string | null = null): GatewaySession {
+  newSession(agentName: string, user: UserIdentity | string | null = null, conversation: string | null = null, opts: SessionOptions = {}): GatewaySession {
     const agent = this.config.agents.get(agentName);
     if (!agent) throw new BastionError('ERR_AUTH_INVALID', `no agent ${agentName}`);
-    return new GatewaySession(this.deps, agent, user, conversation);
+    return new GatewaySession(this.deps, agent, user, conversation, opts);
   }
 
   /** Writes an audit event; resolves when durable. */
@@ -212,8 +228,36 @@ export class Gateway {
   /** Closes the ability runner's connections, flushes the vault's pending last-used times and the audit log, writes the final checkpoint, closes the store. */
   async close(): Promise<void> {
     await this.abilities?.close();
+    await this.#nonces.close();
     await this.vault?.flush();
     await this.audit.close();
     await this.store.close();
   }
+}
+
+/**
+ * A nonce store opened on first use (most gateways never see a stateless held
+ * call), closed with the gateway. A failed open is retried on the next use; until
+ * it succeeds every `remember` rejects, and the caller refuses (fail closed).
+ */
+function lazyNonceStore(open: () => Promise<NonceStore>): NonceStore {
+  let opening: Promise<NonceStore> | undefined;
+  let closed = false;
+  const get = (): Promise<NonceStore> => {
+    opening ??= open().catch((err: unknown) => {
+      opening = undefined;
+      throw err;
+    });
+    return opening;
+  };
+  return {
+    remember: async (key, ttlMs) => {
+      if (closed) throw new BastionError('ERR_STORE', 'nonce store closed');
+      return (await get()).remember(key, ttlMs);
+    },
+    close: async () => {
+      closed = true;
+      if (opening) await (await opening.catch(() => undefined))?.close();
+    },
+  };
 }

@@ -26,6 +26,20 @@ import { ModelDoor } from '../model/door.ts';
 import type { A2aDoor } from '../a2a/door.ts';
 import { handleAdminApi } from './admin-api.ts';
 import { headerOne, readBody } from '../door/body.ts';
+import { allow, deny } from '../decision.ts';
+import { StatelessSessions, type StatelessIdentity } from '../mcp/stateless.ts';
+import {
+  approvalInputRequired,
+  classify,
+  clientCapabilitiesOf,
+  discoverResult,
+  MODERN_REVISION,
+  MODERN_RPC,
+  modernResult,
+  toLegacyRequest,
+  type ModernRoute,
+  type WireRejection,
+} from '../mcp/revision/wire.ts';
 import type { Gateway } from './gateway.ts';
 
 interface HttpSession {
@@ -85,6 +99,87 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     if (res.headersSent) return void res.end();
     res.writeHead(r.status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: r.rpc, message: `${message} (${r.code})` } }));
+  };
+
+  /** The sessions that serve 2026-07-28 requests, one per agent, end user and conversation (src/mcp/stateless.ts). */
+  const stateless = new StatelessSessions(
+    (id) => gateway.newSession(id.agent, id.user === null ? null : { id: id.user, verified: id.userVerified }, id.conversation, { stateless: true }),
+    { max: cfg.maxSessions, idleMs: cfg.sessionIdleMs },
+  );
+  /** What Bastion itself serves to a 2026-07-28 client (its catalogue is per agent; these are the kinds it can carry). */
+  const MODERN_CAPABILITIES = Object.freeze({ tools: { listChanged: true }, resources: { listChanged: true }, prompts: { listChanged: true }, completions: {} });
+  const cacheHint = { ttlMs: cfg.cacheTtlMs, cacheScope: 'private' as const };
+
+  /** Sends a JSON-RPC answer of the modern path. */
+  const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
+    if (res.headersSent) return void res.end();
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+
+  /**
+   * Refuses a request the wire checks refused (src/mcp/revision/wire.ts) with the
+   * spec's status, code and data, and one durable record; a header that
+   * disagrees with the body is recorded as a possible bypass.
+   */
+  const rejectWire = async (res: ServerResponse, started: number, agent: string, message: unknown, w: WireRejection): Promise<void> => {
+    const reason: Reason = w.code === MODERN_RPC.HEADER_MISMATCH ? 'mcp.header_mismatch' : w.code === MODERN_RPC.UNSUPPORTED_VERSION ? 'mcp.unsupported_version' : 'mcp.envelope_invalid';
+    const method = (message as { method?: unknown }).method;
+    const ctx = newRequestContext('tool', typeof method === 'string' ? method.slice(0, 128) : 'http.POST', started);
+    ctx.agent = agent;
+    const detail: Record<string, unknown> = { status: w.httpStatus, cell: w.cell, ...(reason === 'mcp.header_mismatch' ? { possibleBypass: true } : {}) };
+    await gateway.auditStep.durable(auditEventOf(ctx, deny(reason, w.cell), 'denied', detail));
+    const id = (message as { id?: unknown }).id;
+    sendJson(res, w.httpStatus, { jsonrpc: '2.0', id: typeof id === 'string' || typeof id === 'number' ? id : null, error: { code: w.code, message: w.message, ...(w.data === undefined ? {} : { data: w.data }) } });
+  };
+
+  /**
+   * One 2026-07-28 request: authenticated and identified above, answered by the
+   * pooled session of its agent, end user and conversation, translated back to
+   * the modern wire (resultType, cache hints, `input_required` for a held call).
+   * `server/discover` is answered here. Every request ends in one audit record
+   * (the session writes it; discover and refusals here).
+   */
+  const serveModern = async (req: IncomingMessage, res: ServerResponse, started: number, id: StatelessIdentity, route: ModernRoute): Promise<void> => {
+    const message = route.message;
+    if (route.isRequest && message.method === 'server/discover') {
+      const ctx = newRequestContext('tool', 'server/discover', started);
+      ctx.agent = id.agent;
+      ctx.conversation = id.conversation;
+      if (!(await gateway.auditStep.durable(auditEventOf(ctx, allow('mcp.request', 'protocol'), 'ok')))) {
+        return sendJson(res, 500, { jsonrpc: '2.0', id: (message as { id: unknown }).id, error: { code: -32603, message: 'audit unavailable (ERR_AUDIT_WRITE)' } });
+      }
+      return sendJson(res, 200, { jsonrpc: '2.0', id: (message as { id: unknown }).id, result: discoverResult({ ...MODERN_CAPABILITIES }, cacheHint) });
+    }
+    const pooled = await stateless.sessionFor(id);
+    if (!pooled) return reject(req, res, started, id.agent, 'session.limit', 'too many sessions', { 'retry-after': '5' }, message.method);
+    const extra = { requestInfo: { headers: req.headers } };
+    const legacy = toLegacyRequest(message);
+    if (!route.isRequest) {
+      pooled.transport.notify(legacy as never, extra);
+      res.writeHead(202);
+      return void res.end();
+    }
+    const gone = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.once('close', onClose);
+    const { message: answer, localId } = await pooled.transport.request(legacy as never, extra, gone.signal);
+    res.off('close', onClose);
+    const held = pooled.session.takeInputRequired(localId);
+    if (answer === undefined) return void res.end();
+    const a = answer as { id: unknown; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
+    if (a.error !== undefined) {
+      const status = a.error.code === -32601 ? 404 : a.error.code === MODERN_RPC.HEADER_MISMATCH || a.error.code === -32600 || a.error.code === -32700 ? 400 : 200;
+      return sendJson(res, status, { jsonrpc: '2.0', id: a.id, error: a.error });
+    }
+    const result = a.result ?? {};
+    if (held !== undefined) {
+      const url = `http://${(req.headers.host ?? '').toLowerCase()}/api/approvals/${encodeURIComponent(held.approvalId)}`;
+      return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: approvalInputRequired(held.requestState, held.approvalId, clientCapabilitiesOf(message), url) });
+    }
+    return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: modernResult(message.method, result, cacheHint) });
   };
 
   // Filled once the port is bound: with port 0 the default allowlist must name the real port.
@@ -173,11 +268,14 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const sessionId = headerOne(req, 'mcp-session-id');
     const existing = sessionId !== undefined ? sessions.get(sessionId) : undefined;
     // A session belongs to the agent (and end user) that opened it; another's id is as unknown as a made-up one.
-    if (sessionId !== undefined && (!existing || existing.agent !== agent || (user !== null && existing.session.user !== user))) {
-      return reject(req, res, started, agent, 'session.unknown', 'session not found');
-    }
+    const foreignSession = sessionId !== undefined && (!existing || existing.agent !== agent || (user !== null && existing.session.user !== user));
 
     if (req.method === 'GET' || req.method === 'DELETE') {
+      // 2026-07-28 has no session to stream on or to end (spec: basic/transports): 405, as for any other method.
+      if (sessionId === undefined && headerOne(req, 'mcp-protocol-version') === MODERN_REVISION) {
+        return reject(req, res, started, agent, 'http.method', 'method not allowed', { allow: 'POST' });
+      }
+      if (foreignSession) return reject(req, res, started, agent, 'session.unknown', 'session not found');
       if (!existing) return reject(req, res, started, agent, 'session.missing', 'mcp-session-id required');
       existing.session.lastActivity = Date.now();
       return existing.transport.handleRequest(req, res);
@@ -211,6 +309,20 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     }
     const method = (message as { method?: unknown }).method;
 
+    // The era is read from the body (the SDK's classifier); headers that disagree with it are refused first.
+    const route = classify({
+      httpMethod: 'POST',
+      protocolVersionHeader: headerOne(req, 'mcp-protocol-version'),
+      mcpMethodHeader: headerOne(req, 'mcp-method'),
+      mcpNameHeader: headerOne(req, 'mcp-name'),
+      body: message,
+    });
+    if (route.kind === 'reject') return rejectWire(res, started, agent, message, route);
+    if (route.kind === 'modern') {
+      return serveModern(req, res, started, { agent, user, userVerified: userIdentity?.verified === true, conversation }, route);
+    }
+
+    if (foreignSession) return reject(req, res, started, agent, 'session.unknown', 'session not found', {}, typeof method === 'string' ? method : 'http.POST');
     if (existing) {
       return deliver(existing.session, existing.transport, req, res, message, started, agent, method);
     }
@@ -313,9 +425,10 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
   return {
     url: new URL(`http://${shownHost}:${addr.port}/mcp`),
     server,
-    sessionCount: () => sessions.size,
+    sessionCount: () => sessions.size + stateless.size,
     close: async () => {
       clearInterval(reaper);
+      await stateless.close();
       const all = [...sessions.values()];
       sessions.clear();
       await Promise.all(all.map(async (s) => {
