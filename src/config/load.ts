@@ -335,6 +335,9 @@ function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   for (const name of Object.keys(raw.a2a?.agents ?? {})) {
     if (!Object.hasOwn(raw.agents, name)) issues.push(issueAt(['a2a', 'agents', name], `unknown agent ${name}: declare it under agents`));
   }
+  for (const [client, agent] of Object.entries(raw.oauth.resourceServer?.agents ?? {})) {
+    if (!Object.hasOwn(raw.agents, agent)) issues.push(issueAt(['oauth', 'resourceServer', 'agents', client], `unknown agent ${agent}: declare it under agents`));
+  }
   if (raw.a2a?.nonceStore === 'redis' && raw.redis === undefined) issues.push(issueAt(['a2a', 'nonceStore'], 'redis needs the top-level redis setting'));
   return issues;
 }
@@ -568,6 +571,8 @@ interface ResolvedSecrets {
   alertHeaders: Record<string, Secret>;
   smtpPassword?: Secret;
   redisUrl?: Secret;
+  /** `introspection:<issuer index>` and `provider:<name>` client secrets of `oauth`. */
+  readonly oauthSecrets: Map<string, Secret>;
 }
 
 type RefUse = 'agent-key' | 'admin-key' | 'env' | 'header';
@@ -588,7 +593,7 @@ async function resolveSecrets(
 ): Promise<ResolvedSecrets> {
   const { raw } = parsed;
   const errors: ConfigIssue[] = [];
-  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {} };
+  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {}, oauthSecrets: new Map() };
 
   const use = async (path: PathKey[], ref: string, kind: RefUse, unresolved?: string[]): Promise<Secret | undefined> => {
     const r = await resolveRef(ref, dir, env);
@@ -651,6 +656,16 @@ async function resolveSecrets(
     if (s !== undefined) out.smtpPassword = s;
   }
   if (raw.redis) out.redisUrl = new Secret(raw.redis.url);
+  for (const [i, iss] of (raw.oauth.resourceServer?.issuers ?? []).entries()) {
+    if (iss.introspection === undefined) continue;
+    const s = await use(['oauth', 'resourceServer', 'issuers', i, 'introspection', 'clientSecret'], iss.introspection.clientSecret, 'env');
+    if (s !== undefined) out.oauthSecrets.set(`introspection:${i}`, s);
+  }
+  for (const [name, p] of Object.entries(raw.oauth.providers)) {
+    if (p.clientSecret === undefined) continue;
+    const s = await use(['oauth', 'providers', name, 'clientSecret'], p.clientSecret, 'env');
+    if (s !== undefined) out.oauthSecrets.set(`provider:${name}`, s);
+  }
   if (errors.length > 0) throw issuesError('ERR_CONFIG_SECRET_REF', parsed.file, errors);
   return out;
 }
@@ -824,6 +839,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
     identity: { ...raw.identity },
     users: resolveUsers(raw.users, userJwks),
+    oauth: resolveOAuth(raw.oauth, secrets.oauthSecrets),
     ...(raw.a2a
       ? {
           a2a: {
@@ -972,6 +988,54 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return Object.freeze(value);
+}
+
+/** The runtime form of `oauth`: secrets resolved, the redirect URI fixed. */
+function resolveOAuth(raw: RawConfig['oauth'], secrets: ReadonlyMap<string, Secret>): ResolvedConfig['oauth'] {
+  const rs = raw.resourceServer;
+  const providers = new Map(
+    Object.entries(raw.providers).map(([name, p]) => {
+      const secret = secrets.get(`provider:${name}`);
+      return [
+        name,
+        {
+          name,
+          issuer: p.issuer,
+          clientId: p.clientId,
+          ...(secret !== undefined ? { clientSecret: secret } : {}),
+          clientAuth: p.clientAuth ?? (p.clientSecret !== undefined ? 'client_secret_basic' : 'none'),
+          scopes: [...p.scopes],
+          ...(p.resource !== undefined ? { resource: p.resource } : {}),
+        } as const,
+      ];
+    }),
+  );
+  return {
+    ...(rs !== undefined
+      ? {
+          resourceServer: {
+            resource: rs.resource,
+            ...(rs.resourceName !== undefined ? { resourceName: rs.resourceName } : {}),
+            ...(rs.scopesSupported !== undefined ? { scopesSupported: [...rs.scopesSupported] } : {}),
+            requiredScopes: [...rs.requiredScopes],
+            agentClaim: rs.agentClaim,
+            agents: { ...rs.agents },
+            userClaim: rs.userClaim,
+            issuers: rs.issuers.map((iss, i) => {
+              const secret = secrets.get(`introspection:${i}`);
+              return {
+                issuer: iss.issuer,
+                ...(iss.jwksUri !== undefined ? { jwksUri: iss.jwksUri } : {}),
+                ...(iss.audience !== undefined ? { audience: iss.audience } : {}),
+                ...(iss.introspection !== undefined && secret !== undefined ? { introspection: { endpoint: iss.introspection.endpoint, clientId: iss.introspection.clientId, clientSecret: secret } } : {}),
+              };
+            }),
+          },
+        }
+      : {}),
+    ...(raw.callbackBase !== undefined ? { redirectUri: new URL('/oauth/callback', raw.callbackBase).href } : {}),
+    providers,
+  };
 }
 
 /** The runtime form of `users`. */

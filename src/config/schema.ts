@@ -557,6 +557,58 @@ const UsersSchema = z
   })
   .describe('End-user identity: asserted by the agent (`Bastion-User`, `user`) or proven by a signed token.');
 
+const HttpUrl = z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL');
+const ScopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'a scope token (RFC 6749 §3.3)');
+
+/** The tool door as an OAuth 2.1 resource server (MCP authorization). */
+const OAuthResourceServerSchema = z
+  .strictObject({
+    resource: HttpUrl.describe('This `/mcp` endpoint\'s URL as clients reach it: the resource indicator (RFC 8707) tokens must name in `aud`, and the `resource` of the metadata Bastion serves at `/.well-known/oauth-protected-resource/…` (RFC 9728).'),
+    resourceName: z.string().min(1).max(128).optional().describe('Human-readable name in the resource metadata.'),
+    scopesSupported: z.array(ScopeToken).max(64).optional().describe('`scopes_supported` of the resource metadata.'),
+    requiredScopes: z.array(ScopeToken).max(64).default([]).describe('Scopes every token must carry; a token without them is refused 403 `insufficient_scope`.'),
+    agentClaim: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('client_id').describe('The token claim that names the agent (RFC 9068 `client_id`, or `azp`).'),
+    agents: z.record(z.string().min(1).max(256), z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).describe('Agent by value of `agentClaim`: the OAuth client id of each MCP client, and the agent it acts as. A token whose client is not listed is refused.'),
+    userClaim: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('sub').describe('The token claim that names the end user (a verified user: the authorization server proved it).'),
+    issuers: z
+      .array(
+        z.strictObject({
+          issuer: HttpUrl.describe('Issuer identifier (RFC 8414 §2), compared exactly with `iss`.'),
+          jwksUri: HttpUrl.optional().describe('Its JWKS. Default: from its RFC 8414 / OpenID metadata.'),
+          audience: z.string().min(1).optional().describe('Expected `aud`. Default: `resource`.'),
+          introspection: z
+            .strictObject({ endpoint: HttpUrl, clientId: z.string().min(1), clientSecret: SecretRef })
+            .optional()
+            .describe('Ask the issuer about each token (RFC 7662) instead of verifying a JWT locally: for opaque tokens, or to see revocations at once.'),
+        }),
+      )
+      .min(1)
+      .max(8)
+      .describe('Authorization servers whose tokens are accepted. Plain http only on loopback (tests).'),
+  })
+  .describe('Accept OAuth 2.1 bearer access tokens at `/mcp` besides agent keys (MCP authorization): tokens are verified for issuer, audience, expiry and signature, mapped to an agent and end user, and never passed to upstreams.');
+
+/** Bastion as the OAuth client of each end user ("personal secrets"). */
+const OAuthProviderSchema = z
+  .strictObject({
+    issuer: HttpUrl.describe('The authorization server (RFC 8414 issuer); its metadata is discovered.'),
+    clientId: z.string().min(1).max(2048).describe('Bastion\'s client id there: pre-registered, or the https URL of a client ID metadata document.'),
+    clientSecret: SecretRef.optional().describe('Client secret (a secret reference), for a confidential pre-registered client.'),
+    clientAuth: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional().describe('Token endpoint authentication. Default: `client_secret_basic` with a secret, else `none`.'),
+    scopes: z.array(ScopeToken).max(64).default([]).describe('Scopes requested.'),
+    resource: HttpUrl.optional().describe('RFC 8707 resource indicator requested (e.g. the upstream MCP server\'s URL).'),
+  })
+  .describe('An OAuth provider Bastion signs end users in to, keeping each user\'s tokens sealed in the vault.');
+
+const OAuthSchema = z
+  .strictObject({
+    resourceServer: OAuthResourceServerSchema.optional(),
+    callbackBase: HttpUrl.optional().describe('Bastion\'s own base URL as the user\'s browser reaches it; the redirect URI registered at providers is `<callbackBase>/oauth/callback`. Required with `providers`.'),
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'provider names are 1-64 of a-z 0-9 _ . - starting with a letter or digit'), OAuthProviderSchema).default({}),
+  })
+  .refine((o) => Object.keys(o.providers).length === 0 || o.callbackBase !== undefined, { message: 'callbackBase is required when providers are configured', path: ['callbackBase'] })
+  .describe('OAuth: MCP clients with bearer tokens (`resourceServer`), and per-user sign-in to providers for upstreams (`providers`).');
+
 /** The whole of `bastion.yaml`. */
 export const ConfigSchema = z
   .strictObject({
@@ -601,6 +653,7 @@ export const ConfigSchema = z
       .describe('Named groups of abilities (`support: [kb__search, tickets__create]`) that agents take with `skillsets`.'),
     identity: IdentitySchema.default(IdentitySchema.parse({})),
     a2a: A2aSchema.optional(),
+    oauth: OAuthSchema.default(OAuthSchema.parse({})),
   })
   .describe('bastion.yaml');
 

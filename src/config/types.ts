@@ -285,6 +285,8 @@ export interface ResolvedConfig {
   readonly identity: { readonly issuer: string; readonly platform: string; readonly signatureTtlS: number; readonly rotationGraceMs: number };
   /** End-user identity (config `users`). */
   readonly users: ResolvedUsers;
+  /** OAuth resource server and per-user providers (config `oauth`). */
+  readonly oauth: ResolvedOAuth;
   /** Agent-to-agent messaging; undefined: off (no /a2a routes). */
   readonly a2a?: {
     readonly maxAgeS: number;
@@ -293,6 +295,38 @@ export interface ResolvedConfig {
     /** Where inbound nonces are kept (src/store/nonces.ts): the SQLite store (default without Redis), Redis, or memory. */
     readonly nonceStore: 'store' | 'redis' | 'memory';
   };
+}
+
+/** OAuth (config `oauth`): the tool door as a resource server, and per-user providers. */
+export interface ResolvedOAuth {
+  /** Bearer access tokens accepted at `/mcp`; undefined: agent keys only. */
+  readonly resourceServer?: {
+    readonly resource: string;
+    readonly resourceName?: string;
+    readonly scopesSupported?: readonly string[];
+    readonly requiredScopes: readonly string[];
+    readonly agentClaim: string;
+    readonly agents: Readonly<Record<string, string>>;
+    readonly userClaim: string;
+    readonly issuers: readonly {
+      readonly issuer: string;
+      readonly jwksUri?: string;
+      readonly audience?: string;
+      readonly introspection?: { readonly endpoint: string; readonly clientId: string; readonly clientSecret: Secret };
+    }[];
+  };
+  /** `<callbackBase>/oauth/callback`; undefined without providers. */
+  readonly redirectUri?: string;
+  /** Providers by name. */
+  readonly providers: ReadonlyMap<string, {
+    readonly name: string;
+    readonly issuer: string;
+    readonly clientId: string;
+    readonly clientSecret?: Secret;
+    readonly clientAuth: 'none' | 'client_secret_basic' | 'client_secret_post';
+    readonly scopes: readonly string[];
+    readonly resource?: string;
+  }>;
 }
 
 /** How end users are verified (config `users`). */

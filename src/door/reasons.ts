@@ -70,6 +70,15 @@ export const REASONS = Object.freeze({
   // Authentication and identity.
   'auth.missing': e('ERR_AUTH_REQUIRED', 401, { byDoor: AUTH_STATUS }),
   'auth.invalid': e('ERR_AUTH_INVALID', 401, { byDoor: AUTH_STATUS }),
+  // OAuth bearer tokens at /mcp (src/door/oauth-resource.ts): 401 with an RFC 6750 challenge; 503 when the issuer cannot be asked.
+  'oauth.token_invalid': e('ERR_AUTH_INVALID', 401),
+  'oauth.token_expired': e('ERR_AUTH_INVALID', 401),
+  'oauth.audience': e('ERR_AUTH_INVALID', 401),
+  'oauth.issuer': e('ERR_AUTH_INVALID', 401),
+  'oauth.unmapped': e('ERR_AUTH_INVALID', 401),
+  'oauth.scope': e('ERR_AUTH_SCOPE', 403),
+  'oauth.jwks_unavailable': e('ERR_AUTH_UNAVAILABLE', 503, { rpc: RPC.SERVER }),
+  'oauth.introspection_failed': e('ERR_AUTH_UNAVAILABLE', 503, { rpc: RPC.SERVER }),
   'user.missing': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),
   'user.invalid': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),
   'user.ambiguous': e('ERR_USER_REQUIRED', 400, { rpc: RPC.INVALID }),

@@ -30,6 +30,7 @@ import { AuditStep, type AuditFailure } from '../door/audit-step.ts';
 import { KeyIndex } from '../door/authenticate.ts';
 import { UserVerifier, type UserIdentity } from '../door/user.ts';
 import { RequestStateSealer } from '../mcp/request-state.ts';
+import { AccessTokenVerifier } from '../door/oauth-resource.ts';
 import { openNonceStore, type NonceStore } from '../store/nonces.ts';
 import { DEFAULTS } from '../defaults.ts';
 
@@ -68,6 +69,8 @@ export class Gateway {
   readonly guard: EgressGuard;
   /** Runs ability calls through the guard with the vault's bound secrets; with the vault. */
   readonly abilities: AbilityRunner | undefined;
+  /** Verifies OAuth bearer tokens at `/mcp` (config `oauth.resourceServer`); undefined: agent keys only. */
+  readonly accessTokens: AccessTokenVerifier | undefined;
   /** Nonces of sealed request states (opened on first use). */
   readonly #nonces: NonceStore;
 
@@ -85,6 +88,8 @@ export class Gateway {
     this.identity = identity;
     this.signer = deps.signer;
     this.#nonces = deps.nonces;
+    const rs = config.oauth.resourceServer;
+    this.accessTokens = rs === undefined ? undefined : new AccessTokenVerifier(rs);
     this.store = store;
     this.audit = audit;
     this.deps = deps;

@@ -28,6 +28,9 @@ import { handleAdminApi } from './admin-api.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import { allow, deny } from '../decision.ts';
 import { StatelessSessions, type StatelessIdentity } from '../mcp/stateless.ts';
+import { challenge, protectedResourceMetadata, protectedResourceMetadataUrl } from '../door/oauth-resource.ts';
+import { presentedKey } from '../door/authenticate.ts';
+import type { UserIdentity } from '../door/user.ts';
 import {
   approvalInputRequired,
   classify,
@@ -182,6 +185,49 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: modernResult(message.method, result, cacheHint) });
   };
 
+  /** MCP authorization (RFC 9728): where the resource metadata is served, and the document. */
+  const rs = gateway.config.oauth.resourceServer;
+  const metadataUrl = rs === undefined ? undefined : protectedResourceMetadataUrl(rs.resource);
+  const metadataPath = metadataUrl === undefined ? undefined : new URL(metadataUrl).pathname;
+  const metadataDoc =
+    rs === undefined
+      ? undefined
+      : JSON.stringify(
+          protectedResourceMetadata({
+            resource: rs.resource,
+            authorizationServers: rs.issuers.map((i) => i.issuer),
+            ...(rs.scopesSupported !== undefined ? { scopesSupported: rs.scopesSupported } : {}),
+            ...(rs.resourceName !== undefined ? { resourceName: rs.resourceName } : {}),
+          }),
+        );
+
+  /**
+   * The agent (and, from a token, the end user) of an `/mcp` request: an agent
+   * key, or — with `oauth.resourceServer` — an OAuth access token verified for
+   * issuer, audience, expiry and signature and mapped to an agent. Refusals carry
+   * the RFC 6750 / RFC 9728 challenge pointing to the resource metadata.
+   */
+  const authenticateMcp = async (req: IncomingMessage): Promise<{ ok: true; agent: string; tokenUser: UserIdentity | null } | { ok: false; reason: Reason; message: string; headers: Record<string, string> }> => {
+    const authn = authenticateAgent(req.headers, gateway.agentKeys, ['authorization']);
+    if (authn.ok) return { ok: true, agent: authn.agent, tokenUser: null };
+    const verifier = gateway.accessTokens;
+    if (verifier === undefined || metadataUrl === undefined || rs === undefined) {
+      return authn.reason === 'auth.missing'
+        ? { ok: false, reason: 'auth.missing', message: 'authentication required', headers: { 'www-authenticate': 'Bearer realm="bastion"' } }
+        : { ok: false, reason: 'auth.invalid', message: 'invalid key', headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
+    }
+    if (authn.reason === 'auth.missing') return { ok: false, reason: 'auth.missing', message: 'authentication required', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl }) } };
+    const presented = presentedKey(req.headers, ['authorization']);
+    if (presented.kind !== 'key' || presented.scheme !== 'bearer') {
+      return { ok: false, reason: 'auth.invalid', message: 'invalid credentials', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl, reason: 'oauth.token_invalid' }) } };
+    }
+    const v = await verifier.verify(presented.key);
+    if (!v.ok) {
+      return { ok: false, reason: v.reason, message: 'access token refused', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl, reason: v.reason, scopes: rs.requiredScopes }) } };
+    }
+    return { ok: true, agent: v.agent, tokenUser: v.user === null ? null : { id: v.user, verified: true } };
+  };
+
   // Filled once the port is bound: with port 0 the default allowlist must name the real port.
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
@@ -216,6 +262,11 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': `public, max-age=${JWKS_MAX_AGE_S}` });
       return void res.end(req.method === 'HEAD' ? undefined : body);
     }
+    if (metadataPath !== undefined && url.pathname === metadataPath && (req.method === 'GET' || req.method === 'HEAD')) {
+      // RFC 9728 §3: public, so an MCP client can find where to get a token.
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
+      return void res.end(req.method === 'HEAD' ? undefined : metadataDoc);
+    }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
     }
@@ -236,18 +287,22 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return void res.end('{"error":"not found"}');
     }
 
-    // Agent authentication (the kernel's one rule: Bearer or Basic in Authorization).
-    const authn = authenticateAgent(req.headers, gateway.agentKeys, ['authorization']);
-    if (!authn.ok) {
-      return authn.reason === 'auth.missing'
-        ? reject(req, res, started, null, 'auth.missing', 'authentication required', { 'www-authenticate': 'Bearer realm="bastion"' })
-        : reject(req, res, started, null, 'auth.invalid', 'invalid key', { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' });
-    }
+    // Agent authentication: the kernel's one rule (Bearer or Basic agent key), or an OAuth access token.
+    const authn = await authenticateMcp(req);
+    if (!authn.ok) return reject(req, res, started, null, authn.reason, authn.message, authn.headers);
     const agent = authn.agent;
 
-    // The end user the agent acts for, fixed for the session at initialize: asserted, or proven by a token.
+    // The end user the agent acts for, fixed for the session at initialize: asserted, or proven by a token
+    // (a user token, or the OAuth access token's user claim, which an asserted id must then match).
     const claims = gateway.users.claimsOf(req.headers);
-    const identified = claims === 'invalid' ? ({ ok: false, reason: 'user.invalid' } as const) : await gateway.users.identify(claims);
+    const identified =
+      claims === 'invalid'
+        ? ({ ok: false, reason: 'user.invalid' } as const)
+        : authn.tokenUser !== null
+          ? claims.header !== undefined && claims.header !== authn.tokenUser.id
+            ? ({ ok: false, reason: 'user.ambiguous' } as const)
+            : ({ ok: true, user: authn.tokenUser } as const)
+          : await gateway.users.identify(claims);
     if (!identified.ok) {
       const why: Record<typeof identified.reason, string> = {
         'user.invalid': 'Bastion-User must be 1-256 characters without control characters',
