@@ -1,13 +1,14 @@
 /**
  * test/helpers/auth-proxy.ts: adds Authorization, keeps Host and Origin as sent, streams SSE
- * unbuffered, and leaves conformance results unchanged (the fixture ignores Authorization).
+ * unbuffered, and leaves conformance results unchanged at both revisions (the fixtures ignore
+ * Authorization).
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { startAuthProxy } from '../helpers/auth-proxy.ts';
-import { runConformanceDetailed, type ScenarioReport } from '../helpers/conformance.ts';
+import { runConformanceDetailed, startFixture2026Http, type ScenarioReport } from '../helpers/conformance.ts';
 import { startFixtureHttp } from '../helpers/mcp.ts';
 
 async function listen(server: ReturnType<typeof createServer>): Promise<URL> {
@@ -109,7 +110,21 @@ test('conformance results through the proxy equal the direct run', { timeout: 18
   });
   const summary = (reports: Map<string, ScenarioReport>): string[] =>
     [...reports.values()].map((r) => `${r.scenario} ${r.verdict} ${JSON.stringify(r.counts)}`);
-  const direct = await runConformanceDetailed(fixture.url.href, { suite: 'all', timeoutMs: 60_000 });
-  const proxied = await runConformanceDetailed(proxy.url.href, { suite: 'all', timeoutMs: 60_000 });
+  const direct = await runConformanceDetailed(fixture.url.href, { requirements: '2025-11-25', timeoutMs: 60_000 });
+  const proxied = await runConformanceDetailed(proxy.url.href, { requirements: '2025-11-25', timeoutMs: 60_000 });
+  assert.deepEqual(summary(proxied.reports), summary(direct.reports));
+});
+
+test('2026-07-28 conformance results through the proxy equal the direct run (Mcp-* headers, SSE listen streams)', { timeout: 180_000 }, async (t) => {
+  const fixture = await startFixture2026Http();
+  const proxy = await startAuthProxy(fixture.url, 'Bearer unused-by-fixture');
+  t.after(async () => {
+    await proxy.close();
+    await fixture.close();
+  });
+  const summary = (reports: Map<string, ScenarioReport>): string[] =>
+    [...reports.values()].map((r) => `${r.scenario} ${r.verdict} ${JSON.stringify(r.counts)}`);
+  const direct = await runConformanceDetailed(fixture.url.href, { requirements: '2026-07-28', timeoutMs: 60_000 });
+  const proxied = await runConformanceDetailed(proxy.url.href, { requirements: '2026-07-28', timeoutMs: 60_000 });
   assert.deepEqual(summary(proxied.reports), summary(direct.reports));
 });

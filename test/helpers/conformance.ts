@@ -2,19 +2,31 @@
  * Runs the MCP conformance suite (@modelcontextprotocol/conformance, server scenarios) against a
  * URL and reads the per-scenario verdicts from the `checks.json` files the CLI writes with `-o`.
  *
- * Verdict: a scenario passes when it produced at least one check and none has status FAILURE or
- * WARNING. Counting WARNING as a failure is what the CLI itself does in `--expected-failures`
- * (baseline) mode; its plain summary line (✓/✗) counts FAILURE only. Pass `allowWarnings: true`
- * for the plain-summary reading. A scenario that was started but wrote no result (crash, timeout)
- * fails.
+ * Revisions: since 0.2.0 the CLI runs each scenario at one protocol revision's wire (2025-11-25 and
+ * earlier: stateful `initialize`; 2026-07-28: stateless, `_meta` per request). Pass `requirements`
+ * to run exactly the scenarios a revision requires (`--requirements REV`: the scored list plus its
+ * `not_scored` entries, all at that revision's wire); with `scenarios`, each runs as
+ * `--scenario S --spec-version REV --force`, the same wire selection. Without `requirements` the
+ * CLI picks each scenario's wire itself and `--suite all` mixes revisions.
+ *
+ * Verdict: a scenario passes when it produced at least one SUCCESS check and none has status
+ * FAILURE or WARNING. Counting WARNING as a failure is what the CLI itself does in
+ * `--expected-failures` (baseline) mode; its plain summary line (✓/✗) counts FAILURE only. Pass
+ * `allowWarnings: true` for the plain-summary reading. SKIPPED (new in 0.2.0: a check that does
+ * not apply at the run's revision, or that the server gave it nothing to exercise) and INFO checks
+ * neither pass nor fail a scenario, so a scenario made only of them fails: nothing was shown to
+ * work. A scenario that was started but wrote no result (crash, timeout) fails.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export type ScenarioVerdict = 'pass' | 'fail';
-export type CheckStatus = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO';
+/** Requirement sets shipped with the CLI (`conformance list --requirements REV`). */
+export type ConformanceRevision = '2025-11-25' | '2026-07-28';
+export type CheckStatus = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | 'SKIPPED';
 
 export interface ConformanceOptions {
   /** Scenario names to run, one CLI process each. Default: the CLI's `active` suite in one process. */
@@ -23,8 +35,10 @@ export interface ConformanceOptions {
   outDir?: string;
   /** Wall-clock limit for one CLI process: the whole suite, or one scenario. Default 120 000 / 30 000. */
   timeoutMs?: number;
-  /** Suite to run when `scenarios` is absent. Default `active` (the CLI's default; excludes pending). */
+  /** Suite to run when neither `scenarios` nor `requirements` is given. Default `active` (the CLI's default; excludes pending and draft). */
   suite?: 'active' | 'all';
+  /** Run at this revision's wire: the revision's requirement set, or `scenarios` at that revision. */
+  requirements?: ConformanceRevision;
   /** Treat WARNING checks as passing. Default false. */
   allowWarnings?: boolean;
 }
@@ -42,7 +56,7 @@ export interface ScenarioReport {
   counts: Record<CheckStatus, number>;
   /** Checks whose status is FAILURE or WARNING. */
   problems: CheckRecord[];
-  /** Set when the scenario produced no checks.json (crash, timeout, unknown scenario). */
+  /** Set when the scenario produced no checks.json (crash, timeout, unknown scenario) or no SUCCESS check. */
   missing?: string;
 }
 
@@ -57,6 +71,11 @@ export interface ConformanceRun {
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 export const conformanceCli = join(repoRoot, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+export const fixture2026Path = join(repoRoot, 'test', 'fixtures', 'conformance-server-2026', 'server.ts');
+const exitWithParentPreloadPath = join(import.meta.dirname, 'exit-on-stdin-eof.ts');
+const fixtureStartTimeoutMs = 15_000;
+const fixtureStopGraceMs = 3_000;
+const fixtureStderrTailChars = 16 * 1024;
 
 const defaultSuiteTimeoutMs = 120_000;
 const defaultScenarioTimeoutMs = 30_000;
@@ -79,6 +98,9 @@ export async function runConformanceDetailed(url: string, opts: ConformanceOptio
   for (const s of opts.scenarios ?? []) {
     if (!scenarioNamePattern.test(s)) throw new TypeError(`scenarios: invalid scenario name ${JSON.stringify(s)}`);
   }
+  if (opts.requirements !== undefined && opts.requirements !== '2025-11-25' && opts.requirements !== '2026-07-28') {
+    throw new TypeError(`requirements: expected 2025-11-25 or 2026-07-28, got ${JSON.stringify(opts.requirements)}`);
+  }
   const started = performance.now();
   if (opts.outDir !== undefined) await mkdir(opts.outDir, { recursive: true });
   const resultDir = await mkdtemp(join(opts.outDir ?? tmpdir(), 'conformance-'));
@@ -86,13 +108,15 @@ export async function runConformanceDetailed(url: string, opts: ConformanceOptio
     const outputs: string[] = [];
     const attempted: string[] = [];
     if (opts.scenarios === undefined) {
-      const res = await runCli(['server', '--url', url, '--suite', opts.suite ?? 'active', '-o', resultDir], opts.timeoutMs ?? defaultSuiteTimeoutMs);
+      const selection = opts.requirements !== undefined ? ['--requirements', opts.requirements] : ['--suite', opts.suite ?? 'active'];
+      const res = await runCli(['server', '--url', url, ...selection, '-o', resultDir], opts.timeoutMs ?? defaultSuiteTimeoutMs);
       outputs.push(res.output);
       for (const m of res.output.matchAll(/^=== Running scenario: (\S+) ===$/gm)) if (m[1] !== undefined) attempted.push(m[1]);
       if (attempted.length === 0) throw new Error(`conformance CLI ran no scenario (exit ${res.exitCode}${res.timedOut ? ', timed out' : ''}):\n${res.output.slice(-4000)}`);
     } else {
       for (const scenario of opts.scenarios) {
-        const res = await runCli(['server', '--url', url, '--scenario', scenario, '-o', resultDir], opts.timeoutMs ?? defaultScenarioTimeoutMs);
+        const wire = opts.requirements !== undefined ? ['--spec-version', opts.requirements, '--force'] : [];
+        const res = await runCli(['server', '--url', url, '--scenario', scenario, ...wire, '-o', resultDir], opts.timeoutMs ?? defaultScenarioTimeoutMs);
         outputs.push(res.output);
         attempted.push(scenario);
       }
@@ -105,7 +129,7 @@ export async function runConformanceDetailed(url: string, opts: ConformanceOptio
         found.get(scenario) ?? {
           scenario,
           verdict: 'fail',
-          counts: { SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0 },
+          counts: { SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0, SKIPPED: 0 },
           problems: [],
           missing: 'no checks.json written (CLI crashed, timed out, or the scenario is unknown)',
         },
@@ -188,7 +212,7 @@ async function readResults(dir: string, allowWarnings: boolean): Promise<Map<str
 }
 
 function summarise(scenario: string, checks: unknown, allowWarnings: boolean): ScenarioReport {
-  const counts: Record<CheckStatus, number> = { SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0 };
+  const counts: Record<CheckStatus, number> = { SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0, SKIPPED: 0 };
   const problems: CheckRecord[] = [];
   if (!Array.isArray(checks)) {
     return { scenario, verdict: 'fail', counts, problems, missing: 'checks.json is not an array' };
@@ -196,7 +220,8 @@ function summarise(scenario: string, checks: unknown, allowWarnings: boolean): S
   for (const raw of checks as unknown[]) {
     const c = raw as Partial<Record<string, unknown>>;
     // An unknown status is a problem, not a pass.
-    const status: CheckStatus = c.status === 'SUCCESS' || c.status === 'WARNING' || c.status === 'INFO' ? c.status : 'FAILURE';
+    const status: CheckStatus =
+      c.status === 'SUCCESS' || c.status === 'WARNING' || c.status === 'INFO' || c.status === 'SKIPPED' ? c.status : 'FAILURE';
     counts[status]++;
     if (status === 'FAILURE' || status === 'WARNING') {
       problems.push({
@@ -207,17 +232,97 @@ function summarise(scenario: string, checks: unknown, allowWarnings: boolean): S
       });
     }
   }
-  const failed = counts.FAILURE > 0 || (!allowWarnings && counts.WARNING > 0) || checks.length === 0;
-  return { scenario, verdict: failed ? 'fail' : 'pass', counts, problems };
+  const failed = counts.FAILURE > 0 || (!allowWarnings && counts.WARNING > 0) || counts.SUCCESS === 0;
+  return {
+    scenario,
+    verdict: failed ? 'fail' : 'pass',
+    counts,
+    problems,
+    ...(counts.SUCCESS === 0 && problems.length === 0 ? { missing: `no SUCCESS check (${checks.length} checks, all INFO or SKIPPED)` } : {}),
+  };
 }
 
 /** One line per scenario, for assertion messages. */
 export function formatReports(reports: Map<string, ScenarioReport>): string {
   return [...reports.values()]
     .map((r) => {
-      const head = `${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${r.scenario} (${r.counts.SUCCESS} ok, ${r.counts.FAILURE} failed, ${r.counts.WARNING} warnings)`;
+      const skipped = r.counts.SKIPPED > 0 ? `, ${r.counts.SKIPPED} skipped` : '';
+      const head = `${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${r.scenario} (${r.counts.SUCCESS} ok, ${r.counts.FAILURE} failed, ${r.counts.WARNING} warnings${skipped})`;
       const why = r.missing !== undefined ? [`    ${r.missing}`] : r.problems.map((p) => `    ${p.status} ${p.id}: ${p.errorMessage ?? p.description}`);
       return [head, ...why].join('\n');
     })
     .join('\n');
+}
+
+export interface Fixture2026 {
+  /** The MCP endpoint, http://127.0.0.1:PORT/mcp. */
+  url: URL;
+  /** Last 16 KiB the fixture wrote to stderr, for assertion messages. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts test/fixtures/conformance-server-2026/server.ts (`--http 0`) and waits for the
+ * `{"listening": url}` line it prints once bound. The child gets a stdin pipe and the
+ * exit-on-stdin-eof preload, so it also dies with the test process.
+ *
+ * @throws Error when the fixture exits or stays silent for 15 s before announcing its URL.
+ */
+export async function startFixture2026Http(): Promise<Fixture2026> {
+  const child = spawn(process.execPath, ['--import', exitWithParentPreloadPath, fixture2026Path, '--http', '0'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-fixtureStderrTailChars);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), fixtureStopGraceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      process.removeListener('exit', killOnExit);
+    })();
+    return closing;
+  };
+  try {
+    const url = await new Promise<URL>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      const done = (err: Error | undefined, u?: URL): void => {
+        clearTimeout(timer);
+        child.removeListener('exit', onExit);
+        lines.close();
+        child.stdout.resume();
+        if (err !== undefined) reject(err);
+        else resolve(u as URL);
+      };
+      const onExit = (code: number | null): void => done(new Error(`fixture-2026 exited (${code}) before listening:\n${stderr}`));
+      const timer = setTimeout(() => done(new Error(`fixture-2026 did not announce its URL within ${fixtureStartTimeoutMs} ms:\n${stderr}`)), fixtureStartTimeoutMs);
+      child.once('exit', onExit);
+      lines.on('line', (line) => {
+        try {
+          const msg = JSON.parse(line) as { listening?: unknown };
+          if (typeof msg.listening === 'string') done(undefined, new URL(msg.listening));
+        } catch {
+          // not the announcement
+        }
+      });
+    });
+    return { url, stderr: () => stderr, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
