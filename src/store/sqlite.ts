@@ -11,7 +11,8 @@
  * `ERR_AUDIT_CONFLICT`, and the audit module chains again), so writers in several
  * processes serialize and cannot fork the chain; `busy_timeout` makes a second writer wait.
  * Approval transitions are single conditional `UPDATE`s, so exactly one caller
- * wins a race. The schema version is kept in `PRAGMA user_version`.
+ * wins a race; a pending OAuth authorization is taken with one `DELETE … RETURNING`,
+ * so a state is returned once. The schema version is kept in `PRAGMA user_version`.
  */
 import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -24,13 +25,14 @@ import type { StoredKey } from '../identity/key-store.ts';
 import type { BanRecord } from '../model/ban-store.ts';
 import type { StoredPastedSecret } from '../vault/pasted-store.ts';
 import type { NewSecret, StoredSecret, StoredSecretVersion } from '../vault/store.ts';
+import { assertMaxPending, type StoredPendingAuthorization, type UserTokenSetInfo } from '../oauth/store.ts';
 import type { Store } from './store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 import { appendAuditEvents } from '../audit/append.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -159,6 +161,27 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE approvals ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
   DROP INDEX approvals_match;
   CREATE INDEX approvals_match ON approvals (agent, user_id, tool, args_digest, status);
+  `,
+  // 6: per-user OAuth (issue 12). Code verifiers and token sets are stored only sealed (src/oauth/store.ts).
+  `
+  CREATE TABLE oauth_pending (
+    state TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    user TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    sealed_code_verifier TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX oauth_pending_expires ON oauth_pending (expires_at);
+  CREATE TABLE oauth_tokens (
+    user TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user, provider)
+  ) STRICT;
+  CREATE INDEX oauth_tokens_provider ON oauth_tokens (provider);
   `,
 ];
 
@@ -404,6 +427,32 @@ function toApproval(row: ApprovalRow): ApprovalRecord {
   };
 }
 
+interface OAuthPendingRow {
+  state: string;
+  provider: string;
+  user: string;
+  agent: string;
+  sealed_code_verifier: string;
+  created_at: number;
+  expires_at: number;
+}
+
+function pendingFromRow(r: OAuthPendingRow): StoredPendingAuthorization {
+  return {
+    state: r.state,
+    provider: r.provider,
+    user: r.user,
+    agent: r.agent,
+    sealedCodeVerifier: r.sealed_code_verifier,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+function assertStrings(operation: string, values: Readonly<Record<string, unknown>>): void {
+  for (const [name, v] of Object.entries(values)) if (typeof v !== 'string') throw new TypeError(`${operation}: ${name} must be a string`);
+}
+
 function toKey(row: KeyRow): StoredKey {
   return {
     id: row.id,
@@ -506,6 +555,19 @@ class SqliteStore implements Store {
       peerList: 'SELECT * FROM a2a_peers ORDER BY name',
       peerSetOutbound: 'UPDATE a2a_peers SET outbound_token_sealed = ? WHERE name = ?',
       peerRemove: 'DELETE FROM a2a_peers WHERE name = ?',
+      oauthPendingPrune: 'DELETE FROM oauth_pending WHERE expires_at <= ?',
+      oauthPendingCount: 'SELECT COUNT(*) AS n FROM oauth_pending',
+      oauthPendingInsert: `INSERT INTO oauth_pending (state, provider, user, agent, sealed_code_verifier, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (state) DO NOTHING`,
+      // One statement: of concurrent takers, on any connection, exactly one gets the row.
+      oauthPendingTake: 'DELETE FROM oauth_pending WHERE state = ? RETURNING *',
+      oauthTokenGet: 'SELECT sealed FROM oauth_tokens WHERE user = ? AND provider = ?',
+      oauthTokenPut: `INSERT INTO oauth_tokens (user, provider, sealed, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (user, provider) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`,
+      oauthTokenDelete: 'DELETE FROM oauth_tokens WHERE user = ? AND provider = ?',
+      oauthTokenList: `SELECT user, provider, updated_at FROM oauth_tokens
+        WHERE (:user IS NULL OR user = :user) AND (:provider IS NULL OR provider = :provider)
+        ORDER BY user, provider LIMIT :limit`,
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -835,6 +897,56 @@ class SqliteStore implements Store {
   async removePeer(name: string): Promise<boolean> {
     const r = guard('removePeer', () => this.#s('peerRemove').run(name));
     return Number(r.changes) === 1;
+  }
+
+  async putPendingAuthorization(p: StoredPendingAuthorization, limits: { readonly maxPending: number; readonly now: number }): Promise<boolean> {
+    assertStrings('putPendingAuthorization', { state: p.state, provider: p.provider, user: p.user, agent: p.agent, sealedCodeVerifier: p.sealedCodeVerifier });
+    assertTime('putPendingAuthorization: createdAt', p.createdAt);
+    assertTime('putPendingAuthorization: expiresAt', p.expiresAt);
+    assertTime('putPendingAuthorization: now', limits.now);
+    assertMaxPending('putPendingAuthorization: maxPending', limits.maxPending);
+    // Prune, count and insert under one write lock, so racing puts cannot overshoot the limit.
+    return this.#transaction('putPendingAuthorization', () =>
+      guard('putPendingAuthorization', () => {
+        this.#s('oauthPendingPrune').run(limits.now);
+        const held = (this.#s('oauthPendingCount').get() as { n: number }).n;
+        if (held >= limits.maxPending) return false;
+        const r = this.#s('oauthPendingInsert').run(p.state, p.provider, p.user, p.agent, p.sealedCodeVerifier, p.createdAt, p.expiresAt);
+        return Number(r.changes) === 1;
+      }),
+    );
+  }
+
+  async takePendingAuthorization(state: string): Promise<StoredPendingAuthorization | undefined> {
+    assertStrings('takePendingAuthorization', { state });
+    const row = guard('takePendingAuthorization', () => this.#s('oauthPendingTake').get(state)) as OAuthPendingRow | undefined;
+    return row === undefined ? undefined : pendingFromRow(row);
+  }
+
+  async getUserTokenSet(user: string, provider: string): Promise<string | undefined> {
+    assertStrings('getUserTokenSet', { user, provider });
+    const row = guard('getUserTokenSet', () => this.#s('oauthTokenGet').get(user, provider)) as { sealed: string } | undefined;
+    return row?.sealed;
+  }
+
+  async putUserTokenSet(user: string, provider: string, sealed: string, now: number): Promise<void> {
+    assertStrings('putUserTokenSet', { user, provider, sealed });
+    assertTime('putUserTokenSet: now', now);
+    guard('putUserTokenSet', () => this.#s('oauthTokenPut').run(user, provider, sealed, now));
+  }
+
+  async deleteUserTokenSet(user: string, provider: string): Promise<boolean> {
+    assertStrings('deleteUserTokenSet', { user, provider });
+    const r = guard('deleteUserTokenSet', () => this.#s('oauthTokenDelete').run(user, provider));
+    return Number(r.changes) === 1;
+  }
+
+  async listUserTokenSets(filter: { readonly user?: string; readonly provider?: string; readonly limit?: number } = {}): Promise<UserTokenSetInfo[]> {
+    if (filter.limit !== undefined) assertLimit('listUserTokenSets: limit', filter.limit);
+    const rows = guard('listUserTokenSets', () =>
+      this.#s('oauthTokenList').all({ user: filter.user ?? null, provider: filter.provider ?? null, limit: filter.limit ?? 1000 }),
+    ) as unknown as { user: string; provider: string; updated_at: number }[];
+    return rows.map((r) => ({ user: r.user, provider: r.provider, updatedAt: r.updated_at }));
   }
 
   async close(): Promise<void> {

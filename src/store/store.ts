@@ -15,6 +15,7 @@
  * | {@link CaStore} | src/egress/ca-store.ts | ca.ts |
  * | {@link BanStore} | src/model/ban-store.ts | bans.ts |
  * | {@link PeerStore} | src/a2a/peer-store.ts | peers.ts |
+ * | {@link OAuthStore} | src/oauth/store.ts | oauth.ts |
  *
  * Agent-to-agent replay nonces are a separate port with their own
  * implementations (./nonces.ts). Consumers take the narrowest port they use;
@@ -34,6 +35,7 @@ import type { CaStore } from '../egress/ca-store.ts';
 import type { KeyStore } from '../identity/key-store.ts';
 import type { PastedSecretStore } from '../vault/pasted-store.ts';
 import type { PeerStore } from '../a2a/peer-store.ts';
+import type { OAuthStore } from '../oauth/store.ts';
 import type { VaultStore } from '../vault/store.ts';
 
 // Record types live with their ports; re-exported so older imports keep compiling.
@@ -45,10 +47,11 @@ export type { CaStore } from '../egress/ca-store.ts';
 export type { KeyStore, StoredKey } from '../identity/key-store.ts';
 export type { PastedSecretStore, StoredPastedSecret } from '../vault/pasted-store.ts';
 export type { PeerStore, StoredPeer } from '../a2a/peer-store.ts';
+export type { OAuthStore, StoredPendingAuthorization, UserTokenSetInfo } from '../oauth/store.ts';
 export type { NewSecret, StoredSecret, StoredSecretVersion, VaultItemStore, VaultStore } from '../vault/store.ts';
 
 /** Every port, on one connection. */
-export interface Store extends AuditStore, KeyStore, AgentKeyStore, ApprovalStore, VaultStore, PastedSecretStore, CaStore, BanStore, PeerStore {
+export interface Store extends AuditStore, KeyStore, AgentKeyStore, ApprovalStore, VaultStore, PastedSecretStore, CaStore, BanStore, PeerStore, OAuthStore {
   /** Releases the connection (and the audit writer thread); idempotent. Afterwards every method throws `ERR_STORE`. */
   close(): Promise<void>;
 }

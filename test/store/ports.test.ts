@@ -12,6 +12,7 @@ import type { AuditStore } from '../../src/audit/store.ts';
 import type { CaStore } from '../../src/egress/ca-store.ts';
 import type { KeyStore } from '../../src/identity/key-store.ts';
 import type { BanStore } from '../../src/model/ban-store.ts';
+import type { OAuthStore } from '../../src/oauth/store.ts';
 import type { AgentKeyStore } from '../../src/server/agent-key-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -37,9 +38,12 @@ const PORTS = {
   CaStore: { getVaultItem: true, putVaultItemIfAbsent: true } satisfies MethodTable<CaStore>,
   BanStore: { addBan: true, activeBan: true, listBans: true, liftBans: true } satisfies MethodTable<BanStore>,
   PeerStore: { addPeer: true, getPeer: true, getPeerByInboundDigest: true, listPeers: true, setPeerOutboundToken: true, removePeer: true } satisfies MethodTable<PeerStore>,
+  OAuthStore: {
+    putPendingAuthorization: true, takePendingAuthorization: true, getUserTokenSet: true, putUserTokenSet: true, deleteUserTokenSet: true, listUserTokenSets: true,
+  } satisfies MethodTable<OAuthStore>,
 };
 
-type PortMethod = keyof AuditStore | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore;
+type PortMethod = keyof AuditStore | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore | keyof OAuthStore;
 /** `Store` is the ports plus `close`, nothing else: true only when the two sets are equal. */
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const storeIsThePorts: Equal<Exclude<keyof Store, PortMethod>, 'close'> = true;
@@ -49,7 +53,7 @@ test('the ports cover every Store method but close, and the SQLite store has eve
   const store = await openSqliteStore(':memory:');
   try {
     // Type level: the adapter is each port.
-    store satisfies AuditStore & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore;
+    store satisfies AuditStore & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore & OAuthStore;
     const instance = store as unknown as Record<string, unknown>;
     for (const [port, methods] of Object.entries(PORTS)) {
       for (const m of Object.keys(methods)) assert.equal(typeof instance[m], 'function', `${port}.${m}`);
@@ -105,6 +109,11 @@ const SMOKE: Record<keyof typeof PORTS, (store: Store) => Promise<void>> = {
     const p: PeerStore = store;
     await p.addPeer({ name: 'b', url: 'https://b.example/a2a/inbound', sender: 'https://b.example', jwksUrl: null, publicJwks: '{"keys":[]}', inboundTokenDigest: 'a'.repeat(64), outboundTokenSealed: null, createdAt: 1 });
     assert.deepEqual((await p.listPeers()).map((x) => x.name), ['b']);
+  },
+  OAuthStore: async (store) => {
+    const p: OAuthStore = store;
+    await p.putUserTokenSet('alice', 'gh', '{"sealed":1}', 1);
+    assert.equal(await p.getUserTokenSet('alice', 'gh'), '{"sealed":1}');
   },
 };
 

@@ -11,6 +11,7 @@ import { runBanStoreContract } from './bans.ts';
 import { runCaStoreContract } from './ca.ts';
 import type { ContractOptions, PortFactory } from './harness.ts';
 import { runKeyStoreContract } from './keys.ts';
+import { runOAuthStoreContract } from './oauth.ts';
 import { runPastedSecretStoreContract } from './pasted-secrets.ts';
 import { runPeerStoreContract } from './peers.ts';
 import { runVaultStoreContract } from './vault.ts';
@@ -26,4 +27,5 @@ export function runStoreContracts(name: string, open: PortFactory<Store>, opts: 
   runCaStoreContract(name, open, opts);
   runBanStoreContract(name, open, opts);
   runPeerStoreContract(name, open, opts);
+  runOAuthStoreContract(name, open, opts);
 }
