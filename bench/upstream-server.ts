@@ -1,7 +1,8 @@
 /**
  * The benchmark's upstream: a Streamable HTTP MCP server (official SDK, stateful
  * sessions) on loopback with two tools, `small` (a short text) and `large`
- * (64 KiB of text). Prints `listening <port>` when ready.
+ * (64 KiB of text): the MCP 2025-11-25 upstream of bench/tool-door.ts (its 2026-07-28 twin is
+ * bench/upstream-server-2026.ts). Prints `listening <port>` when ready.
  * Usage: node bench/upstream-server.ts [port]
  */
 import { createServer } from 'node:http';

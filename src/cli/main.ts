@@ -25,6 +25,7 @@ Commands:
   ca export                   print the local CA certificate (trust it for intercepted hosts)
   detect secrets < FILE       list the credentials in a file (masked; exit 1 when any)
   keys list|rotate            the identity keys that sign requests to tools (JWKS)
+  oauth list|revoke           end users' connected accounts (per-user OAuth; never a token)
   peers add|list|token|remove agent-to-agent peers (signed messages between instances)
   version                     print the version
 
@@ -52,6 +53,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'detect secrets': async () => (await import('./commands/detect.ts')).detectSecrets,
   peers: async () => (await import('./commands/peers.ts')).peers,
   keys: async () => (await import('./commands/keys.ts')).keys,
+  oauth: async () => (await import('./commands/oauth.ts')).oauth,
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

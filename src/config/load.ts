@@ -335,6 +335,16 @@ function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   for (const name of Object.keys(raw.a2a?.agents ?? {})) {
     if (!Object.hasOwn(raw.agents, name)) issues.push(issueAt(['a2a', 'agents', name], `unknown agent ${name}: declare it under agents`));
   }
+  for (const [name, u] of Object.entries(raw.upstreams)) {
+    if (u.oauth === undefined) continue;
+    if (!Object.hasOwn(raw.oauth.providers, u.oauth)) issues.push(issueAt(['upstreams', name, 'oauth'], `unknown provider ${u.oauth}: declare it under oauth.providers`));
+    if (u.url === undefined) issues.push(issueAt(['upstreams', name, 'oauth'], 'per-user OAuth needs an HTTP upstream (url)'));
+  }
+  for (const [name, p] of Object.entries(raw.oauth.providers)) {
+    const issuer = new URL(p.issuer);
+    if (issuer.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname)) issues.push(issueAt(['oauth', 'providers', name, 'issuer'], 'must be https (plain http only on loopback, for tests)'));
+    if (p.clientAuth !== undefined && p.clientAuth !== 'none' && p.clientSecret === undefined) issues.push(issueAt(['oauth', 'providers', name, 'clientSecret'], `is required with clientAuth ${p.clientAuth}`));
+  }
   for (const [client, agent] of Object.entries(raw.oauth.resourceServer?.agents ?? {})) {
     if (!Object.hasOwn(raw.agents, agent)) issues.push(issueAt(['oauth', 'resourceServer', 'agents', client], `unknown agent ${agent}: declare it under agents`));
   }
@@ -777,6 +787,8 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(Object.keys(u.argumentKinds).length > 0 ? { argumentKinds: u.argumentKinds } : {}),
       timeoutMs: u.timeoutMs,
       connectTimeoutMs: u.connectTimeoutMs,
+      revision: u.revision,
+      ...(u.oauth !== undefined ? { oauth: u.oauth } : {}),
     });
   }
   return {

@@ -373,6 +373,15 @@ const UpstreamSchema = z
     prefix: z.boolean().default(true).describe('Expose names as `<upstream>__<name>`. `false` exposes them as they are; a name two upstreams both expose is then hidden and audited.'),
     timeoutMs: positiveMs.default(DEFAULTS.upstreamTimeoutMs).describe('Longest an upstream request may take (ms); longer is a tool error.'),
     connectTimeoutMs: positiveMs.default(DEFAULTS.upstreamConnectTimeoutMs).describe('Longest connecting and initializing may take (ms).'),
+    oauth: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/)
+      .optional()
+      .describe('An `oauth.providers` name: each end user connects their own account, and every request to this (HTTP) upstream carries that user\'s access token, never another user\'s. Calls without a connected account get a link to connect it.'),
+    revision: z
+      .enum(['auto', '2025-11-25', '2026-07-28'])
+      .default('auto')
+      .describe('MCP revision spoken to this upstream: `auto` asks `server/discover` first and falls back to the 2025-11-25 handshake; a pinned revision refuses an upstream that does not speak it.'),
   })
   .refine((u) => (u.command === undefined) !== (u.url === undefined), {
     message: 'an upstream needs exactly one of command (stdio) or url (Streamable HTTP)',

@@ -175,6 +175,10 @@ export interface ResolvedUpstream {
   readonly argumentKinds?: Readonly<Record<string, Readonly<Record<string, 'path' | 'not-path'>>>>;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** MCP revision spoken to the upstream (src/mcp/revision/upstream.ts). */
+  readonly revision: 'auto' | '2025-11-25' | '2026-07-28';
+  /** The `oauth.providers` entry whose per-user token every request carries; undefined: none. */
+  readonly oauth?: string;
 }
 
 /** A per-call token setting, resolved (`true` became the defaults). */

@@ -335,8 +335,8 @@ export interface DeferDeps {
   /** @throws on a store failure (`ERR_STORE`): the call is refused, fail closed. */
   check(req: HoldRequest, approvalId?: string): Promise<CheckOutcome>;
   readonly states: {
-    seal(binding: ApprovalStateBinding, approvalId: string): Promise<string>;
-    open(state: unknown, binding: ApprovalStateBinding): Promise<{ ok: true; claims: { readonly approvalId: string } } | { ok: false; reason: string }>;
+    seal(binding: ApprovalStateBinding, approvalId: string, upstream?: string | null): Promise<string>;
+    open(state: unknown, binding: ApprovalStateBinding): Promise<{ ok: true; claims: { readonly approvalId: string; readonly upstream: string | null } } | { ok: false; reason: string }>;
   };
 }
 
@@ -350,7 +350,8 @@ export function isInputRequired(x: object): x is InputRequired {
   return 'inputRequired' in x;
 }
 
-const STATE_TEXT: Record<string, string> = {
+/** The text of each request-state refusal (src/mcp/request-state.ts reasons). */
+export const STATE_TEXT: Readonly<Record<string, string>> = {
   'state.malformed': 'Bastion refused this call: requestState is malformed',
   'state.forged': 'Bastion refused this call: requestState was not issued by this gateway',
   'state.expired': 'Bastion refused this call: requestState has expired; call again without it',
@@ -361,26 +362,17 @@ const STATE_TEXT: Record<string, string> = {
 
 /**
  * The approval stage for stateless (MCP 2026-07-28) clients: never waits. With
- * no `requestState`, claims an earlier grant or creates (or finds) the pending
- * approval; with one, opens it (sealed, bound to agent, end user, tool and
- * argument digest, expiring, single use) and reads the approval it names.
- * Approved: the call goes on, once (the grant is consumed). Pending: the client
- * is asked to come back with a fresh sealed state. Denied, expired, or a state
- * that is forged, replayed, expired or issued for another call: refused.
+ * no `approvalId` (the call came without a sealed state), claims an earlier grant
+ * or creates (or finds) the pending approval; with one (from a state the caller
+ * opened: sealed, bound to agent, end user, tool and argument digest, expiring,
+ * single use), reads that approval. Approved: the call goes on, once (the grant
+ * is consumed). Pending: the client is asked to come back with a fresh sealed
+ * state. Denied or expired: refused.
  */
-export async function deferApproval(call: NotedCall, deps: DeferDeps, requestState: unknown): Promise<NotedCall | Refused | InputRequired> {
+export async function deferApproval(call: NotedCall, deps: DeferDeps, approvalId: string | undefined): Promise<NotedCall | Refused | InputRequired> {
   if (call.decision.effect !== 'approve') return call;
   const record = call.record;
   const binding: ApprovalStateBinding = { agent: call.agent.name, user: call.user, tool: call.entry.exposed, argsDigest: call.argsDigest };
-  let approvalId: string | undefined;
-  if (requestState !== undefined) {
-    const opened = await deps.states.open(requestState, binding);
-    if (!opened.ok) {
-      record.detail.requestState = opened.reason;
-      return refuse(deny(opened.reason in STATE_TEXT ? opened.reason : 'state.malformed', 'requestState'), STATE_TEXT[opened.reason] ?? STATE_TEXT['state.malformed'] as string);
-    }
-    approvalId = opened.claims.approvalId;
-  }
   let outcome: CheckOutcome;
   try {
     outcome = await deps.check(

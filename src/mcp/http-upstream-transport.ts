@@ -17,6 +17,8 @@
  *    messages (405 means the server offers none).
  *  - If an SSE stream ends before the response it carries, and the server gave an
  *    event id, resume with GET and `Last-Event-ID` after the server's `retry` delay.
+ *  - For a message the `messageHeaders` hook answers (the stateless 2026-07-28 wire,
+ *    see src/mcp/revision/upstream.ts): its headers instead of the session ones.
  *
  * Bounds: response bodies over `maxBodyBytes` abort the request; resumption is
  * attempted at most `MAX_RESUMES` times per stream. Upstream bytes are untrusted:
@@ -66,6 +68,12 @@ export interface UpstreamHttpTransportOptions {
   readonly maxBodyBytes?: number;
   /** Signs every request (upstreams with `signContext` or `token`). */
   readonly sign?: UpstreamRequestSigner;
+  /**
+   * Per-message headers for the stateless 2026-07-28 wire (src/mcp/revision/upstream.ts):
+   * undefined keeps 2025-11-25 behaviour; otherwise the headers are set on that POST, and
+   * no `Mcp-Session-Id` is sent or recorded and no GET stream is opened for it.
+   */
+  readonly messageHeaders?: (message: JSONRPCMessage) => Readonly<Record<string, string>> | undefined;
 }
 
 const NO_BODY = new Uint8Array(0);
@@ -95,6 +103,7 @@ export class UpstreamHttpTransport implements Transport {
   readonly #headers: Record<string, string>;
   readonly #maxBodyBytes: number;
   readonly #sign: UpstreamRequestSigner | undefined;
+  readonly #messageHeaders: UpstreamHttpTransportOptions['messageHeaders'];
   readonly #abort = new AbortController();
   #protocolVersion: string | undefined;
   #retryMs = 1000;
@@ -112,6 +121,7 @@ export class UpstreamHttpTransport implements Transport {
     this.#headers = { ...opts.headers };
     this.#maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#sign = opts.sign;
+    this.#messageHeaders = opts.messageHeaders;
   }
 
   async start(): Promise<void> {
@@ -122,16 +132,25 @@ export class UpstreamHttpTransport implements Transport {
     this.#protocolVersion = version;
   }
 
-  #requestHeaders(accept: string, extra: Record<string, string> = {}): Record<string, string> {
+  /** `stateless`: headers of the 2026-07-28 wire for this message (no session, no connection-level version). */
+  #requestHeaders(accept: string, extra: Record<string, string> = {}, stateless?: Readonly<Record<string, string>>): Record<string, string> {
     const h: Record<string, string> = { ...this.#headers, accept, ...extra };
+    if (stateless !== undefined) return Object.assign(h, stateless);
     if (this.sessionId !== undefined) h['mcp-session-id'] = this.sessionId;
     if (this.#protocolVersion !== undefined) h['mcp-protocol-version'] = this.#protocolVersion;
     return h;
   }
 
   /** {@link #requestHeaders}, signed when the upstream signs its requests. */
-  async #signedHeaders(method: string, accept: string, extra: Record<string, string> = {}, body?: string, message?: JSONRPCMessage): Promise<Record<string, string>> {
-    const h = this.#requestHeaders(accept, extra);
+  async #signedHeaders(
+    method: string,
+    accept: string,
+    extra: Record<string, string> = {},
+    body?: string,
+    message?: JSONRPCMessage,
+    stateless?: Readonly<Record<string, string>>,
+  ): Promise<Record<string, string>> {
+    const h = this.#requestHeaders(accept, extra, stateless);
     if (this.#sign === undefined) return h;
     const added = await this.#sign({ method, url: this.#url.href, headers: h, body: body === undefined ? NO_BODY : Buffer.from(body, 'utf8') }, message);
     for (const k of Object.keys(h)) if (Object.hasOwn(added, k.toLowerCase())) delete h[k];
@@ -145,22 +164,29 @@ export class UpstreamHttpTransport implements Transport {
       return;
     }
     const body = JSON.stringify(message);
+    const stateless = this.#messageHeaders?.(message);
     const res = await dispatcher.request({ origin: this.#url.origin,
       method: 'POST',
       path: this.#path,
-      headers: await this.#signedHeaders('POST', 'application/json, text/event-stream', { 'content-type': 'application/json' }, body, message),
+      headers: await this.#signedHeaders('POST', 'application/json, text/event-stream', { 'content-type': 'application/json' }, body, message, stateless),
       body,
       signal: this.#abort.signal,
     });
     const sid = res.headers['mcp-session-id'];
-    if (typeof sid === 'string' && sid.length > 0) this.sessionId = sid;
+    if (stateless === undefined && typeof sid === 'string' && sid.length > 0) this.sessionId = sid;
+    if (stateless !== undefined && isJSONRPCRequest(message) && res.statusCode >= 400 && res.statusCode < 500 && this.#isJson(res)) {
+      // 2026-07-28 answers request-level rejections (header mismatch, missing capability,
+      // unsupported version) with a 4xx and a JSON-RPC error body: pass the error on as the response.
+      if (await this.#deliverErrorBody(res.body, message.id)) return;
+      throw new UpstreamHttpError(res.statusCode);
+    }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       discard(res.body);
       throw new UpstreamHttpError(res.statusCode);
     }
     if (res.statusCode === 202 || !isJSONRPCRequest(message)) {
       discard(res.body);
-      if (res.statusCode === 202 && (message as { method?: string }).method === 'notifications/initialized') void this.#openGetStream();
+      if (stateless === undefined && res.statusCode === 202 && (message as { method?: string }).method === 'notifications/initialized') void this.#openGetStream();
       return;
     }
     const type = String(res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
@@ -185,6 +211,24 @@ export class UpstreamHttpTransport implements Transport {
     throw new Error(`upstream answered with content-type ${type ?? 'none'}`);
   }
 
+  #isJson(res: Dispatcher.ResponseData): boolean {
+    return String(res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() === 'application/json';
+  }
+
+  /** Reads a 4xx body (at most 64 KiB) and delivers it when it is a JSON-RPC error for `id`; false otherwise. */
+  async #deliverErrorBody(body: Dispatcher.ResponseData['body'], id: RequestId): Promise<boolean> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await this.#readAll(body, 64 * 1024));
+    } catch {
+      return false;
+    }
+    const checked = JSONRPCMessageSchema.safeParse(parsed);
+    if (!checked.success || !isJSONRPCErrorResponse(checked.data) || checked.data.id !== id) return false;
+    this.onmessage?.(checked.data);
+    return true;
+  }
+
   /** Validates and passes on one message; garbage goes to onerror (the request then times out). */
   #deliver(raw: unknown, replayId?: RequestId): boolean {
     const parsed = JSONRPCMessageSchema.safeParse(raw);
@@ -199,12 +243,12 @@ export class UpstreamHttpTransport implements Transport {
     return isResponse;
   }
 
-  async #readAll(body: Dispatcher.ResponseData['body']): Promise<string> {
+  async #readAll(body: Dispatcher.ResponseData['body'], maxBytes = this.#maxBodyBytes): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > this.#maxBodyBytes) {
+      if (size > maxBytes) {
         drop(body);
         throw new Error('upstream response body too large');
       }

@@ -41,8 +41,15 @@ export interface StateBinding {
 export interface RequestStateClaims extends StateBinding {
   /** Format version. */
   readonly v: 1;
-  /** The approval this state stands for. */
+  /** The approval this state stands for; `''` for a continuation that needed none. */
   readonly approvalId: string;
+  /**
+   * Null: the call waits for an approval. A string: the call reached its upstream,
+   * which asked the client for input; this is the upstream's own `requestState`
+   * (`''` when it sent none), handed back to it byte-exact on the retry, never to
+   * another agent, user or call.
+   */
+  readonly upstream: string | null;
   /** 16 random bytes, base64url (22 characters); accepted once. */
   readonly nonce: string;
   /** Expiry, epoch ms. */
@@ -99,7 +106,7 @@ const NONCE_SLACK_MS = 1000;
 const DEFAULT_MAX_LENGTH = 4096;
 const MIN_SECRET_BYTES = 32;
 const MAX_KID_LENGTH = 128;
-const CLAIM_KEYS = ['agent', 'approvalId', 'argsDigest', 'exp', 'nonce', 'tool', 'user', 'v'] as const;
+const CLAIM_KEYS = ['agent', 'approvalId', 'argsDigest', 'exp', 'nonce', 'tool', 'upstream', 'user', 'v'] as const;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const NONCE_FORMAT = /^[A-Za-z0-9_-]{22}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -144,9 +151,10 @@ export class RequestStateSealer {
    * @throws RangeError when the sealed state would exceed `maxLength`.
    * Rejects with whatever `keys()` rejects with.
    */
-  async seal(binding: StateBinding, approvalId: string): Promise<string> {
+  async seal(binding: StateBinding, approvalId: string, upstream: string | null = null): Promise<string> {
     assertBinding(binding, 'seal');
-    if (typeof approvalId !== 'string' || approvalId.length === 0) throw new TypeError('seal: approvalId must be a non-empty string');
+    if (typeof approvalId !== 'string' || (approvalId.length === 0 && upstream === null)) throw new TypeError('seal: approvalId must be a non-empty string (or empty with an upstream state)');
+    if (upstream !== null && typeof upstream !== 'string') throw new TypeError('seal: upstream must be a string or null');
     const ring = checkRing(await this.#keys());
     const current = ring[0] as RequestStateKey;
     const claims: RequestStateClaims = {
@@ -156,6 +164,7 @@ export class RequestStateSealer {
       tool: binding.tool,
       argsDigest: binding.argsDigest,
       approvalId,
+      upstream,
       nonce: randomToken(16),
       exp: this.#now() + this.#ttlMs,
     };
@@ -288,7 +297,8 @@ function parseClaims(plaintext: Uint8Array): RequestStateClaims | undefined {
   if (c.user !== null && typeof c.user !== 'string') return undefined;
   if (typeof c.tool !== 'string' || c.tool.length === 0) return undefined;
   if (typeof c.argsDigest !== 'string' || !SHA256_HEX.test(c.argsDigest)) return undefined;
-  if (typeof c.approvalId !== 'string' || c.approvalId.length === 0) return undefined;
+  if (c.upstream !== null && typeof c.upstream !== 'string') return undefined;
+  if (typeof c.approvalId !== 'string' || (c.approvalId.length === 0 && c.upstream === null)) return undefined;
   if (typeof c.nonce !== 'string' || !NONCE_FORMAT.test(c.nonce)) return undefined;
   if (!isPositiveInt(c.exp)) return undefined;
   return {
@@ -298,6 +308,7 @@ function parseClaims(plaintext: Uint8Array): RequestStateClaims | undefined {
     tool: c.tool,
     argsDigest: c.argsDigest,
     approvalId: c.approvalId,
+    upstream: c.upstream,
     nonce: c.nonce,
     exp: c.exp,
   };

@@ -29,6 +29,7 @@ import {
   CompleteRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
+  GetPromptResultSchema,
   isJSONRPCErrorResponse,
   isJSONRPCNotification,
   isJSONRPCRequest,
@@ -39,6 +40,7 @@ import {
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
+  ReadResourceResultSchema,
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
@@ -49,6 +51,7 @@ import {
   type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import { canonicalJson } from '../audit/canonical.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditEvent } from '../audit/types.ts';
@@ -63,7 +66,7 @@ import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type Upstrea
 import { UpstreamConnection } from './upstream.ts';
 import { ArgumentValidator } from './validate.ts';
 import { redactionForms } from '../redact/values.ts';
-import { NO_VALUES, setOfForms } from '../redact/engine.ts';
+import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
 import { ABILITIES_UPSTREAM, abilityTools } from '../abilities/catalogue.ts';
@@ -71,12 +74,15 @@ import type { AbilityRunner } from '../abilities/runner.ts';
 import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
+import type { UserOAuth } from '../oauth/index.ts';
 import type { UserIdentity } from '../door/user.ts';
 import { refusalOf } from '../door/refusal.ts';
-import { MODERN_RPC, paramHeaderDeclarations, paramHeaderMismatch, REQUEST_STATE_META_KEY } from './revision/wire.ts';
+import { CLIENT_CAPS_META_KEY, INPUT_RESPONSES_META_KEY, MODERN_RPC, paramHeaderDeclarations, paramHeaderMismatch, REQUEST_STATE_META_KEY } from './revision/wire.ts';
+import { CLIENT_CAPABILITIES_META_KEY, INPUT_REQUIRED_META_KEY } from './revision/upstream.ts';
 import {
   decide,
   deferApproval,
+  STATE_TEXT,
   guardPaths,
   holdForApproval,
   isInputRequired,
@@ -92,6 +98,7 @@ import {
   TOO_LARGE,
   validateArguments,
   type AbilityDeps,
+  type ApprovalStateBinding,
   type DecideDeps,
   type DeferDeps,
   type HoldDeps,
@@ -127,6 +134,8 @@ export interface GatewayDeps {
   readonly signer?: OutboundSigner;
   /** Runs ability calls (with the vault). Without it ability calls fail closed. */
   readonly abilities?: AbilityRunner;
+  /** Each end user's OAuth tokens for upstreams with `oauth` (config `oauth.providers`); without it those upstreams fail closed. */
+  readonly userOAuth?: UserOAuth;
   /** Seals and opens the `requestState` of held calls for stateless (2026-07-28) clients; without it their held calls fail closed. */
   readonly requestStates?: DeferDeps['states'];
 }
@@ -143,6 +152,55 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export const JSONRPC_DENIED = -32003;
 
 const REQUEST_ALLOWED: Decision = allow('mcp.request', 'protocol');
+
+/** What a stateless request is answered with instead of its result ({@link GatewaySession.takeInputRequired}). */
+export type InputRequiredAnswer =
+  | { readonly kind: 'approval'; readonly approvalId: string; readonly requestState: string }
+  | { readonly kind: 'upstream'; readonly inputRequests: Record<string, unknown>; readonly requestState: string };
+
+/** The tool Bastion lists, and answers itself, for a per-user OAuth upstream: its name is reserved there. */
+export const CONNECT_TOOL = 'connect_account';
+
+/** The connect tool of a provider, as listed while the end user has not connected. */
+function connectTool(provider: string): Tool {
+  return {
+    name: CONNECT_TOOL,
+    description: `Connect the user's ${provider} account. Returns a link the user must open; the other tools of this server appear once connected.`,
+    inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+  };
+}
+
+/** An upstream's `input_required` result, as the 1.x client must accept it beside the method's own result. */
+const INPUT_REQUIRED_RESULT = z.looseObject({ resultType: z.literal('input_required'), inputRequests: z.record(z.string(), z.unknown()).optional(), requestState: z.string().optional() });
+
+/** Longest upstream `requestState` Bastion carries inside its own, in characters. */
+const MAX_UPSTREAM_STATE_CHARS = 16 * 1024;
+
+/**
+ * The params of a stateless client's call as sent upstream: the client's own
+ * capabilities (so the upstream asks only for input the client can give), the
+ * pass-through marker, and on a continuation the client's input responses and
+ * the upstream's state from Bastion's sealed one.
+ */
+function upstreamParams(call: ReleasedCall, modern: { readonly meta: Record<string, unknown> | undefined; readonly continuation: string | null }): Record<string, unknown> & { name: string } {
+  return { name: call.entry.original, arguments: call.callArgs, ...passThroughParams(modern) };
+}
+
+/** The pass-through part of {@link upstreamParams}: marker and capabilities in `_meta`, the client's input responses, the upstream's state. */
+function passThroughParams(modern: { readonly meta: Record<string, unknown> | undefined; readonly continuation: string | null }): Record<string, unknown> {
+  const caps = modern.meta?.[CLIENT_CAPS_META_KEY];
+  const responses = modern.meta?.[INPUT_RESPONSES_META_KEY];
+  return {
+    _meta: {
+      [INPUT_REQUIRED_META_KEY]: 'return',
+      [CLIENT_CAPABILITIES_META_KEY]: caps !== null && typeof caps === 'object' && !Array.isArray(caps) ? caps : {},
+    },
+    // The client's answers go to the upstream whenever it gives them (the upstream validates them); the
+    // upstream's own state only from a sealed continuation of this very call.
+    ...(responses !== null && typeof responses === 'object' && !Array.isArray(responses) ? { inputResponses: responses } : {}),
+    ...(modern.continuation !== null && modern.continuation !== '' ? { requestState: modern.continuation } : {}),
+  };
+}
 
 /** SHA-256 hex over the RFC 8785 canonical JSON of tool arguments (`{}` when absent). */
 export function digestArguments(args: unknown): string {
@@ -387,6 +445,22 @@ export class GatewaySession {
       if (this.#deps.signer === undefined) return Promise.reject(new BastionError('ERR_SIGNING', `upstream ${name}: no signer`));
       sign = upstreamRequestSigner(this.#deps.signer, config, { agent: this.agent.name, user: this.user, conversation: this.conversation ?? this.sessionId ?? null });
     }
+    if (config.oauth !== undefined) {
+      // Per-user OAuth: every request carries this session's end user's token, asked for per request (refreshed
+      // before expiry); no user, no token or no OAuth client stops the request (fail closed).
+      const userOAuth = this.#deps.userOAuth;
+      const user = this.user;
+      const provider = config.oauth;
+      if (userOAuth === undefined) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${name}: per-user OAuth needs the vault`));
+      if (user === null) return Promise.reject(new BastionError('ERR_USER_REQUIRED', `upstream ${name}: per-user OAuth needs an end user`));
+      const inner = sign;
+      sign = async (req, message) => {
+        const t = await userOAuth.accessToken({ user, provider });
+        if (!t.ok) throw new BastionError(t.reason === 'oauth.consent_required' ? 'ERR_OAUTH_CONSENT' : 'ERR_UPSTREAM_UNAVAILABLE', `upstream ${name}: ${t.reason}`, { detail: { reason: t.reason } });
+        const signed = inner === undefined ? {} : await inner(req, message);
+        return { ...signed, authorization: `Bearer ${t.token}` };
+      };
+    }
     const p = this.#placeholderEnv(config).then((extraEnv) => UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {
       onListChanged: (kind) => this.#onListChanged(name, kind),
       onResourceUpdated: (uri) => {
@@ -402,7 +476,7 @@ export class GatewaySession {
       onClose: () => {
         if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
       },
-    }, extraEnv, sign));
+    }, extraEnv, sign, { revision: config.revision }));
     this.#upstreams.set(name, p);
     p.catch(() => {
       if (this.#upstreams.get(name) === p) this.#upstreams.delete(name);
@@ -475,9 +549,17 @@ export class GatewaySession {
     if (this.#catalogue) return this.#catalogue;
     const p = (async () => {
       const failures: Record<string, string> = {};
+      const consent: UpstreamListing[] = [];
       await Promise.all(
         [...this.#deps.config.upstreams.values()].map(async (u) => {
           if (this.#listings.has(u.name)) return;
+          if (u.oauth !== undefined && !(await this.#connected(u.oauth))) {
+            // Not connected yet: the upstream cannot be listed without the user's token; its one tool
+            // gives the user the link to connect (and the catalogue is rebuilt on the next request).
+            failures[u.name] = 'ERR_OAUTH_CONSENT';
+            consent.push({ upstream: u.name, prefix: u.prefix, tools: [connectTool(u.oauth)], resources: [], templates: [], prompts: [], servesResources: false });
+            return;
+          }
           try {
             const conn = await this.#upstream(u.name);
             const [tools, resources, templates, prompts] = await Promise.all([
@@ -486,14 +568,16 @@ export class GatewaySession {
               conn.listResourceTemplates(),
               conn.listPrompts(),
             ]);
-            this.#listings.set(u.name, { upstream: u.name, prefix: u.prefix, tools, resources, templates, prompts, servesResources: conn.capabilities?.resources !== undefined });
+            // A per-user OAuth upstream always lists the connect tool (to connect again, or check); its name is reserved there.
+            const listed = u.oauth === undefined ? tools : [...tools.filter((t) => t.name !== CONNECT_TOOL), connectTool(u.oauth)];
+            this.#listings.set(u.name, { upstream: u.name, prefix: u.prefix, tools: listed, resources, templates, prompts, servesResources: conn.capabilities?.resources !== undefined });
           } catch (err) {
             failures[u.name] = toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE').code;
           }
         }),
       );
       const order = [...this.#deps.config.upstreams.keys()];
-      const listings = order.flatMap((n) => (this.#listings.has(n) ? [this.#listings.get(n) as UpstreamListing] : []));
+      const listings = order.flatMap((n) => (this.#listings.has(n) ? [this.#listings.get(n) as UpstreamListing] : consent.filter((c) => c.upstream === n)));
       // Abilities join as one listing without a prefix: no connection, and a name an upstream also offers is a collision.
       const abilities = this.#deps.config.abilities;
       if (abilities.size > 0) {
@@ -567,6 +651,10 @@ export class GatewaySession {
         return this.#refuseRequest(ctx, pv.decision, 'prompt');
       }
       const conn = await this.#upstream(entry.upstream);
+      if (this.stateless) {
+        const binding = { agent: this.agent.name, user: this.user, tool: `prompt:${entry.exposed}`, argsDigest: ctx.argsDigest };
+        return this.#passThrough('prompts/get', conn, { name: entry.original, ...(req.params.arguments === undefined ? {} : { arguments: req.params.arguments }) }, req.params._meta, binding, ctx, extra);
+      }
       const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
       return this.#sanitizeOrThrow(result, ctx);
     });
@@ -580,6 +668,10 @@ export class GatewaySession {
     });
     s.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
       const { ctx, conn } = await this.#routeResource(req.params.uri, extra);
+      if (this.stateless) {
+        const binding = { agent: this.agent.name, user: this.user, tool: `resource:${req.params.uri}`, argsDigest: digestArguments({ uri: req.params.uri }) };
+        return this.#passThrough('resources/read', conn, { uri: req.params.uri }, req.params._meta, binding, ctx, extra);
+      }
       const result = await conn.request('resources/read', (o) => conn.client.readResource(req.params, o), extra.signal);
       return this.#sanitizeOrThrow(result, ctx);
     });
@@ -729,37 +821,187 @@ export class GatewaySession {
     if (isRefused(decided)) return renderRefusal(call, decided);
     // Stateless clients mirror some arguments in Mcp-Param-* headers: checked once the tool is known and
     // visible (an invisible tool is refused above exactly like an unknown one), before anything else runs.
-    if (this.stateless) this.#checkParamHeaders(decided.entry.item.inputSchema, call, extra);
+    let state: { readonly approvalId: string; readonly upstream: string | null } | undefined;
+    if (this.stateless) {
+      this.#checkParamHeaders(decided.entry.item.inputSchema, call, extra);
+      state = await this.#openState(params._meta?.[REQUEST_STATE_META_KEY], { agent: call.agent.name, user: call.user, tool: call.name, argsDigest: call.argsDigest }, call.record);
+    }
     const valid = validateArguments(decided, st.validate);
     if (isRefused(valid)) return renderRefusal(call, valid);
     const guarded = await guardPaths(valid, st.paths);
     if (isRefused(guarded)) return renderRefusal(call, guarded);
     const noted = noteArguments(guarded, st.recordArguments);
-    const held = this.stateless ? await deferApproval(noted, this.#deferDeps(), params._meta?.[REQUEST_STATE_META_KEY]) : await holdForApproval(noted, st.hold);
+    let held: Awaited<ReturnType<typeof deferApproval>>;
+    if (!this.stateless) held = await holdForApproval(noted, st.hold);
+    else if (state?.upstream != null) {
+      // A continuation: the call already passed its approval (if it needed one) when it first reached
+      // the upstream; policy was decided again above, and the state is bound to this very call.
+      held = noted.decision.effect === 'approve' ? { ...noted, decision: { effect: 'approve', reason: 'approval.continued', rule: noted.decision.rule } } : noted;
+      call.record.decision = held.decision;
+      call.record.detail.continuation = true;
+    } else held = await deferApproval(noted, this.#deferDeps(), state?.approvalId);
     if (isInputRequired(held)) {
       call.record.outcome = 'held';
       // The stateless door (src/server/http.ts) takes this and answers the wire's input_required result instead.
-      this.#inputRequired.set(extra.requestId, held.inputRequired);
+      this.#inputRequired.set(extra.requestId, { kind: 'approval', ...held.inputRequired });
       return { content: [] };
     }
     if (isRefused(held)) return renderRefusal(call, held);
     const released = await releasePasted(held, st.release);
     if (isRefused(released)) return renderRefusal(call, released);
     if (released.isAbility) return runAbility(released, st.ability);
-    return this.#forwardCall(released, params._meta?.progressToken, extra);
+    const oauthProvider = released.upstream?.oauth;
+    if (oauthProvider !== undefined && released.entry.original === CONNECT_TOOL) return this.#connectAccount(released, oauthProvider, params._meta, extra);
+    const approvalId = typeof call.record.detail.approvalId === 'string' ? call.record.detail.approvalId : (state?.approvalId ?? '');
+    const modern = this.stateless ? { meta: params._meta, continuation: state?.upstream ?? null, approvalId } : undefined;
+    return this.#forwardCall(released, params._meta?.progressToken, extra, modern);
   }
 
-  /** Held calls of stateless clients, by request id, until the door takes them ({@link takeInputRequired}). */
-  readonly #inputRequired = new Map<RequestId, { readonly approvalId: string; readonly requestState: string }>();
+  /** Input the client must give before a stateless call goes on, by request id, until the door takes it ({@link takeInputRequired}). */
+  readonly #inputRequired = new Map<RequestId, InputRequiredAnswer>();
 
   /**
-   * The held call's approval id and sealed state when the answer to request `id`
-   * (the id the session saw) is `input_required`; removed as it is read.
+   * What the answer to request `id` (the id the session saw) is instead of its
+   * result, when it is `input_required`: a held call's approval, or the
+   * upstream's own input requests; removed as it is read.
    */
-  takeInputRequired(id: RequestId): { readonly approvalId: string; readonly requestState: string } | undefined {
+  takeInputRequired(id: RequestId): InputRequiredAnswer | undefined {
     const v = this.#inputRequired.get(id);
     this.#inputRequired.delete(id);
     return v;
+  }
+
+  /**
+   * Opens the `requestState` a stateless client sent back (sealed by Bastion,
+   * bound to this agent, end user, tool and arguments, single use), or
+   * undefined when it sent none.
+   * @throws McpError -32602 with the refusal's code: a forged, replayed, expired or
+   *   re-bound state is an invalid request, recorded with its reason.
+   */
+  async #openState(raw: unknown, binding: ApprovalStateBinding, record: RequestAudit): Promise<{ approvalId: string; upstream: string | null } | undefined> {
+    if (raw === undefined) return undefined;
+    const states = this.#deferDeps().states;
+    const opened = await states.open(raw, binding);
+    if (opened.ok) return opened.claims;
+    const reason = opened.reason in STATE_TEXT ? opened.reason : 'state.malformed';
+    const d = deny(reason, 'requestState');
+    record.decision = d;
+    record.detail.requestState = reason;
+    const r = refusalOf(d, 'tool');
+    throw new McpError(r.rpc, `${STATE_TEXT[reason] ?? 'requestState refused'} (${r.code})`);
+  }
+
+  /**
+   * The upstream asked the stateless client for input (MCP 2026-07-28 multi
+   * round-trip): its input requests are screened like any result and passed on;
+   * its own `requestState` is sealed inside Bastion's, bound to this agent, end
+   * user, tool and arguments and single use, so it goes back to the upstream
+   * only with this very call.
+   */
+  async #upstreamInputRequired(call: ReleasedCall, result: Record<string, unknown>, approvalId: string, known: RedactionSet, extra: Extra): Promise<CallToolResult> {
+    const { requestState, ...rest } = result;
+    const screened = screenResult({ inputRequests: rest.inputRequests }, call.record, this.#deps.config.output, known);
+    if (screened === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', call.ref);
+    const upstream = typeof requestState === 'string' ? requestState : '';
+    if (upstream.length > MAX_UPSTREAM_STATE_CHARS) {
+      call.record.detail.code = 'ERR_UPSTREAM_PROTOCOL';
+      call.record.outcome = 'error';
+      return toolError('ERR_UPSTREAM_PROTOCOL', 'The tool answered with a state too large to carry', call.ref);
+    }
+    let sealed: string;
+    try {
+      sealed = await this.#deferDeps().states.seal({ agent: call.agent.name, user: call.user, tool: call.name, argsDigest: call.argsDigest }, approvalId, upstream);
+    } catch {
+      return renderRefusal(call, { refused: refusalOf(deny('state.store_error', 'requestState'), 'tool'), text: STATE_TEXT['state.store_error'] as string });
+    }
+    call.record.outcome = 'held';
+    call.record.detail.inputRequired = 'upstream';
+    const inputRequests = (screened as { inputRequests?: unknown }).inputRequests;
+    this.#inputRequired.set(extra.requestId, { kind: 'upstream', inputRequests: inputRequests !== null && typeof inputRequests === 'object' ? (inputRequests as Record<string, unknown>) : {}, requestState: sealed });
+    return { content: [] };
+  }
+
+  /**
+   * prompts/get and resources/read for a stateless client, which may be asked
+   * for input by the upstream (MCP 2026-07-28 multi round-trip; approvals do
+   * not apply to them): the client's capabilities and input responses go
+   * upstream, an `input_required` comes back with the upstream's state sealed in
+   * Bastion's (bound to agent, end user, prompt or resource and arguments).
+   * @throws McpError for a refused state (-32602) and the upstream's protocol errors.
+   */
+  async #passThrough(
+    method: 'prompts/get' | 'resources/read',
+    conn: UpstreamConnection,
+    params: Record<string, unknown>,
+    meta: Record<string, unknown> | undefined,
+    binding: ApprovalStateBinding,
+    ctx: RequestAudit,
+    extra: Extra,
+  ): Promise<Record<string, unknown>> {
+    const state = await this.#openState(meta?.[REQUEST_STATE_META_KEY], binding, ctx);
+    const wire = { ...params, ...passThroughParams({ meta, continuation: state?.upstream ?? null }) };
+    const schema = z.union([INPUT_REQUIRED_RESULT, method === 'prompts/get' ? GetPromptResultSchema : ReadResourceResultSchema]);
+    const result = (await conn.request(method, (o) => conn.client.request({ method, params: wire } as never, schema, o), extra.signal)) as Record<string, unknown>;
+    if (result.resultType !== 'input_required') return this.#sanitizeOrThrow(result, ctx);
+    const { requestState, inputRequests } = result;
+    const screened = this.#sanitizeOrThrow({ inputRequests }, ctx);
+    const upstream = typeof requestState === 'string' ? requestState : '';
+    if (upstream.length > MAX_UPSTREAM_STATE_CHARS) throw new McpError(ErrorCode.InternalError, 'upstream state too large (ERR_UPSTREAM_PROTOCOL)');
+    const sealed = await this.#deferDeps().states.seal(binding, '', upstream);
+    ctx.outcome = 'held';
+    ctx.detail.inputRequired = 'upstream';
+    const asked = (screened as { inputRequests?: unknown }).inputRequests;
+    this.#inputRequired.set(extra.requestId, { kind: 'upstream', inputRequests: asked !== null && typeof asked === 'object' ? (asked as Record<string, unknown>) : {}, requestState: sealed });
+    return {};
+  }
+
+  /** True when this session's end user has a usable token at `provider` (refreshing it if due). */
+  async #connected(provider: string): Promise<boolean> {
+    if (this.user === null || this.#deps.userOAuth === undefined) return false;
+    const t = await this.#deps.userOAuth.accessToken({ user: this.user, provider });
+    return t.ok;
+  }
+
+  /**
+   * The reserved tool `connect_account` of a per-user OAuth upstream: a link for
+   * the end user to connect their account at the provider (authorization code
+   * with PKCE; completed at Bastion's `/oauth/callback`). A 2026-07-28 client that
+   * declared URL elicitation gets it as an `input_required` URL elicitation; a
+   * 2025 client that declared it is asked with `elicitation/create`; any other
+   * client gets the link in the result, for the agent to show the user. Once the
+   * account is connected, the call answers so and the upstream's tools appear.
+   */
+  async #connectAccount(call: ReleasedCall, provider: string, meta: Record<string, unknown> | undefined, extra: Extra): Promise<CallToolResult> {
+    const record = call.record;
+    const userOAuth = this.#deps.userOAuth;
+    if (this.user === null) return renderRefusal(call, { refused: refusalOf(deny('user.missing', 'oauth'), 'tool'), text: 'Connecting an account needs an end user (Bastion-User or a user token)' });
+    if (userOAuth === undefined) return renderRefusal(call, { refused: refusalOf(deny('vault.unavailable', 'oauth'), 'tool'), text: 'Per-user accounts are not available on this gateway' });
+    if (await this.#connected(provider)) {
+      record.detail.oauth = 'connected';
+      this.#catalogue = undefined;
+      this.#visibleTools = undefined;
+      void this.server.sendToolListChanged().catch(() => undefined);
+      return { content: [{ type: 'text', text: `Your ${provider} account is connected: the ${call.entry.upstream} tools act as you now. List the tools again to see them.` }] };
+    }
+    const started = await userOAuth.startAuthorization({ provider, user: this.user, agent: this.agent.name });
+    if (!started.ok) return renderRefusal(call, { refused: refusalOf(deny(started.reason, `oauth.providers.${provider}`), 'tool'), text: `Bastion could not start the sign-in at ${provider}` });
+    record.outcome = 'held';
+    record.detail.oauth = 'consent_link';
+    const url = started.url.href;
+    const message = `Open this link to connect your ${provider} account; then call ${call.entry.exposed} again.`;
+    const caps = this.stateless ? (meta?.[CLIENT_CAPS_META_KEY] as { elicitation?: Record<string, unknown> } | undefined) : this.server.getClientCapabilities();
+    const urlMode = caps?.elicitation !== undefined && caps.elicitation !== null && typeof caps.elicitation === 'object' && Object.hasOwn(caps.elicitation, 'url');
+    if (this.stateless && urlMode) {
+      const sealed = await this.#deferDeps().states.seal({ agent: call.agent.name, user: call.user, tool: call.name, argsDigest: call.argsDigest }, '', '').catch(() => undefined);
+      if (sealed !== undefined) {
+        this.#inputRequired.set(extra.requestId, { kind: 'upstream', inputRequests: { 'bastion/connect': { method: 'elicitation/create', params: { mode: 'url', message, url } } }, requestState: sealed });
+        return { content: [] };
+      }
+    }
+    if (!this.stateless && urlMode) {
+      await this.server.elicitInput({ mode: 'url', message, url, elicitationId: started.state } as never, { signal: extra.signal }).catch(() => undefined);
+    }
+    return { content: [{ type: 'text', text: `${message}\n${url}` }], _meta: { 'bastion/consentUrl': url } };
   }
 
   /** The approval stage's dependencies for stateless clients; without a sealer, every held call is refused (fail closed). */
@@ -843,7 +1085,12 @@ export class GatewaySession {
    * upstream's JSON-RPC error passes as its code only; anything else is a fixed
    * tool error (ERR_UPSTREAM_UNAVAILABLE / ERR_UPSTREAM_TIMEOUT / ERR_SIGNING).
    */
-  async #forwardCall(call: ReleasedCall, progressToken: string | number | undefined, extra: Extra): Promise<CallToolResult> {
+  async #forwardCall(
+    call: ReleasedCall,
+    progressToken: string | number | undefined,
+    extra: Extra,
+    modern?: { readonly meta: Record<string, unknown> | undefined; readonly continuation: string | null; readonly approvalId: string },
+  ): Promise<CallToolResult> {
     const record = call.record;
     const name = call.entry.upstream;
     let ids = this.#inflight.get(name);
@@ -851,10 +1098,13 @@ export class GatewaySession {
     ids.add(extra.requestId);
     try {
       const conn = await this.#upstream(name);
+      // A stateless client answers an upstream's input requests itself: the upstream's input_required comes
+      // back to it (src/mcp/revision/upstream.ts passes it through), with the client's own capabilities.
+      const params = modern === undefined ? { name: call.entry.original, arguments: call.callArgs } : upstreamParams(call, modern);
       const send = () => conn.request(
         'tools/call',
         (o) =>
-          conn.client.callTool({ name: call.entry.original, arguments: call.callArgs }, CallToolResultSchema, {
+          conn.client.callTool(params, CallToolResultSchema, {
             ...o,
             ...(progressToken === undefined
               ? {}
@@ -875,17 +1125,32 @@ export class GatewaySession {
         : await send();
       // The swapped values: every form, in every string, and split across fields (src/redact/).
       const known = call.swapped.length > 0 ? setOfForms(redactionForms(call.swapped)) : NO_VALUES;
+      if (modern !== undefined && (result as { resultType?: unknown }).resultType === 'input_required') {
+        return await this.#upstreamInputRequired(call, result as Record<string, unknown>, modern.approvalId, known, extra);
+      }
       return screenToolResult(call, result, this.#deps.config.output, known);
     } catch (err) {
       if (err instanceof McpError) {
-        // The upstream refused with a JSON-RPC error: pass its code, not its text.
+        // The upstream refused with a JSON-RPC error: pass its code, not its text; a missing client
+        // capability (-32021) keeps the capabilities it names, which the client needs to act on it.
         record.detail.upstreamError = err.code;
         record.outcome = 'error';
+        const required = (err.data as { requiredCapabilities?: unknown } | undefined)?.requiredCapabilities;
+        if (err.code === MODERN_RPC.MISSING_CAPABILITY && required !== null && typeof required === 'object' && !Array.isArray(required)) {
+          throw new McpError(err.code, 'missing required client capability', { requiredCapabilities: required });
+        }
         throw new McpError(err.code, 'upstream error');
       }
       const e = toBastionError(err, 'ERR_UPSTREAM_UNAVAILABLE');
       record.detail.code = e.code;
       record.outcome = e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'error';
+      if (e.code === 'ERR_OAUTH_CONSENT') {
+        // The user's token is gone (revoked, refresh refused): list the connect tool again.
+        this.#listings.delete(name);
+        this.#catalogue = undefined;
+        this.#visibleTools = undefined;
+        return toolError(e.code, `The user's account must be connected again: call ${call.entry.upstream}__${CONNECT_TOOL}`, call.ref);
+      }
       return toolError(e.code, e.code === 'ERR_UPSTREAM_TIMEOUT' ? 'The tool did not answer in time' : 'The tool is unavailable', call.ref);
     } finally {
       ids.delete(extra.requestId);

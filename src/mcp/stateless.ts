@@ -17,7 +17,7 @@
  * restored on the way out, so two clients that reuse the same id never see
  * each other's answers.
  */
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isJSONRPCErrorResponse, isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type JSONRPCNotification, type JSONRPCRequest, type MessageExtraInfo, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewaySession } from './session.ts';
 
@@ -43,7 +43,8 @@ export interface LocalAnswer {
  * {@link LocalTransport.request}, the session's response comes back as the
  * promise's value. Server-to-client requests (sampling, elicitation) cannot be
  * answered by a stateless client on this path and are refused at once;
- * server notifications have no stream to go to and are dropped.
+ * a server notification goes to the stream of the request it relates to
+ * (progress), and is dropped when it relates to none.
  */
 export class LocalTransport implements Transport {
   onmessage?: Transport['onmessage'];
@@ -51,12 +52,18 @@ export class LocalTransport implements Transport {
   onerror?: (error: Error) => void;
   sessionId?: string;
   readonly #waiting = new Map<number, (message: StatelessAnswer) => void>();
+  readonly #listeners = new Map<number, (notification: JSONRPCNotification) => void>();
   #next = 0;
   #closed = false;
 
   async start(): Promise<void> {}
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (!('id' in message) && 'method' in message) {
+      const related = options?.relatedRequestId;
+      if (typeof related === 'number') this.#listeners.get(related)?.(message as JSONRPCNotification);
+      return;
+    }
     if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && typeof message.id === 'number') {
       const resolve = this.#waiting.get(message.id);
       if (resolve) {
@@ -90,17 +97,20 @@ export class LocalTransport implements Transport {
    * restored. Aborting `signal` (the HTTP client went away) sends
    * `notifications/cancelled` to the session, which stops the handler and audits the request.
    */
-  request(message: JSONRPCRequest, extra: MessageExtraInfo, signal?: AbortSignal): Promise<LocalAnswer> {
+  request(message: JSONRPCRequest, extra: MessageExtraInfo, signal?: AbortSignal, onNotification?: (n: JSONRPCNotification) => void): Promise<LocalAnswer> {
     const id = ++this.#next;
     if (this.#closed) return Promise.resolve({ message: undefined, localId: id });
     const original: RequestId = message.id;
+    if (onNotification) this.#listeners.set(id, onNotification);
     return new Promise<LocalAnswer>((resolve) => {
       const onAbort = (): void => {
+        this.#listeners.delete(id);
         if (!this.#waiting.delete(id)) return;
         this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'client disconnected' } });
         resolve({ message: undefined, localId: id });
       };
       this.#waiting.set(id, (answer) => {
+        this.#listeners.delete(id);
         signal?.removeEventListener('abort', onAbort);
         resolve({ message: answer === undefined ? undefined : ({ ...answer, id: original } as JSONRPCMessage), localId: id });
       });

@@ -33,6 +33,17 @@ import {
 import type { ResolvedUpstream } from '../config/types.ts';
 import { BastionError } from '../errors.ts';
 import { UpstreamHttpTransport, type UpstreamRequestSigner } from './http-upstream-transport.ts';
+import { RevisionAdapter, revisionFailureOf, type UpstreamRevision } from './revision/upstream.ts';
+
+/** Options of {@link UpstreamConnection.connect} beyond the config. */
+export interface UpstreamConnectOptions {
+  /**
+   * MCP revision spoken to the upstream: `auto` (default) probes with
+   * `server/discover` and falls back to 2025-11-25; a pinned revision fails
+   * closed when the upstream does not speak it (src/mcp/revision/upstream.ts).
+   */
+  readonly revision?: UpstreamRevision;
+}
 
 /** What the owning session does with traffic that flows from the upstream toward the client. */
 export interface UpstreamEvents {
@@ -62,9 +73,11 @@ export class UpstreamConnection {
   /**
    * Starts (stdio) or connects to (HTTP) the upstream and completes the MCP
    * initialize handshake within `connectTimeoutMs`. `sign`, for an HTTP upstream,
-   * signs every request it is sent (from the handshake on).
+   * signs every request it is sent (from the handshake on). `opts.revision`
+   * picks the MCP revision (default `auto`).
    * @throws BastionError `ERR_UPSTREAM_UNAVAILABLE` when it cannot be started or reached,
-   *   `ERR_UPSTREAM_TIMEOUT` when the handshake takes too long.
+   *   `ERR_UPSTREAM_TIMEOUT` when the handshake takes too long, `ERR_UPSTREAM_PROTOCOL`
+   *   when it does not speak a pinned revision.
    */
   static async connect(
     config: ResolvedUpstream,
@@ -72,6 +85,7 @@ export class UpstreamConnection {
     events: UpstreamEvents,
     extraEnv: Readonly<Record<string, string>> = {},
     sign?: UpstreamRequestSigner,
+    opts: UpstreamConnectOptions = {},
   ): Promise<UpstreamConnection> {
     // Roots are deliberately not offered: an upstream's reach is set by config, not by the client.
     const capabilities: ClientCapabilities = {};
@@ -102,12 +116,14 @@ export class UpstreamConnection {
       // pending requests then fail by timeout. Nothing to forward.
     };
 
-    let transport: Transport;
+    let inner: Transport;
+    // The HTTP transport asks the adapter for per-message headers; the adapter wraps it.
+    let adapter: RevisionAdapter | undefined;
     if (config.kind === 'stdio') {
       const env: Record<string, string> = { ...getDefaultEnvironment() };
       for (const [k, v] of Object.entries(config.env)) env[k] = v.reveal();
       Object.assign(env, extraEnv);
-      transport = new StdioClientTransport({
+      inner = new StdioClientTransport({
         command: config.command ?? '',
         args: [...config.args],
         cwd: config.cwd,
@@ -117,8 +133,10 @@ export class UpstreamConnection {
     } else {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(config.headers)) headers[k] = v.reveal();
-      transport = new UpstreamHttpTransport(config.url as URL, { headers, ...(sign ? { sign } : {}) });
+      inner = new UpstreamHttpTransport(config.url as URL, { headers, ...(sign ? { sign } : {}), messageHeaders: (m) => adapter?.headersFor(m) });
     }
+    adapter = new RevisionAdapter(inner, { revision: opts.revision ?? 'auto', probeTimeoutMs: Math.max(1, Math.floor(config.connectTimeoutMs / 2)) });
+    const transport: Transport = adapter;
     try {
       await client.connect(transport, { timeout: config.connectTimeoutMs });
     } catch (err) {
@@ -205,13 +223,17 @@ export class UpstreamConnection {
 export function upstreamError(upstream: string, err: unknown, what: string): BastionError {
   if (err instanceof BastionError) return err;
   const detail = { upstream, operation: what };
+  const revision = revisionFailureOf(err);
+  if (revision !== undefined) {
+    return new BastionError(revision.code, `upstream ${upstream}: ${what}: ${revision.message}`, { cause: err, detail: { ...detail, reason: revision.reason } });
+  }
   if (err instanceof McpError) {
     if (err.code === ErrorCode.RequestTimeout) return new BastionError('ERR_UPSTREAM_TIMEOUT', `upstream ${upstream}: ${what} timed out`, { cause: err, detail });
     if (err.code === ErrorCode.ConnectionClosed) return new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${upstream}: connection closed`, { cause: err, detail });
   }
   if (err instanceof Error && err.name === 'AbortError') return new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${upstream}: ${what} aborted`, { cause: err, detail });
   // Zod validation failures of upstream results, JSON parse errors: the upstream spoke garbage.
-  if (err instanceof Error && (err.name === 'ZodError' || err instanceof SyntaxError)) {
+  if (err instanceof Error && (err.name === 'ZodError' || err.name === '$ZodError' || err instanceof SyntaxError)) {
     return new BastionError('ERR_UPSTREAM_PROTOCOL', `upstream ${upstream}: invalid ${what} response`, { cause: err, detail });
   }
   return new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${upstream}: ${what} failed`, { cause: err, detail });

@@ -6,6 +6,8 @@ export { UserOAuth, type OAuthEvent, type UserOAuthOptions } from './user-oauth.
 export { discoverFromChallenge, type ChallengeDiscoveryOptions } from './discover.ts';
 export { MemoryPendingAuthorizationStore, MemoryUserTokenStore, type MemoryPendingStoreOptions } from './memory-stores.ts';
 export { tokenSetAad } from './token-set.ts';
+export { aeadTokenSealer } from './sealer.ts';
+export { pendingAuthorizationsOn, userTokensOn, pendingVerifierAad, type OAuthStore, type StoredPendingAuthorization, type UserTokenSetInfo } from './store.ts';
 export {
   OAUTH_REASONS,
   type AccessTokenResult,

@@ -31,6 +31,8 @@ import { KeyIndex } from '../door/authenticate.ts';
 import { UserVerifier, type UserIdentity } from '../door/user.ts';
 import { RequestStateSealer } from '../mcp/request-state.ts';
 import { AccessTokenVerifier } from '../door/oauth-resource.ts';
+import { aeadTokenSealer, pendingAuthorizationsOn, UserOAuth, userTokensOn, type OAuthEvent, type OAuthProviderConfig } from '../oauth/index.ts';
+import { deny as denyDecision, allow as allowDecision } from '../decision.ts';
 import { openNonceStore, type NonceStore } from '../store/nonces.ts';
 import { DEFAULTS } from '../defaults.ts';
 
@@ -183,11 +185,13 @@ export class Gateway {
           { redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs },
         ),
       );
+      const userOAuth = vault && config.oauth.redirectUri !== undefined && config.oauth.providers.size > 0 ? openUserOAuth(config, store, vault, auditOAuthEvents(audit)) : undefined;
       const requestStates = new RequestStateSealer({ keys: () => identity.derivationSecrets(), nonces, ttlMs: config.approvals.timeoutMs });
       const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
         config,
         requestStates,
         nonces,
+        ...(userOAuth ? { userOAuth } : {}),
         signer,
         policy,
         paths,
@@ -264,5 +268,62 @@ function lazyNonceStore(open: () => Promise<NonceStore>): NonceStore {
       closed = true;
       if (opening) await (await opening.catch(() => undefined))?.close();
     },
+  };
+}
+
+/** Pending authorizations kept at once (each a few hundred bytes; a flood is refused with `oauth.pending_limit`). */
+const MAX_PENDING_AUTHORIZATIONS = 10_000;
+
+/**
+ * Bastion as each end user's OAuth client (config `oauth.providers`): tokens and
+ * pending authorizations in the store, sealed under a key the vault derives for
+ * them alone. `onEvent` receives every sign-in, refresh and revocation (values never).
+ * @throws BastionError `ERR_CONFIG_INVALID` for a provider the OAuth client refuses (the field named).
+ */
+export function openUserOAuth(config: ResolvedConfig, store: Store, vault: Vault, onEvent?: (e: OAuthEvent) => void): UserOAuth {
+  const sealer = aeadTokenSealer(vault.derivedKey('oauth/tokens'));
+  const redirectUri = config.oauth.redirectUri as string;
+  const providers: OAuthProviderConfig[] = [...config.oauth.providers.values()].map((p) => ({
+    name: p.name,
+    issuer: p.issuer,
+    clientId: p.clientId,
+    ...(p.clientSecret !== undefined ? { clientSecret: p.clientSecret } : {}),
+    clientAuth: p.clientAuth,
+    scopes: p.scopes,
+    ...(p.resource !== undefined ? { resource: p.resource } : {}),
+    redirectUri,
+  }));
+  // Config admits plain http only for loopback issuers (tests); the client then must too.
+  const unsafeAllowHttp = providers.some((p) => p.issuer.startsWith('http:'));
+  return new UserOAuth({
+    providers,
+    pending: pendingAuthorizationsOn(store, { maxPending: MAX_PENDING_AUTHORIZATIONS, sealer }),
+    tokens: userTokensOn(store),
+    sealer,
+    ...(onEvent ? { onEvent } : {}),
+    ...(unsafeAllowHttp ? { unsafeAllowHttp } : {}),
+  });
+}
+
+/** Every OAuth event worth a record, appended to the audit chain (door `tool`, method `oauth.<op>`). */
+function auditOAuthEvents(audit: AuditLog): (e: OAuthEvent) => void {
+  return (e: OAuthEvent): void => {
+    // Every upstream request asks for a token: only refusals are worth a record. A callback is recorded by its route.
+    if ((e.op === 'access_token' && e.outcome === 'ok') || e.op === 'complete') return;
+    void audit
+      .append({
+        time: new Date().toISOString(),
+        door: 'tool',
+        agent: null,
+        ...(e.user !== undefined ? { user: e.user } : {}),
+        session: null,
+        method: `oauth.${e.op}`,
+        target: e.provider,
+        decision: e.outcome === 'ok' ? allowDecision(`oauth.${e.op}`, `oauth.providers.${e.provider}`) : denyDecision(e.outcome, `oauth.providers.${e.provider}`),
+        outcome: e.outcome === 'ok' ? 'ok' : 'denied',
+        durationMs: 0,
+        detail: e.cause !== undefined ? { cause: e.cause.slice(0, 64) } : {},
+      })
+      .catch(() => undefined);
   };
 }

@@ -36,6 +36,7 @@ import {
   classify,
   clientCapabilitiesOf,
   discoverResult,
+  MODERN_METHODS,
   MODERN_REVISION,
   MODERN_RPC,
   modernResult,
@@ -110,12 +111,16 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     { max: cfg.maxSessions, idleMs: cfg.sessionIdleMs },
   );
   /** What Bastion itself serves to a 2026-07-28 client (its catalogue is per agent; these are the kinds it can carry). */
-  const MODERN_CAPABILITIES = Object.freeze({ tools: { listChanged: true }, resources: { listChanged: true }, prompts: { listChanged: true }, completions: {} });
+  // No listChanged or subscribe: a stateless client has no stream for them until subscriptions/listen is served.
+  const MODERN_CAPABILITIES = Object.freeze({ tools: {}, resources: {}, prompts: {}, completions: {} });
   const cacheHint = { ttlMs: cfg.cacheTtlMs, cacheScope: 'private' as const };
 
-  /** Sends a JSON-RPC answer of the modern path. */
+  /** Sends a JSON-RPC answer of the modern path: as JSON, or as the last event of an SSE stream already open. */
   const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
-    if (res.headersSent) return void res.end();
+    if (res.headersSent) {
+      if (res.getHeader('content-type') === 'text/event-stream' && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(body)}\n\n`);
+      return void res.end();
+    }
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
@@ -145,6 +150,12 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
    */
   const serveModern = async (req: IncomingMessage, res: ServerResponse, started: number, id: StatelessIdentity, route: ModernRoute): Promise<void> => {
     const message = route.message;
+    if (route.isRequest && !MODERN_METHODS.has(message.method)) {
+      const ctx = newRequestContext('tool', message.method.slice(0, 128), started);
+      ctx.agent = id.agent;
+      await gateway.auditStep.durable(auditEventOf(ctx, deny('mcp.method_unknown', 'revision'), 'denied', { status: 404 }));
+      return sendJson(res, 404, { jsonrpc: '2.0', id: (message as { id: unknown }).id, error: { code: -32601, message: 'Method not found' } });
+    }
     if (route.isRequest && message.method === 'server/discover') {
       const ctx = newRequestContext('tool', 'server/discover', started);
       ctx.agent = id.agent;
@@ -168,19 +179,34 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       if (!res.writableFinished) gone.abort();
     };
     res.once('close', onClose);
-    const { message: answer, localId } = await pooled.transport.request(legacy as never, extra, gone.signal);
+    // Notifications about this request (progress) go out first, on an SSE stream, when the client takes one.
+    const sse = (headerOne(req, 'accept') ?? '').includes('text/event-stream');
+    const onNotification = sse
+      ? (n: unknown): void => {
+          if (!res.headersSent) {
+            res.setHeader('content-type', 'text/event-stream');
+            res.setHeader('cache-control', 'no-cache');
+            res.writeHead(200);
+          }
+          res.write(`event: message\ndata: ${JSON.stringify(n)}\n\n`);
+        }
+      : undefined;
+    const { message: answer, localId } = await pooled.transport.request(legacy as never, extra, gone.signal, onNotification);
     res.off('close', onClose);
     const held = pooled.session.takeInputRequired(localId);
     if (answer === undefined) return void res.end();
     const a = answer as { id: unknown; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
     if (a.error !== undefined) {
-      const status = a.error.code === -32601 ? 404 : a.error.code === MODERN_RPC.HEADER_MISMATCH || a.error.code === -32600 || a.error.code === -32700 ? 400 : 200;
+      const status = modernErrorStatus(a.error.code);
       return sendJson(res, status, { jsonrpc: '2.0', id: a.id, error: a.error });
     }
     const result = a.result ?? {};
-    if (held !== undefined) {
+    if (held?.kind === 'approval') {
       const url = `http://${(req.headers.host ?? '').toLowerCase()}/api/approvals/${encodeURIComponent(held.approvalId)}`;
       return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: approvalInputRequired(held.requestState, held.approvalId, clientCapabilitiesOf(message), url) });
+    }
+    if (held?.kind === 'upstream') {
+      return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: modernResult(message.method, { resultType: 'input_required', inputRequests: held.inputRequests, requestState: held.requestState }, cacheHint) });
     }
     return sendJson(res, 200, { jsonrpc: '2.0', id: a.id, result: modernResult(message.method, result, cacheHint) });
   };
@@ -228,6 +254,39 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     return { ok: true, agent: v.agent, tokenUser: v.user === null ? null : { id: v.user, verified: true } };
   };
 
+  /** Where providers send the user back after sign-in (config `oauth.callbackBase`). */
+  const callbackPath = gateway.config.oauth.redirectUri === undefined ? undefined : new URL(gateway.config.oauth.redirectUri).pathname;
+
+  /**
+   * The OAuth callback (RFC 6749 §4.1.2): completes the pending authorization the
+   * `state` names (single use, PKCE, RFC 9207 issuer check), seals the user's
+   * tokens, and answers a fixed page: nothing from the query is echoed. One audit record.
+   */
+  const oauthCallback = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
+    const ctx = newRequestContext('tool', 'oauth.callback', started);
+    const page = (status: number, text: string): void => {
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'", 'referrer-policy': 'no-referrer' });
+      res.end(`<!doctype html><meta charset="utf-8"><title>Bastion</title><p>${text}</p>`);
+    };
+    const userOAuth = gateway.deps.userOAuth;
+    const redirect = gateway.config.oauth.redirectUri;
+    if (userOAuth === undefined || redirect === undefined) {
+      await gateway.auditStep.durable(auditEventOf(ctx, deny('vault.unavailable', 'oauth'), 'denied', { status: 503 }));
+      return page(503, 'Account connection is not available on this gateway.');
+    }
+    const done = await userOAuth.completeAuthorization(new URL(req.url ?? '/', redirect));
+    if (done.ok) {
+      ctx.agent = done.agent;
+      ctx.user = { id: done.user, verified: false };
+      ctx.target = done.provider;
+      await gateway.auditStep.durable(auditEventOf(ctx, allow('oauth.connected', `oauth.providers.${done.provider}`), 'ok'));
+      return page(200, 'Your account is connected. You can close this page and return to your agent.');
+    }
+    const r = refusal(done.reason, 'http', 'tool');
+    await gateway.auditStep.durable(auditEventOf(ctx, r.decision, 'denied', { status: r.status }));
+    return page(r.status >= 500 ? 502 : 400, `The account was not connected (${r.code}). Ask your agent for a new link.`);
+  };
+
   // Filled once the port is bound: with port 0 the default allowlist must name the real port.
   const allowedHosts = new Set<string>();
   const allowedOrigins = new Set<string>();
@@ -266,6 +325,9 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       // RFC 9728 §3: public, so an MCP client can find where to get a token.
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
       return void res.end(req.method === 'HEAD' ? undefined : metadataDoc);
+    }
+    if (callbackPath !== undefined && url.pathname === callbackPath && req.method === 'GET') {
+      return oauthCallback(req, res, started);
     }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
@@ -494,6 +556,18 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The HTTP status of a JSON-RPC error on the 2026-07-28 path (spec basic/transports):
+ * 404 for an unknown method; 400 for a request the server could not take as sent
+ * (parse, invalid request, header mismatch, missing capability, unsupported
+ * version); 200 otherwise (the error is the request's answer).
+ */
+export function modernErrorStatus(code: number): number {
+  if (code === -32601) return 404;
+  if (code === -32700 || code === -32600 || code === MODERN_RPC.HEADER_MISMATCH || code === MODERN_RPC.MISSING_CAPABILITY || code === MODERN_RPC.UNSUPPORTED_VERSION) return 400;
+  return 200;
 }
 
 /** The Host values accepted when `server.allowedHosts` is not configured: the bound address and the loopback names, with the bound port. */

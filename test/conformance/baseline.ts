@@ -184,3 +184,9 @@ export const fixture2026DirectPass: readonly string[] = [...scored2026, ...pendi
  * single SKIPPED check (nothing to observe without tasks), which the helper counts as a failure.
  */
 export const fixture2026DirectFail: readonly string[] = tasksExtension2026;
+
+/**
+ * Direct passes Bastion deliberately does not pass through (measured 2026-12-06): the upstream asks the
+ * client for its roots, which Bastion never offers upstream (test/conformance/through-bastion-2026.test.ts).
+ */
+export const rootsScenarios2026: readonly string[] = ['input-required-result-basic-list-roots', 'input-required-result-multiple-input-requests'];

@@ -162,6 +162,11 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
     assert.ok((future.body.error?.data?.supported as string[]).includes(V));
     assert.equal(future.body.error?.data?.requested, '2031-01-01');
 
+    const removed = await post({ method: 'ping', params: { _meta: envelope() } });
+    assert.equal(removed.status, 404);
+    assert.equal(removed.body.error?.code, -32601);
+    assert.equal(removed.body.id, nextId - 1, 'the error keeps the request id');
+
     const get = await fetch(gw.url, { headers: { authorization: `Bearer ${TEST_KEY}`, 'mcp-protocol-version': V } });
     assert.equal(get.status, 405);
     assert.equal(get.headers.get('allow'), 'POST');
@@ -177,6 +182,7 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
       'mcp.header_mismatch',
       'mcp.header_mismatch',
       'mcp.unsupported_version',
+      'mcp.method_unknown',
       'http.method',
     ]);
     assert.ok(recs.filter((r) => r.decision.reason === 'mcp.header_mismatch').every((r) => r.detail?.possibleBypass === true));
@@ -208,19 +214,19 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
     const state2 = again.body.result?.requestState as string;
     assert.notEqual(state2, state1);
     const replay = await post(call('bad__echo_any', args, { requestState: state1 }), { user: 'alice' });
-    assert.equal(replay.body.result?.isError, true);
-    assert.match(JSON.stringify(replay.body.result), /ERR_REQUEST_STATE/);
+    assert.equal(replay.body.error?.code, -32602, 'a refused state is an invalid request (JSON-RPC error)');
+    assert.match(replay.body.error?.message ?? '', /ERR_REQUEST_STATE/);
 
     // Re-bound: another user, other arguments, another agent; forged: one character changed.
     const otherUser = await post(call('bad__echo_any', args, { requestState: state2 }), { user: 'mallory' });
-    assert.match(JSON.stringify(otherUser.body.result), /ERR_REQUEST_STATE/);
+    assert.match(otherUser.body.error?.message ?? '', /ERR_REQUEST_STATE/);
     const otherArgs = await post(call('bad__echo_any', { text: 'something else' }, { requestState: state2 }), { user: 'alice' });
-    assert.match(JSON.stringify(otherArgs.body.result), /ERR_REQUEST_STATE/);
+    assert.match(otherArgs.body.error?.message ?? '', /ERR_REQUEST_STATE/);
     const otherAgent = await post(call('bad__echo_any', args, { requestState: state2 }), { user: 'alice', key: OTHER_KEY });
-    assert.match(JSON.stringify(otherAgent.body.result), /ERR_REQUEST_STATE/);
+    assert.match(otherAgent.body.error?.message ?? '', /ERR_REQUEST_STATE/);
     const flipped = state2.slice(0, -3) + (state2.at(-3) === 'A' ? 'B' : 'A') + state2.slice(-2);
     const forged = await post(call('bad__echo_any', args, { requestState: flipped }), { user: 'alice' });
-    assert.match(JSON.stringify(forged.body.result), /ERR_REQUEST_STATE/);
+    assert.match(forged.body.error?.message ?? '', /ERR_REQUEST_STATE/);
 
     // state2 was consumed by the refused attempts above (each opened it): get a fresh one, approve, come back.
     const fresh = await post(call('bad__echo_any', args), { user: 'alice' });
@@ -230,7 +236,7 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
     assert.equal(ran.body.result?.resultType, 'complete');
     assert.equal((ran.body.result?.content as { text: string }[])[0]?.text, 'needs a human');
     const twice = await post(call('bad__echo_any', args, { requestState: state3 }), { user: 'alice' });
-    assert.match(JSON.stringify(twice.body.result), /ERR_REQUEST_STATE/);
+    assert.match(twice.body.error?.message ?? '', /ERR_REQUEST_STATE/);
     // Without a state the same call needs a new approval: the grant was used.
     const anew = await post(call('bad__echo_any', args), { user: 'alice' });
     assert.equal(anew.body.result?.resultType, 'input_required');

@@ -10,17 +10,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { McpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/server/gateway.ts';
-import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
-import { connect, tempDir } from '../helpers/gateway.ts';
+import type { Gateway } from '../../src/server/gateway.ts';
+import type { RunningServer } from '../../src/server/http.ts';
+import { connect, startGateway, tempDir } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/mcp.ts';
 import { startOidcServer, type OidcServer } from '../helpers/oidc-server.ts';
 
@@ -60,10 +57,8 @@ describe('MCP authorization: OAuth access tokens at /mcp', { timeout: 120_000 },
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
-    const dir = tempDir();
-    const file = join(dir, 'bastion.yaml');
-    writeFileSync(
-      file,
+    const gw = await startGateway(
+      tempDir(),
       `version: 1
 server:
   listen: 127.0.0.1:${port}
@@ -84,10 +79,10 @@ upstreams:
   rec:
     url: ${upstreamUrl}
 `,
+      {},
+      { port },
     );
-    const { config } = await loadConfig(file, { env: process.env, secrets: 'strict' });
-    ({ gateway } = await Gateway.open(config));
-    running = await startHttpServer(gateway, { host: '127.0.0.1', port });
+    ({ gateway, running } = gw);
   });
 
   after(async () => {

@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { loadConfig } from '../../src/config/load.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
+import type { Kek } from '../../src/vault/kek.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const NODE = process.execPath;
@@ -47,13 +48,16 @@ export function tempDir(files: Record<string, string> = {}): string {
   return dir;
 }
 
-/** Writes `yaml` as `dir/bastion.yaml`, loads it strictly with `env`, opens the gateway and listens on 127.0.0.1:0. */
-export async function startGateway(dir: string, yaml: string, env: Record<string, string>): Promise<TestGateway> {
+/**
+ * Writes `yaml` as `dir/bastion.yaml`, loads it strictly with `env`, opens the gateway (with the vault
+ * when `opts.kek` is given) and listens on 127.0.0.1:`opts.port` (default 0: any free port).
+ */
+export async function startGateway(dir: string, yaml: string, env: Record<string, string>, opts: { port?: number; kek?: Kek } = {}): Promise<TestGateway> {
   const configFile = join(dir, 'bastion.yaml');
   writeFileSync(configFile, yaml);
   const { config } = await loadConfig(configFile, { env: { ...process.env, ...env }, secrets: 'strict' });
-  const { gateway } = await Gateway.open(config);
-  const running = await startHttpServer(gateway, { host: '127.0.0.1', port: 0 });
+  const { gateway } = await Gateway.open(config, opts.kek ? { kek: opts.kek } : {});
+  const running = await startHttpServer(gateway, { host: '127.0.0.1', port: opts.port ?? 0 });
   return {
     dir,
     configFile,

@@ -74,7 +74,7 @@ function craft(claims: unknown, opts: { kid?: string | null; key?: Uint8Array; a
 }
 
 function validClaims(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: 1, ...BINDING, approvalId: 'appr-1', nonce: randomBytes(16).toString('base64url'), exp: T0 + TTL_MS, ...over };
+  return { v: 1, ...BINDING, approvalId: 'appr-1', upstream: null, nonce: randomBytes(16).toString('base64url'), exp: T0 + TTL_MS, ...over };
 }
 
 async function refusal(r: Rig, state: unknown, binding: StateBinding = BINDING): Promise<RequestStateRefusal | 'ok'> {
@@ -90,8 +90,22 @@ test('round trip: a sealed state opens with its claims', async () => {
   assert.ok(!state.includes('alice'), 'the claims are encrypted');
   const res = await r.sealer.open(state, BINDING);
   assert.ok(res.ok);
-  assert.deepEqual(res.claims, { v: 1, ...BINDING, approvalId: 'appr-1', nonce: res.claims.nonce, exp: T0 + TTL_MS });
+  assert.deepEqual(res.claims, { v: 1, ...BINDING, approvalId: 'appr-1', upstream: null, nonce: res.claims.nonce, exp: T0 + TTL_MS });
   assert.match(res.claims.nonce, /^[A-Za-z0-9_-]{22}$/);
+});
+
+test('a continuation state carries the upstream\'s own state byte-exact, with or without an approval', async () => {
+  const r = rig();
+  const upstream = 'opaque.UPSTREAM/state+=\u00e9';
+  const s1 = await r.sealer.seal(BINDING, '', upstream);
+  const o1 = await r.sealer.open(s1, BINDING);
+  assert.ok(o1.ok);
+  assert.equal(o1.claims.upstream, upstream);
+  assert.equal(o1.claims.approvalId, '');
+  const s2 = await r.sealer.seal(BINDING, 'appr-9', '');
+  const o2 = await r.sealer.open(s2, BINDING);
+  assert.ok(o2.ok && o2.claims.upstream === '' && o2.claims.approvalId === 'appr-9');
+  await assert.rejects(r.sealer.seal(BINDING, ''), TypeError, 'an approval state needs an approval id');
 });
 
 test('round trip with a null user; null must match null, not a string', async () => {
@@ -308,6 +322,9 @@ test('malformed: authentic JWEs whose claims have the wrong shape', async () => 
     validClaims({ argsDigest: 'AB'.repeat(32) }),
     validClaims({ nonce: 'short' }),
     validClaims({ approvalId: 5 }),
+    validClaims({ approvalId: '' }),
+    validClaims({ upstream: 7 }),
+    validClaims({ upstream: undefined }),
     [validClaims()],
     'a string',
     null,

@@ -148,10 +148,15 @@ describe('x-mcp-header declarations (SEP-2243)', () => {
 });
 
 describe('translation', () => {
-  test('toLegacyRequest removes the envelope and any client copy of the internal key, and carries requestState', () => {
-    const m = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a', arguments: {}, requestState: 'S', inputResponses: { k: {} }, _meta: { ...env, progressToken: 3, [REQUEST_STATE_META_KEY]: 'forged' } } };
-    assert.deepEqual(toLegacyRequest(m).params, { name: 'a', arguments: {}, _meta: { progressToken: 3, [REQUEST_STATE_META_KEY]: 'S' } });
-    const noState = { ...m, params: { name: 'a', _meta: { ...env, [REQUEST_STATE_META_KEY]: 'forged' } } };
+  test('toLegacyRequest removes the envelope and any client copy of the internal keys, and carries state, responses and capabilities', () => {
+    const planted = { [REQUEST_STATE_META_KEY]: 'forged', 'bastion/inputResponses': { x: 1 }, 'bastion/clientCapabilities': { sampling: {} }, 'bastion/inputRequired': 'return' };
+    const m = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a', arguments: {}, requestState: 'S', inputResponses: { k: {} }, _meta: { ...env, progressToken: 3, ...planted } } };
+    assert.deepEqual(toLegacyRequest(m).params, {
+      name: 'a',
+      arguments: {},
+      _meta: { progressToken: 3, [REQUEST_STATE_META_KEY]: 'S', 'bastion/inputResponses': { k: {} }, 'bastion/clientCapabilities': {} },
+    });
+    const noState = { ...m, params: { name: 'a', _meta: { [PV]: '2026-07-28', ...planted } } };
     assert.deepEqual(toLegacyRequest(noState).params, { name: 'a' });
   });
 

@@ -47,6 +47,24 @@ export const ENVELOPE_KEYS: readonly string[] = Object.freeze([PROTOCOL_VERSION_
 /** The methods whose results are cacheable and must carry `ttlMs` and `cacheScope` (spec 2026-07-28, server "Caching"). */
 export const CACHEABLE_METHODS: ReadonlySet<string> = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
 
+/**
+ * The client requests Bastion serves on the 2026-07-28 path. The revision removed
+ * `initialize`, `ping`, `logging/setLevel` and `resources/(un)subscribe`; those,
+ * and anything unknown, are answered 404 / -32601. (`subscriptions/listen` is
+ * not served yet: Bastion has no stream of upstream notifications to offer.)
+ */
+export const MODERN_METHODS: ReadonlySet<string> = new Set([
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'completion/complete',
+]);
+
 /** The methods whose `Mcp-Name` header mirrors a body field, and that field. */
 const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 
@@ -269,22 +287,33 @@ export function paramHeaderMismatch(
  * read only by stateless sessions.
  */
 export const REQUEST_STATE_META_KEY = 'bastion/requestState';
+/** Where a stateless retry's `inputResponses` travel inside Bastion (as {@link REQUEST_STATE_META_KEY}). */
+export const INPUT_RESPONSES_META_KEY = 'bastion/inputResponses';
+/** Where a stateless request's client capabilities travel inside Bastion (the envelope itself is removed). */
+export const CLIENT_CAPS_META_KEY = 'bastion/clientCapabilities';
+/** Bastion's internal `_meta` keys: a client's own values under them are removed on the way in. */
+const INTERNAL_KEYS: readonly string[] = [REQUEST_STATE_META_KEY, INPUT_RESPONSES_META_KEY, CLIENT_CAPS_META_KEY, 'bastion/inputRequired'];
 
 /**
- * A modern request as the session pipeline takes it: the envelope keys removed
- * from `_meta` (other keys such as `progressToken` kept), `requestState` moved
- * under {@link REQUEST_STATE_META_KEY}, `inputResponses` dropped (Bastion asks
- * a client for nothing but a human's approval, which it reads from the store).
+ * A modern request as the session pipeline takes it (the SDK 1.x request
+ * schemas keep `_meta` but drop unknown params): the envelope keys removed from
+ * `_meta` (other keys such as `progressToken` kept), the client's capabilities
+ * under {@link CLIENT_CAPS_META_KEY}, and `requestState` and `inputResponses`
+ * under {@link REQUEST_STATE_META_KEY} and {@link INPUT_RESPONSES_META_KEY}. A
+ * client's own values under Bastion's internal keys are removed first.
  */
 export function toLegacyRequest<T extends { params?: unknown }>(message: T): T {
   const params = message.params;
   if (params === undefined || params === null || typeof params !== 'object' || Array.isArray(params)) return message;
-  const { _meta: meta, requestState, inputResponses: _, ...others } = params as Record<string, unknown>;
+  const { _meta: meta, requestState, inputResponses, ...others } = params as Record<string, unknown>;
   const rest: Record<string, unknown> = {};
   if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) {
-    for (const [k, v] of Object.entries(meta)) if (!ENVELOPE_KEYS.includes(k) && k !== REQUEST_STATE_META_KEY) rest[k] = v;
+    for (const [k, v] of Object.entries(meta)) if (!ENVELOPE_KEYS.includes(k) && !INTERNAL_KEYS.includes(k)) rest[k] = v;
+    const caps = (meta as Record<string, unknown>)[CLIENT_CAPABILITIES_META_KEY];
+    if (caps !== undefined) rest[CLIENT_CAPS_META_KEY] = caps;
   }
   if (requestState !== undefined) rest[REQUEST_STATE_META_KEY] = requestState;
+  if (inputResponses !== undefined) rest[INPUT_RESPONSES_META_KEY] = inputResponses;
   return { ...message, params: Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others };
 }
 
