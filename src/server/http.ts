@@ -36,6 +36,7 @@ import {
   classify,
   clientCapabilitiesOf,
   discoverResult,
+  CONVERSATION_META_KEY,
   MODERN_METHODS,
   MODERN_REVISION,
   MODERN_RPC,
@@ -436,7 +437,12 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     });
     if (route.kind === 'reject') return rejectWire(res, started, agent, message, route);
     if (route.kind === 'modern') {
-      return serveModern(req, res, started, { agent, user, userVerified: userIdentity?.verified === true, conversation }, route);
+      // A stateless client may name its conversation in `_meta` instead of the header; both must then agree.
+      const named = (route.message.params as { _meta?: Record<string, unknown> } | undefined)?._meta?.[CONVERSATION_META_KEY];
+      if (named !== undefined && (typeof named !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(named) || (conversation !== null && named !== conversation))) {
+        return reject(req, res, started, agent, 'conversation.invalid', `${CONVERSATION_META_KEY} must be 1-256 printable ASCII characters, and equal Bastion-Conversation when both are sent`);
+      }
+      return serveModern(req, res, started, { agent, user, userVerified: userIdentity?.verified === true, conversation: conversation ?? (named as string | undefined) ?? null }, route);
     }
 
     if (foreignSession) return reject(req, res, started, agent, 'session.unknown', 'session not found', {}, typeof method === 'string' ? method : 'http.POST');

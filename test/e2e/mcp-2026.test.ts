@@ -92,6 +92,13 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
       const m = await modern.callTool({ name: 'bad__echo', arguments: { text: 'from 2026' } });
     const conv = await post(call('bad__echo', { text: 'in a conversation' }), { headers: { 'bastion-conversation': 'conv-1' } });
     assert.equal((conv.body.result?.content as { text: string }[])[0]?.text, 'in a conversation');
+    const viaMeta = await post({ method: 'tools/call', params: { name: 'bad__echo', arguments: { text: 'meta' }, _meta: { ...envelope(), 'dev.bastion/conversation': 'conv-2' } } });
+    assert.equal((viaMeta.body.result?.content as { text: string }[])[0]?.text, 'meta');
+    const disagree = await post(
+      { method: 'tools/call', params: { name: 'bad__echo', arguments: { text: 'x' }, _meta: { ...envelope(), 'dev.bastion/conversation': 'conv-3' } } },
+      { headers: { 'bastion-conversation': 'conv-4' } },
+    );
+    assert.equal(disagree.status, 400);
       const l = await legacy.callTool({ name: 'bad__echo', arguments: { text: 'from 2025' } });
       assert.equal((m.content as { text: string }[])[0]?.text, 'from 2026');
       assert.equal((l.content as { text: string }[])[0]?.text, 'from 2025');
@@ -109,6 +116,8 @@ describe('MCP 2026-07-28 at the tool door', { timeout: 120_000 }, () => {
     assert.equal(modernCall.outcome, 'ok');
     const inConv = recs.find((r) => r.method === 'tools/call' && r.detail?.conversation === 'conv-1');
     assert.ok(inConv && inConv.session === null, 'a stateless record names its conversation');
+    assert.ok(recs.some((r) => r.method === 'tools/call' && r.detail?.conversation === 'conv-2'), 'named in _meta too');
+    assert.ok(recs.some((r) => r.decision.reason === 'conversation.invalid'));
     assert.ok(recs.some((r) => r.method === 'tools/call' && r.target === 'bad__echo' && typeof r.session === 'string'), 'the session call is recorded with its session');
     assert.equal((await verifyAudit(gw.gateway.store)).ok, true);
   });

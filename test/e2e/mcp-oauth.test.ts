@@ -38,6 +38,7 @@ describe('MCP authorization: OAuth access tokens at /mcp', { timeout: 120_000 },
     const clients = [
       { client_id: 'support-app', client_secret: SECRET },
       { client_id: 'unknown-app', client_secret: SECRET },
+      { client_id: 'helper-app', client_secret: SECRET },
     ];
     [as, other] = await Promise.all([
       startOidcServer({ clients, resources: [{ indicator: resource, scope: 'mcp' }, { indicator: 'http://127.0.0.1:9/elsewhere', scope: 'mcp' }] }),
@@ -48,6 +49,7 @@ describe('MCP authorization: OAuth access tokens at /mcp', { timeout: 120_000 },
       createMcpHandler(() => {
         const s = new McpServer({ name: 'recorder', version: '1.0.0' });
         s.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+        s.registerTool('transfer', { inputSchema: { amount: z.number() } }, async ({ amount }) => ({ content: [{ type: 'text', text: `sent ${amount}` }] }));
         return s;
       }),
     );
@@ -67,12 +69,16 @@ store:
 agents:
   support:
     tools: ["rec__*"]
+    approve: ["rec__transfer"]
+  helper:
+    tools: ["rec__*"]
+    approve: ["rec__transfer"]
 oauth:
   resourceServer:
     resource: ${resource}
     resourceName: Bastion test
     requiredScopes: [mcp]
-    agents: { support-app: support }
+    agents: { support-app: support, helper-app: helper }
     issuers:
       - issuer: ${as.issuer}
 upstreams:
@@ -162,5 +168,22 @@ upstreams:
     const recs = (await gateway.store.readAudit(1, 100_000)).slice(before);
     assert.equal(recs.length, cases.length, 'one record per refused request');
     assert.ok(recs.every((r) => !JSON.stringify(r).includes('eyJ')), 'no token in any record');
+  });
+
+  test('a stolen requestState: issued to one token\'s agent, refused for another\'s', async () => {
+    const modern = (t: string, extra: Record<string, unknown> = {}): Promise<Response> =>
+      fetch(resource, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'rec__transfer' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'rec__transfer', arguments: { amount: 100 }, ...extra, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      });
+    const held = (await (await modern(await token(as))).json()) as { result: { resultType: string; requestState: string } };
+    assert.equal(held.result.resultType, 'input_required');
+    const thief = await as.clientCredentialsToken({ clientId: 'helper-app', clientSecret: SECRET, resource, scope: 'mcp' });
+    const stolen = (await (await modern(thief, { requestState: held.result.requestState })).json()) as { error?: { code: number; message: string } };
+    assert.equal(stolen.error?.code, -32602);
+    assert.match(stolen.error?.message ?? '', /ERR_REQUEST_STATE/);
+    const recs = await gateway.store.readAudit(1, 100_000);
+    assert.ok(recs.some((r) => r.agent === 'helper' && r.decision.reason === 'state.rebound'));
   });
 });

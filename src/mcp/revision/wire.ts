@@ -291,6 +291,14 @@ export const REQUEST_STATE_META_KEY = 'bastion/requestState';
 export const INPUT_RESPONSES_META_KEY = 'bastion/inputResponses';
 /** Where a stateless request's client capabilities travel inside Bastion (the envelope itself is removed). */
 export const CLIENT_CAPS_META_KEY = 'bastion/clientCapabilities';
+/**
+ * Where a 2026-07-28 client may name its conversation instead of the
+ * `Bastion-Conversation` header (1-256 printable ASCII; equal to the header when
+ * both are sent): what ties its stateless requests together (audit, approvals,
+ * the pooled session), since there is no session id.
+ */
+export const CONVERSATION_META_KEY = 'dev.bastion/conversation';
+
 /** Bastion's internal `_meta` keys: a client's own values under them are removed on the way in. */
 const INTERNAL_KEYS: readonly string[] = [REQUEST_STATE_META_KEY, INPUT_RESPONSES_META_KEY, CLIENT_CAPS_META_KEY, 'bastion/inputRequired'];
 
