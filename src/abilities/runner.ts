@@ -33,7 +33,7 @@ import { PinnedDispatcherPool } from '../net/pinned-connector.ts';
 import { compileRedaction, redactString } from '../redact/index.ts';
 import type { CallContext, OutboundSigner } from '../identity/signer.ts';
 import type { Secret } from '../util/secret.ts';
-import { namedSecret, release } from '../vault/release.ts';
+import { namedSecret, release, userTokenSecret } from '../vault/release.ts';
 import type { ResolvedPlaceholder } from '../vault/vault.ts';
 import { arrayParams, buildAbilityRequest, type AbilityRequest } from './request.ts';
 import { parseUrlTemplate, type UrlTemplate } from './template.ts';
@@ -51,6 +51,14 @@ export interface AbilityRunnerDeps {
     valuesForHost?(host: string): Promise<readonly Secret[]>;
   };
   readonly signer: OutboundSigner;
+  /**
+   * End users' OAuth tokens (abilities with `oauth`): the token, or why not; with
+   * `consent_required`, `link` gives the user a sign-in link. Absent: such abilities fail closed.
+   */
+  readonly userTokens?: {
+    accessToken(req: { user: string; provider: string }): Promise<{ ok: true; token: string } | { ok: false; reason: string }>;
+    startAuthorization(req: { provider: string; user: string; agent: string }): Promise<{ ok: true; url: URL } | { ok: false; reason: string }>;
+  };
   /** Extra CA certificates (PEM) trusted for destinations, besides Node's. */
   readonly upstreamCa?: readonly string[];
   /** Largest response body read, in bytes (default `DEFAULTS.abilityMaxResponseBytes`). */
@@ -195,6 +203,38 @@ export class AbilityRunner {
       headers[header] = released.value.reveal();
       redact.push(value.reveal());
       secretId = secret.id;
+    }
+
+    // 3b. Or the end user's own OAuth token, released by the same rule: this user only, this host, Authorization only.
+    if (ability.oauth !== undefined) {
+      const oauthRule = `${rule}.oauth`;
+      detail.oauth = ability.oauth;
+      const user = call.context.user;
+      const tokens = this.#deps.userTokens;
+      if (user === null) return refuse(deny('user.missing', oauthRule), 'ERR_USER_REQUIRED', 'Bastion refused this call: it acts as the end user, and none is named');
+      if (tokens === undefined) return refuse(deny('vault.unavailable', oauthRule), 'ERR_OAUTH_CONSENT', 'Bastion refused this call: per-user accounts are not available on this gateway');
+      const t = await tokens.accessToken({ user, provider: ability.oauth });
+      if (!t.ok) {
+        if (t.reason !== 'oauth.consent_required') return refuse(deny(t.reason, oauthRule), 'ERR_OAUTH_PROVIDER', 'Bastion refused this call: the account cannot be used now');
+        const link = await tokens.startAuthorization({ provider: ability.oauth, user, agent: call.context.agent });
+        const text = link.ok
+          ? `The user must connect their ${ability.oauth} account first: open ${link.url.href} and then call this tool again`
+          : `The user must connect their ${ability.oauth} account first, and the sign-in could not be started`;
+        return refuse(deny('oauth.consent_required', oauthRule), 'ERR_OAUTH_CONSENT', text);
+      }
+      const released = release({
+        secret: userTokenSecret(ability.oauth, user, [ability.host], t.token),
+        agent: call.context.agent,
+        granted: true,
+        user,
+        destination: { scheme: target.scheme, host: target.host, port: target.port, location: 'header:authorization', whole: true },
+      });
+      if (released.effect !== 'allow') return refuse(deny(released.reason, released.rule), 'ERR_EGRESS_DENIED', 'Bastion refused this call: the account\'s token may not be sent to this host');
+      if (Object.keys(ability.headers).some((k) => k.toLowerCase() === 'authorization') || tokenHeader === 'authorization') {
+        return refuse(deny('ability.header_conflict', oauthRule), 'ERR_ABILITY_REQUEST', 'Bastion refused this call: the ability configures the Authorization header');
+      }
+      headers.authorization = released.value.reveal();
+      redact.push(t.token);
     }
 
     // 4. Signed context and per-call token: added after everything else, replacing same-named headers.

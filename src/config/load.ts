@@ -335,6 +335,11 @@ function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   for (const name of Object.keys(raw.a2a?.agents ?? {})) {
     if (!Object.hasOwn(raw.agents, name)) issues.push(issueAt(['a2a', 'agents', name], `unknown agent ${name}: declare it under agents`));
   }
+  for (const [name, a] of Object.entries(raw.abilities)) {
+    if (a.oauth === undefined) continue;
+    if (!Object.hasOwn(raw.oauth.providers, a.oauth)) issues.push(issueAt(['abilities', name, 'oauth'], `unknown provider ${a.oauth}: declare it under oauth.providers`));
+    if (a.secret !== undefined) issues.push(issueAt(['abilities', name, 'oauth'], 'give secret or oauth, not both'));
+  }
   for (const [name, u] of Object.entries(raw.upstreams)) {
     if (u.oauth === undefined) continue;
     if (!Object.hasOwn(raw.oauth.providers, u.oauth)) issues.push(issueAt(['upstreams', name, 'oauth'], `unknown provider ${u.oauth}: declare it under oauth.providers`));
@@ -888,6 +893,7 @@ function resolveAbility(name: string, a: RawAbility): ResolvedAbility {
     headers: { ...a.headers },
     ...(a.body !== undefined ? { body: a.body } : {}),
     ...(a.secret !== undefined ? { secret: a.secret } : {}),
+    ...(a.oauth !== undefined ? { oauth: a.oauth } : {}),
     signContext: a.signContext,
     ...(a.token !== undefined && a.token !== false ? { token: resolveCallToken(a.token) } : {}),
     response: { ...(a.response.select ? { select: [...a.response.select] } : {}), maxBytes: a.response.maxBytes },

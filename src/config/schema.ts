@@ -285,6 +285,11 @@ const AbilitySchema = z
       .regex(SECRET_NAME)
       .optional()
       .describe('The vault secret this ability sends (declared under `secrets`, added with `--header`): usable only by this ability and only on its URL\'s host. No agent may also be granted it.'),
+    oauth: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/)
+      .optional()
+      .describe('An `oauth.providers` name instead of `secret`: the call carries the end user\'s own access token (`Authorization: Bearer`), only for that user and only to this ability\'s host; a user who has not connected gets a link to connect.'),
     signContext: z.boolean().default(true).describe('Sign each request (RFC 9421) with the `Bastion-Context` header, like an upstream with `signContext: true`.'),
     token: CallTokenSchema.optional(),
     response: z

@@ -209,6 +209,8 @@ export interface ResolvedAbility {
   readonly body?: unknown;
   /** Bound vault secret name. */
   readonly secret?: string;
+  /** The `oauth.providers` entry whose per-user token the call carries, instead of a secret. */
+  readonly oauth?: string;
   readonly signContext: boolean;
   readonly token?: ResolvedCallToken;
   readonly response: { readonly select?: readonly string[]; readonly maxBytes: number };

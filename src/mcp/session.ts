@@ -75,6 +75,7 @@ import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signi
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import type { UserOAuth } from '../oauth/index.ts';
+import { release, userTokenSecret } from '../vault/release.ts';
 import type { UserIdentity } from '../door/user.ts';
 import { refusalOf } from '../door/refusal.ts';
 import { CLIENT_CAPS_META_KEY, INPUT_RESPONSES_META_KEY, MODERN_RPC, paramHeaderDeclarations, paramHeaderMismatch, REQUEST_STATE_META_KEY } from './revision/wire.ts';
@@ -454,11 +455,22 @@ export class GatewaySession {
       if (userOAuth === undefined) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${name}: per-user OAuth needs the vault`));
       if (user === null) return Promise.reject(new BastionError('ERR_USER_REQUIRED', `upstream ${name}: per-user OAuth needs an end user`));
       const inner = sign;
+      const agent = this.agent.name;
       sign = async (req, message) => {
         const t = await userOAuth.accessToken({ user, provider });
         if (!t.ok) throw new BastionError(t.reason === 'oauth.consent_required' ? 'ERR_OAUTH_CONSENT' : 'ERR_UPSTREAM_UNAVAILABLE', `upstream ${name}: ${t.reason}`, { detail: { reason: t.reason } });
+        // The one release rule decides (src/vault/release.ts): this user's token, the upstream's hosts, https, Authorization only.
+        const url = new URL(req.url);
+        const released = release({
+          secret: userTokenSecret(provider, user, config.secretHosts, t.token),
+          agent,
+          granted: config.oauth === provider,
+          user,
+          destination: { scheme: url.protocol.slice(0, -1), host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), location: 'header:authorization', whole: true },
+        });
+        if (released.effect !== 'allow') throw new BastionError('ERR_PLACEHOLDER_DENIED', `upstream ${name}: the user's token is not released (${released.reason})`, { detail: { reason: released.reason } });
         const signed = inner === undefined ? {} : await inner(req, message);
-        return { ...signed, authorization: `Bearer ${t.token}` };
+        return { ...signed, authorization: released.value.reveal() };
       };
     }
     const p = this.#placeholderEnv(config).then((extraEnv) => UpstreamConnection.connect(config, { sampling: caps.sampling !== undefined, elicitation: caps.elicitation !== undefined }, {

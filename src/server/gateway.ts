@@ -175,7 +175,8 @@ export class Gateway {
       const vault = opts.kek ? await Vault.open(store, opts.kek, { rotationGraceMs: config.vault.rotationGraceMs }) : undefined;
       const pasted = vault ? new PastedSecrets(store, vault) : undefined;
       const guard = new EgressGuard(config, policy, opts.lookup ? { lookup: opts.lookup } : {});
-      const abilities = vault ? new AbilityRunner({ config, guard, vault, signer, ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) }) : undefined;
+      const userOAuth = vault && config.oauth.redirectUri !== undefined && config.oauth.providers.size > 0 ? openUserOAuth(config, store, vault, auditOAuthEvents(audit)) : undefined;
+      const abilities = vault ? new AbilityRunner({ config, guard, vault, signer, ...(userOAuth ? { userTokens: userOAuth } : {}), ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) }) : undefined;
       const placeholder = (agent: string, secret: string): Promise<string> =>
         vault ? vault.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
       // Single-use nonces of sealed request states: in the store file (or Redis), so every instance sees every use.
@@ -185,7 +186,6 @@ export class Gateway {
           { redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs },
         ),
       );
-      const userOAuth = vault && config.oauth.redirectUri !== undefined && config.oauth.providers.size > 0 ? openUserOAuth(config, store, vault, auditOAuthEvents(audit)) : undefined;
       const requestStates = new RequestStateSealer({ keys: () => identity.derivationSecrets(), nonces, ttlMs: config.approvals.timeoutMs });
       const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
         config,

@@ -20,7 +20,9 @@
  * 1. **Who.** A named secret is released only for a use the config grants
  *    (`agents.X.secrets`, `abilities.X.secret`, `agents.X.model.secret`: the
  *    caller says which with `granted`); a pasted secret only for the agent and
- *    end user who pasted it.
+ *    end user who pasted it; an end user's OAuth token (per-user OAuth) only
+ *    for a use the config grants (`upstreams.X.oauth`, `abilities.X.oauth`) and
+ *    only for that end user's requests.
  * 2. **Hosts are declared.** A secret with no host pattern is never released
  *    (fail closed): `release.no_hosts` (named), `release.unbound` (pasted,
  *    until an admin binds it).
@@ -41,7 +43,8 @@
  *    released into that header only, never another; one stored without a
  *    header, into any header. Query, path and body are opt-in, because an API
  *    that stores what it is sent can hand the value back (a gist, a ticket, a
- *    log line). A pasted secret goes into a header or tool arguments.
+ *    log line). A pasted secret goes into a header or tool arguments; a user's
+ *    OAuth token into the whole `Authorization` header as `Bearer <token>`, nowhere else.
  *
  * On allow the answer carries the exact text to insert: the value, or, when
  * the placeholder is the whole value of the secret's declared header and the
@@ -98,8 +101,25 @@ export interface PastedSecret {
   readonly value: Secret;
 }
 
-/** A secret the rule can release. (Per-user OAuth tokens join as a third kind.) */
-export type ReleasableSecret = NamedSecret | PastedSecret;
+/**
+ * An end user's OAuth access token at a provider (per-user OAuth, src/oauth/):
+ * released only for that user's requests, only where the config uses the
+ * provider (`granted`), only to the hosts of that use (the upstream's or the
+ * ability's), and only as `Authorization: Bearer`.
+ */
+export interface UserTokenSecret {
+  readonly kind: 'user-token';
+  readonly provider: string;
+  /** The end user whose token it is. */
+  readonly owner: { readonly user: string };
+  /** Host patterns the token may be sent to; empty: never released. */
+  readonly hosts: readonly string[];
+  /** The access token. */
+  readonly value: Secret;
+}
+
+/** A secret the rule can release. */
+export type ReleasableSecret = NamedSecret | PastedSecret | UserTokenSecret;
 
 /** Where the value would go. */
 export interface ReleaseDestination {
@@ -162,11 +182,15 @@ function denied(reason: ReleaseDenial, rule: string): ReleaseDecision {
  */
 export function release(req: ReleaseRequest): ReleaseDecision {
   const { secret, destination: dest } = req;
-  const base = secret.kind === 'named' ? `secrets.${secret.name}` : 'pasted';
+  const base = secret.kind === 'named' ? `secrets.${secret.name}` : secret.kind === 'pasted' ? 'pasted' : `oauth.providers.${secret.provider}`;
 
   // 1. Who.
   if (secret.kind === 'named') {
     if (req.granted !== true) return denied('release.not_granted', `${base}.grant`);
+  } else if (secret.kind === 'user-token') {
+    if (req.granted !== true) return denied('release.not_granted', `${base}.grant`);
+    // The token's user only: a request with no end user (null) is never the owner.
+    if (secret.owner.user !== req.user) return denied('release.foreign_user', `${base}.owner`);
   } else if (secret.owner.agent !== req.agent || secret.owner.user !== req.user) {
     // The owner's user is a string: a request with no end user (null) is never the owner.
     return denied('release.foreign_user', `${base}.owner`);
@@ -174,7 +198,7 @@ export function release(req: ReleaseRequest): ReleaseDecision {
 
   // 2. Hosts are declared.
   if (secret.hosts.length === 0 || (secret.kind === 'named' && secret.configHosts !== undefined && secret.configHosts.length === 0)) {
-    return denied(secret.kind === 'named' ? 'release.no_hosts' : 'release.unbound', `${base}.hosts`);
+    return denied(secret.kind === 'pasted' ? 'release.unbound' : 'release.no_hosts', `${base}.hosts`);
   }
 
   // 3. Host.
@@ -191,6 +215,10 @@ export function release(req: ReleaseRequest): ReleaseDecision {
   if (scheme !== 'https' && !(scheme === 'http' && isLoopbackLiteral(host))) return denied('release.insecure_scheme', `${base}.scheme`);
 
   // 6. Location, and what to insert.
+  if (secret.kind === 'user-token') {
+    if (dest.location.toLowerCase() !== 'header:authorization' || dest.whole !== true) return denied('release.location', `${base}.header`);
+    return { effect: 'allow', reason: 'release.allowed', rule: `${base}.hosts`, value: new Secret(`Bearer ${secret.value.reveal()}`) };
+  }
   if (secret.kind === 'pasted') {
     if (dest.location !== 'arguments' && !dest.location.startsWith('header:')) return denied('release.location', `${base}.swapIn`);
     return { effect: 'allow', reason: 'release.allowed', rule: `${base}.hosts`, value: secret.value };
@@ -245,4 +273,9 @@ export function namedSecret(
 /** A pasted secret for {@link release}, from its stored row (owner and hosts) and value. */
 export function pastedSecret(stored: { readonly agent: string; readonly user: string; readonly hosts: readonly string[] }, value: Secret): PastedSecret {
   return { kind: 'pasted', owner: { agent: stored.agent, user: stored.user }, hosts: stored.hosts, value };
+}
+
+/** A user's OAuth token for {@link release}: the provider, its owner, the hosts of the use that asks, and the token. */
+export function userTokenSecret(provider: string, user: string, hosts: readonly string[], token: string): UserTokenSecret {
+  return { kind: 'user-token', provider, owner: { user }, hosts: hosts.map(normalizeHost), value: new Secret(token) };
 }

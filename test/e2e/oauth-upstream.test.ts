@@ -31,6 +31,7 @@ import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.j
 const SECRET = 'bastion-client-secret-0123456789';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; _meta?: Record<string, unknown> };
+const upstreamTools = (l: { tools: { name: string }[] }): string[] => l.tools.map((t) => t.name).filter((n) => n.startsWith('acct__')).sort();
 const text = (r: unknown): string => (r as ToolResult).content.map((c) => c.text ?? '').join('');
 
 describe('per-user OAuth to an upstream', { timeout: 180_000 }, () => {
@@ -71,6 +72,17 @@ describe('per-user OAuth to an upstream', { timeout: 180_000 }, () => {
     );
     upstream = createServer((req, res) => {
       const auth = req.headers.authorization;
+      if (req.url === '/api/me') {
+        // A plain API for the ability: who the bearer token is for.
+        if (auth === undefined || !auth.startsWith('Bearer ')) {
+          res.writeHead(401);
+          return void res.end();
+        }
+        const me = String(decodeJwt(auth.slice(7)).sub);
+        seen.push({ sub: me, tool: 'api/me' });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ login: me }));
+      }
       if (auth === undefined || !auth.startsWith('Bearer ')) {
         res.writeHead(401, { 'www-authenticate': `Bearer resource_metadata="${upstreamUrl.replace('/mcp', '/.well-known/oauth-protected-resource/mcp')}"` });
         return void res.end();
@@ -103,7 +115,14 @@ store:
 agents:
   assistant:
     keys: [env:T_KEY]
-    tools: ["acct__*"]
+    tools: ["acct__*", "acct_me"]
+    unsafeAllowPrivate: { ranges: [127.0.0.1/32] }
+abilities:
+  acct_me:
+    description: Who the user is at acct
+    url: ${upstreamUrl.replace('/mcp', '/api/me')}
+    oauth: acct
+    signContext: false
 oauth:
   callbackBase: ${base}
   providers:
@@ -136,7 +155,7 @@ upstreams:
     const bob = await userClient('bob');
     try {
       const before = await alice.listTools();
-      assert.deepEqual(before.tools.map((t) => t.name), ['acct__connect_account'], 'not connected: only the connect tool');
+      assert.deepEqual(upstreamTools(before), ['acct__connect_account'], 'not connected: only the connect tool');
       const link = linkOf(await alice.callTool({ name: 'acct__connect_account', arguments: {} }));
       assert.ok(link.startsWith(as.issuer), 'the link goes to the provider');
       const u = new URL(link);
@@ -152,14 +171,22 @@ upstreams:
 
       assert.match(text(await alice.callTool({ name: 'acct__connect_account', arguments: {} })), /is connected/);
       const after1 = await alice.listTools();
-      assert.deepEqual(after1.tools.map((t) => t.name).sort(), ['acct__connect_account', 'acct__whoami']);
+      assert.deepEqual(upstreamTools(after1), ['acct__connect_account', 'acct__whoami']);
       assert.equal(text(await alice.callTool({ name: 'acct__whoami', arguments: {} })), 'alice');
       assert.equal(text(await alice.callTool({ name: 'acct__whoami', arguments: {} })), 'alice', 'a second call, with a refreshed token');
+      // An ability with the same provider: the call carries alice's token too, and the token never shows in the answer.
+      const me = await alice.callTool({ name: 'acct_me', arguments: {} });
+      assert.match(text(me), /"login":\s*"alice"/);
 
       // Bob has not connected: he sees only the connect tool and cannot reach alice's account.
-      assert.deepEqual((await bob.listTools()).tools.map((t) => t.name), ['acct__connect_account']);
+      assert.deepEqual(upstreamTools(await bob.listTools()), ['acct__connect_account']);
       const bobCall = await bob.callTool({ name: 'acct__whoami', arguments: {} });
       assert.equal(bobCall.isError, true);
+      // Bob's ability call gets a link of his own, never alice's token.
+      const bobAbility = await bob.callTool({ name: 'acct_me', arguments: {} });
+      assert.equal(bobAbility.isError, true);
+      assert.match(text(bobAbility), /ERR_OAUTH_CONSENT/);
+      assert.match(text(bobAbility), new RegExp(`open ${as.issuer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
       assert.ok(seen.every((s) => s.sub === 'alice'), 'every request the upstream got carried alice\'s token, and only alice\'s calls reached it');
     } finally {
       await alice.close();
@@ -195,7 +222,7 @@ upstreams:
       injected.searchParams.set('code', carolCallback.searchParams.get('code') as string);
       assert.equal((await fetch(injected)).status, 400);
 
-      assert.deepEqual((await bob.listTools()).tools.map((t) => t.name), ['acct__connect_account'], 'bob is still not connected');
+      assert.deepEqual(upstreamTools(await bob.listTools()), ['acct__connect_account'], 'bob is still not connected');
     } finally {
       await bob.close();
       await carol.close();
@@ -241,7 +268,7 @@ upstreams:
       const refused = await alice.callTool({ name: 'acct__whoami', arguments: {} });
       assert.equal(refused.isError, true);
       assert.match(text(refused), /ERR_OAUTH_CONSENT/);
-      assert.deepEqual((await alice.listTools()).tools.map((t) => t.name), ['acct__connect_account']);
+      assert.deepEqual(upstreamTools(await alice.listTools()), ['acct__connect_account']);
       // Connect again, then revoke through Bastion.
       const link = linkOf(await alice.callTool({ name: 'acct__connect_account', arguments: {} }));
       assert.equal((await fetch(await as.authorize(link, { account: 'alice' }))).status, 200);

@@ -29,6 +29,7 @@ import {
   type ReleaseRequest,
   type ReleasableSecret,
   type SwapLocation,
+  userTokenSecret,
 } from '../../src/vault/release.ts';
 import { Vault } from '../../src/vault/vault.ts';
 
@@ -183,6 +184,24 @@ test('pasted: the owner pair only, into a header or tool arguments', () => {
   assert.equal(ask(pasted(), { location: 'arguments' }).effect, 'allow');
   for (const location of ['query', 'path', 'body'] as const) assert.equal(reasonOf(ask(pasted(), { location })), 'release.location', location);
   assert.equal(reasonOf(ask(pasted(), {}, { granted: true, user: 'bob' })), 'release.foreign_user', 'a grant does not stand in for ownership');
+});
+
+test('a user\'s OAuth token: granted use, its own user only, its hosts, https, the whole Authorization header as Bearer', () => {
+  const token = userTokenSecret('acme', 'alice', ['API.acme.example'], 'tok-123');
+  const ok = ask(token, { host: 'api.acme.example', whole: true });
+  assert.equal(ok.effect, 'allow');
+  assert.equal(ok.effect === 'allow' ? ok.value.reveal() : '', 'Bearer tok-123');
+  assert.equal(reasonOf(ask(token, { host: 'api.acme.example', whole: true }, { granted: false })), 'release.not_granted');
+  assert.equal(reasonOf(ask(token, { host: 'api.acme.example', whole: true }, { user: 'bob' })), 'release.foreign_user', 'another user never gets it');
+  assert.equal(reasonOf(ask(token, { host: 'api.acme.example', whole: true }, { user: null })), 'release.foreign_user', 'nor a request with no end user');
+  assert.equal(reasonOf(ask(token, { host: 'evil.example.net', whole: true })), 'release.foreign_host');
+  assert.equal(reasonOf(ask(token, { host: 'api.acme.example', scheme: 'http', whole: true })), 'release.insecure_scheme');
+  assert.equal(reasonOf(ask(token, { host: 'api.acme.example' })), 'release.location', 'only as the whole header');
+  for (const location of ['header:x-token', 'query', 'path', 'body', 'arguments'] as const) {
+    assert.equal(reasonOf(ask(token, { host: 'api.acme.example', location, whole: true })), 'release.location', location);
+  }
+  assert.equal(reasonOf(ask(userTokenSecret('acme', 'alice', [], 'tok'), { host: 'api.acme.example', whole: true })), 'release.no_hosts');
+  assert.equal(ask(userTokenSecret('acme', 'alice', ['127.0.0.1'], 'tok'), { host: '127.0.0.1', scheme: 'http', port: 8080, whole: true }).effect, 'allow', 'loopback http, as for every kind');
 });
 
 test('namedSecret and pastedSecret build the rule\'s input from vault and config metadata', () => {
