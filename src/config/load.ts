@@ -335,6 +335,11 @@ function identityIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   for (const name of Object.keys(raw.a2a?.agents ?? {})) {
     if (!Object.hasOwn(raw.agents, name)) issues.push(issueAt(['a2a', 'agents', name], `unknown agent ${name}: declare it under agents`));
   }
+  for (const [name, agent] of Object.entries(raw.agents)) {
+    agent.oauth.forEach((p, i) => {
+      if (!Object.hasOwn(raw.oauth.providers, p)) issues.push(issueAt(['agents', name, 'oauth', i], `unknown provider ${p}: declare it under oauth.providers`));
+    });
+  }
   for (const [name, a] of Object.entries(raw.abilities)) {
     if (a.oauth === undefined) continue;
     if (!Object.hasOwn(raw.oauth.providers, a.oauth)) issues.push(issueAt(['abilities', name, 'oauth'], `unknown provider ${a.oauth}: declare it under oauth.providers`));
@@ -733,6 +738,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       resources: [...a.resources],
       prompts: [...a.prompts],
       secrets: [...a.secrets],
+      oauth: [...a.oauth],
       network: a.network.map((rule, i) => resolveNetworkRule(`agents.${name}.network[${i}]`, rule)),
       ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
       scope: a.scope,
@@ -1024,6 +1030,7 @@ function resolveOAuth(raw: RawConfig['oauth'], secrets: ReadonlyMap<string, Secr
           clientAuth: p.clientAuth ?? (p.clientSecret !== undefined ? 'client_secret_basic' : 'none'),
           scopes: [...p.scopes],
           ...(p.resource !== undefined ? { resource: p.resource } : {}),
+          hosts: p.hosts.map(normalizeHost),
         } as const,
       ];
     }),

@@ -169,6 +169,11 @@ const AgentSchema = z
     resources: z.array(z.string().min(1).max(2048)).default([]).describe('Resource URIs the agent may list and read; `*` matches any run of characters.'),
     prompts: z.array(NamePattern).default([]).describe('Prompts (exposed names) the agent may list and get.'),
     secrets: z.array(z.string().regex(SECRET_NAME)).default([]).describe('Vault secrets (names under `secrets`) whose placeholders this agent may use; swapped only on the secret\'s hosts.'),
+    oauth: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/))
+      .max(32)
+      .default([])
+      .describe('`oauth.providers` whose per-user token this agent\'s requests through the network door may carry: `Authorization: <<OAUTH_name>>` becomes `Bearer <the end user\'s token>` on the provider\'s `hosts` only, for the end user the request names (`Bastion-User`).'),
     network: z.array(NetworkRuleSchema).default([]).describe('Egress allowlist: where the agent may connect through the network door. Empty: nowhere (default deny).'),
     unsafeAllowPrivate: UnsafeAllowPrivateSchema.optional(),
     scope: z
@@ -611,6 +616,7 @@ const OAuthProviderSchema = z
     clientAuth: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional().describe('Token endpoint authentication. Default: `client_secret_basic` with a secret, else `none`.'),
     scopes: z.array(ScopeToken).max(64).default([]).describe('Scopes requested.'),
     resource: HttpUrl.optional().describe('RFC 8707 resource indicator requested (e.g. the upstream MCP server\'s URL).'),
+    hosts: z.array(HostPattern).max(64).default([]).describe('Hosts the end user\'s token may be sent to through the network door (`<<OAUTH_name>>`, agents with `oauth`). Empty: never there (upstreams and abilities use their own host).'),
   })
   .describe('An OAuth provider Bastion signs end users in to, keeping each user\'s tokens sealed in the vault.');
 

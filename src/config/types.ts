@@ -72,6 +72,8 @@ export interface ResolvedAgent {
   readonly prompts: readonly string[];
   /** Vault secrets whose placeholders the agent may use. */
   readonly secrets: readonly string[];
+  /** `oauth.providers` whose per-user token the agent's egress requests may carry (`<<OAUTH_name>>`). */
+  readonly oauth: readonly string[];
   readonly network: readonly ResolvedNetworkRule[];
   readonly unsafeAllowPrivate?: ResolvedPrivateAllowance;
   /** `external` agents never see internal-scope tools. */
@@ -332,6 +334,8 @@ export interface ResolvedOAuth {
     readonly clientAuth: 'none' | 'client_secret_basic' | 'client_secret_post';
     readonly scopes: readonly string[];
     readonly resource?: string;
+    /** Normalized egress host patterns where the user's token may go (`<<OAUTH_name>>`). */
+    readonly hosts: readonly string[];
   }>;
 }
 

@@ -17,7 +17,7 @@ import { loadOrCreateLocalCa } from './ca-store.ts';
 import { dlpScan } from './dlp.ts';
 import type { EgressGuard } from './guard.ts';
 import { LeafIssuer } from './local-ca.ts';
-import { EgressProxy, type EgressAlert } from './proxy.ts';
+import { EgressProxy, type EgressAlert, type EgressProxyDeps } from './proxy.ts';
 
 /** The assembled door. */
 export interface NetworkDoor {
@@ -49,6 +49,8 @@ export interface NetworkDoorDeps {
   readonly users: UserVerifier;
   readonly store: CaStore;
   readonly auditStep: Pick<AuditStep, 'batched'>;
+  /** End users' OAuth tokens for `<<OAUTH_name>>` (config `oauth.providers`); absent: refused. */
+  readonly deps?: { readonly userOAuth?: EgressProxyDeps['userOAuth'] };
 }
 
 /** Options of {@link openNetworkDoor}. */
@@ -79,6 +81,7 @@ export async function openNetworkDoor(gateway: NetworkDoorDeps, opts: NetworkDoo
     vault,
     pasted,
     users: gateway.users,
+    ...(gateway.deps?.userOAuth ? { userOAuth: gateway.deps.userOAuth } : {}),
     issuer,
     dlp: dlpScan,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),

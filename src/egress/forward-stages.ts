@@ -25,10 +25,11 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Decision } from '../decision.ts';
 import type { Reason } from '../door/reasons.ts';
 import { refusalOf, type Refusal } from '../door/refusal.ts';
-import type { Secret } from '../util/secret.ts';
+import { Secret } from '../util/secret.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
 import { findPlaceholders, PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
-import { namedSecret, pastedSecret, release, type ReleaseLocation, type SwapLocation } from '../vault/release.ts';
+import { namedSecret, pastedSecret, release, userTokenSecret, type ReleaseLocation, type SwapLocation } from '../vault/release.ts';
+import { findOAuthPlaceholders, OAUTH_PLACEHOLDER_PATTERN, oauthPlaceholder } from '../oauth/placeholder.ts';
 import { compileRedaction, NO_VALUES, redactString, type RedactionSet } from '../redact/index.ts';
 import { dlpBlocks, maskPlaceholders } from './dlp.ts';
 
@@ -162,6 +163,17 @@ export interface ReleaseDeps {
    * each pasted release.
    */
   readonly verifyOwner?: () => Promise<Decision | undefined>;
+  /**
+   * Per-user OAuth (`<<OAUTH_provider>>`): the request's end user's token at a
+   * provider, or why not (`oauth.consent_required`…); whether the agent holds
+   * the provider (`agents.X.oauth`); the provider's egress hosts. Absent: every
+   * such placeholder is refused.
+   */
+  readonly oauth?: {
+    token(provider: string, user: string): Promise<{ ok: true; token: string } | { ok: false; reason: string }>;
+    granted(provider: string): boolean;
+    hosts(provider: string): readonly string[];
+  };
 }
 
 /** What the release stage allowed: per part, each placeholder or token → the text to insert; and what was swapped. */
@@ -169,6 +181,8 @@ export interface Released {
   readonly inserts: readonly ReadonlyMap<string, string>[];
   readonly named: ReadonlyMap<string, { readonly info: NamedSecretInfo; readonly value: Secret }>;
   readonly pasted: ReadonlyMap<string, FoundPasted>;
+  /** Per-user OAuth tokens swapped in, by provider (redacted from the answer). */
+  readonly tokens: ReadonlyMap<string, Secret>;
 }
 
 /**
@@ -190,6 +204,8 @@ export async function releasePlaceholders(
   const inserts = parts.map(() => new Map<string, string>());
   const named = new Map<string, { readonly info: NamedSecretInfo; readonly value: Secret }>();
   const pasted = new Map<string, FoundPasted>();
+  const tokens = new Map<string, Secret>();
+  const fetched = new Map<string, { ok: true; token: string } | { ok: false; reason: string }>();
   let owner: Decision | undefined | null = null;
   for (const [i, part] of parts.entries()) {
     const destination = { scheme: target.scheme, host: target.host, port: target.port, location: part.location };
@@ -229,8 +245,30 @@ export async function releasePlaceholders(
       inserts[i]?.set(token, d.value.reveal());
       pasted.set(token, p);
     }
+    for (const provider of findOAuthPlaceholders(part.text)) {
+      const placeholder = oauthPlaceholder(provider);
+      if (deps.oauth === undefined) return refuseStage('vault.unavailable', 'oauth');
+      // Only for a named end user (the token is theirs), and only a provider the agent holds: asked before any token is read.
+      if (who.user === null) return refuseStage('release.foreign_user', `oauth.providers.${provider}.owner`, { exfiltration: true, secrets: [`oauth:${provider}`] });
+      if (!deps.oauth.granted(provider)) return refuseStage('release.not_granted', `oauth.providers.${provider}.grant`, { exfiltration: true, secrets: [`oauth:${provider}`] });
+      if (!fetched.has(provider)) {
+        try {
+          fetched.set(provider, await deps.oauth.token(provider, who.user));
+        } catch {
+          return refuseStage('oauth.store_error', 'oauth');
+        }
+      }
+      const t = fetched.get(provider) as { ok: true; token: string } | { ok: false; reason: string };
+      // Not connected (or no longer): `oauth.consent_required`; the door answers it with a sign-in link.
+      if (!t.ok) return refuseDecision({ effect: 'deny', reason: t.reason, rule: `oauth.providers.${provider}` }, { secrets: [`oauth:${provider}`] });
+      const whole = part.location.startsWith('header:') && part.text.trim() === placeholder;
+      const d = release({ secret: userTokenSecret(provider, who.user, deps.oauth.hosts(provider), t.token), agent: who.agent, granted: true, user: who.user, destination: { ...destination, whole } });
+      if (d.effect !== 'allow') return refuseDecision(d, { exfiltration: true, secrets: [`oauth:${provider}`] });
+      inserts[i]?.set(placeholder, d.value.reveal());
+      tokens.set(provider, new Secret(t.token));
+    }
   }
-  return { ok: true, value: { inserts, named, pasted } };
+  return { ok: true, value: { inserts, named, pasted, tokens } };
 }
 
 /** The detector as the DLP stage calls it (src/egress/dlp.ts `dlpScan`). May throw: fails closed. */
@@ -282,7 +320,8 @@ export function swapReleased(headers: readonly (readonly [string, string])[], ur
     return text
       .replace(PLACEHOLDER_PATTERN, (m) => one(m, m))
       .replace(PASTED_PLACEHOLDER_PATTERN, one)
-      .replace(PASTED_PLACEHOLDER_ENCODED, one);
+      .replace(PASTED_PLACEHOLDER_ENCODED, one)
+      .replace(OAUTH_PLACEHOLDER_PATTERN, (m) => one(m, m));
   };
   const at = (i: number): ReadonlyMap<string, string> => released.inserts[i] ?? EMPTY_MAP;
   const outHeaders: [string, string][] = headers.map(([k, v], i) => [k, swap(v, at(i), (x) => x)]);
@@ -298,7 +337,7 @@ export function swapReleased(headers: readonly (readonly [string, string])[], ur
  * vault), whether or not this request carried a placeholder.
  */
 export function responseRedaction(released: Released, live: readonly Secret[]): RedactionSet {
-  const swapped = [...released.named.values(), ...released.pasted.values()].map((s) => s.value);
+  const swapped = [...[...released.named.values(), ...released.pasted.values()].map((s) => s.value), ...released.tokens.values()];
   if (swapped.length === 0 && live.length === 0) return NO_VALUES;
   // The vault hands out the same array (and the same Secret objects) for a host while its
   // generation holds: the live values' forms are compiled once, not per request.

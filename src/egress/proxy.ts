@@ -123,6 +123,11 @@ export interface EgressProxyDeps {
   readonly pasted?: PastedResolver;
   /** The kernel's end-user step: with `users.token`, a pasted secret is released only to its proven owner. */
   readonly users?: Pick<UserVerifier, 'enabled' | 'tokenHeader' | 'claimsOf' | 'identify'>;
+  /** End users' OAuth tokens (`<<OAUTH_name>>`, agents with `oauth`); absent: such placeholders are refused. */
+  readonly userOAuth?: {
+    accessToken(req: { user: string; provider: string }): Promise<{ ok: true; token: string } | { ok: false; reason: string }>;
+    startAuthorization(req: { provider: string; user: string; agent: string }): Promise<{ ok: true; url: URL } | { ok: false; reason: string }>;
+  };
   readonly issuer?: TlsIssuer;
   /** Credential detector for outbound DLP. */
   readonly dlp: (text: string) => readonly DlpFinding[];
@@ -452,13 +457,17 @@ export class EgressProxy {
       return this.#refuse(res, base, deny('vault.unavailable', 'vault'));
     }
     const released = await releasePlaceholders(requestParts(headers, ctx.url, bodyText), { agent, user }, target, this.#releaseDeps(agent, req.headers, view));
-    if (!released.ok) return this.#refuseStage(res, base, released);
+    if (!released.ok) return this.#refuseStage(res, base, released, user);
 
     const dlp = outboundDlp([headers.map(([k, v]) => `${k}: ${v}`).join('\n'), ctx.url.pathname + ctx.url.search, bodyText], target.host, this.#deps.dlp);
     if (!dlp.ok) return this.#refuseStage(res, base, dlp);
 
     const out = swapReleased(headers, ctx.url, body.value, released.value);
-    const names = [...new Set([...released.value.named.values()].map((s) => s.info.name)), ...[...released.value.pasted.keys()].map((t) => `pasted:${t}`)];
+    const names = [
+      ...new Set([...released.value.named.values()].map((s) => s.info.name)),
+      ...[...released.value.pasted.keys()].map((t) => `pasted:${t}`),
+      ...[...released.value.tokens.keys()].map((p) => `oauth:${p}`),
+    ];
     for (const s of released.value.named.values()) this.#deps.vault?.markUsed(s.info.id);
     for (const p of released.value.pasted.values()) this.#deps.pasted?.markUsed(p.secret.id);
     const sent: RecordFields = { ...base, secrets: names, bytesOut: out.body.length };
@@ -489,6 +498,15 @@ export class EgressProxy {
       ...(pasted ? { findPasted: (token: string) => pasted.find(token) } : {}),
       granted: (name) => grants.includes(name),
       secretConfig: (name) => this.#deps.config.secrets.get(name),
+      ...(this.#deps.userOAuth
+        ? {
+            oauth: {
+              token: (provider: string, user: string) => (this.#deps.userOAuth as NonNullable<EgressProxyDeps['userOAuth']>).accessToken({ user, provider }),
+              granted: (provider: string) => (this.#deps.config.agents.get(agent)?.oauth ?? []).includes(provider),
+              hosts: (provider: string) => this.#deps.config.oauth.providers.get(provider)?.hosts ?? [],
+            },
+          }
+        : {}),
       // A pasted secret belongs to an end user: with user tokens configured, only a proven owner may use one.
       ...(users?.enabled === true
         ? {
@@ -555,10 +573,16 @@ export class EgressProxy {
   }
 
   /** Answers a stage's refusal: an exfiltration attempt is alerted and flagged; an aborted request is only recorded. */
-  #refuseStage(res: ServerResponse, base: RecordFields, r: StageRefusal): Promise<void> {
+  async #refuseStage(res: ServerResponse, base: RecordFields, r: StageRefusal, user: string | null = null): Promise<void> {
     const fields: RecordFields = r.secrets.length > 0 || r.exfiltration ? { ...base, secrets: r.secrets, ...(r.exfiltration ? { alert: 'exfiltration' } : {}) } : base;
     if (r.aborted) return this.#audit(fields, r.refusal.decision, 'error', {});
     if (r.exfiltration) this.#deps.onAlert?.({ kind: 'exfiltration', agent: base.agent ?? '', host: base.host ?? '', reason: r.refusal.decision.reason, secrets: r.secrets });
+    // The end user has not connected their account: the answer carries a sign-in link for the agent to show them.
+    const provider = r.secrets[0]?.startsWith('oauth:') ? r.secrets[0].slice('oauth:'.length) : undefined;
+    if (r.refusal.decision.reason === 'oauth.consent_required' && provider !== undefined && user !== null && this.#deps.userOAuth !== undefined) {
+      const link = await this.#deps.userOAuth.startAuthorization({ provider, user, agent: base.agent ?? '' });
+      if (link.ok) return this.#refuse(res, fields, r.refusal.decision, undefined, r.close === true, { link: link.url.href });
+    }
     return this.#refuse(res, fields, r.refusal.decision, undefined, r.close === true);
   }
 
@@ -578,6 +602,11 @@ export class EgressProxy {
   async #hasSecretFor(agent: string, host: string): Promise<boolean> {
     // Credentials end users paste to the model can only be used on their provider's hosts: intercept those for model-door agents.
     if (this.#deps.pasted && this.#deps.config.agents.get(agent)?.model !== undefined && hostMatchesAny(PASTED_SECRET_HOSTS, host)) return true;
+    // A provider's hosts, where end users' tokens go: inspected for every agent, so a placeholder sent
+    // there by an agent without the provider is seen (and refused) rather than tunnelled through.
+    for (const provider of this.#deps.config.oauth.providers.values()) {
+      if (hostMatchesAny(provider.hosts, host)) return true;
+    }
     if (!this.#deps.vault) return false;
     for (const name of this.#deps.config.agents.get(agent)?.secrets ?? []) {
       const hosts = this.#deps.config.secrets.get(name)?.hosts;
@@ -590,13 +619,13 @@ export class EgressProxy {
    * Answers a refusal with the kernel's table (status, code; a reason missing from it is 500), after
    * writing its audit record. `status` overrides the table only for the base-URL mode's 401.
    */
-  async #refuse(res: ServerResponse, fields: RecordFields, decision: Decision, statusOverride?: 401, close = false): Promise<void> {
+  async #refuse(res: ServerResponse, fields: RecordFields, decision: Decision, statusOverride?: 401, close = false, extra: { link?: string } = {}): Promise<void> {
     const refused = refusalOf(decision, 'network');
     const status = statusOverride ?? refused.status;
     const code = refused.code;
     await this.#audit(fields, decision, 'denied', { status });
     if (res.headersSent || res.destroyed) return void res.destroy();
-    const body = JSON.stringify({ error: { code, reason: decision.reason } });
+    const body = JSON.stringify({ error: { code, reason: decision.reason, ...extra } });
     const headers: Record<string, string> = { 'content-type': 'application/json', 'bastion-reason': decision.reason, 'content-length': String(Buffer.byteLength(body)) };
     if (status === 407) headers['proxy-authenticate'] = 'Basic realm="bastion"';
     if (close) headers.connection = 'close';

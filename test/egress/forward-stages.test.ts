@@ -189,11 +189,11 @@ test('DLP: a detector that throws fails closed (dlp.error, 503)', () => {
 // -- the response ------------------------------------------------------------
 
 test('response: redacted of swapped and live values; identity asked for when redacting', () => {
-  assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, []), NO_VALUES);
+  assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map(), tokens: new Map() }, []), NO_VALUES);
   const live = [new Secret(VALUE)];
-  const set = responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, live);
+  const set = responseRedaction({ inserts: [], named: new Map(), pasted: new Map(), tokens: new Map() }, live);
   assert.ok(set.forms.length > 0);
-  assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map() }, live), set, 'the live values of one vault reading are compiled once');
+  assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map(), tokens: new Map() }, live), set, 'the live values of one vault reading are compiled once');
   // A swapped value the host's live set does not hold (a pasted secret) is redacted too.
   const pastedValue = new Secret('pasted-value-0123456789');
   const withPasted = responseRedaction({ inserts: [], named: new Map(), pasted: new Map([['t', { value: pastedValue }]]) } as unknown as Parameters<typeof responseRedaction>[0], live);
