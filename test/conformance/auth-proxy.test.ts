@@ -101,30 +101,21 @@ test('streams SSE events one by one', { timeout: 10_000 }, async (t) => {
   assert.ok(arrivals[0]?.chunk.includes('one') && !arrivals[0].chunk.includes('two'));
 });
 
-test('conformance results through the proxy equal the direct run', { timeout: 180_000 }, async (t) => {
-  const fixture = await startFixtureHttp();
-  const proxy = await startAuthProxy(fixture.url, 'Bearer unused-by-fixture');
-  t.after(async () => {
-    await proxy.close();
-    await fixture.close();
+for (const [revision, start, what] of [
+  ['2025-11-25', startFixtureHttp, ''],
+  ['2026-07-28', startFixture2026Http, ' (Mcp-* headers, SSE listen streams)'],
+] as const) {
+  test(`${revision} conformance results through the proxy equal the direct run${what}`, { timeout: 180_000 }, async (t) => {
+    const fixture = await start();
+    const proxy = await startAuthProxy(fixture.url, 'Bearer unused-by-fixture');
+    t.after(async () => {
+      await proxy.close();
+      await fixture.close();
+    });
+    const summary = (reports: Map<string, ScenarioReport>): string[] =>
+      [...reports.values()].map((r) => `${r.scenario} ${r.verdict} ${JSON.stringify(r.counts)}`);
+    const direct = await runConformanceDetailed(fixture.url.href, { requirements: revision, timeoutMs: 60_000 });
+    const proxied = await runConformanceDetailed(proxy.url.href, { requirements: revision, timeoutMs: 60_000 });
+    assert.deepEqual(summary(proxied.reports), summary(direct.reports));
   });
-  const summary = (reports: Map<string, ScenarioReport>): string[] =>
-    [...reports.values()].map((r) => `${r.scenario} ${r.verdict} ${JSON.stringify(r.counts)}`);
-  const direct = await runConformanceDetailed(fixture.url.href, { requirements: '2025-11-25', timeoutMs: 60_000 });
-  const proxied = await runConformanceDetailed(proxy.url.href, { requirements: '2025-11-25', timeoutMs: 60_000 });
-  assert.deepEqual(summary(proxied.reports), summary(direct.reports));
-});
-
-test('2026-07-28 conformance results through the proxy equal the direct run (Mcp-* headers, SSE listen streams)', { timeout: 180_000 }, async (t) => {
-  const fixture = await startFixture2026Http();
-  const proxy = await startAuthProxy(fixture.url, 'Bearer unused-by-fixture');
-  t.after(async () => {
-    await proxy.close();
-    await fixture.close();
-  });
-  const summary = (reports: Map<string, ScenarioReport>): string[] =>
-    [...reports.values()].map((r) => `${r.scenario} ${r.verdict} ${JSON.stringify(r.counts)}`);
-  const direct = await runConformanceDetailed(fixture.url.href, { requirements: '2026-07-28', timeoutMs: 60_000 });
-  const proxied = await runConformanceDetailed(proxy.url.href, { requirements: '2026-07-28', timeoutMs: 60_000 });
-  assert.deepEqual(summary(proxied.reports), summary(direct.reports));
-});
+}

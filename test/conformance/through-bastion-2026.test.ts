@@ -21,35 +21,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { fixture2026DirectPass, rootsScenarios2026, scenarios2026 } from './baseline.ts';
 import { startAuthProxy, type AuthProxy } from '../helpers/auth-proxy.ts';
-import { formatReports, runConformanceDetailed, startFixture2026Http, type Fixture2026 } from '../helpers/conformance.ts';
+import { conformanceGateway, formatReports, runConformanceDetailed, startFixture2026Http, type Fixture2026 } from '../helpers/conformance.ts';
 import { freePort } from '../helpers/mcp.ts';
-import { TEST_KEY, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, type TestGateway } from '../helpers/gateway.ts';
 
 
-async function gatewayFor(upstreamUrl: URL, proxyPort: number): Promise<TestGateway> {
-  return startGateway(
-    tempDir(),
-    `version: 1
-server:
-  listen: 127.0.0.1:0
-  allowedHosts: ["localhost:${proxyPort}", "127.0.0.1:${proxyPort}"]
-  allowedOrigins: ["http://localhost:${proxyPort}", "http://127.0.0.1:${proxyPort}"]
-store:
-  sqlite: ./bastion.db
-agents:
-  conformance:
-    keys: [env:T_KEY]
-    tools: ["*"]
-    resources: ["*"]
-    prompts: ["*"]
-upstreams:
-  up:
-    url: ${upstreamUrl.href}
-    prefix: false
-`,
-    { T_KEY: TEST_KEY },
-  );
-}
 
 describe('conformance through Bastion (2026-07-28)', { timeout: 300_000 }, () => {
   let fixture: Fixture2026;
@@ -59,7 +35,7 @@ describe('conformance through Bastion (2026-07-28)', { timeout: 300_000 }, () =>
     fixture = await startFixture2026Http();
     // The proxy's port must be known before the gateway's allowlist is written.
     const proxyPort = await freePort();
-    gw = await gatewayFor(fixture.url, proxyPort);
+    gw = await conformanceGateway(fixture.url, false, proxyPort);
     proxy = await startAuthProxy(gw.url, `Bearer ${TEST_KEY}`, { port: proxyPort });
   });
   after(async () => {

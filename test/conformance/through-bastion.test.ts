@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { everythingDirectPass2025, fixtureDirectPass2025, scenarios2025 } from './baseline.ts';
 import { startAuthProxy, type AuthProxy } from '../helpers/auth-proxy.ts';
-import { formatReports, runConformanceDetailed } from '../helpers/conformance.ts';
+import { conformanceGateway, formatReports, runConformanceDetailed } from '../helpers/conformance.ts';
 import { freePort, startEverythingHttp, startFixtureHttp, type ManagedServer } from '../helpers/mcp.ts';
-import { TEST_KEY, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { TEST_KEY, type TestGateway } from '../helpers/gateway.ts';
 
 /**
  * Scenarios that pass through Bastion, measured with conformance 0.2.0-alpha.12
@@ -36,35 +36,11 @@ import { TEST_KEY, startGateway, tempDir, type TestGateway } from '../helpers/ga
 export const fixtureThroughBastionPass2025: readonly string[] = fixtureDirectPass2025.filter((s) => s !== 'server-sse-polling');
 export const everythingThroughBastionPass2025: readonly string[] = [...everythingDirectPass2025, 'dns-rebinding-protection', 'server-session-lifecycle'];
 
-async function gatewayFor(upstreamUrl: URL, prefix: boolean, proxyPort: number): Promise<TestGateway> {
-  return startGateway(
-    tempDir(),
-    `version: 1
-server:
-  listen: 127.0.0.1:0
-  allowedHosts: ["localhost:${proxyPort}", "127.0.0.1:${proxyPort}"]
-  allowedOrigins: ["http://localhost:${proxyPort}", "http://127.0.0.1:${proxyPort}"]
-store:
-  sqlite: ./bastion.db
-agents:
-  conformance:
-    keys: [env:T_KEY]
-    tools: ["*"]
-    resources: ["*"]
-    prompts: ["*"]
-upstreams:
-  up:
-    url: ${upstreamUrl.href}
-    prefix: ${prefix}
-`,
-    { T_KEY: TEST_KEY },
-  );
-}
 
 /** Starts gateway and proxy: the proxy's port must be known before the gateway's allowlist is written. */
 async function stack(upstreamUrl: URL, prefix: boolean): Promise<{ gw: TestGateway; proxy: AuthProxy }> {
   const proxyPort = await freePort();
-  const gw = await gatewayFor(upstreamUrl, prefix, proxyPort);
+  const gw = await conformanceGateway(upstreamUrl, prefix, proxyPort);
   const proxy = await startAuthProxy(gw.url, `Bearer ${TEST_KEY}`, { port: proxyPort });
   return { gw, proxy };
 }

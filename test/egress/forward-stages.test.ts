@@ -196,7 +196,7 @@ test('response: redacted of swapped and live values; identity asked for when red
   assert.equal(responseRedaction({ inserts: [], named: new Map(), pasted: new Map(), tokens: new Map() }, live), set, 'the live values of one vault reading are compiled once');
   // A swapped value the host's live set does not hold (a pasted secret) is redacted too.
   const pastedValue = new Secret('pasted-value-0123456789');
-  const withPasted = responseRedaction({ inserts: [], named: new Map(), pasted: new Map([['t', { value: pastedValue }]]) } as unknown as Parameters<typeof responseRedaction>[0], live);
+  const withPasted = responseRedaction({ inserts: [], named: new Map(), pasted: new Map([['t', { value: pastedValue }]]), tokens: new Map() } as unknown as Parameters<typeof responseRedaction>[0], live);
   assert.notEqual(withPasted, set);
   assert.equal(redactBytes(Buffer.from(`a ${VALUE} b pasted-value-0123456789 c`), withPasted).out.toString(), `a ${REDACTED_VALUE} b ${REDACTED_VALUE} c`);
   assert.deepEqual(askIdentity([['accept-encoding', 'gzip, br'], ['x', '1']]), [['x', '1'], ['accept-encoding', 'identity']]);

@@ -21,7 +21,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startAnnouncingServer, type ManagedServer } from './mcp.ts';
+import { TEST_KEY, startGateway, tempDir, type TestGateway } from './gateway.ts';
 
 export type ScenarioVerdict = 'pass' | 'fail';
 /** Requirement sets shipped with the CLI (`conformance list --requirements REV`). */
@@ -72,10 +73,6 @@ export interface ConformanceRun {
 const repoRoot = join(import.meta.dirname, '..', '..');
 export const conformanceCli = join(repoRoot, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 export const fixture2026Path = join(repoRoot, 'test', 'fixtures', 'conformance-server-2026', 'server.ts');
-const exitWithParentPreloadPath = join(import.meta.dirname, 'exit-on-stdin-eof.ts');
-const fixtureStartTimeoutMs = 15_000;
-const fixtureStopGraceMs = 3_000;
-const fixtureStderrTailChars = 16 * 1024;
 
 const defaultSuiteTimeoutMs = 120_000;
 const defaultScenarioTimeoutMs = 30_000;
@@ -254,75 +251,44 @@ export function formatReports(reports: Map<string, ScenarioReport>): string {
     .join('\n');
 }
 
-export interface Fixture2026 {
-  /** The MCP endpoint, http://127.0.0.1:PORT/mcp. */
-  url: URL;
-  /** Last 16 KiB the fixture wrote to stderr, for assertion messages. */
-  stderr(): string;
-  /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
-  close(): Promise<void>;
+/** The 2026-07-28 fixture, as {@link startAnnouncingServer} manages it. */
+export type Fixture2026 = ManagedServer;
+
+/**
+ * Starts test/fixtures/conformance-server-2026/server.ts (`--http 0`), waits for the
+ * `{"listening": url}` line it prints once bound and for it to answer; it dies with the test process.
+ */
+export function startFixture2026Http(): Promise<Fixture2026> {
+  return startAnnouncingServer(fixture2026Path);
 }
 
 /**
- * Starts test/fixtures/conformance-server-2026/server.ts (`--http 0`) and waits for the
- * `{"listening": url}` line it prints once bound. The child gets a stdin pipe and the
- * exit-on-stdin-eof preload, so it also dies with the test process.
- *
- * @throws Error when the fixture exits or stays silent for 15 s before announcing its URL.
+ * A gateway fronting `upstreamUrl` for the conformance suite: one agent (key {@link TEST_KEY})
+ * with every tool, resource and prompt; the loopback proxy's `host:port` in the Host and Origin
+ * allowlists (the CLI cannot send credentials, so it talks to test/helpers/auth-proxy.ts, which
+ * forwards Host and Origin as sent, as any reverse proxy would).
  */
-export async function startFixture2026Http(): Promise<Fixture2026> {
-  const child = spawn(process.execPath, ['--import', exitWithParentPreloadPath, fixture2026Path, '--http', '0'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-fixtureStderrTailChars);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), fixtureStopGraceMs);
-        await exited;
-        clearTimeout(timer);
-      }
-      process.removeListener('exit', killOnExit);
-    })();
-    return closing;
-  };
-  try {
-    const url = await new Promise<URL>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout });
-      const done = (err: Error | undefined, u?: URL): void => {
-        clearTimeout(timer);
-        child.removeListener('exit', onExit);
-        lines.close();
-        child.stdout.resume();
-        if (err !== undefined) reject(err);
-        else resolve(u as URL);
-      };
-      const onExit = (code: number | null): void => done(new Error(`fixture-2026 exited (${code}) before listening:\n${stderr}`));
-      const timer = setTimeout(() => done(new Error(`fixture-2026 did not announce its URL within ${fixtureStartTimeoutMs} ms:\n${stderr}`)), fixtureStartTimeoutMs);
-      child.once('exit', onExit);
-      lines.on('line', (line) => {
-        try {
-          const msg = JSON.parse(line) as { listening?: unknown };
-          if (typeof msg.listening === 'string') done(undefined, new URL(msg.listening));
-        } catch {
-          // not the announcement
-        }
-      });
-    });
-    return { url, stderr: () => stderr, close };
-  } catch (err) {
-    await close();
-    throw err;
-  }
+export function conformanceGateway(upstreamUrl: URL, prefix: boolean, proxyPort: number): Promise<TestGateway> {
+  return startGateway(
+    tempDir(),
+    `version: 1
+server:
+  listen: 127.0.0.1:0
+  allowedHosts: ["localhost:${proxyPort}", "127.0.0.1:${proxyPort}"]
+  allowedOrigins: ["http://localhost:${proxyPort}", "http://127.0.0.1:${proxyPort}"]
+store:
+  sqlite: ./bastion.db
+agents:
+  conformance:
+    keys: [env:T_KEY]
+    tools: ["*"]
+    resources: ["*"]
+    prompts: ["*"]
+upstreams:
+  up:
+    url: ${upstreamUrl.href}
+    prefix: ${prefix}
+`,
+    { T_KEY: TEST_KEY },
+  );
 }

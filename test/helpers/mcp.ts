@@ -59,8 +59,17 @@ export async function freePort(): Promise<number> {
  * Starts test/fixtures/conformance-server/server.ts in Streamable HTTP mode. The fixture binds port 0
  * itself and announces the port, so there is no window in which another process can take it.
  */
-export async function startFixtureHttp(): Promise<ManagedServer> {
-  const child = spawn(process.execPath, ['--import', exitWithParentPreloadPath, fixtureServerPath, '--http', '0'], {
+export function startFixtureHttp(): Promise<ManagedServer> {
+  return startAnnouncingServer(fixtureServerPath);
+}
+
+/**
+ * Starts a fixture script with `--http 0` that binds port 0 itself and announces
+ * `{"listening": url}` on stdout (the 1.x and the 2026-07-28 conformance fixtures), and waits
+ * until it answers. It dies with the test process.
+ */
+export async function startAnnouncingServer(script: string): Promise<ManagedServer> {
+  const child = spawn(process.execPath, ['--import', exitWithParentPreloadPath, script, '--http', '0'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const managed = manage(child);
