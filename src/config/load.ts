@@ -112,6 +112,7 @@ export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadR
   const userJwks = await readUsersJwks(parsed, dir);
   const warnings: string[] = [];
   for (const o of secretHostIssues(parsed.raw, parsed.issueAt).overridden) warnings.push(formatIssue(parsed.file, o));
+  for (const w of labelPatternIssues(parsed.raw, parsed.issueAt)) warnings.push(formatIssue(parsed.file, w));
   const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings);
   const config = buildResolved(parsed.raw, abs, dir, policies, secrets, userJwks);
   return deepFreeze({ config, warnings });
@@ -739,6 +740,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       prompts: [...a.prompts],
       secrets: [...a.secrets],
       oauth: [...a.oauth],
+      labels: Object.entries(a.labels).map(([pattern, l]) => ({ pattern, ...(l.source !== undefined ? { source: l.source } : {}), ...(l.effect !== undefined ? { effect: [...new Set(l.effect)] } : {}) })),
       network: a.network.map((rule, i) => resolveNetworkRule(`agents.${name}.network[${i}]`, rule)),
       ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
       scope: a.scope,
@@ -834,7 +836,13 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     policies,
     secrets: secretMeta,
     vault: { keyFile: resolve(dir, raw.vault.keyFile), rotationGraceMs: raw.vault.rotationGraceMs },
-    tools: Object.entries(raw.tools).map(([pattern, m]) => ({ pattern, scope: m.scope, crossUser: m.crossUser })),
+    tools: Object.entries(raw.tools).map(([pattern, m]) => ({
+      pattern,
+      scope: m.scope,
+      crossUser: m.crossUser,
+      ...(m.source !== undefined ? { source: m.source } : {}),
+      ...(m.effect !== undefined ? { effect: [...new Set(m.effect)] } : {}),
+    })),
     modelDoor: raw.modelDoor,
     ...(raw.redis && secrets.redisUrl ? { redis: { url: secrets.redisUrl, keyPrefix: raw.redis.keyPrefix } } : {}),
     alerts: {
@@ -1012,6 +1020,31 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return Object.freeze(value);
+}
+
+/**
+ * Label patterns (`tools.P` with `source`/`effect`, `agents.X.labels.P`) that can
+ * name no tool: their fixed start is no ability's name and no prefixed
+ * upstream's `<name>__`. Probably a typo, and then the tools it meant stay
+ * strictly labelled: warned. (With an unprefixed upstream any name may exist: no warning.)
+ */
+function labelPatternIssues(raw: RawConfig, issueAt: (path: PathKey[], message: string) => ConfigIssue): ConfigIssue[] {
+  if (Object.values(raw.upstreams).some((u) => !u.prefix)) return [];
+  const known = [...Object.keys(raw.abilities), ...Object.keys(raw.upstreams).map((n) => `${n}__`)];
+  const plausible = (pattern: string): boolean => {
+    const fixed = pattern.split('*')[0] as string;
+    return pattern.includes('*') ? known.some((k) => k.startsWith(fixed) || fixed.startsWith(k)) : known.some((k) => pattern === k || (k.endsWith('__') && pattern.startsWith(k)));
+  };
+  const out: ConfigIssue[] = [];
+  for (const [pattern, m] of Object.entries(raw.tools)) {
+    if ((m.source !== undefined || m.effect !== undefined) && !plausible(pattern)) out.push(issueAt(['tools', pattern], `label pattern ${pattern} names no upstream (<name>__) or ability: the tools it meant stay strictly labelled`));
+  }
+  for (const [agent, a] of Object.entries(raw.agents)) {
+    for (const pattern of Object.keys(a.labels)) {
+      if (!plausible(pattern)) out.push(issueAt(['agents', agent, 'labels', pattern], `label pattern ${pattern} names no upstream (<name>__) or ability: the tools it meant stay strictly labelled`));
+    }
+  }
+  return out;
 }
 
 /** The runtime form of `oauth`: secrets resolved, the redirect URI fixed. */

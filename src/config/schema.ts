@@ -35,6 +35,19 @@ export const NamePattern = z
   })
   .describe('A name pattern. `*` matches any run of characters; nothing else is special.');
 
+/** What a tool's call does, for provenance-aware policy (docs/labels.md). */
+export const TOOL_EFFECTS = ['read', 'write', 'send', 'pay', 'share', 'delete', 'egress'] as const;
+
+const SourceLabel = z.enum(['trusted', 'untrusted']).describe('`untrusted`: its results carry third-party content (email, web pages, files others wrote, messages, search results). `trusted`: they do not.');
+const EffectLabels = z
+  .array(z.enum(TOOL_EFFECTS))
+  .min(1)
+  .max(TOOL_EFFECTS.length)
+  .describe('What a call does: `read`; `write`; `send` (communication leaving the organization); `pay`; `share` (access given to others); `delete`; `egress` (its arguments name URLs or hosts to contact).');
+
+/** Per-agent labels: the same `source` / `effect`, checked before the global `tools` patterns. */
+const AgentLabelSchema = z.strictObject({ source: SourceLabel.optional(), effect: EffectLabels.optional() }).describe('Labels of the tools matching the pattern, for this agent.');
+
 /** A `host:port` listen address. */
 export const ListenAddress = z
   .string()
@@ -169,6 +182,10 @@ const AgentSchema = z
     resources: z.array(z.string().min(1).max(2048)).default([]).describe('Resource URIs the agent may list and read; `*` matches any run of characters.'),
     prompts: z.array(NamePattern).default([]).describe('Prompts (exposed names) the agent may list and get.'),
     secrets: z.array(z.string().regex(SECRET_NAME)).default([]).describe('Vault secrets (names under `secrets`) whose placeholders this agent may use; swapped only on the secret\'s hosts.'),
+    labels: z
+      .record(NamePattern, AgentLabelSchema)
+      .default({})
+      .describe('Tool labels for this agent by exposed-name pattern (first match wins), checked before the global `tools` patterns.'),
     oauth: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/))
       .max(32)
@@ -457,8 +474,11 @@ const ToolMetaSchema = z
   .strictObject({
     scope: z.enum(['external', 'internal']).default('external').describe('`internal`: hidden from agents with `scope: external`.'),
     crossUser: z.boolean().default(false).describe('The tool reads other users\' conversations or data: hidden from agents with `isolateUsers: true`.'),
+    source: SourceLabel.optional(),
+    effect: EffectLabels.optional(),
   })
-  .describe('What a tool reaches, for per-user filtering in both doors.');
+  .describe('What a tool reaches, for per-user filtering in both doors, and its labels (`source`, `effect`): a tool without both is read strictly (untrusted results, every side effect).');
+
 
 const WindowLimitSchema = z
   .strictObject({

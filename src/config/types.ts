@@ -72,6 +72,8 @@ export interface ResolvedAgent {
   readonly prompts: readonly string[];
   /** Vault secrets whose placeholders the agent may use. */
   readonly secrets: readonly string[];
+  /** Tool labels for this agent by pattern, before the global `tools` ones. */
+  readonly labels: readonly ResolvedAgentLabel[];
   /** `oauth.providers` whose per-user token the agent's egress requests may carry (`<<OAUTH_name>>`). */
   readonly oauth: readonly string[];
   readonly network: readonly ResolvedNetworkRule[];
@@ -109,6 +111,19 @@ export interface ResolvedToolMeta {
   readonly pattern: string;
   readonly scope: 'external' | 'internal';
   readonly crossUser: boolean;
+  /** Labels (src/policy/labels.ts); undefined: not declared by this pattern. */
+  readonly source?: 'trusted' | 'untrusted';
+  readonly effect?: readonly ToolEffect[];
+}
+
+/** What a tool's call does (config `tools.P.effect`, `agents.X.labels.P.effect`). */
+export type ToolEffect = 'read' | 'write' | 'send' | 'pay' | 'share' | 'delete' | 'egress';
+
+/** A per-agent label pattern (`agents.X.labels`), in config order. */
+export interface ResolvedAgentLabel {
+  readonly pattern: string;
+  readonly source?: 'trusted' | 'untrusted';
+  readonly effect?: readonly ToolEffect[];
 }
 
 export interface WindowLimitConfig {

@@ -19,8 +19,8 @@ export interface ToolMeta {
 
 const DEFAULT_META: ToolMeta = Object.freeze({ scope: 'external', crossUser: false });
 
-/** Compiles `*` globs once; everything else is literal. */
-function globRegExp(pattern: string): RegExp {
+/** Compiles a `*` glob (any run of characters); everything else is literal. Shared by src/policy/labels.ts. */
+export function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`, 's');
 }
 

@@ -12,7 +12,7 @@ export type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve
 export function policyConfig(agents: Record<string, AgentLists>, policies: { path: string; text: string }[] = []): ResolvedConfig {
   const map = new Map<string, ResolvedAgent>();
   for (const [name, lists] of Object.entries(agents)) {
-    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], network: [], scope: 'external', isolateUsers: true, ...lists });
+    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], labels: [], network: [], scope: 'external', isolateUsers: true, ...lists });
   }
   return { agents: map, policies } as unknown as ResolvedConfig;
 }
