@@ -90,8 +90,8 @@ describe('x-mcp-header declarations (SEP-2243)', () => {
       properties: { region: { type: 'string', 'x-mcp-header': 'Region' }, opts: { type: 'object', properties: { n: { type: 'integer', 'x-mcp-header': 'N' } } } },
     });
     assert.deepEqual(d, [
-      { header: 'Region', path: ['region'], type: 'string' },
-      { header: 'N', path: ['opts', 'n'], type: 'integer' },
+      { headerName: 'Region', path: ['region'], type: 'string' },
+      { headerName: 'N', path: ['opts', 'n'], type: 'integer' },
     ]);
   });
 

@@ -29,7 +29,9 @@
  * the caller maps it to a stable `ERR_UPSTREAM_*` code. Upstream text is never
  * put in those messages.
  */
-import { Buffer } from 'node:buffer';
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LOG_LEVEL_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/server';
+import { MODERN_REVISION } from './wire.ts';
+import { encodeMcpHeaderValue, scanMcpHeaderDeclarations, type McpHeaderDeclaration, type McpHeaderScan } from './headers.ts';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,
@@ -47,19 +49,17 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { UpstreamHttpError } from '../http-upstream-transport.ts';
 
-/** The revision this module translates to. */
-export const MODERN_REVISION = '2026-07-28';
+/** The revision this module translates to (the one ./wire.ts serves downstream). */
+export { MODERN_REVISION } from './wire.ts';
 /** How Bastion talks to one upstream: `auto` probes, the others pin a revision. */
 export type UpstreamRevision = 'auto' | '2025-11-25' | '2026-07-28';
 export const UPSTREAM_REVISIONS: readonly UpstreamRevision[] = ['auto', '2025-11-25', '2026-07-28'];
 
-/** `_meta` keys of the 2026-07-28 request envelope and result (spec 2026-07-28, "_meta"). */
-export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
-export const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
-export const CLIENT_INFO_META_KEY = 'io.modelcontextprotocol/clientInfo';
-export const SERVER_INFO_META_KEY = 'io.modelcontextprotocol/serverInfo';
-/** Per-request log level opt-in (SEP-2577; deprecated there, but the only way to keep log notifications). */
-export const LOG_LEVEL_META_KEY = 'io.modelcontextprotocol/logLevel';
+/**
+ * `_meta` keys of the 2026-07-28 request envelope and result (spec 2026-07-28, "_meta"), as the
+ * official SDK names them; `LOG_LEVEL_META_KEY` is the per-request log level opt-in (SEP-2577).
+ */
+export { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LOG_LEVEL_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/server';
 /** The envelope keys the adapter owns: a caller's values for them are replaced (capabilities excepted, see {@link RevisionAdapter}). */
 const ENVELOPE_META_KEYS = [PROTOCOL_VERSION_META_KEY, CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LOG_LEVEL_META_KEY] as const;
 
@@ -165,88 +165,12 @@ export function revisionFailureOf(err: unknown): RevisionFailure | undefined {
 // Pure helpers
 // ---------------------------------------------------------------------------
 
+export { encodeMcpHeaderValue, scanMcpHeaderDeclarations, type McpHeaderDeclaration, type McpHeaderScan } from './headers.ts';
+
 type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** One `x-mcp-header` declaration: where the argument sits in `arguments`, the header suffix, the declared type. */
-export interface McpHeaderDeclaration {
-  readonly path: readonly string[];
-  readonly headerName: string;
-  readonly type: 'string' | 'integer' | 'boolean';
-}
-
-export type McpHeaderScan = { readonly valid: true; readonly declarations: readonly McpHeaderDeclaration[] } | { readonly valid: false; readonly reason: string };
-
-/** RFC 9110 §5.1 `token`. */
-const RFC9110_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Subschema keywords outside the `properties` chain: an `x-mcp-header` below them makes the tool invalid (SEP-2243 "Schema Extension"). */
-const UNREACHABLE_KEYWORDS = ['items', 'prefixItems', 'contains', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'propertyNames', 'patternProperties', 'dependentSchemas', 'oneOf', 'anyOf', 'allOf', 'not', 'if', 'then', 'else', '$defs', 'definitions'] as const;
-const MAP_KEYWORDS = new Set(['patternProperties', 'dependentSchemas', '$defs', 'definitions']);
-const HEADER_TYPES = new Set(['string', 'integer', 'boolean']);
-/** Deepest schema nesting scanned; deeper schemas are refused rather than walked. */
-const MAX_SCHEMA_DEPTH = 64;
-
-/**
- * Scans a tool's `inputSchema` for `x-mcp-header` declarations and checks
- * every constraint SEP-2243 ("Schema Extension") places on them: only on
- * properties reachable from the root through `properties` keys alone; value a
- * non-empty RFC 9110 token; property type `string`, `integer` or `boolean`
- * (not `number`); names unique ignoring case. Any violation makes the whole
- * tool invalid: the client MUST NOT call it. Pure; never throws.
- */
-export function scanMcpHeaderDeclarations(inputSchema: unknown): McpHeaderScan {
-  const declarations: McpHeaderDeclaration[] = [];
-  const seen = new Map<string, string>();
-  const visit = (node: unknown, path: string[], reachable: boolean, depth: number): string | undefined => {
-    if (!isObject(node)) return undefined;
-    if (depth > MAX_SCHEMA_DEPTH) return 'schema nested too deeply';
-    const where = path.length === 0 ? '<root>' : path.join('.');
-    if (Object.hasOwn(node, 'x-mcp-header')) {
-      if (!reachable || path.length === 0) return `${where}: x-mcp-header is only allowed on properties reachable through 'properties'`;
-      const name = node['x-mcp-header'];
-      if (typeof name !== 'string' || !RFC9110_TOKEN.test(name)) return `${where}: x-mcp-header must be a non-empty RFC 9110 token`;
-      const type = node['type'];
-      if (typeof type !== 'string' || !HEADER_TYPES.has(type)) return `${where}: x-mcp-header is only allowed on string, integer or boolean properties`;
-      const lower = name.toLowerCase();
-      if (seen.has(lower)) return `${where}: x-mcp-header '${name}' is declared twice`;
-      seen.set(lower, name);
-      declarations.push({ path, headerName: name, type: type as McpHeaderDeclaration['type'] });
-    }
-    const props = node['properties'];
-    if (isObject(props)) {
-      for (const [key, child] of Object.entries(props)) {
-        const fault = visit(child, [...path, key], reachable, depth + 1);
-        if (fault !== undefined) return fault;
-      }
-    }
-    for (const k of UNREACHABLE_KEYWORDS) {
-      const sub = node[k];
-      if (sub === undefined) continue;
-      const branches = Array.isArray(sub) ? sub : MAP_KEYWORDS.has(k) && isObject(sub) ? Object.values(sub) : [sub];
-      for (const b of branches) {
-        const fault = visit(b, [...path, `<${k}>`], false, depth + 1);
-        if (fault !== undefined) return fault;
-      }
-    }
-    return undefined;
-  };
-  const fault = visit(inputSchema, [], true, 0);
-  return fault === undefined ? { valid: true, declarations } : { valid: false, reason: fault };
-}
-
-/**
- * Encodes one header value (SEP-2243 "Value Encoding"): a string that is a safe
- * plain-ASCII field value (RFC 9110 §5.5: visible ASCII, space, tab; no leading
- * or trailing whitespace; not itself shaped like the sentinel) passes as is;
- * anything else becomes `=?base64?{base64 of UTF-8}?=`.
- */
-export function encodeMcpHeaderValue(value: string): string {
-  const sentinel = value.startsWith('=?base64?') && value.endsWith('?=');
-  const plain = value.length > 0 && !sentinel && value === value.trim() && /^[\x20-\x7e\t]*$/.test(value);
-  return plain ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
 }
 
 /** SEP-2243 type conversion: strings as is, integers in decimal, booleans `true`/`false`; undefined for anything else. */

@@ -22,6 +22,7 @@
  * written here, against the SEP's text, and checked by the conformance suite's
  * `http-header-validation` and `http-custom-header-server-validation` scenarios.
  */
+import { decodeHeaderValue, scanMcpHeaderDeclarations, type McpHeaderDeclaration } from './headers.ts';
 import {
   CLIENT_CAPABILITIES_META_KEY,
   CLIENT_INFO_META_KEY,
@@ -32,6 +33,8 @@ import {
   type JSONRPCNotification,
   type JSONRPCRequest,
 } from '@modelcontextprotocol/server';
+
+export { decodeHeaderValue } from './headers.ts';
 
 /** The stateless revision Bastion serves. */
 export const MODERN_REVISION = '2026-07-28';
@@ -156,92 +159,18 @@ export function standardHeaderMismatch(request: InboundRequest, message: JSONRPC
   return undefined;
 }
 
-const SENTINEL_PREFIX = '=?base64?';
-const SENTINEL_SUFFIX = '?=';
-/** Canonical padded base64 (RFC 4648 §4). */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/**
- * A header value as SEP-2243 encodes it: plain visible ASCII as is, anything
- * else as `=?base64?<RFC 4648 base64 of the UTF-8 bytes>?=`. Undefined when the
- * sentinel's payload is not canonical base64 of valid UTF-8.
- */
-export function decodeHeaderValue(value: string): string | undefined {
-  if (!(value.startsWith(SENTINEL_PREFIX) && value.endsWith(SENTINEL_SUFFIX) && value.length >= SENTINEL_PREFIX.length + SENTINEL_SUFFIX.length)) return value;
-  const b64 = value.slice(SENTINEL_PREFIX.length, value.length - SENTINEL_SUFFIX.length);
-  if (!BASE64.test(b64)) return undefined;
-  const bytes = Buffer.from(b64, 'base64');
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-/** One `x-mcp-header` declaration: the header's name part, the argument's path, its JSON Schema type. */
-export interface ParamHeaderDeclaration {
-  readonly header: string;
-  readonly path: readonly string[];
-  readonly type: 'string' | 'integer' | 'number' | 'boolean';
-}
-
-/** RFC 9110 §5.6.2 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Deepest `properties` chain scanned (schemas are upstream-controlled). */
-const MAX_DEPTH = 8;
-const PRIMITIVE = new Set(['string', 'integer', 'number', 'boolean']);
-
 /**
  * The `x-mcp-header` declarations of a tool's input schema (SEP-2243 "Custom
- * headers"): only on primitive-typed properties reachable from the root through
- * `properties` keys, names RFC 9110 tokens unique case-insensitively. A schema
- * that breaks a rule yields `'invalid'`: conforming clients exclude such a tool,
- * and Bastion refuses calls to it rather than guess which header was meant.
+ * headers", scanned by ./headers.ts). A schema that breaks a rule yields
+ * `'invalid'`: conforming clients exclude such a tool, and Bastion refuses calls
+ * to it rather than guess which header was meant. A `number`-typed declaration,
+ * which the spec forbids to clients, still has its header checked (as the
+ * reference server does).
  */
-export function paramHeaderDeclarations(inputSchema: unknown): readonly ParamHeaderDeclaration[] | 'invalid' {
-  const out: ParamHeaderDeclaration[] = [];
-  const seen = new Set<string>();
-  const walk = (node: unknown, path: string[]): boolean => {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return true;
-    const schema = node as Record<string, unknown>;
-    if (Object.hasOwn(schema, 'x-mcp-header')) {
-      const name = schema['x-mcp-header'];
-      if (path.length === 0 || typeof name !== 'string' || !TOKEN.test(name)) return false;
-      const type = schema.type;
-      if (typeof type !== 'string' || !PRIMITIVE.has(type)) return false;
-      const key = name.toLowerCase();
-      if (seen.has(key)) return false;
-      seen.add(key);
-      out.push({ header: name, path: [...path], type: type as ParamHeaderDeclaration['type'] });
-    }
-    const props = schema.properties;
-    if (props === undefined) return true;
-    if (props === null || typeof props !== 'object' || Array.isArray(props)) return true;
-    if (path.length >= MAX_DEPTH) return true;
-    for (const [k, v] of Object.entries(props as Record<string, unknown>)) {
-      if (!walk(v, [...path, k])) return false;
-    }
-    return true;
-  };
-  if (!walk(inputSchema, [])) return 'invalid';
-  // A declaration anywhere other than a `properties` chain (items, combinators, $defs) is invalid too.
-  if (hasStrayDeclaration(inputSchema, true, 0)) return 'invalid';
-  return out;
-}
-
-function hasStrayDeclaration(node: unknown, reachable: boolean, depth: number): boolean {
-  if (depth > 32 || node === null || typeof node !== 'object') return false;
-  if (Array.isArray(node)) return node.some((n) => hasStrayDeclaration(n, false, depth + 1));
-  const schema = node as Record<string, unknown>;
-  if (!reachable && Object.hasOwn(schema, 'x-mcp-header')) return true;
-  for (const [k, v] of Object.entries(schema)) {
-    if (k === 'properties' && reachable && v !== null && typeof v === 'object' && !Array.isArray(v)) {
-      for (const child of Object.values(v as Record<string, unknown>)) if (hasStrayDeclaration(child, true, depth + 1)) return true;
-    } else if (v !== null && typeof v === 'object') {
-      if (hasStrayDeclaration(v, false, depth + 1)) return true;
-    }
-  }
-  return false;
+export function paramHeaderDeclarations(inputSchema: unknown): readonly McpHeaderDeclaration[] | 'invalid' {
+  const scan = scanMcpHeaderDeclarations(inputSchema);
+  if (scan.valid) return scan.declarations;
+  return scan.declarations ?? 'invalid';
 }
 
 /** A plain number as a header value: canonical decimal. */
@@ -254,7 +183,7 @@ const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
  * gets a lower-case header name and returns its value or undefined.
  */
 export function paramHeaderMismatch(
-  declarations: readonly ParamHeaderDeclaration[],
+  declarations: readonly McpHeaderDeclaration[],
   args: Readonly<Record<string, unknown>>,
   headers: (lowerCaseName: string) => string | undefined,
 ): WireRejection | undefined {
@@ -262,7 +191,7 @@ export function paramHeaderMismatch(
     let value: unknown = args;
     for (const k of d.path) value = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[k] : undefined;
     if (value === undefined || value === null) continue;
-    const name = `Mcp-Param-${d.header}`;
+    const name = `Mcp-Param-${d.headerName}`;
     const raw = headers(name.toLowerCase());
     if (raw === undefined) return mismatch('param-header-missing', name, '(missing)');
     const decoded = decodeHeaderValue(trimOws(raw));
