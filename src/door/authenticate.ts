@@ -118,3 +118,35 @@ export function authenticateAgent(headers: IncomingHttpHeaders, keys: KeyIndex, 
   const agent = keys.lookup(presented.key);
   return agent === undefined ? { ok: false, reason: 'auth.invalid' } : { ok: true, agent, header: presented.header };
 }
+
+/** What {@link authenticateAgentOrToken} needs to verify an OAuth access token (src/door/oauth-resource.ts `AccessTokenVerifier`). */
+export interface AccessTokenCheck<R extends string> {
+  verify(token: string): Promise<{ readonly ok: true; readonly agent: string; readonly user: string | null } | { readonly ok: false; readonly reason: R }>;
+}
+
+/** The outcome of {@link authenticateAgentOrToken}: the agent, and the end user a token proved; or why not. */
+export type KeyOrTokenAuthentication<R extends string> =
+  | { readonly ok: true; readonly agent: string; readonly tokenUser: string | null }
+  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid' | R };
+
+/**
+ * The agent of a request whose `Authorization` may hold an agent key or an
+ * OAuth access token (MCP authorization at the tool door): the credential is
+ * parsed once; a known agent key wins; with `tokens`, any other Bearer value is
+ * verified as an access token (its refusal reason is the verifier's). Without
+ * `tokens` this is {@link authenticateAgent}. Never throws.
+ */
+export async function authenticateAgentOrToken<R extends string>(
+  headers: IncomingHttpHeaders,
+  keys: KeyIndex,
+  tokens: AccessTokenCheck<R> | undefined,
+): Promise<KeyOrTokenAuthentication<R>> {
+  const presented = presentedKey(headers, ['authorization']);
+  if (presented.kind === 'missing') return { ok: false, reason: 'auth.missing' };
+  if (presented.kind === 'malformed') return { ok: false, reason: 'auth.invalid' };
+  const agent = keys.lookup(presented.key);
+  if (agent !== undefined) return { ok: true, agent, tokenUser: null };
+  if (tokens === undefined || presented.scheme !== 'bearer') return { ok: false, reason: 'auth.invalid' };
+  const v = await tokens.verify(presented.key);
+  return v.ok ? { ok: true, agent: v.agent, tokenUser: v.user } : { ok: false, reason: v.reason };
+}

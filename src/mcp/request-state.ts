@@ -23,7 +23,7 @@
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { NonceStore } from '../store/nonces.ts';
 import { BastionError } from '../errors.ts';
-import { randomToken, webCrypto } from '../util/crypto.ts';
+import { constantTimeEqual, randomToken, webCrypto } from '../util/crypto.ts';
 
 /** What the state is bound to; every field must match on open. */
 export interface StateBinding {
@@ -221,7 +221,7 @@ export class RequestStateSealer {
     if (claims === undefined) return refuse('state.malformed');
     const now = this.#now();
     if (now >= claims.exp) return refuse('state.expired');
-    if (claims.agent !== binding.agent || claims.user !== binding.user || claims.tool !== binding.tool || claims.argsDigest !== binding.argsDigest) {
+    if (claims.agent !== binding.agent || claims.user !== binding.user || claims.tool !== binding.tool || !constantTimeEqual(claims.argsDigest, binding.argsDigest)) {
       return refuse('state.rebound');
     }
     let first: boolean;

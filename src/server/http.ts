@@ -15,7 +15,6 @@ import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import { BastionError } from '../errors.ts';
-import { authenticateAgent } from '../door/authenticate.ts';
 import { auditEventOf, newRequestContext } from '../door/context.ts';
 import { refusal } from '../door/refusal.ts';
 import type { Reason } from '../door/reasons.ts';
@@ -29,7 +28,7 @@ import { headerOne, readBody } from '../door/body.ts';
 import { allow, deny } from '../decision.ts';
 import { StatelessSessions, type StatelessIdentity } from '../mcp/stateless.ts';
 import { challenge, protectedResourceMetadata, protectedResourceMetadataUrl } from '../door/oauth-resource.ts';
-import { presentedKey } from '../door/authenticate.ts';
+import { authenticateAgentOrToken } from '../door/authenticate.ts';
 import type { UserIdentity } from '../door/user.ts';
 import {
   approvalInputRequired,
@@ -235,24 +234,20 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
    * the RFC 6750 / RFC 9728 challenge pointing to the resource metadata.
    */
   const authenticateMcp = async (req: IncomingMessage): Promise<{ ok: true; agent: string; tokenUser: UserIdentity | null } | { ok: false; reason: Reason; message: string; headers: Record<string, string> }> => {
-    const authn = authenticateAgent(req.headers, gateway.agentKeys, ['authorization']);
-    if (authn.ok) return { ok: true, agent: authn.agent, tokenUser: null };
-    const verifier = gateway.accessTokens;
+    const verifier = metadataUrl === undefined || rs === undefined ? undefined : gateway.accessTokens;
+    const authn = await authenticateAgentOrToken(req.headers, gateway.agentKeys, verifier);
+    if (authn.ok) return { ok: true, agent: authn.agent, tokenUser: authn.tokenUser === null ? null : { id: authn.tokenUser, verified: true } };
+    // The refusal's challenge: Bastion's realm, or with MCP authorization the resource metadata (RFC 9728 §5.1).
     if (verifier === undefined || metadataUrl === undefined || rs === undefined) {
       return authn.reason === 'auth.missing'
         ? { ok: false, reason: 'auth.missing', message: 'authentication required', headers: { 'www-authenticate': 'Bearer realm="bastion"' } }
         : { ok: false, reason: 'auth.invalid', message: 'invalid key', headers: { 'www-authenticate': 'Bearer realm="bastion", error="invalid_token"' } };
     }
     if (authn.reason === 'auth.missing') return { ok: false, reason: 'auth.missing', message: 'authentication required', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl }) } };
-    const presented = presentedKey(req.headers, ['authorization']);
-    if (presented.kind !== 'key' || presented.scheme !== 'bearer') {
+    if (authn.reason === 'auth.invalid') {
       return { ok: false, reason: 'auth.invalid', message: 'invalid credentials', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl, reason: 'oauth.token_invalid' }) } };
     }
-    const v = await verifier.verify(presented.key);
-    if (!v.ok) {
-      return { ok: false, reason: v.reason, message: 'access token refused', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl, reason: v.reason, scopes: rs.requiredScopes }) } };
-    }
-    return { ok: true, agent: v.agent, tokenUser: v.user === null ? null : { id: v.user, verified: true } };
+    return { ok: false, reason: authn.reason, message: 'access token refused', headers: { 'www-authenticate': challenge({ resourceMetadataUrl: metadataUrl, reason: authn.reason, scopes: rs.requiredScopes }) } };
   };
 
   /** Where providers send the user back after sign-in (config `oauth.callbackBase`). */

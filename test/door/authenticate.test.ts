@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { authenticateAgent, KeyIndex, presentedKey } from '../../src/door/authenticate.ts';
+import { authenticateAgent, authenticateAgentOrToken, KeyIndex, presentedKey } from '../../src/door/authenticate.ts';
 import { sha256Hex } from '../../src/util/crypto.ts';
 
 const KEY = 'bst_ak_test_key_0123456789abcdef';
@@ -110,4 +110,23 @@ test('KeyIndex.add: a digest that is not exactly 64 lowercase hex characters is 
   const index = new KeyIndex();
   index.add(good, 'ops');
   assert.equal(index.lookup(KEY), 'ops');
+});
+
+test('authenticateAgentOrToken: one parse; a known key wins, any other Bearer value goes to the token check, its reason kept', async () => {
+  const keys = new KeyIndex();
+  keys.add(sha256Hex('agent-key-0123456789abcdef'), 'demo');
+  const seen: string[] = [];
+  const tokens = {
+    verify: (t: string) => {
+      seen.push(t);
+      return Promise.resolve(t === 'good.token.value' ? ({ ok: true, agent: 'tok-agent', user: 'alice' } as const) : ({ ok: false, reason: 'oauth.audience' } as const));
+    },
+  };
+  assert.deepEqual(await authenticateAgentOrToken({ authorization: 'Bearer agent-key-0123456789abcdef' }, keys, tokens), { ok: true, agent: 'demo', tokenUser: null });
+  assert.deepEqual(seen, [], 'an agent key is never sent to the token check');
+  assert.deepEqual(await authenticateAgentOrToken({ authorization: 'bearer good.token.value' }, keys, tokens), { ok: true, agent: 'tok-agent', tokenUser: 'alice' });
+  assert.deepEqual(await authenticateAgentOrToken({ authorization: 'Bearer other.token' }, keys, tokens), { ok: false, reason: 'oauth.audience' });
+  assert.deepEqual(await authenticateAgentOrToken({}, keys, tokens), { ok: false, reason: 'auth.missing' });
+  assert.deepEqual(await authenticateAgentOrToken({ authorization: 'Basic Zm9vOmJhcg==' }, keys, tokens), { ok: false, reason: 'auth.invalid' }, 'only Bearer values are tokens');
+  assert.deepEqual(await authenticateAgentOrToken({ authorization: 'Bearer other.token' }, keys, undefined), { ok: false, reason: 'auth.invalid' }, 'without MCP authorization: keys only');
 });
