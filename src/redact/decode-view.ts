@@ -28,6 +28,10 @@
  * For streaming, a token that could still grow with more input (a trigger
  * character within {@link MAX_TOKEN_BYTES} of the end) is *unsettled*: the
  * view stops before it and the caller holds the input from there on.
+ *
+ * A token can hide a value that ends (or starts) with bytes the token takes
+ * from it (`…%` before `3d`): the engine also searches for such glued
+ * matches, from the tokens' `ts`/`te` (src/redact/engine.ts, "Glued escapes").
  */
 
 /** Longest token in bytes (`&#x` + 16 digits + `;`); a token is decided by at most this many bytes from its start. */

@@ -29,11 +29,41 @@
  * times the longest token, squared for the second pass (in practice a few
  * bytes: only a tail that could still begin a value is held).
  *
+ * A glued match (below) is held the same way: its token not yet decided, the
+ * form's first part is a tail of the view that (a) holds; a decided token
+ * whose source ends with a form's first bytes, followed to the end of the
+ * view by a prefix of the form's rest, holds from that token's start.
+ *
+ * ## Glued escapes
+ *
+ * A value can end with bytes that are literal in it but, glued to the text
+ * after it, begin an escape (`…%` before `3d`, `…\` before `n`, `…&` before
+ * `lt;`): every view then decodes the escape and shows another byte, and the
+ * value is found nowhere. Left alone that is harmless (no reader sees the
+ * value), but once a marker for another match splits that escape (the hex
+ * form `3d5c…` starting at its `3d`), the bytes left before the marker read as
+ * the value. So at each view level (the mixed view, each scheme alone, the
+ * second pass) a form `f = p + s` also counts when `p` (not empty) ends in the
+ * view right before a token whose parent bytes (the input for the first pass,
+ * the first view for the second; a first-pass token copied as is into the
+ * second pass counts too, with the input as parent) begin with `s` and are
+ * longer: the span runs from `p` into the token, to the end of `s`. The
+ * mirror at the start: a token whose parent bytes end with `f`'s first bytes
+ * (and are longer), followed in the view by the rest of `f`. A split can only
+ * happen where some form holds a `%`, `\` or `&` within MAX_TOKEN_BYTES of its
+ * end (only such a form's match ends inside a token), so sets without one
+ * (most secrets, every base64 and hex form) skip this search entirely; with
+ * one, the start side is searched only at tokens such a form could split.
+ * Not covered: an escape's head left before a marker that decodes, alone, as
+ * a shorter escape (`&#6` of `&#65;`), and a split `\\` whose second `\`
+ * begins a new escape with what follows.
+ *
  * Cost: O(n · f · 3) comparisons for n bytes and f forms (Buffer#indexOf per
- * form), plus O(h · f) per chunk for the held tail h.
+ * form), plus O(h · f) per chunk for the held tail h; with a form holding an
+ * escape character, O(t · g) more for t tokens and g such form tails.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { decodeView, SCHEME_TRIGGERS, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
+import { decodeView, MAX_TOKEN_BYTES, SCHEME_TRIGGERS, sourceOf, sourceStart, type DecodedView } from './decode-view.ts';
 import { encodedForms } from './forms.ts';
 
 /** The rule id of a known value's redaction (audit records list it among the rules). */
@@ -82,18 +112,168 @@ interface Level {
   readonly search: boolean;
   /** Where a cut at source offset `c` must move to so it falls between tokens (the start of the token strictly containing `c`, else `c`). */
   readonly boundary: (c: number) => number;
+  /** The tokens a glued form may split (none for the input itself), computed on demand. */
+  readonly tokens: () => GlueToken[];
+}
+
+/**
+ * A token of a level, as a glued match sees it: its decoded bytes are the
+ * level's `[v, ve)`, its parent bytes `parent[ps, pe)`; `srcStart(x)` is the
+ * input offset where parent byte `x` begins, `srcEnd(x)` where the parent's
+ * bytes `[.., x)` end.
+ */
+interface GlueToken {
+  readonly v: number;
+  readonly ve: number;
+  readonly parent: Uint8Array;
+  readonly ps: number;
+  readonly pe: number;
+  readonly srcStart: (x: number) => number;
+  readonly srcEnd: (x: number) => number;
+}
+
+const NO_TOKENS = (): GlueToken[] => [];
+const SAME = (x: number): number => x;
+
+/** The tokens of `view` (decoded from `parent`), with the parent offsets mapped to the input by `srcStart`/`srcEnd`. */
+function tokensOf(view: DecodedView, parent: Uint8Array, srcStart: (x: number) => number, srcEnd: (x: number) => number): GlueToken[] {
+  const out: GlueToken[] = [];
+  for (let i = 0; i < view.count; i++) {
+    const v = view.tv[i] as number;
+    out.push({ v, ve: v + (view.tl[i] as number), parent, ps: view.ts[i] as number, pe: view.te[i] as number, srcStart, srcEnd });
+  }
+  return out;
+}
+
+/**
+ * The tokens of the second pass: its own (parent: the first view) and the
+ * first pass's tokens it copies as they are (parent: the input), at their
+ * offsets in the second view.
+ */
+function secondPassTokens(buf: Buffer, v1: DecodedView, v2: DecodedView, s1: (j: number) => number, e1: (j: number) => number): GlueToken[] {
+  const out = tokensOf(v2, v1.bytes, s1, (x) => e1(x - 1));
+  let k = 0;
+  let shrink = 0;
+  for (let i = 0; i < v1.count; i++) {
+    const a = v1.tv[i] as number;
+    const b = a + (v1.tl[i] as number);
+    while (k < v2.count && (v2.te[k] as number) <= a) {
+      shrink += (v2.te[k] as number) - (v2.ts[k] as number) - (v2.tl[k] as number);
+      k++;
+    }
+    if (k < v2.count && (v2.ts[k] as number) < b) continue;
+    out.push({ v: a - shrink, ve: b - shrink, parent: buf, ps: v1.ts[i] as number, pe: v1.te[i] as number, srcStart: SAME, srcEnd: SAME });
+  }
+  return out;
+}
+
+/**
+ * The forms' tails a glued match may end with: `form[len - k, len)` starting
+ * with an escape character, `k < MAX_TOKEN_BYTES`, `k < len`. Empty (no glued
+ * search at all) for a set whose forms hold no escape character near their end.
+ */
+interface GlueTails {
+  readonly tails: readonly { readonly form: Buffer; readonly k: number }[];
+  /** `tails` by their first byte (`%`, `\\`, `&`): a token's parent bytes begin with that byte. */
+  readonly byTrigger: ReadonlyMap<number, readonly { readonly form: Buffer; readonly k: number }[]>;
+  /** The forms by their first byte. */
+  readonly byFirst: ReadonlyMap<number, readonly Buffer[]>;
+  readonly longest: number;
+}
+const NO_FORMS: readonly Buffer[] = [];
+const NO_TAILS: readonly { readonly form: Buffer; readonly k: number }[] = [];
+const glueCache = new WeakMap<readonly Buffer[], GlueTails>();
+
+function glueTails(forms: readonly Buffer[]): GlueTails {
+  let g = glueCache.get(forms);
+  if (g) return g;
+  const tails: { form: Buffer; k: number }[] = [];
+  const byTrigger = new Map<number, { form: Buffer; k: number }[]>(SCHEME_TRIGGERS.map((c) => [c, []]));
+  const byFirst = new Map<number, Buffer[]>();
+  let longest = 0;
+  for (const form of forms) {
+    longest = Math.max(longest, form.length);
+    const first = byFirst.get(form[0] as number);
+    if (first) first.push(form);
+    else byFirst.set(form[0] as number, [form]);
+    for (let k = 1; k < Math.min(form.length, MAX_TOKEN_BYTES); k++) {
+      const list = byTrigger.get(form[form.length - k] as number);
+      if (list) {
+        tails.push({ form, k });
+        list.push({ form, k });
+      }
+    }
+  }
+  g = { tails, byTrigger, byFirst, longest };
+  glueCache.set(forms, g);
+  return g;
+}
+
+/** Whether `a[ai, ai + len)` equals `b[bi, bi + len)` (both in range). */
+function same(a: Uint8Array, ai: number, b: Uint8Array, bi: number, len: number): boolean {
+  for (let x = 0; x < len; x++) if (a[ai + x] !== b[bi + x]) return false;
+  return true;
+}
+
+/** Whether a form's match could end inside `t` (its parent bytes begin with a form's tail, and are longer). */
+function splittable(t: GlueToken, g: GlueTails): boolean {
+  const len = t.pe - t.ps;
+  for (const { form, k } of g.byTrigger.get(t.parent[t.ps] as number) ?? NO_TAILS) {
+    if (k < len && same(t.parent, t.ps, form, form.length - k, k)) return true;
+  }
+  return false;
+}
+
+/** The spans of the glued matches at level `lv` (module header, "Glued escapes"), pushed to `found`. */
+function gluedMatches(lv: Level, g: GlueTails, found: [number, number][]): void {
+  const view = lv.bytes;
+  for (const t of lv.tokens()) {
+    const len = t.pe - t.ps;
+    // The end: `p` ends in the view at t.v, the tail `s` begins the token's parent bytes.
+    let split = false;
+    for (const { form, k } of g.byTrigger.get(t.parent[t.ps] as number) ?? NO_TAILS) {
+      const p = form.length - k;
+      if (k >= len || !same(t.parent, t.ps, form, p, k)) continue;
+      split = true;
+      if (p <= t.v && same(view, t.v - p, form, 0, p)) found.push([lv.start(t.v - p), t.srcEnd(t.ps + k)]);
+    }
+    if (!split) continue;
+    // The start: the token's parent bytes end with the form's first k bytes, the view goes on with the rest.
+    for (let k = 1; k < len; k++) {
+      for (const form of g.byFirst.get(t.parent[t.pe - k] as number) ?? NO_FORMS) {
+        const r = form.length - k;
+        if (r > 0 && t.ve + r <= lv.length && same(t.parent, t.pe - k, form, 0, k) && same(view, t.ve, form, k, r)) found.push([t.srcStart(t.pe - k), lv.end(t.ve + r - 1)]);
+      }
+    }
+  }
+}
+
+/** Where a stream must hold from at `lv` for a glued match at the start not yet decided (a prefix of its rest ends the view), or `cut`. */
+function gluedHold(lv: Level, g: GlueTails, cut: number): number {
+  const view = lv.bytes;
+  for (const t of lv.tokens()) {
+    if (t.ve + g.longest <= lv.length || !splittable(t, g)) continue;
+    const len = t.pe - t.ps;
+    const avail = lv.length - t.ve;
+    for (let k = 1; k < len; k++) {
+      for (const form of g.byFirst.get(t.parent[t.pe - k] as number) ?? NO_FORMS) {
+        if (avail < form.length - k && same(t.parent, t.pe - k, form, 0, k) && same(view, t.ve, form, k, avail)) cut = Math.min(cut, t.srcStart(t.pe - k));
+      }
+    }
+  }
+  return cut;
 }
 
 const NOT_A_TOKEN = (c: number): number => c;
 
 function levelsOf(buf: Buffer, final: boolean): Level[] {
   const n = buf.length;
-  const levels: Level[] = [{ bytes: buf, length: n, start: (j) => j, end: (j) => j + 1, search: true, boundary: NOT_A_TOKEN }];
+  const levels: Level[] = [{ bytes: buf, length: n, start: (j) => j, end: (j) => j + 1, search: true, boundary: NOT_A_TOKEN, tokens: NO_TOKENS }];
   const v1 = decodeView(buf, n, final);
   const s1 = (j: number): number => sourceStart(v1, j);
   const e1 = (j: number): number => sourceOf(v1, j)[1];
   const b1 = (c: number): number => outOfToken(v1.count, (i) => v1.ts[i] as number, (i) => v1.te[i] as number, c);
-  levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, boundary: b1 });
+  levels.push({ bytes: v1.bytes, length: v1.bytes.length, start: s1, end: e1, search: v1.changed, boundary: b1, tokens: () => tokensOf(v1, buf, SAME, SAME) });
   // Each scheme decoded alone: where tokens of several schemes mix, a token of one may swallow
   // bytes of a value that only a decoder of another scheme shows (`100%deadbeef&#45;…`).
   if (v1.changed) {
@@ -103,7 +283,7 @@ function levelsOf(buf: Buffer, final: boolean): Level[] {
       // In a stream a view with nothing to search still holds back the tail that may begin a value in it.
       if (!search && final) continue;
       const b = (c: number): number => outOfToken(vs.count, (i) => vs.ts[i] as number, (i) => vs.te[i] as number, c);
-      levels.push({ bytes: vs.bytes, length: vs.bytes.length, start: (j) => sourceStart(vs, j), end: (j) => sourceOf(vs, j)[1], search, boundary: b });
+      levels.push({ bytes: vs.bytes, length: vs.bytes.length, start: (j) => sourceStart(vs, j), end: (j) => sourceOf(vs, j)[1], search, boundary: b, tokens: () => tokensOf(vs, buf, SAME, SAME) });
     }
   }
   // Nothing decoded in the whole input: a second pass would read the same bytes. (In a
@@ -114,7 +294,7 @@ function levelsOf(buf: Buffer, final: boolean): Level[] {
   const s2 = (j: number): number => (j >= v2.bytes.length ? s1(v2.settled) : s1(sourceOf(v2, j)[0]));
   const e2 = (j: number): number => e1(sourceOf(v2, j)[1] - 1);
   const b2 = (c: number): number => outOfToken(v2.count, (i) => s1(v2.ts[i] as number), (i) => e1((v2.te[i] as number) - 1), c);
-  levels.push({ bytes: v2.bytes, length: v2.bytes.length, start: s2, end: e2, search: v2.changed, boundary: b2 });
+  levels.push({ bytes: v2.bytes, length: v2.bytes.length, start: s2, end: e2, search: v2.changed, boundary: b2, tokens: () => secondPassTokens(buf, v1, v2, s1, e1) });
   return levels;
 }
 
@@ -137,12 +317,14 @@ function prefixTail(bytes: Uint8Array, m: number, forms: readonly Buffer[]): num
 /** Merged `[start, end)` source intervals of every occurrence of every form at every level. */
 function occurrences(levels: readonly Level[], forms: readonly Buffer[]): [number, number][] {
   const found: [number, number][] = [];
+  const g = glueTails(forms);
   for (const lv of levels) {
     if (!lv.search || lv.length === 0) continue;
     const hay = Buffer.from(lv.bytes.buffer, lv.bytes.byteOffset, lv.length);
     for (const f of forms) {
       for (let i = hay.indexOf(f); i >= 0; i = hay.indexOf(f, i + 1)) found.push([lv.start(i), lv.end(i + f.length - 1)]);
     }
+    if (g.tails.length > 0) gluedMatches(lv, g, found);
   }
   found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   const merged: [number, number][] = [];
@@ -181,9 +363,11 @@ export function redactPrefix(buf: Buffer, set: RedactionSet, final: boolean): { 
   const spans = occurrences(levels, set.forms);
   let cut = n;
   if (!final) {
+    const g = glueTails(set.forms);
     for (const lv of levels) {
       const k = lv.length > 0 ? prefixTail(lv.bytes, lv.length, set.forms) : 0;
       cut = Math.min(cut, lv.start(lv.length - k));
+      if (g.tails.length > 0) cut = gluedHold(lv, g, cut);
     }
     for (let moved = true; moved; ) {
       moved = false;
