@@ -26,12 +26,13 @@ describe('prompt-attack detector on the injection corpus', () => {
       return d;
     };
     // Measured on the 3,152-row corpus (any kind / own kind): extraction 82.3/73.6 %, injection in user
-    // messages 66.3/64.5 %, injection in tool outputs 73.5/73.5 %, jailbreak 69.4/66.9 %. Floors sit a
-    // little under, so a regression fails here.
+    // messages 66.3/64.5 %, injection in tool outputs 74.0/74.0 % (73.5 before the indirect-injection
+    // rules), jailbreak 69.4/66.9 %. Floors sit a little under, so a regression fails here; the one for
+    // tool outputs, which issue 13's taint relies on, sits at the rate before those rules (294/400).
     const floors: Array<[string, string, number, number]> = [
       ['extraction', 'user', 0.8, 0.71],
       ['injection', 'user', 0.64, 0.62],
-      ['injection', 'tool_output', 0.71, 0.71],
+      ['injection', 'tool_output', 0.735, 0.735],
       ['jailbreak', 'user', 0.67, 0.645],
     ];
     for (const [label, context, any, own] of floors) {
@@ -46,7 +47,8 @@ describe('prompt-attack detector on the injection corpus', () => {
     assert.ok(user.extractionRate <= 0.01 && user.extraction <= 2, `extraction on ${user.extraction} benign user rows`);
     assert.ok(tool.extraction <= 2, `extraction on ${tool.extraction} benign tool outputs`);
     assert.ok(user.anyKindRate <= 0.005, `${user.anyKind} benign user rows flagged`);
-    assert.ok(tool.anyKindRate <= 0.01, `${tool.anyKind} benign tool outputs flagged`);
+    // Every tool result is checked (issue 13): at most 0.5% of the benign tool outputs (BIPIA's clean contexts).
+    assert.ok(tool.anyKindRate <= 0.005, `${tool.anyKind} benign tool outputs flagged`);
     assert.ok(ev.throughput.bytes > 1e6 && ev.throughput.cpuMs > 0);
   });
 });
