@@ -11,7 +11,7 @@ import { PolicyEngine, type PolicyRequest } from '../src/policy/engine.ts';
 const calls = Number(process.argv[2] ?? 20_000);
 
 function agent(name: string, lists: Partial<ResolvedAgent>): [string, ResolvedAgent] {
-  return [name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], labels: [], network: [], scope: 'external', isolateUsers: true, ...lists }];
+  return [name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], labels: [], guards: [], limits: [], trustedValues: [], network: [], scope: 'external', isolateUsers: true, ...lists }];
 }
 
 const agents = new Map([

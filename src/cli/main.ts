@@ -17,6 +17,7 @@ Commands:
   config check                validate the config without starting anything
   policy explain              show the decision for a call and the policies behind it
   approvals list|approve|deny the approval queue
+  tools list|diff|approve     pinned tool definitions (changed tools are withheld)
   bans list|lift USER         the model door's temporary bans of end users
   audit verify|tail|key       check, follow or export the audit chain
   secret add|list|rotate|revoke|placeholder  vault secrets (values on stdin only)
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'config check': async () => (await import('./commands/config-check.ts')).configCheck,
   'policy explain': async () => (await import('./commands/policy-explain.ts')).policyExplain,
   approvals: async () => (await import('./commands/approvals.ts')).approvals,
+  tools: async () => (await import('./commands/tools.ts')).tools,
   bans: async () => (await import('./commands/bans.ts')).bans,
   'audit verify': async () => (await import('./commands/audit.ts')).auditVerify,
   'audit tail': async () => (await import('./commands/audit.ts')).auditTail,

@@ -30,9 +30,11 @@ import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pat
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
 import { checkHostBinding, HOST_BINDING_REFUSALS, hostBindingMessage } from '../vault/host-binding.ts';
-import { ConfigSchema, HostPattern, type RawAbility, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
+import { ConfigSchema, HostPattern, type RawAbility, type RawAgent, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
 import type {
   CedarFile,
+  GuardFallback,
+  ResolvedGuard,
   ResolvedAbility,
   ResolvedAgent,
   ResolvedCallToken,
@@ -741,6 +743,12 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       secrets: [...a.secrets],
       oauth: [...a.oauth],
       labels: Object.entries(a.labels).map(([pattern, l]) => ({ pattern, ...(l.source !== undefined ? { source: l.source } : {}), ...(l.effect !== undefined ? { effect: [...new Set(l.effect)] } : {}) })),
+      guards: [
+        ...a.approveWhen.map((g, i) => resolveGuard(`agents.${name}.approveWhen[${i}]`, g, 'approve')),
+        ...a.denyWhen.map((g, i) => resolveGuard(`agents.${name}.denyWhen[${i}]`, g, 'deny')),
+      ],
+      limits: a.limits.map((l, i) => ({ id: `agents.${name}.limits[${i}]`, tool: l.tool, ...(l.calls !== undefined ? { calls: l.calls } : {}), ...(l.bytes !== undefined ? { bytes: l.bytes } : {}), fallback: l.fallback })),
+      trustedValues: [...a.trustedValues],
       network: a.network.map((rule, i) => resolveNetworkRule(`agents.${name}.network[${i}]`, rule)),
       ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
       scope: a.scope,
@@ -868,6 +876,8 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     },
     abilities: new Map(Object.entries(raw.abilities).map(([name, a]) => [name, resolveAbility(name, a)])),
     skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
+    pinning: { ...raw.pinning },
+    provenance: { ...raw.provenance },
     identity: { ...raw.identity },
     users: resolveUsers(raw.users, userJwks),
     oauth: resolveOAuth(raw.oauth, secrets.oauthSecrets),
@@ -912,6 +922,27 @@ function resolveAbility(name: string, a: RawAbility): ResolvedAbility {
     ...(a.token !== undefined && a.token !== false ? { token: resolveCallToken(a.token) } : {}),
     response: { ...(a.response.select ? { select: [...a.response.select] } : {}), maxBytes: a.response.maxBytes },
     timeoutMs: a.timeoutMs,
+  };
+}
+
+
+/** `agents.X.approveWhen[i]` / `denyWhen[i]` as resolved: lists for one-or-many keys, host patterns normalized, the fallback defaulted. */
+function resolveGuard(id: string, g: RawAgent['approveWhen'][number], fallback: GuardFallback): ResolvedGuard {
+  const list = <T>(v: T | readonly T[] | undefined): readonly T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? [...new Set(v as readonly T[])] : [v as T]);
+  const tool = list(g.tool);
+  const effect = list(g.effect);
+  const argsFrom = list(g.argsFrom);
+  return {
+    id,
+    ...(tool !== undefined ? { tool } : {}),
+    ...(effect !== undefined ? { effect } : {}),
+    ...(g.source !== undefined ? { source: g.source } : {}),
+    ...(argsFrom !== undefined ? { argsFrom } : {}),
+    ...(g.tainted !== undefined ? { tainted: g.tainted } : {}),
+    ...(g.flagged !== undefined ? { flagged: g.flagged } : {}),
+    ...(g.hostNotIn !== undefined ? { hostNotIn: g.hostNotIn.map((h) => h.toLowerCase()) } : {}),
+    ...(g.recipientNotIn !== undefined ? { recipientNotIn: g.recipientNotIn.map((r) => r.toLowerCase()) } : {}),
+    fallback: g.fallback ?? fallback,
   };
 }
 

@@ -45,6 +45,42 @@ const EffectLabels = z
   .max(TOOL_EFFECTS.length)
   .describe('What a call does: `read`; `write`; `send` (communication leaving the organization); `pay`; `share` (access given to others); `delete`; `egress` (its arguments name URLs or hosts to contact).');
 
+/** Where an argument's value came from, as provenance-aware policy reads it (docs/injection-defense.md). */
+export const ORIGINS = ['user', 'config', 'trusted', 'untrusted', 'model'] as const;
+
+const oneOrMany = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.array(t).min(1).max(32)]);
+
+/** A short-form policy condition (`agents.X.approveWhen` / `denyWhen`): every key given must hold. */
+const GuardSchema = z
+  .strictObject({
+    tool: oneOrMany(z.lazy(() => NamePattern)).optional().describe('Only tools whose exposed name matches one of these patterns.'),
+    effect: oneOrMany(z.enum(TOOL_EFFECTS)).optional().describe('Only tools with at least one of these effects (their labels, tightened by annotations).'),
+    source: SourceLabel.optional().describe('Only tools whose results have this source label.'),
+    argsFrom: oneOrMany(z.enum(ORIGINS))
+      .optional()
+      .describe('Some argument value\'s provenance is one of these: `user` (the end user said it, at the model door), `config` (matches `trustedValues`, an enum of the tool\'s schema or the agent\'s network allowlist), `trusted` (a trusted tool returned it), `untrusted` (an untrusted tool returned it), `model` (seen nowhere: the model produced it). Each argument counts once, by the first of user, config, untrusted, trusted, model that applies.'),
+    tainted: z.boolean().optional().describe('`true`: only when the conversation has read an untrusted result; `false`: only when it has not.'),
+    flagged: z.boolean().optional().describe('`true`: only when a result in the conversation was flagged by the injection detector or the hidden-character check (a stronger taint).'),
+    hostNotIn: z.array(z.lazy(() => HostPattern)).max(256).optional().describe('Some URL or host named in the arguments is not matched by these host patterns (`*.example.com`).'),
+    recipientNotIn: z
+      .array(z.string().min(1).max(320))
+      .max(256)
+      .optional()
+      .describe('Some email address in the arguments matches none of these patterns (`*@example.com`; `*` matches any run of characters, case-insensitive).'),
+    fallback: z.enum(['deny', 'approve', 'error']).optional().describe('What happens when the condition holds: `deny` (refused like a forbidden call), `approve` (held for an admin), `error` (refused with a tool error that tells the model why, so it can ask the user). Default: `approve` under approveWhen, `deny` under denyWhen.'),
+  })
+  .describe('A condition on a tools/call, compiled to a Cedar `forbid` annotated with its fallback.');
+
+/** A per-conversation budget for the tools matching `tool`. */
+const ConversationLimitSchema = z
+  .strictObject({
+    tool: z.lazy(() => NamePattern).describe('Exposed-name pattern of the tools the budget covers (together).'),
+    calls: z.number().int().positive().max(1_000_000).optional().describe('Most calls per conversation.'),
+    bytes: z.number().int().positive().max(1 << 30).optional().describe('Most bytes of arguments (canonical JSON) per conversation.'),
+    fallback: z.enum(['deny', 'approve', 'error']).default('error').describe('What happens to a call over the budget (see approveWhen.fallback).'),
+  })
+  .describe('A per-conversation call and volume limit.');
+
 /** Per-agent labels: the same `source` / `effect`, checked before the global `tools` patterns. */
 const AgentLabelSchema = z.strictObject({ source: SourceLabel.optional(), effect: EffectLabels.optional() }).describe('Labels of the tools matching the pattern, for this agent.');
 
@@ -186,6 +222,14 @@ const AgentSchema = z
       .record(NamePattern, AgentLabelSchema)
       .default({})
       .describe('Tool labels for this agent by exposed-name pattern (first match wins), checked before the global `tools` patterns.'),
+    approveWhen: z.array(GuardSchema).max(64).default([]).describe('Calls held for an admin when a condition holds (short forms compiled to Cedar; docs/injection-defense.md). Only calls the agent is otherwise allowed to make.'),
+    denyWhen: z.array(GuardSchema).max(64).default([]).describe('Calls refused when a condition holds (short forms compiled to Cedar).'),
+    limits: z.array(ConversationLimitSchema).max(64).default([]).describe('Per-conversation call and volume limits.'),
+    trustedValues: z
+      .array(z.string().min(1).max(1024))
+      .max(10_000)
+      .default([])
+      .describe('Values the organization trusts (an own IBAN, `*@example.com`): an argument matching one has provenance `config`. `*` matches any run of characters; compared case-insensitively after the same normalization as provenance.'),
     oauth: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/))
       .max(32)
@@ -694,6 +738,25 @@ export const ConfigSchema = z
     identity: IdentitySchema.default(IdentitySchema.parse({})),
     a2a: A2aSchema.optional(),
     oauth: OAuthSchema.default(OAuthSchema.parse({})),
+    pinning: z
+      .strictObject({
+        mode: z
+          .enum(['first-use', 'manual', 'off'])
+          .default('first-use')
+          .describe('`first-use`: a tool definition is pinned (by content hash) the first time an agent\'s catalogue lists it; `manual`: only `bastion tools approve` pins, unpinned tools are withheld; `off`: no pinning. A pinned tool whose definition changed is withheld until re-approved (`bastion tools diff|approve`).'),
+        scanDescriptions: z.boolean().default(true).describe('Scan tool descriptions for hidden instructions (the injection detector, hidden characters) before first pinning; a flagged tool is withheld until approved.'),
+      })
+      .default({ mode: 'first-use', scanDescriptions: true })
+      .describe('Pinned tool definitions (rug-pull protection).'),
+    provenance: z
+      .strictObject({
+        maxValues: z.number().int().positive().max(10_000_000).default(50_000).describe('Most value hashes kept per conversation; the oldest are evicted beyond (the conversation stays tainted).'),
+        maxTotalValues: z.number().int().positive().max(100_000_000).default(1_000_000).describe('Most value hashes kept over all conversations (about 100 bytes each); the least recently active conversation gives up its oldest first.'),
+        ttlMs: positiveMs.default(24 * 3600_000).describe('How long a conversation\'s taint and values are kept after its last activity.'),
+        maxConversations: z.number().int().positive().max(10_000_000).default(10_000).describe('Most conversations tracked at once; the least recently active is dropped beyond.'),
+      })
+      .default({ maxValues: 50_000, maxTotalValues: 1_000_000, ttlMs: 24 * 3600_000, maxConversations: 10_000 })
+      .describe('Per-conversation taint and provenance tracking (in memory, values as keyed hashes).'),
   })
   .describe('bastion.yaml');
 

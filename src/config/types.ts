@@ -74,6 +74,12 @@ export interface ResolvedAgent {
   readonly secrets: readonly string[];
   /** Tool labels for this agent by pattern, before the global `tools` ones. */
   readonly labels: readonly ResolvedAgentLabel[];
+  /** Short-form conditions (`approveWhen`, then `denyWhen`), in config order, each with its fallback resolved. */
+  readonly guards: readonly ResolvedGuard[];
+  /** Per-conversation limits. */
+  readonly limits: readonly ResolvedConversationLimit[];
+  /** `trustedValues` patterns, as configured. */
+  readonly trustedValues: readonly string[];
   /** `oauth.providers` whose per-user token the agent's egress requests may carry (`<<OAUTH_name>>`). */
   readonly oauth: readonly string[];
   readonly network: readonly ResolvedNetworkRule[];
@@ -118,6 +124,36 @@ export interface ResolvedToolMeta {
 
 /** What a tool's call does (config `tools.P.effect`, `agents.X.labels.P.effect`). */
 export type ToolEffect = 'read' | 'write' | 'send' | 'pay' | 'share' | 'delete' | 'egress';
+
+/** An argument value's provenance (src/provenance/). */
+export type Origin = 'user' | 'config' | 'trusted' | 'untrusted' | 'model';
+
+/** What a short-form condition does when it holds. */
+export type GuardFallback = 'deny' | 'approve' | 'error';
+
+/** One `agents.X.approveWhen[i]` / `denyWhen[i]` condition (every field given must hold). */
+export interface ResolvedGuard {
+  /** Its config path, e.g. `agents.demo.approveWhen[0]`: the Cedar policy id. */
+  readonly id: string;
+  readonly tool?: readonly string[];
+  readonly effect?: readonly ToolEffect[];
+  readonly source?: 'trusted' | 'untrusted';
+  readonly argsFrom?: readonly Origin[];
+  readonly tainted?: boolean;
+  readonly flagged?: boolean;
+  readonly hostNotIn?: readonly string[];
+  readonly recipientNotIn?: readonly string[];
+  readonly fallback: GuardFallback;
+}
+
+/** One `agents.X.limits[i]`. */
+export interface ResolvedConversationLimit {
+  readonly id: string;
+  readonly tool: string;
+  readonly calls?: number;
+  readonly bytes?: number;
+  readonly fallback: GuardFallback;
+}
 
 /** A per-agent label pattern (`agents.X.labels`), in config order. */
 export interface ResolvedAgentLabel {
@@ -305,6 +341,10 @@ export interface ResolvedConfig {
   readonly abilities: ReadonlyMap<string, ResolvedAbility>;
   /** Skillset name → ability names. */
   readonly skillsets: ReadonlyMap<string, readonly string[]>;
+  /** Pinned tool definitions (src/mcp/pins.ts). */
+  readonly pinning: { readonly mode: 'first-use' | 'manual' | 'off'; readonly scanDescriptions: boolean };
+  /** Per-conversation taint and provenance bounds (src/provenance/). */
+  readonly provenance: { readonly maxValues: number; readonly maxTotalValues: number; readonly ttlMs: number; readonly maxConversations: number };
   readonly identity: { readonly issuer: string; readonly platform: string; readonly signatureTtlS: number; readonly rotationGraceMs: number };
   /** End-user identity (config `users`). */
   readonly users: ResolvedUsers;

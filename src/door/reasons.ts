@@ -109,7 +109,7 @@ export const REASONS = Object.freeze({
   'user.token_invalid': e('ERR_USER_UNVERIFIED', 401, { rpc: RPC.DENIED }),
   'user.jwks_unavailable': e('ERR_USER_UNVERIFIED', 503, { rpc: RPC.SERVER }),
   'user.banned': e('ERR_USER_BANNED', 403),
-  'conversation.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
+  'conversation.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID, codeByDoor: { model: 'ERR_MODEL_REQUEST_INVALID' } }),
   'host.not_allowed': e('ERR_HOST_NOT_ALLOWED', 403),
   'origin.not_allowed': e('ERR_ORIGIN_NOT_ALLOWED', 403),
   // Request framing.
@@ -171,7 +171,21 @@ export const REASONS = Object.freeze({
   'policy.unknown_agent': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
   'policy.args_unrepresentable': e('ERR_ARGS_INVALID', 400, { codeByDoor: TOOL_AS_DENIED }),
   'policy.approval_unsupported': e('ERR_POLICY_DENIED', 403, { codeByDoor: NETWORK_DENIED }),
+  // Provenance-aware policy (issue 13): a condition whose fallback is a tool error that tells the model why
+  // (so it can ask the user); a per-conversation budget spent; the tracker failed (fail closed).
+  'policy.guard': e('ERR_POLICY_GUARD', 403),
+  'limit.conversation': e('ERR_CONVERSATION_LIMIT', 429),
+  'provenance.error': e('ERR_POLICY_EVALUATION', 500, { codeByDoor: TOOL_AS_DENIED }),
   'tool.unknown': e('ERR_TOOL_UNKNOWN', 404, { codeByDoor: TOOL_AS_DENIED }),
+  // Pinned tool definitions (issue 13, rug pulls; src/mcp/pins.ts): a withheld tool is refused like an unknown
+  // one; these reasons name why in the `tools/pin` record written once per detection. The pinned definition
+  // changed; a pinned tool reappeared under another name; mode `manual` and never approved; its description
+  // was flagged before first pinning; the pin store failed (every tool withheld, fail closed).
+  'tool.pin_changed': e('ERR_POLICY_DENIED', 403),
+  'tool.pin_renamed': e('ERR_POLICY_DENIED', 403),
+  'tool.pin_unapproved': e('ERR_POLICY_DENIED', 403),
+  'tool.pin_flagged': e('ERR_POLICY_DENIED', 403),
+  'tool.pin_unavailable': e('ERR_STORE', 503, { codeByDoor: TOOL_AS_DENIED }),
   // Config `tools`: a tool outside the agent's scope, or another user's, is refused like an unknown one.
   'tool.internal_scope': e('ERR_POLICY_DENIED', 403),
   'tool.cross_user': e('ERR_POLICY_DENIED', 403),

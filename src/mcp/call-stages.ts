@@ -5,9 +5,10 @@
  * code comes from the closed table in src/door/reasons.ts, plus the text the
  * agent reads). `GatewaySession#callTool` (src/mcp/session.ts) composes them:
  *
- *   resolveTool → decide → validateArguments → guardPaths → noteArguments
- *   → holdForApproval → releasePasted → execute (upstream: the session; ability:
- *   {@link runAbility}) → {@link screenResult} → audit record
+ *   resolveTool → decide (labels, taint, provenance: src/provenance/) → validateArguments
+ *   → guardPaths → spendBudget → noteArguments → holdForApproval → releasePasted
+ *   → execute (upstream: the session; ability: {@link runAbility}) → {@link screenResult}
+ *   → {@link observeResult} (taint, values, injection detector) → audit record
  *
  * Policy comes before the schema so that a forbidden tool answers exactly like
  * an unknown one (its schema errors would tell the agent that it exists). The
@@ -30,6 +31,11 @@ import type { AbilityRunner } from '../abilities/runner.ts';
 import { ABILITIES_UPSTREAM } from '../abilities/catalogue.ts';
 import { pathAuditDetail, pathRefusalText, type PathScope, type PathVerdict } from '../policy/paths.ts';
 import type { PolicyRequest } from '../policy/engine.ts';
+import { detectPromptAttacks } from '../detect/prompt-attacks.ts';
+import { policyFacts, provenanceByArgument, type CallFacts } from '../provenance/facts.ts';
+import type { ProvenanceTracker } from '../provenance/tracker.ts';
+import { newReading, readJson, readText } from '../provenance/values.ts';
+import { globRegExp } from '../policy/tool-meta.ts';
 import { NO_VALUES, type RedactionSet } from '../redact/engine.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
 import { pastedSecret, release } from '../vault/release.ts';
@@ -86,14 +92,16 @@ export interface ResolvedCall extends ToolCall {
   readonly upstream: ResolvedUpstream | undefined;
 }
 
-/** After {@link decide}: the policy's allow or approve. */
+/** After {@link decide}: the policy's allow or approve, and the facts it was decided on (when provenance is tracked). */
 export interface DecidedCall extends ResolvedCall {
   readonly decision: Decision;
+  readonly facts?: CallFacts;
 }
 
-/** After {@link noteArguments}: the redacted arguments, computed at most once. */
+/** After {@link noteArguments}: the redacted arguments, computed at most once, and the approval preview when provenance is traced. */
 export interface NotedCall extends DecidedCall {
   readonly redacted: () => unknown;
+  readonly preview?: () => string;
 }
 
 /** After {@link releasePasted}: the arguments to send and the clear values swapped into them. */
@@ -182,6 +190,8 @@ export async function resolveTool(call: ToolCall, deps: ResolveDeps): Promise<Re
 export interface DecideDeps {
   /** The policy engine's `authorize` (Cedar). A throw is a deny (`policy.error`). */
   authorize(req: PolicyRequest): Decision;
+  /** The call's labels, taint and provenance (src/provenance/facts.ts); absent: none traced. A throw is a deny (`provenance.error`). */
+  facts?(call: ResolvedCall): CallFacts;
   /** Why the tool is hidden from this agent (config `tools`: scope, cross-user), if it is. */
   hiddenReason?(agent: Pick<ResolvedAgent, 'scope' | 'isolateUsers'>, tool: string): 'tool.internal_scope' | 'tool.cross_user' | undefined;
 }
@@ -193,6 +203,14 @@ export interface DecideDeps {
  */
 export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refused {
   let decision: Decision;
+  let facts: CallFacts | undefined;
+  try {
+    facts = deps.facts?.(call);
+  } catch {
+    call.record.decision = deny('provenance.error', 'provenance');
+    return refuse(call.record.decision, DENIED_TEXT);
+  }
+  if (facts !== undefined) noteFacts(call.record, facts);
   try {
     decision = deps.authorize({
       agent: call.agent.name,
@@ -202,15 +220,122 @@ export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refu
       argsDigest: call.argsDigest,
       session: call.session,
       listing: false,
+      ...(facts !== undefined ? { facts: policyFacts(facts) } : {}),
     });
   } catch {
     decision = deny('policy.error', 'cedar');
   }
   call.record.decision = decision;
-  if (decision.effect === 'deny') return refuse(decision, DENIED_TEXT);
-  const hidden = deps.hiddenReason?.(call.agent, call.entry.exposed);
+  const hidden = decision.effect === 'deny' ? undefined : deps.hiddenReason?.(call.agent, call.entry.exposed);
   if (hidden !== undefined) return refuse(deny(hidden, 'tools'), DENIED_TEXT);
-  return { ...call, decision };
+  // A short form whose fallback is a tool error: the tool is visible, so the model may learn why.
+  if (decision.reason === 'policy.guard') return refuse(decision, guardText(decision.rule, facts));
+  if (decision.effect === 'deny') return refuse(decision, DENIED_TEXT);
+  return { ...call, decision, ...(facts !== undefined ? { facts } : {}) };
+}
+
+/** Labels, taint and per-argument provenance on the audit record (argument names and origins, never values). */
+function noteFacts(record: RequestAudit, f: CallFacts): void {
+  record.detail.labels = { source: f.label.source, effects: f.label.effects, rule: f.label.rule, ...(f.label.tightenedBy.length > 0 ? { tightenedBy: f.label.tightenedBy } : {}) };
+  if (f.taint.tainted) record.detail.taint = { flagged: f.taint.flagged, sources: f.taint.sources, ...(f.taint.flaggedBy.length > 0 ? { flaggedBy: f.taint.flaggedBy } : {}) };
+  if (f.leaves.length > 0) record.detail.provenance = provenanceByArgument(f);
+}
+
+/** What the model reads when a short form with fallback `error` holds: which arguments, from where (names only), and what to do. */
+export function guardText(rule: string, f: CallFacts | undefined): string {
+  const doubtful = (f?.leaves ?? []).filter((l) => l.from === 'untrusted' || l.from === 'model');
+  const names = [...new Set(doubtful.map((l) => `${l.name} (${l.from === 'untrusted' ? 'from content a tool returned' : 'not from the user'})`))].slice(0, 8);
+  const why = names.length > 0 ? `the values of ${names.join(', ')} were not given by the user` : 'the call is not allowed in this conversation as it stands';
+  const sources = f !== undefined && f.taint.sources.length > 0 ? `; this conversation read third-party content from ${f.taint.sources.slice(0, 5).join(', ')}` : '';
+  return `Bastion held this call (${rule}): ${why}${sources}. Ask the user to confirm these values in their own words, then call again.`;
+}
+
+// ------------------------------------------------------------------ budgets
+
+/** What {@link spendBudget} needs: the tracker and the agent's limits. */
+export interface BudgetDeps {
+  readonly tracker: Pick<ProvenanceTracker, 'spend'>;
+  readonly limits: readonly { readonly id: string; readonly tool: string; readonly calls?: number; readonly bytes?: number; readonly fallback: 'deny' | 'approve' | 'error' }[];
+  /** The conversation's key, or null when the call names none (then the agent and user form one). */
+  readonly conversation: string;
+}
+
+/**
+ * Per-conversation call and volume limits (`agents.X.limits`): spends one call
+ * and the canonical arguments' bytes from every budget whose pattern matches
+ * the tool. Over a budget: its fallback (`deny`, `error`: refused
+ * `limit.conversation`; `approve`: held for an admin).
+ */
+export function spendBudget<C extends DecidedCall>(call: C, deps: BudgetDeps): C | Refused {
+  const bytes = Buffer.byteLength(call.canonicalArgs);
+  for (const limit of deps.limits) {
+    if (!globRegExp(limit.tool).test(call.entry.exposed)) continue;
+    if (deps.tracker.spend(deps.conversation, limit.id, bytes, limit)) continue;
+    call.record.detail.limit = limit.id;
+    if (limit.fallback === 'approve') {
+      const decision: Decision = { effect: 'approve', reason: 'policy.approval', rule: limit.id };
+      call.record.decision = decision;
+      return { ...call, decision };
+    }
+    const what = [limit.calls !== undefined ? `${limit.calls} calls` : '', limit.bytes !== undefined ? `${limit.bytes} bytes of arguments` : ''].filter(Boolean).join(' or ');
+    return refuse(deny('limit.conversation', limit.id), `Bastion refused this call: this conversation has used its budget of ${what} for ${limit.tool} (${limit.id})`);
+  }
+  return call;
+}
+
+// ------------------------------------------------------------------ observe results
+
+/** What {@link observeResult} needs: the tracker and the call's conversation key. */
+export interface ObserveDeps {
+  readonly tracker: Pick<ProvenanceTracker, 'record' | 'flag'>;
+  readonly conversation: string;
+  /** Most forms recorded from one result. */
+  readonly maxForms?: number;
+}
+
+/** Most forms recorded from one result by default. */
+export const MAX_RESULT_FORMS = 20_000;
+
+/**
+ * Records what a tool result showed the agent (after redaction): its values as
+ * `trusted` or `untrusted` by the tool's source label (an untrusted one taints
+ * the conversation), and runs the injection detector (context `tool_output`)
+ * over its texts; a finding, or hidden characters found by the screen stage,
+ * flags the conversation (a stronger taint) and is recorded
+ * (`detail.injection.rules`). Bastion's own refusals are not results.
+ * Never throws into the call: a failure flags the conversation (fail closed).
+ */
+export function observeResult(call: DecidedCall, result: CallToolResult, deps: ObserveDeps): void {
+  const meta = result._meta as Record<string, unknown> | undefined;
+  if (meta !== undefined && meta['bastion/error'] !== undefined && call.record.detail.code !== 'ERR_ABILITY_REQUEST') return;
+  const source = call.facts?.label.source ?? 'untrusted';
+  const tool = call.entry.exposed;
+  try {
+    const texts: string[] = [];
+    for (const c of Array.isArray(result.content) ? result.content : []) {
+      if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'text' && typeof (c as { text?: unknown }).text === 'string') texts.push((c as { text: string }).text);
+      else if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'resource') {
+        const r = (c as { resource?: { text?: unknown } }).resource;
+        if (r !== undefined && typeof r.text === 'string') texts.push(r.text);
+      }
+    }
+    const reading = newReading();
+    const budget = deps.maxForms ?? MAX_RESULT_FORMS;
+    for (const t of texts) readText(t, reading, budget);
+    if (result.structuredContent !== undefined) readJson(result.structuredContent, reading, budget);
+    deps.tracker.record(deps.conversation, source, reading, tool);
+    const rules = new Set<string>();
+    for (const t of texts) for (const f of detectPromptAttacks(t, { context: 'tool_output' })) rules.add(f.rule);
+    if (result.structuredContent !== undefined) for (const f of detectPromptAttacks(JSON.stringify(result.structuredContent), { context: 'tool_output' })) rules.add(f.rule);
+    if (Array.isArray(call.record.detail.hiddenCharacters) && call.record.detail.hiddenCharacters.length > 0) rules.add('hidden.characters');
+    if (rules.size > 0) {
+      call.record.detail.injection = { rules: [...rules] };
+      deps.tracker.flag(deps.conversation, [...rules], tool);
+    }
+  } catch {
+    call.record.detail.injection = { rules: ['provenance.error'] };
+    deps.tracker.flag(deps.conversation, ['provenance.error'], tool);
+  }
 }
 
 // ------------------------------------------------------------------ 3. validate
@@ -263,8 +388,22 @@ export async function guardPaths<C extends ResolvedCall>(call: C, deps: PathDeps
 export function noteArguments(call: DecidedCall, recordArguments: string): NotedCall {
   let redactedArgs: unknown;
   const redacted = (): unknown => (redactedArgs ??= redactDeep(call.args).value);
+  const facts = call.facts;
   if (recordArguments === 'redacted') call.record.args = redacted();
-  return { ...call, redacted };
+  return { ...call, redacted, ...(facts !== undefined ? { preview: () => approvalPreview(redacted(), facts) } : {}) };
+}
+
+/**
+ * The approval preview of a call with traced arguments: the redacted arguments,
+ * where each argument's values came from, and the conversation's taint, as one
+ * JSON object (capped at 4096 characters).
+ */
+export function approvalPreview(redacted: unknown, f: CallFacts): string {
+  return JSON.stringify({
+    arguments: redacted,
+    provenance: provenanceByArgument(f),
+    conversation: { tainted: f.taint.tainted, flagged: f.taint.flagged, sources: f.taint.sources },
+  }).slice(0, 4096);
 }
 
 // ------------------------------------------------------------------ 5. approval hold
@@ -284,6 +423,8 @@ export interface HoldDeps {
 export async function holdForApproval(call: NotedCall, deps: HoldDeps): Promise<NotedCall | Refused> {
   if (call.decision.effect !== 'approve') return call;
   const record = call.record;
+  // The policy that asked for the approval stays on the record, whatever the admin decides.
+  record.detail.heldBy = call.decision.rule;
   let outcome: HoldOutcome;
   try {
     outcome = await deps.hold({
@@ -291,7 +432,7 @@ export async function holdForApproval(call: NotedCall, deps: HoldDeps): Promise<
       user: call.user,
       tool: call.entry.exposed,
       argsDigest: call.argsDigest,
-      argsPreview: JSON.stringify(call.redacted()).slice(0, 4096),
+      argsPreview: call.preview?.() ?? JSON.stringify(call.redacted()).slice(0, 4096),
       signal: call.signal,
       onCreated: (id) => {
         record.detail.approvalId = id;
@@ -372,6 +513,7 @@ export const STATE_TEXT: Readonly<Record<string, string>> = {
 export async function deferApproval(call: NotedCall, deps: DeferDeps, approvalId: string | undefined): Promise<NotedCall | Refused | InputRequired> {
   if (call.decision.effect !== 'approve') return call;
   const record = call.record;
+  record.detail.heldBy = call.decision.rule;
   const binding: ApprovalStateBinding = { agent: call.agent.name, user: call.user, tool: call.entry.exposed, argsDigest: call.argsDigest };
   let outcome: CheckOutcome;
   try {
@@ -381,7 +523,7 @@ export async function deferApproval(call: NotedCall, deps: DeferDeps, approvalId
         user: binding.user,
         tool: binding.tool,
         argsDigest: binding.argsDigest,
-        argsPreview: JSON.stringify(call.redacted()).slice(0, 4096),
+        argsPreview: call.preview?.() ?? JSON.stringify(call.redacted()).slice(0, 4096),
         onCreated: (id) => {
           record.detail.approvalId = id;
         },

@@ -64,6 +64,7 @@ import type { PolicyEngine } from '../policy/engine.ts';
 import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { buildCatalogue, resourceOwner, type Catalogue, type Entry, type UpstreamListing } from './catalogue.ts';
 import { UpstreamConnection } from './upstream.ts';
+import type { PinGate } from './pins.ts';
 import { ArgumentValidator } from './validate.ts';
 import { redactionForms } from '../redact/values.ts';
 import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
@@ -89,17 +90,20 @@ import {
   isInputRequired,
   isRefused,
   noteArguments,
+  observeResult,
   releasePasted,
   renderRefusal,
   resolveTool,
   runAbility,
   screenResult,
+  spendBudget,
   screenToolResult,
   toolError,
   TOO_LARGE,
   validateArguments,
   type AbilityDeps,
   type ApprovalStateBinding,
+  type DecidedCall,
   type DecideDeps,
   type DeferDeps,
   type HoldDeps,
@@ -107,10 +111,14 @@ import {
   type ReleaseDeps,
   type ReleasedCall,
   type RequestAudit,
+  type ResolvedCall,
   type ResolveDeps,
   type ToolCall,
   type ValidateDeps,
 } from './call-stages.ts';
+import type { LabelIndex } from '../policy/labels.ts';
+import { callFacts, type CallFacts } from '../provenance/facts.ts';
+import { conversationKey, type ProvenanceTracker } from '../provenance/tracker.ts';
 
 export type { RequestAudit } from './call-stages.ts';
 
@@ -139,6 +147,12 @@ export interface GatewayDeps {
   readonly userOAuth?: UserOAuth;
   /** Seals and opens the `requestState` of held calls for stateless (2026-07-28) clients; without it their held calls fail closed. */
   readonly requestStates?: DeferDeps['states'];
+  /** Tool labels (src/policy/labels.ts); with `provenance`, calls are decided on labels, taint and provenance. */
+  readonly labels?: LabelIndex;
+  /** Per-conversation taint and provenance (src/provenance/tracker.ts); absent: nothing is traced. */
+  readonly provenance?: ProvenanceTracker;
+  /** Pinned tool definitions (src/mcp/pins.ts): every catalogue passes through it. */
+  readonly pins: PinGate;
 }
 
 /** How a session meets its client: a legacy MCP session, or the pool behind stateless (2026-07-28) requests. */
@@ -255,7 +269,11 @@ export class GatewaySession {
     const { config, toolMeta } = deps;
     this.#stages = {
       resolve: { catalogue: (record) => this.#getCatalogue(record), cached: () => this.#catalogue !== undefined, upstreams: config.upstreams, abilities: config.abilities },
-      decide: { authorize: (req) => deps.policy.authorize(req), ...(toolMeta === undefined ? {} : { hiddenReason: (agent, tool) => toolMeta.hiddenReason(agent, tool) }) },
+      decide: {
+        authorize: (req) => deps.policy.authorize(req),
+        ...(toolMeta === undefined ? {} : { hiddenReason: (agent, tool) => toolMeta.hiddenReason(agent, tool) }),
+        ...(deps.provenance !== undefined && deps.labels !== undefined ? { facts: (call: ResolvedCall) => this.#facts(call, deps.provenance as ProvenanceTracker, deps.labels as LabelIndex) } : {}),
+      },
       validate: deps.validator,
       paths: deps.paths,
       recordArguments: config.audit.recordArguments,
@@ -551,6 +569,8 @@ export class GatewaySession {
     this.#listings.delete(upstream);
     this.#catalogue = undefined;
     this.#visibleTools = undefined;
+    // Pinning: rebuild now, so a changed definition is detected (audited, alerted) even if the agent never lists again.
+    if (kind === 'tools' && this.#deps.pins.active && !this.#closed) void this.#getCatalogue().catch(() => undefined);
     const send =
       kind === 'tools' ? this.server.sendToolListChanged() : kind === 'resources' ? this.server.sendResourceListChanged() : this.server.sendPromptListChanged();
     void send.catch(() => undefined);
@@ -595,13 +615,17 @@ export class GatewaySession {
       if (abilities.size > 0) {
         listings.push({ upstream: ABILITIES_UPSTREAM, prefix: false, tools: abilityTools(abilities), resources: [], templates: [], prompts: [], servesResources: false });
       }
-      const catalogue = buildCatalogue(listings);
-      if (Object.keys(failures).length > 0) {
-        if (ctx) ctx.detail.upstreamFailures = failures;
-        // Do not cache a partial catalogue: the next request retries the failed upstreams.
+      // Pinned definitions: tools whose definition changed (or is unapproved, flagged, renamed) are withheld; Bastion's own tools are not pinned.
+      const upstreams = this.#deps.config.upstreams;
+      const pinned = await this.#deps.pins.admit(buildCatalogue(listings), { agent: this.agent.name, user: this.user, session: this.sessionId ?? null }, (e) =>
+        e.upstream === ABILITIES_UPSTREAM || (e.original === CONNECT_TOOL && upstreams.get(e.upstream)?.oauth !== undefined));
+      if (ctx && pinned.withheld.length > 0) ctx.detail.pinWithheld = pinned.withheld;
+      if (Object.keys(failures).length > 0 || pinned.withheld.length > 0) {
+        if (ctx && Object.keys(failures).length > 0) ctx.detail.upstreamFailures = failures;
+        // Do not cache a partial catalogue: the next request retries the failed upstreams (and sees an approval of a withheld tool).
         this.#catalogue = undefined;
       }
-      return catalogue;
+      return pinned.catalogue;
     })();
     this.#catalogue = p;
     p.catch(() => {
@@ -842,7 +866,10 @@ export class GatewaySession {
     if (isRefused(valid)) return renderRefusal(call, valid);
     const guarded = await guardPaths(valid, st.paths);
     if (isRefused(guarded)) return renderRefusal(call, guarded);
-    const noted = noteArguments(guarded, st.recordArguments);
+    const tracker = this.#deps.provenance;
+    const budgeted = tracker === undefined || this.agent.limits.length === 0 ? guarded : spendBudget(guarded, { tracker, limits: this.agent.limits, conversation: this.#conversationKey() });
+    if (isRefused(budgeted)) return renderRefusal(call, budgeted);
+    const noted = noteArguments(budgeted, st.recordArguments);
     let held: Awaited<ReturnType<typeof deferApproval>>;
     if (!this.stateless) held = await holdForApproval(noted, st.hold);
     else if (state?.upstream != null) {
@@ -861,12 +888,39 @@ export class GatewaySession {
     if (isRefused(held)) return renderRefusal(call, held);
     const released = await releasePasted(held, st.release);
     if (isRefused(released)) return renderRefusal(call, released);
-    if (released.isAbility) return runAbility(released, st.ability);
+    if (released.isAbility) return this.#observed(released, await runAbility(released, st.ability));
     const oauthProvider = released.upstream?.oauth;
     if (oauthProvider !== undefined && released.entry.original === CONNECT_TOOL) return this.#connectAccount(released, oauthProvider, params._meta, extra);
     const approvalId = typeof call.record.detail.approvalId === 'string' ? call.record.detail.approvalId : (state?.approvalId ?? '');
     const modern = this.stateless ? { meta: params._meta, continuation: state?.upstream ?? null, approvalId } : undefined;
-    return this.#forwardCall(released, params._meta?.progressToken, extra, modern);
+    return this.#observed(released, await this.#forwardCall(released, params._meta?.progressToken, extra, modern));
+  }
+
+  /**
+   * The key of this session's conversation for taint and provenance: the named
+   * conversation, else the MCP session; a stateless request that names none
+   * shares one per agent and end user (more taint, never less).
+   */
+  #conversationKey(): string {
+    return conversationKey(this.agent.name, this.user, this.conversation ?? this.sessionId ?? '*');
+  }
+
+  /** The decide stage's facts: the tool's labels (tightened by its annotations), the conversation's taint, each argument's provenance. */
+  #facts(call: ResolvedCall, tracker: ProvenanceTracker, labels: LabelIndex): CallFacts {
+    return callFacts(tracker, {
+      agent: this.agent,
+      label: labels.labelOf(this.agent.name, call.entry.exposed, call.entry.item.annotations),
+      inputSchema: call.entry.item.inputSchema,
+      args: call.args,
+      conversation: this.#conversationKey(),
+    });
+  }
+
+  /** The observe stage ({@link observeResult}) on a result going to the agent (a held `input_required` is not one). */
+  #observed(call: DecidedCall, result: CallToolResult): CallToolResult {
+    const tracker = this.#deps.provenance;
+    if (tracker !== undefined) observeResult(call, result, { tracker, conversation: this.#conversationKey() });
+    return result;
   }
 
   /** Input the client must give before a stateless call goes on, by request id, until the door takes it ({@link takeInputRequired}). */

@@ -39,6 +39,8 @@ import type { PolicyEngine } from '../policy/engine.ts';
 import type { BanStore } from './ban-store.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
+import { conversationKey, type ProvenanceTracker } from '../provenance/tracker.ts';
+import { newReading, readText } from '../provenance/values.ts';
 import type { Vault } from '../vault/vault.ts';
 import { ModelRateLimiter } from './rate-limit.ts';
 import { filterResponse, StreamFilter, type ResponseReport } from './response.ts';
@@ -111,7 +113,8 @@ export interface ModelDoorDeps {
   readonly agentKeys: KeyIndex;
   readonly users: UserVerifier;
   readonly store: BanStore;
-  readonly deps: { readonly policy: Pick<PolicyEngine, 'authorize'> };
+  /** The policy; and the per-conversation provenance tracker, which learns what the end user said (src/provenance/). */
+  readonly deps: { readonly policy: Pick<PolicyEngine, 'authorize'>; readonly provenance?: Pick<ProvenanceTracker, 'record'> };
   readonly auditStep: Pick<AuditStep, 'batched'>;
 }
 
@@ -194,11 +197,33 @@ export class ModelDoor {
     if (attack !== undefined) return this.#refuse(res, turn, attack);
     const values = await vaultPasted(turn, who, slots, { pasted: this.#opts.pasted, vaultNew: md.vaultPastedSecrets });
     if (isRefused(values)) return this.#refuse(res, turn, values);
+    const traced = this.#traceUser(req, turn, who, slots);
+    if (traced !== undefined) return this.#refuse(res, turn, traced);
     filterTools(turn, body, (name) => this.#mayUse(agent, name));
     addNotes(turn, who, body, slots, md.hardening);
     const key = await releaseKey(turn, agent, to.model, this.#keyDeps());
     if (isRefused(key)) return this.#refuse(res, turn, key);
     return this.#forward(req, res, turn, who, to.model, body, slots, values, key.key);
+  }
+
+  /**
+   * Provenance: with `Bastion-Conversation` (the same name the agent sends to the
+   * tool door), what the end user wrote — user-authored texts only, after pasted
+   * secrets became placeholders; never tool results or system text — is recorded
+   * for the conversation with origin `user`, so a tool call's argument the user
+   * named is known as theirs. Refuses a malformed name (`conversation.invalid`).
+   */
+  #traceUser(req: IncomingMessage, turn: ModelTurn, who: Who, slots: readonly TextSlot[]): Refused | undefined {
+    const named = headerOne(req, 'bastion-conversation');
+    if (named === undefined) return undefined;
+    if (!/^[\x20-\x7e]{1,256}$/.test(named)) return refused('conversation.invalid', 'Bastion-Conversation', 'Bastion-Conversation must be 1-256 printable ASCII characters');
+    turn.detail.conversation = named;
+    const tracker = this.#gateway.deps.provenance;
+    if (tracker === undefined) return undefined;
+    const said = newReading();
+    for (const slot of slots) if (slot.author === 'user') readText(slot.get(), said, 20_000);
+    tracker.record(conversationKey(who.agent.name, who.named?.id ?? null, named), 'user', said);
+    return undefined;
   }
 
   /** Forwards the (edited) request and hands the answer to the stream or whole-answer path. */

@@ -9,7 +9,9 @@
  *   listing (`tools/list`, ...) asks the same action with `context.listing == true`;
  * - resources `Bastion::Tool::"<exposed name>"` {name, upstream},
  *   `Bastion::Resource::"<uri>"` {uri, upstream}, `Bastion::Prompt::"<exposed name>"` {name, upstream};
- * - context `{listing: Bool, upstream: String, args: Args, argsDigest: String, session: String}`, plus the network fields below;
+ * - context `{listing: Bool, upstream: String, args: Args, argsDigest: String, session: String}`, plus the network fields below
+ *   and the provenance fields of a tools/call (`conversation`, `tool`, `argsFrom`, `provenance`, `hosts`, `emails`,
+ *   `emailDomains`, `outside`: src/provenance/facts.ts; empty for other actions);
  * - the network door: actions `"network/connect"` and `"network/request"` on
  *   `Bastion::Host::"<host>"` {name}; the context adds `{port: Long, scheme, method,
  *   path: String}` (one context type for all actions: tool actions get port 0 and
@@ -92,6 +94,12 @@ function argsType(): string {
   return `  type Args = {\n${lines.join('\n')}\n  };`;
 }
 
+/** `context.provenance`: per declared argument name, the effective origins of its values (src/provenance/facts.ts). */
+function provenanceType(): string {
+  const lines = Object.keys(ARGS_ATTRIBUTES).map((name) => `    "${name}"?: Set<String>,`);
+  return `  type Provenance = {\n${lines.join('\n')}\n  };`;
+}
+
 /** The Cedar schema, in Cedar's human-readable schema syntax. */
 export const CEDAR_SCHEMA: string = `namespace Bastion {
   entity Agent;
@@ -102,6 +110,18 @@ export const CEDAR_SCHEMA: string = `namespace Bastion {
 
   // Tool arguments: optional, because any call may omit any of them (see src/policy/cedar-schema.ts).
 ${argsType()}
+
+  // Provenance (docs/injection-defense.md): each argument's effective origins, one of
+  // "user", "config", "untrusted", "trusted", "model".
+${provenanceType()}
+
+  // The conversation's taint: it read an untrusted tool's result (sources: those tools),
+  // and whether a result was flagged by the injection detector (flaggedBy: the rules).
+  type Taint = { tainted: Bool, flagged: Bool, sources: Set<String>, flaggedBy: Set<String> };
+
+  // The tool's labels (docs/labels.md): source "trusted" | "untrusted", effects among
+  // "read", "write", "send", "pay", "share", "delete", "egress".
+  type ToolLabels = { source: String, effects: Set<String> };
 
   // One context for every action, so a policy that leaves the action open validates
   // against all of them. Tool actions carry port 0 and empty scheme, method and path;
@@ -116,6 +136,14 @@ ${argsType()}
     scheme: String,
     method: String,
     path: String,
+    conversation: Taint,
+    tool: ToolLabels,
+    argsFrom: Set<String>,
+    provenance: Provenance,
+    hosts: Set<String>,
+    emails: Set<String>,
+    emailDomains: Set<String>,
+    outside: Set<String>,
   };
 
   action "tools/call" appliesTo { principal: Agent, resource: Tool, context: RequestContext };

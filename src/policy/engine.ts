@@ -31,10 +31,16 @@
  *    policy → deny `policy.error` (rule: the first erroring policy). Cedar itself
  *    skips a policy whose evaluation errors; Bastion does not, so a `forbid`
  *    that errors denies instead of silently passing.
- * 4. Any satisfied `forbid` → deny `policy.forbid` (rule: the first such id).
- * 5. Any satisfied `permit` annotated `@approval` → approve `policy.approval` (rule: the first such id).
- * 6. Any satisfied `permit` → allow `policy.permit` (rule: the first such id).
- * 7. Otherwise → deny `policy.no_permit`, rule `default-deny`.
+ * 4. Any satisfied `forbid` without `@fallback` (or with `@fallback("deny")`) → deny `policy.forbid` (rule: the first such id).
+ * 5. No satisfied `permit` → deny `policy.no_permit`, rule `default-deny` (a `@fallback` forbid never grants).
+ * 6. Any satisfied `forbid` annotated `@fallback("error")` → deny `policy.guard` (the tool door answers
+ *    with a tool error that tells the model why, so it can ask the user).
+ * 7. Any satisfied `forbid` annotated `@fallback("approve")`, or `permit` annotated `@approval` → approve
+ *    `policy.approval` (rule: the first such id).
+ * 8. Otherwise → allow `policy.permit` (rule: the first satisfied permit).
+ *
+ * `@fallback` is how the provenance short forms (`approveWhen`, `denyWhen`:
+ * src/policy/guards.ts) compile; hand-written forbids may carry it too.
  *
  * "First" is policy-set order: the config's agents in order (tools, deny,
  * approve, resources, prompts), then the files in order, each in file order.
@@ -77,6 +83,7 @@ import { deny, type Decision } from '../decision.ts';
 import { BastionError } from '../errors.ts';
 import { sha256Hex } from '../util/crypto.ts';
 import { CEDAR_SCHEMA } from './cedar-schema.ts';
+import { guardCondition } from './guards.ts';
 
 /** Most nested objects/arrays in `args` passed to Cedar, the args object itself counting as one. */
 export const MAX_ARGS_DEPTH = 16;
@@ -111,6 +118,50 @@ export interface PolicyRequest {
   readonly listing?: boolean;
   /** Required for the network actions (resource kind `host`, id the normalized host, upstream `""`). */
   readonly egress?: EgressContext;
+  /** Labels, taint and provenance of a tools/call (src/provenance/facts.ts). Absent: untainted, no provenance, strict labels. */
+  readonly facts?: PolicyFacts;
+}
+
+/**
+ * The provenance part of the context (`context.conversation`, `context.tool`,
+ * `context.argsFrom`, `context.provenance`, `context.hosts`, `context.emails`,
+ * `context.emailDomains`, `context.outside`; src/policy/cedar-schema.ts).
+ */
+export interface PolicyFacts {
+  readonly conversation: { readonly tainted: boolean; readonly flagged: boolean; readonly sources: readonly string[]; readonly flaggedBy: readonly string[] };
+  readonly tool: { readonly source: string; readonly effects: readonly string[] };
+  readonly argsFrom: readonly string[];
+  /** Top-level argument name → effective origins of its values. */
+  readonly provenance: Readonly<Record<string, readonly string[]>>;
+  readonly hosts: readonly string[];
+  readonly emails: readonly string[];
+  readonly emailDomains: readonly string[];
+  readonly outside: readonly string[];
+}
+
+/** The facts assumed when a request carries none: an untainted conversation, a strictly labelled tool, no arguments traced. */
+export const NO_FACTS: PolicyFacts = Object.freeze({
+  conversation: Object.freeze({ tainted: false, flagged: false, sources: [], flaggedBy: [] }),
+  tool: Object.freeze({ source: 'untrusted', effects: ['write', 'send', 'pay', 'share', 'delete', 'egress'] }),
+  argsFrom: [],
+  provenance: Object.freeze({}),
+  hosts: [],
+  emails: [],
+  emailDomains: [],
+  outside: [],
+});
+
+function factsContext(f: PolicyFacts): Record<string, CedarValueJson> {
+  return {
+    conversation: { tainted: f.conversation.tainted, flagged: f.conversation.flagged, sources: [...f.conversation.sources], flaggedBy: [...f.conversation.flaggedBy] },
+    tool: { source: f.tool.source, effects: [...f.tool.effects] },
+    argsFrom: [...f.argsFrom],
+    provenance: Object.fromEntries(Object.entries(f.provenance).map(([k, v]) => [k, [...v]])),
+    hosts: [...f.hosts],
+    emails: [...f.emails],
+    emailDomains: [...f.emailDomains],
+    outside: [...f.outside],
+  };
 }
 
 /**
@@ -128,6 +179,8 @@ export interface CompiledPolicy {
   readonly approval: boolean;
   /** `@intercept("required")`: a network/connect permit that allows the connection only with TLS interception. */
   readonly intercept: boolean;
+  /** `@fallback(...)` on a forbid: what a satisfied one does to a permitted call (see the combining algorithm). */
+  readonly fallback?: 'deny' | 'approve' | 'error';
   readonly text: string;
 }
 
@@ -296,17 +349,18 @@ function invalid(issues: readonly PolicyIssue[]): BastionError {
   return new BastionError('ERR_POLICY_INVALID', issues.map(formatIssue).join('\n'), { detail: { issues } });
 }
 
-function generated(id: string, effect: 'permit' | 'forbid', agent: string, action: PolicyAction, condition: string, approval = false, intercept = false): CompiledPolicy {
+function generated(id: string, effect: 'permit' | 'forbid', agent: string, action: PolicyAction, condition: string, approval = false, intercept = false, fallback?: 'deny' | 'approve' | 'error'): CompiledPolicy {
   const text =
     `@id(${cedarStringLiteral(id)})\n` +
     (approval ? '@approval("required")\n' : '') +
     (intercept ? '@intercept("required")\n' : '') +
+    (fallback !== undefined ? `@fallback(${cedarStringLiteral(fallback)})\n` : '') +
     `${effect} (\n` +
     `  principal == Bastion::Agent::${cedarStringLiteral(agent)},\n` +
     `  action == Bastion::Action::${cedarStringLiteral(action)},\n` +
     `  resource is ${ENTITY_TYPE[ACTION_KIND[action]]}\n` +
     `)\nwhen { ${condition} };`;
-  return { id, source: 'config', effect, approval, intercept, text };
+  return { id, source: 'config', effect, approval, intercept, ...(fallback !== undefined ? { fallback } : {}), text };
 }
 
 function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
@@ -327,6 +381,12 @@ function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
   });
   names(agent.prompts, 'prompts', 'permit', 'prompts/get');
   for (const rule of agent.network ?? []) out.push(...compileNetworkRule(name, rule));
+  for (const g of agent.guards ?? []) {
+    for (const p of g.tool ?? []) {
+      if (!NAME_PATTERN.test(p)) throw invalid([{ file: 'config', message: `${g.id}: bad pattern: a name pattern may hold letters, digits, _ - . / and *` }]);
+    }
+    out.push(generated(g.id, 'forbid', name, 'tools/call', guardCondition(g, cedarLikePattern), false, false, g.fallback));
+  }
   return out;
 }
 
@@ -399,7 +459,10 @@ function compileFile(file: { path: string; text: string }): CompiledPolicy[] {
     const intercept = annotations.intercept !== undefined;
     if (intercept && annotations.intercept !== 'required') problems.push(issue(`policy ${id}: @intercept must be "required"`));
     if (intercept && effect !== 'permit') problems.push(issue(`policy ${id}: @intercept applies only to permit policies`));
-    out.push({ id, source: file.path, effect, approval, intercept, text });
+    const fallback = annotations.fallback;
+    if (fallback !== undefined && fallback !== 'deny' && fallback !== 'approve' && fallback !== 'error') problems.push(issue(`policy ${id}: @fallback must be "deny", "approve" or "error"`));
+    if (fallback !== undefined && effect !== 'forbid') problems.push(issue(`policy ${id}: @fallback applies only to forbid policies`));
+    out.push({ id, source: file.path, effect, approval, intercept, ...(fallback === 'deny' || fallback === 'approve' || fallback === 'error' ? { fallback } : {}), text });
   });
 
   const validation = validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: file.text }, validationSettings: { mode: 'strict' } });
@@ -429,6 +492,11 @@ interface PreparedSet {
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   /** Whether any policy in the set reads `context`; if none does, requests pass an empty context (it is the costliest part of a call). */
   readonly readsContext: boolean;
+  /**
+   * The same set without its `@fallback` forbids, when it has any: Cedar reports only the forbids
+   * behind a deny, so whether some permit also holds is asked of this set.
+   */
+  readonly withoutFallbacks?: PreparedSet;
 }
 
 const readsContextMemo = new WeakMap<CompiledPolicy, boolean>();
@@ -451,7 +519,9 @@ function prepare(policies: readonly CompiledPolicy[]): PreparedSet {
   const cacheId = `bastion-policies-${sha256Hex(JSON.stringify(record))}`;
   const answer = preparsePolicySet(cacheId, { staticPolicies: record });
   if (answer.type === 'failure') throw invalid(answer.errors.map((e) => ({ file: 'config', message: e.message })));
-  return { cacheId, policies: new Map(policies.map((p) => [p.id, p])), readsContext: policies.some(readsContext) };
+  const rest = policies.filter((p) => p.fallback === undefined);
+  const withoutFallbacks = rest.length < policies.length ? prepare(rest) : undefined;
+  return { cacheId, policies: new Map(policies.map((p) => [p.id, p])), readsContext: policies.some(readsContext), ...(withoutFallbacks ? { withoutFallbacks } : {}) };
 }
 
 /** Most memoized decisions kept per engine; the oldest is dropped beyond this. */
@@ -598,7 +668,7 @@ export class PolicyEngine {
     const key = `${req.agent}\u0000${req.action}\u0000${r.id}\u0000${e.port}\u0000${e.scheme}\u0000${e.method}\u0000${e.path}`;
     const hit = this.#memo.get(key);
     if (hit) return hit;
-    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: '', port: e.port, scheme: e.scheme, method: e.method, path: e.path };
+    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: '', port: e.port, scheme: e.scheme, method: e.method, path: e.path, ...factsContext(NO_FACTS) };
     const evaluation = this.#decide(req, set, r, context);
     if (this.#memo.size >= MAX_MEMO_ENTRIES) this.#memo.delete(this.#memo.keys().next().value as string);
     this.#memo.set(key, evaluation);
@@ -614,7 +684,7 @@ export class PolicyEngine {
       r.kind === 'host'
         ? args
         : set.readsContext
-          ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '' }
+          ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '', ...factsContext(req.facts ?? NO_FACTS) }
           : {};
     const answer: AuthorizationAnswer = statefulIsAuthorized({
       principal: { type: 'Bastion::Agent', id: req.agent },
@@ -639,7 +709,20 @@ export class PolicyEngine {
     const metas = satisfied.map((id) => set.policies.get(id));
     if (metas.some((m) => m === undefined)) return { decision: decided(deny('policy.error', 'cedar')), errors: [{ policy: '', message: 'unknown policy id in Cedar diagnostics' }] };
     const forbids = satisfied.filter((id) => set.policies.get(id)?.effect === 'forbid');
-    if (forbids.length > 0) return { decision: decided(deny('policy.forbid', forbids[0] as string), forbids), errors: [] };
+    const fallbackOf = (id: string): string | undefined => set.policies.get(id)?.fallback;
+    const hard = forbids.filter((id) => fallbackOf(id) === undefined || fallbackOf(id) === 'deny');
+    if (hard.length > 0) return { decision: decided(deny('policy.forbid', hard[0] as string), hard), errors: [] };
+    if (forbids.length > 0) {
+      // Only @fallback forbids hold: they act on a call some permit allows, never grant one.
+      const base = set.withoutFallbacks;
+      if (base === undefined) return { decision: decided(deny('policy.error', 'cedar')), errors: [{ policy: '', message: 'fallback forbid outside a prepared set with fallbacks' }] };
+      const inner = this.#decide(req, base, r, args);
+      if (inner.decision.effect === 'deny') return inner;
+      const told = forbids.filter((id) => fallbackOf(id) === 'error');
+      if (told.length > 0) return { decision: decided(deny('policy.guard', told[0] as string), told), errors: [] };
+      const held = [...forbids.filter((id) => fallbackOf(id) === 'approve'), ...(inner.decision.effect === 'approve' ? inner.decision.policies : [])];
+      return { decision: decided({ effect: 'approve', reason: 'policy.approval', rule: held[0] as string }, held), errors: [] };
+    }
     const approvals = satisfied.filter((id) => set.policies.get(id)?.approval === true);
     if (approvals.length > 0) return { decision: decided({ effect: 'approve', reason: 'policy.approval', rule: approvals[0] as string }, approvals), errors: [] };
     if (satisfied.length > 0) {

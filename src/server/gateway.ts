@@ -3,6 +3,8 @@
  * engine, path guard, approval queue and agent authentication. Both `bastion
  * serve` (HTTP) and `bastion stdio` build one of these; tests do too.
  */
+import { LabelIndex } from '../policy/labels.ts';
+import { ProvenanceTracker } from '../provenance/tracker.ts';
 import { ApprovalQueue } from '../approvals/queue.ts';
 import { AuditLog, type KeyProtector } from '../audit/log.ts';
 import { openWitness } from '../audit/witness.ts';
@@ -30,6 +32,8 @@ import { AuditStep, type AuditFailure } from '../door/audit-step.ts';
 import { KeyIndex } from '../door/authenticate.ts';
 import { UserVerifier, type UserIdentity } from '../door/user.ts';
 import { RequestStateSealer } from '../mcp/request-state.ts';
+import { PinGate } from '../mcp/pins.ts';
+import type { AdminAlert } from '../alerts/notifier.ts';
 import { AccessTokenVerifier } from '../door/oauth-resource.ts';
 import { aeadTokenSealer, pendingAuthorizationsOn, UserOAuth, userTokensOn, type OAuthEvent, type OAuthProviderConfig } from '../oauth/index.ts';
 import { deny as denyDecision, allow as allowDecision } from '../decision.ts';
@@ -132,6 +136,8 @@ export class Gateway {
       lookup?: Lookup;
       /** Extra CA certificates (PEM) trusted for destinations (abilities and the network door). */
       upstreamCa?: readonly string[];
+      /** Admin alerts raised while serving (pinned tool definitions that changed); without it they are only audited. */
+      alerts?: { notify(alert: AdminAlert): void };
     } = {},
   ): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
     const policy = PolicyEngine.compile(config);
@@ -202,6 +208,9 @@ export class Gateway {
         ...(pasted ? { pasted } : {}),
         ...(abilities ? { abilities } : {}),
         toolMeta: new ToolMetaIndex(config.tools),
+        labels: new LabelIndex(config.tools, config.agents.values()),
+        provenance: new ProvenanceTracker(config.provenance),
+        pins: new PinGate({ store, config: config.pinning, audit: (e) => audit.append(e), alerts: opts.alerts }),
       };
       const auditStep = new AuditStep(audit, opts.onAuditFailure ? { onFailure: opts.onAuditFailure } : {});
       const gateway = new Gateway(config, store, audit, deps, identity, agentKeys, auditStep, { ...(vault ? { vault } : {}), ...(pasted ? { pasted } : {}), ...(abilities ? { abilities } : {}), guard });

@@ -27,12 +27,13 @@ import type { StoredPastedSecret } from '../vault/pasted-store.ts';
 import type { NewSecret, StoredSecret, StoredSecretVersion } from '../vault/store.ts';
 import { assertMaxPending, type StoredPendingAuthorization, type UserTokenSetInfo } from '../oauth/store.ts';
 import type { Store } from './store.ts';
+import { PENDING_PIN_KINDS, type StoredPendingPin, type StoredPin } from '../mcp/pin-store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 import { appendAuditEvents } from '../audit/append.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -182,6 +183,31 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (user, provider)
   ) STRICT;
   CREATE INDEX oauth_tokens_provider ON oauth_tokens (provider);
+  `,
+  // 7: pinned tool definitions (issue 13, rug pulls; src/mcp/pin-store.ts) and the definitions withheld since.
+  `
+  CREATE TABLE tool_pins (
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    pinned_at INTEGER NOT NULL,
+    pinned_by TEXT NOT NULL,
+    PRIMARY KEY (agent, tool)
+  ) STRICT;
+  CREATE INDEX tool_pins_shape ON tool_pins (agent, shape);
+  CREATE TABLE tool_pins_pending (
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('changed', 'renamed', 'unapproved', 'flagged')),
+    hash TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    detected_at INTEGER NOT NULL,
+    PRIMARY KEY (agent, tool)
+  ) STRICT;
   `,
 ];
 
@@ -449,6 +475,35 @@ function pendingFromRow(r: OAuthPendingRow): StoredPendingAuthorization {
   };
 }
 
+interface PinRow {
+  agent: string;
+  tool: string;
+  hash: string;
+  shape: string;
+  definition: string;
+  pinned_at: number;
+  pinned_by: string;
+}
+
+function pinFromRow(r: PinRow): StoredPin {
+  return { agent: r.agent, tool: r.tool, hash: r.hash, shape: r.shape, definition: r.definition, pinnedAt: r.pinned_at, pinnedBy: r.pinned_by };
+}
+
+interface PendingPinRow {
+  agent: string;
+  tool: string;
+  kind: StoredPendingPin['kind'];
+  hash: string;
+  shape: string;
+  definition: string;
+  detail: string;
+  detected_at: number;
+}
+
+function pendingPinFromRow(r: PendingPinRow): StoredPendingPin {
+  return { agent: r.agent, tool: r.tool, kind: r.kind, hash: r.hash, shape: r.shape, definition: r.definition, detail: r.detail, detectedAt: r.detected_at };
+}
+
 function assertStrings(operation: string, values: Readonly<Record<string, unknown>>): void {
   for (const [name, v] of Object.entries(values)) if (typeof v !== 'string') throw new TypeError(`${operation}: ${name} must be a string`);
 }
@@ -568,6 +623,21 @@ class SqliteStore implements Store {
       oauthTokenList: `SELECT user, provider, updated_at FROM oauth_tokens
         WHERE (:user IS NULL OR user = :user) AND (:provider IS NULL OR provider = :provider)
         ORDER BY user, provider LIMIT :limit`,
+      pinList: 'SELECT * FROM tool_pins WHERE agent = ? ORDER BY tool',
+      pinGet: 'SELECT * FROM tool_pins WHERE agent = ? AND tool = ?',
+      pinInsert: `INSERT INTO tool_pins (agent, tool, hash, shape, definition, pinned_at, pinned_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (agent, tool) DO NOTHING`,
+      pinPut: `INSERT INTO tool_pins (agent, tool, hash, shape, definition, pinned_at, pinned_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (agent, tool) DO UPDATE SET hash = excluded.hash, shape = excluded.shape, definition = excluded.definition,
+          pinned_at = excluded.pinned_at, pinned_by = excluded.pinned_by`,
+      pinPendingList: 'SELECT * FROM tool_pins_pending WHERE agent = ? ORDER BY tool',
+      pinPendingGet: 'SELECT * FROM tool_pins_pending WHERE agent = ? AND tool = ?',
+      // One statement: a definition already withheld for the same reason is not a new detection (changes = 0).
+      pinPendingPut: `INSERT INTO tool_pins_pending (agent, tool, kind, hash, shape, definition, detail, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (agent, tool) DO UPDATE SET kind = excluded.kind, hash = excluded.hash, shape = excluded.shape, definition = excluded.definition,
+          detail = excluded.detail, detected_at = excluded.detected_at
+        WHERE tool_pins_pending.hash <> excluded.hash OR tool_pins_pending.kind <> excluded.kind`,
+      pinPendingRemove: 'DELETE FROM tool_pins_pending WHERE agent = ? AND tool = ?',
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -947,6 +1017,59 @@ class SqliteStore implements Store {
       this.#s('oauthTokenList').all({ user: filter.user ?? null, provider: filter.provider ?? null, limit: filter.limit ?? 1000 }),
     ) as unknown as { user: string; provider: string; updated_at: number }[];
     return rows.map((r) => ({ user: r.user, provider: r.provider, updatedAt: r.updated_at }));
+  }
+
+  async listPins(agent: string): Promise<StoredPin[]> {
+    assertStrings('listPins', { agent });
+    const rows = guard('listPins', () => this.#s('pinList').all(agent)) as unknown as PinRow[];
+    return rows.map(pinFromRow);
+  }
+
+  async pinIfAbsent(pin: StoredPin): Promise<StoredPin> {
+    assertStrings('pinIfAbsent', { agent: pin.agent, tool: pin.tool, hash: pin.hash, shape: pin.shape, definition: pin.definition, pinnedBy: pin.pinnedBy });
+    assertTime('pinIfAbsent: pinnedAt', pin.pinnedAt);
+    // Insert-or-keep, then read back: no transaction needed (a pin is only ever replaced by an approval).
+    const row = guard('pinIfAbsent', () => {
+      this.#s('pinInsert').run(pin.agent, pin.tool, pin.hash, pin.shape, pin.definition, pin.pinnedAt, pin.pinnedBy);
+      return this.#s('pinGet').get(pin.agent, pin.tool);
+    }) as PinRow | undefined;
+    if (row === undefined) throw new BastionError('ERR_STORE', 'store: pinIfAbsent failed', { detail: { reason: 'vanished' } });
+    return pinFromRow(row);
+  }
+
+  async listPendingPins(agent: string): Promise<StoredPendingPin[]> {
+    assertStrings('listPendingPins', { agent });
+    const rows = guard('listPendingPins', () => this.#s('pinPendingList').all(agent)) as unknown as PendingPinRow[];
+    return rows.map(pendingPinFromRow);
+  }
+
+  async putPendingPin(p: StoredPendingPin): Promise<boolean> {
+    assertStrings('putPendingPin', { agent: p.agent, tool: p.tool, hash: p.hash, shape: p.shape, definition: p.definition, detail: p.detail });
+    if (!PENDING_PIN_KINDS.includes(p.kind)) throw new TypeError('putPendingPin: kind must be one of changed, renamed, unapproved, flagged');
+    assertTime('putPendingPin: detectedAt', p.detectedAt);
+    const r = guard('putPendingPin', () => this.#s('pinPendingPut').run(p.agent, p.tool, p.kind, p.hash, p.shape, p.definition, p.detail, p.detectedAt));
+    return Number(r.changes) === 1;
+  }
+
+  async removePendingPin(agent: string, tool: string): Promise<boolean> {
+    assertStrings('removePendingPin', { agent, tool });
+    const r = guard('removePendingPin', () => this.#s('pinPendingRemove').run(agent, tool));
+    return Number(r.changes) === 1;
+  }
+
+  async approvePendingPin(agent: string, tool: string, hash: string, at: number, by: string): Promise<StoredPin | undefined> {
+    assertStrings('approvePendingPin', { agent, tool, hash, by });
+    assertTime('approvePendingPin: at', at);
+    // Read, compare, pin and forget under one write lock: a definition withheld again meanwhile is never pinned.
+    return this.#transaction('approvePendingPin', () =>
+      guard('approvePendingPin', () => {
+        const row = this.#s('pinPendingGet').get(agent, tool) as PendingPinRow | undefined;
+        if (row === undefined || row.hash !== hash) return undefined;
+        this.#s('pinPut').run(agent, tool, row.hash, row.shape, row.definition, at, by);
+        this.#s('pinPendingRemove').run(agent, tool);
+        return { agent, tool, hash: row.hash, shape: row.shape, definition: row.definition, pinnedAt: at, pinnedBy: by };
+      }),
+    );
   }
 
   async close(): Promise<void> {

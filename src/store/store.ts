@@ -16,6 +16,7 @@
  * | {@link BanStore} | src/model/ban-store.ts | bans.ts |
  * | {@link PeerStore} | src/a2a/peer-store.ts | peers.ts |
  * | {@link OAuthStore} | src/oauth/store.ts | oauth.ts |
+ * | {@link PinStore} | src/mcp/pin-store.ts | pins.ts |
  *
  * Agent-to-agent replay nonces are a separate port with their own
  * implementations (./nonces.ts). Consumers take the narrowest port they use;
@@ -36,6 +37,7 @@ import type { KeyStore } from '../identity/key-store.ts';
 import type { PastedSecretStore } from '../vault/pasted-store.ts';
 import type { PeerStore } from '../a2a/peer-store.ts';
 import type { OAuthStore } from '../oauth/store.ts';
+import type { PinStore } from '../mcp/pin-store.ts';
 import type { VaultStore } from '../vault/store.ts';
 
 // Record types live with their ports; re-exported so older imports keep compiling.
@@ -47,11 +49,12 @@ export type { CaStore } from '../egress/ca-store.ts';
 export type { KeyStore, StoredKey } from '../identity/key-store.ts';
 export type { PastedSecretStore, StoredPastedSecret } from '../vault/pasted-store.ts';
 export type { PeerStore, StoredPeer } from '../a2a/peer-store.ts';
+export type { PendingPinKind, PinStore, StoredPendingPin, StoredPin } from '../mcp/pin-store.ts';
 export type { OAuthStore, StoredPendingAuthorization, UserTokenSetInfo } from '../oauth/store.ts';
 export type { NewSecret, StoredSecret, StoredSecretVersion, VaultItemStore, VaultStore } from '../vault/store.ts';
 
 /** Every port, on one connection. */
-export interface Store extends AuditStore, KeyStore, AgentKeyStore, ApprovalStore, VaultStore, PastedSecretStore, CaStore, BanStore, PeerStore, OAuthStore {
+export interface Store extends AuditStore, KeyStore, AgentKeyStore, ApprovalStore, VaultStore, PastedSecretStore, CaStore, BanStore, PeerStore, OAuthStore, PinStore {
   /** Releases the connection (and the audit writer thread); idempotent. Afterwards every method throws `ERR_STORE`. */
   close(): Promise<void>;
 }

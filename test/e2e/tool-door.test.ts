@@ -48,6 +48,10 @@ approvals:
   reuseTtlMs: 60000
 output:
   maxResultBytes: 65536
+# The bad upstream's tool "sneaky" hides characters in its description on purpose (stripping and flagging are
+# tested here); first-use pinning would withhold it as flagged. Pinning has its own test: test/e2e/pins.test.ts.
+pinning:
+  mode: "off"
 `;
 }
 

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import type { ResolvedAgent, ResolvedConfig } from '../../src/config/types.ts';
 import { isBastionError } from '../../src/errors.ts';
 
-export type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve' | 'resources' | 'prompts' | 'network'>>;
+export type AgentLists = Partial<Pick<ResolvedAgent, 'tools' | 'deny' | 'approve' | 'resources' | 'prompts' | 'network' | 'guards'>>;
 
 /** The agents (every list empty unless given) and hand-written policy files. */
 export function policyConfig(agents: Record<string, AgentLists>, policies: { path: string; text: string }[] = []): ResolvedConfig {
   const map = new Map<string, ResolvedAgent>();
   for (const [name, lists] of Object.entries(agents)) {
-    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], labels: [], network: [], scope: 'external', isolateUsers: true, ...lists });
+    map.set(name, { name, keys: [], unresolvedKeyRefs: [], tools: [], skillsets: [], deny: [], approve: [], resources: [], prompts: [], secrets: [], oauth: [], labels: [], guards: [], limits: [], trustedValues: [], network: [], scope: 'external', isolateUsers: true, ...lists });
   }
   return { agents: map, policies } as unknown as ResolvedConfig;
 }

@@ -13,6 +13,7 @@ import type { CaStore } from '../../src/egress/ca-store.ts';
 import type { KeyStore } from '../../src/identity/key-store.ts';
 import type { BanStore } from '../../src/model/ban-store.ts';
 import type { OAuthStore } from '../../src/oauth/store.ts';
+import type { PinStore } from '../../src/mcp/pin-store.ts';
 import type { AgentKeyStore } from '../../src/server/agent-key-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -41,9 +42,10 @@ const PORTS = {
   OAuthStore: {
     putPendingAuthorization: true, takePendingAuthorization: true, getUserTokenSet: true, putUserTokenSet: true, deleteUserTokenSet: true, listUserTokenSets: true,
   } satisfies MethodTable<OAuthStore>,
+  PinStore: { listPins: true, pinIfAbsent: true, listPendingPins: true, putPendingPin: true, removePendingPin: true, approvePendingPin: true } satisfies MethodTable<PinStore>,
 };
 
-type PortMethod = keyof AuditStore | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore | keyof OAuthStore;
+type PortMethod = keyof AuditStore | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore | keyof OAuthStore | keyof PinStore;
 /** `Store` is the ports plus `close`, nothing else: true only when the two sets are equal. */
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const storeIsThePorts: Equal<Exclude<keyof Store, PortMethod>, 'close'> = true;
@@ -53,7 +55,7 @@ test('the ports cover every Store method but close, and the SQLite store has eve
   const store = await openSqliteStore(':memory:');
   try {
     // Type level: the adapter is each port.
-    store satisfies AuditStore & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore & OAuthStore;
+    store satisfies AuditStore & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore & OAuthStore & PinStore;
     const instance = store as unknown as Record<string, unknown>;
     for (const [port, methods] of Object.entries(PORTS)) {
       for (const m of Object.keys(methods)) assert.equal(typeof instance[m], 'function', `${port}.${m}`);
@@ -114,6 +116,11 @@ const SMOKE: Record<keyof typeof PORTS, (store: Store) => Promise<void>> = {
     const p: OAuthStore = store;
     await p.putUserTokenSet('alice', 'gh', '{"sealed":1}', 1);
     assert.equal(await p.getUserTokenSet('alice', 'gh'), '{"sealed":1}');
+  },
+  PinStore: async (store) => {
+    const p: PinStore = store;
+    await p.pinIfAbsent({ agent: 'demo', tool: 't', hash: 'h', shape: 's', definition: '{}', pinnedAt: 1, pinnedBy: 'first-use' });
+    assert.deepEqual((await p.listPins('demo')).map((x) => x.tool), ['t']);
   },
 };
 

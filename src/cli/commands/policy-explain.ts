@@ -19,10 +19,16 @@ import { isFileUrl, PathGuard, pathGuardMode, type PathVerdict } from '../../pol
 import type { Decision } from '../../decision.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { EXIT, type CliCommand } from '../io.ts';
+import { LabelIndex } from '../../policy/labels.ts';
+import { callFacts, policyFacts } from '../../provenance/facts.ts';
+import { ProvenanceTracker } from '../../provenance/tracker.ts';
+import { newReading, readText } from '../../provenance/values.ts';
 import { resolveConfigPath } from './config-check.ts';
 
 const USAGE = `Usage: bastion policy explain --agent NAME (--tool NAME | --resource URI | --prompt NAME)
                               [--args JSON] [--upstream NAME] [--listing] [--config FILE] [--json]
+                              [--user-said TEXT]... [--untrusted TOOL=TEXT]... [--trusted TOOL=TEXT]...
+                              [--flagged RULE]...
 
 Shows the policy decision for one call (tools/call, resources/read or
 prompts/get) as the tool door takes it: the Cedar decision, then the path
@@ -40,11 +46,22 @@ Options:
       --args JSON       the call's arguments, a JSON object (context.args)
       --upstream NAME   the upstream (default: the name's prefix before "__")
       --listing         ask whether the item may be listed (context.listing)
+      --user-said TEXT  the conversation so far: the end user said TEXT (model door)
+      --untrusted TOOL=TEXT
+                        the conversation read TEXT from TOOL as third-party content
+                        (taints it); TEXT may be JSON, read as a tool result is
+      --trusted TOOL=TEXT
+                        the conversation read TEXT from a trusted tool
+      --flagged RULE    a result in the conversation was flagged by detector RULE
   -c, --config FILE     config file (default: $BASTION_CONFIG, else ./bastion.yaml)
       --json            print the result as JSON on stdout
   -h, --help            show this help
 
-context.argsDigest and context.session are empty strings here.
+context.argsDigest and context.session are empty strings here. For tools/call
+the answer shows the tool's labels, the conversation's taint and where each
+argument's value came from (provenance: user, config, untrusted, trusted,
+model), computed by the door's own code from the conversation the flags
+describe (the tool's MCP annotations and input schema are not known here).
 
 Exit status: 0 allow; 1 deny or approve (a call that needs approval is not
 allowed without one); 2 usage error (including --args that is not a JSON
@@ -62,6 +79,10 @@ interface Flags {
   config?: string | undefined;
   json?: boolean | undefined;
   help?: boolean | undefined;
+  'user-said'?: string[] | undefined;
+  untrusted?: string[] | undefined;
+  trusted?: string[] | undefined;
+  flagged?: string[] | undefined;
 }
 
 /** Builds the request from the flags, or returns a usage message. */
@@ -86,6 +107,30 @@ function requestOf(values: Flags): PolicyRequest | string {
   return { agent: values.agent, action, resource: { kind, id, upstream }, ...(args === undefined ? {} : { args }), listing: values.listing === true };
 }
 
+/** The conversation key `policy explain` records its simulated conversation under. */
+const EXPLAINED = 'policy-explain';
+
+/** A tracker holding the conversation the flags describe, or a usage message. */
+function conversationOf(values: Flags, config: ResolvedConfig): ProvenanceTracker | string {
+  const tracker = new ProvenanceTracker({ ...config.provenance });
+  for (const text of values['user-said'] ?? []) {
+    const r = newReading();
+    readText(text, r);
+    tracker.record(EXPLAINED, 'user', r);
+  }
+  for (const [flag, origin] of [['untrusted', 'untrusted'], ['trusted', 'trusted']] as const) {
+    for (const item of values[flag] ?? []) {
+      const eq = item.indexOf('=');
+      if (eq <= 0) return `--${flag} takes TOOL=TEXT`;
+      const r = newReading();
+      readText(item.slice(eq + 1), r);
+      tracker.record(EXPLAINED, origin, r, item.slice(0, eq));
+    }
+  }
+  if ((values.flagged ?? []).length > 0) tracker.flag(EXPLAINED, values.flagged ?? []);
+  return tracker;
+}
+
 function indent(text: string): string {
   return text.replace(/^/gm, '    ');
 }
@@ -101,6 +146,10 @@ export const policyExplain: CliCommand = async (argv, io) => {
         listing: { type: 'boolean' },
         config: { type: 'string', short: 'c' },
         json: { type: 'boolean' },
+        'user-said': { type: 'string', multiple: true },
+        untrusted: { type: 'string', multiple: true },
+        trusted: { type: 'string', multiple: true },
+        flagged: { type: 'string', multiple: true },
       }, io);
   if (typeof parsed === 'number') return parsed;
   const values: Flags = parsed.values;
@@ -126,7 +175,34 @@ export const policyExplain: CliCommand = async (argv, io) => {
     return configProblem ? EXIT.CONFIG : EXIT.INTERNAL;
   }
 
-  const x = engine.explain(req);
+  const conversation = conversationOf(values, config);
+  if (typeof conversation === 'string') {
+    io.stderr(`bastion policy explain: ${conversation}\nRun 'bastion policy explain --help' for usage.\n`);
+    return EXIT.USAGE;
+  }
+  const agent = config.agents.get(req.agent);
+  const facts =
+    req.action === 'tools/call' && agent !== undefined
+      ? callFacts(conversation, {
+          agent,
+          label: new LabelIndex(config.tools, config.agents.values()).labelOf(req.agent, req.resource.id),
+          inputSchema: undefined,
+          args: (req.args ?? {}) as Record<string, unknown>,
+          conversation: EXPLAINED,
+        })
+      : undefined;
+  const x = engine.explain(facts === undefined ? req : { ...req, facts: policyFacts(facts) });
+  const provenance =
+    facts === undefined
+      ? undefined
+      : {
+          labels: { source: facts.label.source, effects: facts.label.effects, rule: facts.label.rule },
+          conversation: { tainted: facts.taint.tainted, flagged: facts.taint.flagged, sources: facts.taint.sources, flaggedBy: facts.taint.flaggedBy },
+          arguments: facts.leaves.map((l) => ({ pointer: l.pointer, from: l.from, seen: l.seen })),
+          argsFrom: facts.argsFrom,
+          hosts: facts.hosts,
+          emailDomains: facts.emailDomains,
+        };
   const paths = await pathVerdict(guard, config, req);
   // The door's order: a Cedar denial ends the call; otherwise a path denial does.
   const final: Decision = x.effect !== 'deny' && paths.decision.effect === 'deny' ? paths.decision : x;
@@ -148,6 +224,7 @@ export const policyExplain: CliCommand = async (argv, io) => {
         rule: final.rule,
         cedar,
         paths: pathsOut,
+        ...(provenance !== undefined ? { provenance } : {}),
         policies: x.determining.map((p) => ({ id: p.id, source: p.source, text: p.text })),
         errors: x.errors,
       })}\n`,
@@ -157,6 +234,13 @@ export const policyExplain: CliCommand = async (argv, io) => {
     out += `\ncedar:  ${cedar.effect} ${cedar.reason} (${cedar.rule})\n`;
     const where = paths.argument === undefined ? '' : `, ${paths.argument.key === true ? 'a key of ' : ''}${paths.argument.pointer === '' ? '/' : paths.argument.pointer} (${paths.argument.kind})`;
     out += `paths:  ${pathsOut.effect} ${pathsOut.reason} (${pathsOut.rule}${where}); pathGuard ${paths.mode}, ${paths.checked} checked; tool schema not known here, schema hints not applied\n`;
+    if (provenance !== undefined) {
+      const c = provenance.conversation;
+      out += `\nlabels: source ${provenance.labels.source}, effects ${provenance.labels.effects.join(', ')} (${provenance.labels.rule})\n`;
+      out += `taint:  ${c.tainted ? `tainted by ${c.sources.join(', ') || 'an untrusted source'}` : 'untainted'}${c.flagged ? `; flagged by ${c.flaggedBy.join(', ')}` : ''}\n`;
+      out += `provenance:${provenance.arguments.length === 0 ? ' (no argument traced)' : ''}\n`;
+      for (const a of provenance.arguments) out += `  ${a.pointer}  ${a.from}${a.seen.length > 1 || a.seen[0] !== a.from ? ` (seen: ${a.seen.join(', ')})` : ''}\n`;
+    }
     for (const p of x.determining) out += `\npolicy ${p.id} (${p.source}):\n${indent(p.text)}\n`;
     if (x.errors.length > 0) out += `\nerrors:\n${x.errors.map((e) => `  ${e.policy === '' ? '-' : e.policy}: ${e.message}`).join('\n')}\n`;
     io.stdout(out);

@@ -47,6 +47,8 @@ export const serve: CliCommand = async (argv, io) => {
     kek = await loadVaultKey(config, io.env);
     opened = await Gateway.open(config, {
       kek,
+      // Pinned tool definitions that change are alerted through the same notifier (set up below).
+      alerts: auditAlerts,
       // A failed audit write is never silent: a line on stderr and an admin alert (the audit step sends at most one a minute).
       onAuditFailure: (f) => {
         io.stderr(`bastion: audit write failed (${f.code}) for ${f.door} ${f.method}; ${f.count} failed so far${f.durability === 'durable' ? ', requests are refused' : ''}\n`);

@@ -14,6 +14,7 @@ import { runKeyStoreContract } from './keys.ts';
 import { runOAuthStoreContract } from './oauth.ts';
 import { runPastedSecretStoreContract } from './pasted-secrets.ts';
 import { runPeerStoreContract } from './peers.ts';
+import { runPinStoreContract } from './pins.ts';
 import { runVaultStoreContract } from './vault.ts';
 
 /** Runs every port's contract against stores made by `open` (each call a fresh, empty store). */
@@ -28,4 +29,5 @@ export function runStoreContracts(name: string, open: PortFactory<Store>, opts: 
   runBanStoreContract(name, open, opts);
   runPeerStoreContract(name, open, opts);
   runOAuthStoreContract(name, open, opts);
+  runPinStoreContract(name, open, opts);
 }
