@@ -54,7 +54,9 @@ describe('bastion config check', () => {
       `ok: ${join(root, 'examples/quickstart/bastion.yaml')} (1 agent, 1 upstream)\n` +
         'path guard:\n' +
         `  upstream files: strict (workspace ${join(root, 'examples/quickstart/workspace')}): unclassified string arguments are checked as paths; 0 argumentKinds\n` +
-        '    tools: tool schemas are not known without starting the upstream (bastion config check --probe lists them)\n',
+        '    tools: tool schemas are not known without starting the upstream (bastion config check --probe lists them)\n' +
+        'labels:\n' +
+        '  upstream tools not known (see the path guard above; bastion config check --probe lists them): their unlabelled tools are not listed\n',
     );
     assert.match(r.stderr, /^warning: .*agents\.demo\.keys\[0\]: env:BASTION_DEMO_KEY is not set/);
   });
@@ -85,7 +87,7 @@ describe('bastion config check', () => {
     });
     const ok = await run(['--json', '--config', write('good.yaml', 'version: 1\n')]);
     assert.equal(ok.code, EXIT.OK);
-    assert.deepEqual(JSON.parse(ok.stdout), { ok: true, file: join(dir, 'good.yaml'), agents: 0, upstreams: 0, warnings: [], pathGuard: [] });
+    assert.deepEqual(JSON.parse(ok.stdout), { ok: true, file: join(dir, 'good.yaml'), agents: 0, upstreams: 0, warnings: [], pathGuard: [], labels: { unlabelled: {}, unused: [], partial: false } });
   });
 
   // Issue 11, class 3: which tool arguments the path guard checks only because nothing classifies them.
@@ -111,6 +113,26 @@ describe('bastion config check', () => {
       ['classified', 'named', 'tool schemas are not known without starting the upstream'],
       ['broken', 'named', 'tool schemas are not known without starting the upstream'],
     ]);
+  });
+
+  // Issue 13: unlabelled tools are read strictly; config check lists them per agent.
+  test('--probe lists, per agent, the tools no label pattern labels, and label patterns that name no tool', async () => {
+    const fixture = join(root, 'test/policy/fixtures/file-upstream.ts');
+    const yaml =
+      'version: 1\nupstreams:\n' +
+      `  docs:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(fixture)}]\n    workspace: .\n` +
+      'agents:\n  reader:\n    tools: ["docs__*"]\n  labelled:\n    tools: ["docs__*"]\n    labels:\n      "docs__read_nested": { source: untrusted, effect: [read] }\n  none:\n    tools: []\n' +
+      'tools:\n  "docs__nothing_like_this": { source: trusted, effect: [read] }\n';
+    const file = write('labels.yaml', yaml);
+    const json = JSON.parse((await run(['--config', file, '--probe', '--json'])).stdout) as { labels: { unlabelled: Record<string, string[]>; unused: string[]; partial: boolean } };
+    assert.equal(json.labels.partial, false);
+    assert.deepEqual(json.labels.unlabelled.reader, ['docs__read_nested']);
+    assert.equal(json.labels.unlabelled.labelled, undefined, 'the agent whose own pattern labels the tool has nothing unlabelled');
+    assert.equal(json.labels.unlabelled.none, undefined, 'an agent that may call nothing has nothing to label');
+    assert.deepEqual(json.labels.unused, ['tools.docs__nothing_like_this']);
+    const text = await run(['--config', file, '--probe']);
+    assert.match(text.stdout, /\nlabels:\n {2}agent reader: unlabelled \(read strictly: untrusted results, every side effect\): docs__read_nested\n/);
+    assert.match(text.stdout, /\n {2}tools\.docs__nothing_like_this names no listed tool\n/);
   });
 
   test('a missing file exits 3', async () => {

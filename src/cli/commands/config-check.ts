@@ -17,6 +17,8 @@ import type { ResolvedConfig, ResolvedUpstream } from '../../config/types.ts';
 import { UpstreamConnection } from '../../mcp/upstream.ts';
 import { PathGuard, pathGuardMode } from '../../policy/paths.ts';
 import { PolicyEngine } from '../../policy/engine.ts';
+import { LabelIndex } from '../../policy/labels.ts';
+import { globRegExp } from '../../policy/tool-meta.ts';
 import { parseFlags } from '../args.ts';
 import { loadConfig } from '../../config/load.ts';
 import { isBastionError, toBastionError } from '../../errors.ts';
@@ -29,6 +31,9 @@ errors), globs, origins and policy files. Secret references that do not
 resolve in this environment are reported as warnings. Prints each upstream's
 path guard mode; with --probe, also the tool arguments that nothing classifies
 (under pathGuard strict they are checked as paths, under named not at all).
+Lists, per agent, the tools it may call that no label pattern labels (read
+strictly: untrusted results, every side effect): abilities always, upstream
+tools with --probe, which also lists label patterns that name no tool.
 
 Options:
   -c, --config FILE  config file (default: $BASTION_CONFIG, else ./bastion.yaml)
@@ -64,11 +69,13 @@ export const configCheck: CliCommand = async (argv, io) => {
     const agents = config.agents.size;
     const upstreams = config.upstreams.size;
     const report = await pathGuardReport(guard, config, values.probe === true);
+    const labels = labelReport(config, report);
     if (json) {
-      io.stdout(`${JSON.stringify({ ok: true, file, agents, upstreams, warnings, pathGuard: report })}\n`);
+      io.stdout(`${JSON.stringify({ ok: true, file, agents, upstreams, warnings, pathGuard: report, labels })}\n`);
     } else {
       io.stdout(`ok: ${file} (${agents} ${agents === 1 ? 'agent' : 'agents'}, ${upstreams} ${upstreams === 1 ? 'upstream' : 'upstreams'})\n`);
       io.stdout(formatPathGuardReport(report, 'bastion config check --probe'));
+      io.stdout(formatLabelReport(labels));
       for (const w of warnings) io.stderr(`warning: ${w}\n`);
     }
     return EXIT.OK;
@@ -97,6 +104,8 @@ export interface PathGuardUpstreamReport {
   readonly unclassified?: Readonly<Record<string, readonly string[]>>;
   /** Why the tools are not known (not probed, skipped, failed). */
   readonly toolsUnknown?: string;
+  /** The tools' names as the upstream lists them, when probed. */
+  readonly tools?: readonly string[];
 }
 
 /**
@@ -122,9 +131,52 @@ export async function pathGuardReport(guard: PathGuard, config: Pick<ResolvedCon
         const pointers = guard.unclassifiedArguments(u, t.name, t.inputSchema);
         if (pointers.length > 0) unclassified[t.name] = pointers;
       }
-      return { ...base, unclassified };
+      return { ...base, unclassified, tools: listed.map((t) => t.name) };
     }),
   );
+}
+
+/** Per agent, the tools it may call that no label pattern labels fully (read strictly), and label patterns that name no listed tool. */
+export interface LabelReport {
+  /** Agent → exposed names of its unlabelled tools (abilities always; upstream tools when probed). */
+  readonly unlabelled: Readonly<Record<string, readonly string[]>>;
+  /** Label patterns (config paths) that match no known tool; only when every upstream was listed. */
+  readonly unused: readonly string[];
+  /** True when some upstream's tools are not known (not probed or failed): its tools are not in the lists. */
+  readonly partial: boolean;
+}
+
+/**
+ * The labels check of `config check`: every exposed tool (abilities, and the
+ * upstreams' tools listed by `--probe`) that an agent's allowlist reaches and
+ * no pattern labels fully, so it is read strictly (docs/labels.md).
+ */
+export function labelReport(config: ResolvedConfig, report: readonly PathGuardUpstreamReport[]): LabelReport {
+  const index = new LabelIndex(config.tools, config.agents.values());
+  const names = [...config.abilities.keys()];
+  for (const r of report) {
+    const u = config.upstreams.get(r.upstream);
+    for (const t of r.tools ?? []) names.push(u?.prefix === false ? t : `${r.upstream}__${t}`);
+  }
+  const unlabelled: Record<string, string[]> = {};
+  for (const [name, agent] of config.agents) {
+    const allowed = [...agent.tools, ...agent.approve].map((p) => globRegExp(p));
+    const list = names.filter((n) => allowed.some((re) => re.test(n)) && !index.isLabelled(name, n));
+    if (list.length > 0) unlabelled[name] = list;
+  }
+  const partial = report.some((r) => r.tools === undefined);
+  return { unlabelled, unused: partial ? [] : index.unusedPatterns(names), partial };
+}
+
+/** The label report as text lines. */
+export function formatLabelReport(r: LabelReport): string {
+  let out = '';
+  const agents = Object.entries(r.unlabelled);
+  if (agents.length > 0 || r.partial) out += 'labels:\n';
+  for (const [agent, tools] of agents) out += `  agent ${agent}: unlabelled (read strictly: untrusted results, every side effect): ${tools.join(', ')}\n`;
+  if (r.partial) out += '  upstream tools not known (see the path guard above; bastion config check --probe lists them): their unlabelled tools are not listed\n';
+  for (const p of r.unused) out += `  ${p} names no listed tool\n`;
+  return out;
 }
 
 async function listTools(u: ResolvedUpstream): Promise<Tool[] | string> {
