@@ -291,6 +291,8 @@ export interface ObserveDeps {
   readonly conversation: string;
   /** Most forms recorded from one result. */
   readonly maxForms?: number;
+  /** False: run the detector only, record no value (no policy of the agent reads provenance). Default true. */
+  readonly record?: boolean;
 }
 
 /** Most forms recorded from one result by default. */
@@ -319,11 +321,13 @@ export function observeResult(call: DecidedCall, result: CallToolResult, deps: O
         if (r !== undefined && typeof r.text === 'string') texts.push(r.text);
       }
     }
-    const reading = newReading();
-    const budget = deps.maxForms ?? MAX_RESULT_FORMS;
-    for (const t of texts) readText(t, reading, budget);
-    if (result.structuredContent !== undefined) readJson(result.structuredContent, reading, budget);
-    deps.tracker.record(deps.conversation, source, reading, tool);
+    if (deps.record !== false) {
+      const reading = newReading();
+      const budget = deps.maxForms ?? MAX_RESULT_FORMS;
+      for (const t of texts) readText(t, reading, budget);
+      if (result.structuredContent !== undefined) readJson(result.structuredContent, reading, budget);
+      deps.tracker.record(deps.conversation, source, reading, tool);
+    }
     const rules = new Set<string>();
     for (const t of texts) for (const f of detectPromptAttacks(t, { context: 'tool_output' })) rules.add(f.rule);
     if (result.structuredContent !== undefined) for (const f of detectPromptAttacks(JSON.stringify(result.structuredContent), { context: 'tool_output' })) rules.add(f.rule);

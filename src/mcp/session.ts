@@ -272,7 +272,7 @@ export class GatewaySession {
       decide: {
         authorize: (req) => deps.policy.authorize(req),
         ...(toolMeta === undefined ? {} : { hiddenReason: (agent, tool) => toolMeta.hiddenReason(agent, tool) }),
-        ...(deps.provenance !== undefined && deps.labels !== undefined ? { facts: (call: ResolvedCall) => this.#facts(call, deps.provenance as ProvenanceTracker, deps.labels as LabelIndex) } : {}),
+        ...(deps.provenance !== undefined && deps.labels !== undefined && this.#traced() ? { facts: (call: ResolvedCall) => this.#facts(call, deps.provenance as ProvenanceTracker, deps.labels as LabelIndex) } : {}),
       },
       validate: deps.validator,
       paths: deps.paths,
@@ -916,10 +916,19 @@ export class GatewaySession {
     });
   }
 
+  /**
+   * Whether this agent's calls are traced (labels, taint, provenance): when some policy it is
+   * decided by reads them, or it has per-conversation limits. Otherwise results still pass the
+   * injection detector (audited), but no value is recorded.
+   */
+  #traced(): boolean {
+    return this.agent.guards.length > 0 || this.agent.limits.length > 0 || this.#deps.policy.usesProvenance(this.agent.name);
+  }
+
   /** The observe stage ({@link observeResult}) on a result going to the agent (a held `input_required` is not one). */
   #observed(call: DecidedCall, result: CallToolResult): CallToolResult {
     const tracker = this.#deps.provenance;
-    if (tracker !== undefined) observeResult(call, result, { tracker, conversation: this.#conversationKey() });
+    if (tracker !== undefined) observeResult(call, result, { tracker, conversation: this.#conversationKey(), record: this.#traced() });
     return result;
   }
 

@@ -524,6 +524,9 @@ function prepare(policies: readonly CompiledPolicy[]): PreparedSet {
   return { cacheId, policies: new Map(policies.map((p) => [p.id, p])), readsContext: policies.some(readsContext), ...(withoutFallbacks ? { withoutFallbacks } : {}) };
 }
 
+/** A policy text reading the provenance part of the context (a conservative textual test: comments count too). */
+const PROVENANCE_ATTRIBUTES = /\bcontext\s*\.\s*(?:conversation|tool|argsFrom|provenance|hosts|emails|emailDomains|outside)\b|\bcontext\s*\[/;
+
 /** Most memoized decisions kept per engine; the oldest is dropped beyond this. */
 const MAX_MEMO_ENTRIES = 10_000;
 
@@ -543,6 +546,7 @@ export class PolicyEngine {
   readonly #all: readonly CompiledPolicy[];
   readonly #order: ReadonlyMap<string, number>;
   readonly #sets: ReadonlyMap<string, PreparedSet>;
+  readonly #provenanceMemo = new Map<string, boolean>();
   /** Decisions of agents whose policies do not read `context`, by agent, action and resource. */
   readonly #memo = new Map<string, Evaluation>();
 
@@ -585,6 +589,23 @@ export class PolicyEngine {
   /** The compiled policies, in policy-set order. */
   get policies(): readonly CompiledPolicy[] {
     return this.#all;
+  }
+
+  /**
+   * Whether any policy `agent`'s requests are decided by reads the provenance part of the
+   * context (`context.conversation`, `tool`, `argsFrom`, `provenance`, `hosts`, `emails`,
+   * `emailDomains`, `outside`): when none does, the tool door need not trace values for it.
+   * True for an unknown agent (fail closed: trace).
+   */
+  usesProvenance(agent: string): boolean {
+    const set = this.#sets.get(agent);
+    if (set === undefined) return true;
+    let uses = this.#provenanceMemo.get(agent);
+    if (uses === undefined) {
+      uses = [...set.policies.values()].some((p) => PROVENANCE_ATTRIBUTES.test(p.text));
+      this.#provenanceMemo.set(agent, uses);
+    }
+    return uses;
   }
 
   /** Decides one request. Never throws: every failure is a deny. */

@@ -120,3 +120,24 @@ describe('hand-written @fallback', () => {
     throwsCode(() => PolicyEngine.compile(policyConfig({ a: { tools: ['*'], guards: [guard('approveWhen[0]', { tool: ['a b'], fallback: 'approve' })] } })), 'ERR_POLICY_INVALID', /agents\.a\.approveWhen\[0\]: bad pattern/);
   });
 });
+
+describe('usesProvenance', () => {
+  test('true for an agent with short forms or a policy reading provenance, false otherwise', () => {
+    const engine = PolicyEngine.compile(
+      policyConfig(
+        {
+          guarded: { tools: ['*'], guards: [guard('approveWhen[0]', { effect: ['send'], fallback: 'approve' })] },
+          plain: { tools: ['*'] },
+        },
+        [],
+      ),
+    );
+    assert.equal(engine.usesProvenance('guarded'), true);
+    assert.equal(engine.usesProvenance('plain'), false);
+    assert.equal(engine.usesProvenance('nobody'), true, 'an unknown agent is traced (fail closed)');
+    const withFile = PolicyEngine.compile(
+      policyConfig({ plain: { tools: ['*'] } }, [{ path: 'p.cedar', text: '@id("t")\nforbid (principal, action, resource) when { context.conversation.tainted };' }]),
+    );
+    assert.equal(withFile.usesProvenance('plain'), true);
+  });
+});
