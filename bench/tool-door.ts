@@ -19,8 +19,10 @@
  * Four processes: this client, the two upstreams and Bastion (`bastion serve`, SQLite store, audit
  * on). Bounded: CALLS per case. Env: BENCH_CALLS (default 3000), BENCH_WARMUP (default 300),
  * BENCH_NODE_FLAGS (extra node flags for the Bastion process, e.g. `--cpu-prof
- * --cpu-prof-dir=/tmp/prof`), BENCH_ONLY (comma-separated cases `[2025|2026:]small|large:1|16`,
- * e.g. `small:1` (a 2025 case, as before) or `2026:small:1,2025:small:1`).
+ * --cpu-prof-dir=/tmp/prof`), BENCH_ONLY (comma-separated cases `[2025|2026|traced:]small|large|prose:1|16`,
+ * e.g. `small:1` (a 2025 case, as before) or `2026:small:1,2025:small:1`). `traced` rows: the 2025
+ * cases for a second agent whose calls are traced for provenance (issue 13: its results recorded as
+ * untrusted values, facts computed for every call), compared with the 2025 rows at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -36,10 +38,11 @@ const ROOT = join(import.meta.dirname, '..');
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 300);
 const KEY = 'bench-key-0123456789abcdefghijkl';
+const TRACED_KEY = 'bench-traced-key-0123456789abcdef';
 const MODERN = '2026-07-28';
 
-type Era = '2025' | '2026';
-type Tool = 'small' | 'large';
+type Era = '2025' | '2026' | 'traced';
+type Tool = 'small' | 'large' | 'prose';
 
 /** What the timing loop needs of either SDK's client. */
 interface Caller {
@@ -68,6 +71,14 @@ const authInit = (auth: boolean): { requestInit?: RequestInit } => (auth ? { req
 async function client(url: URL, auth: boolean): Promise<Client> {
   const c = new Client({ name: 'bench', version: '1.0.0' });
   await c.connect(new StreamableHTTPClientTransport(url, authInit(auth)));
+  return c;
+}
+
+/** A 2025-11-25 session client of the traced agent (`tracer`): its own key, and a conversation name. */
+async function tracedClient(url: URL, auth: boolean): Promise<Client> {
+  const c = new Client({ name: 'bench', version: '1.0.0' });
+  const headers = auth ? { Authorization: `Bearer ${TRACED_KEY}`, 'Bastion-Conversation': `bench-${Math.random().toString(36).slice(2)}` } : {};
+  await c.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
   return c;
 }
 
@@ -173,6 +184,15 @@ agents:
   bench:
     keys: [env:BENCH_KEY]
     tools: ["up__*", "up26__*"]
+  # The same calls with provenance traced (issue 13): results recorded as untrusted, every call decided on its facts.
+  tracer:
+    keys: [env:BENCH_TRACED_KEY]
+    tools: ["up__*"]
+    approveWhen:
+      - effect: [pay]
+        argsFrom: untrusted
+    labels:
+      "up__*": { source: untrusted, effect: [read] }
 upstreams:
   up:
     url: http://127.0.0.1:${upPort}/mcp
@@ -183,27 +203,30 @@ upstreams:
   );
   const bastion = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'src/cli/main.ts'), 'serve', '--config', join(dir, 'bastion.yaml')], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_KEY: KEY },
+    env: { ...process.env, BENCH_KEY: KEY, BENCH_TRACED_KEY: TRACED_KEY },
   });
   const [, bastionUrl] = await waitForLine(bastion, /serving MCP at (\S+)/);
   const targets = {
     '2025': { direct: new URL(`http://127.0.0.1:${upPort}/mcp`), prefix: 'up__', connect: client },
     '2026': { direct: new URL(`http://127.0.0.1:${up26Port}/mcp`), prefix: 'up26__', connect: modernClient },
+    traced: { direct: new URL(`http://127.0.0.1:${upPort}/mcp`), prefix: 'up__', connect: (url: URL, auth: boolean) => tracedClient(url, auth) },
   } satisfies Record<Era, { direct: URL; prefix: string; connect: (url: URL, auth: boolean) => Promise<Caller> }>;
   const through = new URL(bastionUrl as string);
   try {
-    const eras = (['2025', '2026'] as const).filter((era) => (['small', 'large'] as const).some((t) => [1, 16].some((c) => selected(era, t, c))));
+    const eras = (['2025', '2026', 'traced'] as const).filter((era) => (['small', 'large', 'prose'] as const).some((t) => [1, 16].some((c) => selected(era, t, c))));
     if (eras.includes('2026')) await Promise.all([checkStatelessWire(targets['2026'].direct, false), checkStatelessWire(through, true)]);
     console.log(`tool-door benchmark: ${CALLS} calls per case after ${WARMUP} warm-up calls; node ${process.version}`);
     console.log('2025 = MCP 2025-11-25, sessions (1.x SDK client and upstream); 2026 = MCP 2026-07-28, stateless (2.x SDK client and upstream)');
+    console.log('traced = the 2025 case for an agent whose calls are traced (results recorded as untrusted, provenance facts on every call)');
     console.log('case                     | direct p50    p99   calls/s | bastion p50    p99   calls/s | added p50  added p99 | ratio calls/s');
     const cpuLines: string[] = [];
     const bastionStats = new Map<string, { era: Era; label: string; b: Stats; d: Stats }>();
     for (const era of eras) {
       const t = targets[era];
-      for (const tool of ['small', 'large'] as const) {
+      for (const tool of ['small', 'large', 'prose'] as const) {
         for (const conc of [1, 16]) {
-          if (!selected(era, tool, conc)) continue;
+          // The 2026 upstream has no prose tool; prose rows compare tracing, so they are 2025 and traced only.
+          if (!selected(era, tool, conc) || (tool === 'prose' && era === '2026')) continue;
           const dc: Caller[] = await Promise.all(Array.from({ length: conc }, () => t.connect(t.direct, false)));
           const bc: Caller[] = await Promise.all(Array.from({ length: conc }, () => t.connect(through, true)));
           const name = `${t.prefix}${tool}`;
@@ -212,15 +235,15 @@ upstreams:
           // Interleave halves so drift (GC, disk) hits both sides alike.
           const d1 = await run(dc, tool, CALLS / 2);
           const b1 = await run(bc, name, CALLS / 2);
-          const caseName = `${tool === 'small' ? 'small' : '64 KiB'} result, c=${conc}`;
+          const caseName = `${tool === 'small' ? 'small' : tool === 'large' ? '64 KiB' : '64 KiB prose'} result, c=${conc}`;
           const label = `${era} ${caseName}`.padEnd(24);
           const d2 = await run(dc, tool, CALLS / 2);
-          const cpu0 = { bastion: cpuMs(bastion.pid), up: cpuMs(era === '2025' ? up.pid : up26.pid), client: process.cpuUsage() };
+          const cpu0 = { bastion: cpuMs(bastion.pid), up: cpuMs(era === '2026' ? up26.pid : up.pid), client: process.cpuUsage() };
           const b2 = await run(bc, name, CALLS / 2);
           const clientCpu = process.cpuUsage(cpu0.client);
           cpuLines.push(
             `${label.trim()}: CPU per call through Bastion — client ${((clientCpu.user + clientCpu.system) / 1000 / (CALLS / 2)).toFixed(3)} ms, ` +
-              `Bastion ${((cpuMs(bastion.pid) - cpu0.bastion) / (CALLS / 2)).toFixed(3)} ms, upstream ${((cpuMs(era === '2025' ? up.pid : up26.pid) - cpu0.up) / (CALLS / 2)).toFixed(3)} ms`,
+              `Bastion ${((cpuMs(bastion.pid) - cpu0.bastion) / (CALLS / 2)).toFixed(3)} ms, upstream ${((cpuMs(era === '2026' ? up26.pid : up.pid) - cpu0.up) / (CALLS / 2)).toFixed(3)} ms`,
           );
           const d = { p50: (d1.p50 + d2.p50) / 2, p99: Math.max(d1.p99, d2.p99), rps: (d1.rps + d2.rps) / 2 };
           const b = { p50: (b1.p50 + b2.p50) / 2, p99: Math.max(b1.p99, b2.p99), rps: (b1.rps + b2.rps) / 2 };
@@ -241,6 +264,13 @@ upstreams:
       pairs.push(`${s26.label} ${(s26.b.p50 / s25.b.p50).toFixed(2)}x (added ${(s26.b.p50 - s26.d.p50).toFixed(2)} vs ${(s25.b.p50 - s25.d.p50).toFixed(2)} ms)`);
     }
     if (pairs.length > 0) console.log(`stateless vs session through Bastion, p50 2026 ÷ p50 2025 (≤ 1.00x: stateless at least as fast): ${pairs.join('; ')}`);
+    const traced: string[] = [];
+    for (const [key, st] of bastionStats) {
+      const s25 = st.era === 'traced' ? bastionStats.get(key.replace(/^traced/, '2025')) : undefined;
+      if (!s25) continue;
+      traced.push(`${st.label} ${(st.b.p50 / s25.b.p50).toFixed(2)}x (added ${(st.b.p50 - st.d.p50).toFixed(2)} vs ${(s25.b.p50 - s25.d.p50).toFixed(2)} ms)`);
+    }
+    if (traced.length > 0) console.log(`provenance traced vs not, through Bastion, p50 traced ÷ p50 2025: ${traced.join('; ')}`);
   } finally {
     bastion.kill('SIGINT');
     await new Promise((r) => bastion.once('exit', r));

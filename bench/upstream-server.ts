@@ -1,7 +1,7 @@
 /**
  * The benchmark's upstream: a Streamable HTTP MCP server (official SDK, stateful
- * sessions) on loopback with two tools, `small` (a short text) and `large`
- * (64 KiB of text): the MCP 2025-11-25 upstream of bench/tool-door.ts (its 2026-07-28 twin is
+ * sessions) on loopback with three tools, `small` (a short text), `large`
+ * (64 KiB of text) and `prose` (64 KiB of varied words, for provenance tracing): the MCP 2025-11-25 upstream of bench/tool-door.ts (its 2026-07-28 twin is
  * bench/upstream-server-2026.ts). Prints `listening <port>` when ready.
  * Usage: node bench/upstream-server.ts [port]
  */
@@ -13,6 +13,16 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 const LARGE = 'x'.repeat(64 * 1024);
+/** 64 KiB of prose-like text (lines of varied words, addresses and numbers), the same on every call: what provenance tracing reads word by word. */
+const PROSE = (() => {
+  const words = ['invoice', 'meeting', 'quarterly', 'report', 'please', 'review', 'attached', 'customer', 'shipping', 'delayed', 'contract', 'renewal', 'budget', 'team', 'offsite', 'agenda'];
+  let out = '';
+  for (let i = 0; out.length < 64 * 1024; i++) {
+    const line = Array.from({ length: 12 }, (_, k) => words[(i * 7 + k * 5) % words.length]).join(' ');
+    out += `${line} ${i} ref-${(i * 7919) % 100_000} user${i % 97}@example.com\n`;
+  }
+  return out.slice(0, 64 * 1024);
+})();
 const transports = new Map<string, StreamableHTTPServerTransport>();
 
 function newServer(): McpServer {
@@ -22,6 +32,9 @@ function newServer(): McpServer {
   }));
   s.registerTool('large', { description: 'Returns 64 KiB of text.', inputSchema: { n: z.number().int() } }, async () => ({
     content: [{ type: 'text', text: LARGE }],
+  }));
+  s.registerTool('prose', { description: 'Returns 64 KiB of prose-like text.', inputSchema: { n: z.number().int() } }, async () => ({
+    content: [{ type: 'text', text: PROSE }],
   }));
   return s;
 }

@@ -34,7 +34,7 @@ import type { PolicyRequest } from '../policy/engine.ts';
 import { detectPromptAttacks } from '../detect/prompt-attacks.ts';
 import { policyFacts, provenanceByArgument, type CallFacts } from '../provenance/facts.ts';
 import type { ProvenanceTracker } from '../provenance/tracker.ts';
-import { newReading, readJson, readText } from '../provenance/values.ts';
+import { MAX_TEXT_CHARS, newReading, readJson, readText } from '../provenance/values.ts';
 import { globRegExp } from '../policy/tool-meta.ts';
 import { NO_VALUES, type RedactionSet } from '../redact/engine.ts';
 import { findPastedTokens, PASTED_PLACEHOLDER_PATTERN, type PastedSecrets } from '../vault/pasted.ts';
@@ -295,8 +295,8 @@ export interface ObserveDeps {
   readonly record?: boolean;
 }
 
-/** Most forms recorded from one result by default. */
-export const MAX_RESULT_FORMS = 20_000;
+/** Most forms recorded from one result by default (a result reading past it flags the conversation: what was not recorded would pass as made up by the model). */
+export const MAX_RESULT_FORMS = 10_000;
 
 /**
  * Records what a tool result showed the agent (after redaction): its values as
@@ -327,6 +327,12 @@ export function observeResult(call: DecidedCall, result: CallToolResult, deps: O
       for (const t of texts) readText(t, reading, budget);
       if (result.structuredContent !== undefined) readJson(result.structuredContent, reading, budget);
       deps.tracker.record(deps.conversation, source, reading, tool);
+      // Fail closed: values past the budget (or past MAX_TEXT_CHARS) were not recorded, so an argument
+      // taken from them would look made up by the model; the stronger taint lets policy hold those.
+      if (reading.text.size + reading.fields.size + reading.handles.size >= budget || texts.some((t) => t.length > MAX_TEXT_CHARS)) {
+        call.record.detail.provenanceTruncated = true;
+        deps.tracker.flag(deps.conversation, ['provenance.truncated'], tool);
+      }
     }
     const rules = new Set<string>();
     for (const t of texts) for (const f of detectPromptAttacks(t, { context: 'tool_output' })) rules.add(f.rule);

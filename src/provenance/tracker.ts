@@ -28,7 +28,7 @@
  * until the store holds it (issue 14).
  */
 import { hash, randomBytes } from 'node:crypto';
-import type { Reading } from './values.ts';
+import { MAX_NGRAM, type Reading } from './values.ts';
 
 /** Origins a reading can be recorded with; `config` and `model` are decided at lookup. */
 export type SeenOrigin = 'user' | 'trusted' | 'untrusted';
@@ -65,9 +65,9 @@ export interface TrackerOptions {
 }
 
 interface Conversation {
-  values: Map<string, number>;
+  values: Map<number, number>;
   /** Handle hash → hashes of its record's other fields. */
-  links: Map<string, string[]>;
+  links: Map<number, number[]>;
   tainted: boolean;
   flagged: boolean;
   sources: Set<string>;
@@ -77,6 +77,8 @@ interface Conversation {
 }
 
 const MAX_LISTED = 64;
+/** Most words whose keyed hashes are cached. */
+const WORD_CACHE = 100_000;
 const NONE: Taint = Object.freeze({ tainted: false, flagged: false, sources: Object.freeze([]), flaggedBy: Object.freeze([]) });
 
 /** The key of a conversation: agent, end user and conversation name. */
@@ -89,6 +91,8 @@ export class ProvenanceTracker {
   readonly #opts: TrackerOptions;
   readonly #key: string = randomBytes(32).toString('base64');
   readonly #conversations = new Map<string, Conversation>();
+  /** Word → keyed hash lanes (see {@link ProvenanceTracker.#hash}); holds no clear text outside this process's memory. */
+  readonly #words = new Map<string, readonly [number, number]>();
   readonly #now: () => number;
   #total = 0;
 
@@ -102,8 +106,45 @@ export class ProvenanceTracker {
     return this.#total;
   }
 
-  #hash(form: string): string {
-    return hash('sha512-256', this.#key + form, 'base64').slice(0, 22);
+  /**
+   * The keyed fingerprint of a form, a 53-bit integer. A `t:` form of at most
+   * {@link MAX_NGRAM} words is fingerprinted from its words' keyed hashes
+   * (one SHA-512/256 per distinct word, cached), mixed in order with a
+   * 64-bit integer mix: a result's runs of words cost one hash per word, not
+   * per run. Any other form is hashed whole. Without the key no fingerprint
+   * can be computed, so none tells which value it stands for.
+   */
+  #hash(form: string): number {
+    if (form.startsWith('t:')) {
+      const words = form.slice(2).split(' ');
+      if (words.length <= MAX_NGRAM) {
+        let a = 0x6a09e667;
+        let b = 0xbb67ae85;
+        for (const w of words) {
+          const [x, y] = this.#word(w);
+          a = Math.imul(a ^ x, 0x85ebca6b);
+          a ^= a >>> 13;
+          b = Math.imul(b ^ y ^ a, 0xc2b2ae35);
+          b ^= b >>> 16;
+          a = Math.imul(a ^ (b >>> 7), 0xcc9e2d51);
+        }
+        return (a >>> 0) * 0x200000 + ((b >>> 0) >>> 11);
+      }
+    }
+    const d = hash('sha512-256', this.#key + form, 'buffer');
+    return d.readUInt32LE(0) * 0x200000 + (d.readUInt32LE(4) >>> 11);
+  }
+
+  /** A word's keyed hash as two 32-bit lanes, cached (bounded: the cache starts over when full). */
+  #word(w: string): readonly [number, number] {
+    let h = this.#words.get(w);
+    if (h === undefined) {
+      const d = hash('sha512-256', `${this.#key}w:${w}`, 'buffer');
+      h = [d.readUInt32LE(0), d.readUInt32LE(4)];
+      if (this.#words.size >= WORD_CACHE) this.#words.clear();
+      this.#words.set(w, h);
+    }
+    return h;
   }
 
   /** The live conversation for `key` (created when `create`), refreshed as most recently active. */
@@ -158,7 +199,7 @@ export class ProvenanceTracker {
         const h = this.#hash(handle);
         c.links.delete(h);
         c.links.set(h, siblings.map((f) => this.#hash(f)));
-        if (c.links.size > this.#opts.maxValues) c.links.delete(c.links.keys().next().value as string);
+        if (c.links.size > this.#opts.maxValues) c.links.delete(c.links.keys().next().value as number);
       }
     }
     this.#bound();
@@ -169,9 +210,12 @@ export class ProvenanceTracker {
       const h = this.#hash(form);
       const had = c.values.get(h);
       if (had !== undefined) {
-        // Refreshed: moves to the newest end, so eviction drops what was seen longest ago.
-        c.values.delete(h);
-        c.values.set(h, had | bit);
+        // Seen again with a new origin: refreshed (moved to the newest end, evicted last). Seen again
+        // as before: left in place (most repeats are common words; moving them costs more than it keeps).
+        if ((had | bit) !== had) {
+          c.values.delete(h);
+          c.values.set(h, had | bit);
+        }
         continue;
       }
       c.values.set(h, bit);

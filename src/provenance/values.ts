@@ -57,8 +57,18 @@ export function normalizeText(s: string): string {
 
 /** One token with its wrapping punctuation stripped. */
 function stripToken(t: string): string {
+  // Most tokens are bare words: skip the regular expression when both ends are letters or digits.
+  if (isWordChar(t.charCodeAt(0)) && isWordChar(t.charCodeAt(t.length - 1))) return t;
   return t.replace(WRAP, '');
 }
+
+/** ASCII letters and digits (the common case of a token's first and last character). */
+function isWordChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+}
+
+/** Whether a token can hold an entity at all: every one has a digit, `@`, `.` or `:`. */
+const ENTITY_HINT = /[\d@.:]/;
 
 /** The tokens of a normalized text (empty ones dropped). */
 function tokensOf(norm: string): string[] {
@@ -90,6 +100,7 @@ function urlHost(t: string): string | undefined {
 
 /** The entity forms of one token (address, host, number, IBAN, digits). */
 function entityForms(t: string, out: Set<string>): void {
+  if (!ENTITY_HINT.test(t)) return;
   const bare = t.startsWith('mailto:') ? t.slice(7) : t;
   const email = EMAIL.exec(bare);
   if (email !== null) {
@@ -120,6 +131,8 @@ function entityForms(t: string, out: Set<string>): void {
 function groupedForms(tokens: readonly string[], out: Set<string>): void {
   for (let i = 0; i < tokens.length; i++) {
     const first = tokens[i] as string;
+    // Both kinds start with digits within their first four characters (an IBAN's check digits, a number).
+    if (!/\d/.test(first.slice(0, 4))) continue;
     if (/^[a-z]{2}\d{2}$/.test(first) || /^[a-z]{2}\d{2}[a-z0-9]{1,4}$/.test(first)) {
       let joined = first;
       for (let k = i + 1; k < tokens.length && k <= i + 8 && /^[a-z0-9]{1,4}$/.test(tokens[k] as string); k++) {
@@ -280,11 +293,11 @@ function readPlain(text: string, out: Set<string>, budget: number, into: Reading
     const whole = wordsForm(norm.replace(WRAP, ''), tokens);
     if (whole !== skip) out.add(whole);
     for (let i = 0; i < tokens.length && size(into) < budget; i++) {
-      let run = '';
+      let form = 't:';
       for (let n = 0; n < MAX_NGRAM && i + n < tokens.length; n++) {
-        run = n === 0 ? (tokens[i] as string) : `${run} ${tokens[i + n] as string}`;
+        form = n === 0 ? form + (tokens[i] as string) : `${form} ${tokens[i + n] as string}`;
         // The run that is the whole leaf is the field's form, not a mention inside text.
-        if (`t:${run}` !== skip) out.add(`t:${run}`);
+        if (form !== skip) out.add(form);
       }
       entityForms(tokens[i] as string, out);
     }

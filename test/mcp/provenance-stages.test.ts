@@ -178,6 +178,27 @@ describe('observeResult', () => {
     assert.equal(t.seenBits(C, [`e:${VICTIM}`]), SEEN.trusted);
   });
 
+  test('a result read past the form budget flags the conversation (fail closed: what was not recorded would look made up)', () => {
+    const t = tracker();
+    const call = decided({}, factsFor(t, {}, READ_UNTRUSTED), undefined, webEntry);
+    const words = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+    observeResult(call, text(words), { tracker: t, conversation: C, maxForms: 100 });
+    assert.equal(call.record.detail.provenanceTruncated, true);
+    assert.deepEqual(t.taint(C).flaggedBy, ['provenance.truncated']);
+    const small = decided({}, factsFor(t, {}, READ_UNTRUSTED), undefined, webEntry);
+    observeResult(small, text('a short page'), { tracker: t, conversation: 'other', maxForms: 100 });
+    assert.equal(small.record.detail.provenanceTruncated, undefined);
+    assert.equal(t.taint('other').flagged, false);
+  });
+
+  test('record: false runs the detector but records no value', () => {
+    const t = tracker();
+    const call = decided({}, factsFor(t, {}, READ_UNTRUSTED), undefined, webEntry);
+    observeResult(call, text(`Contact ${VICTIM}`), { tracker: t, conversation: C, record: false });
+    assert.equal(t.size, 0);
+    assert.equal(t.taint(C).tainted, false);
+  });
+
   test("a Bastion refusal result records nothing", () => {
     const t = tracker();
     const call = decided({}, factsFor(t, {}, READ_UNTRUSTED), undefined, webEntry);

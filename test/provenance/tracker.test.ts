@@ -94,7 +94,7 @@ describe('bounds', () => {
     assert.deepEqual(t.taint(C).sources, ['web__get']);
   });
 
-  test('a value seen again is refreshed (evicted last)', () => {
+  test('a value seen again with a new origin is refreshed (evicted last)', () => {
     const t = new ProvenanceTracker({ ...BIG, maxValues: 3 });
     t.record(C, 'user', reading(['t:1', 't:2', 't:3']));
     t.record(C, 'untrusted', reading(['t:1']), 'web__get');
