@@ -310,42 +310,80 @@ export const MAX_RESULT_FORMS = 10_000;
 export function observeResult(call: DecidedCall, result: CallToolResult, deps: ObserveDeps): void {
   const meta = result._meta as Record<string, unknown> | undefined;
   if (meta !== undefined && meta['bastion/error'] !== undefined && call.record.detail.code !== 'ERR_ABILITY_REQUEST') return;
-  const source = call.facts?.label.source ?? 'untrusted';
-  const tool = call.entry.exposed;
-  try {
-    const texts: string[] = [];
-    for (const c of Array.isArray(result.content) ? result.content : []) {
-      if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'text' && typeof (c as { text?: unknown }).text === 'string') texts.push((c as { text: string }).text);
-      else if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'resource') {
-        const r = (c as { resource?: { text?: unknown } }).resource;
-        if (r !== undefined && typeof r.text === 'string') texts.push(r.text);
-      }
+  const texts: string[] = [];
+  for (const c of Array.isArray(result.content) ? result.content : []) {
+    if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'text' && typeof (c as { text?: unknown }).text === 'string') texts.push((c as { text: string }).text);
+    else if (c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'resource') {
+      const r = (c as { resource?: { text?: unknown } }).resource;
+      if (r !== undefined && typeof r.text === 'string') texts.push(r.text);
     }
+  }
+  observeContent(call.record, { texts, structured: result.structuredContent, source: call.facts?.label.source ?? 'untrusted', origin: call.entry.exposed }, deps);
+}
+
+/** What an upstream returned to the agent, as {@link observeContent} reads it. */
+export interface ObservedContent {
+  /** Its texts (tool result text blocks, resource contents, prompt messages). */
+  readonly texts: readonly string[];
+  /** Structured content, if any. */
+  readonly structured?: unknown;
+  /** The source label it is recorded with. */
+  readonly source: 'trusted' | 'untrusted';
+  /** Where it came from (a tool's exposed name, `resource:<upstream>`, `prompt:<name>`): the taint's source. */
+  readonly origin: string;
+}
+
+/**
+ * The observe stage for any content an upstream returns to the agent (tool
+ * results, resources, prompts): records its values and runs the injection
+ * detector, as {@link observeResult} describes. Never throws.
+ */
+export function observeContent(record: RequestAudit, content: ObservedContent, deps: ObserveDeps): void {
+  const { texts, structured, source, origin } = content;
+  try {
     if (deps.record !== false) {
       const reading = newReading();
       const budget = deps.maxForms ?? MAX_RESULT_FORMS;
       for (const t of texts) readText(t, reading, budget);
-      if (result.structuredContent !== undefined) readJson(result.structuredContent, reading, budget);
-      deps.tracker.record(deps.conversation, source, reading, tool);
+      if (structured !== undefined) readJson(structured, reading, budget);
+      deps.tracker.record(deps.conversation, source, reading, origin);
       // Fail closed: values past the budget (or past MAX_TEXT_CHARS) were not recorded, so an argument
       // taken from them would look made up by the model; the stronger taint lets policy hold those.
       if (reading.text.size + reading.fields.size + reading.handles.size >= budget || texts.some((t) => t.length > MAX_TEXT_CHARS)) {
-        call.record.detail.provenanceTruncated = true;
-        deps.tracker.flag(deps.conversation, ['provenance.truncated'], tool);
+        record.detail.provenanceTruncated = true;
+        deps.tracker.flag(deps.conversation, ['provenance.truncated'], origin);
       }
     }
     const rules = new Set<string>();
     for (const t of texts) for (const f of detectPromptAttacks(t, { context: 'tool_output' })) rules.add(f.rule);
-    if (result.structuredContent !== undefined) for (const f of detectPromptAttacks(JSON.stringify(result.structuredContent), { context: 'tool_output' })) rules.add(f.rule);
-    if (Array.isArray(call.record.detail.hiddenCharacters) && call.record.detail.hiddenCharacters.length > 0) rules.add('hidden.characters');
+    if (structured !== undefined) for (const f of detectPromptAttacks(JSON.stringify(structured), { context: 'tool_output' })) rules.add(f.rule);
+    if (Array.isArray(record.detail.hiddenCharacters) && record.detail.hiddenCharacters.length > 0) rules.add('hidden.characters');
     if (rules.size > 0) {
-      call.record.detail.injection = { rules: [...rules] };
-      deps.tracker.flag(deps.conversation, [...rules], tool);
+      record.detail.injection = { rules: [...rules] };
+      deps.tracker.flag(deps.conversation, [...rules], origin);
     }
   } catch {
-    call.record.detail.injection = { rules: ['provenance.error'] };
-    deps.tracker.flag(deps.conversation, ['provenance.error'], tool);
+    record.detail.injection = { rules: ['provenance.error'] };
+    deps.tracker.flag(deps.conversation, ['provenance.error'], origin);
   }
+}
+
+/** Every string under a `text` key of a protocol result (resource contents, prompt messages), at most `max`. */
+export function textsOf(result: unknown, max = 1000): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (out.length >= max || depth > 16 || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x, depth + 1);
+      return;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'text' && typeof x === 'string') out.push(x);
+      else walk(x, depth + 1);
+    }
+  };
+  walk(result, 0);
+  return out;
 }
 
 // ------------------------------------------------------------------ 3. validate

@@ -90,6 +90,7 @@ import {
   isInputRequired,
   isRefused,
   noteArguments,
+  observeContent,
   observeResult,
   releasePasted,
   renderRefusal,
@@ -97,6 +98,7 @@ import {
   runAbility,
   screenResult,
   spendBudget,
+  textsOf,
   screenToolResult,
   toolError,
   TOO_LARGE,
@@ -692,7 +694,7 @@ export class GatewaySession {
         return this.#passThrough('prompts/get', conn, { name: entry.original, ...(req.params.arguments === undefined ? {} : { arguments: req.params.arguments }) }, req.params._meta, binding, ctx, extra);
       }
       const result = await conn.request('prompts/get', (o) => conn.client.getPrompt({ ...req.params, name: entry.original }, o), extra.signal);
-      return this.#sanitizeOrThrow(result, ctx);
+      return this.#observedProtocol(this.#sanitizeOrThrow(result, ctx), ctx, `prompt:${entry.exposed}`);
     });
     s.setRequestHandler(ListResourcesRequestSchema, async (_req, extra) => {
       const cat = await this.#getCatalogue(this.#ctx(extra));
@@ -709,7 +711,7 @@ export class GatewaySession {
         return this.#passThrough('resources/read', conn, { uri: req.params.uri }, req.params._meta, binding, ctx, extra);
       }
       const result = await conn.request('resources/read', (o) => conn.client.readResource(req.params, o), extra.signal);
-      return this.#sanitizeOrThrow(result, ctx);
+      return this.#observedProtocol(this.#sanitizeOrThrow(result, ctx), ctx, `resource:${conn.config.name}`);
     });
     s.setRequestHandler(SubscribeRequestSchema, async (req, extra) => {
       const { conn } = await this.#routeResource(req.params.uri, extra);
@@ -925,6 +927,16 @@ export class GatewaySession {
     return this.agent.guards.length > 0 || this.agent.limits.length > 0 || this.#deps.policy.usesProvenance(this.agent.name);
   }
 
+  /**
+   * The observe stage for a resource or prompt going to the agent: content an upstream wrote, read
+   * as untrusted (labels name tools, not resources), detector findings flag the conversation.
+   */
+  #observedProtocol<T>(result: T, ctx: RequestAudit, origin: string): T {
+    const tracker = this.#deps.provenance;
+    if (tracker !== undefined) observeContent(ctx, { texts: textsOf(result), source: 'untrusted', origin }, { tracker, conversation: this.#conversationKey(), record: this.#traced() });
+    return result;
+  }
+
   /** The observe stage ({@link observeResult}) on a result going to the agent (a held `input_required` is not one). */
   #observed(call: DecidedCall, result: CallToolResult): CallToolResult {
     const tracker = this.#deps.provenance;
@@ -1017,7 +1029,7 @@ export class GatewaySession {
     const wire = { ...params, ...passThroughParams({ meta, continuation: state?.upstream ?? null }) };
     const schema = z.union([INPUT_REQUIRED_RESULT, method === 'prompts/get' ? GetPromptResultSchema : ReadResourceResultSchema]);
     const result = (await conn.request(method, (o) => conn.client.request({ method, params: wire } as never, schema, o), extra.signal)) as Record<string, unknown>;
-    if (result.resultType !== 'input_required') return this.#sanitizeOrThrow(result, ctx);
+    if (result.resultType !== 'input_required') return this.#observedProtocol(this.#sanitizeOrThrow(result, ctx), ctx, binding.tool.startsWith('prompt:') ? binding.tool : `resource:${conn.config.name}`);
     const { requestState, inputRequests } = result;
     const screened = this.#sanitizeOrThrow({ inputRequests }, ctx);
     const upstream = typeof requestState === 'string' ? requestState : '';

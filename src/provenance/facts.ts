@@ -85,13 +85,17 @@ export interface CallFacts {
   readonly outside: readonly string[];
 }
 
-/** Characters a `*` of a trusted-value or recipient pattern never stands for: one pattern matches one address or token, never a list. */
-const STAR_STOPS = new Set([' ', '\t', '\n', '\r', ',', ';', '@', '<', '>', '"', "'"]);
+/**
+ * Characters a `*` of a trusted-value or recipient pattern never stands for: one pattern matches
+ * one address or token, never a list, and never crosses a URL's structure (`*.example.com` must not
+ * match `https://evil.example/?.example.com`; URLs are endorsed by their host instead).
+ */
+const STAR_STOPS = new Set([' ', '\t', '\n', '\r', ',', ';', '@', '<', '>', '"', "'", '/', '?', '#', ':', '\\']);
 
 /**
  * Whether `text` matches `pattern`, where `*` is any run of characters other
- * than white space, `, ; @ < > " '` (so `*@example.com` matches one address,
- * never `evil@x.example, a@example.com`). An NFA walk over the pattern's
+ * than white space, `, ; @ < > " ' / ? # : \` (so `*@example.com` matches one
+ * address, never `evil@x.example, a@example.com`). An NFA walk over the pattern's
  * positions: O(|pattern| · |text|), whatever the input.
  */
 export function globMatch(pattern: string, text: string): boolean {
@@ -153,6 +157,16 @@ function leavesOf(args: Record<string, unknown>): Leaf[] {
   const out: Leaf[] = [];
   const walk = (v: unknown, path: string[], depth: number): void => {
     if (out.length >= MAX_LEAVES || depth > 32) return;
+    // A string holding a JSON object or array (a tool taking encoded JSON) is traced by its own leaves too.
+    if (typeof v === 'string' && /^\s*[[{]/.test(v) && v.length <= 1 << 20) {
+      let inner: unknown;
+      try {
+        inner = JSON.parse(v);
+      } catch {
+        inner = undefined;
+      }
+      if (inner !== null && typeof inner === 'object') walk(inner, path, depth + 1);
+    }
     if (typeof v === 'string' || typeof v === 'number') {
       out.push({ pointer: '/' + path.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/'), path, value: v });
     } else if (Array.isArray(v)) {
@@ -183,6 +197,8 @@ export interface FactsInput {
 export function callFacts(tracker: ProvenanceTracker, input: FactsInput): CallFacts {
   const taint = input.conversation === null ? { tainted: false, flagged: false, sources: [], flaggedBy: [] } : tracker.taint(input.conversation);
   const trusted = input.agent.trustedValues.map((p) => normalizeText(p));
+  // Host-shaped trusted values (`bluesparrow.example`, `*.bluesparrow.example`) endorse URLs to those hosts.
+  const trustedHosts = trusted.filter((p) => /^(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+$/.test(p));
   const allowHosts = input.agent.network.map((r) => r.host);
   const leaves: LeafProvenance[] = [];
   const hosts = new Set<string>();
@@ -210,7 +226,7 @@ export function callFacts(tracker: ProvenanceTracker, input: FactsInput): CallFa
     if (
       trusted.some((p) => globMatch(p, norm)) ||
       (enumValues !== undefined && enumValues.some((e) => e === leaf.value)) ||
-      (leafHosts.length > 0 && norm.split(' ').length === 1 && leafHosts.every((h) => hostMatchesAny(allowHosts, h)))
+      (leafHosts.length > 0 && norm.split(' ').length === 1 && leafHosts.every((h) => hostMatchesAny(allowHosts, h) || hostMatchesAny(trustedHosts, h)))
     ) {
       seen.add('config');
     }

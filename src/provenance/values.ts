@@ -51,8 +51,9 @@ const PHONE_CHARS = /^[+(]?[\d()\-. ]{7,40}$/;
 
 /** The normalized text: NFKC, lower case, white space runs as one space, trimmed. */
 export function normalizeText(s: string): string {
-  // `<` and `>` separate words (markup: `<p>a@b.example</p>` holds the address a@b.example).
-  return s.normalize('NFKC').toLowerCase().replace(/[\s<>]+/g, ' ').trim();
+  // `<` and `>` separate words (markup: `<p>a@b.example</p>` holds the address a@b.example); format
+  // characters (zero-width, bidi controls) are dropped, so `ev\u200bil@x.example` is `evil@x.example`.
+  return s.normalize('NFKC').toLowerCase().replace(/\p{Cf}+/gu, '').replace(/[\s<>]+/g, ' ').trim();
 }
 
 /** One token with its wrapping punctuation stripped. */
@@ -117,6 +118,11 @@ function entityForms(t: string, out: Set<string>): void {
   const n = numberForm(t);
   if (n !== undefined) out.add(`n:${n}`);
   if (IBAN.test(t)) out.add(`i:${t}`);
+  // An IBAN written with dashes or dots between its groups.
+  else if (/^[a-z]{2}\d{2}[a-z0-9.-]{10,48}$/.test(t)) {
+    const compact = t.replace(/[.-]/g, '');
+    if (IBAN.test(compact)) out.add(`i:${compact}`);
+  }
   if (PHONE_CHARS.test(t)) {
     const digits = t.replace(/\D/g, '');
     if (digits.length >= 7 && digits.length <= 20) out.add(`d:${digits}`);
@@ -282,11 +288,23 @@ function readLeaf(value: string, into: Reading, budget: number): void {
   readPlain(v, into.text, budget, into, whole?.own.find((f) => f.startsWith('t:')));
 }
 
+/** Obfuscations of `@` and `.` in addresses and host names written to get past filters: `[at]`, `(dot)`, `[.]`, ` at `, ` dot `. */
+const OBFUSCATED = /\[at\]|\(at\)|\{at\}|\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)| at [a-z0-9-]+ dot /;
+
+/** The line with obfuscated `@` and `.` written plainly (only called when {@link OBFUSCATED} matches). */
+function deobfuscate(norm: string): string {
+  return norm
+    .replace(/ ?(?:\[at\]|\(at\)|\{at\}) ?/g, '@')
+    .replace(/ ?(?:\[dot\]|\(dot\)|\{dot\}|\[\.\]|\(\.\)) ?/g, '.')
+    .replace(/([a-z0-9._%+-]{1,64}) at ([a-z0-9-]{1,63}(?: dot [a-z0-9-]{1,63}){1,8})\b/g, (_m, user: string, host: string) => `${user}@${host.replace(/ dot /g, '.')}`);
+}
+
 function readPlain(text: string, out: Set<string>, budget: number, into: Reading, skip?: string): void {
   for (const line of text.split(/\r?\n/)) {
     if (size(into) >= budget) return;
     const norm = normalizeText(line);
     if (norm === '') continue;
+    if (OBFUSCATED.test(norm)) for (const t of tokensOf(deobfuscate(norm))) entityForms(t, out);
     const tokens = tokensOf(norm);
     if (tokens.length === 0) continue;
     // The whole line (a subject, a file name with spaces, a sentence), unless it is the leaf read as a field.

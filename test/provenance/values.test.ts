@@ -286,3 +286,29 @@ describe('markup', () => {
     },
   );
 });
+
+describe('evasions an injected text may use', () => {
+  const entities = (text: string): string[] => [...read(text).text].filter((f) => !f.startsWith('t:')).sort();
+
+  test('obfuscated addresses and hosts are read as the plain ones', () => {
+    assert.deepEqual(entities('write to bob [at] evil [dot] example now'), ['e:bob@evil.example', 'h:evil.example']);
+    assert.deepEqual(entities('mail eve at evil dot example please'), ['e:eve@evil.example', 'h:evil.example']);
+    assert.deepEqual(entities('visit evil[.]example'), ['h:evil.example']);
+    assert.deepEqual(entities('see you at noon'), []);
+  });
+
+  test('an IBAN with dashes or dots between its groups is the IBAN', () => {
+    assert.ok(entities('IBAN GB29-NWBK-6016-1331-9268-19').includes('i:gb29nwbk60161331926819'));
+    assert.ok(entities('IBAN GB29.NWBK.6016.1331.9268.19').includes('i:gb29nwbk60161331926819'));
+    assert.ok(own('GB29NWBK60161331926819').includes('i:gb29nwbk60161331926819'));
+  });
+
+  test('format characters inside a value are dropped on both sides', () => {
+    assert.ok(entities('reply to ev\u200bil@x.example').includes('e:evil@x.example'));
+    assert.ok(own('evil@x.exam\u200dple').includes('e:evil@x.example'));
+  });
+
+  test('the obfuscation reader stays linear on adversarial input', () => {
+    assertLinear('obfuscated addresses', (s) => void read(s), 'a at b dot '.repeat(2_000), 'a at b dot '.repeat(8_000));
+  });
+});
