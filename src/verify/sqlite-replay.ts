@@ -59,6 +59,28 @@ function nonNegativeInt(name: string, v: number | undefined, dflt: number): numb
  * The database calls are synchronous (node:sqlite); each is one short indexed
  * write plus its fsync.
  */
+/** Whether an error is SQLite's "database is locked / busy" (SQLITE_BUSY, SQLITE_LOCKED, their extended codes). */
+function isBusy(err: unknown): boolean {
+  const e = err as { errcode?: unknown; message?: unknown };
+  const code = typeof e?.errcode === 'number' ? e.errcode & 0xff : -1;
+  return code === 5 || code === 6 || (typeof e?.message === 'string' && /database is (?:locked|busy)/i.test(e.message));
+}
+
+/** Runs `fn`, again after a short sleep while it fails busy, until `timeoutMs` has passed (then the last error). */
+function untilNotBusy(timeoutMs: number, fn: () => void): void {
+  const deadline = Date.now() + timeoutMs;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      fn();
+      return;
+    } catch (err) {
+      if (!isBusy(err) || Date.now() + wait > deadline) throw err;
+      Atomics.wait(sleeper, 0, 0, wait);
+    }
+  }
+}
+
 export class SqliteReplayStore implements ReplayStore {
   readonly #db: DatabaseSync;
   readonly #remember: StatementSync;
@@ -91,11 +113,16 @@ export class SqliteReplayStore implements ReplayStore {
       // Create the file ourselves so it is owner-only; SQLite gives -wal/-shm the same mode.
       if (opts.path !== ':memory:' && !existsSync(opts.path)) closeSync(openSync(opts.path, 'a', 0o600));
       db = new sqlite.DatabaseSync(opts.path, { timeout: busy });
-      db.exec(`PRAGMA busy_timeout = ${busy}`);
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec(synchronous === 'full' ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
-      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, until INTEGER NOT NULL) STRICT`);
-      db.exec(`CREATE INDEX IF NOT EXISTS ${table}_until ON ${table} (until)`);
+      const open = db;
+      // Two processes opening a new file at once can meet SQLITE_BUSY while one switches it to WAL or
+      // creates the table, in ways SQLite's busy handler does not wait out: retried within the timeout.
+      untilNotBusy(busy, () => {
+        open.exec(`PRAGMA busy_timeout = ${busy}`);
+        open.exec('PRAGMA journal_mode = WAL');
+        open.exec(synchronous === 'full' ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
+        open.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, until INTEGER NOT NULL) STRICT`);
+        open.exec(`CREATE INDEX IF NOT EXISTS ${table}_until ON ${table} (until)`);
+      });
       this.#remember = db.prepare(`INSERT INTO ${table} (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE ${table}.until <= ?`);
       this.#prune = db.prepare(`DELETE FROM ${table} WHERE until <= ?`);
       this.#count = db.prepare(`SELECT COUNT(*) AS n FROM ${table}`);
