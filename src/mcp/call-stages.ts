@@ -349,7 +349,7 @@ export function observeContent(record: RequestAudit, content: ObservedContent, d
       deps.tracker.record(deps.conversation, source, reading, origin);
       // Fail closed: values past the budget (or past MAX_TEXT_CHARS) were not recorded, so an argument
       // taken from them would look made up by the model; the stronger taint lets policy hold those.
-      if (reading.text.size + reading.fields.size + reading.handles.size >= budget || texts.some((t) => t.length > MAX_TEXT_CHARS)) {
+      if (reading.text.size + reading.labels.size + reading.fields.size + reading.handles.size >= budget || texts.some((t) => t.length > MAX_TEXT_CHARS)) {
         record.detail.provenanceTruncated = true;
         deps.tracker.flag(deps.conversation, ['provenance.truncated'], origin);
       }

@@ -27,7 +27,8 @@
  * endorsed by the config. An untrusted showing outranks a trusted one (an
  * attacker can plant a value that also exists elsewhere). A handle takes,
  * from its record's other fields, the user's naming of them and third-party
- * text mentioning them. A long value (more than a few words) that was not
+ * prose mentioning them (not a mention inside another record's short label:
+ * shared vocabulary). A long value (more than a few words) that was not
  * seen whole takes, besides `model`, the origins of the addresses, hosts,
  * IBANs and phone numbers inside it.
  *

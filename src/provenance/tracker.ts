@@ -36,9 +36,10 @@ export type SeenOrigin = 'user' | 'trusted' | 'untrusted';
 /**
  * How a value was seen, as bits: said by the end user; shown by a trusted tool
  * (or a tool's own handle); mentioned inside an untrusted result's free text;
- * a whole field of an untrusted result.
+ * a whole field of an untrusted result; mentioned in untrusted *prose* (text
+ * longer than a label: where an instruction stands), which implies `untrustedText`.
  */
-export const SEEN = Object.freeze({ user: 1, trusted: 2, untrustedText: 4, untrustedField: 8 });
+export const SEEN = Object.freeze({ user: 1, trusted: 2, untrustedText: 4, untrustedField: 8, untrustedProse: 16 });
 
 /** A conversation's taint as policy reads it. */
 export interface Taint {
@@ -189,9 +190,11 @@ export class ProvenanceTracker {
       c.tainted = true;
       if (source !== undefined && c.sources.size < MAX_LISTED) c.sources.add(source);
     }
-    const textBit = origin === 'user' ? SEEN.user : origin === 'trusted' ? SEEN.trusted : SEEN.untrustedText;
+    const textBit = origin === 'user' ? SEEN.user : origin === 'trusted' ? SEEN.trusted : SEEN.untrustedText | SEEN.untrustedProse;
+    const labelBit = origin === 'user' ? SEEN.user : origin === 'trusted' ? SEEN.trusted : SEEN.untrustedText;
     const fieldBit = origin === 'user' ? SEEN.user : origin === 'trusted' ? SEEN.trusted : SEEN.untrustedField;
     this.#add(c, reading.text, textBit);
+    this.#add(c, reading.labels, labelBit);
     this.#add(c, reading.fields, fieldBit);
     if (origin !== 'user') {
       this.#add(c, reading.handles.keys(), SEEN.trusted);
@@ -265,9 +268,11 @@ export class ProvenanceTracker {
   /**
    * How `forms` were seen in `conversation`: the union of their {@link SEEN}
    * bits (0 when never). A form that is a tool's handle also takes, from its
-   * record's fields, whether the end user said one (`user`) and whether an
-   * untrusted text mentioned one (`untrustedText`): a handle stands for the
-   * object those fields name.
+   * record's fields, whether the end user said one (`user`) and whether
+   * untrusted prose mentioned one (as `untrustedText`): a handle stands for the
+   * object those fields name. A mention inside another record's short label
+   * (`Streamly Premium December` naming `Streamly Premium`) is shared
+   * vocabulary, not an instruction, and is not inherited.
    */
   seenBits(conversation: string, forms: readonly string[]): number {
     const c = this.#get(conversation, false);
@@ -276,7 +281,10 @@ export class ProvenanceTracker {
     for (const form of forms) {
       const h = this.#hash(form);
       bits |= c.values.get(h) ?? 0;
-      for (const sibling of c.links.get(h) ?? []) bits |= (c.values.get(sibling) ?? 0) & (SEEN.user | SEEN.untrustedText);
+      for (const sibling of c.links.get(h) ?? []) {
+        const sb = c.values.get(sibling) ?? 0;
+        bits |= (sb & SEEN.user) | (sb & SEEN.untrustedProse ? SEEN.untrustedText : 0);
+      }
     }
     return bits;
   }

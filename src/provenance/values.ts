@@ -163,8 +163,10 @@ function wordsForm(norm: string, tokens: readonly string[]): string {
 
 /**
  * What one text (a tool result, a user message) shows, split by how it shows it:
- * - `text`: forms inside free text (a line, a string with spaces, a plain-text
- *   page): where an instruction and the values it names live;
+ * - `text`: forms inside free text (a line, a string of more than a few words,
+ *   a plain-text page): prose, where an instruction and the values it names live;
+ * - `labels`: forms inside short labels (a JSON string of two to five words: a
+ *   subject, a name, a title): text too, but not prose;
  * - `fields`: whole values of structured fields (a JSON string leaf without
  *   spaces: an address, a file name, a date; a number leaf);
  * - `handles`: identifiers the tool itself assigns (leaves under keys such as
@@ -176,13 +178,15 @@ function wordsForm(norm: string, tokens: readonly string[]): string {
  */
 export interface Reading {
   readonly text: Set<string>;
+  /** Words inside short labels (a JSON string leaf of two to {@link MAX_NGRAM} words: a subject, a name): text, but not prose. */
+  readonly labels: Set<string>;
   readonly fields: Set<string>;
   readonly handles: Map<string, string[]>;
 }
 
 /** An empty {@link Reading}. */
 export function newReading(): Reading {
-  return { text: new Set(), fields: new Set(), handles: new Map() };
+  return { text: new Set(), labels: new Set(), fields: new Set(), handles: new Map() };
 }
 
 /** Keys whose values are identifiers the tool assigns (`id`, `file_id`, `eventId`, `uuid`, `ref`). */
@@ -191,7 +195,7 @@ const HANDLE_KEY = /^(?:id|uuid|guid|ref|key)$|(?:[_-]id|[a-z]Id|[_-]uuid|[_-]re
 const MAX_SIBLINGS = 8;
 
 function size(r: Reading): number {
-  return r.text.size + r.fields.size + r.handles.size;
+  return r.text.size + r.labels.size + r.fields.size + r.handles.size;
 }
 
 /**
@@ -285,7 +289,10 @@ function readLeaf(value: string, into: Reading, budget: number): void {
   }
   const whole = formsOfValue(v);
   if (whole !== undefined) for (const f of whole.own) if (f.startsWith('t:')) into.fields.add(f);
-  readPlain(v, into.text, budget, into, whole?.own.find((f) => f.startsWith('t:')));
+  // A leaf of a few words is a label (a subject, a name, a title): the words inside it are text, but
+  // not prose, where an instruction naming an object would stand (see the tracker's handle links).
+  const label = whole !== undefined && !whole.long;
+  readPlain(v, label ? into.labels : into.text, budget, into, whole?.own.find((f) => f.startsWith('t:')));
 }
 
 /** Obfuscations of `@` and `.` in addresses and host names written to get past filters: `[at]`, `(dot)`, `[.]`, ` at `, ` dot `. */

@@ -165,7 +165,7 @@ describe('observeResult', () => {
     const call = decided({}, factsFor(t, {}, READ_UNTRUSTED), undefined, webEntry);
     observeResult(call, { ...text(`Contact ${VICTIM}`), structuredContent: { owner: 'owner-4410@corp.example' } }, { tracker: t, conversation: C });
     assert.deepEqual(t.taint(C), { tainted: true, flagged: false, sources: ['web__get'], flaggedBy: [] });
-    assert.equal(t.seenBits(C, [`e:${VICTIM}`]), SEEN.untrustedText);
+    assert.equal(t.seenBits(C, [`e:${VICTIM}`]), SEEN.untrustedText | SEEN.untrustedProse);
     assert.equal(t.seenBits(C, ['e:owner-4410@corp.example']), SEEN.untrustedField);
     assert.equal(call.record.detail.injection, undefined);
   });
@@ -277,7 +277,7 @@ describe('observeContent (resources and prompts)', () => {
     const record = decided().record;
     observeContent(record, { texts: textsOf(result), source: 'untrusted', origin: 'resource:files' }, { tracker: t, conversation: C });
     assert.deepEqual(t.taint(C).sources, ['resource:files']);
-    assert.equal(t.seenBits(C, [`e:${VICTIM}`]), SEEN.untrustedText);
+    assert.equal(t.seenBits(C, [`e:${VICTIM}`]), SEEN.untrustedText | SEEN.untrustedProse);
   });
 
   test('prompt messages are read too; textsOf is bounded', () => {

@@ -164,11 +164,14 @@ describe('JSON results', () => {
     for (const f of ['t:bob@example.com', 'e:bob@example.com', 't:report.pdf']) assert.ok(!r.text.has(f), f);
   });
 
-  test('leaves with spaces are text, and their whole form a field (not text)', () => {
+  test('leaves with spaces are prose (text) or, up to five words, labels; their whole form a field either way', () => {
     const r = read(JSON.stringify(result));
     assert.ok(r.fields.has('t:quarterly report draft'));
     assert.ok(!r.text.has('t:quarterly report draft'));
-    assert.ok(r.text.has('t:quarterly report'));
+    assert.ok(!r.labels.has('t:quarterly report draft'));
+    assert.ok(r.labels.has('t:quarterly report'), 'words inside a three-word subject are a label');
+    assert.ok(!r.text.has('t:quarterly report'));
+    assert.ok(r.text.has('t:send the file'), 'words inside the seven-word body are prose');
     assert.ok(r.text.has('e:carol@corp.example'));
     assert.ok(!r.fields.has('e:carol@corp.example'));
     assert.ok(r.fields.has('t:board meeting'));
