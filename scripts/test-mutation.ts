@@ -31,6 +31,10 @@ const GROUPS: Readonly<Record<string, Group>> = {
   audit: { mutate: ['src/audit/chain.ts'], tests: ['test/audit/chain.test.ts', 'test/audit/density.test.ts'] },
   redact: { mutate: ['src/redact/forms.ts', 'src/redact/engine.ts'], tests: ['test/redact/forms.test.ts', 'test/redact/engine.test.ts', 'test/redact/engine-mutants.test.ts'] },
   policy: { mutate: ['src/policy/engine.ts'], tests: ['test/policy/engine.test.ts', 'test/policy/egress-policy.test.ts', 'test/policy/engine-decisions.test.ts', 'test/policy/engine-egress.test.ts', 'test/policy/engine-cedar.test.ts', 'test/policy/engine-compile.test.ts', 'test/policy/engine-authorize.test.ts'] },
+  provenance: {
+    mutate: ['src/provenance/facts.ts', 'src/provenance/tracker.ts', 'src/policy/guards.ts'],
+    tests: ['test/provenance/facts.test.ts', 'test/provenance/tracker.test.ts', 'test/policy/guards.test.ts', 'test/mcp/provenance-stages.test.ts'],
+  },
   paths: { mutate: ['src/policy/paths.ts'], tests: ['test/policy/paths.test.ts', 'test/policy/paths-rules.test.ts', 'test/policy/paths-arguments.test.ts'] },
   guard: { mutate: ['src/egress/guard.ts'], tests: ['test/egress/guard.test.ts'] },
 };

@@ -141,3 +141,43 @@ describe('usesProvenance', () => {
     assert.equal(withFile.usesProvenance('plain'), true);
   });
 });
+
+describe('every short-form key narrows the condition', () => {
+  const engineWith = (g: Omit<ResolvedGuard, 'id' | 'fallback'>): PolicyEngine =>
+    PolicyEngine.compile(policyConfig({ a: { tools: ['*'], guards: [guard('approveWhen[0]', { ...g, fallback: 'approve' })] } }));
+  const held = (e: PolicyEngine, f: PolicyFacts, tool = 'mail__send'): boolean => e.authorize(call(f, tool)).effect === 'approve';
+
+  test('tool: only the tools matching one of the patterns', () => {
+    const e = engineWith({ tool: ['bank__*', 'mail__send_*'] });
+    assert.equal(held(e, facts(), 'bank__pay'), true);
+    assert.equal(held(e, facts(), 'mail__send_reply'), true);
+    assert.equal(held(e, facts(), 'mail__send'), false);
+  });
+
+  test('source: only tools with that source label', () => {
+    const e = engineWith({ source: 'untrusted' });
+    assert.equal(held(e, facts({ tool: { source: 'untrusted', effects: ['read'] } })), true);
+    assert.equal(held(e, facts({ tool: { source: 'trusted', effects: ['read'] } })), false);
+  });
+
+  test('tainted: true and false each select their conversations', () => {
+    const tainted = { tainted: true, flagged: false, sources: ['web__get'], flaggedBy: [] };
+    assert.equal(held(engineWith({ tainted: true }), facts({ conversation: tainted })), true);
+    assert.equal(held(engineWith({ tainted: true }), facts()), false);
+    assert.equal(held(engineWith({ tainted: false }), facts()), true);
+    assert.equal(held(engineWith({ tainted: false }), facts({ conversation: tainted })), false);
+  });
+
+  test('flagged: false holds only unflagged conversations', () => {
+    const flagged = { tainted: true, flagged: true, sources: ['web__get'], flaggedBy: ['injection.x'] };
+    assert.equal(held(engineWith({ flagged: false }), facts()), true);
+    assert.equal(held(engineWith({ flagged: false }), facts({ conversation: flagged })), false);
+  });
+
+  test('recipientNotIn alone compiles to context.outside', () => {
+    const e = PolicyEngine.compile(policyConfig({ a: { tools: ['*'], guards: [guard('denyWhen[0]', { recipientNotIn: ['*@corp.example'], fallback: 'deny' })] } }));
+    assert.equal(e.authorize(call(facts({ outside: ['agents.a.denyWhen[0]'] }))).reason, 'policy.forbid');
+    assert.equal(e.authorize(call(facts({ outside: [] }))).effect, 'allow');
+    assert.equal(e.authorize(call(facts({ outside: ['agents.a.denyWhen[9]'] }))).effect, 'allow', 'another short form\'s id does not hold this one');
+  });
+});

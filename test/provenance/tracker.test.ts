@@ -224,3 +224,40 @@ describe('links from handles', () => {
     assert.equal(t.size, 0);
   });
 });
+
+describe('labels, listing bounds and budgets', () => {
+  test('labels take the origin of their reading: user, trusted, untrusted text', () => {
+    const t = new ProvenanceTracker(BIG);
+    t.record(C, 'user', reading([], [], [], ['t:lu']));
+    t.record(C, 'trusted', reading([], [], [], ['t:lt']));
+    assert.equal(t.seenBits(C, ['t:lu']), SEEN.user);
+    assert.equal(t.seenBits(C, ['t:lt']), SEEN.trusted);
+  });
+
+  test('sources and flaggedBy list at most 64 entries each', () => {
+    const t = new ProvenanceTracker(BIG);
+    for (let i = 0; i < 70; i++) t.record(C, 'untrusted', reading(), `web__get${i}`);
+    for (let i = 0; i < 70; i++) t.flag(C, [`rule.${i}`], `mail__read${i}`);
+    assert.equal(t.taint(C).sources.length, 64);
+    assert.equal(t.taint(C).flaggedBy.length, 64);
+    assert.equal(t.taint(C).sources[0], 'web__get0');
+  });
+
+  test('a budget spends up to its limit exactly, calls and bytes each', () => {
+    const t = new ProvenanceTracker(BIG);
+    assert.equal(t.spend(C, 'l', 10, { calls: 2 }), true);
+    assert.equal(t.spend(C, 'l', 10, { calls: 2 }), true);
+    assert.equal(t.spend(C, 'l', 10, { calls: 2 }), false);
+    assert.equal(t.spend(C, 'b', 60, { bytes: 100 }), true);
+    assert.equal(t.spend(C, 'b', 40, { bytes: 100 }), true, 'exactly the limit is within it');
+    assert.equal(t.spend(C, 'b', 1, { bytes: 100 }), false);
+  });
+
+  test('links are bounded like values: the oldest handle forgets its record', () => {
+    const t = new ProvenanceTracker({ ...BIG, maxValues: 2 });
+    t.record(C, 'trusted', reading([], [], [['t:h1', ['t:s1']], ['t:h2', ['t:s2']], ['t:h3', ['t:s3']]]));
+    t.record(C, 'user', reading(['t:s1', 't:s3']));
+    assert.equal(t.seenBits(C, ['t:h1']) & SEEN.user, 0, 'h1 was evicted from the links');
+    assert.equal(t.seenBits(C, ['t:h3']) & SEEN.user, SEEN.user);
+  });
+});
