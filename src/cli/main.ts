@@ -58,6 +58,22 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   oauth: async () => (await import('./commands/oauth.ts')).oauth,
 };
 
+/** The command groups: names whose commands are two words (`audit verify`), derived from {@link COMMANDS}. */
+const GROUPS: ReadonlySet<string> = new Set(
+  Object.keys(COMMANDS)
+    .filter((k) => k.includes(' '))
+    .map((k) => k.slice(0, k.indexOf(' '))),
+);
+
+/** A group's help: its commands (the lines of {@link HELP} that name them) and where each command's options are. */
+function groupHelp(group: string): string {
+  const commands = Object.keys(COMMANDS)
+    .filter((k) => k.startsWith(`${group} `))
+    .map((k) => k.slice(group.length + 1));
+  const lines = HELP.split('\n').filter((l) => l.startsWith(`  ${group} `));
+  return `Usage: bastion ${group} <${commands.join('|')}> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'bastion ${group} <command> --help' for a command's options.`;
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const [a, b] = argv;
@@ -71,15 +87,20 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
   const two = b !== undefined ? `${a} ${b}` : undefined;
   const load = (two !== undefined ? COMMANDS[two] : undefined) ?? COMMANDS[a];
+  if (!COMMANDS[two ?? ''] && GROUPS.has(a)) {
+    // A group of commands (`audit verify|tail|key`): --help lists them; anything else is a usage error.
+    if (b === '--help' || b === '-h' || b === 'help') {
+      io.stdout(`${groupHelp(a)}\n`);
+      return EXIT.OK;
+    }
+    io.stderr(`bastion: ${b === undefined ? `"${a}" needs a command` : `unknown command "${two ?? a}"`}\n\n${groupHelp(a)}\n`);
+    return EXIT.USAGE;
+  }
   if (!load) {
     io.stderr(`bastion: unknown command "${two ?? a}"\n\n${HELP}\n`);
     return EXIT.USAGE;
   }
   const rest = two !== undefined && COMMANDS[two] ? argv.slice(2) : argv.slice(1);
-  if (!COMMANDS[two ?? ''] && (a === 'config' || a === 'policy' || a === 'audit' || a === 'secret' || a === 'egress' || a === 'ca' || a === 'detect')) {
-    io.stderr(`bastion: unknown command "${two ?? a}"\n\n${HELP}\n`);
-    return EXIT.USAGE;
-  }
   const command = await load();
   return command(rest, io);
 }
