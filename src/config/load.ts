@@ -30,7 +30,7 @@ import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pat
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
 import { checkHostBinding, HOST_BINDING_REFUSALS, hostBindingMessage } from '../vault/host-binding.ts';
-import { ConfigSchema, HostPattern, type RawAbility, type RawAgent, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
+import { ConfigSchema, HostPattern, ListenAddress, type RawAbility, type RawAgent, type RawCallToken, type RawConfig, type RawNetworkRule } from './schema.ts';
 import type {
   CedarFile,
   GuardFallback,
@@ -80,6 +80,13 @@ export interface LoadOptions {
    * Agent keys never fail on resolution: see `ResolvedAgent.unresolvedKeyRefs`.
    */
   readonly secrets?: 'strict' | 'lenient';
+  /**
+   * Listen addresses that replace the file's `server.listen` / `server.egress`
+   * (`bastion serve --listen`, `BASTION_LISTEN`; `--egress-listen`,
+   * `BASTION_EGRESS_LISTEN`, `false` for off), validated like the file's own:
+   * a bad one is `ERR_CONFIG_INVALID` naming `source` (the flag or variable).
+   */
+  readonly listen?: { readonly main?: { readonly value: string; readonly source: string }; readonly egress?: { readonly value: string | false; readonly source: string } };
 }
 
 type PathKey = string | number;
@@ -108,7 +115,7 @@ export function parseConfigText(text: string, file: string): RawConfig {
 export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadResult> {
   const abs = resolve(file);
   const text = await readConfigFile(abs, file);
-  const parsed = parseAndValidate(text, file);
+  const parsed = parseAndValidate(text, file, opts.listen);
   const dir = dirname(abs);
   const policies = await readPolicies(parsed, dir);
   const userJwks = await readUsersJwks(parsed, dir);
@@ -118,6 +125,35 @@ export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadR
   const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings);
   const config = buildResolved(parsed.raw, abs, dir, policies, secrets, userJwks);
   return deepFreeze({ config, warnings });
+}
+
+/**
+ * The parsed file with `server.listen` / `server.egress` replaced by the
+ * overrides, each checked first (an error names the flag or variable, not a
+ * line of the file).
+ */
+function withListen(value: unknown, listen: NonNullable<LoadOptions['listen']>, file: string): unknown {
+  const problems: string[] = [];
+  const check = (o: { value: string | false; source: string } | undefined): void => {
+    if (o === undefined || o.value === false) return;
+    const r = ListenAddress.safeParse(o.value);
+    if (!r.success) problems.push(`${o.source}: ${r.error.issues[0]?.message ?? 'must be host:port'}`);
+  };
+  check(listen.main);
+  check(listen.egress);
+  // Not a line of the file: the message names the flag or variable (and the file it would apply to).
+  if (problems.length > 0) throw new BastionError('ERR_CONFIG_INVALID', problems.join('\n'), { detail: { file, overrides: problems } });
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const v = value as Record<string, unknown>;
+  const server = v.server !== null && typeof v.server === 'object' && !Array.isArray(v.server) ? (v.server as Record<string, unknown>) : {};
+  return {
+    ...v,
+    server: {
+      ...server,
+      ...(listen.main !== undefined ? { listen: listen.main.value } : {}),
+      ...(listen.egress !== undefined ? { egress: listen.egress.value } : {}),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -157,7 +193,7 @@ function errnoOf(err: unknown): string {
 // ---------------------------------------------------------------------------
 // Parsing and validation
 
-function parseAndValidate(text: string, file: string): Parsed {
+function parseAndValidate(text: string, file: string, listen?: LoadOptions['listen']): Parsed {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true, merge: false, logLevel: 'error' });
   const pos = (offset: number): { line: number; col: number } => lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
@@ -198,6 +234,7 @@ function parseAndValidate(text: string, file: string): Parsed {
     throw configInvalid(file, [...issues, { path: '', line: 1, col: 1, message: 'the config is empty; it needs at least `version: 1`' }]);
   }
 
+  if (listen !== undefined) value = withListen(value, listen, file);
   const result = ConfigSchema.safeParse(value);
   if (!result.success) {
     const seen = new Set<string>();

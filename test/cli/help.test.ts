@@ -12,7 +12,7 @@ import { EXIT, type CliIO } from '../../src/cli/io.ts';
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CliIO = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: process.cwd(), stdin: async () => '' };
+  const io: CliIO = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: process.cwd(), stdin: async () => Buffer.alloc(0) };
   const code = await main(argv, io);
   return { code, stdout, stderr };
 }

@@ -4,7 +4,7 @@
  * schemas are not known yet: upstreams start with the first session), serves HTTP until SIGINT/SIGTERM, then
  * closes sessions and writes the final audit checkpoint.
  */
-import { loadConfig } from '../../config/load.ts';
+import { loadConfig, type LoadOptions } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
 import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
 import { loadVaultKey } from '../../vault/kek.ts';
@@ -18,21 +18,48 @@ import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { formatPathGuardReport, pathGuardReport, resolveConfigPath } from './config-check.ts';
 
-const HELP = `Usage: bastion serve [--config FILE]
+const HELP = `Usage: bastion serve [--config FILE] [--listen HOST:PORT] [--egress-listen HOST:PORT|off]
 
 Runs the gateway: the model door (OpenAI /v1/chat/completions, Anthropic
 /v1/messages, /v1/models), MCP (Streamable HTTP) at /mcp, admin API at /api,
 the network door's base-URL mode at /egress/<host>/<path>, and the egress
 proxy on server.egress (default 127.0.0.1:8791).
   --config FILE   config file (default: $BASTION_CONFIG or ./bastion.yaml)
+  --listen HOST:PORT
+                  the HTTP listener, instead of server.listen (also $BASTION_LISTEN;
+                  the flag wins)
+  --egress-listen HOST:PORT|off
+                  the egress proxy, instead of server.egress (also
+                  $BASTION_EGRESS_LISTEN; off turns it off)
 
 Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
 
+/**
+ * The listen addresses given outside the file: `--listen` (else `$BASTION_LISTEN`) for the HTTP
+ * listener, `--egress-listen` (else `$BASTION_EGRESS_LISTEN`; `off` for none) for the egress proxy.
+ * An empty variable counts as unset. Checked by the config loader (`ERR_CONFIG_INVALID`, exit 3).
+ */
+function listenOverrides(flag: unknown, egressFlag: unknown, env: Readonly<Record<string, string | undefined>>): LoadOptions['listen'] {
+  const pick = (value: unknown, variable: string, name: string): { value: string; source: string } | undefined => {
+    if (typeof value === 'string') return { value, source: name };
+    const v = env[variable];
+    return v !== undefined && v !== '' ? { value: v, source: variable } : undefined;
+  };
+  const main = pick(flag, 'BASTION_LISTEN', '--listen');
+  const egress = pick(egressFlag, 'BASTION_EGRESS_LISTEN', '--egress-listen');
+  if (main === undefined && egress === undefined) return undefined;
+  return {
+    ...(main !== undefined ? { main } : {}),
+    ...(egress !== undefined ? { egress: { value: egress.value === 'off' ? false : egress.value, source: egress.source } } : {}),
+  };
+}
+
 export const serve: CliCommand = async (argv, io) => {
-  const parsed = parseFlags('serve', HELP, argv, { config: { type: 'string', short: 'c' } }, io);
+  const parsed = parseFlags('serve', HELP, argv, { config: { type: 'string', short: 'c' }, listen: { type: 'string' }, 'egress-listen': { type: 'string' } }, io);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   const file = resolveConfigPath(values.config, io);
+  const listen = listenOverrides(values.listen, values['egress-listen'], io.env);
   let opened: Awaited<ReturnType<typeof Gateway.open>>;
   // The notifier needs the opened gateway (it audits its own failures); audit failures before it exists only reach stderr.
   const auditAlerts: { target?: AlertNotifier; notify(a: Parameters<AlertNotifier['notify']>[0]): void } = {
@@ -43,7 +70,7 @@ export const serve: CliCommand = async (argv, io) => {
   let kek: Kek;
   let config;
   try {
-    ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict' }));
+    ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict', ...(listen !== undefined ? { listen } : {}) }));
     kek = await loadVaultKey(config, io.env);
     opened = await Gateway.open(config, {
       kek,
