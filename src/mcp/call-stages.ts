@@ -30,7 +30,7 @@ import type { BastionErrorCode } from '../errors.ts';
 import type { AbilityRunner } from '../abilities/runner.ts';
 import { ABILITIES_UPSTREAM } from '../abilities/catalogue.ts';
 import { pathAuditDetail, pathRefusalText, type PathScope, type PathVerdict } from '../policy/paths.ts';
-import type { PolicyRequest } from '../policy/engine.ts';
+import type { PolicyFacts, PolicyRequest } from '../policy/engine.ts';
 import { detectPromptAttacks } from '../detect/prompt-attacks.ts';
 import { policyFacts, provenanceByArgument, type CallFacts } from '../provenance/facts.ts';
 import type { ProvenanceTracker } from '../provenance/tracker.ts';
@@ -210,7 +210,9 @@ export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refu
     call.record.decision = deny('provenance.error', 'provenance');
     return refuse(call.record.decision, DENIED_TEXT);
   }
-  if (facts !== undefined) noteFacts(call.record, facts);
+  // The facts as Cedar reads them; their per-argument provenance also goes on the record (computed once).
+  const policy = facts === undefined ? undefined : policyFacts(facts);
+  if (facts !== undefined && policy !== undefined) noteFacts(call.record, facts, policy);
   try {
     decision = deps.authorize({
       agent: call.agent.name,
@@ -220,7 +222,7 @@ export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refu
       argsDigest: call.argsDigest,
       session: call.session,
       listing: false,
-      ...(facts !== undefined ? { facts: policyFacts(facts) } : {}),
+      ...(policy !== undefined ? { facts: policy } : {}),
     });
   } catch {
     decision = deny('policy.error', 'cedar');
@@ -235,10 +237,10 @@ export function decide(call: ResolvedCall, deps: DecideDeps): DecidedCall | Refu
 }
 
 /** Labels, taint and per-argument provenance on the audit record (argument names and origins, never values). */
-function noteFacts(record: RequestAudit, f: CallFacts): void {
+function noteFacts(record: RequestAudit, f: CallFacts, policy: PolicyFacts): void {
   record.detail.labels = { source: f.label.source, effects: f.label.effects, rule: f.label.rule, ...(f.label.tightenedBy.length > 0 ? { tightenedBy: f.label.tightenedBy } : {}) };
   if (f.taint.tainted) record.detail.taint = { flagged: f.taint.flagged, sources: f.taint.sources, ...(f.taint.flaggedBy.length > 0 ? { flaggedBy: f.taint.flaggedBy } : {}) };
-  if (f.leaves.length > 0) record.detail.provenance = provenanceByArgument(f);
+  if (f.leaves.length > 0) record.detail.provenance = policy.provenance;
 }
 
 /** What the model reads when a short form with fallback `error` holds: which arguments, from where (names only), and what to do. */
@@ -251,6 +253,15 @@ export function guardText(rule: string, f: CallFacts | undefined): string {
 }
 
 // ------------------------------------------------------------------ budgets
+
+/** Compiled `limits[].tool` patterns (config strings: bounded by the config), so a call does not compile them again. */
+const LIMIT_PATTERNS = new Map<string, RegExp>();
+
+function limitPattern(glob: string): RegExp {
+  let re = LIMIT_PATTERNS.get(glob);
+  if (re === undefined) LIMIT_PATTERNS.set(glob, (re = globRegExp(glob)));
+  return re;
+}
 
 /** What {@link spendBudget} needs: the tracker and the agent's limits. */
 export interface BudgetDeps {
@@ -269,7 +280,7 @@ export interface BudgetDeps {
 export function spendBudget<C extends DecidedCall>(call: C, deps: BudgetDeps): C | Refused {
   const bytes = Buffer.byteLength(call.canonicalArgs);
   for (const limit of deps.limits) {
-    if (!globRegExp(limit.tool).test(call.entry.exposed)) continue;
+    if (!limitPattern(limit.tool).test(call.entry.exposed)) continue;
     if (deps.tracker.spend(deps.conversation, limit.id, bytes, limit)) continue;
     call.record.detail.limit = limit.id;
     if (limit.fallback === 'approve') {

@@ -205,10 +205,9 @@ export function callFacts(tracker: ProvenanceTracker, input: FactsInput): CallFa
   const hosts = new Set<string>();
   const emails = new Set<string>();
   for (const leaf of leavesOf(input.args)) {
-    if (typeof leaf.value === 'string') {
-      for (const h of hostsOfValue(leaf.value, leaf.path.at(-1) ?? '')) hosts.add(h);
-      for (const e of emailsOfValue(leaf.value)) emails.add(e);
-    }
+    const leafHosts = typeof leaf.value === 'string' ? hostsOfValue(leaf.value, leaf.path.at(-1) ?? '') : [];
+    for (const h of leafHosts) hosts.add(h);
+    if (typeof leaf.value === 'string') for (const e of emailsOfValue(leaf.value)) emails.add(e);
     const forms = formsOfValue(leaf.value);
     if (forms === undefined) continue;
     let bits = 0;
@@ -223,7 +222,6 @@ export function callFacts(tracker: ProvenanceTracker, input: FactsInput): CallFa
     if (bits & SEEN.trusted) seen.add('trusted');
     const norm = typeof leaf.value === 'string' ? normalizeText(leaf.value) : String(leaf.value);
     const enumValues = enumAt(input.inputSchema, leaf.path);
-    const leafHosts = typeof leaf.value === 'string' ? hostsOfValue(leaf.value, leaf.path.at(-1) ?? '') : [];
     if (
       trusted.some((p) => globMatch(p, norm)) ||
       (enumValues !== undefined && enumValues.some((e) => e === leaf.value)) ||
