@@ -147,7 +147,7 @@ ${sign ? '    token: true\n' : ''}`;
   writeFileSync(
     join(dir, 'bastion.yaml'),
     `version: 1
-server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
+server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0, sessions: { requestsPerSecondPerAgent: 1000000, burstPerAgent: 1000000, maxConcurrentCallsPerAgent: 100000 } }
 store: { sqlite: ./bastion.db }
 vault: { keyFile: ./vault.key }
 agents:

@@ -178,6 +178,8 @@ async function main(): Promise<void> {
 server:
   listen: 127.0.0.1:0
   egress: false
+  # One agent drives every client: the per-agent caps would measure themselves instead of the door.
+  sessions: { requestsPerSecondPerAgent: 1000000, burstPerAgent: 1000000, maxConcurrentCallsPerAgent: 100000 }
 store:
   sqlite: ./bastion.db
 agents:

@@ -21,6 +21,8 @@ export const DEFAULTS = Object.freeze({
   approvalReuseTtlMs: 10 * 60_000,
   /** How often a waiting call re-reads the approval store (decisions may come from another process), in ms. */
   approvalPollMs: 250,
+  /** The same with a shared cluster bus (Redis): decisions arrive as messages, the poll only covers a lost one, in ms. */
+  approvalFallbackPollMs: 2_000,
   /** How often a held call sends a progress notification (when the client gave a token), in ms. */
   approvalProgressMs: 5_000,
   /** A signed audit checkpoint is written after this many records (and on shutdown). */
@@ -29,6 +31,18 @@ export const DEFAULTS = Object.freeze({
   sessionIdleMs: 30 * 60_000,
   /** At most this many concurrent MCP sessions; more are refused with 503. */
   maxSessions: 1_000,
+  /** At most this many MCP sessions per agent; beyond it the agent's own least recently used idle session is evicted. */
+  maxSessionsPerAgent: 250,
+  /** At most this many tool-door requests of one agent in flight at once; more are refused with 429. */
+  maxConcurrentCallsPerAgent: 64,
+  /** Sustained tool-door request rate per agent, in requests per second (token bucket). */
+  requestsPerSecondPerAgent: 100,
+  /** Tool-door requests an agent may send at once above its rate (the token bucket's size). */
+  requestBurstPerAgent: 200,
+  /** Longest a client may take to send a request head (request line and headers) to the main listener, in ms. */
+  headersTimeoutMs: 30_000,
+  /** Longest a client may take to send a whole request (head and body) to the main listener, in ms; response streams are not limited. */
+  requestTimeoutMs: 300_000,
   /**
    * `ttlMs` of cacheable results to MCP 2026-07-28 clients (lists, resources/read, server/discover), in ms.
    * 0: the client re-asks every time, so a policy change shows at once (calls are decided per request anyway).

@@ -38,10 +38,17 @@ import { constantTimeEqual, randomId, randomToken } from '../util/crypto.ts';
 import type { Kek } from '../vault/kek.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { openNonceStore, type NonceStore } from '../store/nonces.ts';
-import { peerKeys, signEnvelope, verifyEnvelope, type PeerKeys } from './jws.ts';
+import * as jwsStages from './jws.ts';
+import { peerKeys, type PeerKeys } from './jws.ts';
 import { ENVELOPE_VERSION, firstIssue, InboundRequest, messageBytes, SendRequest, type A2aEnvelope } from './message.ts';
 import { MAX_PEER_TOKEN_LENGTH, openPeerToken, peerTokenDigest } from './peers.ts';
-import { checkClaims, deliverUrl, deliveryResult, invalid, isRefusal, mayContact, peerResult, receivingAgent, refuseWith, type PostAnswer, type Refusal } from './stages.ts';
+import * as a2aStages from './stages.ts';
+import { invalid, isRefusal, refuseWith, type PostAnswer, type Refusal } from './stages.ts';
+import { timedStages, timeStage } from '../observe/scope.ts';
+
+// The stages, each timed in the request scope (a span and a `bastion_stage_duration_seconds` sample).
+const { mayContact, checkClaims, receivingAgent, deliverUrl, peerResult, deliveryResult } = timedStages(a2aStages, ['mayContact', 'checkClaims', 'receivingAgent', 'deliverUrl', 'peerResult', 'deliveryResult']);
+const { signEnvelope, verifyEnvelope } = timedStages(jwsStages, ['signEnvelope', 'verifyEnvelope']);
 
 /** Limits of the agent-to-agent door (from {@link DEFAULTS}). */
 export const A2A_LIMITS = Object.freeze({
@@ -74,6 +81,8 @@ export interface A2aDoorDeps {
   readonly identity: { signingKey(): Promise<SigningKey> };
   readonly store: Pick<PeerStore, 'getPeer' | 'getPeerByInboundDigest'>;
   readonly auditStep: Pick<AuditStep, 'durable'>;
+  /** The gateway's metrics: a failed Redis command of the nonce store is counted (`bastion_errors_total{component="redis"}`). */
+  readonly observer?: { readonly metrics: { countError(component: 'redis', code: string): void } };
 }
 
 /** One request through the door, collected for its audit record. */
@@ -129,8 +138,12 @@ export class A2aDoor {
     const nonces =
       opts.nonces ??
       (await openNonceStore(
-        { kind: a2a.nonceStore, storePath: gateway.config.storePath, namespace: 'a2a', ...(gateway.config.redis !== undefined ? { redis: gateway.config.redis } : {}) },
-        { redisTimeoutMs: opts.redisTimeoutMs ?? A2A_LIMITS.redisTimeoutMs, ...(opts.now ? { now: opts.now } : {}) },
+        { kind: a2a.nonceStore, storePath: gateway.config.storePath, store: gateway.config.store, namespace: 'a2a', ...(gateway.config.redis !== undefined ? { redis: gateway.config.redis } : {}) },
+        {
+          redisTimeoutMs: opts.redisTimeoutMs ?? A2A_LIMITS.redisTimeoutMs,
+          ...(opts.now ? { now: opts.now } : {}),
+          ...(gateway.observer ? { onRedisError: (code: string) => gateway.observer?.metrics.countError('redis', code) } : {}),
+        },
       ));
     return new A2aDoor(gateway, opts, nonces);
   }
@@ -221,7 +234,7 @@ export class A2aDoor {
     const { message: signed, ...fields } = envelope;
     const rpc = { jsonrpc: '2.0', id: randomId(), method: 'message/send', params: { message: signed, metadata: { bastion: { ...fields, jws } } } };
 
-    const answer = peerResult(await this.#post(peer.url, rpc, token), peerName);
+    const answer = peerResult(await timeStage('forward', () => this.#post(peer.url, rpc, token)), peerName);
     if (isRefusal(answer)) return answer;
     ex.detail.peerStatus = answer.status;
     return this.#answer(res, ex, 200, { peer: peerName, messageId: message.messageId, nonce: envelope.nonce, result: answer.result }, allow('a2a.sent', `a2a.agents.${agent}.peers`));
@@ -328,7 +341,7 @@ export class A2aDoor {
         metadata: { bastion: { peer: peer.name, sender: meta.sender, agent: meta.agent, user: meta.user, nonce: meta.nonce, iat: meta.iat, kid: verified.kid } },
       },
     };
-    const answer = deliveryResult(await this.#post(deliver.href, delivery), target);
+    const answer = deliveryResult(await timeStage('forward', () => this.#post(deliver.href, delivery)), target);
     if (isRefusal(answer)) return answer;
     return this.#answer(res, ex, 200, { jsonrpc: '2.0', id: rpc.id, result: answer.result }, allow('a2a.delivered', `a2a.agents.${target}.receiveFrom`));
   }

@@ -9,14 +9,19 @@
  * grant runs once without asking again; another user's call never claims it.
  *
  * Decisions may be written by another process (the `bastion approvals` CLI works
- * on the store directly), so a waiting call re-reads the store every
- * `pollMs`; decisions made through this process's admin API wake it at once.
+ * on the store directly) or another instance, so a waiting call re-reads the
+ * store every `pollMs`; decisions made through this process's admin API wake it
+ * at once, and with a cluster bus (src/cluster/bus.ts) so does a message on the
+ * `approvals` channel (`{id}`, published after every decision by whoever
+ * decided): the waiting call then re-reads the store, which stays the source
+ * of truth. The poll remains as the fallback for a lost message.
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../defaults.ts';
 import { BastionError } from '../errors.ts';
 import { randomId } from '../util/crypto.ts';
+import type { ClusterBus } from '../cluster/bus.ts';
 import type { ApprovalRecord, ApprovalStore } from './store.ts';
 
 export interface ApprovalQueueOptions {
@@ -25,6 +30,8 @@ export interface ApprovalQueueOptions {
   readonly pollMs?: number;
   readonly progressMs?: number;
   readonly now?: () => number;
+  /** The cluster bus: decisions are published on `approvals`, and a message wakes the call waiting for that id. */
+  readonly bus?: ClusterBus;
 }
 
 export interface HoldRequest {
@@ -57,18 +64,26 @@ export type CheckOutcome = HoldOutcome | { readonly status: 'pending'; readonly 
 
 export class ApprovalQueue {
   readonly #store: ApprovalStore;
-  readonly #opts: Required<ApprovalQueueOptions>;
+  readonly #opts: Required<Omit<ApprovalQueueOptions, 'bus'>>;
   readonly #wake = new EventEmitter();
+  readonly #bus: ClusterBus | undefined;
 
   constructor(store: ApprovalStore, opts: ApprovalQueueOptions) {
     this.#store = store;
+    const { bus, ...rest } = opts;
     this.#opts = {
       pollMs: DEFAULTS.approvalPollMs,
       progressMs: DEFAULTS.approvalProgressMs,
       now: Date.now,
-      ...opts,
+      ...rest,
     };
     this.#wake.setMaxListeners(0);
+    this.#bus = bus;
+    // A message is only a wake-up: the woken call reads the decision from the store.
+    bus?.subscribe('approvals', (message) => {
+      const id = message.id;
+      if (typeof id === 'string' && id.length > 0 && id.length <= 128) this.#wake.emit(id);
+    });
   }
 
   /**
@@ -193,15 +208,18 @@ export class ApprovalQueue {
   }
 
   /**
-   * Records an admin decision and wakes a waiting call in this process.
+   * Records an admin decision, wakes a waiting call in this process and
+   * publishes the decision on the bus (other instances wake theirs).
    * @throws BastionError `ERR_APPROVAL_UNKNOWN` when no such approval exists or it
-   *   is no longer pending (detail.status tells what it is).
+   *   is no longer pending (detail.status tells what it is); `ERR_STORE` from
+   *   {@link publishDecision} when the decision was recorded but the bus could not
+   *   carry it (detail `{approvalId, status, notified: false, code}`).
    */
   async decide(id: string, status: 'approved' | 'denied', by: string, reason: string | null): Promise<ApprovalRecord> {
-    return decideApproval(this.#store, id, status, by, reason, this.#opts.reuseTtlMs, this.#opts.now()).then((rec) => {
-      this.#wake.emit(id);
-      return rec;
-    });
+    const rec = await decideApproval(this.#store, id, status, by, reason, this.#opts.reuseTtlMs, this.#opts.now());
+    this.#wake.emit(id);
+    if (this.#bus !== undefined) await publishDecision(this.#bus, rec);
+    return rec;
   }
 
   list(filter?: { status?: ApprovalRecord['status']; limit?: number }): Promise<ApprovalRecord[]> {
@@ -233,4 +251,24 @@ export async function decideApproval(
     });
   }
   return rec;
+}
+
+/**
+ * Tells every instance on `bus` that approval `rec` was decided (channel
+ * `approvals`, message `{id, status}`), so a call held elsewhere re-reads the
+ * store now instead of at its next poll. Call it after the store's decision.
+ * @throws BastionError `ERR_STORE` when the bus is unreachable: the decision
+ *   stands (it is in the store) and held calls see it at their next poll
+ *   (detail `{approvalId, status, notified: false, code}`).
+ */
+export async function publishDecision(bus: ClusterBus, rec: ApprovalRecord): Promise<void> {
+  try {
+    await bus.publish('approvals', { id: rec.id, status: rec.status });
+  } catch (err) {
+    const code = (err as { detail?: { code?: unknown } } | null)?.detail?.code;
+    throw new BastionError('ERR_STORE', `approval ${rec.id} is ${rec.status}, but the other instances could not be told (redis unavailable); they see it within their poll interval`, {
+      cause: err,
+      detail: { approvalId: rec.id, status: rec.status, notified: false, code: typeof code === 'string' ? code : 'ERR_STORE' },
+    });
+  }
 }

@@ -2,12 +2,18 @@
  * Appending to the audit chain through a store that only stores rows.
  *
  * The audit module computes every chain field (`seq`, `prevHash`, `hash`, see
- * ./chain.ts) and the checkpoints over them; a store adapter (SQLite today,
- * PostgreSQL later) stores the rows in one transaction if, and only if, they
- * extend its current tip (compare-and-append). When another writer (a second
- * process, a CLI admin command) moved the tip first, the store refuses with
- * `ERR_AUDIT_CONFLICT` and the events are chained again onto the new tip, so
- * writers in several processes serialize and cannot fork the chain.
+ * ./chain.ts) and the checkpoints over them; a store adapter stores the rows.
+ * Two ways, see docs/store.md "The audit chain with several writers":
+ *
+ * - Sequence allocation under a lock ({@link AuditLockPort.appendUnderLock},
+ *   PostgreSQL): the store takes its audit lock, reads the tip and hands it to
+ *   the audit module, which chains (and signs) the batch once; the store
+ *   inserts and commits. Writers queue on the lock; none chains twice.
+ * - Compare-and-append ({@link AuditAppendPort.appendAuditRecords}, every
+ *   store): the rows are stored if, and only if, they extend the tip. When
+ *   another writer (a second process, a CLI admin command) moved the tip first,
+ *   the store refuses with `ERR_AUDIT_CONFLICT` and the events are chained again
+ *   onto the new tip, so writers in several processes cannot fork the chain.
  */
 import { BastionError, isBastionError } from '../errors.ts';
 import { GENESIS_HASH, chainRecords } from './chain.ts';
@@ -31,6 +37,35 @@ export interface AuditAppendPort {
    * @throws BastionError `ERR_AUDIT_CONFLICT` when the tip moved; `ERR_STORE` on a driver failure.
    */
   appendAuditRecords(records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void>;
+}
+
+/**
+ * Optional store method (PostgreSQL has it): sequence allocation under the
+ * store's audit lock. Not part of {@link AuditAppendPort}: a store without it
+ * is served by compare-and-append.
+ */
+export interface AuditLockPort {
+  /**
+   * Opens a transaction, takes the audit lock (other writers, in any process,
+   * wait), reads the tip, calls `chain(tip)` once, stores the rows it returns
+   * (records must extend that tip) and commits. Resolves with what `chain`
+   * returned, durable. No `ERR_AUDIT_CONFLICT` can arise; `chain` runs while the
+   * lock is held, so it must not wait on another append to this store.
+   * @throws what `chain` throws (nothing stored); TypeError when the records do
+   *   not extend the tip or are not consecutive; BastionError `ERR_STORE` on a driver failure.
+   */
+  appendUnderLock(chain: (tip: AuditTip | undefined) => Promise<ChainedRows>): Promise<ChainedRows>;
+}
+
+/** Whether `store` has {@link AuditLockPort.appendUnderLock}. */
+export function hasAppendUnderLock<S extends object>(store: S): store is S & AuditLockPort {
+  return typeof (store as Partial<AuditLockPort>).appendUnderLock === 'function';
+}
+
+/** Records chained onto a tip and the checkpoints to store with them. */
+export interface ChainedRows {
+  readonly records: AuditRecord[];
+  readonly checkpoints: readonly AuditCheckpoint[];
 }
 
 /** How many times an append is chained again after a conflict before it fails. */
@@ -58,21 +93,25 @@ export interface AppendChainedOptions {
 
 /**
  * Chains `events` onto the store's tip and stores them (with the checkpoints
- * `opts.checkpoints` returns) in one transaction, retrying on `ERR_AUDIT_CONFLICT`
- * up to {@link MAX_APPEND_ATTEMPTS} times. Durable when it resolves. Returns the
+ * `opts.checkpoints` returns) in one transaction. With a store that has
+ * {@link AuditAppendPort.appendUnderLock}, the batch is chained once, under the
+ * store's lock, onto the tip read there (`opts.tip` is not needed); otherwise it
+ * is compare-and-append, retrying on `ERR_AUDIT_CONFLICT` up to
+ * {@link MAX_APPEND_ATTEMPTS} times. Durable when it resolves. Returns the
  * stored records and checkpoints.
  * @throws TypeError when an event is not JSON; BastionError `ERR_STORE` from the
  *   store, or `ERR_AUDIT_CONFLICT` when every attempt lost the race.
  */
-export async function appendChained(
-  store: AuditAppendPort,
-  events: readonly AuditEvent[],
-  opts: AppendChainedOptions = {},
-): Promise<{ records: AuditRecord[]; checkpoints: readonly AuditCheckpoint[] }> {
-  let tip = 'tip' in opts ? opts.tip : tipOf(await store.lastAudit());
-  for (let attempt = 1; ; attempt++) {
+export async function appendChained(store: AuditAppendPort, events: readonly AuditEvent[], opts: AppendChainedOptions = {}): Promise<ChainedRows> {
+  const chainOnto = async (tip: AuditTip | undefined): Promise<ChainedRows> => {
     const records = opts.chain === undefined ? chainRecords(tip, events, { snapshots: opts.snapshots === true }) : await opts.chain(tip, events);
     const checkpoints = opts.checkpoints === undefined || records.length === 0 ? [] : await opts.checkpoints(records, tip);
+    return { records, checkpoints };
+  };
+  if (events.length > 0 && hasAppendUnderLock(store)) return store.appendUnderLock(chainOnto);
+  let tip = 'tip' in opts ? opts.tip : tipOf(await store.lastAudit());
+  for (let attempt = 1; ; attempt++) {
+    const { records, checkpoints } = await chainOnto(tip);
     try {
       if (records.length > 0) await store.appendAuditRecords(records, checkpoints);
       return { records, checkpoints };

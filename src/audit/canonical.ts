@@ -47,6 +47,11 @@ export function canonicalJsonOfSnapshot(value: unknown): string {
  * where `canonicalJson` would.
  */
 export function jsonSnapshot<T>(value: T): T {
+  return sizedJsonSnapshot(value).value;
+}
+
+/** {@link jsonSnapshot}, with the length of its JSON text in UTF-16 code units (about its size in bytes; the audit log's batch bound). Throws `TypeError` likewise. */
+export function sizedJsonSnapshot<T>(value: T): { value: T; size: number } {
   assertJsonValue(value, 'value');
   let text: string | undefined;
   try {
@@ -55,7 +60,7 @@ export function jsonSnapshot<T>(value: T): T {
     throw new TypeError('jsonSnapshot: value is not JSON (a cycle?)', { cause: err });
   }
   if (typeof text !== 'string') throw new TypeError('jsonSnapshot: value is not JSON');
-  return JSON.parse(text) as T;
+  return { value: JSON.parse(text) as T, size: text.length };
 }
 
 /**

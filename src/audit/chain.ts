@@ -56,6 +56,14 @@ export interface VerifyChainOptions {
    * checkpoints: records appended after that carry checkpoints it did not list.
    */
   readonly densityThrough?: number;
+  /**
+   * Verify a window of the chain: `records` start at `after.seq + 1` and the
+   * first must link to `after.hash` (default: from seq 1 and the genesis).
+   * Checkpoints and witness checkpoints at or below `after.seq` are ignored, and
+   * the density rule counts from `after.seq` as if it were checkpointed. Used on
+   * start to verify the unsigned tail (./recovery.ts).
+   */
+  readonly after?: { readonly seq: number; readonly hash: string };
 }
 
 /** Result of {@link verifyChain}. A broken chain is a value, not an exception. */
@@ -169,20 +177,25 @@ export async function verifyChain(
   if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) {
     throw new RangeError('verifyChain: checkpointEvery must be a positive integer');
   }
-  const pending = [...checkpoints].sort((a, b) => a.seq - b.seq);
-  const witnessed = [...(opts.witness ?? [])].sort((a, b) => a.seq - b.seq);
-  for (const cp of [...pending, ...witnessed]) {
+  const after = opts.after;
+  if (after !== undefined && (!Number.isSafeInteger(after.seq) || after.seq < 0 || typeof after.hash !== 'string')) {
+    throw new RangeError('verifyChain: after must be {seq: a non-negative integer, hash}');
+  }
+  const from = after?.seq ?? 0;
+  for (const cp of [...checkpoints, ...(opts.witness ?? [])]) {
     if (!Number.isSafeInteger(cp.seq) || cp.seq < 1) {
       return broken(0, 'checkpoint_mismatch', 'a checkpoint has an invalid seq');
     }
   }
+  const pending = checkpoints.filter((cp) => cp.seq > from).sort((a, b) => a.seq - b.seq);
+  const witnessed = (opts.witness ?? []).filter((cp) => cp.seq > from).sort((a, b) => a.seq - b.seq);
   const densityThrough = opts.densityThrough ?? Number.MAX_SAFE_INTEGER;
   let cpIndex = 0;
   let wIndex = 0;
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  /** Seq of the last record covered by a store checkpoint (0: none yet). */
-  let lastCheckpointed = 0;
+  let expectedSeq = from + 1;
+  let prevHash = after?.hash ?? GENESIS_HASH;
+  /** Seq of the last record covered by a store checkpoint (0: none yet; `after.seq` for a window). */
+  let lastCheckpointed = from;
 
   for await (const record of records) {
     const fault = checkRecord(record, expectedSeq, prevHash);
@@ -236,10 +249,10 @@ export async function verifyChain(
     const what = lastSeq === 0 ? 'the store holds no record (emptied)' : `records end at seq ${lastSeq}`;
     return broken(witnessTruncatedAt, 'witness_truncated', `${what} but the witness holds a signed checkpoint at seq ${witnessTruncatedAt}`);
   }
-  if (every !== undefined && Math.min(lastSeq, densityThrough) > 0 && lastCheckpointed === 0) {
+  if (every !== undefined && from === 0 && Math.min(lastSeq, densityThrough) > 0 && lastCheckpointed === 0) {
     return broken(1, 'checkpoint_missing', `the store holds records 1-${lastSeq} but no checkpoint over any of them`);
   }
-  return { ok: true, count: lastSeq, lastSeq, checkpoints: pending.length };
+  return { ok: true, count: lastSeq - from, lastSeq, checkpoints: pending.length };
 }
 
 function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string): VerifyResult | undefined {

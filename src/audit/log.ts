@@ -22,7 +22,8 @@ import { DEFAULTS } from '../defaults.ts';
 import { appendChained, tipOf, type AuditTip } from './append.ts';
 import { OffThreadChainer } from './chainer.ts';
 import type { AuditStore } from './store.ts';
-import { jsonSnapshot } from './canonical.ts';
+import { sizedJsonSnapshot } from './canonical.ts';
+import { AUDIT_CLOSE, AUDIT_OPEN, AUDIT_RECOVERY, CLOSE_MARKERS, inspectAuditTail, openMarkerDetail, type TailFinding } from './recovery.ts';
 import { checkpointPayload, isCheckpointPosition, verifyChain, type VerifyResult } from './chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 import type { AuditWitness } from './witness.ts';
@@ -41,6 +42,33 @@ export interface AuditLogOptions {
   readonly keyProtector?: KeyProtector;
   /** Most events in one transaction (default 1000). */
   readonly maxBatch?: number;
+  /**
+   * Most JSON characters (about bytes) of events in one transaction (default
+   * {@link DEFAULT_MAX_BATCH_BYTES}); a single larger event still forms a batch alone.
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * The backlog bound: events appended but not yet durable (queued or being
+   * committed) from which a batch is committed without lingering and
+   * `AuditStep.batchedBounded` makes its caller wait for durability (default
+   * {@link DEFAULT_MAX_PENDING_RECORDS}). What a crash can lose of batched
+   * records: docs/audit.md "Crash window".
+   */
+  readonly maxPendingRecords?: number;
+  /**
+   * This writer's id (the gateway gives one per process). With it, the log
+   * appends per-instance markers (`audit.open` on open, `audit.close` on close)
+   * and, after an unclean shutdown, an `audit.recovery` record saying what was
+   * found (./recovery.ts). Without it (CLI commands, tests) it appends nothing
+   * on its own; the start checks run either way.
+   */
+  readonly instance?: string;
+  /**
+   * Ids of the instances in the cluster registry (Redis heartbeats,
+   * src/cluster/registry.ts): on open, an instance that did not close is live
+   * when listed, not crashed (./recovery.ts `decideLiveness`).
+   */
+  readonly liveInstances?: () => Promise<ReadonlySet<string>>;
   /** How long a batch of only lazy events waits for more before committing, in ms (default {@link LAZY_LINGER_MS}). */
   readonly lazyLingerMs?: number;
   /**
@@ -61,6 +89,23 @@ export interface AuditLogOptions {
    * records are not worth starting a thread. Stopped by {@link AuditLog.close}.
    */
   readonly chainOffThread?: boolean;
+  /**
+   * While the write gate is closed ({@link AuditLog.writable} false), how often
+   * the store is probed, in ms (default {@link AUDIT_PROBE_EVERY_MS}).
+   */
+  readonly probeEveryMs?: number;
+}
+
+/**
+ * Told about every appended event and every batch commit: src/observe/ feeds the
+ * decision metrics, the access log line and the request span from here, the one
+ * place every door's record passes. Exceptions an observer throws are ignored.
+ */
+export interface AuditObserver {
+  /** Synchronously inside {@link AuditLog.append}, in the caller's async context, with the snapshot to be written. */
+  appended?(event: AuditEvent): void;
+  /** After each batch commit: records in the batch, elapsed ms, whether it was written. */
+  committed?(records: number, ms: number, ok: boolean): void;
 }
 
 /** Seals and opens a signing key's PKCS#8 PEM for storage (bound to the key id). */
@@ -75,6 +120,10 @@ export const SEALED_KEY_PREFIX = 'sealed:v1:';
 
 interface Pending {
   readonly event: AuditEvent;
+  /** JSON characters of the event. */
+  readonly size: number;
+  /** When it was appended (`performance.now()`, ms). */
+  readonly at: number;
   readonly lazy: boolean;
   readonly resolve: (record: AuditRecord) => void;
   readonly reject: (err: BastionError) => void;
@@ -86,6 +135,10 @@ interface SigningKey {
 }
 
 const DEFAULT_MAX_BATCH = 1000;
+/** Default most JSON characters (about bytes) of events in one transaction: 1 MiB. */
+export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+/** Default backlog bound (events appended, not yet durable). */
+export const DEFAULT_MAX_PENDING_RECORDS = 512;
 /** Most checkpoints kept for a witness retry after failures (the newest). */
 const MAX_UNWITNESSED = 1000;
 
@@ -98,6 +151,10 @@ function positionsIn(from: number, to: number, every: number): number[] {
 }
 /** How long a batch of only lazy events waits for more before it is committed, in ms. */
 export const LAZY_LINGER_MS = 5;
+/** Default interval of the store probe while the write gate is closed, in ms. */
+export const AUDIT_PROBE_EVERY_MS = 500;
+/** Method of the system record the store probe writes when the write gate reopens (docs/audit.md "Store outage"). */
+export const AUDIT_RESTORED = 'audit.restored';
 
 /** What the audit log needs from a store: the chain and its checkpoints, and the `audit` signing keys. */
 export type AuditLogStore = AuditStore & KeyStore;
@@ -106,9 +163,20 @@ export class AuditLog {
   readonly #store: AuditLogStore;
   readonly #every: number;
   readonly #maxBatch: number;
+  readonly #maxBatchBytes: number;
+  readonly #maxPending: number;
+  readonly #instance: string | undefined;
+  /** Events appended and not yet settled (queued or in a commit). */
+  #unflushed = 0;
+  /** JSON characters of the queued events. */
+  #queuedSize = 0;
+  #finding: TailFinding | undefined;
+  /** This instance's clean-close marker was appended (by its owner: `serve.stop`). */
+  #closeMarked = false;
   readonly #linger: number;
   readonly #now: () => Date;
   readonly #subscribers = new Set<(record: AuditRecord) => void>();
+  readonly #observers = new Set<AuditObserver>();
   #queue: Pending[] = [];
   #draining: Promise<void> | undefined;
   #key: SigningKey | undefined;
@@ -135,6 +203,13 @@ export class AuditLog {
   #urgent = 0;
   #flushing = 0;
   #wake: (() => void) | undefined;
+  /** The write gate: false from a failed commit until a commit succeeds (see {@link AuditLog.writable}). */
+  #writable = true;
+  /** While the gate is closed: when it closed, and the commits and records that failed since. */
+  #outage: { since: string; commits: number; records: number } | undefined;
+  readonly #probeEveryMs: number;
+  #probeTimer: ReturnType<typeof setInterval> | undefined;
+  #probing = false;
 
   /** Prefer {@link AuditLog.open}, which creates the signing key up front; otherwise it is created on the first checkpoint. */
   constructor(store: AuditLogStore, opts: AuditLogOptions) {
@@ -146,9 +221,22 @@ export class AuditLog {
     this.#store = store;
     this.#every = opts.checkpointEvery;
     this.#maxBatch = maxBatch;
+    const maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) throw new RangeError('AuditLog: maxBatchBytes must be a positive integer');
+    this.#maxBatchBytes = maxBatchBytes;
+    const maxPending = opts.maxPendingRecords ?? DEFAULT_MAX_PENDING_RECORDS;
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) throw new RangeError('AuditLog: maxPendingRecords must be a positive integer');
+    this.#maxPending = maxPending;
+    if (opts.instance !== undefined && (typeof opts.instance !== 'string' || opts.instance.length === 0 || opts.instance.length > 200)) {
+      throw new RangeError('AuditLog: instance must be a string of 1-200 characters');
+    }
+    this.#instance = opts.instance;
     const linger = opts.lazyLingerMs ?? LAZY_LINGER_MS;
     if (!Number.isSafeInteger(linger) || linger < 0) throw new RangeError('AuditLog: lazyLingerMs must be a non-negative integer (ms)');
     this.#linger = linger;
+    const probeEvery = opts.probeEveryMs ?? AUDIT_PROBE_EVERY_MS;
+    if (!Number.isSafeInteger(probeEvery) || probeEvery < 1) throw new RangeError('AuditLog: probeEveryMs must be a positive integer (ms)');
+    this.#probeEveryMs = probeEvery;
     this.#now = opts.now ?? (() => new Date());
     this.#protector = opts.keyProtector;
     this.#witness = opts.witness;
@@ -159,17 +247,131 @@ export class AuditLog {
 
   /**
    * Opens the log: ensures an Ed25519 audit signing key exists in the store
-   * (generating and storing one when missing), signs checkpoint positions that
-   * records appended without a checkpoint (by CLI admin commands) left
-   * uncovered, and sends the witness the store's checkpoints it lacks.
-   * Throws `ERR_STORE`, `ERR_AUDIT_WRITE`, `ERR_VAULT_KEY`.
+   * (generating and storing one when missing); before signing anything, checks
+   * the store's tail (./recovery.ts: the records after the last checkpoint chain
+   * onto it, no checkpoint lies past the tip, the witness agrees with the store);
+   * then signs checkpoint positions that records appended without a checkpoint
+   * (by CLI admin commands, or before a crash) left uncovered, and sends the
+   * witness the store's checkpoints it lacks. With `opts.instance`, appends an
+   * `audit.recovery` record after an unclean shutdown and this instance's
+   * `audit.open` marker, and checkpoints it (so the witness holds it at once).
+   * On failure the witness is closed.
+   * Throws `ERR_AUDIT_CHAIN_BROKEN` (the store was cut or rewritten: nothing is
+   * signed), `ERR_AUDIT_WITNESS` (the witness cannot be read), `ERR_STORE`,
+   * `ERR_AUDIT_WRITE`, `ERR_VAULT_KEY`.
    */
   static async open(store: AuditLogStore, opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(store, opts);
-    await log.#signingKey();
-    await log.#ready();
-    await log.#catchUpWitness();
+    try {
+      await log.#signingKey();
+      const witness = log.#witness;
+      const recent = witness === undefined ? undefined : witness.recent === undefined ? null : await witness.recent();
+      log.#finding = await inspectAuditTail(store, { witness: recent, markers: log.#instance !== undefined, ...(opts.liveInstances ? { liveInstances: opts.liveInstances } : {}) });
+      await log.#ready();
+      await log.#catchUpWitness();
+      if (log.#instance !== undefined) await log.#markOpen(log.#instance, log.#finding);
+    } catch (err) {
+      // Nothing keeps running for a log that did not open.
+      log.#closed = true;
+      await log.#chainer?.close().catch(() => undefined);
+      await log.#witnessTail;
+      await log.#witness?.close().catch(() => undefined);
+      throw err;
+    }
     return log;
+  }
+
+  /** What the start checks found (./recovery.ts); undefined for a log built with `new`. */
+  get recovery(): TailFinding | undefined {
+    return this.#finding;
+  }
+
+  /** Events appended and not yet durable (queued or being committed). */
+  get backlog(): number {
+    return this.#unflushed;
+  }
+
+  /** The backlog bound ({@link AuditLogOptions.maxPendingRecords}). */
+  get maxPendingRecords(): number {
+    return this.#maxPending;
+  }
+
+  /**
+   * The write gate, cheap to read on every request: false from a failed commit
+   * until a commit succeeds. While it is false, a door must not forward an
+   * action (its record could not be written: fail closed); the log probes the
+   * store every `probeEveryMs` (a read of the tip, then a real write: one
+   * {@link AUDIT_RESTORED} record saying how long the outage lasted and how many
+   * commits and records failed), and any successful commit, the probe's or a
+   * refusal's, opens the gate again. False once the log is closed.
+   */
+  get writable(): boolean {
+    return this.#writable && !this.#closed;
+  }
+
+  #closeGate(records: number): void {
+    this.#writable = false;
+    this.#outage ??= { since: this.#now().toISOString(), commits: 0, records: 0 };
+    this.#outage.commits++;
+    this.#outage.records += records;
+    if (this.#probeTimer === undefined && !this.#closed) {
+      this.#probeTimer = setInterval(() => void this.#probe(), this.#probeEveryMs);
+      // The probe never keeps the process alive.
+      this.#probeTimer.unref();
+    }
+  }
+
+  #openGate(): void {
+    this.#writable = true;
+    this.#outage = undefined;
+    if (this.#probeTimer !== undefined) clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+  }
+
+  /**
+   * One probe of a closed gate (at most one at a time; the store's own timeouts
+   * bound it): a read of the tip, which fails fast while the store is
+   * unreachable, then a real write, since a store that reads may still refuse
+   * writes (disk full, a read-only replica). The write is a system record, not a
+   * second record of any request; its commit opens the gate.
+   */
+  async #probe(): Promise<void> {
+    const outage = this.#outage;
+    if (this.#probing || this.#closed || this.#writable || outage === undefined) return;
+    this.#probing = true;
+    try {
+      await this.#store.lastAudit();
+      if (this.#writable || this.#closed) return;
+      const time = this.#now().toISOString();
+      await this.#enqueue(
+        {
+          time,
+          door: 'system',
+          agent: null,
+          method: AUDIT_RESTORED,
+          decision: { effect: 'allow', reason: 'system', rule: 'audit' },
+          outcome: 'ok',
+          durationMs: Math.max(0, Date.parse(time) - Date.parse(outage.since)),
+          detail: { since: outage.since, failedCommits: outage.commits, failedRecords: outage.records, ...(this.#instance !== undefined ? { instance: this.#instance } : {}) },
+        },
+        false,
+      );
+    } catch {
+      // Still down: the gate stays closed and the next tick probes again.
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  async #markOpen(instance: string, finding: TailFinding): Promise<void> {
+    const time = this.#now().toISOString();
+    const base = { time, door: 'system', agent: null, decision: { effect: 'allow', reason: 'system', rule: 'audit' }, outcome: 'ok', durationMs: 0 } as const;
+    if (finding.uncleanShutdown) {
+      await this.append({ ...base, method: AUDIT_RECOVERY, detail: { instance, ...finding } });
+    }
+    await this.append({ ...base, method: AUDIT_OPEN, detail: { ...openMarkerDetail(instance) } });
+    // Sign now: what the recovery record describes, and the marker, reach the witness before any traffic.
+    await this.checkpoint();
   }
 
   /** Witness writes that failed since the log opened (each is retried with the next checkpoint). */
@@ -186,21 +388,38 @@ export class AuditLog {
    */
   append(event: AuditEvent, opts: { lazy?: boolean } = {}): Promise<AuditRecord> {
     if (this.#closed) return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: log is closed'));
-    let snapshot: AuditEvent;
+    return this.#enqueue(event, opts.lazy === true);
+  }
+
+  /** A batch is ready to go without lingering: at the backlog bound or a full batch's size. */
+  #full(): boolean {
+    return this.#unflushed >= this.#maxPending || this.#queue.length >= this.#maxBatch || this.#queuedSize >= this.#maxBatchBytes;
+  }
+
+  #enqueue(event: AuditEvent, lazy: boolean): Promise<AuditRecord> {
+    let sized: { value: AuditEvent; size: number };
     try {
       // A snapshot: a non-JSON event fails alone instead of failing its whole batch, and
       // a caller mutating the event after append cannot change what is recorded.
-      snapshot = jsonSnapshot(event);
+      sized = sizedJsonSnapshot(event);
     } catch (err) {
       return Promise.reject(new BastionError('ERR_AUDIT_WRITE', 'audit: event is not JSON', { cause: err }));
     }
+    const snapshot = sized.value;
+    if (snapshot.door === 'system' && CLOSE_MARKERS.has(snapshot.method) && this.#instance !== undefined && snapshot.detail?.['instance'] === this.#instance) this.#closeMarked = true;
     return new Promise<AuditRecord>((resolve, reject) => {
-      const lazy = opts.lazy === true;
-      this.#queue.push({ event: snapshot, lazy, resolve, reject });
-      if (!lazy) {
-        this.#urgent++;
-        this.#wake?.();
+      this.#queue.push({ event: snapshot, size: sized.size, at: performance.now(), lazy, resolve, reject });
+      this.#unflushed++;
+      this.#queuedSize += sized.size;
+      for (const o of this.#observers) {
+        try {
+          o.appended?.(snapshot);
+        } catch {
+          // An observer's failure must not affect the writer.
+        }
       }
+      if (!lazy) this.#urgent++;
+      if (!lazy || this.#full()) this.#wake?.();
       this.#draining ??= this.#drain();
     });
   }
@@ -237,6 +456,14 @@ export class AuditLog {
     });
   }
 
+  /** Adds an observer of appends and commits (see {@link AuditObserver}). Returns the function that removes it. */
+  observe(observer: AuditObserver): () => void {
+    this.#observers.add(observer);
+    return () => {
+      this.#observers.delete(observer);
+    };
+  }
+
   /** Subscribes to committed records, in seq order (an in-process tail). Returns the unsubscribe function. */
   subscribe(fn: (record: AuditRecord) => void): () => void {
     const entry = (record: AuditRecord): void => fn(record);
@@ -251,8 +478,19 @@ export class AuditLog {
    * and closes the witness (after its last write settled). Does not close the store.
    */
   async close(): Promise<void> {
+    const wasClosed = this.#closed;
     this.#closed = true;
+    if (this.#instance !== undefined && !wasClosed && !this.#closeMarked) {
+      // This instance's clean-close marker; a failed write leaves the next start to report an unclean shutdown.
+      const time = this.#now().toISOString();
+      this.#enqueue(
+        { time, door: 'system', agent: null, method: AUDIT_CLOSE, decision: { effect: 'allow', reason: 'system', rule: 'audit' }, outcome: 'ok', durationMs: 0, detail: { instance: this.#instance } },
+        false,
+      ).catch(() => undefined);
+    }
     await this.flush();
+    if (this.#probeTimer !== undefined) clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
     try {
       await this.checkpoint();
     } finally {
@@ -273,19 +511,23 @@ export class AuditLog {
       await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
         // Only lazy events (the network door's, recorded after the response): wait a little so
-        // one commit (one fsync) carries many of them. An urgent append or a flush ends the wait.
-        if (this.#urgent === 0 && this.#flushing === 0 && !this.#closed && this.#queue.length < this.#maxBatch) {
+        // one commit (one fsync) carries many of them. An urgent append, a flush or a full batch
+        // ends the wait. The linger counts from the oldest queued event: events that arrived during
+        // the previous commit have waited already (issue 14: a fresh linger after every commit
+        // stretched time-to-durable under load).
+        const wait = this.#linger - (performance.now() - this.#queue[0]!.at);
+        if (wait > 0 && this.#urgent === 0 && this.#flushing === 0 && !this.#closed && !this.#full()) {
           await new Promise<void>((resolve) => {
             const done = (): void => {
               clearTimeout(timer);
               this.#wake = undefined;
               resolve();
             };
-            const timer = setTimeout(done, this.#linger);
+            const timer = setTimeout(done, wait);
             this.#wake = done;
           });
         }
-        const batch = this.#queue.splice(0, this.#maxBatch);
+        const batch = this.#takeBatch();
         for (const p of batch) if (!p.lazy) this.#urgent--;
         await this.#commit(batch);
       }
@@ -294,9 +536,35 @@ export class AuditLog {
     }
   }
 
+  #committed(count: number, began: number, ok: boolean): void {
+    const ms = performance.now() - began;
+    for (const o of this.#observers) {
+      try {
+        o.committed?.(count, ms, ok);
+      } catch {
+        // An observer's failure must not affect the writer.
+      }
+    }
+  }
+
+  /** The next batch: at most `maxBatch` events and `maxBatchBytes` characters (one oversized event goes alone). */
+  #takeBatch(): Pending[] {
+    let n = 0;
+    let size = 0;
+    while (n < this.#queue.length && n < this.#maxBatch) {
+      const next = this.#queue[n]!.size;
+      if (n > 0 && size + next > this.#maxBatchBytes) break;
+      size += next;
+      n++;
+    }
+    this.#queuedSize -= size;
+    return this.#queue.splice(0, n);
+  }
+
   async #commit(batch: readonly Pending[]): Promise<void> {
     let records: AuditRecord[];
     let checkpoints: readonly AuditCheckpoint[];
+    const began = performance.now();
     try {
       await this.#ready();
       ({ records, checkpoints } = await appendChained(
@@ -312,16 +580,24 @@ export class AuditLog {
       if (records.length !== batch.length) throw new Error('the chain returned a different number of records');
     } catch (err) {
       this.#tipKnown = false;
+      // Closed before the callers learn of it: a door that checks the gate next refuses instead of acting.
+      this.#closeGate(batch.length);
       const failure = new BastionError('ERR_AUDIT_WRITE', 'audit: write failed', { cause: err });
+      this.#unflushed -= batch.length;
       for (const p of batch) p.reject(failure);
+      this.#committed(batch.length, began, false);
       return;
     }
+    this.#committed(batch.length, began, true);
+    if (!this.#writable) this.#openGate();
     const last = records[records.length - 1]!;
     this.#tip = tipOf(last);
     this.#tipKnown = true;
     this.#signedThrough = last.seq;
     for (const cp of checkpoints) this.#checkpointedSeq = Math.max(this.#checkpointedSeq ?? 0, cp.seq);
     this.#witnessWrite(checkpoints);
+    // Settled before the callers resume, so a caller that appends again sees the backlog without its batch.
+    this.#unflushed -= batch.length;
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
     for (const record of records) {
       for (const fn of this.#subscribers) {

@@ -29,8 +29,8 @@ export interface AuditEvent {
   readonly argsDigest?: string | null;
   /** Arguments with credentials redacted, only when `audit.recordArguments: redacted`. */
   readonly args?: unknown;
-  /** `ok`, `denied`, `held`, `error`, `timeout`. */
-  readonly outcome: 'ok' | 'denied' | 'held' | 'error' | 'timeout';
+  /** `ok`, `denied`, `held`, `error`, `timeout`; `client_closed`: the client went away before its answer was delivered (not a failure of Bastion or the upstream). */
+  readonly outcome: 'ok' | 'denied' | 'held' | 'error' | 'timeout' | 'client_closed';
   /** Elapsed ms from arrival to the response. */
   readonly durationMs: number;
   /** Non-secret structured detail: error code, upstream, flags (hidden characters, redactions), approval id. */

@@ -26,6 +26,14 @@ export interface AuditWitness {
   write(checkpoints: readonly AuditCheckpoint[]): Promise<void>;
   /** The highest seq the witness holds (0: none), when it can tell; used to resend checkpoints lost by a crash. */
   lastSeq?(): Promise<number>;
+  /**
+   * The newest checkpoints the witness holds (ascending seq; at least the last
+   * one when it holds any), when it can tell. Compared with the store on start
+   * (./recovery.ts): one past the store's tip, or not matching its record, means
+   * the store was cut or rewritten.
+   * @throws BastionError `ERR_AUDIT_WITNESS` when the witness cannot be read.
+   */
+  recent?(): Promise<AuditCheckpoint[]>;
   close(): Promise<void>;
 }
 
@@ -99,15 +107,22 @@ export class FileWitness implements AuditWitness {
 
   /** The seq of the last well-formed line (read from the file's last 64 KiB); 0 when there is none. */
   async lastSeq(): Promise<number> {
+    return (await this.recent()).at(-1)?.seq ?? 0;
+  }
+
+  /** The well-formed checkpoint lines in the file's last 64 KiB (about 200), ascending seq. */
+  async recent(): Promise<AuditCheckpoint[]> {
     try {
       const { size } = await this.#fh.stat();
       const start = Math.max(0, size - TAIL_BYTES);
       const lines = (await readRange(this.#path, start, size - start)).split('\n');
-      for (let i = lines.length - 1; i >= 0; i--) {
-        const cp = parseWitnessLine(lines[i]!);
-        if (cp !== undefined) return cp.seq;
+      // The first line may be cut by the 64 KiB window, the last torn: both fail to parse and are skipped.
+      const out: AuditCheckpoint[] = [];
+      for (const line of lines) {
+        const cp = parseWitnessLine(line);
+        if (cp !== undefined) out.push(cp);
       }
-      return 0;
+      return out.sort((a, b) => a.seq - b.seq);
     } catch (err) {
       throw new BastionError('ERR_AUDIT_WITNESS', `audit witness: cannot read ${this.#path}`, { cause: err });
     }
@@ -217,6 +232,11 @@ class WitnessSet implements AuditWitness {
     // The file is the witness that can tell; a webhook cannot, and is resent nothing.
     for (const w of this.#all) if (w.lastSeq !== undefined) return w.lastSeq();
     return Number.MAX_SAFE_INTEGER;
+  }
+  async recent(): Promise<AuditCheckpoint[]> {
+    const all: AuditCheckpoint[] = [];
+    for (const w of this.#all) if (w.recent !== undefined) all.push(...(await w.recent()));
+    return all.sort((a, b) => a.seq - b.seq);
   }
   async close(): Promise<void> {
     await Promise.allSettled(this.#all.map((w) => w.close()));

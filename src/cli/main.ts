@@ -13,13 +13,16 @@ const HELP = `Usage: bastion <command> [options]
 
 Commands:
   serve                       run the gateway (MCP at /mcp, admin API at /api)
+  status                      the instances, upstream health, pending approvals, audit chain head
   stdio --agent NAME          serve the tool door over stdin/stdout
   config check                validate the config without starting anything
+  reload                      reload a running serve's config (SIGHUP; docs/operating.md)
   policy explain              show the decision for a call and the policies behind it
   approvals list|approve|deny the approval queue
   tools list|diff|approve     pinned tool definitions (changed tools are withheld)
   bans list|lift USER         the model door's temporary bans of end users
   audit verify|tail|key       check, follow or export the audit chain
+  store migrate               copy a SQLite store into an empty PostgreSQL database
   secret add|list|rotate|revoke|placeholder  vault secrets (values on stdin only)
   secret pasted list|bind     credentials end users pasted to the model (metadata only)
   egress check URL            the network door's decision on a URL, without connecting
@@ -35,8 +38,10 @@ Every command takes --help. The config is --config FILE, else $BASTION_CONFIG, e
 /** Lazily imported so `bastion version` does not load the MCP SDK or Cedar. */
 const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   serve: async () => (await import('./commands/serve.ts')).serve,
+  status: async () => (await import('./commands/status.ts')).status,
   stdio: async () => (await import('./commands/stdio.ts')).stdio,
   'config check': async () => (await import('./commands/config-check.ts')).configCheck,
+  reload: async () => (await import('./commands/reload.ts')).reload,
   'policy explain': async () => (await import('./commands/policy-explain.ts')).policyExplain,
   approvals: async () => (await import('./commands/approvals.ts')).approvals,
   tools: async () => (await import('./commands/tools.ts')).tools,
@@ -53,6 +58,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   'egress check': async () => (await import('./commands/egress-check.ts')).egressCheck,
   'ca export': async () => (await import('./commands/ca.ts')).caExport,
   'detect secrets': async () => (await import('./commands/detect.ts')).detectSecrets,
+  'store migrate': async () => (await import('./commands/store.ts')).storeMigrate,
   peers: async () => (await import('./commands/peers.ts')).peers,
   keys: async () => (await import('./commands/keys.ts')).keys,
   oauth: async () => (await import('./commands/oauth.ts')).oauth,

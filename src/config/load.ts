@@ -10,7 +10,7 @@
  * - `ERR_CONFIG_INVALID`: YAML syntax, schema or semantic errors, or a `policies`
  *   entry that matches no file; `detail.issues` holds `{path, line, col, message}`.
  * - `ERR_CONFIG_SECRET_REF`: a secret reference that does not resolve (strict
- *   mode only; never for agent keys), or, in both modes, a resolved value that
+ *   mode, and for agent and admin keys whenever `keys` is strict), or, in both modes, a resolved value that
  *   cannot be used: a key shorter than 16 characters or holding whitespace, a
  *   header value with a line break. Messages name the reference (`env:NAME`,
  *   `file:PATH`), never its value.
@@ -77,9 +77,15 @@ export interface LoadOptions {
   /**
    * `strict` (default): an unresolvable secret reference is `ERR_CONFIG_SECRET_REF`.
    * `lenient` (`config check`, `policy explain`): it becomes a warning.
-   * Agent keys never fail on resolution: see `ResolvedAgent.unresolvedKeyRefs`.
    */
   readonly secrets?: 'strict' | 'lenient';
+  /**
+   * Key references (`agents.X.keys`, `admin.keys`): `strict`, an unresolvable one is
+   * `ERR_CONFIG_SECRET_REF` naming the field and the reference (`serve`, `config check`);
+   * `lenient`, a warning, listed in `ResolvedAgent.unresolvedKeyRefs` (tools that
+   * only read the store). Default: the `secrets` mode.
+   */
+  readonly keys?: 'strict' | 'lenient';
   /**
    * Listen addresses that replace the file's `server.listen` / `server.egress`
    * (`bastion serve --listen`, `BASTION_LISTEN`; `--egress-listen`,
@@ -122,7 +128,7 @@ export async function loadConfig(file: string, opts: LoadOptions): Promise<LoadR
   const warnings: string[] = [];
   for (const o of secretHostIssues(parsed.raw, parsed.issueAt).overridden) warnings.push(formatIssue(parsed.file, o));
   for (const w of labelPatternIssues(parsed.raw, parsed.issueAt)) warnings.push(formatIssue(parsed.file, w));
-  const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings);
+  const secrets = await resolveSecrets(parsed, dir, opts.env, opts.secrets ?? 'strict', warnings, opts.keys ?? opts.secrets ?? 'strict');
   const config = buildResolved(parsed.raw, abs, dir, policies, secrets, userJwks);
   return deepFreeze({ config, warnings });
 }
@@ -630,7 +636,10 @@ interface ResolvedSecrets {
   readonly upstreamHeaders: Map<string, Record<string, Secret>>;
   alertHeaders: Record<string, Secret>;
   smtpPassword?: Secret;
+  otlpHeaders: Record<string, Secret>;
   redisUrl?: Secret;
+  /** `store.postgres`, resolved (a literal URL or the value of its reference). */
+  postgresUrl?: Secret;
   /** `introspection:<issuer index>` and `provider:<name>` client secrets of `oauth`. */
   readonly oauthSecrets: Map<string, Secret>;
 }
@@ -640,9 +649,10 @@ type RefOutcome = { readonly ok: true; readonly value: string } | { readonly ok:
 
 /**
  * Resolves every secret reference. Unresolvable references are errors in strict
- * mode and warnings in lenient mode, except agent keys, which are collected as
- * unresolved. A resolved value that cannot be used (a short key, a line break
- * in a header) is an error in both modes. Messages name the reference only.
+ * mode and warnings in lenient mode; key references (agent and admin keys) follow
+ * `keyMode` instead, and unresolved agent keys are also collected. A resolved value
+ * that cannot be used (a short key, a line break in a header) is an error in both
+ * modes. Messages name the field and the reference only.
  */
 async function resolveSecrets(
   parsed: Parsed,
@@ -650,18 +660,20 @@ async function resolveSecrets(
   env: Readonly<Record<string, string | undefined>>,
   mode: 'strict' | 'lenient',
   warnings: string[],
+  keyMode: 'strict' | 'lenient' = mode,
 ): Promise<ResolvedSecrets> {
   const { raw } = parsed;
   const errors: ConfigIssue[] = [];
-  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {}, oauthSecrets: new Map() };
+  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {}, otlpHeaders: {}, oauthSecrets: new Map() };
 
   const use = async (path: PathKey[], ref: string, kind: RefUse, unresolved?: string[]): Promise<Secret | undefined> => {
     const r = await resolveRef(ref, dir, env);
     if (!r.ok) {
-      if (unresolved !== undefined) {
+      const lenient = kind === 'agent-key' || kind === 'admin-key' ? keyMode === 'lenient' : mode === 'lenient';
+      if (lenient && unresolved !== undefined) {
         unresolved.push(ref);
-        warnings.push(formatIssue(parsed.file, parsed.issueAt(path, `${r.why}; key ignored (an agent with no resolved key gets one generated on first start)`)));
-      } else if (mode === 'lenient') {
+        warnings.push(formatIssue(parsed.file, parsed.issueAt(path, `${r.why}; key ignored`)));
+      } else if (lenient) {
         warnings.push(formatIssue(parsed.file, parsed.issueAt(path, r.why)));
       } else {
         errors.push(parsed.issueAt(path, r.why));
@@ -711,11 +723,32 @@ async function resolveSecrets(
     if (s !== undefined) alertHeaders.push([k, s]);
   }
   out.alertHeaders = Object.fromEntries(alertHeaders);
+  for (const [k, ref] of Object.entries(raw.observability.otlp?.headers ?? {})) {
+    const s = await use(['observability', 'otlp', 'headers', k], ref, 'header');
+    if (s !== undefined) out.otlpHeaders[k] = s;
+  }
   if (raw.alerts.email?.password !== undefined) {
     const s = await use(['alerts', 'email', 'password'], raw.alerts.email.password, 'env');
     if (s !== undefined) out.smtpPassword = s;
   }
-  if (raw.redis) out.redisUrl = new Secret(raw.redis.url);
+  if (raw.redis) {
+    const ref = raw.redis.url;
+    if (/^rediss?:\/\//.test(ref)) out.redisUrl = new Secret(ref);
+    else {
+      const s = await use(['redis', 'url'], ref, 'env');
+      if (s !== undefined && !/^rediss?:\/\/\S+$/.test(s.reveal())) errors.push(parsed.issueAt(['redis', 'url'], `${ref} does not resolve to a redis:// or rediss:// URL`));
+      else if (s !== undefined) out.redisUrl = s;
+    }
+  }
+  if (raw.store.postgres !== undefined) {
+    const ref = raw.store.postgres;
+    if (/^postgres(ql)?:\/\//.test(ref)) out.postgresUrl = new Secret(ref);
+    else {
+      const s = await use(['store', 'postgres'], ref, 'env');
+      if (s !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(s.reveal())) errors.push(parsed.issueAt(['store', 'postgres'], `${ref} does not resolve to a postgres:// or postgresql:// URL`));
+      else if (s !== undefined) out.postgresUrl = s;
+    }
+  }
   for (const [i, iss] of (raw.oauth.resourceServer?.issuers ?? []).entries()) {
     if (iss.introspection === undefined) continue;
     const s = await use(['oauth', 'resourceServer', 'issuers', i, 'introspection', 'clientSecret'], iss.introspection.clientSecret, 'env');
@@ -854,7 +887,11 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     dir,
     raw,
     server: resolveServer(raw.server),
-    storePath: resolve(dir, raw.store.sqlite),
+    store:
+      raw.store.sqlite !== undefined
+        ? { kind: 'sqlite', path: resolve(dir, raw.store.sqlite) }
+        : { kind: 'postgres', url: secrets.postgresUrl, ref: /^postgres(ql)?:\/\//.test(raw.store.postgres ?? '') ? 'store.postgres' : (raw.store.postgres ?? '') },
+    storePath: raw.store.sqlite !== undefined ? resolve(dir, raw.store.sqlite) : undefined,
     agents,
     upstreams,
     paths: {
@@ -906,6 +943,11 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
             },
           }
         : {}),
+    },
+    observability: {
+      metrics: { ...raw.observability.metrics },
+      logs: { ...raw.observability.logs },
+      ...(raw.observability.otlp ? { otlp: { endpoint: raw.observability.otlp.endpoint, headers: secrets.otlpHeaders, serviceName: raw.observability.otlp.serviceName } } : {}),
     },
     egress: {
       ...raw.egress,
@@ -1032,6 +1074,9 @@ function resolveServer(s: RawConfig['server']): ResolvedServer {
     bodyTimeoutMs: s.bodyTimeoutMs,
     sessionIdleMs: s.sessionIdleMs,
     maxSessions: s.maxSessions,
+    sessions: { ...s.sessions, maxPerAgent: Math.min(s.sessions.maxPerAgent, s.maxSessions) },
+    headersTimeoutMs: s.headersTimeoutMs,
+    requestTimeoutMs: s.requestTimeoutMs,
     cacheTtlMs: s.cacheTtlMs,
     egress: s.egress === false ? undefined : splitListen(s.egress),
   };

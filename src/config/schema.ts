@@ -109,7 +109,24 @@ const ServerSchema = z
     maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(DEFAULTS.maxBodyBytes).describe('Largest request body in bytes, counted as streamed.'),
     bodyTimeoutMs: positiveMs.default(DEFAULTS.bodyTimeoutMs).describe('Longest a client may take to send a request body (ms); slower is answered 408 (bounds slow-body attacks; response streams are not limited).'),
     sessionIdleMs: positiveMs.default(DEFAULTS.sessionIdleMs).describe('An MCP session idle this long (ms) is closed with its upstream connections.'),
-    maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; more are refused with 503. MCP 2026-07-28 requests are served by a pool of at most as many cached sessions, one per agent, end user and conversation.'),
+    maxSessions: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessions).describe('Most concurrent MCP sessions; at the cap the least recently used idle session of the agent holding the most is closed, and only when none is idle is a new one refused with 503. MCP 2026-07-28 requests are served by a pool of at most as many cached sessions, one per agent, end user and conversation.'),
+    sessions: z
+      .strictObject({
+        maxPerAgent: z.number().int().positive().max(100_000).default(DEFAULTS.maxSessionsPerAgent).describe('Most MCP sessions one agent may hold (capped by `maxSessions`); at the cap its own least recently used idle session is closed, and only when all of its sessions are busy is a new one refused with 429.'),
+        maxConcurrentCallsPerAgent: z.number().int().positive().max(100_000).default(DEFAULTS.maxConcurrentCallsPerAgent).describe('Most tool-door requests (POST /mcp) of one agent in flight at once; more are refused with 429 and Retry-After.'),
+        requestsPerSecondPerAgent: z.number().positive().max(1_000_000).default(DEFAULTS.requestsPerSecondPerAgent).describe('Sustained tool-door request rate of one agent, per second, per instance; faster is refused with 429 and Retry-After.'),
+        burstPerAgent: z.number().int().positive().max(1_000_000).default(DEFAULTS.requestBurstPerAgent).describe('Requests one agent may send at once above its rate (token bucket size).'),
+      })
+      .default({ maxPerAgent: DEFAULTS.maxSessionsPerAgent, maxConcurrentCallsPerAgent: DEFAULTS.maxConcurrentCallsPerAgent, requestsPerSecondPerAgent: DEFAULTS.requestsPerSecondPerAgent, burstPerAgent: DEFAULTS.requestBurstPerAgent })
+      .describe('Per-agent limits of the tool door (docs/tool-door.md, "Limits"), so that one agent cannot lock the others out.'),
+    headersTimeoutMs: positiveMs.default(DEFAULTS.headersTimeoutMs).describe('Longest a client may take to send a request head (ms; slowloris bound); enforced within a second, answered 408 and audited.'),
+    requestTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600_000)
+      .default(DEFAULTS.requestTimeoutMs)
+      .describe('Longest a client may take to send a whole request, head and body (ms); 0: no bound beyond `bodyTimeoutMs`. Response streams (SSE) are not limited. Must be 0 or at least `headersTimeoutMs`.'),
     cacheTtlMs: z
       .number()
       .int()
@@ -122,16 +139,27 @@ const ServerSchema = z
       .default(DEFAULTS.egressListen)
       .describe('Address of the egress proxy (the network door: HTTP forward proxy with CONNECT). `false` turns it off.'),
   })
+  .refine((s) => s.requestTimeoutMs === 0 || s.requestTimeoutMs >= s.headersTimeoutMs, { message: 'must be 0 or at least headersTimeoutMs', path: ['requestTimeoutMs'] })
   .describe('The HTTP listener.');
 
 /** Names of vault secrets. */
 export const SECRET_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A PostgreSQL connection URL, or a secret reference holding one. */
+export const PostgresRef = z
+  .string()
+  .regex(/^(postgres(ql)?:\/\/\S+|env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: 'must be a postgres:// or postgresql:// URL, or a secret reference env:NAME or file:PATH holding one',
+  })
+  .describe('A `postgres://` or `postgresql://` connection URL, or a secret reference (`env:NAME`, `file:PATH`) holding one; use a reference when the URL carries a password.');
+
 const StoreSchema = z
   .strictObject({
-    sqlite: z.string().min(1).describe('Path of the embedded SQLite database (created with its folder if missing; relative to the config file).'),
+    sqlite: z.string().min(1).optional().describe('Path of the embedded SQLite database (created with its folder if missing; relative to the config file).'),
+    postgres: PostgresRef.optional().describe('PostgreSQL database shared by every instance (docs/store.md): a connection URL or a secret reference holding one. Tables are created in the first schema of the search path.'),
   })
-  .describe('Where Bastion keeps state: audit chain, approvals, keys.');
+  .refine((s) => (s.sqlite === undefined) !== (s.postgres === undefined), { message: 'give exactly one of sqlite and postgres' })
+  .describe('Where Bastion keeps state: audit chain, approvals, keys. Exactly one of `sqlite` and `postgres`.');
 
 /** A host pattern: a DNS name (`api.github.com`), a wildcard over subdomains (`*.slack.com`) or an IP literal. */
 export const HostPattern = z
@@ -207,7 +235,7 @@ const SupervisorSchema = z
 
 const AgentSchema = z
   .strictObject({
-    keys: z.array(SecretRef).max(16).default([]).describe('API keys the agent authenticates with (`Authorization: Bearer <key>`), as secret references. When none resolves on first start, a key is generated, stored hashed, and printed once.'),
+    keys: z.array(SecretRef).max(16).default([]).describe('API keys the agent authenticates with (`Authorization: Bearer <key>`), as secret references; one that does not resolve is an error. When none is listed, `bastion serve` generates one on first start, stores it hashed and prints it once.'),
     tools: z.array(NamePattern).default([]).describe('Tools the agent may call (exposed names, e.g. `files__*`). Nothing else is listed or callable.'),
     skillsets: z
       .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/))
@@ -398,7 +426,7 @@ const A2aSchema = z
       )
       .default({})
       .describe('Agent-to-agent messaging per local agent.'),
-    nonceStore: z.enum(['store', 'redis', 'memory']).optional().describe('Where seen nonces are kept: `store` (a table in the embedded SQLite store: a message accepted before a restart is still a replay after it), `redis` (shared by every instance on that Redis), `memory` (lost at restart: a message can be accepted again after one; for tests). Default: `redis` when `redis` is set, else `store`.'),
+    nonceStore: z.enum(['store', 'redis', 'memory']).optional().describe('Where seen nonces are kept: `store` (a table in the store, the SQLite file or the PostgreSQL database: a message accepted before a restart is still a replay after it), `redis` (shared by every instance on that Redis), `memory` (lost at restart: a message can be accepted again after one; for tests). Default: `redis` when `redis` is set, else `store`.'),
   })
   .describe('Agent-to-agent messages (JWS, Ed25519) between Bastion instances. Peers are registered by an admin with `bastion peers add`.');
 
@@ -615,6 +643,42 @@ const AlertsSchema = z
   })
   .describe('Where admin alerts go (bans, supervisor flags, exfiltration attempts). Always audited.');
 
+/** Metrics, logs and traces of `bastion serve` (docs/observability.md). */
+const ObservabilitySchema = z
+  .strictObject({
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Serve Prometheus metrics at `/metrics`.'),
+        access: z
+          .enum(['auto', 'admin-key'])
+          .default('auto')
+          .describe('Who may read `/metrics` on the main listener: `auto`: anyone when the listener is bound to a loopback address, else an admin key (`Authorization: Bearer`); `admin-key`: always an admin key.'),
+        listen: ListenAddress.optional().describe('A separate listener serving only `/metrics`, without a key (bind it to a private address). When set, the main listener does not serve `/metrics`.'),
+      })
+      .default({ enabled: true, access: 'auto' })
+      .describe('Prometheus metrics.'),
+    logs: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe level written (env `BASTION_LOG_LEVEL` wins).'),
+        format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`auto`: human-readable on a terminal, JSON lines otherwise.'),
+        access: z.boolean().default(true).describe('One access line per request (door, method, agent, outcome, decision, duration).'),
+      })
+      .default({ level: 'info', format: 'auto', access: true })
+      .describe('Structured logs, written to stderr.'),
+    otlp: z
+      .strictObject({
+        endpoint: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL').describe('OTLP/HTTP base URL (traces go to `/v1/traces`, logs to `/v1/logs`); env `OTEL_EXPORTER_OTLP_ENDPOINT` is used when unset.'),
+        headers: z
+          .record(z.string().regex(/^[A-Za-z0-9-]+$/), SecretRef)
+          .default({})
+          .describe('Headers sent with each export (e.g. Authorization), as secret references.'),
+        serviceName: z.string().min(1).max(128).default('bastion').describe('`service.name` of the resource.'),
+      })
+      .optional()
+      .describe('Export a span per request (a child per stage) and the log records over OTLP/HTTP JSON.'),
+  })
+  .describe('Metrics, logs and traces (docs/observability.md).');
+
 /** End-user identity: how an end user is proven, and what needs the proof. */
 const UsersSchema = z
   .strictObject({
@@ -719,12 +783,16 @@ export const ConfigSchema = z
     modelDoor: ModelDoorSchema.default(ModelDoorSchema.parse({})),
     redis: z
       .strictObject({
-        url: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').describe('Redis URL (a password in it is allowed; prefer `env:`-free ACL users on loopback).'),
+        url: z
+          .string()
+          .regex(/^(rediss?:\/\/\S+|env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a redis:// or rediss:// URL, or a secret reference env:NAME or file:PATH holding one')
+          .describe('Redis URL, or a secret reference (`env:NAME`, `file:PATH`) holding one; use a reference when the URL carries a password.'),
         keyPrefix: z.string().max(64).default('bastion:'),
       })
       .optional()
-      .describe('Shared counters (rate limits) for several instances. Without it they live in memory.'),
+      .describe('What several instances share (docs/cluster.md): rate-limit counters, replay nonces, the cluster bus (approval wake-ups, pin and config changes) and the instance registry. Without it they live in this process.'),
     alerts: AlertsSchema.default(AlertsSchema.parse({})),
+    observability: ObservabilitySchema.default(ObservabilitySchema.parse({})),
     users: UsersSchema.default(UsersSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),
     abilities: z

@@ -17,6 +17,21 @@ export interface ResolvedServer {
   readonly bodyTimeoutMs: number;
   readonly sessionIdleMs: number;
   readonly maxSessions: number;
+  /** Per-agent limits of the tool door (`server.sessions`); `maxPerAgent` is already capped by `maxSessions`. */
+  readonly sessions: {
+    /** Most MCP sessions one agent may hold. */
+    readonly maxPerAgent: number;
+    /** Most tool-door requests of one agent in flight at once. */
+    readonly maxConcurrentCallsPerAgent: number;
+    /** Sustained request rate of one agent, per second. */
+    readonly requestsPerSecondPerAgent: number;
+    /** Token bucket size, in requests. */
+    readonly burstPerAgent: number;
+  };
+  /** Longest a client may take to send a request head, in ms. */
+  readonly headersTimeoutMs: number;
+  /** Longest a client may take to send a whole request, in ms; 0: unbounded (the body timeout still applies). */
+  readonly requestTimeoutMs: number;
   /** `ttlMs` of cacheable results to MCP 2026-07-28 clients, in ms (`cacheScope` is always private). */
   readonly cacheTtlMs: number;
   /** The egress proxy's listen address; undefined when `server.egress` is `false`. */
@@ -60,7 +75,7 @@ export interface ResolvedAgent {
   readonly name: string;
   /** Keys that resolved. */
   readonly keys: readonly Secret[];
-  /** References that did not resolve (env unset): the demo-key flow may generate a key for such an agent. */
+  /** References that did not resolve (env unset); only when keys are loaded leniently (tools that read the store), else that is an error. */
   readonly unresolvedKeyRefs: readonly string[];
   /** Tool patterns the agent may call, with the abilities of its `skillsets` appended by name. */
   readonly tools: readonly string[];
@@ -186,6 +201,14 @@ export interface ResolvedModelDoor {
   readonly promptLeak: { readonly enabled: boolean; readonly shingleWords: number; readonly minShingles: number };
 }
 
+/** Metrics, logs and traces (`observability`), secret references resolved. See docs/observability.md. */
+export interface ResolvedObservability {
+  readonly metrics: { readonly enabled: boolean; readonly access: 'auto' | 'admin-key'; readonly listen?: string };
+  readonly logs: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; readonly format: 'auto' | 'json' | 'pretty'; readonly access: boolean };
+  /** OTLP/HTTP export; undefined: off (unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set when serving). */
+  readonly otlp?: { readonly endpoint: string; readonly headers: Readonly<Record<string, Secret>>; readonly serviceName: string };
+}
+
 /** Where admin alerts go (`alerts`), secret references resolved. */
 export interface ResolvedAlerts {
   readonly minSeverity: 'info' | 'warning' | 'critical';
@@ -291,6 +314,16 @@ export interface CedarFile {
   readonly text: string;
 }
 
+/**
+ * The `store` setting, resolved: an absolute SQLite path, or a PostgreSQL URL.
+ * `url` is undefined only when the config was loaded leniently and the secret
+ * reference `ref` did not resolve; opening the store then fails (`ERR_CONFIG_SECRET_REF`).
+ * `ref` names the setting for messages (`env:NAME`, `file:PATH`, or `store.postgres` for a literal URL), never the URL.
+ */
+export type ResolvedStore =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: Secret | undefined; readonly ref: string };
+
 export interface ResolvedConfig {
   /** Absolute path of the config file. */
   readonly file: string;
@@ -299,8 +332,10 @@ export interface ResolvedConfig {
   /** The validated raw config (secret references unresolved). */
   readonly raw: RawConfig;
   readonly server: ResolvedServer;
-  /** Absolute path of the SQLite database. */
-  readonly storePath: string;
+  /** Where the store lives (`store`): the SQLite file or the PostgreSQL database (src/store/open.ts opens either). */
+  readonly store: ResolvedStore;
+  /** Absolute path of the SQLite database; undefined when the store is PostgreSQL. */
+  readonly storePath: string | undefined;
   readonly agents: ReadonlyMap<string, ResolvedAgent>;
   readonly upstreams: ReadonlyMap<string, ResolvedUpstream>;
   readonly paths: ResolvedPaths;
@@ -337,6 +372,8 @@ export interface ResolvedConfig {
   /** Shared counters; undefined: in memory. The URL may hold a password: a Secret. */
   readonly redis?: { readonly url: Secret; readonly keyPrefix: string };
   readonly alerts: ResolvedAlerts;
+  /** Metrics, logs and traces (config `observability`). */
+  readonly observability: ResolvedObservability;
   /** Abilities by exposed tool name, in config order. */
   readonly abilities: ReadonlyMap<string, ResolvedAbility>;
   /** Skillset name → ability names. */

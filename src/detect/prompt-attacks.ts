@@ -224,6 +224,10 @@ function isTokenUnit(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 64 || c === 36 || (c >= 0xc0 && c <= 0x52f);
 }
 
+/** Largest work buffers {@link normalizeForMatching} keeps for the next call, in code units (about 10 bytes each). */
+const SCRATCH_MAX_UNITS = 1 << 20;
+let SCRATCH: { codes: Uint16Array; st: Int32Array; en: Int32Array } = { codes: new Uint16Array(4096), st: new Int32Array(4096), en: new Int32Array(4096) };
+
 /**
  * Normalizes `text` for matching (see the module header) and keeps the map back
  * to original offsets. Linear in the length of `text`; the output is at most a
@@ -231,13 +235,32 @@ function isTokenUnit(c: number): boolean {
  * Throws `TypeError` when `text` is not a string.
  */
 export function normalizeForMatching(text: string): NormalizedText {
+  return normalize(text, false);
+}
+
+/**
+ * {@link normalizeForMatching}. With `borrow`, `start` and `end` are views of the
+ * work buffers, valid only until the next call (for {@link detectPromptAttacks},
+ * which reads them before it returns and normalizes nothing meanwhile); else copies.
+ */
+function normalize(text: string, borrow: boolean): NormalizedText {
   if (typeof text !== 'string') throw new TypeError('normalizeForMatching: text must be a string');
   const len = text.length;
   // No closures over the buffers below: V8 keeps locals that no closure captures in registers.
+  // The work buffers are reused from call to call, not allocated (and zeroed) per text: this
+  // function is synchronous and calls nothing that normalizes, so it never re-enters.
   let cap = len + 64;
-  let codes = new Uint16Array(cap);
-  let st = new Int32Array(cap);
-  let en = new Int32Array(cap);
+  let codes: Uint16Array;
+  let st: Int32Array;
+  let en: Int32Array;
+  if (cap <= SCRATCH.codes.length) {
+    ({ codes, st, en } = SCRATCH);
+    cap = codes.length;
+  } else {
+    codes = new Uint16Array(cap);
+    st = new Int32Array(cap);
+    en = new Int32Array(cap);
+  }
   let n = 0;
   const smuggled: Array<[number, number]> = [];
   let tagRunStart = -1;
@@ -399,7 +422,9 @@ export function normalizeForMatching(text: string): NormalizedText {
     en[w] = en[r] as number;
     w++;
   }
-  return { text: UTF16.decode(codes.subarray(0, w)), start: st.subarray(0, w), end: en.subarray(0, w), smuggled };
+  if (codes.length > SCRATCH.codes.length && codes.length <= SCRATCH_MAX_UNITS) SCRATCH = { codes, st, en };
+  const text16 = UTF16.decode(codes.subarray(0, w));
+  return borrow ? { text: text16, start: st.subarray(0, w), end: en.subarray(0, w), smuggled } : { text: text16, start: st.slice(0, w), end: en.slice(0, w), smuggled };
 }
 
 // Uint16Array holds platform-endian units; every platform Node runs on is little-endian.
@@ -1619,7 +1644,8 @@ export function detectPromptAttacks(text: string, ctx: { context?: PromptContext
   if (typeof text !== 'string') throw new TypeError('detectPromptAttacks: text must be a string');
   const context = ctx.context ?? 'user';
   if (!CONTEXTS.has(context)) throw new TypeError('detectPromptAttacks: context must be "user", "tool_output" or "assistant"');
-  const norm = normalizeForMatching(text);
+  // Borrowed offsets: read only below, before anything else normalizes.
+  const norm = normalize(text, true);
   const t = norm.text;
   const out: PromptAttackFinding[] = [];
   for (const [start, end] of norm.smuggled) {

@@ -43,6 +43,8 @@
  * folded). A rule runs only where one of its keywords occurs, and only there:
  * its pattern is sticky (`y`) and tried once at the keyword (or a fixed number
  * of characters before it). Text with no keyword costs the walk and nothing else.
+ * {@link findSecretsInLatin1} walks bytes read as latin1 (a request body) the same
+ * way and makes their text only at the first keyword, so such bytes are never copied.
  *
  * ## Why every pattern runs in linear time
  *
@@ -321,20 +323,60 @@ function tryRule(text: string, rule: SecretRule, at: number, out: SecretFinding[
  */
 export function findSecrets(text: string): SecretFinding[] {
   if (typeof text !== 'string') throw new TypeError('findSecrets: text must be a string');
+  return scanFrom(text, 0, 0);
+}
+
+/**
+ * {@link findSecrets} of `bytes` read as latin1 (one character per byte, so
+ * offsets are byte offsets): the same findings as
+ * `findSecrets(Buffer.from(bytes).toString('latin1'))`, without making that
+ * string unless a keyword occurs. The keyword walk runs over the bytes; at the
+ * first keyword the text is made (by `text`, when given: it must return that
+ * latin1 string, e.g. one the caller caches) and the walk goes on over it from
+ * there, in the same state. A body without any keyword (most bulk data) is
+ * walked once and never copied. Linear time, like {@link findSecrets}.
+ * Throws `TypeError` when `bytes` is not a Uint8Array or `text()` does not
+ * return a string of `bytes.length` characters.
+ */
+export function findSecretsInLatin1(bytes: Uint8Array, text?: () => string): SecretFinding[] {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('findSecretsInLatin1: bytes must be a Uint8Array');
+  const { delta, cls } = PREFILTER;
+  const n = bytes.length;
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const t = delta[s + (cls[bytes[i] as number] as number)] as number;
+    if (t < 0) {
+      const str = text ? text() : Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1');
+      if (typeof str !== 'string' || str.length !== n) throw new TypeError('findSecretsInLatin1: text() must return the bytes as latin1');
+      // Character i is read again there, from state s: the walk goes on exactly as findSecrets would.
+      return scanFrom(str, i, s);
+    }
+    s = t;
+  }
+  return [];
+}
+
+/** The keyword walk of {@link findSecrets} from offset `from` in (premultiplied, non-accepting) state `state`, then the merge. */
+function scanFrom(text: string, from: number, state: number): SecretFinding[] {
   const raw: SecretFinding[] = [];
   const { delta, cls, outAt, out, keywordLength, keywordRules } = PREFILTER;
   const rules = SECRET_RULE_TABLE;
   // Per rule: where its last match ended (keyword occurrences inside it are not tried again)
   // and the last offset it was tried at (two keywords of one rule at one offset: one try).
-  const doneUntil = new Int32Array(rules.length);
-  const lastTried = new Int32Array(rules.length).fill(-1);
+  // Made at the first keyword: most short texts (a header block, a path) have none.
+  let doneUntil: Int32Array | undefined;
+  let lastTried: Int32Array | undefined;
   let pem = false;
   const n = text.length;
-  let s = 0;
-  for (let i = 0; i < n; i++) {
+  let s = state;
+  for (let i = from; i < n; i++) {
     s = delta[s + (cls[text.charCodeAt(i)] as number)] as number;
     if (s >= 0) continue;
     s = ~s;
+    if (doneUntil === undefined || lastTried === undefined) {
+      doneUntil = new Int32Array(rules.length);
+      lastTried = new Int32Array(rules.length).fill(-1);
+    }
     for (const k of out[(outAt[s] as number) - 1] as readonly number[]) {
       const at = i + 1 - (keywordLength[k] as number);
       for (const r of keywordRules[k] as readonly number[]) {

@@ -38,6 +38,12 @@ export interface AuditStepOptions {
 /** What the step writes to: the audit log's append. */
 export interface AuditSink {
   append(event: AuditEvent, opts?: { lazy?: boolean }): Promise<AuditRecord>;
+  /** Events appended and not yet durable (the audit log's backlog); without it there is no backpressure. */
+  readonly backlog?: number;
+  /** The backlog bound past which {@link AuditStep.batchedBounded} waits for durability. */
+  readonly maxPendingRecords?: number;
+  /** The audit log's write gate (`AuditLog.writable`); without it the sink counts as writable. */
+  readonly writable?: boolean;
 }
 
 /** Failed writes, by durability. */
@@ -87,6 +93,46 @@ export class AuditStep {
       return;
     }
     pending.catch((err: unknown) => this.#failed(event, 'batched', err));
+  }
+
+  /**
+   * {@link AuditStep.batched} with backpressure: queues `event` and resolves at
+   * once while the log's backlog (events not yet durable) is within
+   * `maxPendingRecords`; past it, resolves only once `event` is durable (or its
+   * write failed, counted and reported). A door awaits it before taking the
+   * next request, so a slow disk slows the door instead of growing what a crash
+   * can lose: at most the bound plus one record per waiting request
+   * (docs/audit.md "Crash window"). Never rejects.
+   */
+  async batchedBounded(event: AuditEvent): Promise<void> {
+    let pending: Promise<unknown>;
+    try {
+      pending = this.#sink.append(event, { lazy: true });
+    } catch (err) {
+      this.#failed(event, 'batched', err);
+      return;
+    }
+    const over = (this.#sink.backlog ?? 0) > (this.#sink.maxPendingRecords ?? Number.POSITIVE_INFINITY);
+    if (!over) {
+      pending.catch((err: unknown) => this.#failed(event, 'batched', err));
+      return;
+    }
+    try {
+      await pending;
+    } catch (err) {
+      this.#failed(event, 'batched', err);
+    }
+  }
+
+  /**
+   * The write gate: false while the audit log's last commit failed (until a
+   * commit or its store probe succeeds). A door checks it right before it
+   * contacts an upstream or destination and, while it is false, refuses with
+   * `audit.write_failed` (`ERR_AUDIT_WRITE`) instead: an action whose record
+   * cannot be written does not happen. Cheap (a field read).
+   */
+  get writable(): boolean {
+    return this.#sink.writable !== false;
   }
 
   /** Failed writes so far. */

@@ -123,7 +123,13 @@ export const REASONS = Object.freeze({
   'jsonrpc.invalid': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
   'session.unknown': e('ERR_SESSION_UNKNOWN', 404, { rpc: RPC.SESSION }),
   'session.missing': e('ERR_SESSION_UNKNOWN', 400, { rpc: RPC.SERVER }),
+  // Sessions and per-agent limits of the tool door (config `server.sessions`, docs/tool-door.md "Limits"):
+  // the global cap with no idle session left to close is the server's capacity (503); an agent's own
+  // caps are its doing (429, with Retry-After). An evicted session is recorded, never answered.
   'session.limit': e('ERR_SESSION_LIMIT', 503, { rpc: RPC.SERVER }),
+  'session.agent_limit': e('ERR_SESSION_LIMIT', 429, { rpc: RPC.SERVER }),
+  'session.evicted': e('ERR_SESSION_UNKNOWN', 404, { rpc: RPC.SESSION }),
+  'ratelimit.concurrent': e('ERR_RATE_LIMITED', 429, { rpc: RPC.SERVER }),
   'transport.rejected': e('ERR_JSONRPC_INVALID', 400, { rpc: RPC.INVALID }),
   // MCP 2026-07-28 (src/mcp/revision/wire.ts): the spec's own JSON-RPC codes. A header that disagrees
   // with the body is audited as a possible bypass (an intermediary may have routed on the header).
@@ -151,9 +157,11 @@ export const REASONS = Object.freeze({
   'request.not_absolute_form': e('ERR_EGRESS_DENIED', 400),
   'request.https_absolute_form': e('ERR_EGRESS_DENIED', 400),
   'request.upgrade_unsupported': e('ERR_EGRESS_DENIED', 501),
-  'request.header_too_large': e('ERR_EGRESS_DENIED', 431),
-  'request.header_timeout': e('ERR_EGRESS_DENIED', 408),
-  'request.malformed': e('ERR_EGRESS_DENIED', 400),
+  // A request head too large, too slow or unparsable: the network door's own code; the main listener's
+  // (src/server/http.ts, which records them before any door is known) the framing codes.
+  'request.header_too_large': e('ERR_BODY_TOO_LARGE', 431, { codeByDoor: NETWORK_DENIED }),
+  'request.header_timeout': e('ERR_BODY_TIMEOUT', 408, { codeByDoor: NETWORK_DENIED }),
+  'request.malformed': e('ERR_JSONRPC_INVALID', 400, { codeByDoor: NETWORK_DENIED }),
   // Limits and abuse.
   'ratelimit.exceeded': e('ERR_RATE_LIMITED', 429),
   'ratelimit.store_error': e('ERR_STORE', 503),
@@ -283,6 +291,9 @@ export const REASONS = Object.freeze({
   'a2a.credentials': e('ERR_INTERNAL', 500),
   // Alerts that could not be delivered (recorded as system events).
   'alert.delivery': e('ERR_ALERT_DELIVERY', 502),
+  // Config reloads (system records `config.reload`, src/server/reload.ts).
+  'config.invalid': e('ERR_CONFIG_INVALID', 500),
+  'config.restart_required': e('ERR_CONFIG_INVALID', 409),
   // Stores and the audit step.
   'store.error': e('ERR_STORE', 503, { rpc: RPC.SERVER }),
   'audit.write_failed': e('ERR_AUDIT_WRITE', 503, { rpc: RPC.SERVER }),

@@ -9,7 +9,7 @@
  * because a placeholder prefix appears inside it or next to it, so a real
  * credential cannot be smuggled out by writing `bst_ph_` or `<<SECRET_` into it.
  */
-import { findSecrets, secretRuleHosts } from '../detect/secrets.ts';
+import { findSecrets, findSecretsInLatin1, secretRuleHosts, type SecretFinding } from '../detect/secrets.ts';
 import { hostMatchesAny } from '../net/host-pattern.ts';
 import { bindableHosts } from '../vault/host-binding.ts';
 import { PASTED_PLACEHOLDER_ENCODED, PASTED_PLACEHOLDER_PATTERN } from '../vault/pasted.ts';
@@ -41,10 +41,21 @@ function homeOf(rule: string): { readonly hosts: readonly string[]; readonly unb
  * and no hosts: it may go nowhere on its own.
  */
 export function dlpScan(text: string): DlpFinding[] {
-  return findSecrets(text).map((f) => {
-    const home = homeOf(f.rule);
-    return { rule: f.rule, start: f.start, end: f.end, hosts: home.hosts, ...(home.unbound ? { unbound: true } : {}) };
-  });
+  return findSecrets(text).map(withHome);
+}
+
+/**
+ * {@link dlpScan} of bytes read as latin1 (a request body): the same findings
+ * as `dlpScan(latin1 text)`, without making the text unless a detector keyword
+ * occurs (src/detect/secrets.ts `findSecretsInLatin1`; `text`, when given,
+ * returns that string, e.g. cached by the caller). The DLP stage uses it when
+ * the scan function carries it.
+ */
+dlpScan.latin1 = (bytes: Uint8Array, text?: () => string): DlpFinding[] => findSecretsInLatin1(bytes, text).map(withHome);
+
+function withHome(f: SecretFinding): DlpFinding {
+  const home = homeOf(f.rule);
+  return { rule: f.rule, start: f.start, end: f.end, hosts: home.hosts, ...(home.unbound ? { unbound: true } : {}) };
 }
 
 /**
@@ -56,6 +67,19 @@ export function dlpScan(text: string): DlpFinding[] {
 export function dlpBlocks(finding: DlpFinding, host: string): boolean {
   if (finding.rule === 'private-key' || finding.unbound === true) return true;
   return finding.hosts.length > 0 && !hostMatchesAny(finding.hosts, host);
+}
+
+/** The openings of a percent-encoded pasted placeholder, in each case {@link PASTED_PLACEHOLDER_ENCODED} accepts (`%3C%3C`, `%3c%3c`, ...). */
+const ENCODED_OPENINGS = ['%3C%3C', '%3c%3c', '%3C%3c', '%3c%3C'];
+
+/**
+ * Whether {@link maskPlaceholders} could change the latin1 text of `bytes`:
+ * false only when none of the literals its patterns begin with (`bst_ph_`,
+ * `<<SECRET_`, `%3C%3C` in any case) occurs, so the masked text is the text
+ * itself. Native substring searches over the bytes; no text is made.
+ */
+export function mayMaskBytes(bytes: Buffer): boolean {
+  return bytes.includes('bst_ph_') || bytes.includes('<<SECRET_') || ENCODED_OPENINGS.some((o) => bytes.includes(o));
 }
 
 /**

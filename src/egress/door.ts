@@ -48,7 +48,8 @@ export interface NetworkDoorDeps {
   readonly agentKeys: KeyIndex;
   readonly users: UserVerifier;
   readonly store: CaStore;
-  readonly auditStep: Pick<AuditStep, 'batched'>;
+  /** The audit step; its write gate (`writable`, absent: open) is checked before a destination is contacted. */
+  readonly auditStep: Pick<AuditStep, 'batched' | 'batchedBounded'> & { readonly writable?: boolean };
   /** End users' OAuth tokens for `<<OAUTH_name>>` (config `oauth.providers`); absent: refused. */
   readonly deps?: { readonly userOAuth?: EgressProxyDeps['userOAuth'] };
 }
@@ -69,18 +70,30 @@ export interface NetworkDoorOptions {
  * @throws BastionError `ERR_VAULT_KEY` (the gateway was opened without a KEK), `ERR_STORE`, `ERR_CA`.
  */
 export async function openNetworkDoor(gateway: NetworkDoorDeps, opts: NetworkDoorOptions): Promise<NetworkDoor> {
-  const { vault, pasted, abilities, guard, config } = gateway;
+  const { vault, pasted, abilities, guard } = gateway;
   if (vault === undefined || pasted === undefined || abilities === undefined) throw new BastionError('ERR_VAULT_KEY', 'the network door needs the vault: open the gateway with the KEK');
   const issuer = await LeafIssuer.open(await loadOrCreateLocalCa(gateway.store, opts.kek));
   const proxy = new EgressProxy({
-    config,
-    guard,
-    agentKeys: gateway.agentKeys,
+    // Read per request: a config reload (src/server/reload.ts) swaps the gateway's config, guard, keys and users.
+    get config() {
+      return gateway.config;
+    },
+    get guard() {
+      return gateway.guard;
+    },
+    get agentKeys() {
+      return gateway.agentKeys;
+    },
     // Recorded after the response: batched, so many records share one commit.
     record: (event) => gateway.auditStep.batched(event),
+    // A refusal's record, before its answer: batched with backpressure.
+    recordBounded: (event) => gateway.auditStep.batchedBounded(event),
+    auditWritable: () => gateway.auditStep.writable !== false,
     vault,
     pasted,
-    users: gateway.users,
+    get users() {
+      return gateway.users;
+    },
     ...(gateway.deps?.userOAuth ? { userOAuth: gateway.deps.userOAuth } : {}),
     issuer,
     dlp: dlpScan,

@@ -31,7 +31,7 @@ import { findPlaceholders, PLACEHOLDER_PATTERN } from '../vault/placeholder.ts';
 import { namedSecret, pastedSecret, release, userTokenSecret, type ReleaseLocation, type SwapLocation } from '../vault/release.ts';
 import { findOAuthPlaceholders, OAUTH_PLACEHOLDER_PATTERN, oauthPlaceholder } from '../oauth/placeholder.ts';
 import { compileRedaction, NO_VALUES, redactString, type RedactionSet } from '../redact/index.ts';
-import { dlpBlocks, maskPlaceholders } from './dlp.ts';
+import { dlpBlocks, maskPlaceholders, mayMaskBytes } from './dlp.ts';
 
 /** A stage's refusal: the kernel's refusal value plus what the record and the alert need. */
 export interface StageRefusal {
@@ -119,14 +119,51 @@ export async function readForwardBody(
   return { ok: true, value: body };
 }
 
-/** One part of a request a placeholder can stand in: a header's value, the path, the query (with its `?`), the body (latin1). */
+/**
+ * A request body as the scans read it: its bytes, and its text as latin1 (one
+ * character per byte, so offsets are byte offsets), made at most once and only
+ * when a scan needs it. The placeholder finders and the DLP scan look at the
+ * bytes first (native substring searches for the placeholders' literals, the
+ * detector's keyword walk), so a body with neither placeholders nor credential
+ * keywords is never copied into a string. What is found is the same as in the text.
+ */
+export class RequestBody {
+  readonly bytes: Buffer;
+  #text: string | undefined;
+  #maskable: boolean | undefined;
+  #placeholders: boolean | undefined;
+
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+
+  /** The body as latin1 text (`bytes.toString('latin1')`), made on first use and kept. */
+  get text(): string {
+    this.#text ??= this.bytes.toString('latin1');
+    return this.#text;
+  }
+
+  /** Whether blanking placeholders (src/egress/dlp.ts `maskPlaceholders`) could change the text; false: it is the text itself. */
+  get maskable(): boolean {
+    this.#maskable ??= mayMaskBytes(this.bytes);
+    return this.#maskable;
+  }
+
+  /** Whether any placeholder (`bst_ph_…`, `<<SECRET_…>>` raw or percent-encoded, `<<OAUTH_…>>`) may occur; false: none does. */
+  get mayHoldPlaceholders(): boolean {
+    this.#placeholders ??= this.maskable || this.bytes.includes('<<OAUTH_');
+    return this.#placeholders;
+  }
+}
+
+/** One part of a request a placeholder can stand in: a header's value, the path, the query (with its `?`), the body (latin1 text, or a {@link RequestBody}). */
 export interface RequestPart {
   readonly location: ReleaseLocation;
-  readonly text: string;
+  readonly text: string | RequestBody;
 }
 
 /** Stage 2's input: every header value (forwarded headers, lower-case names), the path, the query, the body as latin1 (bytes kept 1:1). */
-export function requestParts(headers: readonly (readonly [string, string])[], url: URL, bodyText: string): RequestPart[] {
+export function requestParts(headers: readonly (readonly [string, string])[], url: URL, bodyText: string | RequestBody): RequestPart[] {
   const parts: RequestPart[] = headers.map(([k, v]) => ({ location: `header:${k}` as const, text: v }));
   parts.push({ location: 'path', text: url.pathname }, { location: 'query', text: url.search }, { location: 'body', text: bodyText });
   return parts;
@@ -208,8 +245,11 @@ export async function releasePlaceholders(
   const fetched = new Map<string, { ok: true; token: string } | { ok: false; reason: string }>();
   let owner: Decision | undefined | null = null;
   for (const [i, part] of parts.entries()) {
+    // A body whose bytes hold none of the placeholders' literals holds no placeholder: its text is not made.
+    if (typeof part.text !== 'string' && !part.text.mayHoldPlaceholders) continue;
+    const text = typeof part.text === 'string' ? part.text : part.text.text;
     const destination = { scheme: target.scheme, host: target.host, port: target.port, location: part.location };
-    for (const { placeholder: ph } of findPlaceholders(part.text)) {
+    for (const { placeholder: ph } of findPlaceholders(text)) {
       if (!resolved.has(ph)) {
         try {
           resolved.set(ph, await deps.resolve(ph));
@@ -220,13 +260,13 @@ export async function releasePlaceholders(
       const r = resolved.get(ph);
       if (r === undefined) return refuseStage('placeholder.unknown', 'vault', { exfiltration: true });
       const name = r.info.name;
-      const whole = part.location.startsWith('header:') && part.text.trim() === ph;
+      const whole = part.location.startsWith('header:') && text.trim() === ph;
       const d = release({ secret: namedSecret(r.info, r.value, deps.secretConfig(name)), agent: who.agent, granted: deps.granted(name), user: who.user, destination: { ...destination, whole } });
       if (d.effect !== 'allow') return refuseDecision(d, { exfiltration: true, secrets: [name] });
       inserts[i]?.set(ph, d.value.reveal());
       named.set(ph, r);
     }
-    for (const token of findPastedTokens(part.text)) {
+    for (const token of findPastedTokens(text)) {
       if (!found.has(token)) {
         if (deps.findPasted === undefined) return refuseStage('vault.unavailable', 'vault');
         try {
@@ -245,7 +285,7 @@ export async function releasePlaceholders(
       inserts[i]?.set(token, d.value.reveal());
       pasted.set(token, p);
     }
-    for (const provider of findOAuthPlaceholders(part.text)) {
+    for (const provider of findOAuthPlaceholders(text)) {
       const placeholder = oauthPlaceholder(provider);
       if (deps.oauth === undefined) return refuseStage('vault.unavailable', 'oauth');
       // Only for a named end user (the token is theirs), and only a provider the agent holds: asked before any token is read.
@@ -261,7 +301,7 @@ export async function releasePlaceholders(
       const t = fetched.get(provider) as { ok: true; token: string } | { ok: false; reason: string };
       // Not connected (or no longer): `oauth.consent_required`; the door answers it with a sign-in link.
       if (!t.ok) return refuseDecision({ effect: 'deny', reason: t.reason, rule: `oauth.providers.${provider}` }, { secrets: [`oauth:${provider}`] });
-      const whole = part.location.startsWith('header:') && part.text.trim() === placeholder;
+      const whole = part.location.startsWith('header:') && text.trim() === placeholder;
       const d = release({ secret: userTokenSecret(provider, who.user, deps.oauth.hosts(provider), t.token), agent: who.agent, granted: true, user: who.user, destination: { ...destination, whole } });
       if (d.effect !== 'allow') return refuseDecision(d, { exfiltration: true, secrets: [`oauth:${provider}`] });
       inserts[i]?.set(placeholder, d.value.reveal());
@@ -271,21 +311,30 @@ export async function releasePlaceholders(
   return { ok: true, value: { inserts, named, pasted, tokens } };
 }
 
-/** The detector as the DLP stage calls it (src/egress/dlp.ts `dlpScan`). May throw: fails closed. */
-export type DlpScan = (text: string) => readonly import('./proxy.ts').DlpFinding[];
+/**
+ * The detector as the DLP stage calls it (src/egress/dlp.ts `dlpScan`). May throw: fails closed.
+ * `latin1`, when present, scans bytes read as latin1 with the same findings as the text
+ * (`text` returns that string when the scan needs it); the stage uses it for a {@link RequestBody}.
+ */
+export type DlpScan = ((text: string) => readonly import('./proxy.ts').DlpFinding[]) & {
+  readonly latin1?: (bytes: Uint8Array, text: () => string) => readonly import('./proxy.ts').DlpFinding[];
+};
 
 /**
  * Stage 4: outbound DLP on what the agent sent (each text: the header block,
  * path and query, the body), placeholders blanked first. A credential headed
  * where it does not belong (src/egress/dlp.ts `dlpBlocks`) is `dlp.credential`
  * (an exfiltration attempt, the rule named); a detector that throws is
- * `dlp.error` (fail closed).
+ * `dlp.error` (fail closed). A {@link RequestBody} with no placeholder to blank
+ * is scanned as bytes when the detector can (`scan.latin1`): same findings, no copy.
  */
-export function outboundDlp(texts: readonly string[], host: string, scan: DlpScan): StageResult<undefined> {
+export function outboundDlp(texts: readonly (string | RequestBody)[], host: string, scan: DlpScan): StageResult<undefined> {
   for (const text of texts) {
     let findings: ReturnType<DlpScan>;
     try {
-      findings = scan(maskPlaceholders(text));
+      if (typeof text === 'string') findings = scan(maskPlaceholders(text));
+      else if (!text.maskable && scan.latin1 !== undefined) findings = scan.latin1(text.bytes, () => text.text);
+      else findings = scan(maskPlaceholders(text.text));
     } catch {
       return refuseStage('dlp.error', 'detector');
     }
@@ -310,7 +359,7 @@ export interface SwappedRequest {
  * UTF-8 bytes; everything else byte for byte). `parts` are
  * {@link requestParts}' order: the headers, then path, query, body.
  */
-export function swapReleased(headers: readonly (readonly [string, string])[], url: URL, body: Buffer, released: Released): SwappedRequest {
+export function swapReleased(headers: readonly (readonly [string, string])[], url: URL, body: Buffer | RequestBody, released: Released): SwappedRequest {
   const swap = (text: string, put: ReadonlyMap<string, string>, encode: (v: string) => string): string => {
     if (put.size === 0) return text;
     const one = (m: string, key: string): string => {
@@ -327,7 +376,8 @@ export function swapReleased(headers: readonly (readonly [string, string])[], ur
   const outHeaders: [string, string][] = headers.map(([k, v], i) => [k, swap(v, at(i), (x) => x)]);
   const path = swap(url.pathname, at(headers.length), encodeURIComponent) + swap(url.search, at(headers.length + 1), encodeURIComponent);
   const bodyPut = at(headers.length + 2);
-  const outBody = bodyPut.size > 0 ? Buffer.from(swap(body.toString('latin1'), bodyPut, (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1') : body;
+  const bytes = body instanceof RequestBody ? body.bytes : body;
+  const outBody = bodyPut.size > 0 ? Buffer.from(swap(body instanceof RequestBody ? body.text : body.toString('latin1'), bodyPut, (v) => Buffer.from(v, 'utf8').toString('latin1')), 'latin1') : bytes;
   return { headers: outHeaders, path, body: outBody };
 }
 

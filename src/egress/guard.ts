@@ -248,6 +248,20 @@ function refused(decision: Decision, addresses: readonly string[] = [], policies
  * in NEVER); should that change, the parse throws and the guard denies.
  */
 function inRanges(ranges: readonly (readonly [ipaddr.IPv4 | ipaddr.IPv6, number])[], address: string): boolean {
-  const addr = ipaddr.parse(address);
+  const addr = parsedAddress(address);
   return ranges.some(([net, bits]) => addr.kind() === net.kind() && addr.match(net, bits));
+}
+
+/** Parsed addresses by their text (parsing is pure; the guard asks for the same few on every request), at most {@link MAX_DNS_CACHE}. */
+const PARSED = new Map<string, ipaddr.IPv4 | ipaddr.IPv6>();
+
+/** `ipaddr.parse(address)`, kept. @throws like `ipaddr.parse` for text that is no address (nothing is kept then). */
+function parsedAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  let addr = PARSED.get(address);
+  if (addr === undefined) {
+    addr = ipaddr.parse(address);
+    if (PARSED.size >= MAX_DNS_CACHE) PARSED.delete(PARSED.keys().next().value as string);
+    PARSED.set(address, addr);
+  }
+  return addr;
 }

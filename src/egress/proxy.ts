@@ -44,24 +44,26 @@ import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
 import {
   askIdentity,
   connectMode,
-  outboundDlp,
-  readForwardBody,
-  releasePlaceholders,
   requestParts,
-  responseDecoder,
+  RequestBody,
   responseHeaders,
   responseRedaction,
-  swapReleased,
   type ReleaseDeps,
   type StageRefusal,
   type SwappedRequest,
+  type DlpScan,
 } from './forward-stages.ts';
+import * as forwardStages from './forward-stages.ts';
+import { runInRequestScope, timedStages, timeStage } from '../observe/scope.ts';
 import { EgressGuard, type EgressTarget, type EgressVerdict } from './guard.ts';
 import { parseEgressTarget } from '../net/target.ts';
 import { hostMatchesAny, normalizeHost } from '../net/host-pattern.ts';
 import { PinnedDispatcherPool } from '../net/pinned-connector.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { isJsonMediaType, ResponseRedactor, type RedactionSet } from '../redact/index.ts';
+
+// The forwarding stages, each timed in the request scope (a span and a `bastion_stage_duration_seconds` sample).
+const { readForwardBody, releasePlaceholders, outboundDlp, swapReleased, responseDecoder } = timedStages(forwardStages, ['readForwardBody', 'releasePlaceholders', 'outboundDlp', 'swapReleased', 'responseDecoder']);
 
 /** A vault secret as the proxy needs it (no value). */
 export interface ProxySecretInfo {
@@ -118,6 +120,17 @@ export interface EgressProxyDeps {
   readonly agentKeys: KeyIndex;
   /** Writes the request's audit record (batched after the response: the kernel's audit step; a failure is counted and alerted there, never thrown). */
   readonly record: (event: AuditEvent) => void;
+  /**
+   * Writes the record of a refusal before its answer, with backpressure (`AuditStep.batchedBounded`:
+   * past the audit backlog's bound the answer waits for durability). Never rejects. Default: `record`.
+   */
+  readonly recordBounded?: (event: AuditEvent) => Promise<void>;
+  /**
+   * The audit write gate (`AuditStep.writable`), read right before a destination is
+   * contacted: while false, the request or tunnel is refused as `audit.write_failed`
+   * (503, `ERR_AUDIT_WRITE`). Default: always open.
+   */
+  readonly auditWritable?: () => boolean;
   readonly vault?: PlaceholderResolver;
   /** End users' pasted secrets: `<<SECRET_…>>` in a request (with the `Bastion-User` header naming the owner). */
   readonly pasted?: PastedResolver;
@@ -130,7 +143,7 @@ export interface EgressProxyDeps {
   };
   readonly issuer?: TlsIssuer;
   /** Credential detector for outbound DLP. */
-  readonly dlp: (text: string) => readonly DlpFinding[];
+  readonly dlp: DlpScan;
   /** Extra CA certificates (PEM) trusted for destinations, besides Node's bundled roots. */
   readonly upstreamCa?: readonly string[];
   /** Called on an exfiltration attempt (a placeholder or credential headed elsewhere). */
@@ -210,15 +223,16 @@ export class EgressProxy {
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(e.headersTimeoutMs / 4))),
     };
-    this.#server = createServer(opts, (req, res) => void this.#onRequest(req, res));
-    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#onConnect(req, socket, head));
+    // Each request in its own request scope (src/observe/scope.ts), as on the main listener: its stages are timed.
+    this.#server = createServer(opts, (req, res) => void runInRequestScope(() => this.#onRequest(req, res)));
+    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void runInRequestScope(() => this.#onConnect(req, socket, head)));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'http'));
     this.#server.timeout = e.idleTimeoutMs;
     this.#server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.once('close', () => this.#sockets.delete(s));
     });
-    this.#inner = createServer(opts, (req, res) => void this.#onInterceptedRequest(req, res));
+    this.#inner = createServer(opts, (req, res) => void runInRequestScope(() => this.#onInterceptedRequest(req, res)));
     this.#inner.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'intercept'));
     this.#inner.timeout = e.idleTimeoutMs;
   }
@@ -316,6 +330,8 @@ export class EgressProxy {
 
     const how = await connectMode({ required: verdict.intercept || this.#deps.config.egress.intercept === 'all', hasSecret: () => this.#hasSecretFor(agent, connectTarget.host), hasIssuer: this.#deps.issuer !== undefined });
     if (!how.ok) return refuse({ agent, verdict }, how.refusal.decision);
+    // A tunnel's bytes are never seen: the gate is checked before it opens (an intercepted request is checked again).
+    if (how.value === 'tunnel' && this.#deps.auditWritable?.() === false) return refuse({ agent, verdict }, deny('audit.write_failed', 'audit'));
     if (how.value === 'intercept') {
       return this.#intercept(socket, head, { agent, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
     }
@@ -443,11 +459,11 @@ export class EgressProxy {
     const body = await readForwardBody(req.headers, (max, ms) => readBody(req, max, ms), () => req.resume(), e);
     if (!body.ok) return this.#refuseStage(res, base, body);
 
-    // The request as text, for the placeholder and DLP scans: latin1 keeps bytes 1:1.
+    // The request as text, for the placeholder and DLP scans: latin1 keeps bytes 1:1 (the body's text is made only if a scan needs it).
     // The end user's token (users.token) is Bastion's, like Bastion-User: never forwarded.
     const tokenHeader = this.#deps.users?.tokenHeader;
     const headers = forwardHeaders(req.headers).filter(([k]) => k !== tokenHeader);
-    const bodyText = body.value.toString('latin1');
+    const bodyText = new RequestBody(body.value);
     const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
     // One reading of the vault for the whole request: the placeholders released and the values redacted agree.
     let view: PlaceholderView | undefined;
@@ -462,7 +478,7 @@ export class EgressProxy {
     const dlp = outboundDlp([headers.map(([k, v]) => `${k}: ${v}`).join('\n'), ctx.url.pathname + ctx.url.search, bodyText], target.host, this.#deps.dlp);
     if (!dlp.ok) return this.#refuseStage(res, base, dlp);
 
-    const out = swapReleased(headers, ctx.url, body.value, released.value);
+    const out = swapReleased(headers, ctx.url, bodyText, released.value);
     const names = [
       ...new Set([...released.value.named.values()].map((s) => s.info.name)),
       ...[...released.value.pasted.keys()].map((t) => `pasted:${t}`),
@@ -480,7 +496,8 @@ export class EgressProxy {
     }
     const redaction = responseRedaction(released.value, live);
     const redacting = redaction.forms.length > 0;
-    const upstream = await this.#send(ctx, redacting ? { ...out, headers: askIdentity(out.headers) } : out);
+    if (this.#deps.auditWritable?.() === false) return this.#refuse(res, base, deny('audit.write_failed', 'audit'));
+    const upstream = await timeStage('forward', () => this.#send(ctx, redacting ? { ...out, headers: askIdentity(out.headers) } : out));
     if (!upstream.ok) return this.#refuse(res, sent, upstream.decision);
     await this.#respond(res, ctx, sent, upstream.value, redacting ? redaction : undefined);
   }
@@ -566,6 +583,11 @@ export class EgressProxy {
       const redactions = redactor?.redactions ?? 0;
       await this.#audit(sent, ctx.verdict.decision, 'ok', { status: upstream.statusCode, bytesIn, ...(redactions > 0 ? { redactions } : {}) });
     } catch (err) {
+      if (err instanceof ClientClosed) {
+        // The agent hung up mid-answer: the request was allowed and forwarded; the destination did nothing wrong.
+        res.destroy();
+        return this.#audit(sent, ctx.verdict.decision, 'client_closed', { status: upstream.statusCode, bytesIn });
+      }
       if (!res.headersSent) res.writeHead(502);
       res.destroy();
       await this.#audit(sent, deny(upstreamReason(err), 'upstream'), 'error', { status: upstream.statusCode, bytesIn });
@@ -623,7 +645,7 @@ export class EgressProxy {
     const refused = refusalOf(decision, 'network');
     const status = statusOverride ?? refused.status;
     const code = refused.code;
-    await this.#audit(fields, decision, 'denied', { status });
+    await this.#audit(fields, decision, 'denied', { status }, true);
     if (res.headersSent || res.destroyed) return void res.destroy();
     const body = JSON.stringify({ error: { code, reason: decision.reason, ...extra } });
     const headers: Record<string, string> = { 'content-type': 'application/json', 'bastion-reason': decision.reason, 'content-length': String(Buffer.byteLength(body)) };
@@ -635,12 +657,15 @@ export class EgressProxy {
 
   async #refuseSocket(socket: Socket, fields: RecordFields, decision: Decision): Promise<void> {
     const status = statusOf(decision.reason, 'network');
-    await this.#audit(fields, decision, 'denied', { status });
+    await this.#audit(fields, decision, 'denied', { status }, true);
     if (!socket.destroyed) socket.end(rawResponse(decision.reason));
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: Socket, mode: Mode): void {
     const code = err.code ?? '';
+    // The client went away (an idle keep-alive connection reset or closed is how clients close): no request,
+    // no record. A request in flight records itself (client_closed).
+    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || code === 'ETIMEDOUT') return void socket.destroy();
     const reason: Reason = code === 'HPE_HEADER_OVERFLOW' ? 'request.header_too_large' : code === 'HPE_HEADERS_TIMEOUT' || code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request.header_timeout' : 'request.malformed';
     const status = statusOf(reason, 'network');
     const meta = this.#tunnels.get(socket);
@@ -649,7 +674,8 @@ export class EgressProxy {
     else socket.destroy();
   }
 
-  async #audit(f: RecordFields, decision: Decision, outcome: AuditEvent['outcome'], extra: Record<string, unknown>): Promise<void> {
+  /** Writes the request's record; `beforeAnswer`: the answer is not sent yet and waits for it (with backpressure). */
+  async #audit(f: RecordFields, decision: Decision, outcome: AuditEvent['outcome'], extra: Record<string, unknown>, beforeAnswer = false): Promise<void> {
     const event: AuditEvent = {
       time: new Date(Date.now() - (performance.now() - f.started)).toISOString(),
       door: 'network',
@@ -670,7 +696,9 @@ export class EgressProxy {
         ...extra,
       },
     };
-    // Batched (after the response); the kernel's audit step counts and alerts a failed write.
+    // Batched; the kernel's audit step counts and alerts a failed write. Before an answer, past the
+    // backlog's bound, the answer waits for durability; after a streamed answer there is nothing to hold.
+    if (beforeAnswer && this.#deps.recordBounded !== undefined) return this.#deps.recordBounded(event);
     this.#deps.record(event);
   }
 }
@@ -721,6 +749,10 @@ interface ForwardContext {
  */
 function pump(src: Readable, stages: readonly Transform[], dst: ServerResponse, count: (bytes: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (dst.destroyed) {
+      src.destroy();
+      return reject(new ClientClosed());
+    }
     let done = false;
     const fail = (err: unknown): void => {
       if (done) return;
@@ -732,7 +764,8 @@ function pump(src: Readable, stages: readonly Transform[], dst: ServerResponse, 
     src.on('data', (d: Buffer) => count(d.length));
     src.on('error', fail);
     for (const s of stages) s.on('error', fail);
-    dst.on('error', fail);
+    // Errors writing to the client, and a close before the end, are the client's going away.
+    dst.on('error', () => fail(new ClientClosed()));
     dst.on('finish', () => {
       if (!done) {
         done = true;
@@ -740,12 +773,19 @@ function pump(src: Readable, stages: readonly Transform[], dst: ServerResponse, 
       }
     });
     dst.on('close', () => {
-      if (!done) fail(new Error('client closed the connection'));
+      if (!done) fail(new ClientClosed());
     });
     let cur: Readable = src;
     for (const s of stages) cur = cur.pipe(s);
     cur.pipe(dst);
   });
+}
+
+/** The client closed the connection while its answer streamed: recorded `client_closed`, not a destination failure. */
+class ClientClosed extends Error {
+  constructor() {
+    super('client closed the connection');
+  }
 }
 
 /** Drops a response body unread; a late error from it (the connection torn down) is expected and ignored. */

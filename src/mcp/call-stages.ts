@@ -158,7 +158,16 @@ export interface ResolveDeps {
   cached(): boolean;
   readonly upstreams: ReadonlyMap<string, ResolvedUpstream>;
   readonly abilities: ReadonlyMap<string, ResolvedAbility>;
+  /**
+   * Would the policy let this agent call `name` of `upstream` (a listing decision)? With it, a
+   * miss whose upstream failed to start is refused as `upstream.unreachable`
+   * (ERR_UPSTREAM_UNAVAILABLE) instead of `tool.unknown`, for tools the agent may call only.
+   */
+  mayCall?(name: string, upstream: string): boolean;
 }
+
+/** Text of a call to a tool whose upstream could not be started or reached. */
+export const UNAVAILABLE_TEXT = 'Bastion refused this call: the tool\'s upstream is unavailable';
 
 /**
  * Finds the tool in the session's catalogue. An unknown (or hidden by a name
@@ -172,7 +181,18 @@ export async function resolveTool(call: ToolCall, deps: ResolveDeps): Promise<Re
     cat = await deps.catalogue(call.record);
     entry = cat.tools.get(call.name);
   }
-  if (entry === undefined) return refuse(deny('tool.unknown', 'catalogue'), DENIED_TEXT);
+  if (entry === undefined) {
+    // The catalogue recorded which upstreams failed; a tool the agent may call there is unavailable, not unknown.
+    const failures = call.record.detail.upstreamFailures as Record<string, string> | undefined;
+    const sep = call.name.indexOf('__');
+    const upstream = sep > 0 ? call.name.slice(0, sep) : '';
+    const failed = failures !== undefined && Object.hasOwn(failures, upstream) && failures[upstream] !== 'ERR_OAUTH_CONSENT';
+    if (failed && deps.upstreams.get(upstream)?.prefix === true && deps.mayCall?.(call.name, upstream) === true) {
+      call.record.detail.upstream = upstream;
+      return refuse(deny('upstream.unreachable', `upstreams.${upstream}`), UNAVAILABLE_TEXT);
+    }
+    return refuse(deny('tool.unknown', 'catalogue'), DENIED_TEXT);
+  }
   call.record.detail.upstream = entry.upstream;
   const isAbility = entry.upstream === ABILITIES_UPSTREAM;
   return {
@@ -719,6 +739,27 @@ export function screenToolResult(call: ToolCall, result: unknown, output: Saniti
   const out = screenResult(result, call.record, output, known);
   if (out === TOO_LARGE) return toolError('ERR_RESULT_TOO_LARGE', 'Bastion withheld the result: it is larger than allowed', call.ref);
   return out as CallToolResult;
+}
+
+// ------------------------------------------------------------------ 6b. audit gate
+
+/** What {@link checkAuditGate} needs: the audit log's write gate (`AuditStep.writable`). */
+export interface AuditGateDeps {
+  readonly writable: boolean;
+}
+
+/** The text of a call refused because its audit record cannot be written. */
+export const AUDIT_UNAVAILABLE_TEXT = 'Bastion refused this call: its audit record cannot be written';
+
+/**
+ * Checked right before execution (after any approval wait): while the audit
+ * log's last commit failed, the call is refused as `audit.write_failed`
+ * (`ERR_AUDIT_WRITE`) and the upstream or ability is never contacted: an action
+ * that cannot be recorded does not happen. The refusal's own record goes the
+ * usual way (and fails too while the store is down: counted and alerted).
+ */
+export function checkAuditGate<C extends ToolCall>(call: C, deps: AuditGateDeps): C | Refused {
+  return deps.writable ? call : refuse(deny('audit.write_failed', 'audit'), AUDIT_UNAVAILABLE_TEXT);
 }
 
 // ------------------------------------------------------------------ 7. execute (ability)

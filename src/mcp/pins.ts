@@ -30,6 +30,7 @@ import type { AuditEvent } from '../audit/types.ts';
 import { allow, deny } from '../decision.ts';
 import { detectPromptAttacks } from '../detect/prompt-attacks.ts';
 import { sha256Hex } from '../util/crypto.ts';
+import type { ClusterBus } from '../cluster/bus.ts';
 import type { Catalogue, Entry } from './catalogue.ts';
 import type { PendingPinKind, PinStore, StoredPendingPin, StoredPin } from './pin-store.ts';
 
@@ -206,6 +207,22 @@ export interface PinGateOptions {
   readonly alerts?: { notify(alert: AdminAlert): void } | undefined;
   /** Clock, epoch ms (tests). */
   readonly now?: () => number;
+  /**
+   * The cluster bus (src/cluster/bus.ts): a message on `pins` (`{agent, tool}`,
+   * published by whoever approved a definition: `bastion tools approve`) tells
+   * {@link PinGate.onChange} listeners (the agent's sessions, which drop their
+   * cached catalogue and tell the client its tool list changed).
+   */
+  readonly bus?: ClusterBus | undefined;
+}
+
+/**
+ * Tells every instance on `bus` that the pins of `agent` changed (channel `pins`,
+ * message `{agent, tools}`). Call it after the store changed.
+ * @throws BastionError `ERR_STORE` when the bus is unreachable (the store change stands; sessions see it on their next catalogue build).
+ */
+export async function publishPinChange(bus: ClusterBus, agent: string, tools: readonly string[]): Promise<void> {
+  await bus.publish('pins', { agent, tools: tools.slice(0, MAX_PINNED_IN_RECORD) });
 }
 
 const SEVERITY: Readonly<Record<PendingPinKind, AlertSeverity>> = { changed: 'critical', renamed: 'critical', flagged: 'warning', unapproved: 'info' };
@@ -232,10 +249,31 @@ export class PinGate {
   readonly #now: () => number;
   /** Agents whose store failure was reported and has not recovered since (one record per outage, not per request). */
   readonly #failing = new Set<string>();
+  readonly #changes = new Set<(agent: string) => void>();
 
   constructor(options: PinGateOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    options.bus?.subscribe('pins', (message) => {
+      const agent = message.agent;
+      if (typeof agent !== 'string' || agent.length === 0 || agent.length > 256) return;
+      for (const listener of this.#changes) {
+        try {
+          listener(agent);
+        } catch {
+          // One session's failure does not stop the others hearing of the change.
+        }
+      }
+    });
+  }
+
+  /**
+   * Calls `listener` with the agent's name whenever a `pins` message says its
+   * pins changed (on any instance); returns the function that removes it.
+   */
+  onChange(listener: (agent: string) => void): () => void {
+    this.#changes.add(listener);
+    return () => void this.#changes.delete(listener);
   }
 
   /** False in mode `off`: the catalogue passes unchanged. */

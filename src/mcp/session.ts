@@ -78,31 +78,24 @@ import type { PastedSecrets } from '../vault/pasted.ts';
 import type { UserOAuth } from '../oauth/index.ts';
 import { release, userTokenSecret } from '../vault/release.ts';
 import type { UserIdentity } from '../door/user.ts';
+import { AuditStep } from '../door/audit-step.ts';
 import { refusalOf } from '../door/refusal.ts';
 import { CLIENT_CAPS_META_KEY, INPUT_RESPONSES_META_KEY, MODERN_RPC, paramHeaderDeclarations, paramHeaderMismatch, REQUEST_STATE_META_KEY } from './revision/wire.ts';
 import { CLIENT_CAPABILITIES_META_KEY, INPUT_REQUIRED_META_KEY } from './revision/upstream.ts';
 import {
-  decide,
-  deferApproval,
   STATE_TEXT,
-  guardPaths,
-  holdForApproval,
+  checkAuditGate,
   isInputRequired,
   isRefused,
   noteArguments,
   observeContent,
   observeResult,
-  releasePasted,
   renderRefusal,
-  resolveTool,
-  runAbility,
   screenResult,
-  spendBudget,
   textsOf,
   screenToolResult,
   toolError,
   TOO_LARGE,
-  validateArguments,
   type AbilityDeps,
   type ApprovalStateBinding,
   type DecidedCall,
@@ -118,11 +111,26 @@ import {
   type ToolCall,
   type ValidateDeps,
 } from './call-stages.ts';
+import * as callStages from './call-stages.ts';
+import { timedStages, timeStage } from '../observe/scope.ts';
 import type { LabelIndex } from '../policy/labels.ts';
 import { callFacts, type CallFacts } from '../provenance/facts.ts';
 import { conversationKey, type ProvenanceTracker } from '../provenance/tracker.ts';
 
 export type { RequestAudit } from './call-stages.ts';
+
+// The tools/call stages, each timed in the request scope (a span and a `bastion_stage_duration_seconds` sample).
+const { resolveTool, decide, validateArguments, guardPaths, spendBudget, holdForApproval, deferApproval, releasePasted, runAbility } = timedStages(callStages, [
+  'resolveTool',
+  'decide',
+  'validateArguments',
+  'guardPaths',
+  'spendBudget',
+  'holdForApproval',
+  'deferApproval',
+  'releasePasted',
+  'runAbility',
+]);
 
 /** What a gateway session needs from the running gateway. */
 export interface GatewayDeps {
@@ -130,6 +138,14 @@ export interface GatewayDeps {
   readonly policy: PolicyEngine;
   readonly paths: PathGuard;
   readonly audit: AuditLog;
+  /**
+   * The kernel's audit step over `audit` (src/door/audit-step.ts): the session's
+   * records go through it, so a failed write is counted
+   * (`bastion_audit_write_failures_total`) and alerted like every door's, and its
+   * write gate is checked before anything reaches an upstream. Default: a step of
+   * the session's own over `audit` (counted there, reported to no one).
+   */
+  readonly auditStep?: Pick<AuditStep, 'durable' | 'writable'>;
   readonly approvals: ApprovalQueue;
   readonly validator: ArgumentValidator;
   /**
@@ -234,6 +250,8 @@ export class GatewaySession {
   readonly conversation: string | null;
   readonly server: Server;
   readonly #deps: GatewayDeps;
+  /** Where every record of this session is written, and the audit write gate ({@link GatewayDeps.auditStep}). */
+  readonly #audit: Pick<AuditStep, 'durable' | 'writable'>;
   /** The narrow dependencies of each tools/call stage (src/mcp/call-stages.ts). */
   readonly #stages: {
     readonly resolve: ResolveDeps;
@@ -263,6 +281,7 @@ export class GatewaySession {
 
   constructor(deps: GatewayDeps, agent: ResolvedAgent, user: UserIdentity | string | null = null, conversation: string | null = null, opts: SessionOptions = {}) {
     this.#deps = deps;
+    this.#audit = deps.auditStep ?? new AuditStep(deps.audit);
     this.stateless = opts.stateless === true;
     this.agent = agent;
     this.user = typeof user === 'string' ? user : (user?.id ?? null);
@@ -270,7 +289,13 @@ export class GatewaySession {
     this.conversation = conversation;
     const { config, toolMeta } = deps;
     this.#stages = {
-      resolve: { catalogue: (record) => this.#getCatalogue(record), cached: () => this.#catalogue !== undefined, upstreams: config.upstreams, abilities: config.abilities },
+      resolve: {
+        catalogue: (record) => this.#getCatalogue(record),
+        cached: () => this.#catalogue !== undefined,
+        upstreams: config.upstreams,
+        abilities: config.abilities,
+        mayCall: (name, upstream) => deps.policy.authorize({ agent: agent.name, action: 'tools/call', resource: { kind: 'tool', id: name, upstream }, args: {}, listing: true }).effect !== 'deny',
+      },
       decide: {
         authorize: (req) => deps.policy.authorize(req),
         ...(toolMeta === undefined ? {} : { hiddenReason: (agent, tool) => toolMeta.hiddenReason(agent, tool) }),
@@ -296,6 +321,21 @@ export class GatewaySession {
       },
     );
     this.#registerHandlers();
+    // An admin approved a withheld definition (on any instance): the client learns its tool list changed.
+    if (!this.stateless) this.#offPins = deps.pins.onChange((agent) => agent === this.agent.name && this.#onPinsChanged());
+  }
+
+  #offPins: (() => void) | undefined;
+
+  #onPinsChanged(): void {
+    if (this.#closed) return;
+    this.#catalogue = undefined;
+    this.#visibleTools = undefined;
+    try {
+      void this.server.sendToolListChanged().catch(() => undefined);
+    } catch {
+      // Not connected yet: nothing to tell.
+    }
   }
 
   /**
@@ -340,6 +380,26 @@ export class GatewaySession {
     return this.#transport?.sessionId;
   }
 
+  /** Requests whose client went away before their answer (see {@link clientGone}). */
+  readonly #gone = new Set<RequestId>();
+
+  /**
+   * The transport layer calls this when the client of request `id` hung up before
+   * its answer was delivered (an SSE stream closed, an HTTP client gone). The
+   * request's record then says `client_closed`, with the outcome its answer would
+   * have had in `detail.answer`: a disconnect is not an upstream or Bastion error.
+   * A request already answered is left alone.
+   */
+  clientGone(id: RequestId): void {
+    if (this.#pending.has(id)) this.#gone.add(id);
+  }
+
+  /** `event` as recorded: `client_closed` when the client of request `id` went away first. */
+  #closedBy(id: RequestId, event: AuditEvent): AuditEvent {
+    if (!this.#gone.delete(id)) return event;
+    return { ...event, outcome: 'client_closed', detail: { ...event.detail, answer: event.outcome } };
+  }
+
   /** Connects the session to its downstream transport, wrapping it so every request is audited once. */
   async connect(transport: Transport): Promise<void> {
     this.#transport = transport;
@@ -351,8 +411,8 @@ export class GatewaySession {
       this.#settleArrival();
       if (isJSONRPCNotification(message)) {
         // Notifications get no response; their record is written as they arrive.
-        void this.#deps.audit
-          .append({
+        void this.#audit
+          .durable({
             time: new Date().toISOString(),
             door: 'tool',
             agent: this.agent.name,
@@ -362,8 +422,7 @@ export class GatewaySession {
             decision: allow('mcp.notification', 'protocol'),
             outcome: 'ok',
             durationMs: 0,
-          })
-          .catch(() => undefined);
+          });
       } else if (isJSONRPCRequest(message)) {
         this.#pending.set(message.id, {
           started: performance.now(),
@@ -384,9 +443,8 @@ export class GatewaySession {
       if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && message.id !== undefined && this.#pending.has(message.id)) {
         const ctx = this.#pending.get(message.id) as RequestAudit;
         this.#pending.delete(message.id);
-        try {
-          await this.#deps.audit.append(this.#event(ctx, message));
-        } catch {
+        // Through the audit step: a failed write is counted and alerted (and has closed the write gate).
+        if (!(await this.#audit.durable(this.#closedBy(message.id, this.#event(ctx, message))))) {
           message = { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InternalError, message: 'audit unavailable (ERR_AUDIT_WRITE)' } };
         }
       }
@@ -403,12 +461,14 @@ export class GatewaySession {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ctx of this.#pending.values()) {
+    this.#offPins?.();
+    for (const [id, ctx] of this.#pending) {
       ctx.outcome = 'error';
       ctx.detail.code = 'ERR_SESSION_UNKNOWN';
       ctx.detail.note = 'session closed before the response';
-      await this.#deps.audit.append(this.#event(ctx, undefined)).catch(() => undefined);
+      await this.#audit.durable(this.#closedBy(id, this.#event(ctx, undefined)));
     }
+    this.#gone.clear();
     this.#pending.clear();
     const conns = [...this.#upstreams.values()];
     this.#upstreams.clear();
@@ -457,6 +517,9 @@ export class GatewaySession {
   #upstream(name: string): Promise<UpstreamConnection> {
     const existing = this.#upstreams.get(name);
     if (existing) return existing;
+    // A request still running when its session closed (ended, reaped, evicted) must not start an upstream
+    // (a process, for stdio) that nothing would ever close.
+    if (this.#closed) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${name}: the session is closed`));
     const config = this.#deps.config.upstreams.get(name);
     if (!config) return Promise.reject(new BastionError('ERR_UPSTREAM_UNAVAILABLE', `no upstream ${name}`));
     const caps = this.server.getClientCapabilities() ?? {};
@@ -552,7 +615,7 @@ export class GatewaySession {
       outcome = 'error';
       throw err;
     } finally {
-      await this.#deps.audit.append({
+      await this.#audit.durable({
         time,
         door: 'tool',
         agent: this.agent.name,
@@ -563,7 +626,7 @@ export class GatewaySession {
         outcome,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
         detail: { direction: 'upstream-to-client' },
-      }).catch(() => undefined);
+      });
     }
   }
 
@@ -649,7 +712,7 @@ export class GatewaySession {
     this.#pending.delete(extra.requestId);
     ctx.detail.cancelled = true;
     if (ctx.outcome === null) ctx.outcome = 'error';
-    void this.#deps.audit.append(this.#event(ctx, undefined)).catch(() => undefined);
+    void this.#audit.durable(this.#closedBy(extra.requestId, this.#event(ctx, undefined)));
   }
 
   #registerHandlers(): void {
@@ -688,6 +751,7 @@ export class GatewaySession {
         Object.assign(ctx.detail, pathAuditDetail(pv));
         return this.#refuseRequest(ctx, pv.decision, 'prompt');
       }
+      this.#checkAuditGate(ctx, 'prompt');
       const conn = await this.#upstream(entry.upstream);
       if (this.stateless) {
         const binding = { agent: this.agent.name, user: this.user, tool: `prompt:${entry.exposed}`, argsDigest: ctx.argsDigest };
@@ -729,6 +793,7 @@ export class GatewaySession {
         ctx.target = ref.name;
         const entry = cat.prompts.get(ref.name);
         if (!entry || !this.#may('prompts/get', 'prompt', entry, true)) return this.#refuseRequest(ctx, deny('prompt.unknown_or_forbidden', 'catalogue'), 'prompt');
+        this.#checkAuditGate(ctx, 'prompt');
         const conn = await this.#upstream(entry.upstream);
         return conn.request('completion/complete', (o) => conn.client.complete({ ...req.params, ref: { ...ref, name: entry.original } }, o), extra.signal);
       }
@@ -742,6 +807,7 @@ export class GatewaySession {
       // Completing a file: template lists names under the path typed so far: the path guard decides it.
       const pd = await this.#deps.paths.checkCompletion(this.#deps.config.upstreams.get(owner), uri, req.params.argument, req.params.context?.arguments);
       if (pd.effect !== 'allow') return this.#refuseRequest(ctx, pd, 'resource');
+      this.#checkAuditGate(ctx, 'resource');
       const conn = await this.#upstream(owner);
       const result = await conn.request('completion/complete', (o) => conn.client.complete(req.params, o), extra.signal);
       const values = await this.#deps.paths.allowedCompletions(this.#deps.config.upstreams.get(owner), uri, req.params.argument.name, result.completion.values, req.params.context?.arguments);
@@ -791,6 +857,16 @@ export class GatewaySession {
     throw new McpError(r.rpc, `${what} not available (${r.code})`);
   }
 
+  /**
+   * The audit write gate before a protocol request (prompt, resource, completion)
+   * reaches an upstream: while the audit log cannot write, refused as
+   * `audit.write_failed` (`ERR_AUDIT_WRITE`), the upstream never contacted.
+   * @throws McpError while the gate is closed.
+   */
+  #checkAuditGate(ctx: RequestAudit, what: 'prompt' | 'resource'): void {
+    if (!this.#audit.writable) this.#refuseRequest(ctx, deny('audit.write_failed', 'audit'), what);
+  }
+
   /** Listing check: may the agent see this entry at all (allow or approve with no arguments known)? */
   #may(action: 'tools/call' | 'resources/read' | 'prompts/get', kind: 'tool' | 'resource' | 'prompt', e: Entry<unknown>, listing: boolean): boolean {
     if (kind === 'tool' && this.#deps.toolMeta?.hiddenReason(this.agent, e.exposed) !== undefined) return false;
@@ -835,6 +911,7 @@ export class GatewaySession {
     // A file: URI is a path: the path guard decides it too.
     const pd = await this.#deps.paths.checkResource(this.#deps.config.upstreams.get(owner), uri);
     if (pd.effect !== 'allow') return this.#refuseRequest(ctx, pd, 'resource');
+    this.#checkAuditGate(ctx, 'resource');
     return { ctx, conn: await this.#upstream(owner) };
   }
 
@@ -888,14 +965,17 @@ export class GatewaySession {
       return { content: [] };
     }
     if (isRefused(held)) return renderRefusal(call, held);
-    const released = await releasePasted(held, st.release);
+    // Right before anything is released or executed (after any approval wait): no action without its record.
+    const gated = checkAuditGate(held, this.#audit);
+    if (isRefused(gated)) return renderRefusal(call, gated);
+    const released = await releasePasted(gated, st.release);
     if (isRefused(released)) return renderRefusal(call, released);
     if (released.isAbility) return this.#observed(released, await runAbility(released, st.ability));
     const oauthProvider = released.upstream?.oauth;
     if (oauthProvider !== undefined && released.entry.original === CONNECT_TOOL) return this.#connectAccount(released, oauthProvider, params._meta, extra);
     const approvalId = typeof call.record.detail.approvalId === 'string' ? call.record.detail.approvalId : (state?.approvalId ?? '');
     const modern = this.stateless ? { meta: params._meta, continuation: state?.upstream ?? null, approvalId } : undefined;
-    return this.#observed(released, await this.#forwardCall(released, params._meta?.progressToken, extra, modern));
+    return this.#observed(released, await timeStage('forward', () => this.#forwardCall(released, params._meta?.progressToken, extra, modern)));
   }
 
   /**

@@ -51,6 +51,8 @@ export class LocalTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   sessionId?: string;
+  /** Told the local id of a request whose HTTP client went away, before it is cancelled (its record says `client_closed`). */
+  onClientGone?: (localId: number) => void;
   readonly #waiting = new Map<number, (message: StatelessAnswer) => void>();
   readonly #listeners = new Map<number, (notification: JSONRPCNotification) => void>();
   #next = 0;
@@ -106,6 +108,7 @@ export class LocalTransport implements Transport {
       const onAbort = (): void => {
         this.#listeners.delete(id);
         if (!this.#waiting.delete(id)) return;
+        this.onClientGone?.(id);
         this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'client disconnected' } });
         resolve({ message: undefined, localId: id });
       };
@@ -180,6 +183,7 @@ export class StatelessSessions {
     if (this.#pool.size >= this.#opts.max && !this.#evictOne()) return undefined;
     const session = this.#open(id);
     const transport = new LocalTransport();
+    transport.onClientGone = (localId) => session.clientGone(localId);
     transport.onclose = () => {
       if (this.#pool.get(key) === entry) this.#pool.delete(key);
     };

@@ -31,7 +31,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { ResolvedUpstream } from '../config/types.ts';
-import { BastionError } from '../errors.ts';
+import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { UpstreamHttpTransport, type UpstreamRequestSigner } from './http-upstream-transport.ts';
 import { RevisionAdapter, revisionFailureOf, type UpstreamRevision } from './revision/upstream.ts';
 
@@ -217,6 +217,50 @@ export class UpstreamConnection {
     }
     throw new BastionError('ERR_UPSTREAM_PROTOCOL', `upstream ${this.config.name}: ${what} exceeded ${MAX_LIST_PAGES} pages`);
   }
+}
+
+/** What {@link probeUpstream} found. `os` is the operating system's error, when one caused the failure. */
+export type UpstreamProbe =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: BastionErrorCode; readonly os?: { readonly code: string; readonly message: string }; readonly message: string };
+
+/**
+ * True when the upstream can be started outside a session: not one that needs a
+ * session's agent (vault placeholders in its environment), end user (per-user
+ * OAuth) or signed context (`signContext`, per-call tokens).
+ */
+export function probeable(config: ResolvedUpstream): boolean {
+  return Object.keys(config.placeholderEnv).length === 0 && config.oauth === undefined && !config.signContext && config.token === undefined;
+}
+
+/**
+ * Starts (stdio) or connects to (HTTP) the upstream once, completes the MCP
+ * handshake within its `connectTimeoutMs`, and stops it again. Never throws: a
+ * failure comes back with its `ERR_UPSTREAM_*` code and, when the OS refused
+ * (`spawn npx ENOENT`, `connect ECONNREFUSED …`), that error's code and message.
+ */
+export async function probeUpstream(config: ResolvedUpstream): Promise<UpstreamProbe> {
+  const none = (): void => undefined;
+  try {
+    const conn = await UpstreamConnection.connect(config, { sampling: false, elicitation: false }, { onListChanged: none, onResourceUpdated: none, onLog: none, onClose: none }, {}, undefined, { revision: config.revision });
+    await conn.close();
+    return { ok: true };
+  } catch (err) {
+    const e = upstreamError(config.name, err, 'connect');
+    const os = osErrorOf(err);
+    return { ok: false, code: e.code, ...(os !== undefined ? { os } : {}), message: os?.message ?? e.message };
+  }
+}
+
+/** The first error with an errno-style code (`ENOENT`, `ECONNREFUSED`) along the cause chain. */
+function osErrorOf(err: unknown): { code: string; message: string } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) && !code.startsWith('ERR_')) return { code, message: e.message.slice(0, 200) };
+    e = e.cause;
+  }
+  return undefined;
 }
 
 /** Maps an SDK/transport failure to a BastionError with an `ERR_UPSTREAM_*` code. */

@@ -23,6 +23,7 @@ export class ArgumentValidator {
   readonly #v2020: Ajv2020;
   readonly #v7: Ajv;
   readonly #cache = new Map<string, ValidateFunction | null>();
+  readonly #byObject = new WeakMap<object, ValidateFunction | null>();
 
   constructor() {
     const opts = { strict: false, allErrors: false, validateSchema: true, addUsedSchema: false, loadSchema: undefined } as const;
@@ -33,6 +34,16 @@ export class ArgumentValidator {
   }
 
   #compile(schema: unknown): ValidateFunction | null {
+    // The same schema object (a catalogue entry's, on every call of its tool) skips the text key:
+    // schemas are never modified once listed.
+    const byObject = typeof schema === 'object' && schema !== null ? this.#byObject.get(schema) : undefined;
+    if (byObject !== undefined) return byObject;
+    const fn = this.#compileByText(schema);
+    if (typeof schema === 'object' && schema !== null) this.#byObject.set(schema, fn);
+    return fn;
+  }
+
+  #compileByText(schema: unknown): ValidateFunction | null {
     const key = JSON.stringify(schema) ?? 'undefined';
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;

@@ -46,24 +46,11 @@ import { ModelRateLimiter } from './rate-limit.ts';
 import { filterResponse, StreamFilter, type ResponseReport } from './response.ts';
 import { redactText } from './redact-text.ts';
 import {
-  addNotes,
-  admitRate,
-  answerLeaked,
-  authenticate,
-  checkBan,
-  filterTools,
-  identifyUser,
   isRefused,
   isTimeout,
-  readRequest,
   refused,
-  releaseKey,
   releaseSecret,
-  route,
-  screenPrompt,
-  textsOf,
   upstreamFailed,
-  vaultPasted,
   type Alerter,
   type BanDeps,
   type KeyDeps,
@@ -71,6 +58,8 @@ import {
   type Refused,
   type Who,
 } from './stages.ts';
+import * as modelStages from './stages.ts';
+import { timedStages, timeStage } from '../observe/scope.ts';
 import { askSupervisor, correctionNote, type SupervisorVerdict } from './supervisor.ts';
 import { addSystemText, errorBody, errorEvent, type ModelRequest, type ProviderKind, type TextSlot } from './wire.ts';
 
@@ -81,6 +70,23 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 export { ANONYMOUS_USER, EARLIER_VALUES_MAX, PLACEHOLDER_NOTE, PROMPT_LEAK_RULE } from './stages.ts';
+
+// The stages, each timed in the request scope (a span and a `bastion_stage_duration_seconds` sample).
+const { authenticate, route, readRequest, identifyUser, checkBan, admitRate, textsOf, screenPrompt, vaultPasted, filterTools, addNotes, releaseKey, answerLeaked } = timedStages(modelStages, [
+  'authenticate',
+  'route',
+  'readRequest',
+  'identifyUser',
+  'checkBan',
+  'admitRate',
+  'textsOf',
+  'screenPrompt',
+  'vaultPasted',
+  'filterTools',
+  'addNotes',
+  'releaseKey',
+  'answerLeaked',
+]);
 
 /** The model door's dependencies. */
 export interface ModelDoorOptions {
@@ -115,7 +121,10 @@ export interface ModelDoorDeps {
   readonly store: BanStore;
   /** The policy; and the per-conversation provenance tracker, which learns what the end user said (src/provenance/). */
   readonly deps: { readonly policy: Pick<PolicyEngine, 'authorize'>; readonly provenance?: Pick<ProvenanceTracker, 'record'> };
-  readonly auditStep: Pick<AuditStep, 'batched'>;
+  /** The audit step; its write gate (`writable`, absent: open) is checked before the provider is asked. */
+  readonly auditStep: Pick<AuditStep, 'batched' | 'batchedBounded'> & { readonly writable?: boolean };
+  /** The gateway's metrics: a failed Redis call of the rate limiter is counted (`bastion_errors_total{component="redis"}`). */
+  readonly observer?: { readonly metrics: { countError(component: 'redis', code: string): void } };
 }
 
 /** The model door. One per gateway; `handle` serves `/v1/chat/completions`, `/v1/messages` and `/v1/models`. */
@@ -124,7 +133,9 @@ export class ModelDoor {
   readonly #opts: ModelDoorOptions;
   readonly #limiter: ModelRateLimiter;
   readonly #detectors: readonly PromptAttackDetector[];
-  readonly #toolMeta: ToolMetaIndex;
+  #toolMeta: ToolMetaIndex;
+  /** The config `#toolMeta` and `#keepTool` were built for: a reload swaps the gateway's, and they are rebuilt. */
+  #toolMetaFor: ResolvedConfig;
   readonly #dispatcher: Dispatcher;
   readonly #ownDispatcher: boolean;
   readonly #now: () => number;
@@ -137,6 +148,7 @@ export class ModelDoor {
     this.#limiter = limiter;
     this.#detectors = opts.detectors ?? [ruleBasedDetector];
     this.#toolMeta = new ToolMetaIndex(gateway.config.tools);
+    this.#toolMetaFor = gateway.config;
     this.#ownDispatcher = opts.dispatcher === undefined;
     this.#dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 256 });
     this.#now = opts.now ?? Date.now;
@@ -148,7 +160,9 @@ export class ModelDoor {
    */
   static async open(gateway: ModelDoorDeps, opts: ModelDoorOptions = {}): Promise<ModelDoor> {
     const cfg = gateway.config;
-    const limiter = await ModelRateLimiter.create(cfg.modelDoor.rateLimits, cfg.redis ? { redisUrl: cfg.redis.url.reveal(), keyPrefix: `${cfg.redis.keyPrefix}rl:` } : {});
+    const metrics = gateway.observer?.metrics;
+    const onStoreError = metrics === undefined ? {} : { onStoreError: (code: string) => metrics.countError('redis', code) };
+    const limiter = await ModelRateLimiter.create(cfg.modelDoor.rateLimits, cfg.redis ? { redisUrl: cfg.redis.url.reveal(), keyPrefix: `${cfg.redis.keyPrefix}rl:`, ...onStoreError } : {});
     return new ModelDoor(gateway, opts, limiter);
   }
 
@@ -170,7 +184,7 @@ export class ModelDoor {
       await this.#serve(req, res, url, turn);
     } catch (err) {
       turn.detail.code = isBastionError(err) ? err.code : 'ERR_INTERNAL';
-      this.#refuse(res, turn, refused('internal', 'model-door', 'internal error', { outcome: 'error' }));
+      await this.#refuse(res, turn, refused('internal', 'model-door', 'internal error', { outcome: 'error' }));
     }
   }
 
@@ -203,6 +217,8 @@ export class ModelDoor {
     addNotes(turn, who, body, slots, md.hardening);
     const key = await releaseKey(turn, agent, to.model, this.#keyDeps());
     if (isRefused(key)) return this.#refuse(res, turn, key);
+    const gate = this.#auditGate();
+    if (gate !== undefined) return this.#refuse(res, turn, gate);
     return this.#forward(req, res, turn, who, to.model, body, slots, values, key.key);
   }
 
@@ -226,13 +242,26 @@ export class ModelDoor {
     return undefined;
   }
 
+  /**
+   * The audit write gate, right before the provider is asked: while the audit
+   * log's last commit failed, refused as `audit.write_failed` (503,
+   * `ERR_AUDIT_WRITE`). This door's records are batched after the answer, so
+   * without the gate it would never learn that they are failing.
+   */
+  #auditGate(): Refused | undefined {
+    if (this.#gateway.auditStep.writable !== false) return undefined;
+    return refused('audit.write_failed', 'audit', 'the audit log cannot record this request');
+  }
+
   /** Forwards the (edited) request and hands the answer to the stream or whole-answer path. */
   async #forward(req: IncomingMessage, res: ServerResponse, turn: ModelTurn, who: Who, model: ResolvedModelUpstream, body: ModelRequest, slots: readonly TextSlot[], values: string[], providerKey: string | undefined): Promise<void> {
     if (providerKey !== undefined) values.push(providerKey);
     // The answer is compared with the agent's system and developer texts (not Bastion's notes) for a leak.
     const leak = who.isAdmin ? undefined : promptLeakTracker(slots, this.#gateway.config.modelDoor.promptLeak);
     const filter: AnswerFilter = { values, allowTool: (name) => this.#mayUse(who.agent, name), observe: leak === undefined ? undefined : (channel, text) => leak.push(channel, text) };
-    const upstream = await this.#send(req, turn.signal, turn.kind, model, providerKey, body).catch((err: unknown) => err as Error);
+    const upstream = await timeStage('forward', () => this.#send(req, turn.signal, turn.kind, model, providerKey, body)).catch((err: unknown) => err as Error);
+    // The agent hung up while the provider was asked (the request was aborted with it): not a provider failure.
+    if (upstream instanceof Error && turn.signal.aborted) return this.#clientClosed(turn, who.agent);
     if (upstream instanceof Error) return this.#refuse(res, turn, upstreamFailed(turn, upstream, 'upstream.unreachable', { timeout: 'the provider did not answer in time', other: 'the provider is unreachable' }));
     turn.detail.upstreamStatus = upstream.statusCode;
     turn.detail.ttfbMs = round(performance.now() - turn.started);
@@ -259,6 +288,7 @@ export class ModelDoor {
     try {
       answer = filterResponse(turn.kind, JSON.parse(await readLimited(upstream.body, MAX_RESPONSE_BYTES)), filter);
     } catch (err) {
+      if (turn.signal.aborted) return this.#clientClosed(turn, agent);
       return this.#refuse(res, turn, upstreamFailed(turn, err, 'upstream.invalid', { timeout: 'the provider stopped answering', other: 'the provider\'s answer could not be read' }));
     }
     this.#noteReport(turn, answer.report, agent.name, who.user);
@@ -275,10 +305,11 @@ export class ModelDoor {
       answer = supervised;
     }
     this.#charge(agent.name, who.user, answer.report);
+    if (res.destroyed) return this.#clientClosed(turn, agent);
     const out = JSON.stringify(answer.body);
+    await this.#recordBounded(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'ok', 200);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)) });
     res.end(out);
-    this.#record(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'ok', 200);
   }
 
   /** The dependencies of the stages that ban: the ban store, the door's config, alerts, the clock. */
@@ -293,6 +324,11 @@ export class ModelDoor {
 
   /** May `agent` use tool `name`? Scope and isolateUsers first, then the tool door's Cedar decision. Memoized per agent and name. */
   #mayUse(agent: ResolvedAgent, name: string): boolean {
+    if (this.#toolMetaFor !== this.#gateway.config) {
+      this.#toolMetaFor = this.#gateway.config;
+      this.#toolMeta = new ToolMetaIndex(this.#toolMetaFor.tools);
+      this.#keepTool.clear();
+    }
     const k = `${agent.name}\u0000${name}`;
     let ok = this.#keepTool.get(k);
     if (ok === undefined) {
@@ -335,6 +371,8 @@ export class ModelDoor {
     const kind = model.provider;
     const released = await releaseKey(turn, agent, model, this.#keyDeps());
     if (isRefused(released)) return this.#refuse(res, turn, released);
+    const gate = this.#auditGate();
+    if (gate !== undefined) return this.#refuse(res, turn, gate);
     const key = released.key;
     const base = model.baseUrl.href.replace(/\/+$/, '');
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -360,9 +398,9 @@ export class ModelDoor {
     }
     const out = redactText(text, key !== undefined ? { values: [key] } : {}).text;
     turn.detail.upstreamStatus = upstream.statusCode;
+    await this.#recordBounded(turn, upstream.statusCode < 400 ? allow('model.forwarded', `agents.${agent.name}.model`) : deny('upstream.error', 'provider'), upstream.statusCode < 400 ? 'ok' : 'error', upstream.statusCode);
     res.writeHead(upstream.statusCode, { 'content-type': String(upstream.headers['content-type'] ?? 'application/json') });
     res.end(out);
-    this.#record(turn, upstream.statusCode < 400 ? allow('model.forwarded', `agents.${agent.name}.model`) : deny('upstream.error', 'provider'), upstream.statusCode < 400 ? 'ok' : 'error', upstream.statusCode);
   }
 
   /** Streams the provider's SSE answer through the response filter, then ends it: whole, cut by a prompt leak, or failed. */
@@ -384,7 +422,7 @@ export class ModelDoor {
     this.#charge(agent.name, who.user, sf.report);
     if (res.destroyed) {
       upstream.body.destroy();
-      return this.#record(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'error', 499, { code: 'client.closed' });
+      return this.#clientClosed(turn, agent);
     }
     if (failure !== undefined) {
       const r = failure.refusal;
@@ -529,9 +567,9 @@ export class ModelDoor {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const retry = upstream.headers['retry-after'];
     if (typeof retry === 'string') headers['retry-after'] = retry;
+    await this.#recordBounded(turn, deny('upstream.error', 'provider'), 'error', status);
     res.writeHead(status, headers);
     res.end(out);
-    this.#record(turn, deny('upstream.error', 'provider'), 'error', status);
   }
 
   /**
@@ -539,25 +577,48 @@ export class ModelDoor {
    * error event when a stream has begun) and records it: status and code come
    * from the kernel's table (src/door/reasons.ts), the message from the stage.
    */
-  #refuse(res: ServerResponse, turn: ModelTurn, r: Refused): void {
+  async #refuse(res: ServerResponse, turn: ModelTurn, r: Refused): Promise<void> {
     const status = r.status ?? r.refusal.status;
     const code = r.refusal.code;
     if (r.silent === true) return this.#record(turn, r.refusal.decision, r.outcome ?? 'denied', status);
-    if (r.closeConnection === true && !res.headersSent) res.setHeader('connection', 'close');
-    if (!res.headersSent) {
-      const out = JSON.stringify(errorBody(turn.kind, status, code, r.message));
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)), ...r.headers });
-      res.end(out);
-    } else if (!res.writableEnded) {
-      res.end(errorEvent(turn.kind, status, code, r.message));
-    }
     turn.detail.code ??= code;
-    this.#record(turn, r.refusal.decision, r.outcome ?? 'denied', status);
+    if (res.headersSent) {
+      if (!res.writableEnded) res.end(errorEvent(turn.kind, status, code, r.message));
+      return this.#record(turn, r.refusal.decision, r.outcome ?? 'denied', status);
+    }
+    // The answer waits for the record while the audit backlog is past its bound.
+    await this.#recordBounded(turn, r.refusal.decision, r.outcome ?? 'denied', status);
+    if (res.headersSent) return;
+    if (r.closeConnection === true) res.setHeader('connection', 'close');
+    const out = JSON.stringify(errorBody(turn.kind, status, code, r.message));
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)), ...r.headers });
+    res.end(out);
+  }
+
+  /**
+   * The record of a request whose agent hung up before its answer was delivered: the request was
+   * forwarded (allowed), and the outcome is `client_closed` with status 499 (the client closed the
+   * request), not a provider error.
+   */
+  #clientClosed(turn: ModelTurn, agent: ResolvedAgent): void {
+    this.#record(turn, allow('model.forwarded', `agents.${agent.name}.model`), 'client_closed', 499);
   }
 
   /** The request's one audit record; batched: written after the response, a failed write counted and alerted by the audit step. */
   #record(turn: ModelTurn, decision: Decision, outcome: AuditEvent['outcome'], status: number, extra: Record<string, unknown> = {}): void {
-    const event: AuditEvent = {
+    this.#gateway.auditStep.batched(this.#event(turn, decision, outcome, status, extra));
+  }
+
+  /**
+   * The request's one audit record, written before its answer: batched, but past the audit
+   * backlog's bound the answer waits until the record is durable (`AuditStep.batchedBounded`).
+   */
+  #recordBounded(turn: ModelTurn, decision: Decision, outcome: AuditEvent['outcome'], status: number, extra: Record<string, unknown> = {}): Promise<void> {
+    return this.#gateway.auditStep.batchedBounded(this.#event(turn, decision, outcome, status, extra));
+  }
+
+  #event(turn: ModelTurn, decision: Decision, outcome: AuditEvent['outcome'], status: number, extra: Record<string, unknown>): AuditEvent {
+    return {
       time: turn.time,
       door: 'model',
       agent: turn.agent,
@@ -569,7 +630,6 @@ export class ModelDoor {
       durationMs: round(performance.now() - turn.started),
       detail: { status, ...turn.detail, ...extra },
     };
-    this.#gateway.auditStep.batched(event);
   }
 
   #alert(kind: string, severity: AdminAlert['severity'], agent: string, user: string | null, summary: string, detail: Record<string, unknown>): void {

@@ -79,6 +79,12 @@ export interface RateLimiterOptions {
   readonly redisTimeoutMs?: number;
   /** `retryAfterMs` returned with `store.error`, in ms. Default 1000. */
   readonly storeErrorRetryAfterMs?: number;
+  /**
+   * Called once per failed or timed-out store call of `admit` or `chargeTokens` with a short error code
+   * (`ECONNREFUSED`, `timeout`, `ERR_REDIS`; never a message or URL): the gateway counts it in
+   * `bastion_errors_total{component="redis"}`. Must not throw.
+   */
+  readonly onStoreError?: (code: string) => void;
 }
 
 /** Longest accepted agent or user name, in UTF-16 code units (keys stay short; ids are far shorter). */
@@ -110,6 +116,7 @@ export class ModelRateLimiter {
   readonly #redis: Redis | undefined;
   readonly #timeoutMs: number | undefined;
   readonly #storeErrorRetryAfterMs: number;
+  readonly #onStoreError: ((code: string) => void) | undefined;
   #closed = false;
 
   private constructor(
@@ -117,11 +124,13 @@ export class ModelRateLimiter {
     redis: Redis | undefined,
     timeoutMs: number | undefined,
     storeErrorRetryAfterMs: number,
+    onStoreError: ((code: string) => void) | undefined,
   ) {
     this.#limits = limits;
     this.#redis = redis;
     this.#timeoutMs = timeoutMs;
     this.#storeErrorRetryAfterMs = storeErrorRetryAfterMs;
+    this.#onStoreError = onStoreError;
   }
 
   /**
@@ -177,7 +186,7 @@ export class ModelRateLimiter {
           : new RateLimiterRedis({ ...limiterOpts, storeClient: redis, rejectIfRedisNotReady: true });
       compiled.set(`${scope}.${kind}`, { name: `${scope}.${kind}`, limiter, points: limit.points });
     }
-    return new ModelRateLimiter(compiled, redis, redis === undefined ? undefined : timeoutMs, storeErrorRetryAfterMs);
+    return new ModelRateLimiter(compiled, redis, redis === undefined ? undefined : timeoutMs, storeErrorRetryAfterMs, opts.onStoreError);
   }
 
   /**
@@ -221,8 +230,9 @@ export class ModelRateLimiter {
         }
       }
       return { ok: true };
-    } catch {
+    } catch (err) {
       // Any store failure or timeout: fail closed.
+      this.#reportStoreError(err);
       return this.#storeError();
     }
   }
@@ -254,6 +264,7 @@ export class ModelRateLimiter {
     const failed = charges.filter((_, i) => results[i]?.status === 'rejected').map((c) => c.scope);
     if (failed.length > 0) {
       const first = results.find((r) => r.status === 'rejected');
+      this.#reportStoreError(first?.status === 'rejected' ? first.reason : undefined);
       throw new BastionError('ERR_STORE', 'rate limit store failed; tokens not charged', {
         cause: first?.status === 'rejected' ? first.reason : undefined,
         detail: { scopes: failed, tokens },
@@ -305,6 +316,18 @@ export class ModelRateLimiter {
 
   #storeError(): RateDecision {
     return { ok: false, limit: 'store.error', retryAfterMs: this.#storeErrorRetryAfterMs };
+  }
+
+  /** Passes a store failure's short code (never its message, which may name the host) to `onStoreError`. */
+  #reportStoreError(err: unknown): void {
+    if (this.#onStoreError === undefined) return;
+    const own = (err as { code?: unknown } | null | undefined)?.code;
+    const code = err instanceof StoreTimeout ? 'timeout' : typeof own === 'string' && /^[A-Za-z0-9_]{1,32}$/.test(own) ? own : 'ERR_REDIS';
+    try {
+      this.#onStoreError(code);
+    } catch {
+      // Counting must not turn into a request failure.
+    }
   }
 }
 

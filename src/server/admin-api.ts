@@ -101,6 +101,14 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
           const st = (err.detail as { status?: string } | undefined)?.status;
           return st === undefined ? send(404, { error: 'no such approval (ERR_APPROVAL_UNKNOWN)' }) : send(409, { error: `approval is ${st}, not pending` });
         }
+        if (isBastionError(err, 'ERR_STORE') && (err.detail as { notified?: unknown } | undefined)?.notified === false) {
+          // Recorded, but the other instances were not told (Redis down): they see it at their next poll.
+          decision = deny('store.error', 'api');
+          detail.approval = verdict;
+          detail.notified = false;
+          outcome = 'error';
+          return send(503, { error: 'decision recorded; the other instances could not be told (ERR_STORE)', code: 'ERR_STORE' });
+        }
         throw err;
       }
     }

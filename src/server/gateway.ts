@@ -25,7 +25,7 @@ import { EgressGuard } from '../egress/guard.ts';
 import type { Lookup } from '../egress/ssrf-classify.ts';
 import { IdentityKeys } from '../identity/keys.ts';
 import { RequestSigner } from '../identity/signer.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { randomToken, sha256Hex } from '../util/crypto.ts';
 import { AuditStep, type AuditFailure } from '../door/audit-step.ts';
@@ -39,8 +39,13 @@ import { aeadTokenSealer, pendingAuthorizationsOn, UserOAuth, userTokensOn, type
 import { deny as denyDecision, allow as allowDecision } from '../decision.ts';
 import { openNonceStore, type NonceStore } from '../store/nonces.ts';
 import { DEFAULTS } from '../defaults.ts';
+import { Readiness } from '../observe/health.ts';
+import { Observer, type ObserverOptions } from '../observe/observer.ts';
+import { LocalBus, type ClusterBus } from '../cluster/bus.ts';
+import { RedisBus } from '../cluster/redis-bus.ts';
+import { listInstances } from '../cluster/registry.ts';
 
-/** A key generated on first start for an agent whose configured keys did not resolve. Shown once. */
+/** A key generated on first start for an agent with no keys listed (`agents.X.keys` empty). Shown once. */
 export interface GeneratedKey {
   readonly agent: string;
   /** The clear key: print it once, never store or log it. */
@@ -50,64 +55,215 @@ export interface GeneratedKey {
 /** Prefix of keys Bastion generates, so they are recognizable in a leak scan. */
 export const GENERATED_KEY_PREFIX = 'bst_ak_';
 
-export class Gateway {
+/** True when agent `name` lists no keys in the file (`agents.X.keys` empty): `bastion serve` generates one on first start. */
+export function keylessAgent(config: ResolvedConfig, name: string): boolean {
+  return (config.raw.agents[name]?.keys.length ?? 0) === 0;
+}
+
+/**
+ * One compiled config: what {@link Gateway.prepare} builds and {@link Gateway.commit}
+ * swaps in on a reload (src/server/reload.ts). Sessions take `deps` when they start,
+ * so a session in flight finishes on the generation it started with.
+ */
+export interface GatewayGeneration {
+  /** 1 for the config the gateway opened with, then +1 per committed reload. */
+  readonly number: number;
   readonly config: ResolvedConfig;
+  readonly deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore };
+  readonly agentKeys: KeyIndex;
+  readonly adminKeys: KeyIndex;
+  readonly users: UserVerifier;
+  readonly guard: EgressGuard;
+  readonly abilities: AbilityRunner | undefined;
+  /** Keys generated while compiling it (agents that list none and had none stored): show once. */
+  readonly generated: readonly GeneratedKey[];
+}
+
+/** What every generation shares: opened once, for the life of the process. */
+interface GatewayShared {
   readonly store: Store;
   readonly audit: AuditLog;
-  readonly deps: GatewayDeps;
+  /** The kernel's audit step over `audit`: the tool door's sessions write through it too. */
+  readonly auditStep: AuditStep;
+  readonly approvals: ApprovalQueue;
+  readonly signer: RequestSigner;
+  readonly nonces: NonceStore;
+  readonly requestStates: RequestStateSealer;
+  readonly vault: Vault | undefined;
+  readonly pasted: PastedSecrets | undefined;
+  readonly userOAuth: UserOAuth | undefined;
+  readonly placeholder: GatewayDeps['placeholder'];
+  readonly validator: ArgumentValidator;
+  readonly provenance: ProvenanceTracker;
+  readonly pins: PinGate;
+  readonly lookup: Lookup | undefined;
+  readonly upstreamCa: readonly string[] | undefined;
+}
+
+/**
+ * Compiles `config` over the shared parts: policy, path guard, labels, tool
+ * metadata, the egress guard, the ability runner, agent and admin keys (with the
+ * stored digests; with `generateKeys`, a new key for each agent that lists none
+ * and has none stored). Nothing is swapped in: the caller commits it.
+ * @throws BastionError `ERR_POLICY_INVALID`, `ERR_CONFIG_INVALID` (two agents share a key), `ERR_STORE`.
+ */
+async function compileGeneration(config: ResolvedConfig, shared: GatewayShared, number: number, generateKeys: boolean): Promise<GatewayGeneration> {
+  const policy = PolicyEngine.compile(config);
+  const paths = PathGuard.compile(config.paths);
+  const { store, vault } = shared;
+  const agentKeys = new KeyIndex();
+  const generated: GeneratedKey[] = [];
+  const addKey = (agent: string, digest: string): void => {
+    try {
+      agentKeys.add(digest, agent);
+    } catch (err) {
+      throw new BastionError('ERR_CONFIG_INVALID', `agents ${(err as Error).message}; every agent needs its own`);
+    }
+  };
+  for (const agent of config.agents.values()) {
+    for (const k of agent.keys) addKey(agent.name, sha256Hex(k.reveal()));
+    const stored = await store.agentKeyDigests(agent.name);
+    for (const d of stored) addKey(agent.name, d);
+    if (generateKeys && keylessAgent(config, agent.name) && stored.length === 0) {
+      const key = GENERATED_KEY_PREFIX + randomToken(32);
+      const digest = sha256Hex(key);
+      await store.addAgentKeyDigest(agent.name, digest, Date.now());
+      addKey(agent.name, digest);
+      generated.push({ agent: agent.name, key });
+    }
+  }
+  const adminKeys = new KeyIndex();
+  for (const k of config.adminKeys) adminKeys.add(sha256Hex(k.reveal()), 'admin');
+  const guard = new EgressGuard(config, policy, shared.lookup ? { lookup: shared.lookup } : {});
+  const abilities = vault
+    ? new AbilityRunner({ config, guard, vault, signer: shared.signer, ...(shared.userOAuth ? { userTokens: shared.userOAuth } : {}), ...(shared.upstreamCa ? { upstreamCa: shared.upstreamCa } : {}) })
+    : undefined;
+  const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
+    config,
+    requestStates: shared.requestStates,
+    nonces: shared.nonces,
+    ...(shared.userOAuth ? { userOAuth: shared.userOAuth } : {}),
+    signer: shared.signer,
+    policy,
+    paths,
+    audit: shared.audit,
+    auditStep: shared.auditStep,
+    approvals: shared.approvals,
+    validator: shared.validator,
+    placeholder: shared.placeholder,
+    ...(shared.pasted ? { pasted: shared.pasted } : {}),
+    ...(abilities ? { abilities } : {}),
+    toolMeta: new ToolMetaIndex(config.tools),
+    labels: new LabelIndex(config.tools, config.agents.values()),
+    provenance: shared.provenance,
+    pins: shared.pins,
+  };
+  return { number, config, deps, agentKeys, adminKeys, users: new UserVerifier(config.users), guard, abilities, generated };
+}
+
+export class Gateway {
+  readonly store: Store;
+  readonly audit: AuditLog;
   /** The identity keys (signing, JWKS). */
   readonly identity: IdentityKeys;
   /** Signs requests to abilities and signed upstreams, and mints per-call tokens. */
   readonly signer: RequestSigner;
-  /** Agents by the digests of their keys (the kernel's authentication looks keys up here). */
-  readonly agentKeys: KeyIndex;
-  /** The admin keys (`admin.keys`), principal `admin`. */
-  readonly adminKeys: KeyIndex;
-  /** Verifies end users' tokens (`users.token`); privilege needs a verified user when configured. */
-  readonly users: UserVerifier;
   /** The kernel's audit step: durable or batched records, failures counted and reported. */
   readonly auditStep: AuditStep;
   /** The vault, when the gateway was opened with a KEK; without one, everything that needs it fails closed. */
   readonly vault: Vault | undefined;
   /** End users' pasted secrets (`<<SECRET_…>>`), shared by the model, tool and network doors; with the vault. */
   readonly pasted: PastedSecrets | undefined;
-  /** The egress guard (network policy, SSRF, address pinning) shared by the network door and abilities. */
-  readonly guard: EgressGuard;
-  /** Runs ability calls through the guard with the vault's bound secrets; with the vault. */
-  readonly abilities: AbilityRunner | undefined;
   /** Verifies OAuth bearer tokens at `/mcp` (config `oauth.resourceServer`); undefined: agent keys only. */
   readonly accessTokens: AccessTokenVerifier | undefined;
   /** Nonces of sealed request states (opened on first use). */
   readonly #nonces: NonceStore;
+  /** What `/readyz` reports: every component a request may need registers a check here. */
+  readonly readiness = new Readiness();
+  /** The bus the instances of this deployment share (a {@link LocalBus} when alone). */
+  readonly bus: ClusterBus;
+  /** Metrics, access log and request spans, fed from the audit log (src/observe/observer.ts); set by {@link Gateway.open}. */
+  #observer!: Observer;
+  readonly #shared: GatewayShared;
+  /** The current generation: read per request, swapped by {@link commit}. */
+  #gen: GatewayGeneration;
+  /** Ability runners of replaced generations: sessions in flight may still use them; closed with the gateway. */
+  readonly #retired: AbilityRunner[] = [];
 
-  private constructor(
-    config: ResolvedConfig,
-    store: Store,
-    audit: AuditLog,
-    deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore },
-    identity: IdentityKeys,
-    agentKeys: KeyIndex,
-    auditStep: AuditStep,
-    secrets: { vault?: Vault; pasted?: PastedSecrets; abilities?: AbilityRunner; guard: EgressGuard },
-  ) {
-    this.config = config;
+  private constructor(shared: GatewayShared, gen: GatewayGeneration, identity: IdentityKeys, auditStep: AuditStep, bus: ClusterBus) {
+    const { config } = gen;
+    this.#shared = shared;
+    this.#gen = gen;
+    this.bus = bus;
     this.identity = identity;
-    this.signer = deps.signer;
-    this.#nonces = deps.nonces;
+    this.signer = shared.signer;
+    this.#nonces = shared.nonces;
     const rs = config.oauth.resourceServer;
     this.accessTokens = rs === undefined ? undefined : new AccessTokenVerifier(rs);
-    this.store = store;
-    this.audit = audit;
-    this.deps = deps;
-    this.agentKeys = agentKeys;
-    this.adminKeys = new KeyIndex();
-    for (const k of config.adminKeys) this.adminKeys.add(sha256Hex(k.reveal()), 'admin');
-    this.users = new UserVerifier(config.users);
+    this.store = shared.store;
+    this.audit = shared.audit;
     this.auditStep = auditStep;
-    this.vault = secrets.vault;
-    this.pasted = secrets.pasted;
-    this.guard = secrets.guard;
-    this.abilities = secrets.abilities;
+    this.vault = shared.vault;
+    this.pasted = shared.pasted;
+  }
+
+  /** The current config (the latest committed generation's). */
+  get config(): ResolvedConfig {
+    return this.#gen.config;
+  }
+
+  /** What new sessions are built from (the current generation's); a session keeps the one it started with. */
+  get deps(): GatewayDeps {
+    return this.#gen.deps;
+  }
+
+  /** Agents by the digests of their keys (the kernel's authentication looks keys up here). */
+  get agentKeys(): KeyIndex {
+    return this.#gen.agentKeys;
+  }
+
+  /** The admin keys (`admin.keys`), principal `admin`. */
+  get adminKeys(): KeyIndex {
+    return this.#gen.adminKeys;
+  }
+
+  /** Verifies end users' tokens (`users.token`); privilege needs a verified user when configured. */
+  get users(): UserVerifier {
+    return this.#gen.users;
+  }
+
+  /** The egress guard (network policy, SSRF, address pinning) shared by the network door and abilities. */
+  get guard(): EgressGuard {
+    return this.#gen.guard;
+  }
+
+  /** Runs ability calls through the guard with the vault's bound secrets; with the vault. */
+  get abilities(): AbilityRunner | undefined {
+    return this.#gen.abilities;
+  }
+
+  /** The current generation's number (1 at open, +1 per committed reload). */
+  get generation(): number {
+    return this.#gen.number;
+  }
+
+  /**
+   * Compiles `config` into the next generation over this gateway's store, audit log,
+   * approvals, vault and identity, as {@link open} does (policy, path guard, labels,
+   * guard, abilities, keys); keys are generated for agents that list none and have
+   * none stored. Nothing changes until {@link commit}. Fields that need a restart
+   * are the caller's to refuse (src/server/reload.ts).
+   * @throws BastionError `ERR_POLICY_INVALID`, `ERR_CONFIG_INVALID`, `ERR_STORE`.
+   */
+  prepare(config: ResolvedConfig): Promise<GatewayGeneration> {
+    return compileGeneration(config, this.#shared, this.#gen.number + 1, true);
+  }
+
+  /** Swaps `next` in: new sessions and every later request use it; sessions in flight keep theirs. */
+  commit(next: GatewayGeneration): void {
+    const old = this.#gen;
+    this.#gen = { ...next, number: Math.max(next.number, old.number + 1) };
+    if (old.abilities !== undefined) this.#retired.push(old.abilities);
   }
 
   /**
@@ -115,8 +271,8 @@ export class Gateway {
    * witness, policy, approvals, agent authentication, identity keys, and (with
    * `opts.kek`) the vault, pasted secrets and the ability runner, over one egress
    * guard; each door is then built from the narrow parts it uses. Nothing is
-   * attached afterwards. For agents whose keys all failed to resolve and who have
-   * no stored key yet, generates one (stored as a SHA-256 digest only) and returns
+   * attached afterwards. With `opts.generateKeys`, for agents that list no keys and
+   * have no stored key yet, generates one (stored as a SHA-256 digest only) and returns
    * it in `generated` so the caller can show it once.
    * The KEK (or `opts.keyProtector` alone, for tools that need no vault) seals the
    * audit and identity signing keys at rest; the first identity key is created here
@@ -138,12 +294,25 @@ export class Gateway {
       upstreamCa?: readonly string[];
       /** Admin alerts raised while serving (pinned tool definitions that changed); without it they are only audited. */
       alerts?: { notify(alert: AdminAlert): void };
+      /** The cluster bus (default: a {@link LocalBus}); closed with the gateway. */
+      bus?: ClusterBus;
+      /** Generate a key for each agent with no keys listed and none stored (`bastion serve`, which shows it once). Default false. */
+      generateKeys?: boolean;
+      /**
+       * Write this instance's audit markers (`audit.open`/`audit.close`, with the bus's instance id) and, after an
+       * unclean shutdown, an `audit.recovery` record (`bastion serve` sets it; docs/audit.md "Crash recovery").
+       */
+      auditMarkers?: boolean;
+      /** Access log and OTLP export of the observer (default: metrics only). */
+      observe?: Pick<ObserverOptions, 'logger' | 'accessLog' | 'telemetry' | 'defaultMetrics'>;
     } = {},
   ): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
-    const policy = PolicyEngine.compile(config);
-    const paths = PathGuard.compile(config.paths);
-    const store = opts.store ?? (await openSqliteStore(config.storePath));
+    // Compiled before the store opens, so a bad policy opens nothing (compiled again with the generation).
+    PolicyEngine.compile(config);
+    PathGuard.compile(config.paths);
+    const store = opts.store ?? (await openStore(config.store));
     const keyProtector = opts.kek ? kekKeyProtector(opts.kek) : opts.keyProtector;
+    const bus = opts.bus ?? new LocalBus();
     try {
       const witness = await openWitness(config.audit.witness);
       const onWitnessFailure = (err: BastionError, count: number): void =>
@@ -151,74 +320,102 @@ export class Gateway {
       const audit = await AuditLog.open(store, {
         checkpointEvery: config.audit.checkpointEvery,
         chainOffThread: true,
+        ...(opts.auditMarkers === true ? { instance: bus.instanceId } : {}),
+        // Instances in the Redis registry are running, not crashed, whatever host they are on.
+        ...(bus instanceof RedisBus ? { liveInstances: async () => new Set((await listInstances(bus.commands, bus.keyPrefix)).map((i) => i.id)) } : {}),
         ...(keyProtector ? { keyProtector } : {}),
         ...(witness ? { witness, ...(opts.onAuditFailure ? { onWitnessFailure } : {}) } : {}),
       });
-      const approvals = new ApprovalQueue(store, { timeoutMs: config.approvals.timeoutMs, reuseTtlMs: config.approvals.reuseTtlMs, progressMs: config.approvals.progressMs });
-      const agentKeys = new KeyIndex();
-      const generated: GeneratedKey[] = [];
-      const addKey = (agent: string, digest: string): void => {
-        try {
-          agentKeys.add(digest, agent);
-        } catch (err) {
-          throw new BastionError('ERR_CONFIG_INVALID', `agents ${(err as Error).message}; every agent needs its own`);
-        }
-      };
-      for (const agent of config.agents.values()) {
-        for (const k of agent.keys) addKey(agent.name, sha256Hex(k.reveal()));
-        const stored = await store.agentKeyDigests(agent.name);
-        for (const d of stored) addKey(agent.name, d);
-        if (agent.keys.length === 0 && agent.unresolvedKeyRefs.length > 0 && stored.length === 0) {
-          const key = GENERATED_KEY_PREFIX + randomToken(32);
-          const digest = sha256Hex(key);
-          await store.addAgentKeyDigest(agent.name, digest, Date.now());
-          addKey(agent.name, digest);
-          generated.push({ agent: agent.name, key });
-        }
-      }
+      // A shared bus carries decisions between instances: the store poll is then only the fallback for a lost message.
+      const approvals = new ApprovalQueue(store, {
+        timeoutMs: config.approvals.timeoutMs,
+        reuseTtlMs: config.approvals.reuseTtlMs,
+        progressMs: config.approvals.progressMs,
+        bus,
+        pollMs: bus instanceof LocalBus ? DEFAULTS.approvalPollMs : DEFAULTS.approvalFallbackPollMs,
+      });
       const identity = await IdentityKeys.open(store, { rotationGraceMs: config.identity.rotationGraceMs, ...(keyProtector ? { protector: keyProtector } : {}) });
       const signer = new RequestSigner(identity, config.identity);
       const vault = opts.kek ? await Vault.open(store, opts.kek, { rotationGraceMs: config.vault.rotationGraceMs }) : undefined;
       const pasted = vault ? new PastedSecrets(store, vault) : undefined;
-      const guard = new EgressGuard(config, policy, opts.lookup ? { lookup: opts.lookup } : {});
       const userOAuth = vault && config.oauth.redirectUri !== undefined && config.oauth.providers.size > 0 ? openUserOAuth(config, store, vault, auditOAuthEvents(audit)) : undefined;
-      const abilities = vault ? new AbilityRunner({ config, guard, vault, signer, ...(userOAuth ? { userTokens: userOAuth } : {}), ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}) }) : undefined;
       const placeholder = (agent: string, secret: string): Promise<string> =>
         vault ? vault.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
       // Single-use nonces of sealed request states: in the store file (or Redis), so every instance sees every use.
+      // Set once the gateway (and its observer) exists: the store opens lazily, after that.
+      let countRedisError: ((code: string) => void) | undefined;
       const nonces = lazyNonceStore(() =>
         openNonceStore(
-          { kind: config.redis !== undefined ? 'redis' : 'store', storePath: config.storePath, namespace: 'mcp', ...(config.redis !== undefined ? { redis: config.redis } : {}) },
-          { redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs },
+          { kind: config.redis !== undefined ? 'redis' : 'store', storePath: config.storePath, store: config.store, namespace: 'mcp', ...(config.redis !== undefined ? { redis: config.redis } : {}) },
+          { redisTimeoutMs: DEFAULTS.a2aRedisTimeoutMs, onRedisError: (code) => countRedisError?.(code) },
         ),
       );
       const requestStates = new RequestStateSealer({ keys: () => identity.derivationSecrets(), nonces, ttlMs: config.approvals.timeoutMs });
-      const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
-        config,
-        requestStates,
-        nonces,
-        ...(userOAuth ? { userOAuth } : {}),
-        signer,
-        policy,
-        paths,
-        audit,
-        approvals,
-        validator: new ArgumentValidator(),
-        placeholder,
-        ...(pasted ? { pasted } : {}),
-        ...(abilities ? { abilities } : {}),
-        toolMeta: new ToolMetaIndex(config.tools),
-        labels: new LabelIndex(config.tools, config.agents.values()),
-        provenance: new ProvenanceTracker(config.provenance),
-        pins: new PinGate({ store, config: config.pinning, audit: (e) => audit.append(e), alerts: opts.alerts }),
-      };
       const auditStep = new AuditStep(audit, opts.onAuditFailure ? { onFailure: opts.onAuditFailure } : {});
-      const gateway = new Gateway(config, store, audit, deps, identity, agentKeys, auditStep, { ...(vault ? { vault } : {}), ...(pasted ? { pasted } : {}), ...(abilities ? { abilities } : {}), guard });
-      return { gateway, generated };
+      const shared: GatewayShared = {
+        store,
+        audit,
+        auditStep,
+        approvals,
+        signer,
+        nonces,
+        requestStates,
+        vault,
+        pasted,
+        userOAuth,
+        placeholder,
+        validator: new ArgumentValidator(),
+        provenance: new ProvenanceTracker(config.provenance),
+        pins: new PinGate({ store, config: config.pinning, audit: (e) => audit.append(e), alerts: opts.alerts, bus }),
+        lookup: opts.lookup,
+        upstreamCa: opts.upstreamCa,
+      };
+      const gen = await compileGeneration(config, shared, 1, opts.generateKeys === true);
+      const gateway = new Gateway(shared, gen, identity, auditStep, bus);
+      gateway.#observe(opts.observe ?? {});
+      countRedisError = (code) => gateway.observer.metrics.countError('redis', code);
+      return { gateway, generated: [...gen.generated] };
     } catch (err) {
       await store.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Metrics (`/metrics`), access log and request spans of this gateway. */
+  get observer(): Observer {
+    return this.#observer;
+  }
+
+  /**
+   * Creates the observer, attaches it to the audit log (every request's record
+   * passes there) and registers the `store` readiness check (a bounded read of
+   * the newest audit record).
+   */
+  #observe(opts: Pick<ObserverOptions, 'logger' | 'accessLog' | 'telemetry' | 'defaultMetrics'>): void {
+    const store = this.store;
+    const observer = new Observer({
+      ...opts,
+      isAgent: (name) => this.config.agents.has(name),
+      sources: {
+        auditQueued: () => this.audit.backlog,
+        auditCapacity: () => this.audit.maxPendingRecords,
+        auditFailures: () => this.auditStep.failures,
+        approvalsPending: async () => (await store.listApprovals({ status: 'pending', limit: 10_000 })).length,
+        readiness: () => this.readiness.report(),
+      },
+    });
+    this.#observer = observer;
+    this.audit.observe(observer);
+    this.readiness.register('store', async () => {
+      try {
+        await store.lastAudit();
+        return { ok: true };
+      } catch (err) {
+        const code = (err as { code?: unknown } | null)?.code;
+        observer.metrics.countError('store', typeof code === 'string' ? code : 'error');
+        return { ok: false, detail: typeof code === 'string' ? code : 'error' };
+      }
+    });
   }
 
   /** The agent a presented key belongs to, or undefined (constant-time over the keys' SHA-256 digests). */
@@ -246,9 +443,12 @@ export class Gateway {
   /** Closes the ability runner's connections, flushes the vault's pending last-used times and the audit log, writes the final checkpoint, closes the store. */
   async close(): Promise<void> {
     await this.abilities?.close();
+    for (const r of this.#retired.splice(0)) await r.close().catch(() => undefined);
     await this.#nonces.close();
     await this.vault?.flush();
     await this.audit.close();
+    await this.#observer.close();
+    await this.bus.close();
     await this.store.close();
   }
 }

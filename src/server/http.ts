@@ -1,7 +1,8 @@
 /**
  * The HTTP listener: MCP Streamable HTTP at `/mcp`, the model door at `/v1/chat/completions`,
  * `/v1/messages` and `/v1/models`, the admin API at `/api`,
- * the network door's base-URL mode at `/egress/<host>/<path>`, and `/healthz`. Checks run in this order, cheapest and least trusting first:
+ * the network door's base-URL mode at `/egress/<host>/<path>`, `/healthz`, `/readyz` and `/metrics`
+ * (docs/observability.md). Checks run in this order, cheapest and least trusting first:
  *
  *   Host allowlist (DNS rebinding) → Origin allowlist → agent key → body size
  *   (counted as streamed, so chunked bodies too) → JSON parse → JSON-RPC shape
@@ -11,7 +12,7 @@
  * status, and is audited; the process never throws on input.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import { BastionError } from '../errors.ts';
@@ -45,6 +46,10 @@ import {
   type WireRejection,
 } from '../mcp/revision/wire.ts';
 import type { Gateway } from './gateway.ts';
+import { publicReport } from '../observe/health.ts';
+import { metricsAccess } from '../observe/observer.ts';
+import { runInRequestScope } from '../observe/scope.ts';
+import { AgentConcurrency, AgentRateLimiter, admitSession, type SessionView } from './agent-limits.ts';
 
 interface HttpSession {
   readonly agent: string;
@@ -63,6 +68,8 @@ export interface RunningServer {
   readonly server: HttpServer;
   /** Open MCP sessions. */
   sessionCount(): number;
+  /** The open legacy MCP sessions: id, agent, last activity (ms since the epoch), and whether a request is in flight. */
+  sessionSnapshot(): readonly SessionView[];
   close(): Promise<void>;
 }
 
@@ -73,6 +80,11 @@ export interface RunningServer {
 export async function startHttpServer(gateway: Gateway, listen?: { host: string; port: number }, opts: { egress?: EgressProxy; model?: ModelDoor; a2a?: A2aDoor } = {}): Promise<RunningServer> {
   const cfg = gateway.config.server;
   const sessions = new Map<string, HttpSession>();
+  // Per-agent limits (config server.sessions; src/server/agent-limits.ts): one agent cannot lock the others out.
+  const rate = new AgentRateLimiter(cfg.sessions.requestsPerSecondPerAgent, cfg.sessions.burstPerAgent);
+  const concurrency = new AgentConcurrency(cfg.sessions.maxConcurrentCallsPerAgent);
+  /** Initializations admitted but not yet registered, per agent: counted (as busy) so a burst cannot overshoot the caps. */
+  const opening = new Map<string, number>();
   const host = listen?.host ?? cfg.host;
   const port = listen?.port ?? cfg.port;
 
@@ -291,7 +303,20 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://bastion.invalid');
 
-    // Host allowlist first: a DNS-rebinding page reaches us with its own host name.
+    // Probes before the Host allowlist: a load balancer or Kubernetes sends the pod's IP as Host. They reveal
+    // only "ok" and check names with short codes, and send no CORS headers, so a rebinding page cannot read them.
+    if (url.pathname === '/healthz' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end('{"status":"ok"}');
+    }
+    if (url.pathname === '/readyz' && req.method === 'GET') {
+      // No key (load balancers probe it): short codes only (docs/observability.md).
+      const report = publicReport(await gateway.readiness.report());
+      res.writeHead(report.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return void res.end(JSON.stringify(report));
+    }
+
+    // Then the Host allowlist: a DNS-rebinding page reaches us with its own host name.
     const hostHeader = (req.headers.host ?? '').toLowerCase();
     if (!allowedHosts.has(hostHeader)) {
       return reject(req, res, started, null, 'host.not_allowed', 'host not allowed');
@@ -301,9 +326,16 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       return reject(req, res, started, null, 'origin.not_allowed', 'origin not allowed');
     }
 
-    if (url.pathname === '/healthz' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end('{"status":"ok"}');
+    if (url.pathname === '/metrics' && req.method === 'GET') {
+      const access = metricsAccess(gateway.config.observability.metrics, (server.address() as AddressInfo).address, headerOne(req, 'authorization'), (k) => gateway.isAdminKey(k));
+      if (access === 'auth.missing' || access === 'auth.invalid') {
+        return reject(req, res, started, null, access, 'an admin key is required', { 'www-authenticate': 'Bearer realm="bastion"' }, 'api.metrics');
+      }
+      if (access === 'serve') {
+        const { contentType, body } = await gateway.observer.metrics.scrape();
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        return void res.end(body);
+      }
     }
     if (url.pathname === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
       // Public keys only: tool servers and peers fetch them to verify Bastion's signatures.
@@ -349,6 +381,9 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     const authn = await authenticateMcp(req);
     if (!authn.ok) return reject(req, res, started, null, authn.reason, authn.message, authn.headers);
     const agent = authn.agent;
+    // The agent's request rate (token bucket), before any work on its behalf.
+    const wait = rate.take(agent, Date.now());
+    if (wait > 0) return reject(req, res, started, agent, 'ratelimit.exceeded', 'too many requests', { 'retry-after': String(wait) });
 
     // The end user the agent acts for, fixed for the session at initialize: asserted, or proven by a token
     // (a user token, or the OAuth access token's user claim, which an asserted id must then match).
@@ -396,6 +431,11 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     if (req.method !== 'POST') {
       return reject(req, res, started, agent, 'http.method', 'method not allowed', { allow: 'GET, POST, DELETE' });
     }
+
+    // The agent's requests in flight: a slot held until the response is done or the client gone.
+    const release = concurrency.acquire(agent);
+    if (release === undefined) return reject(req, res, started, agent, 'ratelimit.concurrent', 'too many requests in flight', { 'retry-after': '1' });
+    res.once('close', release);
 
     // Body, bounded as it streams.
     const body = await readBody(req, cfg.maxBodyBytes, cfg.bodyTimeoutMs);
@@ -447,10 +487,59 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     if (!isInitializeRequest(message)) {
       return reject(req, res, started, agent, 'session.missing', 'mcp-session-id required', {}, typeof method === 'string' ? method : 'http.POST');
     }
-    if (sessions.size >= cfg.maxSessions) {
-      return reject(req, res, started, agent, 'session.limit', 'too many sessions', { 'retry-after': '5' }, 'initialize');
+    // Room for one more session (src/server/agent-limits.ts): the agent's own idle session makes room at its
+    // cap, the busiest agent's at the global one; refused only when nothing there is idle.
+    const admission = admitSession(sessionViews(), agent, { perAgent: cfg.sessions.maxPerAgent, global: cfg.maxSessions });
+    if (!admission.admit) {
+      const [reason, retry] = admission.scope === 'agent' ? (['session.agent_limit', '1'] as const) : (['session.limit', '5'] as const);
+      return reject(req, res, started, agent, reason, 'too many sessions', { 'retry-after': retry }, 'initialize');
     }
+    if (admission.evict !== undefined) evictSession(admission.evict.id, admission.evict.scope, agent);
+    opening.set(agent, (opening.get(agent) ?? 0) + 1);
+    try {
+      return await openSession(req, res, started, agent, userIdentity, conversation, message, method);
+    } finally {
+      const left = (opening.get(agent) ?? 1) - 1;
+      if (left <= 0) opening.delete(agent);
+      else opening.set(agent, left);
+    }
+  };
 
+  /** The open sessions as the admission rule sees them, initializations under way counted as busy. */
+  const sessionViews = (): SessionView[] => {
+    const out: SessionView[] = [];
+    for (const [id, s] of sessions) out.push({ id, agent: s.agent, lastActivity: s.session.lastActivity, busy: s.session.busy });
+    for (const [a, n] of opening) for (let i = 0; i < n; i++) out.push({ id: `opening:${a}:${i}`, agent: a, lastActivity: Number.MAX_SAFE_INTEGER, busy: true });
+    return out;
+  };
+
+  /**
+   * Closes a session to make room (`scope`: whose cap), with one record for its agent: the client's next
+   * request with that id is answered 404 and it initializes again (MCP basic/transports, session management).
+   */
+  const evictSession = (id: string, scope: 'agent' | 'global', by: string): void => {
+    const s = sessions.get(id);
+    if (!s) return;
+    sessions.delete(id);
+    void s.transport.close().catch(() => undefined);
+    void s.session.close();
+    const ctx = newRequestContext('tool', 'session.evict', performance.now());
+    ctx.agent = s.agent;
+    ctx.session = id;
+    gateway.auditStep.batched(auditEventOf(ctx, deny('session.evicted', scope === 'agent' ? 'server.sessions.maxPerAgent' : 'server.maxSessions'), 'denied', { scope, for: by, idleMs: Math.max(0, Date.now() - s.session.lastActivity) }));
+  };
+
+  /** A new legacy MCP session: its transport, registered under its id once the SDK has initialized it. */
+  const openSession = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    started: number,
+    agent: string,
+    userIdentity: UserIdentity | null,
+    conversation: string | null,
+    message: unknown,
+    method: unknown,
+  ): Promise<void> => {
     const session = gateway.newSession(agent, userIdentity, conversation);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomToken(24),
@@ -489,6 +578,14 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     // request itself): the reaper must not close a session while the SDK transport is still
     // working on one of its requests, which on a starved machine can take longer than sessionIdleMs.
     const answered = session.beginHttpRequest();
+    // A client that hangs up before its answer (the SSE stream of a POST) is recorded as gone, not as the
+    // outcome of a call it never received (src/mcp/session.ts, clientGone).
+    const id = isJSONRPCRequest(message) ? message.id : undefined;
+    if (id !== undefined) {
+      res.once('close', () => {
+        if (!res.writableFinished) session.clientGone(id);
+      });
+    }
     try {
       await transport.handleRequest(req, res, message);
     } finally {
@@ -499,8 +596,20 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(async (err: unknown) => {
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default, which let a
+  // 30 s header timeout run to 60 s): check often enough that a timeout is enforced within a second of its value.
+  const serverOpts = {
+    headersTimeout: cfg.headersTimeoutMs,
+    requestTimeout: cfg.requestTimeoutMs, // Until the request is received; a response stream (SSE) is not limited.
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: connectionsCheckingIntervalMs(cfg.headersTimeoutMs),
+  };
+  /** Sockets with a request whose head was received and whose response is not done: that request records itself. */
+  const inRequest = new WeakSet<Socket>();
+  const server = createServer(serverOpts, (req, res) => {
+    inRequest.add(req.socket);
+    res.once('close', () => inRequest.delete(req.socket));
+    runInRequestScope(() => handle(req, res)).catch(async (err: unknown) => {
       // Never crash on input: anything unexpected becomes a generic 500, audited.
       await audit(req, performance.now(), null, `http.${req.method ?? 'UNKNOWN'}`, 'internal', 500, {
         code: err instanceof BastionError ? err.code : 'ERR_INTERNAL',
@@ -511,9 +620,19 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       } else res.end();
     });
   });
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 0; // SSE streams are long-lived; idle sessions are reaped below.
-  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const outcome = clientErrorOutcome(err.code, socket.bytesRead, inRequest.has(socket));
+    if (outcome === undefined) return void socket.destroy();
+    const r = refusal(outcome.reason, outcome.rule, 'tool');
+    // One record per connection cut for its request head; no agent is known yet (nothing was authenticated).
+    const ctx = newRequestContext('tool', 'http.request', performance.now());
+    gateway.auditStep.batched(auditEventOf(ctx, r.decision, outcome.reason === 'request.header_timeout' ? 'timeout' : 'denied', { status: r.status, listener: 'main', parser: err.code ?? 'unknown', bytes: socket.bytesRead }));
+    if (!socket.writable) return void socket.destroy();
+    const body = JSON.stringify({ error: { code: r.code, reason: outcome.reason } });
+    socket.end(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // A client that reads nothing back must not hold the socket either.
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  });
 
   const reaper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdleMs;
@@ -544,6 +663,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     url: new URL(`http://${shownHost}:${addr.port}/mcp`),
     server,
     sessionCount: () => sessions.size + stateless.size,
+    sessionSnapshot: () => [...sessions].map(([id, s]) => ({ id, agent: s.agent, lastActivity: s.session.lastActivity, busy: s.session.busy })),
     close: async () => {
       clearInterval(reaper);
       await stateless.close();
@@ -557,6 +677,42 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Reason phrases of the statuses the listener answers on a raw socket. */
+const STATUS_TEXT: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/**
+ * How often Node checks header and request timeouts (its `connectionsCheckingInterval`), in ms, for a
+ * header timeout of `headersTimeoutMs`: a quarter of it, between 100 ms and 1 s, so a timeout is
+ * enforced within a second of its value (Node's default, 30 s, doubles a 30 s timeout).
+ */
+export function connectionsCheckingIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(100, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/**
+ * What the main listener records for a connection-level error Node reports (`clientError`), before any
+ * request was handed to a door; undefined: nothing (the socket is closed silently).
+ *
+ * - The client went away (`ECONNRESET`, `EPIPE`, `ECONNABORTED`, `ETIMEDOUT`): no record. Reset of an idle
+ *   keep-alive connection is how clients close; there was no request. A request in flight records itself.
+ * - A header timeout on a connection that sent nothing at all (`bytesRead` 0): no record. It held a socket
+ *   for `headersTimeoutMs` and is closed; it started no request (browsers and pools pre-connect).
+ * - A request or header timeout while a request is in flight (its head was received): that request's
+ *   handler sees the client cut off and records it.
+ * - Otherwise: `request.header_timeout` (a head begun and not finished in time: slowloris),
+ *   `request.header_too_large`, or `request.malformed` (the parser refused the bytes).
+ * @param code the error's `code` (`ERR_HTTP_REQUEST_TIMEOUT`, `HPE_*`, errno names)
+ * @param bytesRead bytes received on the connection so far
+ * @param requestInFlight true when a request of the connection was handed to the handler and is not done
+ */
+export function clientErrorOutcome(code: string | undefined, bytesRead: number, requestInFlight: boolean): { reason: 'request.header_timeout' | 'request.header_too_large' | 'request.malformed'; rule: string } | undefined {
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || code === 'ETIMEDOUT') return undefined;
+  if (requestInFlight) return undefined;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') return bytesRead === 0 ? undefined : { reason: 'request.header_timeout', rule: 'server.headersTimeoutMs' };
+  if (code === 'HPE_HEADER_OVERFLOW') return { reason: 'request.header_too_large', rule: 'http' };
+  return { reason: 'request.malformed', rule: 'http' };
 }
 
 /**

@@ -25,8 +25,9 @@ const GROUPS: Record<string, string[]> = {
   egress: ['check'],
   ca: ['export'],
   detect: ['secrets'],
+  store: ['migrate'],
 };
-const SINGLE = ['serve', 'stdio', 'approvals', 'tools', 'bans', 'keys', 'oauth', 'peers'];
+const SINGLE = ['serve', 'reload', 'status', 'stdio', 'approvals', 'tools', 'bans', 'keys', 'oauth', 'peers'];
 
 describe('--help everywhere', () => {
   for (const [group, commands] of Object.entries(GROUPS)) {

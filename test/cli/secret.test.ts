@@ -83,7 +83,7 @@ function assertNoValue(r: Run, value = VALUE): void {
 
 async function openVaultOf(config: string, source?: KekSource): Promise<{ vault: Vault; close: () => Promise<void> }> {
   const { config: c } = await loadConfig(config, { env: {}, secrets: 'lenient' });
-  const store = await openSqliteStore(c.storePath);
+  const store = await openSqliteStore(c.storePath!);
   const kek = await loadKek(source ?? { keyFile: c.vault.keyFile });
   const vault = await Vault.open(store, kek, { rotationGraceMs: c.vault.rotationGraceMs });
   return { vault, close: () => store.close() };
@@ -363,7 +363,7 @@ describe('bastion secret pasted bind', () => {
     const p = project();
     assert.equal(secret(['list', '--config', p.config]).status, EXIT.OK, 'creates the key file and store');
     const { config: c } = await loadConfig(p.config, { env: {}, secrets: 'lenient' });
-    const store = await openSqliteStore(c.storePath);
+    const store = await openSqliteStore(c.storePath!);
     try {
       const vault = await Vault.open(store, await loadKek({ keyFile: c.vault.keyFile }), { rotationGraceMs: c.vault.rotationGraceMs });
       const v = await new PastedSecrets(store, vault).vault('support', 'alice', new Secret(`shpat_${'0123456789abcdef'.repeat(2)}`), 'shopify-token');

@@ -58,14 +58,18 @@ describe('bastion config check', () => {
         'labels:\n' +
         '  upstream tools not known (see the path guard above; bastion config check --probe lists them): their unlabelled tools are not listed\n',
     );
-    assert.match(r.stderr, /^warning: .*agents\.demo\.keys\[0\]: env:BASTION_DEMO_KEY is not set/);
+    assert.equal(r.stderr, '');
   });
 
-  test('unresolved secret references are warnings, not failures', async () => {
-    const file = write('secrets.yaml', 'version: 1\nadmin:\n  keys: [env:NOT_SET_ANYWHERE]\n');
+  test('unresolved secret references are warnings, not failures; key references are errors', async () => {
+    const file = write('secrets.yaml', 'version: 1\nalerts:\n  webhook:\n    url: https://alerts.example.com/hook\n    headers:\n      Authorization: env:NOT_SET_ANYWHERE\n');
     const r = await run(['-c', file]);
-    assert.equal(r.code, EXIT.OK);
-    assert.match(r.stderr, /admin\.keys\[0\]: env:NOT_SET_ANYWHERE is not set/);
+    assert.equal(r.code, EXIT.OK, r.stderr);
+    assert.match(r.stderr, /alerts\.webhook\.headers\.Authorization: env:NOT_SET_ANYWHERE is not set/);
+    const keys = write('keys.yaml', 'version: 1\nadmin:\n  keys: [env:NOT_SET_ANYWHERE]\n');
+    const k = await run(['-c', keys]);
+    assert.equal(k.code, EXIT.FAILED);
+    assert.match(k.stderr, /admin\.keys\[0\]: env:NOT_SET_ANYWHERE is not set/);
   });
 
   test('an invalid config: every issue on stderr, exit 1', async () => {

@@ -58,9 +58,9 @@ approvals:
 `;
 
 test('the example of issue 2 is accepted exactly as written', async () => {
-  const { config } = await loadConfig(writeConfig(ISSUE_EXAMPLE), { env: {}, secrets: 'strict' });
+  const { config } = await loadConfig(writeConfig(ISSUE_EXAMPLE), { env: { BASTION_DEMO_KEY: 'd'.repeat(24) }, secrets: 'strict' });
   assert.deepEqual([...config.agents.keys()], ['demo']);
-  assert.deepEqual(config.agents.get('demo')?.unresolvedKeyRefs, ['env:BASTION_DEMO_KEY']);
+  assert.equal(config.agents.get('demo')?.keys.length, 1);
   assert.equal(config.upstreams.get('files')?.kind, 'stdio');
   assert.equal(config.approvals.timeoutMs, 120000);
 });
@@ -98,7 +98,7 @@ upstreams:
 `;
 
 describe('the quickstart example', () => {
-  test('is accepted as written, with the demo key unresolved', async () => {
+  test('is accepted as written, the demo agent listing no keys (one is generated on first start)', async () => {
     const { config, warnings } = await loadConfig(example, { env: {} });
     const dir = join(root, 'examples/quickstart');
     assert.equal(config.file, example);
@@ -111,7 +111,7 @@ describe('the quickstart example', () => {
     const demo = config.agents.get('demo');
     assert.ok(demo);
     assert.deepEqual(demo.keys, []);
-    assert.deepEqual(demo.unresolvedKeyRefs, ['env:BASTION_DEMO_KEY']);
+    assert.deepEqual(demo.unresolvedKeyRefs, []);
     assert.deepEqual(demo.tools, ['files__*']);
     assert.deepEqual(demo.deny, ['files__write_file', 'files__edit_file']);
     assert.deepEqual(demo.approve, ['files__move_file']);
@@ -125,13 +125,13 @@ describe('the quickstart example', () => {
     assert.deepEqual(config.paths.deny, ['**/.env', '**/*.pem', '**/id_*']);
     assert.equal(config.paths.base, dir);
     assert.equal(config.approvals.timeoutMs, 120000);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0] ?? '', /bastion\.yaml:8:\d+: agents\.demo\.keys\[0\]: env:BASTION_DEMO_KEY is not set/);
+    assert.deepEqual(warnings, []);
   });
 
-  test('resolves the demo key from the environment', async () => {
+  test('resolves a listed demo key from the environment', async () => {
     const key = 'k'.repeat(24);
-    const { config, warnings } = await loadConfig(example, { env: { BASTION_DEMO_KEY: key } });
+    const listed = writeConfig(ISSUE_EXAMPLE);
+    const { config, warnings } = await loadConfig(listed, { env: { BASTION_DEMO_KEY: key } });
     const demo = config.agents.get('demo');
     assert.equal(demo?.keys.length, 1);
     assert.equal(demo?.keys[0]?.reveal(), key);
@@ -458,24 +458,32 @@ admin:
     assert.deepEqual(
       issuesOf(err).map((i) => [i.path, i.line]),
       [
+        ['agents.bot.keys[1]', 4],
         ['upstreams.gh.headers.Authorization', 9],
         ['upstreams.local.env.API_TOKEN', 13],
         ['admin.keys[0]', 15],
       ],
     );
+    assert.match(err.message, /agents\.bot\.keys\[1\]: env:BOT_KEY_OLD is not set/);
     assert.match(err.message, /upstreams\.gh\.headers\.Authorization: env:GH_TOKEN is not set/);
     assert.match(err.message, /upstreams\.local\.env\.API_TOKEN: file:\.\/token\.txt could not be read \(ENOENT\)/);
     assert.ok(!err.message.includes(VALUE));
   });
 
-  test('strict is the default; agent keys never fail', async () => {
+  test('strict is the default; an unset agent key is an error, never a generated key', async () => {
     const file = writeConfig(text, { 'token.txt': `${VALUE}\n` });
     const env = { GH_TOKEN: VALUE, ADMIN_KEY: `admin-${VALUE}` };
-    const { config, warnings } = await loadConfig(file, { env });
+    const err = await rejects(() => loadConfig(file, { env }), 'ERR_CONFIG_SECRET_REF');
+    assert.deepEqual(issuesOf(err).map((i) => i.path), ['agents.bot.keys[0]', 'agents.bot.keys[1]']);
+    // Lenient keys (tools that only read the store): warnings, listed as unresolved.
+    const lenient = await loadConfig(file, { env, keys: 'lenient' });
+    assert.deepEqual(lenient.config.agents.get('bot')?.unresolvedKeyRefs, ['env:BOT_KEY', 'env:BOT_KEY_OLD']);
+    assert.equal(lenient.warnings.length, 2);
+    const { config, warnings } = await loadConfig(file, { env: { ...env, BOT_KEY: `bot-${VALUE}`, BOT_KEY_OLD: `old-${VALUE}` } });
     const bot = config.agents.get('bot');
-    assert.deepEqual(bot?.keys, []);
-    assert.deepEqual(bot?.unresolvedKeyRefs, ['env:BOT_KEY', 'env:BOT_KEY_OLD']);
-    assert.equal(warnings.length, 2);
+    assert.equal(bot?.keys.length, 2);
+    assert.deepEqual(bot?.unresolvedKeyRefs, []);
+    assert.equal(warnings.length, 0);
     assert.equal(config.upstreams.get('gh')?.headers.Authorization?.reveal(), VALUE);
     assert.equal(config.upstreams.get('local')?.env.API_TOKEN?.reveal(), VALUE);
     assert.equal(config.adminKeys[0]?.reveal(), `admin-${VALUE}`);
@@ -558,4 +566,17 @@ describe('properties', () => {
       { numRuns: 500 },
     );
   });
+});
+
+test('redis.url is a URL or a secret reference holding one; the URL stays a Secret', async () => {
+  const ref = writeConfig('version: 1\nredis:\n  url: env:BASTION_REDIS_URL\n');
+  const { config } = await loadConfig(ref, { env: { BASTION_REDIS_URL: 'redis://:redispw@127.0.0.1:6379/0' } });
+  assert.equal(config.redis?.url.reveal(), 'redis://:redispw@127.0.0.1:6379/0');
+  assert.ok(!JSON.stringify(config.redis).includes('redispw'));
+  await rejects(() => loadConfig(ref, { env: {} }), 'ERR_CONFIG_SECRET_REF');
+  const wrong = await rejects(() => loadConfig(ref, { env: { BASTION_REDIS_URL: 'http://:redispw@h/' } }), 'ERR_CONFIG_SECRET_REF');
+  assert.ok(!wrong.message.includes('redispw'));
+  const literal = await loadConfig(writeConfig('version: 1\nredis:\n  url: rediss://cache.internal:6380\n'), { env: {} });
+  assert.equal(literal.config.redis?.url.reveal(), 'rediss://cache.internal:6380');
+  await rejects(() => loadConfig(writeConfig('version: 1\nredis:\n  url: cache.internal:6379\n'), { env: {} }), 'ERR_CONFIG_INVALID');
 });

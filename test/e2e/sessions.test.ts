@@ -1,11 +1,12 @@
 /**
  * Session bounds: `server.maxSessions` refuses new sessions with 503 and
- * Retry-After (audited), and an idle session is closed after
+ * Retry-After (audited) when no session is idle (an idle one would be closed
+ * to make room: test/server/limits.test.ts), and an idle session is closed after
  * `server.sessionIdleMs` together with its upstream connections.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
+import { OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
 
 describe('session bounds', () => {
   let gw: TestGateway;
@@ -23,18 +24,25 @@ agents:
   a:
     keys: [env:T_KEY]
     tools: ["bad__echo", "bad__hang"]
+  b:
+    keys: [env:O_KEY]
+    tools: ["bad__echo"]
 ${BAD_UPSTREAM_YAML}`,
-      { T_KEY: TEST_KEY },
+      { T_KEY: TEST_KEY, O_KEY: OTHER_KEY },
     );
   });
   after(async () => gw?.close());
 
-  test('beyond maxSessions a new session is refused with 503 and Retry-After, and audited', async () => {
+  test('beyond maxSessions, with no session idle, a new session is refused with 503 and Retry-After, and audited', async () => {
     const first = await connect(gw.url, TEST_KEY);
+    // The only session is busy (a call in flight), so there is none to close to make room.
+    const ac = new AbortController();
+    const long = first.callTool({ name: 'bad__hang', arguments: {} }, undefined, { signal: ac.signal }).catch(() => 'aborted');
     try {
+      for (let i = 0; i < 500 && !gw.running.sessionSnapshot().some((x) => x.busy); i++) await new Promise((r) => setTimeout(r, 10));
       const res = await fetch(gw.url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        headers: { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
       });
       assert.equal(res.status, 503);
@@ -42,6 +50,10 @@ ${BAD_UPSTREAM_YAML}`,
       assert.match(await res.text(), /ERR_SESSION_LIMIT/);
       assert.equal((await gw.gateway.store.lastAudit())?.decision.reason, 'session.limit');
     } finally {
+      ac.abort();
+      await long;
+      // End the session (DELETE), so the next test starts with none.
+      await (first.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
       await first.close();
     }
   });

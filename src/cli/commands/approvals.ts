@@ -2,11 +2,15 @@
  * `bastion approvals list | approve ID | deny ID`: the approval queue from the
  * command line. Works on the store directly, so it needs no running server and
  * no admin key (whoever can write the store is an administrator already); the
- * waiting call notices the decision within `approvalPollMs`. Every decision is
- * appended to the audit chain on the admin door.
+ * waiting call notices the decision within `approvalPollMs`, or at once when
+ * `redis` is configured: the decision is then published on the cluster bus
+ * (src/cluster/bus.ts), and a failed publish exits 4 (`ERR_STORE`) with the
+ * decision recorded. Every decision is appended to the audit chain on the admin door.
  */
 import { userInfo } from 'node:os';
-import { decideApproval } from '../../approvals/queue.ts';
+import { decideApproval, publishDecision } from '../../approvals/queue.ts';
+import { openClusterBus } from '../../cluster/cluster.ts';
+import type { ResolvedConfig } from '../../config/types.ts';
 import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
 import type { ApprovalRecord } from '../../approvals/store.ts';
@@ -21,13 +25,31 @@ const HELP = `Usage:
   bastion approvals deny ID [--reason TEXT] [--json] [--config FILE]
 
 list shows pending approvals by default: id, age, agent, tool, arguments (credentials redacted).
-Exit codes: 0 ok, 2 usage, 3 config, 4 store, 5 no such approval or not pending.`;
+With redis configured, approve and deny also tell the running instances at once
+(cluster bus); when Redis is unreachable the decision is still recorded, the
+instances see it within their poll interval, and the exit code is 4.
+Exit codes: 0 ok, 2 usage, 3 config, 4 store (or Redis), 5 no such approval or not pending.`;
 
 const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'all'] as const;
 
-async function openStore(configFlag: string | undefined, io: CliIO): Promise<{ store: Store; reuseTtlMs: number } | number> {
+async function openStore(configFlag: string | undefined, io: CliIO): Promise<{ store: Store; reuseTtlMs: number; config: ResolvedConfig } | number> {
   const opened = await openConfiguredStore('approvals', configFlag, io);
-  return typeof opened === 'number' ? opened : { store: opened.store, reuseTtlMs: opened.config.approvals.reuseTtlMs };
+  return typeof opened === 'number' ? opened : { store: opened.store, reuseTtlMs: opened.config.approvals.reuseTtlMs, config: opened.config };
+}
+
+/** Publishes the decision when `redis` is configured; the error code when that failed (the decision stands). */
+async function notifyInstances(config: ResolvedConfig, rec: ApprovalRecord): Promise<string | undefined> {
+  if (config.redis === undefined) return undefined;
+  const bus = await openClusterBus(config);
+  try {
+    await publishDecision(bus, rec);
+    return undefined;
+  } catch (err) {
+    const code = isBastionError(err) ? (err.detail as { code?: unknown } | undefined)?.code : undefined;
+    return typeof code === 'string' ? code : 'ERR_STORE';
+  } finally {
+    await bus.close();
+  }
 }
 
 function line(a: ApprovalRecord, now: number): string {
@@ -95,6 +117,7 @@ export const approvals: CliCommand = async (argv, io) => {
     const started = performance.now();
     try {
       const rec = await decideApproval(store, id, status, by, values.reason ?? null, opened.reuseTtlMs, Date.now());
+      const unnotified = await notifyInstances(opened.config, rec).catch(() => 'ERR_STORE');
       await store.appendAudit([
         {
           time: new Date().toISOString(),
@@ -105,11 +128,15 @@ export const approvals: CliCommand = async (argv, io) => {
           decision: allow(`approval.${status}`, 'cli'),
           outcome: 'ok',
           durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-          detail: { approvalId: id, by, forAgent: rec.agent },
+          detail: { approvalId: id, by, forAgent: rec.agent, ...(unnotified !== undefined ? { notified: false, code: unnotified } : {}) },
         },
       ]);
       if (values.json) io.stdout(`${JSON.stringify(rec)}\n`);
       else io.stdout(`${status} ${id} (${rec.agent} → ${rec.tool})\n`);
+      if (unnotified !== undefined) {
+        io.stderr(`bastion approvals ${verb}: ERR_STORE: the decision is recorded, but the running instances could not be told (Redis unreachable: ${unnotified}); they see it within their poll interval\n`);
+        return EXIT.STORE;
+      }
       return EXIT.OK;
     } catch (err) {
       if (isBastionError(err, 'ERR_APPROVAL_UNKNOWN')) {

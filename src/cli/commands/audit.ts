@@ -16,7 +16,8 @@ import type { AuditCheckpoint, AuditRecord } from '../../audit/types.ts';
 import type { AuditStore } from '../../audit/store.ts';
 import { readWitnessFile } from '../../audit/witness.ts';
 import { DEFAULTS } from '../../defaults.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
+import { describeStore, openStore, storeFromFlag } from '../../store/open.ts';
+import type { ResolvedStore } from '../../config/types.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 
@@ -34,7 +35,7 @@ const STORE_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 const STORE_HELP = `  -c, --config FILE  config file naming the store (default: $BASTION_CONFIG, else ./bastion.yaml)
-      --store PATH   the SQLite store file, instead of --config
+      --store PATH|URL  the SQLite store file, or a postgres:// URL, instead of --config
   -h, --help         show this help`;
 
 const USAGE: Readonly<Record<string, string>> = {
@@ -108,9 +109,10 @@ async function openStoreFromFlags(
     io.stderr(`bastion ${name}: --config and --store are exclusive\n`);
     return EXIT.USAGE;
   }
-  let path: string;
+  let location: ResolvedStore;
   if (values.store !== undefined) {
-    path = resolve(io.cwd, values.store);
+    const flag = storeFromFlag(values.store);
+    location = flag.kind === 'sqlite' ? { kind: 'sqlite', path: resolve(io.cwd, flag.path) } : flag;
   } else {
     try {
       // Loaded lazily: commands given --store work without the config loader.
@@ -118,7 +120,7 @@ async function openStoreFromFlags(
       const { loadConfig } = await import('../../config/load.ts');
       const file = resolveConfigPath(values.config, io);
       const { config } = await loadConfig(file, { env: io.env, secrets: 'lenient' });
-      path = config.storePath;
+      location = config.store;
       loaded?.(config);
     } catch (err) {
       if (isBastionError(err) && err.code.startsWith('ERR_CONFIG')) {
@@ -130,9 +132,13 @@ async function openStoreFromFlags(
     }
   }
   try {
-    return await openSqliteStore(path, { create: false });
+    return await openStore(location, { sqlite: { create: false } });
   } catch (err) {
-    io.stderr(`bastion ${name}: ${describe(err)} (${path})\n`);
+    if (isBastionError(err, 'ERR_CONFIG_SECRET_REF')) {
+      io.stderr(`bastion ${name}: ${err.message}\n`);
+      return EXIT.CONFIG;
+    }
+    io.stderr(`bastion ${name}: ${describe(err)} (${describeStore(location)})\n`);
     return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.INTERNAL;
   }
 }

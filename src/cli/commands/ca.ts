@@ -12,7 +12,7 @@ import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { localCaCertificate } from '../../egress/ca-store.ts';
 import { isBastionError, toBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/store.ts';
 import { loadKek, MASTER_KEY_ENV } from '../../vault/kek.ts';
 import { parseFlags } from '../args.ts';
@@ -48,7 +48,7 @@ export const caExport: CliCommand = async (argv, io) => {
   }
   let store: Store;
   try {
-    store = await openSqliteStore(config.storePath);
+    store = await openStore(config.store);
   } catch (err) {
     io.stderr(`bastion ca export: ${toBastionError(err).message}\n`);
     return EXIT.STORE;

@@ -1,15 +1,16 @@
 /**
  * `bastion config check [--config F] [--json] [--probe]`: validates a config file
  * without starting anything. Secret references are resolved leniently: one that does not
- * resolve here is a warning, since the environment `serve` runs in may differ.
+ * resolve here is a warning, since the environment `serve` runs in may differ, except
+ * key references (`agents.X.keys`, `admin.keys`): an unset one is an error, as in `serve`.
  *
  * It also prints each upstream's path guard (docs/tool-door.md, "Path arguments"):
  * its mode and, with `--probe` (which starts each upstream once to list its
  * tools, then stops it), the tool arguments no classification covers. Without
  * `--probe` the tools' schemas are not known, and the output says so.
  *
- * Exit codes: 0 valid; 1 invalid (schema, YAML or a resolved key that cannot
- * be used); 2 bad usage; 3 config file not found; 70 internal error.
+ * Exit codes: 0 valid; 1 invalid (schema, YAML, a key reference that does not
+ * resolve or a resolved key that cannot be used); 2 bad usage; 3 config file not found; 70 internal error.
  */
 import { resolve } from 'node:path';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -28,7 +29,8 @@ const USAGE = `Usage: bastion config check [--config FILE] [--json] [--probe]
 
 Validates a Bastion config file: YAML syntax, the schema (unknown keys are
 errors), globs, origins and policy files. Secret references that do not
-resolve in this environment are reported as warnings. Prints each upstream's
+resolve in this environment are reported as warnings, except agent and
+admin keys (agents.X.keys, admin.keys): an unset one is an error. Prints each upstream's
 path guard mode; with --probe, also the tool arguments that nothing classifies
 (under pathGuard strict they are checked as paths, under named not at all).
 Lists, per agent, the tools it may call that no label pattern labels (read
@@ -62,7 +64,8 @@ export const configCheck: CliCommand = async (argv, io) => {
   const file = resolveConfigPath(values.config, io);
 
   try {
-    const { config, warnings } = await loadConfig(file, { env: io.env, secrets: 'lenient' });
+    // Other references are warnings here (the variables may be set only where Bastion runs), but a key that would not resolve is an error, as in serve.
+    const { config, warnings } = await loadConfig(file, { env: io.env, secrets: 'lenient', keys: 'strict' });
     // Compile what serve compiles, so a policy file that does not parse or validate fails here too.
     PolicyEngine.compile(config);
     const guard = PathGuard.compile(config.paths);

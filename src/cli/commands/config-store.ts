@@ -6,7 +6,7 @@
 import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { isBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT, type CliIO } from '../io.ts';
 import { resolveConfigPath } from './config-check.ts';
@@ -24,7 +24,7 @@ export async function openConfiguredStore(command: string, configFlag: string | 
     return EXIT.CONFIG;
   }
   try {
-    return { config, store: await openSqliteStore(config.storePath) };
+    return { config, store: await openStore(config.store) };
   } catch (err) {
     io.stderr(`bastion ${command}: ${isBastionError(err) ? err.message : 'cannot open store'}\n`);
     return EXIT.STORE;

@@ -16,7 +16,7 @@ import { assertPeerName, assertPeerToken, MAX_PEER_TOKEN_LENGTH, parsePeerUrl, p
 import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { isBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/store.ts';
 import { Secret } from '../../util/secret.ts';
 import { loadKek, MASTER_KEY_ENV, type Kek } from '../../vault/kek.ts';
@@ -82,7 +82,7 @@ async function open(verb: Verb, configFlag: string | undefined, io: CliIO, needK
   }
   let store: Store;
   try {
-    store = await openSqliteStore(config.storePath);
+    store = await openStore(config.store);
   } catch (err) {
     say(isBastionError(err) ? err.message : 'cannot open store');
     return EXIT.STORE;

@@ -12,7 +12,7 @@
 import { loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
 import { isBastionError } from '../../errors.ts';
-import { openSqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/store.ts';
 import { Secret } from '../../util/secret.ts';
 import { loadKek, MASTER_KEY_ENV } from '../../vault/kek.ts';
@@ -103,7 +103,7 @@ export async function openVault(verb: string, configFlag: string | undefined, io
   }
   let store: Store;
   try {
-    store = await openSqliteStore(config.storePath);
+    store = await openStore(config.store);
   } catch (err) {
     io.stderr(`bastion secret ${verb}: ${isBastionError(err) ? err.message : 'cannot open store'}\n`);
     return EXIT.STORE;

@@ -1,19 +1,26 @@
 /**
  * `bastion serve [--config F]`: loads the config strictly, opens the gateway,
  * shows generated agent keys once and each upstream's path guard mode (tool
- * schemas are not known yet: upstreams start with the first session), serves HTTP until SIGINT/SIGTERM, then
- * closes sessions and writes the final audit checkpoint.
+ * schemas are not known yet), starts each upstream once in the background (failures on
+ * stderr and in `/readyz`), serves HTTP until SIGINT/SIGTERM, reloads the config on SIGHUP
+ * (src/server/reload.ts, docs/operating.md), then closes sessions and writes the final audit checkpoint.
  */
 import { loadConfig, type LoadOptions } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
 import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
 import { loadVaultKey } from '../../vault/kek.ts';
 import type { Kek } from '../../vault/kek.ts';
-import { Gateway } from '../../server/gateway.ts';
+import { Gateway, keylessAgent } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
 import { AlertNotifier } from '../../alerts/notifier.ts';
 import { ModelDoor } from '../../model/door.ts';
 import { A2aDoor } from '../../a2a/door.ts';
+import type { ClusterBus } from '../../cluster/bus.ts';
+import { attachCluster, openClusterBus } from '../../cluster/cluster.ts';
+import { ConfigReloader, configDigest, removePidFile, writePidFile } from '../../server/reload.ts';
+import { UpstreamHealth } from '../../server/upstream-health.ts';
+import { openServeObservability, type ServeObservability } from '../../observe/setup.ts';
+import { startMetricsServer, type MetricsServer } from '../../observe/metrics-server.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand } from '../io.ts';
 import { formatPathGuardReport, pathGuardReport, resolveConfigPath } from './config-check.ts';
@@ -31,6 +38,9 @@ proxy on server.egress (default 127.0.0.1:8791).
   --egress-listen HOST:PORT|off
                   the egress proxy, instead of server.egress (also
                   $BASTION_EGRESS_LISTEN; off turns it off)
+
+SIGHUP (or 'bastion reload') reloads the config; fields that need a restart are
+refused by name and the running config stays (docs/operating.md).
 
 Exit codes: 0 stopped cleanly, 2 usage, 3 config invalid, 4 store error, 70 internal.`;
 
@@ -69,11 +79,24 @@ export const serve: CliCommand = async (argv, io) => {
   };
   let kek: Kek;
   let config;
+  let bus: ClusterBus | undefined;
+  let obs: ServeObservability | undefined;
   try {
     ({ config } = await loadConfig(file, { env: io.env, secrets: 'strict', ...(listen !== undefined ? { listen } : {}) }));
     kek = await loadVaultKey(config, io.env);
+    // Structured logs (access lines) go to stderr; stdout keeps the start-up lines (docs/observability.md).
+    obs = openServeObservability(config.observability, io.env, io.stderr, process.stderr.isTTY === true);
+    for (const w of obs.warnings) io.stderr(`bastion: ${w}\n`);
+    // With `redis`, the instances share a bus (approval wake-ups, pin changes); an unreachable Redis does not stop the start.
+    bus = await openClusterBus(config);
     opened = await Gateway.open(config, {
       kek,
+      observe: { logger: obs.logger, accessLog: obs.accessLog, defaultMetrics: true, ...(obs.telemetry ? { telemetry: obs.telemetry } : {}) },
+      bus,
+      // An agent with no keys listed gets one on first start, shown once below.
+      generateKeys: true,
+      // Open/close markers in the audit chain: the next start tells a crash from a clean stop (docs/audit.md "Crash recovery").
+      auditMarkers: true,
       // Pinned tool definitions that change are alerted through the same notifier (set up below).
       alerts: auditAlerts,
       // A failed audit write is never silent: a line on stderr and an admin alert (the audit step sends at most one a minute).
@@ -83,12 +106,17 @@ export const serve: CliCommand = async (argv, io) => {
       },
     });
   } catch (err) {
+    await bus?.close();
+    await obs?.telemetry?.shutdown();
     io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     if (isBastionError(err) && err.code === 'ERR_STORE') return EXIT.STORE;
     if (isBastionError(err)) return EXIT.CONFIG;
     return EXIT.INTERNAL;
   }
   const { gateway, generated } = opened;
+  // Each upstream that can start outside a session is started once now, in the background (bounded by its connectTimeoutMs):
+  // a failure is a stderr line with the OS error, a failing readiness check upstream:NAME, and an audit record.
+  const upstreamHealth = new UpstreamHealth(gateway, { log: (line) => io.stderr(line) });
   const alerts = (auditAlerts.target = new AlertNotifier({
     minSeverity: config.alerts.minSeverity,
     ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
@@ -155,6 +183,28 @@ export const serve: CliCommand = async (argv, io) => {
     durationMs: 0,
     detail: { config: config.file, listen: running.url.host, ...(egress !== undefined ? { egress: door.proxy.url.host } : {}), agents: [...config.agents.keys()], upstreams: [...config.upstreams.keys()] },
   });
+  // Redis readiness, one alert per Redis outage, and this instance's heartbeat for `bastion status` (docs/cluster.md).
+  const cluster = await attachCluster(gateway, {
+    listen: running.url.host,
+    alerts: {
+      notify: (a) => {
+        io.stderr(`bastion: ALERT ${a.kind}: ${a.summary}\n`);
+        alerts.notify(a);
+      },
+    },
+  });
+  // Metrics on their own listener (observability.metrics.listen): a failure to bind is reported, not fatal.
+  let metricsServer: MetricsServer | undefined;
+  const metricsListen = config.observability.metrics.enabled ? config.observability.metrics.listen : undefined;
+  if (metricsListen !== undefined) {
+    const at = metricsListen.lastIndexOf(':');
+    try {
+      metricsServer = await startMetricsServer(gateway.observer.metrics, metricsListen.slice(0, at).replace(/^\[|\]$/g, ''), Number(metricsListen.slice(at + 1)));
+    } catch (err) {
+      io.stderr(`bastion: cannot listen on ${metricsListen} (observability.metrics.listen): ${(err as NodeJS.ErrnoException).code ?? 'error'}; metrics are not served\n`);
+    }
+  }
+  void upstreamHealth.sync(config);
   io.stdout(`Bastion is serving MCP at ${running.url.href}\n`);
   io.stdout(formatPathGuardReport(await pathGuardReport(gateway.deps.paths, config, false), 'bastion config check --probe'));
   io.stdout(`Bastion model door at ${new URL('/v1', running.url).href} (OpenAI base URL; Anthropic: ${new URL('/', running.url).href})\n`);
@@ -166,24 +216,52 @@ export const serve: CliCommand = async (argv, io) => {
         `    ${g.key}\n\n` +
         `Connect an MCP client (Streamable HTTP) to ${running.url.href} with the header\n` +
         `    Authorization: Bearer <the key above>\n` +
-        `Only a SHA-256 digest of the key is stored. To use your own key instead, set the variable its config names.\n`,
+        `Only a SHA-256 digest of the key is stored. To use your own key instead, list it in agents.${g.agent}.keys (e.g. env:MY_KEY).\n`,
     );
   }
   for (const agent of config.agents.values()) {
-    if (agent.keys.length === 0 && agent.unresolvedKeyRefs.length > 0 && !generated.some((g) => g.agent === agent.name)) {
-      io.stdout(`Agent "${agent.name}": using the key generated on first start (${agent.unresolvedKeyRefs.join(', ')} is unset).\n`);
+    if (keylessAgent(config, agent.name) && !generated.some((g) => g.agent === agent.name)) {
+      io.stdout(`Agent "${agent.name}": no keys listed; using the key generated on first start.\n`);
     }
   }
+  // SIGHUP (or `bastion reload`, or another instance's new generation on the bus) reloads the config (src/server/reload.ts).
+  const reloader = ConfigReloader.create(
+    {
+      gateway,
+      file,
+      env: io.env,
+      ...(listen !== undefined ? { listen } : {}),
+      log: (line) => io.stderr(line),
+      info: (line) => io.stdout(line),
+      onGenerated: (keys) => {
+        for (const g of keys) io.stdout(`\nAgent "${g.agent}" (added by the reload) had no key configured, so one was generated. It is shown now and never again:\n\n    ${g.key}\n\n`);
+      },
+      onCommitted: (next) => void upstreamHealth.sync(next),
+    },
+    await configDigest(file).catch(() => ''),
+  );
+  const onHangup = (): void => void reloader.reload('signal');
+  process.on('SIGHUP', onHangup);
+  const pidFile = await writePidFile(file, process.pid).catch((err: unknown) => {
+    io.stderr(`bastion: cannot write the pid file for 'bastion reload' (${(err as NodeJS.ErrnoException).code ?? 'error'}); use 'bastion reload --pid ${process.pid}' or kill -HUP\n`);
+    return undefined;
+  });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   io.stdout('Bastion is stopping…\n');
+  process.off('SIGHUP', onHangup);
+  reloader.close();
+  upstreamHealth.close();
+  if (pidFile !== undefined) await removePidFile(file, process.pid);
   if (egress !== undefined) await door.proxy.close();
   await running.close();
   await model.close();
   await a2a?.close();
+  await cluster.close();
+  await metricsServer?.close();
   await alerts.close();
   await gateway.record({
     time: new Date().toISOString(),
@@ -193,6 +271,8 @@ export const serve: CliCommand = async (argv, io) => {
     decision: { effect: 'allow', reason: 'system', rule: 'serve' },
     outcome: 'ok',
     durationMs: 0,
+    // This instance's clean-stop marker in the audit chain (docs/audit.md "Crash recovery").
+    detail: { instance: gateway.bus.instanceId },
   });
   await gateway.close();
   return EXIT.OK;

@@ -11,7 +11,9 @@ import { userInfo } from 'node:os';
 import { allow } from '../../decision.ts';
 import { isBastionError } from '../../errors.ts';
 import type { StoredPendingPin, StoredPin } from '../../mcp/pin-store.ts';
-import { diffDefinitions, pendingDetail, type DefinitionChange } from '../../mcp/pins.ts';
+import { diffDefinitions, pendingDetail, publishPinChange, type DefinitionChange } from '../../mcp/pins.ts';
+import { openClusterBus } from '../../cluster/cluster.ts';
+import type { ResolvedConfig } from '../../config/types.ts';
 import type { Store } from '../../store/store.ts';
 import { parseFlags } from '../args.ts';
 import { EXIT, type CliCommand, type CliIO } from '../io.ts';
@@ -153,6 +155,25 @@ async function approveOne(store: Store, agent: string, w: StoredPendingPin, by: 
   return pin;
 }
 
+/**
+ * With `redis` configured, tells the running instances that `agent`'s pins
+ * changed (cluster bus, channel `pins`): its sessions drop their cached
+ * catalogue and tell their clients the tool list changed. A failure is only
+ * reported: the pin is stored, and every instance reads it on its next catalogue build.
+ */
+async function notifyInstances(config: ResolvedConfig, agent: string, tools: readonly string[], io: CliIO): Promise<void> {
+  if (config.redis === undefined || tools.length === 0) return;
+  const bus = await openClusterBus(config).catch(() => undefined);
+  try {
+    if (bus === undefined) throw new Error('bus');
+    await publishPinChange(bus, agent, tools);
+  } catch {
+    io.stderr('bastion tools approve: warning: the running instances could not be told (Redis unreachable, ERR_STORE); they use the new pin from their next tool listing\n');
+  } finally {
+    await bus?.close();
+  }
+}
+
 function fail(io: CliIO, verb: string, err: unknown): number {
   io.stderr(`bastion tools ${verb}: ${isBastionError(err) ? err.message : 'store error'}\n`);
   return EXIT.STORE;
@@ -255,6 +276,7 @@ export const tools: CliCommand = async (argv, io) => {
         if (pin === undefined) changed.push(w.tool);
         else done.push({ tool: w.tool, hash: w.hash, was: w.kind });
       }
+      await notifyInstances(config, agent, done.map((d) => d.tool), io);
       if (values.json) io.stdout(`${JSON.stringify({ agent, pinned: done, changedSince: changed })}\n`);
       else {
         if (done.length === 0 && changed.length === 0) io.stdout(`nothing withheld for ${agent}\n`);
@@ -286,6 +308,7 @@ export const tools: CliCommand = async (argv, io) => {
       return fail(io, verb, err);
     }
     if (pin === undefined) return refuse();
+    await notifyInstances(config, agent, [tool], io);
     if (values.json) io.stdout(`${JSON.stringify({ agent, pinned: [{ tool, hash, was: w.kind }], changedSince: [] })}\n`);
     else io.stdout(`pinned ${printable(tool)} ${hash} (was ${w.kind})\n`);
     return EXIT.OK;
