@@ -51,6 +51,8 @@ import type { Store } from './store.ts';
 import { PENDING_PIN_KINDS, type StoredPendingPin, type StoredPin } from '../mcp/pin-store.ts';
 import { appendAuditEvents, assertExtendsTip, type AuditTip, type ChainedRows } from '../audit/append.ts';
 import { LOCK_CLASS_AUDIT, LOCK_CLASS_WRITE, migratePostgres, schemaLockKey } from './postgres-migrations.ts';
+import { SECRET_COLUMNS, approvalFromRow, assertLimit, assertStrings, assertTime, banFromRow, keyFromRow, pastedFromRow, peerFromRow, pendingAuthorizationFromRow, pendingPinFromRow, pinFromRow, secretFromRow, secretVersionFromRow, tokenSetInfoFromRow } from './rows.ts';
+import type { ApprovalRow, BanRow, KeyRow, OAuthPendingRow, PastedRow, PeerRow, PendingPinRow, PinRow, SecretRow, SecretVersionRow, TokenSetInfoRow } from './rows.ts';
 
 /** Options of {@link openPostgresStore} (and of the nonce store's pool). */
 export interface PostgresStoreOptions {
@@ -173,215 +175,6 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   }
 }
 
-interface ApprovalRow {
-  id: string;
-  agent: string;
-  user_id: string;
-  tool: string;
-  args_digest: string;
-  args_preview: string;
-  status: ApprovalRecord['status'];
-  created_at: number;
-  expires_at: number;
-  decided_at: number | null;
-  decided_by: string | null;
-  reason: string | null;
-}
-
-function toApproval(row: ApprovalRow): ApprovalRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    user: row.user_id === '' ? null : row.user_id,
-    tool: row.tool,
-    argsDigest: row.args_digest,
-    argsPreview: row.args_preview,
-    status: row.status,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    decidedAt: row.decided_at,
-    decidedBy: row.decided_by,
-    reason: row.reason,
-  };
-}
-
-interface PastedRow {
-  id: string;
-  token: string;
-  agent: string;
-  user: string;
-  fingerprint: string;
-  rule: string;
-  hosts: string;
-  sealed: string;
-  created_at: number;
-  last_used_at: number | null;
-}
-
-function pastedFromRow(r: PastedRow): StoredPastedSecret {
-  return {
-    id: r.id,
-    token: r.token,
-    agent: r.agent,
-    user: r.user,
-    fingerprint: r.fingerprint,
-    rule: r.rule,
-    hosts: JSON.parse(r.hosts) as string[],
-    sealed: r.sealed,
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-  };
-}
-
-interface BanRow {
-  id: number;
-  agent: string;
-  user: string;
-  at: number;
-  until: number;
-  level: number;
-  rule: string;
-  reason: string;
-  lifted_at: number | null;
-  lifted_by: string | null;
-}
-
-function banFromRow(r: BanRow): BanRecord {
-  return { id: r.id, agent: r.agent, user: r.user, at: r.at, until: r.until, level: r.level, rule: r.rule, reason: r.reason, liftedAt: r.lifted_at, liftedBy: r.lifted_by };
-}
-
-interface PeerRow {
-  name: string;
-  url: string;
-  sender: string;
-  jwks_url: string | null;
-  public_jwks: string | null;
-  inbound_token_digest: string;
-  outbound_token_sealed: string | null;
-  created_at: number;
-}
-
-function peerFromRow(r: PeerRow): StoredPeer {
-  return {
-    name: r.name,
-    url: r.url,
-    sender: r.sender,
-    jwksUrl: r.jwks_url,
-    publicJwks: r.public_jwks,
-    inboundTokenDigest: r.inbound_token_digest,
-    outboundTokenSealed: r.outbound_token_sealed,
-    createdAt: r.created_at,
-  };
-}
-
-interface KeyRow {
-  id: string;
-  purpose: StoredKey['purpose'];
-  alg: StoredKey['alg'];
-  public_pem: string;
-  private_pem: string;
-  created_at: number;
-}
-
-function toKey(row: KeyRow): StoredKey {
-  return { id: row.id, purpose: row.purpose, alg: row.alg, publicKeyPem: row.public_pem, privateKeyPem: row.private_pem, createdAt: row.created_at };
-}
-
-interface SecretRow {
-  id: string;
-  name: string;
-  hosts: string;
-  header: string | null;
-  format: string | null;
-  version: number;
-  created_at: number;
-  rotated_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
-
-function toSecret(row: SecretRow): StoredSecret {
-  return {
-    id: row.id,
-    name: row.name,
-    hosts: JSON.parse(row.hosts) as string[],
-    header: row.header,
-    format: row.format,
-    version: row.version,
-    createdAt: row.created_at,
-    rotatedAt: row.rotated_at,
-    revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at,
-  };
-}
-
-interface SecretVersionRow {
-  secret_id: string;
-  version: number;
-  sealed: string;
-  created_at: number;
-  expires_at: number | null;
-}
-
-function toSecretVersion(row: SecretVersionRow): StoredSecretVersion {
-  return { secretId: row.secret_id, version: row.version, sealed: row.sealed, createdAt: row.created_at, expiresAt: row.expires_at };
-}
-
-interface OAuthPendingRow {
-  state: string;
-  provider: string;
-  user: string;
-  agent: string;
-  sealed_code_verifier: string;
-  created_at: number;
-  expires_at: number;
-}
-
-function pendingFromRow(r: OAuthPendingRow): StoredPendingAuthorization {
-  return { state: r.state, provider: r.provider, user: r.user, agent: r.agent, sealedCodeVerifier: r.sealed_code_verifier, createdAt: r.created_at, expiresAt: r.expires_at };
-}
-
-interface PinRow {
-  agent: string;
-  tool: string;
-  hash: string;
-  shape: string;
-  definition: string;
-  pinned_at: number;
-  pinned_by: string;
-}
-
-function pinFromRow(r: PinRow): StoredPin {
-  return { agent: r.agent, tool: r.tool, hash: r.hash, shape: r.shape, definition: r.definition, pinnedAt: r.pinned_at, pinnedBy: r.pinned_by };
-}
-
-interface PendingPinRow {
-  agent: string;
-  tool: string;
-  kind: StoredPendingPin['kind'];
-  hash: string;
-  shape: string;
-  definition: string;
-  detail: string;
-  detected_at: number;
-}
-
-function pendingPinFromRow(r: PendingPinRow): StoredPendingPin {
-  return { agent: r.agent, tool: r.tool, kind: r.kind, hash: r.hash, shape: r.shape, definition: r.definition, detail: r.detail, detectedAt: r.detected_at };
-}
-
-function assertTime(name: string, n: number): void {
-  if (!Number.isSafeInteger(n)) throw new RangeError(`${name} must be an integer (epoch ms)`);
-}
-
-function assertLimit(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer`);
-}
-
-function assertStrings(operation: string, values: Readonly<Record<string, unknown>>): void {
-  for (const [name, v] of Object.entries(values)) if (typeof v !== 'string') throw new TypeError(`${operation}: ${name} must be a string`);
-}
-
 function parseRecord(operation: string, json: string): AuditRecord {
   try {
     return JSON.parse(json) as AuditRecord;
@@ -389,10 +182,6 @@ function parseRecord(operation: string, json: string): AuditRecord {
     throw new BastionError('ERR_STORE', `store: ${operation} failed`, { cause: err, detail: { reason: 'bad_row' } });
   }
 }
-
-/** Columns of a secret with its newest version. */
-const SECRET_COLUMNS = `s.id, s.name, s.hosts, s.header, s.format, s.created_at, s.rotated_at, s.revoked_at, s.last_used_at,
-  (SELECT MAX(v.version) FROM secret_versions v WHERE v.secret_id = s.id) AS version`;
 
 /**
  * Every statement, by name (prepared as `bastion_<name>` on each connection).
@@ -732,11 +521,11 @@ class PostgresStore implements Store {
 
   async getKey(purpose: StoredKey['purpose']): Promise<StoredKey | undefined> {
     const row = (await this.#q<KeyRow>('getKey', 'keyCurrent', [purpose])).rows[0];
-    return row === undefined ? undefined : toKey(row);
+    return row === undefined ? undefined : keyFromRow(row);
   }
 
   async listKeys(purpose: StoredKey['purpose']): Promise<StoredKey[]> {
-    return (await this.#q<KeyRow>('listKeys', 'keyList', [purpose])).rows.map(toKey);
+    return (await this.#q<KeyRow>('listKeys', 'keyList', [purpose])).rows.map(keyFromRow);
   }
 
   async putKey(key: StoredKey): Promise<void> {
@@ -762,7 +551,7 @@ class PostgresStore implements Store {
 
   async getApproval(id: string): Promise<ApprovalRecord | undefined> {
     const row = (await this.#q<ApprovalRow>('getApproval', 'approvalGet', [id])).rows[0];
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async listApprovals(filter: { status?: ApprovalRecord['status']; limit?: number } = {}): Promise<ApprovalRecord[]> {
@@ -772,12 +561,12 @@ class PostgresStore implements Store {
       filter.status === undefined
         ? await this.#q<ApprovalRow>('listApprovals', 'approvalList', [limit])
         : await this.#q<ApprovalRow>('listApprovals', 'approvalListStatus', [filter.status, limit]);
-    return r.rows.map(toApproval);
+    return r.rows.map(approvalFromRow);
   }
 
   async findPendingApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
     const row = (await this.#q<ApprovalRow>('findPendingApproval', 'approvalFindPending', [agent, user ?? '', tool, argsDigest, now])).rows[0];
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async decideApproval(
@@ -795,7 +584,7 @@ class PostgresStore implements Store {
 
   async claimApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
     const row = (await this.#q<ApprovalRow>('claimApproval', 'approvalClaim', [agent, user ?? '', tool, argsDigest, now])).rows[0];
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async expireApproval(id: string, now: number): Promise<boolean> {
@@ -854,16 +643,16 @@ class PostgresStore implements Store {
 
   async getSecretByName(name: string): Promise<StoredSecret | undefined> {
     const row = (await this.#q<SecretRow>('getSecretByName', 'secretLiveByName', [name])).rows[0];
-    return row === undefined ? undefined : toSecret(row);
+    return row === undefined ? undefined : secretFromRow(row);
   }
 
   async listSecrets(): Promise<StoredSecret[]> {
-    return (await this.#q<SecretRow>('listSecrets', 'secretList')).rows.map(toSecret);
+    return (await this.#q<SecretRow>('listSecrets', 'secretList')).rows.map(secretFromRow);
   }
 
   async listValidSecretVersions(now: number): Promise<StoredSecretVersion[]> {
     assertTime('listValidSecretVersions: now', now);
-    return (await this.#q<SecretVersionRow>('listValidSecretVersions', 'secretVersionsValid', [now])).rows.map(toSecretVersion);
+    return (await this.#q<SecretVersionRow>('listValidSecretVersions', 'secretVersionsValid', [now])).rows.map(secretVersionFromRow);
   }
 
   async touchSecret(secretId: string, at: number): Promise<void> {
@@ -991,7 +780,7 @@ class PostgresStore implements Store {
   async takePendingAuthorization(state: string): Promise<StoredPendingAuthorization | undefined> {
     assertStrings('takePendingAuthorization', { state });
     const row = (await this.#q<OAuthPendingRow>('takePendingAuthorization', 'oauthPendingTake', [state])).rows[0];
-    return row === undefined ? undefined : pendingFromRow(row);
+    return row === undefined ? undefined : pendingAuthorizationFromRow(row);
   }
 
   async getUserTokenSet(user: string, provider: string): Promise<string | undefined> {
@@ -1012,10 +801,10 @@ class PostgresStore implements Store {
 
   async listUserTokenSets(filter: { readonly user?: string; readonly provider?: string; readonly limit?: number } = {}): Promise<UserTokenSetInfo[]> {
     if (filter.limit !== undefined) assertLimit('listUserTokenSets: limit', filter.limit);
-    const r = await this.#q<{ user: string; provider: string; updated_at: number }>('listUserTokenSets', 'oauthTokenList', [
+    const r = await this.#q<TokenSetInfoRow>('listUserTokenSets', 'oauthTokenList', [
       filter.user ?? null, filter.provider ?? null, filter.limit ?? 1000,
     ]);
-    return r.rows.map((t) => ({ user: t.user, provider: t.provider, updatedAt: t.updated_at }));
+    return r.rows.map(tokenSetInfoFromRow);
   }
 
   async listPins(agent: string): Promise<StoredPin[]> {

@@ -31,6 +31,8 @@ import { PENDING_PIN_KINDS, type StoredPendingPin, type StoredPin } from '../mcp
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 import { appendAuditEvents } from '../audit/append.ts';
+import { SECRET_COLUMNS, approvalFromRow, assertLimit, assertStrings, assertTime, banFromRow, keyFromRow, pastedFromRow, peerFromRow, pendingAuthorizationFromRow, pendingPinFromRow, pinFromRow, secretFromRow, secretVersionFromRow, tokenSetInfoFromRow } from './rows.ts';
+import type { ApprovalRow, BanRow, KeyRow, OAuthPendingRow, PastedRow, PeerRow, PendingPinRow, PinRow, SecretRow, SecretVersionRow, TokenSetInfoRow } from './rows.ts';
 
 /** The schema version this code writes and reads. */
 const SCHEMA_VERSION = 7;
@@ -284,247 +286,8 @@ function userVersion(db: DatabaseSync): number {
   return row?.user_version ?? 0;
 }
 
-interface ApprovalRow {
-  id: string;
-  agent: string;
-  user_id: string;
-  tool: string;
-  args_digest: string;
-  args_preview: string;
-  status: ApprovalRecord['status'];
-  created_at: number;
-  expires_at: number;
-  decided_at: number | null;
-  decided_by: string | null;
-  reason: string | null;
-}
-
-interface PastedRow {
-  id: string;
-  token: string;
-  agent: string;
-  user: string;
-  fingerprint: string;
-  rule: string;
-  hosts: string;
-  sealed: string;
-  created_at: number;
-  last_used_at: number | null;
-}
-
-function pastedFromRow(r: PastedRow): StoredPastedSecret {
-  return {
-    id: r.id,
-    token: r.token,
-    agent: r.agent,
-    user: r.user,
-    fingerprint: r.fingerprint,
-    rule: r.rule,
-    hosts: JSON.parse(r.hosts) as string[],
-    sealed: r.sealed,
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-  };
-}
-
-interface BanRow {
-  id: number;
-  agent: string;
-  user: string;
-  at: number;
-  until: number;
-  level: number;
-  rule: string;
-  reason: string;
-  lifted_at: number | null;
-  lifted_by: string | null;
-}
-
-function banFromRow(r: BanRow): BanRecord {
-  return {
-    id: r.id,
-    agent: r.agent,
-    user: r.user,
-    at: r.at,
-    until: r.until,
-    level: r.level,
-    rule: r.rule,
-    reason: r.reason,
-    liftedAt: r.lifted_at,
-    liftedBy: r.lifted_by,
-  };
-}
-
-interface PeerRow {
-  name: string;
-  url: string;
-  sender: string;
-  jwks_url: string | null;
-  public_jwks: string | null;
-  inbound_token_digest: string;
-  outbound_token_sealed: string | null;
-  created_at: number;
-}
-
-function peerFromRow(r: PeerRow): StoredPeer {
-  return {
-    name: r.name,
-    url: r.url,
-    sender: r.sender,
-    jwksUrl: r.jwks_url,
-    publicJwks: r.public_jwks,
-    inboundTokenDigest: r.inbound_token_digest,
-    outboundTokenSealed: r.outbound_token_sealed,
-    createdAt: r.created_at,
-  };
-}
-
-interface KeyRow {
-  id: string;
-  purpose: StoredKey['purpose'];
-  alg: StoredKey['alg'];
-  public_pem: string;
-  private_pem: string;
-  created_at: number;
-}
-
-interface SecretRow {
-  id: string;
-  name: string;
-  hosts: string;
-  header: string | null;
-  format: string | null;
-  version: number;
-  created_at: number;
-  rotated_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
-
-interface SecretVersionRow {
-  secret_id: string;
-  version: number;
-  sealed: string;
-  created_at: number;
-  expires_at: number | null;
-}
-
-function toSecret(row: SecretRow): StoredSecret {
-  return {
-    id: row.id,
-    name: row.name,
-    hosts: JSON.parse(row.hosts) as string[],
-    header: row.header,
-    format: row.format,
-    version: row.version,
-    createdAt: row.created_at,
-    rotatedAt: row.rotated_at,
-    revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at,
-  };
-}
-
-function toSecretVersion(row: SecretVersionRow): StoredSecretVersion {
-  return { secretId: row.secret_id, version: row.version, sealed: row.sealed, createdAt: row.created_at, expiresAt: row.expires_at };
-}
-
-function assertTime(name: string, n: number): void {
-  if (!Number.isSafeInteger(n)) throw new RangeError(`${name} must be an integer (epoch ms)`);
-}
-
-/** Columns of a secret with its newest version. */
-const SECRET_COLUMNS = `s.id, s.name, s.hosts, s.header, s.format, s.created_at, s.rotated_at, s.revoked_at, s.last_used_at,
-  (SELECT MAX(v.version) FROM secret_versions v WHERE v.secret_id = s.id) AS version`;
-
-function toApproval(row: ApprovalRow): ApprovalRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    user: row.user_id === '' ? null : row.user_id,
-    tool: row.tool,
-    argsDigest: row.args_digest,
-    argsPreview: row.args_preview,
-    status: row.status,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    decidedAt: row.decided_at,
-    decidedBy: row.decided_by,
-    reason: row.reason,
-  };
-}
-
-interface OAuthPendingRow {
-  state: string;
-  provider: string;
-  user: string;
-  agent: string;
-  sealed_code_verifier: string;
-  created_at: number;
-  expires_at: number;
-}
-
-function pendingFromRow(r: OAuthPendingRow): StoredPendingAuthorization {
-  return {
-    state: r.state,
-    provider: r.provider,
-    user: r.user,
-    agent: r.agent,
-    sealedCodeVerifier: r.sealed_code_verifier,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-  };
-}
-
-interface PinRow {
-  agent: string;
-  tool: string;
-  hash: string;
-  shape: string;
-  definition: string;
-  pinned_at: number;
-  pinned_by: string;
-}
-
-function pinFromRow(r: PinRow): StoredPin {
-  return { agent: r.agent, tool: r.tool, hash: r.hash, shape: r.shape, definition: r.definition, pinnedAt: r.pinned_at, pinnedBy: r.pinned_by };
-}
-
-interface PendingPinRow {
-  agent: string;
-  tool: string;
-  kind: StoredPendingPin['kind'];
-  hash: string;
-  shape: string;
-  definition: string;
-  detail: string;
-  detected_at: number;
-}
-
-function pendingPinFromRow(r: PendingPinRow): StoredPendingPin {
-  return { agent: r.agent, tool: r.tool, kind: r.kind, hash: r.hash, shape: r.shape, definition: r.definition, detail: r.detail, detectedAt: r.detected_at };
-}
-
-function assertStrings(operation: string, values: Readonly<Record<string, unknown>>): void {
-  for (const [name, v] of Object.entries(values)) if (typeof v !== 'string') throw new TypeError(`${operation}: ${name} must be a string`);
-}
-
-function toKey(row: KeyRow): StoredKey {
-  return {
-    id: row.id,
-    purpose: row.purpose,
-    alg: row.alg,
-    publicKeyPem: row.public_pem,
-    privateKeyPem: row.private_pem,
-    createdAt: row.created_at,
-  };
-}
-
 function parseRecord(json: string): AuditRecord {
   return JSON.parse(json) as AuditRecord;
-}
-
-function assertLimit(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer`);
 }
 
 class SqliteStore implements Store {
@@ -700,12 +463,12 @@ class SqliteStore implements Store {
 
   async getKey(purpose: StoredKey['purpose']): Promise<StoredKey | undefined> {
     const row = guard('getKey', () => this.#s('keyCurrent').get(purpose)) as KeyRow | undefined;
-    return row === undefined ? undefined : toKey(row);
+    return row === undefined ? undefined : keyFromRow(row);
   }
 
   async listKeys(purpose: StoredKey['purpose']): Promise<StoredKey[]> {
     const rows = guard('listKeys', () => this.#s('keyList').all(purpose)) as unknown as KeyRow[];
-    return rows.map(toKey);
+    return rows.map(keyFromRow);
   }
 
   async putKey(key: StoredKey): Promise<void> {
@@ -735,7 +498,7 @@ class SqliteStore implements Store {
 
   async getApproval(id: string): Promise<ApprovalRecord | undefined> {
     const row = guard('getApproval', () => this.#s('approvalGet').get(id)) as ApprovalRow | undefined;
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async listApprovals(filter: { status?: ApprovalRecord['status']; limit?: number } = {}): Promise<ApprovalRecord[]> {
@@ -744,12 +507,12 @@ class SqliteStore implements Store {
     const rows = guard('listApprovals', () =>
       filter.status === undefined ? this.#s('approvalList').all(limit) : this.#s('approvalListStatus').all(filter.status, limit),
     ) as unknown as ApprovalRow[];
-    return rows.map(toApproval);
+    return rows.map(approvalFromRow);
   }
 
   async findPendingApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
     const row = guard('findPendingApproval', () => this.#s('approvalFindPending').get(agent, user ?? '', tool, argsDigest, now)) as ApprovalRow | undefined;
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async decideApproval(
@@ -770,7 +533,7 @@ class SqliteStore implements Store {
 
   async claimApproval(agent: string, user: string | null, tool: string, argsDigest: string, now: number): Promise<ApprovalRecord | undefined> {
     const row = guard('claimApproval', () => this.#s('approvalClaim').get(agent, user ?? '', tool, argsDigest, now)) as ApprovalRow | undefined;
-    return row === undefined ? undefined : toApproval(row);
+    return row === undefined ? undefined : approvalFromRow(row);
   }
 
   async expireApproval(id: string, now: number): Promise<boolean> {
@@ -836,18 +599,18 @@ class SqliteStore implements Store {
 
   async getSecretByName(name: string): Promise<StoredSecret | undefined> {
     const row = guard('getSecretByName', () => this.#s('secretLiveByName').get(name)) as SecretRow | undefined;
-    return row === undefined ? undefined : guard('getSecretByName', () => toSecret(row));
+    return row === undefined ? undefined : guard('getSecretByName', () => secretFromRow(row));
   }
 
   async listSecrets(): Promise<StoredSecret[]> {
     const rows = guard('listSecrets', () => this.#s('secretList').all()) as unknown as SecretRow[];
-    return guard('listSecrets', () => rows.map(toSecret));
+    return guard('listSecrets', () => rows.map(secretFromRow));
   }
 
   async listValidSecretVersions(now: number): Promise<StoredSecretVersion[]> {
     assertTime('listValidSecretVersions: now', now);
     const rows = guard('listValidSecretVersions', () => this.#s('secretVersionsValid').all(now)) as unknown as SecretVersionRow[];
-    return rows.map(toSecretVersion);
+    return rows.map(secretVersionFromRow);
   }
 
   async touchSecret(secretId: string, at: number): Promise<void> {
@@ -990,7 +753,7 @@ class SqliteStore implements Store {
   async takePendingAuthorization(state: string): Promise<StoredPendingAuthorization | undefined> {
     assertStrings('takePendingAuthorization', { state });
     const row = guard('takePendingAuthorization', () => this.#s('oauthPendingTake').get(state)) as OAuthPendingRow | undefined;
-    return row === undefined ? undefined : pendingFromRow(row);
+    return row === undefined ? undefined : pendingAuthorizationFromRow(row);
   }
 
   async getUserTokenSet(user: string, provider: string): Promise<string | undefined> {
@@ -1015,8 +778,8 @@ class SqliteStore implements Store {
     if (filter.limit !== undefined) assertLimit('listUserTokenSets: limit', filter.limit);
     const rows = guard('listUserTokenSets', () =>
       this.#s('oauthTokenList').all({ user: filter.user ?? null, provider: filter.provider ?? null, limit: filter.limit ?? 1000 }),
-    ) as unknown as { user: string; provider: string; updated_at: number }[];
-    return rows.map((r) => ({ user: r.user, provider: r.provider, updatedAt: r.updated_at }));
+    ) as unknown as TokenSetInfoRow[];
+    return rows.map(tokenSetInfoFromRow);
   }
 
   async listPins(agent: string): Promise<StoredPin[]> {

@@ -5,41 +5,24 @@
 // successful commit or store probe; the doors check it before contacting anything, and the session writes through
 // the audit step. Deterministic: the store's appends fail while a flag is set; the assertions are on counts.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { AUDIT_RESTORED, AuditLog, type AuditLogStore } from '../../src/audit/log.ts';
-import { loadConfig } from '../../src/config/load.ts';
 import { AuditStep } from '../../src/door/audit-step.ts';
 import { ModelDoor } from '../../src/model/door.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
-import { connect, tempDir } from '../helpers/gateway.ts';
+import { failingAppends } from '../helpers/audit-store.ts';
+import { connect, tempDir, writeAndLoadConfig } from '../helpers/gateway.ts';
 import { closeServer, listenLoopback } from '../helpers/servers.ts';
 import { startScaleUpstream, type ScaleUpstream } from '../scale/upstream.ts';
 import { sampleEvent } from './fixtures.ts';
 
 const KEY = 'write-gate-key-0123456789abcdef';
-
-/** `inner` with its audit appends failing while `failing.on` is set (reads keep working). */
-function failingAppends<S extends object>(inner: S): { store: S; failing: { on: boolean } } {
-  const failing = { on: false };
-  const down = (): Promise<never> => Promise.reject(new Error('store down (test)'));
-  const store = new Proxy(inner, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== 'function') return value;
-      const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (key === 'appendAuditRecords' || key === 'appendUnderLock' || key === 'appendAudit') return (...a: unknown[]) => (failing.on ? down() : fn(...a));
-      return fn;
-    },
-  });
-  return { store, failing };
-}
 
 /** Waits (bounded, polling) until `done()` holds; the assertion after it says what was expected. */
 async function until(done: () => boolean, maxMs = 10_000): Promise<void> {
@@ -108,9 +91,8 @@ describe('the tool door during a store outage (bug 4, bug 5)', () => {
   before(async () => {
     upstream = await startScaleUpstream();
     const dir = tempDir();
-    const file = join(dir, 'bastion.yaml');
-    writeFileSync(
-      file,
+    const { config } = await writeAndLoadConfig(
+      dir,
       `version: 1
 store: { sqlite: ./bastion.db }
 agents:
@@ -121,8 +103,8 @@ upstreams:
   up:
     url: ${JSON.stringify(upstream.url)}
 `,
+      { KEY },
     );
-    const { config } = await loadConfig(file, { env: { ...process.env, KEY }, secrets: 'strict' });
     inner = await openSqliteStore(join(dir, 'bastion.db'));
     let store: Store;
     ({ store, failing } = failingAppends<Store>(inner));
@@ -187,9 +169,8 @@ describe('the model door while the gate is closed', () => {
     });
     const providerPort = await listenLoopback(provider);
     const dir = tempDir();
-    const file = join(dir, 'bastion.yaml');
-    writeFileSync(
-      file,
+    const { config } = await writeAndLoadConfig(
+      dir,
       `version: 1
 store: { sqlite: ./bastion.db }
 agents:
@@ -197,8 +178,8 @@ agents:
     keys: [env:KEY]
     model: { provider: openai, baseUrl: "http://127.0.0.1:${providerPort}/v1" }
 `,
+      { KEY },
     );
-    const { config } = await loadConfig(file, { env: { ...process.env, KEY }, secrets: 'strict' });
     ({ gateway } = await Gateway.open(config));
     const gate = { writable: true };
     const step = gateway.auditStep;

@@ -11,10 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/load.ts';
 import type { ResolvedConfig } from '../../src/config/types.ts';
 import { randomToken } from '../../src/util/crypto.ts';
+import { redisAnswers } from '../helpers/redis.ts';
 
 export const TEST_KEY = 'bst_test_cluster_key_0123456789abcdef';
 
@@ -55,19 +55,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function pong(port: number): Promise<boolean> {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-
 /** A private redis-server on 127.0.0.1:`port`, started and stopped by the test. */
 export class PrivateRedis {
   readonly port: number;
@@ -86,7 +73,7 @@ export class PrivateRedis {
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     this.#child = child;
     for (let i = 0; i < 100; i++) {
-      if (await pong(this.port)) return;
+      if (await redisAnswers(this.url)) return;
       assert.equal(child.exitCode, null, 'redis-server exited at start');
       await sleep(50);
     }

@@ -7,19 +7,16 @@
  * Before, both doors used `batched()` and the backlog grew with every request.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditLog, type AuditLogStore } from '../../src/audit/log.ts';
-import type { AuditCheckpoint, AuditRecord } from '../../src/audit/types.ts';
-import { loadConfig } from '../../src/config/load.ts';
 import { AuditStep } from '../../src/door/audit-step.ts';
 import { EgressProxy } from '../../src/egress/proxy.ts';
 import { ModelDoor } from '../../src/model/door.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { tempDir } from '../helpers/gateway.ts';
+import { heldAppends } from '../helpers/audit-store.ts';
+import { tempDir, writeAndLoadConfig } from '../helpers/gateway.ts';
 import { closeServer, listenLoopback } from '../helpers/servers.ts';
 
 const BOUND = 8;
@@ -30,28 +27,12 @@ const KEY = 'backpressure-key-0123456789abcdef';
 /** An in-memory audit store whose commits wait for `release()`. */
 async function gatedLog(): Promise<{ log: AuditLog; step: AuditStep; release: () => void; close: () => Promise<void> }> {
   const inner = await openSqliteStore(':memory:');
-  let open = false;
-  let wake: () => void = () => undefined;
-  const gate = (): Promise<void> => (open ? Promise.resolve() : new Promise((resolve) => (wake = resolve)));
-  const append = async (records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void> => {
-    await gate();
-    await inner.appendAuditRecords(records, checkpoints);
-  };
-  const store: AuditLogStore = new Proxy(inner, {
-    get(target, key) {
-      if (key === 'appendAuditRecords') return append;
-      const value: unknown = Reflect.get(target, key);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const { store, release } = heldAppends<AuditLogStore>(inner);
   const log = await AuditLog.open(store, { checkpointEvery: 1000, maxPendingRecords: BOUND });
   return {
     log,
     step: new AuditStep(log),
-    release: () => {
-      open = true;
-      wake();
-    },
+    release,
     close: async () => {
       await log.close();
       await inner.close();
@@ -109,9 +90,8 @@ async function assertBackpressure(gated: Awaited<ReturnType<typeof gatedLog>>, o
 let gateway: Gateway;
 before(async () => {
   const dir = tempDir();
-  const file = join(dir, 'bastion.yaml');
-  writeFileSync(
-    file,
+  const { config } = await writeAndLoadConfig(
+    dir,
     `version: 1
 store: { sqlite: ./bastion.db }
 agents:
@@ -120,8 +100,8 @@ agents:
     model: { provider: openai, baseUrl: "http://127.0.0.1:9/v1" }
     network: ["api.example.com"]
 `,
+    { KEY },
   );
-  const { config } = await loadConfig(file, { env: { ...process.env, KEY }, secrets: 'strict' });
   ({ gateway } = await Gateway.open(config));
 });
 after(() => gateway.close());

@@ -6,30 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, type TestGateway, BAD_UPSTREAM_YAML } from '../helpers/gateway.ts';
+import { OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, twoAgentsYaml, type TestGateway } from '../helpers/gateway.ts';
 
 describe('session bounds', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(
-      tempDir(),
-      `version: 1
-server:
-  listen: 127.0.0.1:0
-  maxSessions: 1
-  sessionIdleMs: 1000
-store:
-  sqlite: ./bastion.db
-agents:
-  a:
-    keys: [env:T_KEY]
-    tools: ["bad__echo", "bad__hang"]
-  b:
-    keys: [env:O_KEY]
-    tools: ["bad__echo"]
-${BAD_UPSTREAM_YAML}`,
-      { T_KEY: TEST_KEY, O_KEY: OTHER_KEY },
-    );
+    gw = await startGateway(tempDir(), twoAgentsYaml('  maxSessions: 1\n  sessionIdleMs: 1000'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
   });
   after(async () => gw?.close());
 

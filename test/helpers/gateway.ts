@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { loadConfig } from '../../src/config/load.ts';
+import type { ResolvedConfig } from '../../src/config/types.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { startHttpServer, type RunningServer } from '../../src/server/http.ts';
 import type { Kek } from '../../src/vault/kek.ts';
@@ -48,14 +49,20 @@ export function tempDir(files: Record<string, string> = {}): string {
   return dir;
 }
 
+/** Writes `yaml` as `dir/bastion.yaml` and loads it strictly, with `env` over `process.env`. */
+export async function writeAndLoadConfig(dir: string, yaml: string, env: Record<string, string>): Promise<{ configFile: string; config: ResolvedConfig }> {
+  const configFile = join(dir, 'bastion.yaml');
+  writeFileSync(configFile, yaml);
+  const { config } = await loadConfig(configFile, { env: { ...process.env, ...env }, secrets: 'strict' });
+  return { configFile, config };
+}
+
 /**
  * Writes `yaml` as `dir/bastion.yaml`, loads it strictly with `env`, opens the gateway (with the vault
  * when `opts.kek` is given) and listens on 127.0.0.1:`opts.port` (default 0: any free port).
  */
 export async function startGateway(dir: string, yaml: string, env: Record<string, string>, opts: { port?: number; kek?: Kek } = {}): Promise<TestGateway> {
-  const configFile = join(dir, 'bastion.yaml');
-  writeFileSync(configFile, yaml);
-  const { config } = await loadConfig(configFile, { env: { ...process.env, ...env }, secrets: 'strict' });
+  const { configFile, config } = await writeAndLoadConfig(dir, yaml, env);
   const { gateway } = await Gateway.open(config, opts.kek ? { kek: opts.kek } : {});
   const running = await startHttpServer(gateway, { host: '127.0.0.1', port: opts.port ?? 0 });
   return {
@@ -91,3 +98,25 @@ export const BAD_UPSTREAM_YAML = `upstreams:
 /** A key long enough to be accepted. */
 export const TEST_KEY = 'test-key-0123456789abcdef-agent';
 export const OTHER_KEY = 'test-key-0123456789abcdef-other';
+
+/**
+ * A config with two agents on the bad upstream: `a` (key `env:T_KEY`; tools `bad__echo`, `bad__hang`)
+ * and `b` (key `env:O_KEY`; tool `bad__echo`), a SQLite store, and `server` lines (each indented two
+ * spaces) after `listen: 127.0.0.1:0`. Start it with `{ T_KEY: TEST_KEY, O_KEY: OTHER_KEY }`.
+ */
+export function twoAgentsYaml(server: string): string {
+  return `version: 1
+server:
+  listen: 127.0.0.1:0
+${server}
+store:
+  sqlite: ./bastion.db
+agents:
+  a:
+    keys: [env:T_KEY]
+    tools: ["bad__echo", "bad__hang"]
+  b:
+    keys: [env:O_KEY]
+    tools: ["bad__echo"]
+${BAD_UPSTREAM_YAML}`;
+}

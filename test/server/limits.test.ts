@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { AuditRecord } from '../../src/audit/types.ts';
 import { AgentConcurrency, AgentRateLimiter, admitSession, type SessionView } from '../../src/server/agent-limits.ts';
-import { BAD_UPSTREAM_YAML, OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { OTHER_KEY, TEST_KEY, connect, startGateway, tempDir, twoAgentsYaml, type TestGateway } from '../helpers/gateway.ts';
 
 const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
 
@@ -28,23 +28,6 @@ async function initialize(url: URL, key: string): Promise<{ status: number; sess
 async function records(gw: TestGateway): Promise<AuditRecord[]> {
   await gw.gateway.audit.flush();
   return gw.gateway.store.readAudit(1, 100_000);
-}
-
-function yaml(server: string): string {
-  return `version: 1
-server:
-  listen: 127.0.0.1:0
-${server}
-store:
-  sqlite: ./bastion.db
-agents:
-  a:
-    keys: [env:T_KEY]
-    tools: ["bad__echo", "bad__hang"]
-  b:
-    keys: [env:O_KEY]
-    tools: ["bad__echo"]
-${BAD_UPSTREAM_YAML}`;
 }
 
 describe('the admission rule (properties)', () => {
@@ -149,7 +132,7 @@ describe('rate and concurrency', () => {
 describe('one agent cannot lock the others out (per-agent session cap)', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(tempDir(), yaml('  maxSessions: 6\n  sessions: { maxPerAgent: 3 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
+    gw = await startGateway(tempDir(), twoAgentsYaml('  maxSessions: 6\n  sessions: { maxPerAgent: 3 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
   });
   after(async () => gw?.close());
 
@@ -199,7 +182,7 @@ describe('one agent cannot lock the others out (per-agent session cap)', () => {
 describe('the global cap closes the busiest agent\'s idle session first', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(tempDir(), yaml('  maxSessions: 4\n  sessions: { maxPerAgent: 4 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
+    gw = await startGateway(tempDir(), twoAgentsYaml('  maxSessions: 4\n  sessions: { maxPerAgent: 4 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
   });
   after(async () => gw?.close());
 
@@ -226,7 +209,7 @@ describe('the global cap closes the busiest agent\'s idle session first', () => 
 describe('concurrency and rate per agent', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(tempDir(), yaml('  sessions: { maxConcurrentCallsPerAgent: 1, requestsPerSecondPerAgent: 1000, burstPerAgent: 1000 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
+    gw = await startGateway(tempDir(), twoAgentsYaml('  sessions: { maxConcurrentCallsPerAgent: 1, requestsPerSecondPerAgent: 1000, burstPerAgent: 1000 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
   });
   after(async () => gw?.close());
 
@@ -259,7 +242,7 @@ describe('concurrency and rate per agent', () => {
 describe('request rate per agent', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway(tempDir(), yaml('  sessions: { requestsPerSecondPerAgent: 0.001, burstPerAgent: 2 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
+    gw = await startGateway(tempDir(), twoAgentsYaml('  sessions: { requestsPerSecondPerAgent: 0.001, burstPerAgent: 2 }'), { T_KEY: TEST_KEY, O_KEY: OTHER_KEY });
   });
   after(async () => gw?.close());
 
