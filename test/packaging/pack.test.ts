@@ -517,8 +517,10 @@ describe('the Dockerfile steps, run here', { concurrency: true }, () => {
     // Inside the container the HEALTHCHECK sends Host 127.0.0.1:8790, which the config allows.
     const containerHost = `127.0.0.1:${IMAGE_ENV.BASTION_LISTEN!.split(':').pop()}`;
     assert.deepEqual(await get(s.url, '/healthz', containerHost), { status: 200, body: '{"status":"ok"}' });
-    // Any other Host is refused: the production allowlist is in force.
-    const other = await get(s.url, '/healthz', s.url.host);
+    // The probes answer any Host (a load balancer or Kubernetes sends the pod's address);
+    // every other path refuses a Host the production allowlist does not name.
+    assert.deepEqual(await get(s.url, '/healthz', s.url.host), { status: 200, body: '{"status":"ok"}' });
+    const other = await get(s.url, '/mcp', s.url.host);
     assert.equal(other.status, 403);
     assert.match(other.body, /\(ERR_HOST_NOT_ALLOWED\)/);
     assert.deepEqual(await stop(s), { code: 0, signal: null });
