@@ -623,6 +623,11 @@ async function main(): Promise<void> {
             } catch (e) {
               row.na = (e as Error).message;
             }
+            // A proxy that died under the load is a finding, not a slow row: say so with its last words.
+            if (proxy === 'bastion' && bastion.child && bastion.child.exited !== null) {
+              row.na = `bastion exited (${bastion.child.exited}) during this row; last output: ${bastion.child.lastLines(8).slice(0, 1500)}`;
+              delete row.m;
+            }
           }
           // The direct baseline runs before and after the proxies and is their mean, so drift
           // (another process on the box, CPU frequency) weighs on both sides alike.

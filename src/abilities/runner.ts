@@ -38,6 +38,7 @@ import type { ResolvedPlaceholder } from '../vault/vault.ts';
 import { arrayParams, buildAbilityRequest, type AbilityRequest } from './request.ts';
 import { parseUrlTemplate, type UrlTemplate } from './template.ts';
 import { shapeResponse } from './transform.ts';
+import { dropBody } from '../door/body.ts';
 
 /** What the runner needs from the running gateway. */
 export interface AbilityRunnerDeps {
@@ -314,7 +315,7 @@ export class AbilityRunner {
       });
       const status = res.statusCode;
       if (status >= 300 && status < 400) {
-        discard(res.body);
+        dropBody(res.body);
         return { error: `The API answered with a redirect (HTTP ${status}); Bastion does not follow redirects`, timeout: false, status };
       }
       const chunks: Buffer[] = [];
@@ -322,7 +323,7 @@ export class AbilityRunner {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         bytes += chunk.length;
         if (bytes > this.#maxResponseBytes) {
-          discard(res.body);
+          dropBody(res.body);
           return { error: 'The API answered with more data than Bastion accepts', timeout: false, cause: 'response_too_large', status, bytes };
         }
         chunks.push(chunk);
@@ -341,7 +342,7 @@ export class AbilityRunner {
       const ct = res.headers['content-type'];
       return { status, bytes, body: body.toString('utf8'), contentType: Array.isArray(ct) ? ct[0] : ct };
     } catch (err) {
-      if (res) discard(res.body);
+      if (res) dropBody(res.body);
       const status = res?.statusCode;
       if (deadline.aborted || isTimeout(err)) return { error: 'The API did not answer in time', timeout: true, cause: 'timeout', ...(status !== undefined ? { status } : {}) };
       if (signal?.aborted) return { error: 'The call was cancelled', timeout: false, cause: 'cancelled' };
@@ -355,11 +356,6 @@ export class AbilityRunner {
   }
 }
 
-/** Drops a response body unread; a late error from it (the connection torn down) is expected and ignored. */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
 
 function isTimeout(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

@@ -3,6 +3,7 @@
  * the admin API, the model door, the agent-to-agent door and the egress proxy).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { DEFAULTS } from '../defaults.ts';
 
 /** One header value; repeated headers (ambiguous) count as absent. */
@@ -52,3 +53,16 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: numb
     req.on('close', () => finish('aborted'));
   });
 }
+
+/**
+ * Drops a stream unread or read in part (an upstream's answer body nobody will
+ * read: the client left, the answer was refused, a limit was passed). The no-op
+ * 'error' listener comes first: undici's body emits `UND_ERR_ABORTED` when
+ * destroyed before its end, and an unheard 'error' event ends the process.
+ */
+export function dropBody(body: Readable): void {
+  body.on('error', noop);
+  body.destroy();
+}
+
+function noop(): void {}

@@ -36,7 +36,7 @@ import type { ResolvedConfig } from '../config/types.ts';
 import type { Decision } from '../decision.ts';
 import { codeOf, statusOf, type Reason } from '../door/reasons.ts';
 import { refusalOf } from '../door/refusal.ts';
-import { readBody } from '../door/body.ts';
+import { dropBody, readBody } from '../door/body.ts';
 import { authenticateAgent, type Authentication, type KeyIndex } from '../door/authenticate.ts';
 import type { UserVerifier } from '../door/user.ts';
 import type { Secret } from '../util/secret.ts';
@@ -566,7 +566,7 @@ export class EgressProxy {
     const decode = responseDecoder(upstream.headers['content-encoding'], redaction !== undefined);
     if (!decode.ok) {
       // Unread: destroying it may emit an error (the connection torn down), which must not go unheard.
-      discard(upstream.body);
+      dropBody(upstream.body);
       return this.#refuseStage(res, sent, decode);
     }
     const headers = responseHeaders(upstream.headers, { redaction, decoded: decode.value !== undefined, ...(ctx.mode === 'base-url' ? { rebase: (l: string) => rebaseLocation(l, ctx.url) } : {}) });
@@ -750,7 +750,8 @@ interface ForwardContext {
 function pump(src: Readable, stages: readonly Transform[], dst: ServerResponse, count: (bytes: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     if (dst.destroyed) {
-      src.destroy();
+      // The client left while the destination's headers were on their way: drop the body unread.
+      dropBody(src);
       return reject(new ClientClosed());
     }
     let done = false;
@@ -788,11 +789,6 @@ class ClientClosed extends Error {
   }
 }
 
-/** Drops a response body unread; a late error from it (the connection torn down) is expected and ignored. */
-function discard(body: Readable): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
 
 /** A minimal HTTP/1.1 response for a raw socket (CONNECT refusals, parse errors), status and code from the kernel's table. */
 function rawResponse(reason: string): string {

@@ -37,7 +37,7 @@ import type { KeyIndex } from '../door/authenticate.ts';
 import type { UserVerifier } from '../door/user.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import type { BanStore } from './ban-store.ts';
-import { headerOne, readBody } from '../door/body.ts';
+import { dropBody, headerOne, readBody } from '../door/body.ts';
 import type { PastedSecrets } from '../vault/pasted.ts';
 import { conversationKey, type ProvenanceTracker } from '../provenance/tracker.ts';
 import { newReading, readText } from '../provenance/values.ts';
@@ -421,7 +421,7 @@ export class ModelDoor {
     this.#noteReport(turn, sf.report, agent.name, who.user);
     this.#charge(agent.name, who.user, sf.report);
     if (res.destroyed) {
-      upstream.body.destroy();
+      dropBody(upstream.body);
       return this.#clientClosed(turn, agent);
     }
     if (failure !== undefined) {
@@ -470,13 +470,13 @@ export class ModelDoor {
         if (!(await leakCuts())) await write(out);
       }
       if (cut !== undefined) {
-        upstream.body.destroy();
+        dropBody(upstream.body);
         return { cut };
       }
       if (!sf.report.complete && !res.destroyed) return { failure: refused('upstream.cut', 'provider', 'the provider\'s stream ended early', { outcome: 'error' }) };
       return {};
     } catch (err) {
-      upstream.body.destroy();
+      dropBody(upstream.body);
       const reason = isTimeout(err) ? 'upstream.timeout' : isBastionError(err, 'ERR_MODEL_UPSTREAM') ? 'upstream.invalid' : 'upstream.cut';
       return { failure: refused(reason, 'provider', 'the provider\'s stream ended early', { outcome: reason === 'upstream.timeout' ? 'timeout' : 'error' }) };
     }
@@ -725,7 +725,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], max: number): 
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
     if (size > max) {
-      body.destroy();
+      dropBody(body);
       throw new BastionError('ERR_MODEL_UPSTREAM', `provider answer over ${max} bytes`);
     }
     chunks.push(chunk as Buffer);

@@ -124,6 +124,54 @@ agents:
     assert.notEqual(rec.decision.reason, 'upstream.error');
     assert.equal(rec.detail?.status, 200);
   });
+
+  test('a client that hangs up before the destination answers is client_closed, and the process lives on', async () => {
+    // The answer's headers come after the client has gone: its body is dropped unread.
+    // (Found by bench:egress: destroying that body emitted an unheard 'error' that killed the process.)
+    const late = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.end('late answer, no one to read it'), 300);
+    });
+    const latePort = await listenLoopback(late);
+    const lateEg = await startEgress(`version: 1
+server: { listen: 127.0.0.1:0, egress: 127.0.0.1:0 }
+store: { sqlite: ./b.db }
+egress:
+  staticHosts: { late.example.net: [127.0.0.1] }
+agents:
+  demo:
+    keys: [env:EGRESS_KEY]
+    network: ["late.example.net:${latePort}"]
+    unsafeAllowPrivate: { ranges: [127.0.0.1/32] }
+`);
+    let uncaught: unknown;
+    const onUncaught = (e: unknown): void => {
+      uncaught = e;
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const port = Number(lateEg.proxyUrl.port);
+      const target = `late.example.net:${latePort}`;
+      const s = netConnect({ host: '127.0.0.1', port }, () =>
+        s.write(`GET http://${target}/late HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: ${proxyAuth(EGRESS_KEY, 'demo')}\r\n\r\n`),
+      );
+      s.on('error', () => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      s.destroy();
+      const rec = await waitForRecord(lateEg, 0, (r) => r.method === 'GET' && r.target === target);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(uncaught, undefined, 'no uncaught error from the dropped body');
+      assert.equal(rec.outcome, 'client_closed');
+      assert.equal(rec.decision.effect, 'allow');
+      // And the proxy still answers.
+      const again = await openAndRead(port, `GET http://${target}/again HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: ${proxyAuth(EGRESS_KEY, 'demo')}\r\n\r\n`, /late answer/);
+      again.destroy();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await lateEg.close();
+      await closeServer(late);
+    }
+  });
 });
 
 describe('model door (streaming)', () => {
