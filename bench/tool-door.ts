@@ -25,7 +25,7 @@
  * untrusted values, facts computed for every call), compared with the 2025 rows at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -204,7 +204,8 @@ upstreams:
 `,
   );
   const bastion = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), join(ROOT, 'src/cli/main.ts'), 'serve', '--config', join(dir, 'bastion.yaml')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // Its log (one access line per call) goes to a file, as to an operator's log shipper: written, not printed here.
+    stdio: ['ignore', 'pipe', openSync(join(dir, 'bastion.log'), 'w')],
     env: { ...process.env, BENCH_KEY: KEY, BENCH_TRACED_KEY: TRACED_KEY },
   });
   const [, bastionUrl] = await waitForLine(bastion, /serving MCP at (\S+)/);

@@ -9,10 +9,12 @@
  *
  * Also here: who may read `/metrics` ({@link metricsAccess}).
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/types.ts';
 import type { AuditObserver } from '../audit/log.ts';
+import { authenticateAgent, type KeyIndex } from '../door/authenticate.ts';
 import { accessFields } from './log.ts';
 import { GatewayMetrics, type MetricSources } from './metrics.ts';
 import type { Telemetry } from './otel.ts';
@@ -107,17 +109,18 @@ export type MetricsAccess = 'serve' | 'auth.missing' | 'auth.invalid' | 'off';
  * Who may read `/metrics` on the main listener: nobody when metrics are off or
  * served on their own listener (`observability.metrics.listen`); anyone when
  * `access` is `auto` and the listener is bound to a loopback address; else only
- * a request with an admin key (`Authorization: Bearer <key>`).
+ * a request with an admin key (`Authorization: Bearer <key>`, or Basic with the
+ * key as password, as the admin API accepts).
  */
 export function metricsAccess(
   cfg: { readonly enabled: boolean; readonly access: 'auto' | 'admin-key'; readonly listen?: string },
   boundAddress: string,
-  authorization: string | undefined,
-  isAdminKey: (key: string) => boolean,
+  headers: IncomingHttpHeaders,
+  adminKeys: KeyIndex,
 ): MetricsAccess {
   if (!cfg.enabled || cfg.listen !== undefined) return 'off';
   if (cfg.access === 'auto' && isLoopback(boundAddress)) return 'serve';
-  const m = /^Bearer +(\S+)\s*$/i.exec(authorization ?? '');
-  if (m === null) return 'auth.missing';
-  return isAdminKey(m[1]!) ? 'serve' : 'auth.invalid';
+  // The kernel's authenticator, as the admin API uses: Bearer or Basic in Authorization, keys compared by digest.
+  const authn = authenticateAgent(headers, adminKeys, ['authorization']);
+  return authn.ok ? 'serve' : authn.reason;
 }

@@ -423,11 +423,6 @@ export class Gateway {
     return this.agentKeys.lookup(key);
   }
 
-  /** True when `key` is one of the configured admin keys (constant-time over digests). */
-  isAdminKey(key: string): boolean {
-    return this.adminKeys.lookup(key) !== undefined;
-  }
-
   /** A new session for an agent (HTTP or stdio), acting for end user `user` (asserted id, or an identity from the kernel's user step) in `conversation` when named. */
   newSession(agentName: string, user: UserIdentity | string | null = null, conversation: string | null = null, opts: SessionOptions = {}): GatewaySession {
     const agent = this.config.agents.get(agentName);

@@ -327,7 +327,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     }
 
     if (url.pathname === '/metrics' && req.method === 'GET') {
-      const access = metricsAccess(gateway.config.observability.metrics, (server.address() as AddressInfo).address, headerOne(req, 'authorization'), (k) => gateway.isAdminKey(k));
+      const access = metricsAccess(gateway.config.observability.metrics, (server.address() as AddressInfo).address, req.headers, gateway.adminKeys);
       if (access === 'auth.missing' || access === 'auth.invalid') {
         return reject(req, res, started, null, access, 'an admin key is required', { 'www-authenticate': 'Bearer realm="bastion"' }, 'api.metrics');
       }

@@ -5,9 +5,12 @@
  * environment.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { AuditEvent } from '../../src/audit/types.ts';
+import { KeyIndex } from '../../src/door/authenticate.ts';
 import { REASONS } from '../../src/door/reasons.ts';
 import { publicReport, Readiness } from '../../src/observe/health.ts';
 import { accessFields } from '../../src/observe/log.ts';
@@ -29,18 +32,23 @@ const event = (over: Partial<AuditEvent> = {}): AuditEvent => ({
   ...over,
 });
 
-test('metricsAccess: off, loopback open, admin key elsewhere or always', () => {
-  const admin = (k: string): boolean => k === 'the-admin-key';
+test('metricsAccess: off, loopback open, admin key elsewhere or always (the kernel authenticator)', () => {
+  const admin = new KeyIndex();
+  admin.add(createHash('sha256').update('the-admin-key-0123456789').digest('hex'), 'admin');
   const auto = { enabled: true, access: 'auto' as const };
-  assert.equal(metricsAccess(auto, '127.0.0.1', undefined, admin), 'serve');
-  assert.equal(metricsAccess(auto, '::1', undefined, admin), 'serve');
-  assert.equal(metricsAccess(auto, '0.0.0.0', undefined, admin), 'auth.missing');
-  assert.equal(metricsAccess(auto, '10.1.2.3', 'Bearer wrong', admin), 'auth.invalid');
-  assert.equal(metricsAccess(auto, '10.1.2.3', 'Bearer the-admin-key', admin), 'serve');
-  assert.equal(metricsAccess(auto, '10.1.2.3', 'Basic dGhlLWFkbWluLWtleQ==', admin), 'auth.missing');
-  assert.equal(metricsAccess({ enabled: true, access: 'admin-key' }, '127.0.0.1', undefined, admin), 'auth.missing');
-  assert.equal(metricsAccess({ enabled: false, access: 'auto' }, '127.0.0.1', undefined, admin), 'off');
-  assert.equal(metricsAccess({ enabled: true, access: 'auto', listen: '127.0.0.1:9464' }, '127.0.0.1', 'Bearer the-admin-key', admin), 'off');
+  const h = (authorization?: string): IncomingHttpHeaders => (authorization === undefined ? {} : { authorization });
+  assert.equal(metricsAccess(auto, '127.0.0.1', h(), admin), 'serve');
+  assert.equal(metricsAccess(auto, '::1', h(), admin), 'serve');
+  assert.equal(metricsAccess(auto, '0.0.0.0', h(), admin), 'auth.missing');
+  assert.equal(metricsAccess(auto, '10.1.2.3', h('Bearer wrong'), admin), 'auth.invalid');
+  assert.equal(metricsAccess(auto, '10.1.2.3', h('Bearer the-admin-key-0123456789'), admin), 'serve');
+  assert.equal(metricsAccess(auto, '10.1.2.3', h(`Basic ${Buffer.from('admin:the-admin-key-0123456789').toString('base64')}`), admin), 'serve');
+  // A header that holds no credential is an invalid one, not a missing one: the client tried.
+  assert.equal(metricsAccess(auto, '10.1.2.3', h(`Basic ${Buffer.from('the-admin-key-0123456789').toString('base64')}`), admin), 'auth.invalid');
+  assert.equal(metricsAccess(auto, '10.1.2.3', h('Token the-admin-key-0123456789'), admin), 'auth.invalid');
+  assert.equal(metricsAccess({ enabled: true, access: 'admin-key' }, '127.0.0.1', h(), admin), 'auth.missing');
+  assert.equal(metricsAccess({ enabled: false, access: 'auto' }, '127.0.0.1', h(), admin), 'off');
+  assert.equal(metricsAccess({ enabled: true, access: 'auto', listen: '127.0.0.1:9464' }, '127.0.0.1', h('Bearer the-admin-key-0123456789'), admin), 'off');
 });
 
 test('isLoopback: 127/8, ::1 and IPv4-mapped loopback only', () => {
