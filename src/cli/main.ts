@@ -119,6 +119,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
  */
 export function run(argv: readonly string[] = process.argv.slice(2)): void {
   quietSqliteExperimentalWarning();
+  // A reader of our output that goes away (a closed pipe: EPIPE on the next write) must not end the
+  // process, least of all a serving gateway: the audit chain, not the console, is the record.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreOutputError);
   const io: CliIO = {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
@@ -138,6 +141,9 @@ export function run(argv: readonly string[] = process.argv.slice(2)): void {
     },
   );
 }
+
+/** Output stream errors (EPIPE, a closed terminal): nothing to tell them to. */
+function ignoreOutputError(): void {}
 
 // `node src/cli/main.ts ...`: this file is the entry point (through the bin, argv[1] is the bin, which calls run()).
 const isEntry = process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1]);
