@@ -185,6 +185,10 @@ export class A2aDoor {
   async #send(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Refusal | undefined> {
     const rule = 'a2a.send';
     const authn = authenticateAgent(req.headers, this.#gateway.agentKeys, ['authorization']);
+    if (!authn.ok && authn.reason === 'agent.isolated') {
+      ex.agent = authn.agent;
+      return refuseWith('agent.isolated', 'incidents', 'agent isolated');
+    }
     if (!authn.ok) {
       return authn.reason === 'auth.missing'
         ? refuseWith(authn.reason, rule, 'authentication required', { headers: { 'www-authenticate': 'Bearer realm="bastion"' } })
@@ -321,6 +325,8 @@ export class A2aDoor {
     const target = receivingAgent(this.#a2a.agents, meta.to, peer.name);
     if (isRefusal(target)) return target;
     ex.agent = target;
+    // Nothing reaches an isolated agent either (incident response, src/incidents/isolation.ts).
+    if (this.#gateway.agentKeys.isIsolated(target)) return refuseWith('agent.isolated', 'incidents', 'agent isolated');
     const deliver = deliverUrl(this.#a2a.agents, target);
     if (isRefusal(deliver)) return deliver;
 

@@ -32,6 +32,12 @@ export interface ApprovalQueueOptions {
   readonly now?: () => number;
   /** The cluster bus: decisions are published on `approvals`, and a message wakes the call waiting for that id. */
   readonly bus?: ClusterBus;
+  /**
+   * Told each approval this queue creates (not one found pending or claimed), right after it is stored:
+   * the gateway announces it to admins (`approval.pending` notifications). Must return at once; an
+   * exception it throws is ignored.
+   */
+  readonly onCreated?: (approval: ApprovalRecord) => void;
 }
 
 export interface HoldRequest {
@@ -64,13 +70,15 @@ export type CheckOutcome = HoldOutcome | { readonly status: 'pending'; readonly 
 
 export class ApprovalQueue {
   readonly #store: ApprovalStore;
-  readonly #opts: Required<Omit<ApprovalQueueOptions, 'bus'>>;
+  readonly #opts: Required<Omit<ApprovalQueueOptions, 'bus' | 'onCreated'>>;
   readonly #wake = new EventEmitter();
   readonly #bus: ClusterBus | undefined;
+  readonly #onCreated: ((approval: ApprovalRecord) => void) | undefined;
 
   constructor(store: ApprovalStore, opts: ApprovalQueueOptions) {
     this.#store = store;
-    const { bus, ...rest } = opts;
+    const { bus, onCreated, ...rest } = opts;
+    this.#onCreated = onCreated;
     this.#opts = {
       pollMs: DEFAULTS.approvalPollMs,
       progressMs: DEFAULTS.approvalProgressMs,
@@ -100,6 +108,7 @@ export class ApprovalQueue {
       approval = this.#newApproval(req, now);
       await this.#store.createApproval(approval);
       req.onCreated?.(approval.id);
+      this.#announce(approval);
     }
     return this.#wait(approval, req);
   }
@@ -130,6 +139,7 @@ export class ApprovalQueue {
         approval = this.#newApproval(req, now);
         await this.#store.createApproval(approval);
         req.onCreated?.(approval.id);
+        this.#announce(approval);
       }
     }
     if (approval.status === 'approved') {
@@ -143,6 +153,14 @@ export class ApprovalQueue {
       return { status: 'timeout', approval: { ...approval, status: 'expired' } };
     }
     return { status: 'pending', approval };
+  }
+
+  #announce(approval: ApprovalRecord): void {
+    try {
+      this.#onCreated?.(approval);
+    } catch {
+      // An announcement must never fail the held call.
+    }
   }
 
   #newApproval(req: HoldRequest, now: number): ApprovalRecord {

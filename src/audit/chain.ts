@@ -31,7 +31,11 @@ export type ChainBreakReason =
   /** The record at a witnessed checkpoint's seq has another hash: the store was rewritten and re-chained from that seq or earlier. */
   | 'witness_mismatch'
   /** The witness holds a checkpoint past the store's last record: the store was cut (or emptied). */
-  | 'witness_truncated';
+  | 'witness_truncated'
+  /** Records are missing before the first stored one and no prune manifest (`audit.pruned`) accounts for it, or its head does not match (audit/retention-verify.ts). */
+  | 'prune_unexplained'
+  /** A tombstone is not vouched for by the newest prune manifest (count or digest differ), or lies where it cannot be. */
+  | 'tombstone_unvouched';
 
 /** Options of {@link verifyChain}. */
 export interface VerifyChainOptions {
@@ -64,6 +68,14 @@ export interface VerifyChainOptions {
    * start to verify the unsigned tail (./recovery.ts).
    */
   readonly after?: { readonly seq: number; readonly hash: string };
+  /**
+   * Accept tombstones (rows with a `tombstone` field, audit/retention.ts) in
+   * place of records: their hash cannot be recomputed, so only their seq and
+   * link are checked here (the next record's `prevHash` must still name their
+   * hash). The caller must vouch for them against the prune manifest
+   * (audit/retention-verify.ts `RetentionCheck`). Default false: a tombstone is a `hash_mismatch`.
+   */
+  readonly acceptTombstones?: boolean;
 }
 
 /** Result of {@link verifyChain}. A broken chain is a value, not an exception. */
@@ -197,8 +209,9 @@ export async function verifyChain(
   /** Seq of the last record covered by a store checkpoint (0: none yet; `after.seq` for a window). */
   let lastCheckpointed = from;
 
+  const tombstones = opts.acceptTombstones === true;
   for await (const record of records) {
-    const fault = checkRecord(record, expectedSeq, prevHash);
+    const fault = checkRecord(record, expectedSeq, prevHash, tombstones);
     if (fault !== undefined) return fault;
     while (cpIndex < pending.length && pending[cpIndex]!.seq === expectedSeq) {
       const cp = pending[cpIndex++]!;
@@ -255,7 +268,7 @@ export async function verifyChain(
   return { ok: true, count: lastSeq - from, lastSeq, checkpoints: pending.length };
 }
 
-function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string): VerifyResult | undefined {
+function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string, tombstones = false): VerifyResult | undefined {
   if (typeof record !== 'object' || record === null) {
     return broken(expectedSeq, 'hash_mismatch', `record ${expectedSeq} is not an object`);
   }
@@ -265,6 +278,14 @@ function checkRecord(record: AuditRecord, expectedSeq: number, prevHash: string)
   }
   if (seq > expectedSeq) return broken(expectedSeq, 'seq_gap', `record ${expectedSeq} is missing (next record has seq ${seq})`);
   if (seq < expectedSeq) return broken(expectedSeq, 'seq_order', `record at position ${expectedSeq} has seq ${seq}`);
+  if (tombstones && 'tombstone' in record) {
+    // A tombstone's hash is the pruned record's: vouched for by the next record's prevHash and the prune manifest.
+    if (typeof record.hash !== 'string' || !/^[0-9a-f]{64}$/.test(record.hash)) return broken(seq, 'hash_mismatch', `tombstone ${seq} has no valid hash`);
+    if (typeof record.prevHash !== 'string' || !constantTimeEqual(record.prevHash, prevHash)) {
+      return broken(seq, 'prev_mismatch', `record ${seq} prevHash does not match record ${seq - 1}`);
+    }
+    return undefined;
+  }
   let actual: string;
   try {
     actual = recordHash(record);

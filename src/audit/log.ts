@@ -27,6 +27,7 @@ import { AUDIT_CLOSE, AUDIT_OPEN, AUDIT_RECOVERY, CLOSE_MARKERS, inspectAuditTai
 import { checkpointPayload, isCheckpointPosition, verifyChain, type VerifyResult } from './chain.ts';
 import type { AuditCheckpoint, AuditEvent, AuditRecord } from './types.ts';
 import type { AuditWitness } from './witness.ts';
+import { RetentionCheck } from './retention-verify.ts';
 
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
@@ -670,6 +671,20 @@ export class AuditLog {
     }
   }
 
+  /**
+   * A synchronous signer of checkpoints with the audit key (loaded, and created
+   * if missing, now), for a transaction that must not wait while it holds the
+   * store's audit lock (the retention prune, ./prune.ts). The checkpoints it
+   * returns are not stored by the log. Throws as the key loading does (`ERR_VAULT_KEY`, `ERR_STORE`).
+   */
+  async checkpointSigner(): Promise<(record: AuditRecord) => AuditCheckpoint> {
+    const key = await this.#signingKey();
+    return (record) => {
+      const unsigned = { seq: record.seq, hash: record.hash, time: this.#now().toISOString(), keyId: key.keyId };
+      return { ...unsigned, signature: signEd25519(key.privateKeyPem, checkpointPayload(unsigned)) };
+    };
+  }
+
   /** A checkpoint over `record`, signed now with the audit key. */
   async #sign(record: AuditRecord): Promise<AuditCheckpoint> {
     const key = await this.#signingKey();
@@ -803,12 +818,21 @@ export async function verifyAudit(store: AuditStore & Pick<KeyStore, 'listKeys'>
   // record, so every one at or below this tip is listed; records appended later are checked for density next time.
   const tipBefore: unknown = (await store.lastAudit())?.seq ?? 0;
   const checkpoints = await store.listCheckpoints();
-  return verifyChain(readAllAudit(store, pageSize), checkpoints, keys, {
+  // A pruned store starts past seq 1: verify from its first record, whose link the newest prune manifest vouches for (./retention-verify.ts).
+  const [first] = await store.readAudit(1, 1);
+  const firstSeq: unknown = first?.seq;
+  const after = typeof firstSeq === 'number' && Number.isSafeInteger(firstSeq) && firstSeq > 1 ? { seq: firstSeq - 1, hash: String(first!.prevHash) } : undefined;
+  const retention = new RetentionCheck();
+  const result = await verifyChain(retention.observe(readAllAudit(store, pageSize)), checkpoints, keys, {
     checkpointEvery,
     // A tampered tip seq is itself a chain fault; until the stream reaches it, enforce density everywhere.
     densityThrough: typeof tipBefore === 'number' && Number.isSafeInteger(tipBefore) ? tipBefore : Number.MAX_SAFE_INTEGER,
     ...(opts.witness === undefined ? {} : { witness: opts.witness }),
+    ...(after === undefined ? {} : { after }),
+    acceptTombstones: true,
   });
+  if (!result.ok) return result;
+  return retention.finish() ?? result;
 }
 
 /** The SPKI PEM blocks in `text`; `TypeError` when there is none or one does not parse. */

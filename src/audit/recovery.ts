@@ -283,10 +283,15 @@ export async function inspectAuditTail(store: AuditStore & Pick<KeyStore, 'listK
     );
   }
   // Witness checkpoints before the window: each must still match its record (the store rewritten before its last checkpoint).
+  // Pruned by retention (docs/audit.md "Retention and pruning"): below the first stored record nothing is left
+  // to compare (`audit verify` checks the prune manifest accounts for it), and a tombstone keeps its record's hash.
+  let firstStored: number | undefined;
   for (const cp of witness ?? []) {
     if (cp.seq >= startSeq) continue;
+    firstStored ??= (await store.readAudit(1, 1))[0]?.seq ?? 0;
+    if (cp.seq < firstStored) continue;
     const [record] = await store.readAudit(cp.seq, 1);
-    const check = await verifyChain(record === undefined ? [] : [record], [], keys, { after: { seq: cp.seq - 1, hash: record?.prevHash ?? '' }, witness: [cp] });
+    const check = await verifyChain(record === undefined ? [] : [record], [], keys, { after: { seq: cp.seq - 1, hash: record?.prevHash ?? '' }, witness: [cp], acceptTombstones: true });
     if (!check.ok) {
       throw new BastionError(
         'ERR_AUDIT_CHAIN_BROKEN',

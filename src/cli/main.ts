@@ -21,7 +21,8 @@ Commands:
   approvals list|approve|deny the approval queue
   tools list|diff|approve     pinned tool definitions (changed tools are withheld)
   bans list|lift USER         the model door's temporary bans of end users
-  audit verify|tail|key       check, follow or export the audit chain
+  incident isolate|restore|snapshot|rotate|list AGENT  contain a compromised agent (docs/incidents.md)
+  audit verify|tail|key|prune|export  check, follow, prune or export the audit chain
   store migrate               copy a SQLite store into an empty PostgreSQL database
   secret add|list|rotate|revoke|placeholder  vault secrets (values on stdin only)
   secret pasted list|bind     credentials end users pasted to the model (metadata only)
@@ -46,9 +47,12 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   approvals: async () => (await import('./commands/approvals.ts')).approvals,
   tools: async () => (await import('./commands/tools.ts')).tools,
   bans: async () => (await import('./commands/bans.ts')).bans,
+  incident: async () => (await import('./commands/incident.ts')).incident,
   'audit verify': async () => (await import('./commands/audit.ts')).auditVerify,
   'audit tail': async () => (await import('./commands/audit.ts')).auditTail,
   'audit key': async () => (await import('./commands/audit.ts')).auditKey,
+  'audit prune': async () => (await import('./commands/audit-retention.ts')).auditPrune,
+  'audit export': async () => (await import('./commands/audit-retention.ts')).auditExport,
   'secret add': async () => (await import('./commands/secret.ts')).secretAdd,
   'secret list': async () => (await import('./commands/secret.ts')).secretList,
   'secret rotate': async () => (await import('./commands/secret.ts')).secretRotate,

@@ -18,6 +18,7 @@
  * This is the only module that reads the environment, and it reads it only
  * through the `env` it is given.
  */
+import { parseRetention, type RetentionPolicy } from '../audit/retention.ts';
 import { globSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
@@ -26,6 +27,7 @@ import picomatch from 'picomatch';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { abilityDefinitionProblems, abilityOrigin } from '../abilities/definition.ts';
 import { DEFAULTS } from '../defaults.ts';
+import { resolveAnomalies } from '../anomaly/config.ts';
 import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
@@ -632,10 +634,14 @@ async function readUsersJwks(parsed: Parsed, dir: string): Promise<{ keys: Recor
 interface ResolvedSecrets {
   readonly agentKeys: Map<string, { keys: Secret[]; unresolved: string[] }>;
   readonly adminKeys: Secret[];
+  /** The admin each of `adminKeys` belongs to (`admin` for an unnamed key), index for index. */
+  readonly adminKeyIds: string[];
   readonly upstreamEnv: Map<string, Record<string, Secret>>;
   readonly upstreamHeaders: Map<string, Record<string, Secret>>;
   alertHeaders: Record<string, Secret>;
   smtpPassword?: Secret;
+  /** `alerts.slack.url`, resolved: the URL carries a token. */
+  slackUrl?: Secret;
   otlpHeaders: Record<string, Secret>;
   redisUrl?: Secret;
   /** `store.postgres`, resolved (a literal URL or the value of its reference). */
@@ -664,7 +670,7 @@ async function resolveSecrets(
 ): Promise<ResolvedSecrets> {
   const { raw } = parsed;
   const errors: ConfigIssue[] = [];
-  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {}, otlpHeaders: {}, oauthSecrets: new Map() };
+  const out: ResolvedSecrets = { agentKeys: new Map(), adminKeys: [], adminKeyIds: [], upstreamEnv: new Map(), upstreamHeaders: new Map(), alertHeaders: {}, otlpHeaders: {}, oauthSecrets: new Map() };
 
   const use = async (path: PathKey[], ref: string, kind: RefUse, unresolved?: string[]): Promise<Secret | undefined> => {
     const r = await resolveRef(ref, dir, env);
@@ -697,9 +703,13 @@ async function resolveSecrets(
     }
     out.agentKeys.set(name, { keys, unresolved });
   }
-  for (const [i, ref] of raw.admin.keys.entries()) {
-    const s = await use(['admin', 'keys', i], ref, 'admin-key');
-    if (s !== undefined) out.adminKeys.push(s);
+  for (const [i, entry] of raw.admin.keys.entries()) {
+    const named = typeof entry === 'string' ? undefined : entry;
+    const s = await use(named === undefined ? ['admin', 'keys', i] : ['admin', 'keys', i, 'key'], named?.key ?? (entry as string), 'admin-key');
+    if (s !== undefined) {
+      out.adminKeys.push(s);
+      out.adminKeyIds.push(named?.id ?? 'admin');
+    }
   }
   for (const [name, up] of Object.entries(raw.upstreams)) {
     const envOut: [string, Secret][] = [];
@@ -726,6 +736,11 @@ async function resolveSecrets(
   for (const [k, ref] of Object.entries(raw.observability.otlp?.headers ?? {})) {
     const s = await use(['observability', 'otlp', 'headers', k], ref, 'header');
     if (s !== undefined) out.otlpHeaders[k] = s;
+  }
+  if (raw.alerts.slack !== undefined) {
+    const s = await use(['alerts', 'slack', 'url'], raw.alerts.slack.url, 'env');
+    if (s !== undefined && !/^https?:\/\/[^\s@/]+\/\S*$/.test(s.reveal())) errors.push(parsed.issueAt(['alerts', 'slack', 'url'], `${raw.alerts.slack.url} does not resolve to an http(s) URL`));
+    else if (s !== undefined) out.slackUrl = s;
   }
   if (raw.alerts.email?.password !== undefined) {
     const s = await use(['alerts', 'email', 'password'], raw.alerts.email.password, 'env');
@@ -904,6 +919,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     audit: {
       checkpointEvery: raw.audit.checkpointEvery,
       recordArguments: raw.audit.recordArguments,
+      ...(raw.audit.retention === undefined ? {} : { retention: resolveRetention(raw.audit.retention) }),
       ...(raw.audit.witness === undefined
         ? {}
         : {
@@ -915,6 +931,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     },
     output: { maxResultBytes: raw.output.maxResultBytes, redactSecrets: raw.output.redactSecrets },
     adminKeys: secrets.adminKeys,
+    adminKeyIds: secrets.adminKeyIds,
     policies,
     secrets: secretMeta,
     vault: { keyFile: resolve(dir, raw.vault.keyFile), rotationGraceMs: raw.vault.rotationGraceMs },
@@ -929,7 +946,9 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     ...(raw.redis && secrets.redisUrl ? { redis: { url: secrets.redisUrl, keyPrefix: raw.redis.keyPrefix } } : {}),
     alerts: {
       minSeverity: raw.alerts.minSeverity,
-      ...(raw.alerts.webhook ? { webhook: { url: raw.alerts.webhook.url, headers: secrets.alertHeaders } } : {}),
+      ...(raw.alerts.publicUrl !== undefined ? { publicUrl: raw.alerts.publicUrl } : {}),
+      ...(raw.alerts.webhook ? { webhook: { url: raw.alerts.webhook.url, headers: secrets.alertHeaders, ...(raw.alerts.webhook.events ? { events: [...raw.alerts.webhook.events] } : {}) } } : {}),
+      ...(raw.alerts.slack && secrets.slackUrl ? { slack: { url: secrets.slackUrl, ...(raw.alerts.slack.events ? { events: [...raw.alerts.slack.events] } : {}) } } : {}),
       ...(raw.alerts.email
         ? {
             email: {
@@ -940,6 +959,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
               ...(secrets.smtpPassword ? { password: secrets.smtpPassword } : {}),
               from: raw.alerts.email.from,
               to: [...raw.alerts.email.to],
+              ...(raw.alerts.email.events ? { events: [...raw.alerts.email.events] } : {}),
             },
           }
         : {}),
@@ -956,6 +976,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     abilities: new Map(Object.entries(raw.abilities).map(([name, a]) => [name, resolveAbility(name, a)])),
     skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
     pinning: { ...raw.pinning },
+    anomalies: resolveAnomalies(raw.anomalies),
     provenance: { ...raw.provenance },
     identity: { ...raw.identity },
     users: resolveUsers(raw.users, userJwks),
@@ -1227,4 +1248,11 @@ function resolveUsers(raw: RawConfig['users'], jwksFile: { keys: Record<string, 
       ...(t.maxAgeS !== undefined ? { maxAgeS: t.maxAgeS } : {}),
     },
   };
+}
+
+/** `audit.retention` in ms per class (the schema has checked each duration's form). */
+function resolveRetention(raw: Readonly<Record<string, string | undefined>>): RetentionPolicy {
+  const out: Record<string, number> = {};
+  for (const [cls, text] of Object.entries(raw)) if (text !== undefined) out[cls] = parseRetention(text, `audit.retention.${cls}`);
+  return out;
 }

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from '../defaults.ts';
+import { AnomaliesSchema } from '../anomaly/config.ts';
 
 /** A reference to a secret held outside the config: `env:NAME` or `file:PATH`. */
 export const SecretRef = z
@@ -119,6 +120,14 @@ const ServerSchema = z
       })
       .default({ maxPerAgent: DEFAULTS.maxSessionsPerAgent, maxConcurrentCallsPerAgent: DEFAULTS.maxConcurrentCallsPerAgent, requestsPerSecondPerAgent: DEFAULTS.requestsPerSecondPerAgent, burstPerAgent: DEFAULTS.requestBurstPerAgent })
       .describe('Per-agent limits of the tool door (docs/tool-door.md, "Limits"), so that one agent cannot lock the others out.'),
+    console: z
+      .strictObject({
+        listen: ListenAddress.optional().describe('Also serve the console on this address (its own listener, console only; Host and Origin checked against the bound address and the loopback names). The main listener serves it at `/console` either way.'),
+        sessionTtlMs: positiveMs.default(8 * 3600_000).describe('Longest a console sign-in lasts (ms), however active.'),
+        sessionIdleMs: positiveMs.default(30 * 60_000).describe('A console session unused this long (ms) ends.'),
+      })
+      .default({ sessionTtlMs: 8 * 3600_000, sessionIdleMs: 30 * 60_000 })
+      .describe('The operator\'s console at `/console` (docs/console.md); on only when `admin.keys` is set. Sessions are held in memory by the instance that signed the admin in.'),
     headersTimeoutMs: positiveMs.default(DEFAULTS.headersTimeoutMs).describe('Longest a client may take to send a request head (ms; slowloris bound); enforced within a second, answered 408 and audited.'),
     requestTimeoutMs: z
       .number()
@@ -509,6 +518,9 @@ const ApprovalsSchema = z
   })
   .describe('The human approval queue.');
 
+/** An audit retention duration: a positive integer of at most 6 digits and `d` (days) or `h` (hours); parsed by src/audit/retention.ts `parseRetention`. */
+const RetentionDuration = z.string().regex(/^[1-9][0-9]{0,5}[hd]$/, 'must be a duration like 30d or 12h');
+
 const AuditSchema = z
   .strictObject({
     checkpointEvery: z.number().int().positive().max(1_000_000).default(DEFAULTS.auditCheckpointEvery).describe('Write a signed checkpoint after this many records (and on shutdown).'),
@@ -526,6 +538,18 @@ const AuditSchema = z
       })
       .optional()
       .describe('Where checkpoints are also written, outside the store, so a cut, emptied or re-chained store is detected. Never blocks a request: a failed write is counted, alerted and retried. See docs/audit.md.'),
+    retention: z
+      .strictObject({
+        system: RetentionDuration.optional().describe('Records of door `system` (start, stop, config, audit markers).'),
+        admin: RetentionDuration.optional().describe('Records of door `admin` (admin API and CLI changes).'),
+        denials: RetentionDuration.optional().describe('Refused requests (effect `deny` or outcome `denied`).'),
+        approvals: RetentionDuration.optional().describe('Requests held for approval (effect `approve` or outcome `held`).'),
+        errors: RetentionDuration.optional().describe('Requests that failed (outcome `error` or `timeout`).'),
+        allows: RetentionDuration.optional().describe('Every other request (allowed, answered).'),
+        default: RetentionDuration.optional().describe('Classes not named above; without it they are kept forever.'),
+      })
+      .optional()
+      .describe('How long audit records are kept, per class, as `<n>d` or `<n>h`. When set, `bastion serve` prunes at start and once a day (`bastion audit prune` on demand), keeping the chain verifiable: a signed prune manifest vouches for what was removed. See docs/audit.md "Retention and pruning".'),
   })
   .describe('The hash-chained audit log.');
 
@@ -538,7 +562,21 @@ const OutputSchema = z
 
 const AdminSchema = z
   .strictObject({
-    keys: z.array(SecretRef).max(16).default([]).describe('Keys for the admin HTTP API (`/api`). None: the admin API is off (the CLI works on the store directly).'),
+    keys: z
+      .array(
+        z.union([
+          SecretRef,
+          z
+            .strictObject({
+              id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1-64 letters, digits, `_`, `.` or `-`' }).describe('The admin\'s name, recorded on every action taken with the key (`admin:<id>`).'),
+              key: SecretRef,
+            })
+            .describe('A named admin key: `{id: alice, key: env:ALICE_ADMIN_KEY}`.'),
+        ]),
+      )
+      .max(16)
+      .default([])
+      .describe('Keys for the admin HTTP API (`/api`) and the console (`/console`): a secret reference (the admin is recorded as `admin`) or `{id, key}` (recorded as `admin:<id>`). None: the admin API and console are off (the CLI works on the store directly).'),
   })
   .describe('Administrators.');
 
@@ -608,9 +646,22 @@ const ModelDoorSchema = z
   })
   .describe('The model door: the OpenAI/Anthropic-compatible proxy.');
 
+/** The event kinds a notification channel may subscribe to (src/notify/events.ts). */
+const NotificationEvents = z
+  .array(z.enum(['approval.pending', 'alert', 'incident']))
+  .min(1)
+  .optional()
+  .describe('The event kinds this channel gets: `approval.pending` (a call held for approval), `alert` (admin alerts), `incident` (isolate, restore, rotate). Default: all.');
+
 const AlertsSchema = z
   .strictObject({
-    minSeverity: z.enum(['info', 'warning', 'critical']).default('warning').describe('Alerts below this severity are only audited.'),
+    minSeverity: z.enum(['info', 'warning', 'critical']).default('warning').describe('Alerts below this severity are only audited (approval and incident notifications are always sent).'),
+    publicUrl: z
+      .string()
+      .url()
+      .regex(/^https?:\/\/[^?#]*$/, 'must be an http(s) URL without query or fragment')
+      .optional()
+      .describe('Bastion\'s base URL as admins reach it (e.g. `https://bastion.example.com`): notification links are `<publicUrl>/console/#/...`. Unset: links are paths (`/console/#/...`).'),
     webhook: z
       .strictObject({
         url: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'),
@@ -619,14 +670,22 @@ const AlertsSchema = z
             z
               .string()
               .regex(/^[A-Za-z0-9-]+$/)
-              .refine((h) => !['host', 'content-type', 'content-length', 'transfer-encoding', 'connection'].includes(h.toLowerCase()), 'Bastion sets this header itself'),
+              .refine((h) => !['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'bastion-signature'].includes(h.toLowerCase()), 'Bastion sets this header itself'),
             SecretRef,
           )
           .default({})
           .describe('Headers sent with each alert (e.g. Authorization), as secret references.'),
+        events: NotificationEvents,
       })
       .optional()
-      .describe('POST each alert as JSON to this URL.'),
+      .describe('POST each notification as JSON to this URL, signed with the identity key (`Bastion-Signature`, docs/notifications.md).'),
+    slack: z
+      .strictObject({
+        url: SecretRef.describe('The Slack-compatible incoming-webhook URL, as a secret reference (its path is a token): `env:NAME` or `file:PATH`.'),
+        events: NotificationEvents,
+      })
+      .optional()
+      .describe('POST each notification as a Slack-compatible incoming-webhook message (`{text, blocks}`).'),
     email: z
       .strictObject({
         host: z.string().min(1),
@@ -636,12 +695,13 @@ const AlertsSchema = z
         password: SecretRef.optional(),
         from: z.string().min(3),
         to: z.array(z.string().min(3)).min(1),
+        events: NotificationEvents,
       })
       .refine((e) => (e.user === undefined) === (e.password === undefined), { message: 'user and password go together: set both or neither' })
       .optional()
-      .describe('Mail each alert over SMTP.'),
+      .describe('Mail each notification over SMTP.'),
   })
-  .describe('Where admin alerts go (bans, supervisor flags, exfiltration attempts). Always audited.');
+  .describe('Where admin notifications go: pending approvals, alerts (bans, supervisor flags, exfiltration attempts) and incidents (docs/notifications.md). Deliveries are retried and audited.');
 
 /** Metrics, logs and traces of `bastion serve` (docs/observability.md). */
 const ObservabilitySchema = z
@@ -792,6 +852,7 @@ export const ConfigSchema = z
       .optional()
       .describe('What several instances share (docs/cluster.md): rate-limit counters, replay nonces, the cluster bus (approval wake-ups, pin and config changes) and the instance registry. Without it they live in this process.'),
     alerts: AlertsSchema.default(AlertsSchema.parse({})),
+    anomalies: AnomaliesSchema,
     observability: ObservabilitySchema.default(ObservabilitySchema.parse({})),
     users: UsersSchema.default(UsersSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),

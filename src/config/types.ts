@@ -5,6 +5,7 @@
  */
 import type { Secret } from '../util/secret.ts';
 import type { RawConfig } from './schema.ts';
+import type { ResolvedAnomalies } from '../anomaly/config.ts';
 
 export interface ResolvedServer {
   readonly host: string;
@@ -212,8 +213,14 @@ export interface ResolvedObservability {
 /** Where admin alerts go (`alerts`), secret references resolved. */
 export interface ResolvedAlerts {
   readonly minSeverity: 'info' | 'warning' | 'critical';
-  readonly webhook?: { readonly url: string; readonly headers: Readonly<Record<string, Secret>> };
+  /** Base URL of notification links (`<publicUrl>/console/#/...`); undefined: links are paths. */
+  readonly publicUrl?: string;
+  /** Signed JSON webhook; `events` undefined: every kind. */
+  readonly webhook?: { readonly url: string; readonly headers: Readonly<Record<string, Secret>>; readonly events?: readonly ('approval.pending' | 'alert' | 'incident')[] };
+  /** Slack-compatible incoming webhook; the URL is a secret. */
+  readonly slack?: { readonly url: Secret; readonly events?: readonly ('approval.pending' | 'alert' | 'incident')[] };
   readonly email?: {
+    readonly events?: readonly ('approval.pending' | 'alert' | 'incident')[];
     readonly host: string;
     readonly port: number;
     readonly secure?: boolean;
@@ -345,9 +352,13 @@ export interface ResolvedConfig {
     readonly recordArguments: 'none' | 'redacted';
     /** Checkpoints also written outside the store (audit/witness.ts); `file` is absolute. */
     readonly witness?: { readonly file?: string; readonly webhook?: { readonly url: string; readonly timeoutMs: number } };
+    /** `audit.retention` in ms per class (src/audit/retention.ts); undefined: nothing is pruned. */
+    readonly retention?: Readonly<Partial<Record<'system' | 'admin' | 'denials' | 'approvals' | 'errors' | 'allows' | 'default', number>>>;
   };
   readonly output: { readonly maxResultBytes: number; readonly redactSecrets: boolean };
   readonly adminKeys: readonly Secret[];
+  /** The admin each of `adminKeys` belongs to (config `admin.keys[].id`; `admin` for an unnamed key), index for index. */
+  readonly adminKeyIds: readonly string[];
   /** Hand-written Cedar policy files, read. */
   readonly policies: readonly CedarFile[];
   readonly secrets: ReadonlyMap<string, ResolvedSecretMeta>;
@@ -372,6 +383,8 @@ export interface ResolvedConfig {
   /** Shared counters; undefined: in memory. The URL may hold a password: a Secret. */
   readonly redis?: { readonly url: Secret; readonly keyPrefix: string };
   readonly alerts: ResolvedAlerts;
+  /** Anomaly rules over the audit stream, defaults included (src/anomaly/, docs/anomalies.md). */
+  readonly anomalies: ResolvedAnomalies;
   /** Metrics, logs and traces (config `observability`). */
   readonly observability: ResolvedObservability;
   /** Abilities by exposed tool name, in config order. */

@@ -11,6 +11,12 @@
  * The auth-scheme is case-insensitive (RFC 9110 §11.1); Basic credentials are
  * parsed by `basic-auth` (RFC 7617). The key is looked up by its SHA-256 digest,
  * compared in constant time against every known digest.
+ *
+ * Isolation (incident response, src/incidents/isolation.ts) is stated here once:
+ * a {@link KeyIndex} built with an `isolated` predicate refuses every credential
+ * of an isolated agent — its keys and its OAuth access tokens — as
+ * `agent.isolated` (403, `ERR_AGENT_ISOLATED`), naming the agent so the door's
+ * audit record does.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseBasic } from 'basic-auth';
@@ -67,6 +73,22 @@ export function presentedKey(headers: IncomingHttpHeaders, from: readonly Creden
  */
 export class KeyIndex {
   readonly #entries: { readonly digest: Buffer; readonly principal: string }[] = [];
+  readonly #isolated: ((principal: string) => boolean) | undefined;
+
+  /** With `opts.isolated`, the kernel's authentication refuses the principals it names (read per request, synchronously). */
+  constructor(opts: { readonly isolated?: (principal: string) => boolean } = {}) {
+    this.#isolated = opts.isolated;
+  }
+
+  /** True when `principal` is isolated now (never throws: a failing predicate isolates). */
+  isIsolated(principal: string): boolean {
+    if (this.#isolated === undefined) return false;
+    try {
+      return this.#isolated(principal);
+    } catch {
+      return true;
+    }
+  }
 
   /**
    * Adds a key digest (lowercase hex SHA-256, 64 characters) for `principal`.
@@ -104,11 +126,13 @@ export class KeyIndex {
 /** The outcome of {@link authenticateAgent}. */
 export type Authentication =
   | { readonly ok: true; readonly agent: string; readonly header: CredentialHeader }
-  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid' };
+  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid'; readonly agent?: undefined }
+  | { readonly ok: false; readonly reason: 'agent.isolated'; readonly agent: string };
 
 /**
  * Authenticates the agent of a request: the key presented in `from` (in order),
- * looked up in `keys`. Never throws.
+ * looked up in `keys`; a known key of an isolated agent is `agent.isolated`
+ * (with the agent). Never throws.
  */
 export function authenticateAgent(headers: IncomingHttpHeaders, keys: KeyIndex, from: readonly CredentialHeader[]): Authentication {
   const presented = presentedKey(headers, from);
@@ -116,7 +140,8 @@ export function authenticateAgent(headers: IncomingHttpHeaders, keys: KeyIndex, 
   // A header that holds no credential is an invalid one, not a missing one: the client tried.
   if (presented.kind === 'malformed') return { ok: false, reason: 'auth.invalid' };
   const agent = keys.lookup(presented.key);
-  return agent === undefined ? { ok: false, reason: 'auth.invalid' } : { ok: true, agent, header: presented.header };
+  if (agent === undefined) return { ok: false, reason: 'auth.invalid' };
+  return keys.isIsolated(agent) ? { ok: false, reason: 'agent.isolated', agent } : { ok: true, agent, header: presented.header };
 }
 
 /** What {@link authenticateAgentOrToken} needs to verify an OAuth access token (src/door/oauth-resource.ts `AccessTokenVerifier`). */
@@ -127,14 +152,16 @@ export interface AccessTokenCheck<R extends string> {
 /** The outcome of {@link authenticateAgentOrToken}: the agent, and the end user a token proved; or why not. */
 export type KeyOrTokenAuthentication<R extends string> =
   | { readonly ok: true; readonly agent: string; readonly tokenUser: string | null }
-  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid' | R };
+  | { readonly ok: false; readonly reason: 'auth.missing' | 'auth.invalid' | R; readonly agent?: undefined }
+  | { readonly ok: false; readonly reason: 'agent.isolated'; readonly agent: string };
 
 /**
  * The agent of a request whose `Authorization` may hold an agent key or an
  * OAuth access token (MCP authorization at the tool door): the credential is
  * parsed once; a known agent key wins; with `tokens`, any other Bearer value is
  * verified as an access token (its refusal reason is the verifier's). Without
- * `tokens` this is {@link authenticateAgent}. Never throws.
+ * `tokens` this is {@link authenticateAgent}. The key or token of an isolated
+ * agent is `agent.isolated` (with the agent). Never throws.
  */
 export async function authenticateAgentOrToken<R extends string>(
   headers: IncomingHttpHeaders,
@@ -145,8 +172,10 @@ export async function authenticateAgentOrToken<R extends string>(
   if (presented.kind === 'missing') return { ok: false, reason: 'auth.missing' };
   if (presented.kind === 'malformed') return { ok: false, reason: 'auth.invalid' };
   const agent = keys.lookup(presented.key);
-  if (agent !== undefined) return { ok: true, agent, tokenUser: null };
+  if (agent !== undefined) return keys.isIsolated(agent) ? { ok: false, reason: 'agent.isolated', agent } : { ok: true, agent, tokenUser: null };
   if (tokens === undefined || presented.scheme !== 'bearer') return { ok: false, reason: 'auth.invalid' };
   const v = await tokens.verify(presented.key);
-  return v.ok ? { ok: true, agent: v.agent, tokenUser: v.user } : { ok: false, reason: v.reason };
+  if (!v.ok) return { ok: false, reason: v.reason };
+  // An access token of an isolated agent is revoked here, whatever its issuer still says (the issuer is not ours to revoke at).
+  return keys.isIsolated(v.agent) ? { ok: false, reason: 'agent.isolated', agent: v.agent } : { ok: true, agent: v.agent, tokenUser: v.user };
 }

@@ -70,6 +70,8 @@ export const REASONS = Object.freeze({
   // Authentication and identity.
   'auth.missing': e('ERR_AUTH_REQUIRED', 401, { byDoor: AUTH_STATUS }),
   'auth.invalid': e('ERR_AUTH_INVALID', 401, { byDoor: AUTH_STATUS }),
+  // An agent an admin isolated (incident response, src/incidents/isolation.ts): every door, 403 (JSON-RPC -32003).
+  'agent.isolated': e('ERR_AGENT_ISOLATED', 403),
   // OAuth bearer tokens at /mcp (src/door/oauth-resource.ts): 401 with an RFC 6750 challenge; 503 when the issuer cannot be asked.
   'oauth.token_invalid': e('ERR_AUTH_INVALID', 401),
   'oauth.token_expired': e('ERR_AUTH_INVALID', 401),
@@ -302,6 +304,11 @@ export const REASONS = Object.freeze({
   'admin.disabled': e('ERR_AUTH_REQUIRED', 404),
   'admin.unknown_route': e('ERR_CLI_USAGE', 404),
   'admin.csrf': e('ERR_ORIGIN_NOT_ALLOWED', 403),
+  // Console (src/console/): no or an expired session, a missing or wrong CSRF token, a feature not wired in.
+  'console.session': e('ERR_AUTH_REQUIRED', 401),
+  'console.csrf': e('ERR_CONSOLE_CSRF', 403),
+  'console.unavailable': e('ERR_CONSOLE_UNAVAILABLE', 501),
+  'console.not_found': e('ERR_CONSOLE_NOT_FOUND', 404),
   // Anything unexpected.
   internal: e('ERR_INTERNAL', 500, { rpc: RPC.INTERNAL }),
 } satisfies Record<string, ReasonEntry>);

@@ -52,6 +52,8 @@ export interface NetworkDoorDeps {
   readonly auditStep: Pick<AuditStep, 'batched' | 'batchedBounded'> & { readonly writable?: boolean };
   /** End users' OAuth tokens for `<<OAUTH_name>>` (config `oauth.providers`); absent: refused. */
   readonly deps?: { readonly userOAuth?: EgressProxyDeps['userOAuth'] };
+  /** Isolated agents (src/incidents/isolation.ts): an agent's open tunnels close when it is isolated. */
+  readonly isolations?: { onChange(fn: (change: { readonly agent: string; readonly isolated: boolean }) => void): () => void };
 }
 
 /** Options of {@link openNetworkDoor}. */
@@ -99,6 +101,10 @@ export async function openNetworkDoor(gateway: NetworkDoorDeps, opts: NetworkDoo
     dlp: dlpScan,
     ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {}),
     ...(opts.onAlert ? { onAlert: opts.onAlert } : {}),
+  });
+  // Its requests are refused at authentication; the tunnels it opened before are closed here.
+  gateway.isolations?.onChange(({ agent, isolated }) => {
+    if (isolated) proxy.closeAgent(agent);
   });
   return { kek: opts.kek, vault, pasted, issuer, guard, proxy, abilities };
 }

@@ -183,7 +183,7 @@ const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-authorization',
  * pins them. Type-checked: {@link deny} takes only a {@link Reason}.
  */
 export const PROXY_REFUSALS = [
-  'auth.missing', 'auth.invalid',
+  'auth.missing', 'auth.invalid', 'agent.isolated',
   'request.https_absolute_form', 'request.not_absolute_form', 'request.bad_base_url', 'request.bad_authority', 'request.misdirected',
   'request.not_origin_form', 'request.bad_target', 'request.upgrade_unsupported', 'request.aborted', 'request.header_too_large',
   'request.header_timeout', 'request.malformed',
@@ -208,6 +208,8 @@ export class EgressProxy {
   /** Pinned keep-alive dispatchers, one per host and checked address. */
   readonly #dispatchers: PinnedDispatcherPool;
   readonly #sockets = new Set<Socket>();
+  /** Open CONNECT tunnels (plain and intercepted) by agent: closed at once when the agent is isolated. */
+  readonly #agentTunnels = new Map<string, Set<Socket>>();
   #url: URL | undefined;
 
   constructor(deps: EgressProxyDeps) {
@@ -257,6 +259,30 @@ export class EgressProxy {
     return this.#url;
   }
 
+  /**
+   * Closes every open CONNECT tunnel of `agent` (plain and intercepted): an
+   * isolated agent keeps no connection (src/incidents/isolation.ts). Each
+   * tunnel's record is written as it closes. Returns how many were closed.
+   */
+  closeAgent(agent: string): number {
+    const open = this.#agentTunnels.get(agent);
+    if (open === undefined) return 0;
+    this.#agentTunnels.delete(agent);
+    for (const s of open) s.destroy();
+    return open.size;
+  }
+
+  /** Registers a tunnel's client socket under its agent until it closes. */
+  #trackTunnel(agent: string, socket: Socket): void {
+    let set = this.#agentTunnels.get(agent);
+    if (set === undefined) this.#agentTunnels.set(agent, (set = new Set()));
+    set.add(socket);
+    socket.once('close', () => {
+      set.delete(socket);
+      if (set.size === 0 && this.#agentTunnels.get(agent) === set) this.#agentTunnels.delete(agent);
+    });
+  }
+
   /** Stops listening, closes open connections and tunnels and the upstream pools. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -276,7 +302,7 @@ export class EgressProxy {
     const authn = this.#authenticate(req);
     const target = (req.url ?? '').startsWith('http://') ? parseEgressTarget(req.url as string, method) : undefined;
     const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
-    if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'proxy-authorization'));
+    if (!authn.ok) return this.#refuse(res, { ...base, agent: authn.agent ?? null }, deny(authn.reason, 'proxy-authorization'));
     const agent = authn.agent;
     if (target === undefined) {
       const reason = (req.url ?? '').startsWith('https://') ? 'request.https_absolute_form' : 'request.not_absolute_form';
@@ -305,7 +331,7 @@ export class EgressProxy {
     const target = m ? parseEgressTarget(`https://${m[1]}${m[2] ?? '/'}`, method) : undefined;
     const base = { mode: 'base-url' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
     // The base-URL mode is no proxy (it is the main listener): 401, not 407 (RFC 9110 §15.5.2).
-    if (!authn.ok) return this.#refuse(res, { ...base, agent: null }, deny(authn.reason, 'bastion-key'), 401);
+    if (!authn.ok) return this.#refuse(res, { ...base, agent: authn.agent ?? null }, deny(authn.reason, 'bastion-key'), authn.reason === 'agent.isolated' ? undefined : 401);
     const agent = authn.agent;
     if (!m || target === undefined) return this.#refuse(res, { ...base, agent }, deny('request.bad_base_url', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/request', target);
@@ -322,7 +348,7 @@ export class EgressProxy {
     const connectTarget = target ? { ...target, method: 'CONNECT', path: '' } : undefined;
     const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started };
     const refuse = (fields: Partial<RecordFields>, decision: Decision): Promise<void> => this.#refuseSocket(socket, { ...base, agent: null, ...fields }, decision);
-    if (!authn.ok) return refuse({}, deny(authn.reason, 'proxy-authorization'));
+    if (!authn.ok) return refuse({ agent: authn.agent ?? null }, deny(authn.reason, 'proxy-authorization'));
     const agent = authn.agent;
     if (!connectTarget || Number(authority?.[2]) < 1 || Number(authority?.[2]) > 65535) return refuse({ agent }, deny('request.bad_authority', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/connect', connectTarget);
@@ -332,6 +358,7 @@ export class EgressProxy {
     if (!how.ok) return refuse({ agent, verdict }, how.refusal.decision);
     // A tunnel's bytes are never seen: the gate is checked before it opens (an intercepted request is checked again).
     if (how.value === 'tunnel' && this.#deps.auditWritable?.() === false) return refuse({ agent, verdict }, deny('audit.write_failed', 'audit'));
+    this.#trackTunnel(agent, socket);
     if (how.value === 'intercept') {
       return this.#intercept(socket, head, { agent, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
     }
@@ -423,6 +450,8 @@ export class EgressProxy {
       return;
     }
     const base = { mode: 'intercept' as Mode, agent: meta.agent, method, host: meta.host, port: meta.port, started };
+    // A tunnel opened before its agent was isolated carries nothing more (src/incidents/isolation.ts).
+    if (this.#deps.agentKeys.isIsolated(meta.agent)) return this.#refuse(res, base, deny('agent.isolated', 'incidents'), undefined, true);
     const hostPort = meta.port === 443 ? meta.host : `${meta.host}:${meta.port}`;
     const authority = meta.host.includes(':') ? (meta.port === 443 ? `[${meta.host}]` : `[${meta.host}]:${meta.port}`) : hostPort;
     const hostHeader = req.headers.host;
@@ -507,12 +536,18 @@ export class EgressProxy {
     const grants = this.#deps.config.agents.get(agent)?.secrets ?? [];
     const pasted = this.#deps.pasted;
     const users = this.#deps.users;
+    const isolated = (a: string): boolean => this.#deps.agentKeys.isIsolated(a);
     return {
+      // A placeholder of an isolated agent is dead, whoever presents it (src/incidents/isolation.ts): unknown.
       resolve: async (ph) => {
+        if (isolated(agent)) return undefined;
         const r = view?.resolve(agent, ph);
         return r && { info: r.secret, value: r.value };
       },
-      ...(pasted ? { findPasted: (token: string) => pasted.find(token) } : {}),
+      ...(pasted ? { findPasted: async (token: string) => {
+        const found = await pasted.find(token);
+        return found === undefined || isolated(found.secret.agent) ? undefined : found;
+      } } : {}),
       granted: (name) => grants.includes(name),
       secretConfig: (name) => this.#deps.config.secrets.get(name),
       ...(this.#deps.userOAuth

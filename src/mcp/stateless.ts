@@ -211,6 +211,18 @@ export class StatelessSessions {
     }));
   }
 
+  /** Closes every pooled session of `agent`, in flight or not (an isolated agent, src/incidents/isolation.ts). Returns how many. */
+  closeAgent(agent: string): number {
+    let n = 0;
+    for (const [key, e] of this.#pool) {
+      if (e.session.agent.name === agent) {
+        this.#drop(key, e);
+        n++;
+      }
+    }
+    return n;
+  }
+
   #evictOne(): boolean {
     for (const [key, e] of this.#pool) {
       if (e.transport.inflight === 0 && !e.session.busy) {

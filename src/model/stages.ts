@@ -114,10 +114,14 @@ export interface Who {
 /**
  * The agent, by its Bastion key: OpenAI SDKs send it as a Bearer token,
  * Anthropic SDKs as `x-api-key` (the kernel's {@link authenticateAgent}).
- * Refused: `auth.missing`, `auth.invalid` (401).
+ * Refused: `auth.missing`, `auth.invalid` (401), `agent.isolated` (403).
  */
 export function authenticate(turn: ModelTurn, headers: IncomingHttpHeaders, deps: { readonly keys: KeyIndex; readonly agents: ReadonlyMap<string, ResolvedAgent> }): ResolvedAgent | Refused {
   const authn = authenticateAgent(headers, deps.keys, ['authorization', 'x-api-key']);
+  if (!authn.ok && authn.reason === 'agent.isolated') {
+    turn.agent = authn.agent;
+    return refused('agent.isolated', 'incidents', 'agent isolated');
+  }
   if (!authn.ok) return refused(authn.reason, 'http', authn.reason === 'auth.missing' ? 'authentication required: send your Bastion agent key as the API key' : 'invalid key');
   const agent = deps.agents.get(authn.agent);
   if (agent === undefined) return refused('auth.invalid', 'agents', 'invalid key');

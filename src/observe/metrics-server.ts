@@ -4,7 +4,7 @@
  * asks for no key: bind it to an address only the scraper reaches.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from '../server/listen.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 /** A running metrics listener. */
@@ -37,15 +37,8 @@ export async function startMetricsServer(metrics: GatewayMetrics, host: string, 
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const addr = await listenOn(server, host, port);
+  const shown = addr.shown;
   return {
     url: new URL(`http://${shown}:${addr.port}/metrics`),
     close: async () => {

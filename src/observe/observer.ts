@@ -122,5 +122,6 @@ export function metricsAccess(
   if (cfg.access === 'auto' && isLoopback(boundAddress)) return 'serve';
   // The kernel's authenticator, as the admin API uses: Bearer or Basic in Authorization, keys compared by digest.
   const authn = authenticateAgent(headers, adminKeys, ['authorization']);
-  return authn.ok ? 'serve' : authn.reason;
+  // Admin keys are never isolated (only agents are): a refusal is a missing or invalid key.
+  return authn.ok ? 'serve' : authn.reason === 'agent.isolated' ? 'auth.invalid' : authn.reason;
 }

@@ -19,6 +19,7 @@ import type { ApprovalRecord } from '../approvals/store.ts';
 import type { Gateway } from './gateway.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import { authenticateAgent } from '../door/authenticate.ts';
+import { handleIncidentApi, incidentRouteName } from '../incidents/admin-routes.ts';
 
 const STATUSES = new Set<ApprovalRecord['status']>(['pending', 'approved', 'denied', 'expired', 'used']);
 const MAX_REASON = 500;
@@ -45,7 +46,15 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
       res.setHeader('www-authenticate', 'Bearer realm="bastion-admin"');
       return send(401, { error: 'admin authentication required (ERR_AUTH_REQUIRED)' });
     }
+    if (authn.agent !== 'admin') detail.admin = authn.agent;
     const parts = url.pathname.split('/').filter(Boolean); // ['api', 'approvals', id?, verb?]
+    // Incident response (src/incidents/admin-routes.ts): isolate, restore, list, snapshot.
+    if (parts[1] === 'incidents') {
+      const o = await handleIncidentApi(gateway, req, res, url, { admin: authn.agent, maxBodyBytes });
+      ({ decision, outcome, status, target } = o);
+      Object.assign(detail, o.detail);
+      return;
+    }
     if (parts[1] !== 'approvals' || parts.length > 4) return send(404, { error: 'not found' });
     const queue = gateway.deps.approvals;
     if (req.method === 'GET' && parts.length === 2) {
@@ -88,29 +97,11 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
         return send(400, { error: 'body must be a JSON object like {"reason": "..."}' });
       }
       const verdict = parts[3] === 'approve' ? 'approved' : 'denied';
-      try {
-        const rec = await queue.decide(id, verdict, 'admin-api', reason);
-        decision = allow(`approval.${verdict}`, 'api');
-        detail.approval = verdict;
-        outcome = 'ok';
-        return send(200, rec);
-      } catch (err) {
-        if (isBastionError(err, 'ERR_APPROVAL_UNKNOWN')) {
-          decision = deny('approval.not_pending', 'api');
-          outcome = 'error';
-          const st = (err.detail as { status?: string } | undefined)?.status;
-          return st === undefined ? send(404, { error: 'no such approval (ERR_APPROVAL_UNKNOWN)' }) : send(409, { error: `approval is ${st}, not pending` });
-        }
-        if (isBastionError(err, 'ERR_STORE') && (err.detail as { notified?: unknown } | undefined)?.notified === false) {
-          // Recorded, but the other instances were not told (Redis down): they see it at their next poll.
-          decision = deny('store.error', 'api');
-          detail.approval = verdict;
-          detail.notified = false;
-          outcome = 'error';
-          return send(503, { error: 'decision recorded; the other instances could not be told (ERR_STORE)', code: 'ERR_STORE' });
-        }
-        throw err;
-      }
+      const o = await decideApprovalAsAdmin(gateway, id, verdict, authn.agent === 'admin' ? 'admin-api' : `admin-api:${authn.agent}`, reason);
+      decision = o.decision;
+      outcome = o.outcome;
+      Object.assign(detail, o.detail);
+      return send(o.status, o.body);
     }
     return send(404, { error: 'not found' });
   } catch (err) {
@@ -122,12 +113,54 @@ export async function handleAdminApi(gateway: Gateway, req: IncomingMessage, res
         time: new Date(Date.now() - (performance.now() - started)).toISOString(),
         door: 'admin',
         agent: 'admin',
-        method: `api.${req.method ?? 'UNKNOWN'} ${url.pathname.replace(/\/approvals\/[^/]+/, '/approvals/:id')}`,
+        method: `api.${req.method ?? 'UNKNOWN'} ${incidentRouteName(url.pathname).replace(/\/approvals\/[^/]+/, '/approvals/:id')}`,
         target,
         decision,
         outcome,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
         detail: { status, ...detail },
       });
+  }
+}
+
+/** What {@link decideApprovalAsAdmin} answers: the HTTP status and body, and the audit record's decision, outcome and detail. */
+export interface AdminVerdict {
+  readonly status: number;
+  readonly body: unknown;
+  readonly decision: Decision;
+  readonly outcome: 'ok' | 'error';
+  readonly detail: Record<string, unknown>;
+}
+
+/**
+ * An admin's decision on approval `id` through the gateway's queue (single use,
+ * the queue's binding rules; a decision wakes the held call here and, over the
+ * cluster bus, elsewhere), mapped to an HTTP answer: 200 with the record, 404
+ * unknown, 409 no longer pending, 503 recorded but the other instances were not
+ * told. Shared by the admin API and the console (src/console/). `by` is recorded
+ * as the decider. Throws only what the store throws unexpectedly.
+ */
+export async function decideApprovalAsAdmin(gateway: Gateway, id: string, verdict: 'approved' | 'denied', by: string, reason: string | null): Promise<AdminVerdict> {
+  try {
+    const rec = await gateway.deps.approvals.decide(id, verdict, by, reason);
+    return { status: 200, body: rec, decision: allow(`approval.${verdict}`, 'api'), outcome: 'ok', detail: { approval: verdict } };
+  } catch (err) {
+    if (isBastionError(err, 'ERR_APPROVAL_UNKNOWN')) {
+      const st = (err.detail as { status?: string } | undefined)?.status;
+      return st === undefined
+        ? { status: 404, body: { error: 'no such approval (ERR_APPROVAL_UNKNOWN)', code: 'ERR_APPROVAL_UNKNOWN' }, decision: deny('approval.not_pending', 'api'), outcome: 'error', detail: {} }
+        : { status: 409, body: { error: `approval is ${st}, not pending`, code: 'ERR_APPROVAL_UNKNOWN' }, decision: deny('approval.not_pending', 'api'), outcome: 'error', detail: {} };
+    }
+    if (isBastionError(err, 'ERR_STORE') && (err.detail as { notified?: unknown } | undefined)?.notified === false) {
+      // Recorded, but the other instances were not told (Redis down): they see it at their next poll.
+      return {
+        status: 503,
+        body: { error: 'decision recorded; the other instances could not be told (ERR_STORE)', code: 'ERR_STORE' },
+        decision: deny('store.error', 'api'),
+        outcome: 'error',
+        detail: { approval: verdict, notified: false },
+      };
+    }
+    throw err;
   }
 }

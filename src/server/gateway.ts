@@ -34,6 +34,8 @@ import { UserVerifier, type UserIdentity } from '../door/user.ts';
 import { RequestStateSealer } from '../mcp/request-state.ts';
 import { PinGate } from '../mcp/pins.ts';
 import type { AdminAlert } from '../alerts/notifier.ts';
+import type { Notifier } from '../notify/notifier.ts';
+import { openNotifier, type NotifierTuning } from '../notify/open.ts';
 import { AccessTokenVerifier } from '../door/oauth-resource.ts';
 import { aeadTokenSealer, pendingAuthorizationsOn, UserOAuth, userTokensOn, type OAuthEvent, type OAuthProviderConfig } from '../oauth/index.ts';
 import { deny as denyDecision, allow as allowDecision } from '../decision.ts';
@@ -44,6 +46,7 @@ import { Observer, type ObserverOptions } from '../observe/observer.ts';
 import { LocalBus, type ClusterBus } from '../cluster/bus.ts';
 import { RedisBus } from '../cluster/redis-bus.ts';
 import { listInstances } from '../cluster/registry.ts';
+import { Isolations, type IncidentAlert } from '../incidents/isolation.ts';
 
 /** A key generated on first start for an agent with no keys listed (`agents.X.keys` empty). Shown once. */
 export interface GeneratedKey {
@@ -98,6 +101,10 @@ interface GatewayShared {
   readonly pins: PinGate;
   readonly lookup: Lookup | undefined;
   readonly upstreamCa: readonly string[] | undefined;
+  /** Admin notifications (config `alerts`, src/notify/). */
+  readonly notifications: Notifier;
+  /** Isolated agents (incident response): every generation's agent keys refuse them. */
+  readonly isolations: Isolations;
 }
 
 /**
@@ -111,7 +118,8 @@ async function compileGeneration(config: ResolvedConfig, shared: GatewayShared, 
   const policy = PolicyEngine.compile(config);
   const paths = PathGuard.compile(config.paths);
   const { store, vault } = shared;
-  const agentKeys = new KeyIndex();
+  // The kernel's authentication refuses an isolated agent's keys and tokens (src/incidents/isolation.ts).
+  const agentKeys = new KeyIndex({ isolated: (agent) => shared.isolations.isIsolated(agent) });
   const generated: GeneratedKey[] = [];
   const addKey = (agent: string, digest: string): void => {
     try {
@@ -133,7 +141,14 @@ async function compileGeneration(config: ResolvedConfig, shared: GatewayShared, 
     }
   }
   const adminKeys = new KeyIndex();
-  for (const k of config.adminKeys) adminKeys.add(sha256Hex(k.reveal()), 'admin');
+  for (const [i, k] of config.adminKeys.entries()) {
+    // The principal is the admin's name (config admin.keys[].id), `admin` for an unnamed key.
+    try {
+      adminKeys.add(sha256Hex(k.reveal()), config.adminKeyIds[i] ?? 'admin');
+    } catch (err) {
+      throw new BastionError('ERR_CONFIG_INVALID', `admin.keys: ${(err as Error).message}; every admin needs their own key`);
+    }
+  }
   const guard = new EgressGuard(config, policy, shared.lookup ? { lookup: shared.lookup } : {});
   const abilities = vault
     ? new AbilityRunner({ config, guard, vault, signer: shared.signer, ...(shared.userOAuth ? { userTokens: shared.userOAuth } : {}), ...(shared.upstreamCa ? { upstreamCa: shared.upstreamCa } : {}) })
@@ -182,6 +197,8 @@ export class Gateway {
   readonly readiness = new Readiness();
   /** The bus the instances of this deployment share (a {@link LocalBus} when alone). */
   readonly bus: ClusterBus;
+  /** Isolated agents (incident response, src/incidents/isolation.ts): refused by every door's authentication. */
+  readonly isolations: Isolations;
   /** Metrics, access log and request spans, fed from the audit log (src/observe/observer.ts); set by {@link Gateway.open}. */
   #observer!: Observer;
   readonly #shared: GatewayShared;
@@ -195,6 +212,7 @@ export class Gateway {
     this.#shared = shared;
     this.#gen = gen;
     this.bus = bus;
+    this.isolations = shared.isolations;
     this.identity = identity;
     this.signer = shared.signer;
     this.#nonces = shared.nonces;
@@ -296,6 +314,8 @@ export class Gateway {
       alerts?: { notify(alert: AdminAlert): void };
       /** The cluster bus (default: a {@link LocalBus}); closed with the gateway. */
       bus?: ClusterBus;
+      /** Admin alerts of incident response (an agent isolated or restored through this gateway), besides the notifier's `incident` notices. */
+      incidentAlert?: IncidentAlert;
       /** Generate a key for each agent with no keys listed and none stored (`bastion serve`, which shows it once). Default false. */
       generateKeys?: boolean;
       /**
@@ -305,6 +325,8 @@ export class Gateway {
       auditMarkers?: boolean;
       /** Access log and OTLP export of the observer (default: metrics only). */
       observe?: Pick<ObserverOptions, 'logger' | 'accessLog' | 'telemetry' | 'defaultMetrics'>;
+      /** The notifier's failure lines and timing overrides (src/notify/open.ts). */
+      notify?: NotifierTuning;
     } = {},
   ): Promise<{ gateway: Gateway; generated: GeneratedKey[] }> {
     // Compiled before the store opens, so a bad policy opens nothing (compiled again with the generation).
@@ -313,6 +335,7 @@ export class Gateway {
     const store = opts.store ?? (await openStore(config.store));
     const keyProtector = opts.kek ? kekKeyProtector(opts.kek) : opts.keyProtector;
     const bus = opts.bus ?? new LocalBus();
+    let isolationsOpened: Isolations | undefined;
     try {
       const witness = await openWitness(config.audit.witness);
       const onWitnessFailure = (err: BastionError, count: number): void =>
@@ -326,8 +349,11 @@ export class Gateway {
         ...(keyProtector ? { keyProtector } : {}),
         ...(witness ? { witness, ...(opts.onAuditFailure ? { onWitnessFailure } : {}) } : {}),
       });
+      // The notifier needs the identity key and the audit step, opened below; no approval can be created before then.
+      const late: { notifications?: Notifier } = {};
       // A shared bus carries decisions between instances: the store poll is then only the fallback for a lost message.
       const approvals = new ApprovalQueue(store, {
+        onCreated: (a) => late.notifications?.approvalPending(a),
         timeoutMs: config.approvals.timeoutMs,
         reuseTtlMs: config.approvals.reuseTtlMs,
         progressMs: config.approvals.progressMs,
@@ -339,8 +365,25 @@ export class Gateway {
       const vault = opts.kek ? await Vault.open(store, opts.kek, { rotationGraceMs: config.vault.rotationGraceMs }) : undefined;
       const pasted = vault ? new PastedSecrets(store, vault) : undefined;
       const userOAuth = vault && config.oauth.redirectUri !== undefined && config.oauth.providers.size > 0 ? openUserOAuth(config, store, vault, auditOAuthEvents(audit)) : undefined;
+      // Read per generation: the config a request runs under names the agents that can be isolated.
+      let currentConfig = (): ResolvedConfig => config;
+      const isolations = await Isolations.open({
+        store,
+        bus,
+        isAgent: (agent) => currentConfig().agents.has(agent),
+        approvals,
+        reuseTtlMs: config.approvals.reuseTtlMs,
+        notify: (n) => late.notifications?.incident(n),
+        ...(opts.incidentAlert ? { alert: opts.incidentAlert } : {}),
+      });
+      isolationsOpened = isolations;
+      // An isolated agent's placeholders are dead everywhere (its requests are refused before this too).
       const placeholder = (agent: string, secret: string): Promise<string> =>
-        vault ? vault.placeholder(secret, agent) : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
+        isolations.isIsolated(agent)
+          ? Promise.reject(new BastionError('ERR_AGENT_ISOLATED', `agent ${agent} is isolated`))
+          : vault
+            ? vault.placeholder(secret, agent)
+            : Promise.reject(new BastionError('ERR_VAULT_KEY', 'no vault is open'));
       // Single-use nonces of sealed request states: in the store file (or Redis), so every instance sees every use.
       // Set once the gateway (and its observer) exists: the store opens lazily, after that.
       let countRedisError: ((code: string) => void) | undefined;
@@ -352,6 +395,7 @@ export class Gateway {
       );
       const requestStates = new RequestStateSealer({ keys: () => identity.derivationSecrets(), nonces, ttlMs: config.approvals.timeoutMs });
       const auditStep = new AuditStep(audit, opts.onAuditFailure ? { onFailure: opts.onAuditFailure } : {});
+      const notifications = (late.notifications = openNotifier(config.alerts, { identity, audit: (e) => auditStep.batched(e), publicUrl: () => config.alerts.publicUrl }, opts.notify));
       const shared: GatewayShared = {
         store,
         audit,
@@ -369,16 +413,28 @@ export class Gateway {
         pins: new PinGate({ store, config: config.pinning, audit: (e) => audit.append(e), alerts: opts.alerts, bus }),
         lookup: opts.lookup,
         upstreamCa: opts.upstreamCa,
+        notifications,
+        isolations,
       };
       const gen = await compileGeneration(config, shared, 1, opts.generateKeys === true);
       const gateway = new Gateway(shared, gen, identity, auditStep, bus);
+      currentConfig = () => gateway.config;
       gateway.#observe(opts.observe ?? {});
       countRedisError = (code) => gateway.observer.metrics.countError('redis', code);
       return { gateway, generated: [...gen.generated] };
     } catch (err) {
+      isolationsOpened?.close();
       await store.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Admin notifications (config `alerts`; docs/notifications.md): `notify(alert)`, `approvalPending(approval)`
+   * (the approval queue calls it), `incident({agent, action, reason, by, detail})`. Each returns at once.
+   */
+  get notifications(): Notifier {
+    return this.#shared.notifications;
   }
 
   /** Metrics (`/metrics`), access log and request spans of this gateway. */
@@ -441,8 +497,11 @@ export class Gateway {
     for (const r of this.#retired.splice(0)) await r.close().catch(() => undefined);
     await this.#nonces.close();
     await this.vault?.flush();
+    // Before the audit log closes: the last delivery outcomes are audited.
+    await this.#shared.notifications.close();
     await this.audit.close();
     await this.#observer.close();
+    this.isolations.close();
     await this.bus.close();
     await this.store.close();
   }

@@ -13,6 +13,7 @@
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { listenOn } from './listen.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, isJSONRPCResponse, isJSONRPCError } from '@modelcontextprotocol/sdk/types.js';
 import { BastionError } from '../errors.ts';
@@ -25,6 +26,7 @@ import type { EgressProxy } from '../egress/proxy.ts';
 import { ModelDoor } from '../model/door.ts';
 import type { A2aDoor } from '../a2a/door.ts';
 import { handleAdminApi } from './admin-api.ts';
+import { closeConsole, handleConsole } from '../console/server.ts';
 import { headerOne, readBody } from '../door/body.ts';
 import { allow, deny } from '../decision.ts';
 import { StatelessSessions, type StatelessIdentity } from '../mcp/stateless.ts';
@@ -245,10 +247,14 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
    * issuer, audience, expiry and signature and mapped to an agent. Refusals carry
    * the RFC 6750 / RFC 9728 challenge pointing to the resource metadata.
    */
-  const authenticateMcp = async (req: IncomingMessage): Promise<{ ok: true; agent: string; tokenUser: UserIdentity | null } | { ok: false; reason: Reason; message: string; headers: Record<string, string> }> => {
+  const authenticateMcp = async (
+    req: IncomingMessage,
+  ): Promise<{ ok: true; agent: string; tokenUser: UserIdentity | null } | { ok: false; reason: Reason; message: string; headers: Record<string, string>; agent?: string }> => {
     const verifier = metadataUrl === undefined || rs === undefined ? undefined : gateway.accessTokens;
     const authn = await authenticateAgentOrToken(req.headers, gateway.agentKeys, verifier);
     if (authn.ok) return { ok: true, agent: authn.agent, tokenUser: authn.tokenUser === null ? null : { id: authn.tokenUser, verified: true } };
+    // An isolated agent (src/incidents/isolation.ts): no challenge, its credentials are fine and refused.
+    if (authn.reason === 'agent.isolated') return { ok: false, reason: 'agent.isolated', message: 'agent isolated', headers: {}, agent: authn.agent };
     // The refusal's challenge: Bastion's realm, or with MCP authorization the resource metadata (RFC 9728 §5.1).
     if (verifier === undefined || metadataUrl === undefined || rs === undefined) {
       return authn.reason === 'auth.missing'
@@ -360,6 +366,10 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       return handleAdminApi(gateway, req, res, url, started, cfg.maxBodyBytes);
     }
+    if (url.pathname === '/console' || url.pathname.startsWith('/console/')) {
+      // The operator's console (src/console/, docs/console.md): its own sessions, CSRF tokens, CSP and audit records.
+      return handleConsole(gateway, req, res, url, started);
+    }
     if (url.pathname.startsWith('/egress/') && opts.egress) {
       // The network door's base-URL mode; it authenticates and audits on its own.
       return opts.egress.handleBaseUrl(req, res);
@@ -379,7 +389,7 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
 
     // Agent authentication: the kernel's one rule (Bearer or Basic agent key), or an OAuth access token.
     const authn = await authenticateMcp(req);
-    if (!authn.ok) return reject(req, res, started, null, authn.reason, authn.message, authn.headers);
+    if (!authn.ok) return reject(req, res, started, authn.agent ?? null, authn.reason, authn.message, authn.headers);
     const agent = authn.agent;
     // The agent's request rate (token bucket), before any work on its behalf.
     const wait = rate.take(agent, Date.now());
@@ -634,6 +644,23 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     setTimeout(() => socket.destroy(), 1_000).unref();
   });
 
+  // An isolated agent keeps no session (src/incidents/isolation.ts): each of its legacy sessions is closed at once,
+  // with one record; its next request is refused at authentication. Its pooled stateless sessions go too.
+  const offIsolation = gateway.isolations.onChange(({ agent, isolated }) => {
+    if (!isolated) return;
+    for (const [id, s] of sessions) {
+      if (s.agent !== agent) continue;
+      sessions.delete(id);
+      void s.transport.close().catch(() => undefined);
+      void s.session.close();
+      const ctx = newRequestContext('tool', 'session.close', performance.now());
+      ctx.agent = agent;
+      ctx.session = id;
+      gateway.auditStep.batched(auditEventOf(ctx, deny('agent.isolated', 'incidents'), 'denied', { scope: 'isolation' }));
+    }
+    stateless.closeAgent(agent);
+  });
+
   const reaper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdleMs;
     for (const [id, s] of sessions) {
@@ -647,15 +674,8 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
   }, Math.min(60_000, cfg.sessionIdleMs));
   reaper.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const addr = await listenOn(server, host, port);
+  const shownHost = addr.shown;
   const raw = gateway.config.raw.server;
   for (const h of raw.allowedHosts === undefined ? defaultAllowedHosts(shownHost, addr.port) : cfg.allowedHosts) allowedHosts.add(h.toLowerCase());
   for (const o of raw.allowedOrigins === undefined ? [...allowedHosts].map((h) => `http://${h}`) : cfg.allowedOrigins) allowedOrigins.add(o.toLowerCase());
@@ -666,6 +686,8 @@ export async function startHttpServer(gateway: Gateway, listen?: { host: string;
     sessionSnapshot: () => [...sessions].map(([id, s]) => ({ id, agent: s.agent, lastActivity: s.session.lastActivity, busy: s.session.busy })),
     close: async () => {
       clearInterval(reaper);
+      offIsolation();
+      closeConsole(gateway);
       await stateless.close();
       const all = [...sessions.values()];
       sessions.clear();

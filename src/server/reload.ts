@@ -56,6 +56,7 @@ export const RESTART_FIELDS: readonly string[] = [
   'modelDoor.rateLimits',
   'provenance',
   'pinning',
+  'anomalies',
 ];
 
 /** JSON with object keys sorted, so key order in the file does not count as a change. */
@@ -90,6 +91,7 @@ export function restartOnlyChanges(running: ResolvedConfig, next: ResolvedConfig
   if (differ(running.raw.modelDoor.rateLimits, next.raw.modelDoor.rateLimits)) out.push('modelDoor.rateLimits');
   if (differ(a.provenance, b.provenance)) out.push('provenance');
   if (differ(a.pinning, b.pinning)) out.push('pinning');
+  if (differ(a.anomalies, b.anomalies)) out.push('anomalies');
   return out;
 }
 

@@ -18,7 +18,7 @@ import type pg from 'pg';
 import { BastionError } from '../errors.ts';
 
 /** The schema version this code writes and reads. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** First half of every Bastion advisory lock key ('BAST'); the second half is {@link schemaLockKey}. */
 export const LOCK_CLASS_MIGRATE = 0x42415354;
@@ -197,6 +197,28 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL,
     detected_at BIGINT NOT NULL,
     PRIMARY KEY (agent, tool)
+  );
+  `,
+  // 2: isolated agents and secrets marked for emergency rotation (SQLite schema 8; issue 15, src/incidents/isolation-store.ts).
+  `
+  CREATE TABLE isolations (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    isolated_by TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    restored_at BIGINT,
+    restored_by TEXT,
+    restore_reason TEXT
+  );
+  CREATE UNIQUE INDEX isolations_current ON isolations (agent) WHERE restored_at IS NULL;
+  CREATE INDEX isolations_agent ON isolations (agent, at);
+  CREATE TABLE secret_rotation_marks (
+    secret_name TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    marked_by TEXT NOT NULL,
+    marked_at BIGINT NOT NULL
   );
   `,
 ];

@@ -49,8 +49,11 @@ import type { NewSecret, StoredSecret, StoredSecretVersion } from '../vault/stor
 import { assertMaxPending, type StoredPendingAuthorization, type UserTokenSetInfo } from '../oauth/store.ts';
 import type { Store } from './store.ts';
 import { PENDING_PIN_KINDS, type StoredPendingPin, type StoredPin } from '../mcp/pin-store.ts';
+import { isolationFromRow, rotationMarkFromRow, type IsolationRow, type RotationMarkRow, type StoredIsolation, type StoredRotationMark } from '../incidents/isolation-store.ts';
 import { appendAuditEvents, assertExtendsTip, type AuditTip, type ChainedRows } from '../audit/append.ts';
 import { LOCK_CLASS_AUDIT, LOCK_CLASS_WRITE, migratePostgres, schemaLockKey } from './postgres-migrations.ts';
+import type { AuditPruneRows } from '../audit/retention-store.ts';
+import { pruneAuditPg } from './postgres-audit-prune.ts';
 import { SECRET_COLUMNS, approvalFromRow, assertLimit, assertStrings, assertTime, banFromRow, keyFromRow, pastedFromRow, peerFromRow, pendingAuthorizationFromRow, pendingPinFromRow, pinFromRow, secretFromRow, secretVersionFromRow, tokenSetInfoFromRow } from './rows.ts';
 import type { ApprovalRow, BanRow, KeyRow, OAuthPendingRow, PastedRow, PeerRow, PendingPinRow, PinRow, SecretRow, SecretVersionRow, TokenSetInfoRow } from './rows.ts';
 
@@ -293,6 +296,16 @@ const SQL = {
       detail = excluded.detail, detected_at = excluded.detected_at
     WHERE tool_pins_pending.hash <> excluded.hash OR tool_pins_pending.kind <> excluded.kind`,
   pinPendingRemove: 'DELETE FROM tool_pins_pending WHERE agent = $1 AND tool = $2',
+  isolationInsert: `INSERT INTO isolations (id, agent, reason, isolated_by, at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (agent) WHERE restored_at IS NULL DO NOTHING`,
+  isolationCurrent: 'SELECT * FROM isolations WHERE agent = $1 AND restored_at IS NULL',
+  isolationRestore: 'UPDATE isolations SET restored_at = $1, restored_by = $2, restore_reason = $3 WHERE agent = $4 AND restored_at IS NULL RETURNING *',
+  isolationList: `SELECT * FROM isolations WHERE ($1::text IS NULL OR agent = $1::text) AND (NOT $2::boolean OR restored_at IS NULL)
+    ORDER BY at DESC, id DESC LIMIT $3`,
+  rotationMark: `INSERT INTO secret_rotation_marks (secret_name, agent, reason, marked_by, marked_at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (secret_name) DO UPDATE SET agent = excluded.agent, reason = excluded.reason, marked_by = excluded.marked_by, marked_at = excluded.marked_at`,
+  rotationMarkList: 'SELECT * FROM secret_rotation_marks ORDER BY secret_name',
+  secretGraceEnd: 'UPDATE secret_versions SET expires_at = $1 WHERE secret_id = $2 AND expires_at IS NOT NULL AND expires_at > $1',
 } as const;
 
 type StatementName = keyof typeof SQL;
@@ -512,6 +525,32 @@ class PostgresStore implements Store {
 
   async appendCheckpoint(cp: AuditCheckpoint): Promise<void> {
     await this.#q('appendCheckpoint', 'cpInsert', [cp.seq, cp.hash, cp.time, cp.keyId, cp.signature]);
+  }
+
+  /** Audit retention (../audit/retention-store.ts): one transaction under the audit lock, in turn with this store's appends (./postgres-audit-prune.ts). */
+  async pruneAudit(rows: (tip: AuditTip | undefined) => AuditPruneRows): Promise<AuditPruneRows> {
+    if (this.#closed) throw closedError();
+    const run = this.#auditTurn.then(async () => {
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (err) {
+        throw wrapDriverError('pruneAudit', err);
+      }
+      client.on('error', ignoreError);
+      try {
+        const out = await pruneAuditPg(client, LOCK_CLASS_AUDIT, this.#lockKey, rows);
+        client.off('error', ignoreError);
+        client.release();
+        return out;
+      } catch (err) {
+        client.off('error', ignoreError);
+        client.release(true);
+        throw err instanceof BastionError || err instanceof TypeError ? err : wrapDriverError('pruneAudit', err);
+      }
+    });
+    this.#auditTurn = run.catch(() => undefined);
+    return run;
   }
 
   async listCheckpoints(): Promise<AuditCheckpoint[]> {
@@ -850,6 +889,52 @@ class PostgresStore implements Store {
       await run('pinPut', [agent, tool, row.hash, row.shape, row.definition, at, by]);
       await run('pinPendingRemove', [agent, tool]);
       return { agent, tool, hash: row.hash, shape: row.shape, definition: row.definition, pinnedAt: at, pinnedBy: by };
+    });
+  }
+
+  async isolateAgent(rec: { id: string; agent: string; reason: string; by: string; at: number }): Promise<{ readonly record: StoredIsolation; readonly created: boolean }> {
+    assertStrings('isolateAgent', { id: rec.id, agent: rec.agent, reason: rec.reason, by: rec.by });
+    assertTime('isolateAgent: at', rec.at);
+    // Insert-or-keep and read back under one lock: the partial unique index lets exactly one isolation be in force.
+    return this.#tx('isolateAgent', LOCK_CLASS_WRITE, async (run) => {
+      const created = (await run('isolationInsert', [rec.id, rec.agent, rec.reason, rec.by, rec.at])).rowCount === 1;
+      const row = (await run<IsolationRow>('isolationCurrent', [rec.agent])).rows[0];
+      if (row === undefined) throw new BastionError('ERR_STORE', 'store: isolateAgent failed', { detail: { reason: 'vanished' } });
+      return { record: isolationFromRow(row), created };
+    });
+  }
+
+  async restoreAgent(agent: string, opts: { at: number; by: string; reason: string }): Promise<StoredIsolation | undefined> {
+    assertStrings('restoreAgent', { agent, by: opts.by, reason: opts.reason });
+    assertTime('restoreAgent: at', opts.at);
+    const row = (await this.#q<IsolationRow>('restoreAgent', 'isolationRestore', [opts.at, opts.by, opts.reason, agent])).rows[0];
+    return row === undefined ? undefined : isolationFromRow(row);
+  }
+
+  async listIsolations(filter: { agent?: string; current?: boolean; limit?: number } = {}): Promise<StoredIsolation[]> {
+    const limit = filter.limit ?? 1000;
+    assertLimit('listIsolations: limit', limit);
+    return (await this.#q<IsolationRow>('listIsolations', 'isolationList', [filter.agent ?? null, filter.current === true, limit])).rows.map(isolationFromRow);
+  }
+
+  async markSecretForRotation(mark: StoredRotationMark): Promise<void> {
+    assertStrings('markSecretForRotation', { secret: mark.secret, agent: mark.agent, reason: mark.reason, by: mark.by });
+    assertTime('markSecretForRotation: at', mark.at);
+    await this.#q('markSecretForRotation', 'rotationMark', [mark.secret, mark.agent, mark.reason, mark.by, mark.at]);
+  }
+
+  async listRotationMarks(): Promise<StoredRotationMark[]> {
+    return (await this.#q<RotationMarkRow>('listRotationMarks', 'rotationMarkList')).rows.map(rotationMarkFromRow);
+  }
+
+  async endSecretGrace(secretId: string, at: number): Promise<number> {
+    assertStrings('endSecretGrace', { secretId });
+    assertTime('endSecretGrace: at', at);
+    // The vault generation moves with the versions, so every instance's vault cache re-reads them.
+    return this.#tx('endSecretGrace', LOCK_CLASS_WRITE, async (run) => {
+      const n = (await run('secretGraceEnd', [at, secretId])).rowCount ?? 0;
+      if (n > 0) await run('vaultBump', []);
+      return n;
     });
   }
 

@@ -28,14 +28,18 @@ import type { NewSecret, StoredSecret, StoredSecretVersion } from '../vault/stor
 import { assertMaxPending, type StoredPendingAuthorization, type UserTokenSetInfo } from '../oauth/store.ts';
 import type { Store } from './store.ts';
 import { PENDING_PIN_KINDS, type StoredPendingPin, type StoredPin } from '../mcp/pin-store.ts';
+import { isolationFromRow, rotationMarkFromRow, type IsolationRow, type RotationMarkRow, type StoredIsolation, type StoredRotationMark } from '../incidents/isolation-store.ts';
 import { AuditWorker } from './sqlite-audit-client.ts';
 import { appendAuditRowsTx, guard, openConnection, rollback } from './sqlite-audit.ts';
 import { appendAuditEvents } from '../audit/append.ts';
+import type { AuditTip } from '../audit/append.ts';
+import type { AuditPruneRows } from '../audit/retention-store.ts';
+import { pruneAuditRowsTx } from './sqlite-audit-prune.ts';
 import { SECRET_COLUMNS, approvalFromRow, assertLimit, assertStrings, assertTime, banFromRow, keyFromRow, pastedFromRow, peerFromRow, pendingAuthorizationFromRow, pendingPinFromRow, pinFromRow, secretFromRow, secretVersionFromRow, tokenSetInfoFromRow } from './rows.ts';
 import type { ApprovalRow, BanRow, KeyRow, OAuthPendingRow, PastedRow, PeerRow, PendingPinRow, PinRow, SecretRow, SecretVersionRow, TokenSetInfoRow } from './rows.ts';
 
 /** The schema version this code writes and reads. */
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
 
 /** Migrations by target version; `MIGRATIONS[v - 1]` brings the schema from `v - 1` to `v`. */
 const MIGRATIONS: readonly string[] = [
@@ -209,6 +213,28 @@ const MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL,
     detected_at INTEGER NOT NULL,
     PRIMARY KEY (agent, tool)
+  ) STRICT;
+  `,
+  // 8: isolated agents and secrets marked for emergency rotation (issue 15, incidents; src/incidents/isolation-store.ts): at most one isolation in force per agent.
+  `
+  CREATE TABLE isolations (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    isolated_by TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    restored_at INTEGER,
+    restored_by TEXT,
+    restore_reason TEXT
+  ) STRICT;
+  CREATE UNIQUE INDEX isolations_current ON isolations (agent) WHERE restored_at IS NULL;
+  CREATE INDEX isolations_agent ON isolations (agent, at);
+  CREATE TABLE secret_rotation_marks (
+    secret_name TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    marked_by TEXT NOT NULL,
+    marked_at INTEGER NOT NULL
   ) STRICT;
   `,
 ];
@@ -401,6 +427,17 @@ class SqliteStore implements Store {
           detail = excluded.detail, detected_at = excluded.detected_at
         WHERE tool_pins_pending.hash <> excluded.hash OR tool_pins_pending.kind <> excluded.kind`,
       pinPendingRemove: 'DELETE FROM tool_pins_pending WHERE agent = ? AND tool = ?',
+      isolationInsert: `INSERT INTO isolations (id, agent, reason, isolated_by, at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (agent) WHERE restored_at IS NULL DO NOTHING`,
+      isolationCurrent: 'SELECT * FROM isolations WHERE agent = ? AND restored_at IS NULL',
+      isolationRestore: `UPDATE isolations SET restored_at = ?, restored_by = ?, restore_reason = ? WHERE agent = ? AND restored_at IS NULL RETURNING *`,
+      isolationList: `SELECT * FROM isolations WHERE (:agent IS NULL OR agent = :agent) AND (:current = 0 OR restored_at IS NULL)
+        ORDER BY at DESC, id DESC LIMIT :limit`,
+      rotationMark: `INSERT INTO secret_rotation_marks (secret_name, agent, reason, marked_by, marked_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (secret_name) DO UPDATE SET agent = excluded.agent, reason = excluded.reason, marked_by = excluded.marked_by, marked_at = excluded.marked_at`,
+      rotationMarkList: 'SELECT * FROM secret_rotation_marks ORDER BY secret_name',
+      // Only superseded versions still in their grace (expires_at set and later than :at) end now; the current version (NULL) stays.
+      secretGraceEnd: 'UPDATE secret_versions SET expires_at = ? WHERE secret_id = ? AND expires_at IS NOT NULL AND expires_at > ?',
     };
     const stmt: Record<string, StatementSync> = {};
     guard('prepare', () => {
@@ -430,6 +467,11 @@ class SqliteStore implements Store {
   /** Chains through the audit module (../audit/append.ts); this adapter only stores the rows. */
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
     return appendAuditEvents(this, events);
+  }
+
+  /** Audit retention (../audit/retention-store.ts): one `BEGIN IMMEDIATE` transaction, ./sqlite-audit-prune.ts. */
+  async pruneAudit(rows: (tip: AuditTip | undefined) => AuditPruneRows): Promise<AuditPruneRows> {
+    return pruneAuditRowsTx(this.#db, rows);
   }
 
   async appendAuditRecords(records: readonly AuditRecord[], checkpoints: readonly AuditCheckpoint[]): Promise<void> {
@@ -831,6 +873,60 @@ class SqliteStore implements Store {
         this.#s('pinPut').run(agent, tool, row.hash, row.shape, row.definition, at, by);
         this.#s('pinPendingRemove').run(agent, tool);
         return { agent, tool, hash: row.hash, shape: row.shape, definition: row.definition, pinnedAt: at, pinnedBy: by };
+      }),
+    );
+  }
+
+  async isolateAgent(rec: { id: string; agent: string; reason: string; by: string; at: number }): Promise<{ readonly record: StoredIsolation; readonly created: boolean }> {
+    assertStrings('isolateAgent', { id: rec.id, agent: rec.agent, reason: rec.reason, by: rec.by });
+    assertTime('isolateAgent: at', rec.at);
+    // Insert-or-keep, then read back: the partial unique index lets exactly one isolation be in force.
+    return this.#transaction('isolateAgent', () =>
+      guard('isolateAgent', () => {
+        const created = Number(this.#s('isolationInsert').run(rec.id, rec.agent, rec.reason, rec.by, rec.at).changes) === 1;
+        const row = this.#s('isolationCurrent').get(rec.agent) as IsolationRow | undefined;
+        if (row === undefined) throw new BastionError('ERR_STORE', 'store: isolateAgent failed', { detail: { reason: 'vanished' } });
+        return { record: isolationFromRow(row), created };
+      }),
+    );
+  }
+
+  async restoreAgent(agent: string, opts: { at: number; by: string; reason: string }): Promise<StoredIsolation | undefined> {
+    assertStrings('restoreAgent', { agent, by: opts.by, reason: opts.reason });
+    assertTime('restoreAgent: at', opts.at);
+    const row = guard('restoreAgent', () => this.#s('isolationRestore').get(opts.at, opts.by, opts.reason, agent)) as IsolationRow | undefined;
+    return row === undefined ? undefined : isolationFromRow(row);
+  }
+
+  async listIsolations(filter: { agent?: string; current?: boolean; limit?: number } = {}): Promise<StoredIsolation[]> {
+    const limit = filter.limit ?? 1000;
+    assertLimit('listIsolations: limit', limit);
+    const rows = guard('listIsolations', () =>
+      this.#s('isolationList').all({ agent: filter.agent ?? null, current: filter.current === true ? 1 : 0, limit }),
+    ) as unknown as IsolationRow[];
+    return rows.map(isolationFromRow);
+  }
+
+  async markSecretForRotation(mark: StoredRotationMark): Promise<void> {
+    assertStrings('markSecretForRotation', { secret: mark.secret, agent: mark.agent, reason: mark.reason, by: mark.by });
+    assertTime('markSecretForRotation: at', mark.at);
+    guard('markSecretForRotation', () => this.#s('rotationMark').run(mark.secret, mark.agent, mark.reason, mark.by, mark.at));
+  }
+
+  async listRotationMarks(): Promise<StoredRotationMark[]> {
+    const rows = guard('listRotationMarks', () => this.#s('rotationMarkList').all()) as unknown as RotationMarkRow[];
+    return rows.map(rotationMarkFromRow);
+  }
+
+  async endSecretGrace(secretId: string, at: number): Promise<number> {
+    assertStrings('endSecretGrace', { secretId });
+    assertTime('endSecretGrace: at', at);
+    // The vault generation moves with the versions, so every instance's vault cache re-reads them.
+    return this.#transaction('endSecretGrace', () =>
+      guard('endSecretGrace', () => {
+        const n = Number(this.#s('secretGraceEnd').run(at, secretId, at).changes);
+        if (n > 0) this.#s('vaultBump').run();
+        return n;
       }),
     );
   }

@@ -20,7 +20,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
 const GROUPS: Record<string, string[]> = {
   config: ['check'],
   policy: ['explain'],
-  audit: ['verify', 'tail', 'key'],
+  audit: ['verify', 'tail', 'key', 'prune', 'export'],
   secret: ['add', 'list', 'rotate', 'revoke', 'placeholder', 'pasted'],
   egress: ['check'],
   ca: ['export'],
@@ -59,7 +59,7 @@ describe('--help everywhere', () => {
     const bare = await cli(['audit']);
     assert.equal(bare.code, EXIT.USAGE);
     assert.equal(bare.stdout, '');
-    assert.match(bare.stderr, /^bastion: "audit" needs a command\n\nUsage: bastion audit <verify\|tail\|key>/);
+    assert.match(bare.stderr, /^bastion: "audit" needs a command\n\nUsage: bastion audit <verify\|tail\|key\|prune\|export>/);
     const unknown = await cli(['audit', 'nope']);
     assert.equal(unknown.code, EXIT.USAGE);
     assert.match(unknown.stderr, /^bastion: unknown command "audit nope"\n\nUsage: bastion audit </);

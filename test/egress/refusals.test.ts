@@ -21,6 +21,7 @@ import VECTORS_JSON from './ssrf-vectors.json' with { type: 'json' };
 const EXPECTED: Record<string, readonly [number, string]> = {
   'auth.missing': [407, 'ERR_AUTH_REQUIRED'],
   'auth.invalid': [407, 'ERR_AUTH_INVALID'],
+  'agent.isolated': [403, 'ERR_AGENT_ISOLATED'],
   'request.https_absolute_form': [400, 'ERR_EGRESS_DENIED'],
   'request.not_absolute_form': [400, 'ERR_EGRESS_DENIED'],
   'request.bad_base_url': [400, 'ERR_EGRESS_DENIED'],

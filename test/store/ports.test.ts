@@ -9,11 +9,13 @@ import { test } from 'node:test';
 import type { PeerStore } from '../../src/a2a/peer-store.ts';
 import type { ApprovalStore } from '../../src/approvals/store.ts';
 import type { AuditStore } from '../../src/audit/store.ts';
+import type { AuditPrunePort } from '../../src/audit/retention-store.ts';
 import type { CaStore } from '../../src/egress/ca-store.ts';
 import type { KeyStore } from '../../src/identity/key-store.ts';
 import type { BanStore } from '../../src/model/ban-store.ts';
 import type { OAuthStore } from '../../src/oauth/store.ts';
 import type { PinStore } from '../../src/mcp/pin-store.ts';
+import type { IsolationStore } from '../../src/incidents/isolation-store.ts';
 import type { AgentKeyStore } from '../../src/server/agent-key-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -26,6 +28,7 @@ type MethodTable<P> = { readonly [K in keyof P]-?: true };
 
 const PORTS = {
   AuditStore: { appendAudit: true, appendAuditRecords: true, readAudit: true, lastAudit: true, appendCheckpoint: true, listCheckpoints: true } satisfies MethodTable<AuditStore>,
+  AuditPrunePort: { pruneAudit: true } satisfies MethodTable<AuditPrunePort>,
   KeyStore: { getKey: true, listKeys: true, putKey: true } satisfies MethodTable<KeyStore>,
   AgentKeyStore: { agentKeyDigests: true, addAgentKeyDigest: true } satisfies MethodTable<AgentKeyStore>,
   ApprovalStore: {
@@ -43,9 +46,10 @@ const PORTS = {
     putPendingAuthorization: true, takePendingAuthorization: true, getUserTokenSet: true, putUserTokenSet: true, deleteUserTokenSet: true, listUserTokenSets: true,
   } satisfies MethodTable<OAuthStore>,
   PinStore: { listPins: true, pinIfAbsent: true, listPendingPins: true, putPendingPin: true, removePendingPin: true, approvePendingPin: true } satisfies MethodTable<PinStore>,
+  IsolationStore: { isolateAgent: true, restoreAgent: true, listIsolations: true, markSecretForRotation: true, listRotationMarks: true, endSecretGrace: true } satisfies MethodTable<IsolationStore>,
 };
 
-type PortMethod = keyof AuditStore | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore | keyof OAuthStore | keyof PinStore;
+type PortMethod = keyof AuditStore | keyof AuditPrunePort | keyof KeyStore | keyof AgentKeyStore | keyof ApprovalStore | keyof VaultStore | keyof PastedSecretStore | keyof CaStore | keyof BanStore | keyof PeerStore | keyof OAuthStore | keyof PinStore | keyof IsolationStore;
 /** `Store` is the ports plus `close`, nothing else: true only when the two sets are equal. */
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const storeIsThePorts: Equal<Exclude<keyof Store, PortMethod>, 'close'> = true;
@@ -55,7 +59,7 @@ test('the ports cover every Store method but close, and the SQLite store has eve
   const store = await openSqliteStore(':memory:');
   try {
     // Type level: the adapter is each port.
-    store satisfies AuditStore & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore & OAuthStore & PinStore;
+    store satisfies AuditStore & AuditPrunePort & KeyStore & AgentKeyStore & ApprovalStore & VaultStore & PastedSecretStore & CaStore & BanStore & PeerStore & OAuthStore & PinStore & IsolationStore;
     const instance = store as unknown as Record<string, unknown>;
     for (const [port, methods] of Object.entries(PORTS)) {
       for (const m of Object.keys(methods)) assert.equal(typeof instance[m], 'function', `${port}.${m}`);
@@ -71,6 +75,13 @@ const SMOKE: Record<keyof typeof PORTS, (store: Store) => Promise<void>> = {
     const p: AuditStore = store;
     const [r] = await p.appendAudit([sampleEvent(1)]);
     assert.deepEqual(await p.lastAudit(), r);
+  },
+  AuditPrunePort: async (store) => {
+    const p: AuditPrunePort = store;
+    // An empty store: nothing to extend, nothing to delete.
+    const out = await p.pruneAudit(() => ({ records: [], checkpoints: [], firstSeq: 0, through: 0, tombstones: [], scannedTip: 0 }));
+    assert.equal(out.through, 0);
+    assert.equal(await store.lastAudit(), undefined);
   },
   KeyStore: async (store) => {
     const p: KeyStore = store;
@@ -121,6 +132,11 @@ const SMOKE: Record<keyof typeof PORTS, (store: Store) => Promise<void>> = {
     const p: PinStore = store;
     await p.pinIfAbsent({ agent: 'demo', tool: 't', hash: 'h', shape: 's', definition: '{}', pinnedAt: 1, pinnedBy: 'first-use' });
     assert.deepEqual((await p.listPins('demo')).map((x) => x.tool), ['t']);
+  },
+  IsolationStore: async (store) => {
+    const p: IsolationStore = store;
+    await p.isolateAgent({ id: 'i', agent: 'demo', reason: 'r', by: 'admin', at: 1 });
+    assert.deepEqual((await p.listIsolations({ current: true })).map((x) => x.agent), ['demo']);
   },
 };
 

@@ -35,7 +35,7 @@ test('creates the folder 0700 and the file 0600, WAL mode, schema version 7', as
   }
   const db = new DatabaseSync(path);
   assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
-  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 7);
+  assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 8);
   db.close();
 });
 
@@ -102,14 +102,14 @@ const APPROVALS_V1 = `DROP TABLE approvals;
     decided_at INTEGER, decided_by TEXT, reason TEXT) STRICT;
   CREATE INDEX approvals_match ON approvals (agent, tool, args_digest, status);`;
 
-test('migration 1 → 7 adds the vault, pasted-secret, ban, peer, OAuth and pin tables and the approvals\' user, and keeps existing data', async () => {
+test('migration 1 → 8 adds the vault, pasted-secret, ban, peer, OAuth, pin and isolation tables and the approvals\' user, and keeps existing data', async () => {
   const path = freshPath();
   const a = await openSqliteStore(path);
   await a.appendAudit([sampleEvent(1)]);
   await a.close();
   // Turn the file back into a version 1 database.
   const db = new DatabaseSync(path);
-  db.exec(`DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; DROP TABLE a2a_peers; DROP TABLE oauth_pending; DROP TABLE oauth_tokens; DROP TABLE tool_pins; DROP TABLE tool_pins_pending; ${APPROVALS_V1} PRAGMA user_version = 1`);
+  db.exec(`DROP TABLE secret_versions; DROP TABLE secrets; DROP TABLE vault_items; DROP TABLE vault_generation; DROP TABLE pasted_secrets; DROP TABLE bans; DROP TABLE a2a_peers; DROP TABLE oauth_pending; DROP TABLE oauth_tokens; DROP TABLE tool_pins; DROP TABLE tool_pins_pending; DROP TABLE isolations; DROP TABLE secret_rotation_marks; ${APPROVALS_V1} PRAGMA user_version = 1`);
   db.exec(`INSERT INTO approvals VALUES ('old', 'demo', 't', 'd', '{}', 'approved', 1, 9e15, 2, 'admin', NULL)`);
   db.close();
   const b = await openSqliteStore(path);
@@ -124,12 +124,13 @@ test('migration 1 → 7 adds the vault, pasted-secret, ban, peer, OAuth and pin 
   assert.equal(await b.takePendingAuthorization('s'), undefined);
   assert.deepEqual(await b.listPins('demo'), []);
   assert.deepEqual(await b.listPendingPins('demo'), []);
+  assert.deepEqual(await b.listIsolations(), []);
   // An approval granted before approvals were bound to users is bound to "no user": a named user cannot claim it.
   assert.equal((await b.getApproval('old'))?.user, null);
   assert.equal(await b.claimApproval('demo', 'alice', 't', 'd', 3), undefined);
   assert.equal((await b.claimApproval('demo', null, 't', 'd', 3))?.id, 'old');
   await b.close();
   const check = new DatabaseSync(path);
-  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 7);
+  assert.equal((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 8);
   check.close();
 });

@@ -99,7 +99,7 @@ function describe(err: unknown): string {
 }
 
 /** Opens the store named by `--store` or by the config; on failure writes why and returns the exit code. */
-async function openStoreFromFlags(
+export async function openStoreFromFlags(
   name: string,
   values: { config?: string | undefined; store?: string | undefined },
   io: CliIO,

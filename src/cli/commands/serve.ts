@@ -12,11 +12,14 @@ import { loadVaultKey } from '../../vault/kek.ts';
 import type { Kek } from '../../vault/kek.ts';
 import { Gateway, keylessAgent } from '../../server/gateway.ts';
 import { startHttpServer } from '../../server/http.ts';
-import { AlertNotifier } from '../../alerts/notifier.ts';
+import { startConsoleListener, type ConsoleListener } from '../../console/listener.ts';
+import type { AdminAlert } from '../../alerts/notifier.ts';
+import type { Notifier } from '../../notify/notifier.ts';
 import { ModelDoor } from '../../model/door.ts';
 import { A2aDoor } from '../../a2a/door.ts';
 import type { ClusterBus } from '../../cluster/bus.ts';
 import { attachCluster, openClusterBus } from '../../cluster/cluster.ts';
+import { openAnomalyEngine } from '../../anomaly/open.ts';
 import { ConfigReloader, configDigest, removePidFile, writePidFile } from '../../server/reload.ts';
 import { UpstreamHealth } from '../../server/upstream-health.ts';
 import { openServeObservability, type ServeObservability } from '../../observe/setup.ts';
@@ -71,8 +74,8 @@ export const serve: CliCommand = async (argv, io) => {
   const file = resolveConfigPath(values.config, io);
   const listen = listenOverrides(values.listen, values['egress-listen'], io.env);
   let opened: Awaited<ReturnType<typeof Gateway.open>>;
-  // The notifier needs the opened gateway (it audits its own failures); audit failures before it exists only reach stderr.
-  const auditAlerts: { target?: AlertNotifier; notify(a: Parameters<AlertNotifier['notify']>[0]): void } = {
+  // The notifier is the opened gateway's (it audits its deliveries); audit failures before it exists only reach stderr.
+  const auditAlerts: { target?: Notifier; notify(a: AdminAlert): void } = {
     notify(a) {
       this.target?.notify(a);
     },
@@ -99,6 +102,8 @@ export const serve: CliCommand = async (argv, io) => {
       auditMarkers: true,
       // Pinned tool definitions that change are alerted through the same notifier (set up below).
       alerts: auditAlerts,
+      // A failed or dropped notification is a line on stderr (and an audit record, src/notify/open.ts).
+      notify: { onFailure: (line) => io.stderr(`bastion: ${line}\n`) },
       // A failed audit write is never silent: a line on stderr and an admin alert (the audit step sends at most one a minute).
       onAuditFailure: (f) => {
         io.stderr(`bastion: audit write failed (${f.code}) for ${f.door} ${f.method}; ${f.count} failed so far${f.durability === 'durable' ? ', requests are refused' : ''}\n`);
@@ -117,15 +122,10 @@ export const serve: CliCommand = async (argv, io) => {
   // Each upstream that can start outside a session is started once now, in the background (bounded by its connectTimeoutMs):
   // a failure is a stderr line with the OS error, a failing readiness check upstream:NAME, and an audit record.
   const upstreamHealth = new UpstreamHealth(gateway, { log: (line) => io.stderr(line) });
-  const alerts = (auditAlerts.target = new AlertNotifier({
-    minSeverity: config.alerts.minSeverity,
-    ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
-    ...(config.alerts.email ? { smtp: config.alerts.email } : {}),
-    onError: (e) => {
-      io.stderr(`bastion: ${e.message}\n`);
-      gateway.auditStep.batched({ time: new Date().toISOString(), door: 'system', agent: null, method: 'alert.failed', decision: { effect: 'deny', reason: 'alert.delivery', rule: 'alerts' }, outcome: 'error', durationMs: 0, detail: { ...e.detail } });
-    },
-  }));
+  // Webhook (signed), Slack and mail notifications, built by the gateway from config `alerts` (src/notify/).
+  const alerts = (auditAlerts.target = gateway.notifications);
+  // audit.retention: prune at start and once a day (docs/audit.md "Retention and pruning").
+  const retention = (await import('./audit-retention.ts')).startServeRetention(gateway, config.audit, (line) => io.stderr(line));
   let door: NetworkDoor;
   let model: ModelDoor;
   let a2a: A2aDoor | undefined;
@@ -193,6 +193,27 @@ export const serve: CliCommand = async (argv, io) => {
       },
     },
   });
+  // Anomaly rules over this instance's committed records, counted across instances through Redis (docs/anomalies.md).
+  const anomalies = openAnomalyEngine(config, {
+    notify: (a) => {
+      io.stderr(`bastion: ALERT ${a.kind}: ${a.summary}\n`);
+      alerts.notify(a);
+    },
+    audit: (e) => gateway.auditStep.batched(e),
+    isolate: (agent, reason, by) => gateway.isolations.isolate(agent, reason, by),
+  });
+  const stopAnomalies = anomalies.attach(gateway.audit);
+  // The console on its own listener (server.console.listen; docs/console.md): a failure to bind is reported, not fatal.
+  let consoleListener: ConsoleListener | undefined;
+  const consoleListen = config.raw.server.console.listen;
+  if (consoleListen !== undefined && config.adminKeys.length > 0) {
+    const at = consoleListen.lastIndexOf(':');
+    try {
+      consoleListener = await startConsoleListener(gateway, consoleListen.slice(0, at).replace(/^\[|\]$/g, ''), Number(consoleListen.slice(at + 1)));
+    } catch (err) {
+      io.stderr(`bastion: cannot listen on ${consoleListen} (server.console.listen): ${(err as NodeJS.ErrnoException).code ?? 'error'}; the console is served on the main listener only\n`);
+    }
+  }
   // Metrics on their own listener (observability.metrics.listen): a failure to bind is reported, not fatal.
   let metricsServer: MetricsServer | undefined;
   const metricsListen = config.observability.metrics.enabled ? config.observability.metrics.listen : undefined;
@@ -260,9 +281,13 @@ export const serve: CliCommand = async (argv, io) => {
   await running.close();
   await model.close();
   await a2a?.close();
+  stopAnomalies();
+  await anomalies.close();
   await cluster.close();
   await metricsServer?.close();
+  await consoleListener?.close();
   await alerts.close();
+  await retention?.close();
   await gateway.record({
     time: new Date().toISOString(),
     door: 'system',

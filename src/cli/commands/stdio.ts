@@ -17,7 +17,8 @@ import { resolveConfigPath } from './config-check.ts';
 const HELP = `Usage: bastion stdio --agent NAME [--config FILE]
 
 Serves the tool door on stdin/stdout as agent NAME.
-Exit codes: 0 client closed stdin, 2 usage, 3 config invalid or unknown agent, 4 store error.`;
+Exit codes: 0 client closed stdin (or the agent was isolated meanwhile), 1 the agent is isolated,
+2 usage, 3 config invalid or unknown agent, 4 store error.`;
 
 export const stdio: CliCommand = async (argv, io) => {
   const parsed = parseFlags('stdio', HELP, argv, { config: { type: 'string', short: 'c' }, agent: { type: 'string' } }, io);
@@ -41,9 +42,21 @@ export const stdio: CliCommand = async (argv, io) => {
     io.stderr(`bastion stdio: ${isBastionError(err) ? err.message : 'internal error'}\n`);
     return isBastionError(err, 'ERR_STORE') ? EXIT.STORE : EXIT.CONFIG;
   }
+  // An isolated agent (src/incidents/isolation.ts) is not served, and its session ends when it is isolated.
+  if (gateway.isolations.isIsolated(values.agent)) {
+    io.stderr(`bastion stdio: agent "${values.agent}" is isolated (ERR_AGENT_ISOLATED)\n`);
+    await gateway.close();
+    return EXIT.FAILED;
+  }
   const session = gateway.newSession(values.agent);
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
+    gateway.isolations.onChange(({ agent, isolated }) => {
+      if (isolated && agent === values.agent) {
+        io.stderr(`bastion stdio: agent "${agent}" was isolated (ERR_AGENT_ISOLATED); closing\n`);
+        resolve();
+      }
+    });
     process.stdin.once('end', resolve);
     process.stdin.once('close', resolve);
     process.once('SIGINT', resolve);

@@ -15,6 +15,7 @@ import { runOAuthStoreContract } from './oauth.ts';
 import { runPastedSecretStoreContract } from './pasted-secrets.ts';
 import { runPeerStoreContract } from './peers.ts';
 import { runPinStoreContract } from './pins.ts';
+import { runIsolationStoreContract } from './isolations.ts';
 import { runVaultStoreContract } from './vault.ts';
 
 /** Runs every port's contract against stores made by `open` (each call a fresh, empty store). */
@@ -30,4 +31,5 @@ export function runStoreContracts(name: string, open: PortFactory<Store>, opts: 
   runPeerStoreContract(name, open, opts);
   runOAuthStoreContract(name, open, opts);
   runPinStoreContract(name, open, opts);
+  runIsolationStoreContract(name, open, opts);
 }
