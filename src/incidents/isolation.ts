@@ -36,7 +36,7 @@ import { randomId } from '../util/crypto.ts';
 import type { IsolationStore, StoredIsolation } from './isolation-store.ts';
 
 /** Store poll period with a `LocalBus` (the embedded store alone), in ms: instances converge within it. */
-export const ISOLATION_POLL_MS = 500;
+export const ISOLATION_POLL_MS = 250;
 /** Store poll period with a shared bus (Redis), in ms: only covers a lost message. */
 export const ISOLATION_FALLBACK_POLL_MS = 5_000;
 /** Longest reason accepted, in characters. */

@@ -355,14 +355,15 @@ export class ModelDoor {
       const beta = headerOne(req, 'anthropic-beta');
       if (beta !== undefined) headers['anthropic-beta'] = beta;
     }
-    return request(kind === 'openai' ? `${base}/chat/completions` : `${base}/v1/messages`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify(body),
-      dispatcher: this.#dispatcher,
-      headersTimeout: model.timeoutMs,
-      bodyTimeout: model.timeoutMs,
-      signal,
+    const url = kind === 'openai' ? `${base}/chat/completions` : `${base}/v1/messages`;
+    const text = JSON.stringify(body);
+    const send = (): Promise<Dispatcher.ResponseData> =>
+      request(url, { method: 'POST', headers, body: text, dispatcher: this.#dispatcher, headersTimeout: model.timeoutMs, bodyTimeout: model.timeoutMs, signal });
+    // A kept-alive connection the provider closed as the request went out (its idle timeout racing
+    // ours) fails with a reset before any answer: retried once, as the providers' own SDKs do.
+    return send().catch((err: unknown) => {
+      if (signal.aborted || !isDroppedConnection(err)) throw err;
+      return send();
     });
   }
 
@@ -719,6 +720,12 @@ function abortOnClose(res: ServerResponse): AbortSignal {
 }
 
 /** Reads a body as UTF-8, refusing more than `max` bytes. */
+/** A connection reset or closed under a request before its answer began (ECONNRESET, EPIPE, undici's `other side closed`). */
+function isDroppedConnection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+}
+
 async function readLimited(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;

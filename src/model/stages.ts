@@ -545,6 +545,9 @@ export function upstreamFailed(turn: ModelTurn, err: unknown, otherwise: 'upstre
   const timeout = isTimeout(err);
   const r = refused(timeout ? 'upstream.timeout' : otherwise, 'provider', timeout ? message.timeout : message.other, { outcome: timeout ? 'timeout' : 'error' });
   turn.detail.code = otherwise === 'upstream.invalid' && !timeout && isBastionError(err) ? err.code : r.refusal.code;
+  // The transport's own error code (ECONNRESET, UND_ERR_SOCKET, ECONNREFUSED): what an operator needs to tell a dead provider from a dropped connection.
+  const cause = (err as { code?: unknown } | null)?.code;
+  if (typeof cause === 'string' && /^[A-Z][A-Z0-9_]{1,47}$/.test(cause) && cause !== turn.detail.code) turn.detail.cause = cause;
   return r;
 }
 
