@@ -383,6 +383,9 @@ async function main(): Promise<number> {
   const inGateWindow = executedUnrecorded.filter((s) => s.ackPhase === 'pg-outage' && s.result === 'refused' && s.reason === 'ERR_AUDIT_WRITE');
   const gateBound = WORKERS * INSTANCES;
   if (inGateWindow.length > 0) console.log(`    of them in the audit gate's residual window (in flight when the store died, told ERR_AUDIT_WRITE): ${inGateWindow.length} (bound ${gateBound})`);
+  const inDoubt = rec.doors.tool.inDoubt + rec.doors.model.inDoubt + rec.doors.network.inDoubt;
+  if (inDoubt > 0) console.log(`    commits in doubt (the store died mid-commit: recorded allow/ok, told ERR_AUDIT_WRITE): ${inDoubt} (bound ${gateBound})`);
+  if (inDoubt > gateBound) violate('in-doubt', `${inDoubt} records committed while their requests were told ERR_AUDIT_WRITE; at most ${gateBound} can be mid-commit when the store dies`);
   const beyondWindow = executedUnrecorded.length - (inGateWindow.length <= gateBound ? inGateWindow.length : 0);
   if (beyondWindow > 0) violate('executed-unrecorded', `tool door: ${executedUnrecorded.length} call(s) executed by the upstream have no audit record (answered: ${Object.entries(byReason).map(([k, n]) => `${k} ×${n}`).join(', ')}); the gate's residual window allows ${gateBound}`);
   const killedTool = ledger.entries.filter((s) => s.instance === victim.name && s.door === 'tool' && s.result === 'ok').length;

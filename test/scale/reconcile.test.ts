@@ -70,6 +70,18 @@ describe('scale reconciliation', () => {
     assert.equal(r.violations.length, 3);
   });
 
+  test('told ERR_AUDIT_WRITE but recorded allow/ok is a commit in doubt, counted apart; any other disagreement is a mismatch', () => {
+    const r = reconcile(
+      [sent('tool', 1, { result: 'refused', reason: 'ERR_AUDIT_WRITE' }), sent('tool', 2, { result: 'refused', reason: 'ERR_POLICY_DENIED' })],
+      [record('tool', 1), record('tool', 2)],
+      facts,
+    );
+    assert.equal(r.doors.tool.inDoubt, 1);
+    assert.equal(r.doors.tool.mismatched, 1);
+    assert.match(r.violations.join('\n'), /tool:2 answered refused ERR_POLICY_DENIED/);
+    assert.doesNotMatch(r.violations.join('\n'), /tool:1 /);
+  });
+
   test('counted buckets: fewer records than answered refusals is a loss, more than sent a duplicate', () => {
     const deny = (id: number): Sent => sent('model', id, { intent: 'deny', key: null, result: 'refused', reason: 'ERR_MODEL_NOT_CONFIGURED', status: 404 });
     const rec = (): AuditRecord => record('model', 0, { agent: 'nomodel', user: null, decision: { effect: 'deny', reason: 'model.not_configured', rule: 'r' }, outcome: 'denied' });

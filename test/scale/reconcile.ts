@@ -87,6 +87,8 @@ export interface DoorSummary {
   duplicates: number;
   /** Successes recorded as refusals, or the reverse. */
   mismatched: number;
+  /** Refused ERR_AUDIT_WRITE but recorded allow/ok: a commit that landed while its acknowledgement was lost. */
+  inDoubt: number;
   /** Answered refusals by reason. */
   reasons: Record<string, number>;
 }
@@ -99,7 +101,7 @@ export interface Reconciliation {
   readonly violations: string[];
 }
 
-const emptyDoor = (): DoorSummary => ({ sent: 0, ok: 0, refused: 0, unanswered: 0, audited: 0, lost: { violation: 0, crash: 0, outage: 0 }, duplicates: 0, mismatched: 0, reasons: {} });
+const emptyDoor = (): DoorSummary => ({ sent: 0, ok: 0, refused: 0, unanswered: 0, audited: 0, lost: { violation: 0, crash: 0, outage: 0 }, duplicates: 0, mismatched: 0, inDoubt: 0, reasons: {} });
 
 /** Whether the request must have its record. */
 export function recordRequired(s: Sent): boolean {
@@ -172,7 +174,12 @@ export function reconcile(sent: readonly Sent[], records: readonly AuditRecord[]
     const r = found[0];
     if (r !== undefined && s.result !== 'none') {
       const recordedAllow = r.decision.effect === 'allow' && r.outcome === 'ok';
-      if ((s.result === 'ok') !== recordedAllow) {
+      if (s.result === 'refused' && s.reason === 'ERR_AUDIT_WRITE' && recordedAllow) {
+        // In doubt: the store committed the record but its acknowledgement was lost with the connection
+        // (the store died mid-commit), so the agent was told ERR_AUDIT_WRITE; the record is true about what
+        // ran. Counted apart and bounded by the caller like the audit gate's residual window.
+        d.inDoubt++;
+      } else if ((s.result === 'ok') !== recordedAllow) {
         d.mismatched++;
         note('mismatch', `${s.key} answered ${s.result}${s.reason ? ` ${s.reason}` : ''} but recorded ${r.decision.effect}/${r.outcome} (${r.decision.reason}), seq ${r.seq}`);
       }
