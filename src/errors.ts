@@ -64,6 +64,8 @@ export type BastionErrorCode =
   | 'ERR_EGRESS_PLACEHOLDER'
   | 'ERR_EGRESS_DLP'
   | 'ERR_EGRESS_UPSTREAM'
+  /** A principal socket of the network door could not be created (path taken, not absolute, too long, or not ownable). */
+  | 'ERR_EGRESS_SOCKET'
   | 'ERR_MODEL_REQUEST_INVALID'
   | 'ERR_MODEL_UPSTREAM'
   | 'ERR_MODEL_UPSTREAM_TIMEOUT'
@@ -75,6 +77,11 @@ export type BastionErrorCode =
   | 'ERR_PLACEHOLDER_DENIED'
   | 'ERR_ALERT_DELIVERY'
   | 'ERR_ABILITY_REQUEST'
+  | 'ERR_JS_TIMEOUT'
+  | 'ERR_JS_MEMORY'
+  | 'ERR_JS_ERROR'
+  | 'ERR_JS_RESULT'
+  | 'ERR_JS_UNAVAILABLE'
   | 'ERR_SIGNING'
   | 'ERR_KEY_UNKNOWN'
   | 'ERR_A2A_PEER_UNKNOWN'
@@ -88,6 +95,20 @@ export type BastionErrorCode =
   | 'ERR_CONSOLE_UNAVAILABLE'
   | 'ERR_CONSOLE_NOT_FOUND'
   | 'ERR_CLI_USAGE'
+  /** A shell line does not parse (src/sandbox/shell.ts). */
+  | 'ERR_SHELL_PARSE'
+  /** A shell line uses a construct that cannot be decided before it runs (eval, a dynamic command name, ...). */
+  | 'ERR_SHELL_UNSUPPORTED'
+  /** Every sandbox slot (`sandbox.maxConcurrent`) is in use. */
+  | 'ERR_SANDBOX_BUSY'
+  /** The sandbox cannot run here (bubblewrap missing, user namespaces off, ...), or is not enabled. */
+  | 'ERR_SANDBOX_UNAVAILABLE'
+  /** bubblewrap could not set up the sandbox, or a run's cgroup could not be made (src/sandbox/runner.ts). */
+  | 'ERR_SANDBOX_START'
+  /** A run ended because a limit fired (wall, CPU, memory, processes, output, file size). */
+  | 'ERR_SANDBOX_LIMIT'
+  /** A sandbox workspace path or name was refused (symlink, not a directory, unsafe name). */
+  | 'ERR_SANDBOX_WORKSPACE'
   | 'ERR_INTERNAL';
 
 /** Options accepted by {@link BastionError}. */

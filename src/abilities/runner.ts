@@ -11,7 +11,8 @@
  *   replace same-named headers) → one connection pinned to the checked address,
  *   no redirect followed, `timeoutMs` for the whole exchange, at most
  *   `DEFAULTS.abilityMaxResponseBytes` read → the values sent and every live
- *   value of a secret bound to the host redacted → the response transform (./transform.ts).
+ *   value of a secret bound to the host redacted → the response transform (./transform.ts),
+ *   and `response.js` in the JavaScript sandbox (src/sandbox/quickjs.ts) when configured.
  *
  * The outcome is a value: refused (a decision and a code; nothing was sent),
  * failed (no usable answer: the signing or the exchange failed) or answered (the tool result). The
@@ -37,7 +38,8 @@ import { namedSecret, release, userTokenSecret } from '../vault/release.ts';
 import type { ResolvedPlaceholder } from '../vault/vault.ts';
 import { arrayParams, buildAbilityRequest, type AbilityRequest } from './request.ts';
 import { parseUrlTemplate, type UrlTemplate } from './template.ts';
-import { shapeResponse } from './transform.ts';
+import { parseJsonBody, selectFields, shapeResponse } from './transform.ts';
+import type { JsEvaluate } from '../sandbox/quickjs.ts';
 import { dropBody } from '../door/body.ts';
 
 /** What the runner needs from the running gateway. */
@@ -64,6 +66,8 @@ export interface AbilityRunnerDeps {
   readonly upstreamCa?: readonly string[];
   /** Largest response body read, in bytes (default `DEFAULTS.abilityMaxResponseBytes`). */
   readonly maxResponseBytes?: number;
+  /** The JavaScript sandbox for `response.js` (src/sandbox/quickjs.ts); absent: such abilities fail with `ERR_JS_UNAVAILABLE`. */
+  readonly js?: JsEvaluate;
 }
 
 /** One call to run. `args` are validated and have pasted secrets swapped in. */
@@ -275,7 +279,19 @@ export class AbilityRunner {
     }
     const text = redact.length > 0 ? redactString(sent.body, compileRedaction(redact)).text : sent.body;
     const failed = sent.status >= 400;
-    const shaped = shapeResponse(text, sent.contentType, failed ? undefined : ability.response.select, ability.response.maxBytes);
+    let shaped: ReturnType<typeof shapeResponse>;
+    if (!failed && ability.response.js !== undefined) {
+      // 7. `response.js` over the selected JSON (or the text), in the sandbox; its value, as JSON, is the answer.
+      const js = await this.#transformJs(ability.response.js, text, sent.contentType, ability.response.select);
+      if (!js.ok) {
+        record.error = js.code;
+        if (js.code === 'ERR_JS_ERROR') record.jsError = js.message;
+        return { kind: 'failed', code: js.code, text: 'Bastion could not transform the API\'s answer (response.js)', timeout: js.code === 'ERR_JS_TIMEOUT', detail };
+      }
+      shaped = shapeResponse(js.json, 'application/json', undefined, ability.response.maxBytes);
+    } else {
+      shaped = shapeResponse(text, sent.contentType, failed ? undefined : ability.response.select, ability.response.maxBytes);
+    }
     record.truncated = shaped.truncated;
     const result: CallToolResult = {
       content: [{ type: 'text', text: failed ? `The API answered HTTP ${sent.status}:\n${shaped.text}` : shaped.text }],
@@ -283,6 +299,37 @@ export class AbilityRunner {
       _meta: { 'bastion/ability': { status: sent.status, truncated: shaped.truncated } },
     };
     return { kind: 'answered', result, detail };
+  }
+
+  /**
+   * Evaluates `source` with `response` bound to the JSON body after `select`
+   * (the text when the body is not JSON); the value as JSON text. Never throws.
+   */
+  async #transformJs(
+    source: string,
+    body: string,
+    contentType: string | undefined,
+    select: readonly string[] | undefined,
+  ): Promise<{ ok: true; json: string } | { ok: false; code: 'ERR_JS_TIMEOUT' | 'ERR_JS_MEMORY' | 'ERR_JS_ERROR' | 'ERR_JS_RESULT' | 'ERR_JS_UNAVAILABLE'; message: string }> {
+    const evaluator = this.#deps.js;
+    if (evaluator === undefined) return { ok: false, code: 'ERR_JS_UNAVAILABLE', message: 'no JavaScript sandbox on this gateway' };
+    const parsed = parseJsonBody(body, contentType);
+    let response: unknown = body;
+    if (parsed !== undefined) {
+      try {
+        response = select !== undefined ? selectFields(parsed.value, select) : parsed.value;
+      } catch {
+        return { ok: false, code: 'ERR_JS_ERROR', message: 'the answer is too deeply nested' };
+      }
+    }
+    // An expression (parenthesized, so an object literal is one); `response` is a block-scoped alias of `input`.
+    const r = await evaluator.evaluate(`const response = input;\n(${source}\n)`, response, { maxResultBytes: this.#maxResponseBytes });
+    if (!r.ok) return r;
+    try {
+      return { ok: true, json: JSON.stringify(r.value) };
+    } catch {
+      return { ok: false, code: 'ERR_JS_RESULT', message: 'the value is too deeply nested' };
+    }
   }
 
   /** One exchange with the API. Never throws; a 3xx, a timeout or a body over the cap is an error. */

@@ -96,20 +96,26 @@ export function cutUtf8(text: string, max: number): string {
 }
 
 /**
+ * The body as JSON when it is a JSON response (a JSON content type, or none
+ * and a body that parses), else undefined.
+ */
+export function parseJsonBody(body: string, contentType: string | undefined): { readonly value: unknown } | undefined {
+  if (!isJsonContentType(contentType) && !(contentType === undefined && body.length > 0)) return undefined;
+  try {
+    return { value: JSON.parse(body) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Shapes a response body (already free of echoed secrets) for the model.
  * `select` applies to JSON only; `maxBytes` caps the returned text.
  */
 export function shapeResponse(body: string, contentType: string | undefined, select: readonly string[] | undefined, maxBytes: number): Shaped {
-  let value: unknown = undefined;
-  let json = false;
-  if (isJsonContentType(contentType) || (contentType === undefined && body.length > 0)) {
-    try {
-      value = JSON.parse(body) as unknown;
-      json = true;
-    } catch {
-      json = false;
-    }
-  }
+  const parsed = parseJsonBody(body, contentType);
+  let value: unknown = parsed?.value;
+  let json = parsed !== undefined;
   let text = body;
   if (json) {
     try {

@@ -18,7 +18,7 @@ export interface AuditEvent {
   readonly agent: string | null;
   /** The end user the agent acts for (`Bastion-User` or the request's user field), when known. */
   readonly user?: string | null;
-  /** MCP session id, when there was one. */
+  /** MCP session id, or the sandbox session of a network-door principal socket (src/egress/principal-socket.ts), when there was one. */
   readonly session?: string | null;
   /** JSON-RPC method (`tools/call`), or an event name (`http.request`, `approval.decide`, `serve.start`). */
   readonly method: string;

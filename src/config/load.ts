@@ -21,13 +21,16 @@
 import { parseRetention, type RetentionPolicy } from '../audit/retention.ts';
 import { globSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, posix, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import picomatch from 'picomatch';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { abilityDefinitionProblems, abilityOrigin } from '../abilities/definition.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { resolveAnomalies } from '../anomaly/config.ts';
+import { resolveAgentSandbox, resolveSandbox } from '../sandbox/config.ts';
 import { hostMatchesAny, normalizeHost, splitHostPort } from '../egress/host-pattern.ts';
 import { BastionError, type BastionErrorCode } from '../errors.ts';
 import { Secret } from '../util/secret.ts';
@@ -277,6 +280,22 @@ function parseAndValidate(text: string, file: string, listen?: LoadOptions['list
 }
 
 /** Checks zod cannot express. Each returns located issues; none throws. */
+/** The sandbox's cross-checks: `env` secrets declared and granted, the `sandbox` tool prefix free. */
+function sandboxIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (raw.sandbox.enabled && Object.hasOwn(raw.upstreams, 'sandbox')) {
+    issues.push(issueAt(['upstreams', 'sandbox'], 'the name sandbox is taken by the built-in sandbox tools while sandbox.enabled is true'));
+  }
+  for (const [name, a] of Object.entries(raw.agents)) {
+    for (const [k, ref] of Object.entries(a.sandbox?.env ?? {})) {
+      const secret = ref.slice('vault:'.length);
+      if (!Object.hasOwn(raw.secrets, secret)) issues.push(issueAt(['agents', name, 'sandbox', 'env', k], `unknown secret ${secret}: declare it under secrets`));
+      else if (!a.secrets.includes(secret)) issues.push(issueAt(['agents', name, 'sandbox', 'env', k], `agent ${name} is not granted secret ${secret}: add it to agents.${name}.secrets`));
+    }
+  }
+  return issues;
+}
+
 function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const list of ['allow', 'deny'] as const) {
@@ -319,6 +338,7 @@ function semanticIssues(raw: RawConfig, issueAt: Parsed['issueAt']): ConfigIssue
   if (raw.server.egress !== false && raw.server.egress === raw.server.listen && !raw.server.listen.endsWith(':0')) {
     issues.push(issueAt(['server', 'egress'], 'must differ from server.listen'));
   }
+  issues.push(...sandboxIssues(raw, issueAt));
   issues.push(...identityIssues(raw, issueAt));
   issues.push(...secretHostIssues(raw, issueAt).issues);
   for (const [name, up] of Object.entries(raw.upstreams)) {
@@ -812,6 +832,12 @@ function unusableValue(ref: string, value: string, kind: RefUse): string | undef
 // Resolution
 
 function buildResolved(raw: RawConfig, file: string, dir: string, policies: CedarFile[], secrets: ResolvedSecrets, userJwks?: { keys: Record<string, unknown>[] }): ResolvedConfig {
+  const sandbox = resolveSandbox(
+    raw.sandbox,
+    // Default: under the system's temporary folder, which the sandbox's unprivileged user can reach
+    // (a store folder is private to Bastion), one folder per config file.
+    raw.sandbox.workspaces !== undefined ? resolve(dir, raw.sandbox.workspaces) : join(tmpdir(), `bastion-workspaces-${createHash('sha256').update(file).digest('hex').slice(0, 12)}`),
+  );
   const agents = new Map<string, ResolvedAgent>();
   for (const [name, a] of Object.entries(raw.agents)) {
     const k = secrets.agentKeys.get(name);
@@ -838,6 +864,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
       ...(a.unsafeAllowPrivate ? { unsafeAllowPrivate: { hosts: a.unsafeAllowPrivate.hosts.map(normalizeHost), ranges: [...a.unsafeAllowPrivate.ranges] } } : {}),
       scope: a.scope,
       isolateUsers: a.isolateUsers,
+      sandbox: resolveAgentSandbox(a.sandbox, sandbox),
       ...(a.model
         ? {
             model: {
@@ -977,6 +1004,7 @@ function buildResolved(raw: RawConfig, file: string, dir: string, policies: Ceda
     skillsets: new Map(Object.entries(raw.skillsets).map(([name, list]) => [name, [...list]])),
     pinning: { ...raw.pinning },
     anomalies: resolveAnomalies(raw.anomalies),
+    sandbox,
     provenance: { ...raw.provenance },
     identity: { ...raw.identity },
     users: resolveUsers(raw.users, userJwks),
@@ -1020,7 +1048,7 @@ function resolveAbility(name: string, a: RawAbility): ResolvedAbility {
     ...(a.oauth !== undefined ? { oauth: a.oauth } : {}),
     signContext: a.signContext,
     ...(a.token !== undefined && a.token !== false ? { token: resolveCallToken(a.token) } : {}),
-    response: { ...(a.response.select ? { select: [...a.response.select] } : {}), maxBytes: a.response.maxBytes },
+    response: { ...(a.response.select ? { select: [...a.response.select] } : {}), ...(a.response.js !== undefined ? { js: a.response.js } : {}), maxBytes: a.response.maxBytes },
     timeoutMs: a.timeoutMs,
   };
 }

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../defaults.ts';
 import { AnomaliesSchema } from '../anomaly/config.ts';
+import { AgentSandboxSchema, SandboxSchema } from '../sandbox/config.ts';
 
 /** A reference to a secret held outside the config: `env:NAME` or `file:PATH`. */
 export const SecretRef = z
@@ -284,6 +285,7 @@ const AgentSchema = z
       .describe('Hide tools marked `crossUser: true` (under `tools`: tools that read other users\' conversations or data) from this agent, in both doors.'),
     model: ModelUpstreamSchema.optional(),
     supervisor: SupervisorSchema.optional(),
+    sandbox: AgentSandboxSchema.optional(),
   })
   .describe('An agent: a principal with its keys and what it may use.');
 
@@ -403,6 +405,12 @@ const AbilitySchema = z
           .max(64)
           .optional()
           .describe('Fields kept from a JSON response (dotted paths; applied to each item of an array). Default: the whole response.'),
+        js: z
+          .string()
+          .min(1)
+          .max(4096)
+          .optional()
+          .describe('A JavaScript expression over `response` (the JSON body after `select`; the text of a non-JSON body) whose JSON value is what the model gets. Runs in the QuickJS sandbox (no host access; 100 ms, 32 MiB); a failure fails the call (`ERR_JS_*`). Not applied to an HTTP error answer.'),
         maxBytes: z.number().int().positive().max(1024 * 1024).default(DEFAULTS.abilityMaxResultBytes).describe('Largest result given to the model, in bytes; longer is cut and marked truncated.'),
       })
       .default({ maxBytes: DEFAULTS.abilityMaxResultBytes })
@@ -853,6 +861,7 @@ export const ConfigSchema = z
       .describe('What several instances share (docs/cluster.md): rate-limit counters, replay nonces, the cluster bus (approval wake-ups, pin and config changes) and the instance registry. Without it they live in this process.'),
     alerts: AlertsSchema.default(AlertsSchema.parse({})),
     anomalies: AnomaliesSchema,
+    sandbox: SandboxSchema,
     observability: ObservabilitySchema.default(ObservabilitySchema.parse({})),
     users: UsersSchema.default(UsersSchema.parse({})),
     policies: z.array(z.string().min(1)).default([]).describe('Hand-written Cedar policy files (globs allowed), validated against the published Cedar schema.'),

@@ -6,6 +6,7 @@
 import type { Secret } from '../util/secret.ts';
 import type { RawConfig } from './schema.ts';
 import type { ResolvedAnomalies } from '../anomaly/config.ts';
+import type { ResolvedAgentSandbox, ResolvedSandbox } from '../sandbox/config.ts';
 
 export interface ResolvedServer {
   readonly host: string;
@@ -107,6 +108,8 @@ export interface ResolvedAgent {
   /** The model provider of the model door; undefined: the agent has no model door. */
   readonly model?: ResolvedModelUpstream;
   readonly supervisor?: ResolvedSupervisor;
+  /** What the agent may do in the sandbox (`agents.X.sandbox` over `sandbox`); present for every agent. */
+  readonly sandbox?: ResolvedAgentSandbox;
 }
 
 /** An agent's model provider (`agents.X.model`). */
@@ -296,7 +299,8 @@ export interface ResolvedAbility {
   readonly oauth?: string;
   readonly signContext: boolean;
   readonly token?: ResolvedCallToken;
-  readonly response: { readonly select?: readonly string[]; readonly maxBytes: number };
+  /** `js`: a JavaScript expression over `response`, evaluated in the sandbox after `select` (src/sandbox/quickjs.ts). */
+  readonly response: { readonly select?: readonly string[]; readonly js?: string; readonly maxBytes: number };
   readonly timeoutMs: number;
 }
 
@@ -385,6 +389,8 @@ export interface ResolvedConfig {
   readonly alerts: ResolvedAlerts;
   /** Anomaly rules over the audit stream, defaults included (src/anomaly/, docs/anomalies.md). */
   readonly anomalies: ResolvedAnomalies;
+  /** The sandbox (src/sandbox/, docs/sandbox.md). */
+  readonly sandbox: ResolvedSandbox;
   /** Metrics, logs and traces (config `observability`). */
   readonly observability: ResolvedObservability;
   /** Abilities by exposed tool name, in config order. */

@@ -179,3 +179,42 @@ export async function authenticateAgentOrToken<R extends string>(
   // An access token of an isolated agent is revoked here, whatever its issuer still says (the issuer is not ours to revoke at).
   return keys.isIsolated(v.agent) ? { ok: false, reason: 'agent.isolated', agent: v.agent } : { ok: true, agent: v.agent, tokenUser: v.user };
 }
+
+/**
+ * A principal Bastion bound to a transport itself: every connection on a Unix
+ * socket it created for one sandbox session (src/egress/principal-socket.ts) is
+ * this agent, in this session, for this end user (null: none named). Nothing
+ * the connection sends can choose or change it.
+ */
+export interface TransportPrincipal {
+  readonly agent: string;
+  readonly session: string;
+  readonly user: string | null;
+}
+
+/** The outcome of {@link authenticateTransport}. */
+export type TransportAuthentication =
+  | { readonly ok: true; readonly agent: string; readonly session: string; readonly user: string | null }
+  | { readonly ok: false; readonly reason: 'auth.invalid'; readonly agent?: undefined }
+  | { readonly ok: false; readonly reason: 'agent.isolated'; readonly agent: string };
+
+/**
+ * Authenticates a request that arrived on a transport bound to `bound` (issue 16,
+ * "requests from the sandbox are identified as that agent and session without a
+ * key in the sandbox"). No header is read: a credential presented on such a
+ * transport neither adds nor changes anything. The binding is re-checked per
+ * request like a key: an agent no longer configured (`isAgent` false, e.g. after
+ * a reload) is `auth.invalid`; an isolated one is `agent.isolated` (with the
+ * agent). Never throws (a failing `isAgent` is `auth.invalid`).
+ */
+export function authenticateTransport(bound: TransportPrincipal, keys: KeyIndex, isAgent: (agent: string) => boolean): TransportAuthentication {
+  let known: boolean;
+  try {
+    known = isAgent(bound.agent);
+  } catch {
+    known = false;
+  }
+  if (!known) return { ok: false, reason: 'auth.invalid' };
+  if (keys.isIsolated(bound.agent)) return { ok: false, reason: 'agent.isolated', agent: bound.agent };
+  return { ok: true, agent: bound.agent, session: bound.session, user: bound.user };
+}

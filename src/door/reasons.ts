@@ -271,6 +271,11 @@ export const REASONS = Object.freeze({
   'ability.secret_unbound': e('ERR_ABILITY_REQUEST', 500, { rpc: RPC.INTERNAL }),
   'ability.header_conflict': e('ERR_ABILITY_REQUEST', 500, { rpc: RPC.INTERNAL }),
   'ability.unavailable': e('ERR_UPSTREAM_UNAVAILABLE', 503, { rpc: RPC.SERVER }),
+  // The sandbox (src/sandbox/): a line that cannot be decided, no free slot.
+  'sandbox.shell_parse': e('ERR_SHELL_PARSE', 400, { rpc: RPC.PARAMS }),
+  'sandbox.shell_unsupported': e('ERR_SHELL_UNSUPPORTED', 403),
+  'sandbox.busy': e('ERR_SANDBOX_BUSY', 429, { rpc: RPC.SERVER }),
+  'sandbox.unavailable': e('ERR_SANDBOX_UNAVAILABLE', 503, { rpc: RPC.SERVER }),
   // Agent-to-agent.
   'a2a.invalid': e('ERR_A2A_INVALID', 400),
   'a2a.wrong_recipient': e('ERR_A2A_INVALID', 400),

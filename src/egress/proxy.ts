@@ -6,7 +6,8 @@
  * Per request, in this order (each refusal answered with a fixed status and a
  * reason code, and audited):
  *
- *   authenticate (Proxy-Authorization: Basic agent:key, or Bearer key) → 407
+ *   authenticate (Proxy-Authorization: Basic agent:key, or Bearer key; on a
+ *     principal socket, the principal Bastion bound to it) → 407
  *   → the egress guard (SSRF as written, Cedar policy, resolution + every
  *     address classified) → 403
  *   → CONNECT: tunnel to the checked address, or intercept TLS (local CA) when
@@ -37,7 +38,9 @@ import type { Decision } from '../decision.ts';
 import { codeOf, statusOf, type Reason } from '../door/reasons.ts';
 import { refusalOf } from '../door/refusal.ts';
 import { dropBody, readBody } from '../door/body.ts';
-import { authenticateAgent, type Authentication, type KeyIndex } from '../door/authenticate.ts';
+import { authenticateAgent, authenticateTransport, type Authentication, type KeyIndex, type TransportAuthentication, type TransportPrincipal } from '../door/authenticate.ts';
+import { listenUnixSocket, removeSocketFile, transportPrincipalOf, type PrincipalSocket, type SocketPrincipal } from './principal-socket.ts';
+import { BastionError } from '../errors.ts';
 import type { UserVerifier } from '../door/user.ts';
 import type { Secret } from '../util/secret.ts';
 import { SECRET_RULES, secretRuleHosts } from '../detect/secrets.ts';
@@ -164,6 +167,8 @@ type Mode = 'http' | 'tunnel' | 'intercept' | 'base-url';
 
 interface TunnelMeta {
   readonly agent: string;
+  /** The principal bound to the transport the CONNECT came on (a principal socket), if any. */
+  readonly bound: TransportPrincipal | undefined;
   readonly host: string;
   readonly port: number;
   readonly address: string;
@@ -210,6 +215,10 @@ export class EgressProxy {
   readonly #sockets = new Set<Socket>();
   /** Open CONNECT tunnels (plain and intercepted) by agent: closed at once when the agent is isolated. */
   readonly #agentTunnels = new Map<string, Set<Socket>>();
+  /** Open principal sockets (attachPrincipalSocket): closed with the proxy. */
+  readonly #principalSockets = new Set<PrincipalSocket>();
+  readonly #serverOptions: Parameters<typeof createServer>[0];
+  #closed = false;
   #url: URL | undefined;
 
   constructor(deps: EgressProxyDeps) {
@@ -225,18 +234,76 @@ export class EgressProxy {
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(e.headersTimeoutMs / 4))),
     };
-    // Each request in its own request scope (src/observe/scope.ts), as on the main listener: its stages are timed.
-    this.#server = createServer(opts, (req, res) => void runInRequestScope(() => this.#onRequest(req, res)));
-    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void runInRequestScope(() => this.#onConnect(req, socket, head)));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'http'));
-    this.#server.timeout = e.idleTimeoutMs;
-    this.#server.on('connection', (s: Socket) => {
-      this.#sockets.add(s);
-      s.once('close', () => this.#sockets.delete(s));
-    });
+    this.#serverOptions = opts;
+    this.#server = this.#proxyServer(undefined, this.#sockets);
     this.#inner = createServer(opts, (req, res) => void runInRequestScope(() => this.#onInterceptedRequest(req, res)));
     this.#inner.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'intercept'));
     this.#inner.timeout = e.idleTimeoutMs;
+  }
+
+  /**
+   * The proxy's HTTP server over `bound` (undefined: the TCP listener, which
+   * authenticates each request's key); its connections are tracked in `sockets`.
+   * Each request runs in its own request scope (src/observe/scope.ts), as on the main listener.
+   */
+  #proxyServer(bound: TransportPrincipal | undefined, sockets: Set<Socket>): Server {
+    const server = createServer(this.#serverOptions, (req, res) => void runInRequestScope(() => this.#onRequest(req, res, bound)));
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void runInRequestScope(() => this.#onConnect(req, socket, head, bound)));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket, 'http', bound));
+    server.timeout = this.#deps.config.egress.idleTimeoutMs;
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    return server;
+  }
+
+  /**
+   * Listens on the Unix socket `path` for the network door; every connection on
+   * it is `principal` — the agent, in the sandbox session, for the end user —
+   * without Proxy-Authorization (a presented one is ignored, never forwarded or
+   * recorded). The binding is per socket, chosen here by Bastion: no request can
+   * choose or change it, and the TCP listener never yields it. Requests are
+   * authenticated by the kernel (`authenticateTransport`: an agent removed by a
+   * reload is `auth.invalid`, an isolated one `agent.isolated`) and then go
+   * through exactly what TCP requests do (guard, release, DLP, audit); each
+   * record carries `session` (and `user`) and `detail.transport: 'socket'`.
+   *
+   * The socket is mode 0600 (owned by `principal.owner` when given); an
+   * existing file at `path` is refused unless it is a stale socket. `close()`
+   * ends its open connections and tunnels and removes the socket file.
+   * @throws TypeError for a malformed principal or a relative path;
+   *   BastionError `ERR_AGENT_UNKNOWN` (no such agent), `ERR_EGRESS_SOCKET` (the proxy is closed; see `listenUnixSocket`).
+   */
+  async attachPrincipalSocket(path: string, principal: SocketPrincipal): Promise<PrincipalSocket> {
+    const bound = transportPrincipalOf(principal);
+    if (this.#closed) throw new BastionError('ERR_EGRESS_SOCKET', 'the network door is closed');
+    if (!this.#deps.config.agents.has(bound.agent)) throw new BastionError('ERR_AGENT_UNKNOWN', 'no such agent');
+    const sockets = new Set<Socket>();
+    const server = this.#proxyServer(bound, sockets);
+    const file = await listenUnixSocket(server, path, principal.owner);
+    let closing: Promise<void> | undefined;
+    const handle: PrincipalSocket = {
+      path,
+      close: () =>
+        (closing ??= (async () => {
+          this.#principalSockets.delete(handle);
+          // The name goes first: nothing new can reach the socket while its connections end.
+          await removeSocketFile(file);
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          // Tunnels left the HTTP server at CONNECT but are still its sockets: destroyed here too.
+          for (const s of sockets) s.destroy();
+          server.closeAllConnections();
+          await closed;
+        })()),
+    };
+    this.#principalSockets.add(handle);
+    // The proxy closed while the socket was being made: it does not outlive it.
+    if (this.#closed) {
+      await handle.close();
+      throw new BastionError('ERR_EGRESS_SOCKET', 'the network door is closed');
+    }
+    return handle;
   }
 
   /** The listening URL (`http://host:port`), once started. */
@@ -285,6 +352,8 @@ export class EgressProxy {
 
   /** Stops listening, closes open connections and tunnels and the upstream pools. */
   async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#principalSockets].map((p) => p.close()));
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
     this.#server.closeAllConnections();
@@ -296,13 +365,13 @@ export class EgressProxy {
   // -------------------------------------------------------------------------
   // Entry points
 
-  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #onRequest(req: IncomingMessage, res: ServerResponse, bound: TransportPrincipal | undefined): Promise<void> {
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const authn = this.#authenticate(req);
+    const authn = this.#authenticate(req, bound);
     const target = (req.url ?? '').startsWith('http://') ? parseEgressTarget(req.url as string, method) : undefined;
-    const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started };
-    if (!authn.ok) return this.#refuse(res, { ...base, agent: authn.agent ?? null }, deny(authn.reason, 'proxy-authorization'));
+    const base = { mode: 'http' as Mode, method, host: target?.host ?? null, port: target?.port ?? null, started, bound };
+    if (!authn.ok) return this.#refuse(res, { ...base, agent: authn.agent ?? null }, deny(authn.reason, bound ? 'socket' : 'proxy-authorization'));
     const agent = authn.agent;
     if (target === undefined) {
       const reason = (req.url ?? '').startsWith('https://') ? 'request.https_absolute_form' : 'request.not_absolute_form';
@@ -311,7 +380,7 @@ export class EgressProxy {
     const verdict = await this.#deps.guard.check(agent, 'network/request', target);
     if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, agent, verdict }, verdict.decision);
     const url = new URL(req.url as string);
-    await this.#forward(req, res, { agent, target, url, verdict, mode: 'http', started });
+    await this.#forward(req, res, { agent, target, url, verdict, mode: 'http', started, bound });
   }
 
   /**
@@ -336,19 +405,19 @@ export class EgressProxy {
     if (!m || target === undefined) return this.#refuse(res, { ...base, agent }, deny('request.bad_base_url', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/request', target);
     if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, agent, verdict }, verdict.decision);
-    await this.#forward(req, res, { agent, target, url: new URL(`https://${m[1]}${m[2] ?? '/'}`), verdict, mode: 'base-url', started });
+    await this.#forward(req, res, { agent, target, url: new URL(`https://${m[1]}${m[2] ?? '/'}`), verdict, mode: 'base-url', started, bound: undefined });
   }
 
-  async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer, bound: TransportPrincipal | undefined): Promise<void> {
     const started = performance.now();
     socket.on('error', () => undefined);
-    const authn = this.#authenticate(req);
+    const authn = this.#authenticate(req, bound);
     const authority = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s[\]]+):(\d{1,5})$/.exec(req.url ?? '');
     const target = authority ? parseEgressTarget(`https://${authority[1]}:${authority[2]}/`, 'CONNECT') : undefined;
     const connectTarget = target ? { ...target, method: 'CONNECT', path: '' } : undefined;
-    const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started };
+    const base = { mode: 'tunnel' as Mode, method: 'CONNECT', host: target?.host ?? null, port: target?.port ?? null, started, bound };
     const refuse = (fields: Partial<RecordFields>, decision: Decision): Promise<void> => this.#refuseSocket(socket, { ...base, agent: null, ...fields }, decision);
-    if (!authn.ok) return refuse({ agent: authn.agent ?? null }, deny(authn.reason, 'proxy-authorization'));
+    if (!authn.ok) return refuse({ agent: authn.agent ?? null }, deny(authn.reason, bound ? 'socket' : 'proxy-authorization'));
     const agent = authn.agent;
     if (!connectTarget || Number(authority?.[2]) < 1 || Number(authority?.[2]) > 65535) return refuse({ agent }, deny('request.bad_authority', 'http'));
     const verdict = await this.#deps.guard.check(agent, 'network/connect', connectTarget);
@@ -360,15 +429,15 @@ export class EgressProxy {
     if (how.value === 'tunnel' && this.#deps.auditWritable?.() === false) return refuse({ agent, verdict }, deny('audit.write_failed', 'audit'));
     this.#trackTunnel(agent, socket);
     if (how.value === 'intercept') {
-      return this.#intercept(socket, head, { agent, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
+      return this.#intercept(socket, head, { agent, bound, host: connectTarget.host, port: connectTarget.port, address: verdict.address, exception: verdict.exception }, verdict, started);
     }
-    return this.#tunnel(socket, head, agent, connectTarget, verdict, started);
+    return this.#tunnel(socket, head, agent, connectTarget, verdict, started, bound);
   }
 
   // -------------------------------------------------------------------------
   // CONNECT: tunnel and interception
 
-  #tunnel(client: Socket, head: Buffer, agent: string, target: EgressTarget, verdict: EgressVerdict, started: number): Promise<void> {
+  #tunnel(client: Socket, head: Buffer, agent: string, target: EgressTarget, verdict: EgressVerdict, started: number, bound: TransportPrincipal | undefined): Promise<void> {
     const e = this.#deps.config.egress;
     return new Promise<void>((resolve) => {
       let up = 0;
@@ -386,7 +455,7 @@ export class EgressProxy {
         client.destroy();
         upstream.destroy();
         const decision = reason === undefined ? verdict.decision : deny(reason, 'upstream');
-        void this.#audit({ mode: 'tunnel', agent, method: 'CONNECT', host: target.host, port: target.port, started, verdict }, decision, outcome, { status: connected ? 200 : 502, bytesOut: up, bytesIn: down }).then(resolve);
+        void this.#audit({ mode: 'tunnel', agent, method: 'CONNECT', host: target.host, port: target.port, started, verdict, bound }, decision, outcome, { status: connected ? 200 : 502, bytesOut: up, bytesIn: down }).then(resolve);
       };
       upstream.once('connect', () => {
         connected = true;
@@ -423,7 +492,7 @@ export class EgressProxy {
     try {
       context = await (this.#deps.issuer as TlsIssuer).secureContext(meta.host);
     } catch {
-      return this.#refuseSocket(client, { mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict }, deny('ca.issue_failed', 'ca'));
+      return this.#refuseSocket(client, { mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict, bound: meta.bound }, deny('ca.issue_failed', 'ca'));
     }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) client.unshift(head);
@@ -436,7 +505,7 @@ export class EgressProxy {
     tls.on('error', () => tls.destroy());
     tls.once('close', () => {
       // One record for the tunnel itself; each request inside has its own.
-      void this.#audit({ mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict }, handshake ? verdict.decision : deny('tls.handshake_failed', 'ca'), handshake ? 'ok' : 'error', { status: 200 });
+      void this.#audit({ mode: 'intercept', agent: meta.agent, method: 'CONNECT', host: meta.host, port: meta.port, started, verdict, bound: meta.bound }, handshake ? verdict.decision : deny('tls.handshake_failed', 'ca'), handshake ? 'ok' : 'error', { status: 200 });
     });
     this.#inner.emit('connection', tls);
   }
@@ -449,7 +518,7 @@ export class EgressProxy {
       res.destroy();
       return;
     }
-    const base = { mode: 'intercept' as Mode, agent: meta.agent, method, host: meta.host, port: meta.port, started };
+    const base = { mode: 'intercept' as Mode, agent: meta.agent, method, host: meta.host, port: meta.port, started, bound: meta.bound };
     // A tunnel opened before its agent was isolated carries nothing more (src/incidents/isolation.ts).
     if (this.#deps.agentKeys.isIsolated(meta.agent)) return this.#refuse(res, base, deny('agent.isolated', 'incidents'), undefined, true);
     const hostPort = meta.port === 443 ? meta.host : `${meta.host}:${meta.port}`;
@@ -467,7 +536,7 @@ export class EgressProxy {
     if (verdict.decision.effect !== 'allow') return this.#refuse(res, { ...base, verdict }, verdict.decision);
     // Dial the address checked at CONNECT time: the tunnel is bound to it.
     const pinned: EgressVerdict = { ...verdict, address: meta.address, exception: verdict.exception || meta.exception };
-    await this.#forward(req, res, { agent: meta.agent, target, url: new URL(`https://${authority}${req.url}`), verdict: pinned, mode: 'intercept', started });
+    await this.#forward(req, res, { agent: meta.agent, target, url: new URL(`https://${authority}${req.url}`), verdict: pinned, mode: 'intercept', started, bound: meta.bound });
   }
 
   // -------------------------------------------------------------------------
@@ -481,7 +550,7 @@ export class EgressProxy {
    */
   async #forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
     const { agent, target } = ctx;
-    const base: RecordFields = { mode: ctx.mode, agent, method: target.method, host: target.host, port: target.port, started: ctx.started, verdict: ctx.verdict };
+    const base: RecordFields = { mode: ctx.mode, agent, method: target.method, host: target.host, port: target.port, started: ctx.started, verdict: ctx.verdict, bound: ctx.bound };
     const e = this.#deps.config.egress;
     if (req.headers.upgrade !== undefined) return this.#refuse(res, base, deny('request.upgrade_unsupported', 'http'));
 
@@ -493,7 +562,8 @@ export class EgressProxy {
     const tokenHeader = this.#deps.users?.tokenHeader;
     const headers = forwardHeaders(req.headers).filter(([k]) => k !== tokenHeader);
     const bodyText = new RequestBody(body.value);
-    const user = typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
+    // On a principal socket the end user is the one Bastion bound to it: a Bastion-User header there names nobody.
+    const user = ctx.bound !== undefined ? ctx.bound.user : typeof req.headers['bastion-user'] === 'string' ? req.headers['bastion-user'] : null;
     // One reading of the vault for the whole request: the placeholders released and the values redacted agree.
     let view: PlaceholderView | undefined;
     try {
@@ -646,8 +716,12 @@ export class EgressProxy {
   // -------------------------------------------------------------------------
   // Helpers
 
-  /** The kernel's agent authentication: Proxy-Authorization (Basic agent:key, or Bearer key), else Bastion-Key. */
-  #authenticate(req: IncomingMessage): Authentication {
+  /**
+   * The kernel's agent authentication: on a principal socket, the principal bound to it (no header is read);
+   * otherwise Proxy-Authorization (Basic agent:key, or Bearer key), else Bastion-Key.
+   */
+  #authenticate(req: IncomingMessage, bound: TransportPrincipal | undefined): Authentication | TransportAuthentication {
+    if (bound !== undefined) return authenticateTransport(bound, this.#deps.agentKeys, (agent) => this.#deps.config.agents.has(agent));
     return authenticateAgent(req.headers, this.#deps.agentKeys, ['proxy-authorization', 'bastion-key']);
   }
 
@@ -696,7 +770,7 @@ export class EgressProxy {
     if (!socket.destroyed) socket.end(rawResponse(decision.reason));
   }
 
-  #onClientError(err: NodeJS.ErrnoException, socket: Socket, mode: Mode): void {
+  #onClientError(err: NodeJS.ErrnoException, socket: Socket, mode: Mode, bound?: TransportPrincipal): void {
     const code = err.code ?? '';
     // The client went away (an idle keep-alive connection reset or closed is how clients close): no request,
     // no record. A request in flight records itself (client_closed).
@@ -704,7 +778,8 @@ export class EgressProxy {
     const reason: Reason = code === 'HPE_HEADER_OVERFLOW' ? 'request.header_too_large' : code === 'HPE_HEADERS_TIMEOUT' || code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request.header_timeout' : 'request.malformed';
     const status = statusOf(reason, 'network');
     const meta = this.#tunnels.get(socket);
-    void this.#audit({ mode, agent: meta?.agent ?? null, method: 'unknown', host: meta?.host ?? null, port: meta?.port ?? null, started: performance.now() }, deny(reason, 'http'), 'denied', { status, parser: code });
+    const by = meta?.bound ?? bound;
+    void this.#audit({ mode, agent: meta?.agent ?? by?.agent ?? null, method: 'unknown', host: meta?.host ?? null, port: meta?.port ?? null, started: performance.now(), bound: by }, deny(reason, 'http'), 'denied', { status, parser: code });
     if (socket.writable && code !== 'ECONNRESET') socket.end(rawResponse(reason));
     else socket.destroy();
   }
@@ -715,6 +790,8 @@ export class EgressProxy {
       time: new Date(Date.now() - (performance.now() - f.started)).toISOString(),
       door: 'network',
       agent: f.agent,
+      // A principal socket's session and end user (src/egress/principal-socket.ts).
+      ...(f.bound !== undefined ? { session: f.bound.session, ...(f.bound.user !== null ? { user: f.bound.user } : {}) } : {}),
       method: f.method,
       target: f.host === null ? null : `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port ?? ''}`,
       decision: { effect: decision.effect, reason: decision.reason, rule: decision.rule },
@@ -722,6 +799,7 @@ export class EgressProxy {
       durationMs: Math.round((performance.now() - f.started) * 1000) / 1000,
       detail: {
         mode: f.mode,
+        ...(f.bound !== undefined ? { transport: 'socket' } : {}),
         ...(f.verdict?.address !== undefined ? { address: f.verdict.address } : {}),
         ...(f.verdict && f.verdict.policies.length > 0 ? { policies: f.verdict.policies } : {}),
         ...(f.verdict?.exception ? { unsafeAllowPrivate: true } : {}),
@@ -749,6 +827,8 @@ interface RecordFields {
   readonly secrets?: readonly string[];
   readonly alert?: string;
   readonly bytesOut?: number;
+  /** The principal bound to the transport (a principal socket), if the request came on one. */
+  readonly bound?: TransportPrincipal | undefined;
 }
 
 /** The request headers to forward, lower-case names, hop-by-hop and proxy headers removed. */
@@ -773,6 +853,8 @@ interface ForwardContext {
   readonly verdict: EgressVerdict;
   readonly mode: Mode;
   readonly started: number;
+  /** The principal bound to the transport the request came on (a principal socket), if any. */
+  readonly bound: TransportPrincipal | undefined;
 }
 
 /**

@@ -29,6 +29,7 @@ import { refusalOf, type Refusal } from '../door/refusal.ts';
 import type { BastionErrorCode } from '../errors.ts';
 import type { AbilityRunner } from '../abilities/runner.ts';
 import { ABILITIES_UPSTREAM } from '../abilities/catalogue.ts';
+import { SANDBOX_UPSTREAM } from '../sandbox/tools.ts';
 import { pathAuditDetail, pathRefusalText, type PathScope, type PathVerdict } from '../policy/paths.ts';
 import type { PolicyFacts, PolicyRequest } from '../policy/engine.ts';
 import { detectPromptAttacks } from '../detect/prompt-attacks.ts';
@@ -451,7 +452,8 @@ export interface PathDeps {
  * argument (pointer, never the value).
  */
 export async function guardPaths<C extends ResolvedCall>(call: C, deps: PathDeps): Promise<C | Refused> {
-  if (call.isAbility) return call;
+  // Abilities fill URLs; the sandbox's tools have their own path check per command (src/sandbox/stages.ts).
+  if (call.isAbility || (call.entry.upstream === SANDBOX_UPSTREAM && call.upstream === undefined)) return call;
   const pv = await deps.checkArguments(call.upstream, call.entry.original, call.entry.item.inputSchema, call.args);
   if (pv.decision.effect === 'allow') return call;
   Object.assign(call.record.detail, pathAuditDetail(pv));
@@ -658,9 +660,12 @@ export interface ReleaseDeps {
 export async function releasePasted(call: NotedCall, deps: ReleaseDeps): Promise<ReleasedCall | Refused> {
   const tokens = findPastedTokens(call.canonicalArgs);
   if (tokens.length === 0) return { ...call, callArgs: call.args, swapped: [] };
+  // The sandbox's tools send no credentials anywhere: a pasted secret's value never enters a sandbox.
   const [hosts, rule] = call.isAbility
     ? [call.ability === undefined ? [] : [call.ability.host], `abilities.${call.ability?.name ?? call.entry.original}.url`]
-    : [call.upstream?.secretHosts ?? [], `upstreams.${call.entry.upstream}.secretHosts`];
+    : call.upstream === undefined && call.entry.upstream === SANDBOX_UPSTREAM
+      ? [[], 'sandbox']
+      : [call.upstream?.secretHosts ?? [], `upstreams.${call.entry.upstream}.secretHosts`];
   const detail = call.record.detail;
   const refusePasted = (d: Decision): Refused =>
     refuse(d, `Bastion refused this call: a <<SECRET_…>> placeholder in the arguments may not be used here (${d.reason})`);

@@ -71,6 +71,9 @@ import { NO_VALUES, setOfForms, type RedactionSet } from '../redact/engine.ts';
 import type { ToolMetaIndex } from '../policy/tool-meta.ts';
 import type { OutboundSigner, SignatureAudit } from '../identity/signer.ts';
 import { ABILITIES_UPSTREAM, abilityTools } from '../abilities/catalogue.ts';
+import { SANDBOX_TOOLS, SANDBOX_UPSTREAM } from '../sandbox/tools.ts';
+import { decideCommands, isSandboxCall, runSandboxTool, type SandboxStageDeps } from '../sandbox/stages.ts';
+import type { SandboxService } from '../sandbox/service.ts';
 import type { AbilityRunner } from '../abilities/runner.ts';
 import { upstreamRequestSigner, withCallScope } from '../identity/upstream-signing.ts';
 import type { UpstreamRequestSigner } from './http-upstream-transport.ts';
@@ -171,6 +174,8 @@ export interface GatewayDeps {
   readonly provenance?: ProvenanceTracker;
   /** Pinned tool definitions (src/mcp/pins.ts): every catalogue passes through it. */
   readonly pins: PinGate;
+  /** The sandbox (src/sandbox/service.ts), when `sandbox.enabled`: its tools are listed and run; absent, they are not listed. */
+  readonly sandbox?: SandboxService;
 }
 
 /** How a session meets its client: a legacy MCP session, or the pool behind stateless (2026-07-28) requests. */
@@ -474,6 +479,8 @@ export class GatewaySession {
     this.#upstreams.clear();
     await Promise.all(conns.map((p) => p.then((c) => c.close()).catch(() => undefined)));
     await this.server.close().catch(() => undefined);
+    // A legacy session's workspace ends with it (a stateless one's, keyed by conversation, when idle).
+    if (!this.stateless && this.sessionId !== undefined) await this.#deps.sandbox?.endSession(this.agent.name, this.sessionId);
   }
 
   #event(ctx: RequestAudit, response: JSONRPCMessage | undefined): AuditEvent {
@@ -680,10 +687,13 @@ export class GatewaySession {
       if (abilities.size > 0) {
         listings.push({ upstream: ABILITIES_UPSTREAM, prefix: false, tools: abilityTools(abilities), resources: [], templates: [], prompts: [], servesResources: false });
       }
+      if (this.#deps.sandbox !== undefined && this.#deps.config.sandbox.enabled && !this.#deps.config.upstreams.has(SANDBOX_UPSTREAM)) {
+        listings.push({ upstream: SANDBOX_UPSTREAM, prefix: true, tools: SANDBOX_TOOLS, resources: [], templates: [], prompts: [], servesResources: false });
+      }
       // Pinned definitions: tools whose definition changed (or is unapproved, flagged, renamed) are withheld; Bastion's own tools are not pinned.
       const upstreams = this.#deps.config.upstreams;
       const pinned = await this.#deps.pins.admit(buildCatalogue(listings), { agent: this.agent.name, user: this.user, session: this.sessionId ?? null }, (e) =>
-        e.upstream === ABILITIES_UPSTREAM || (e.original === CONNECT_TOOL && upstreams.get(e.upstream)?.oauth !== undefined));
+        e.upstream === ABILITIES_UPSTREAM || (e.upstream === SANDBOX_UPSTREAM && !upstreams.has(SANDBOX_UPSTREAM)) || (e.original === CONNECT_TOOL && upstreams.get(e.upstream)?.oauth !== undefined));
       if (ctx && pinned.withheld.length > 0) ctx.detail.pinWithheld = pinned.withheld;
       if (Object.keys(failures).length > 0 || pinned.withheld.length > 0) {
         if (ctx && Object.keys(failures).length > 0) ctx.detail.upstreamFailures = failures;
@@ -943,7 +953,7 @@ export class GatewaySession {
     }
     const valid = validateArguments(decided, st.validate);
     if (isRefused(valid)) return renderRefusal(call, valid);
-    const guarded = await guardPaths(valid, st.paths);
+    const guarded = isSandboxCall(valid) ? await decideCommands(valid, this.#sandboxDeps()) : await guardPaths(valid, st.paths);
     if (isRefused(guarded)) return renderRefusal(call, guarded);
     const tracker = this.#deps.provenance;
     const budgeted = tracker === undefined || this.agent.limits.length === 0 ? guarded : spendBudget(guarded, { tracker, limits: this.agent.limits, conversation: this.#conversationKey() });
@@ -971,11 +981,17 @@ export class GatewaySession {
     const released = await releasePasted(gated, st.release);
     if (isRefused(released)) return renderRefusal(call, released);
     if (released.isAbility) return this.#observed(released, await runAbility(released, st.ability));
+    if (isSandboxCall(released)) return this.#observed(released, await timeStage('sandbox', () => runSandboxTool(released, this.#sandboxDeps())));
     const oauthProvider = released.upstream?.oauth;
     if (oauthProvider !== undefined && released.entry.original === CONNECT_TOOL) return this.#connectAccount(released, oauthProvider, params._meta, extra);
     const approvalId = typeof call.record.detail.approvalId === 'string' ? call.record.detail.approvalId : (state?.approvalId ?? '');
     const modern = this.stateless ? { meta: params._meta, continuation: state?.upstream ?? null, approvalId } : undefined;
     return this.#observed(released, await timeStage('forward', () => this.#forwardCall(released, params._meta?.progressToken, extra, modern)));
+  }
+
+  /** The sandbox stages' deps: the workspace is this MCP session's, else the named conversation's (stateless), else the call's own. */
+  #sandboxDeps(): SandboxStageDeps {
+    return { service: this.#deps.sandbox, output: this.#deps.config.output, session: this.sessionId ?? this.conversation ?? null };
   }
 
   /**

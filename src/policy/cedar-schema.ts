@@ -123,6 +123,14 @@ ${provenanceType()}
   // "read", "write", "send", "pay", "share", "delete", "egress".
   type ToolLabels = { source: String, effects: Set<String> };
 
+  // One command of a sandbox run (action "sandbox/exec"; docs/sandbox.md). Other actions carry
+  // it empty (via "", no words, dynamic false). words: every argument known before the command
+  // runs (flags included); flags: the arguments starting with "-"; paths: the arguments and
+  // redirection targets checked as paths, as seen inside the sandbox; dynamic: some argument is
+  // only known when it runs ($VAR, $(...), globs); via: "argv", "shell" or "code"; within: the
+  // constructs around it in the shell line ("pipeline", "substitution", "xargs", ...).
+  type CommandFacts = { via: String, line: String, words: Set<String>, flags: Set<String>, paths: Set<String>, dynamic: Bool, within: Set<String>, language: String };
+
   // One context for every action, so a policy that leaves the action open validates
   // against all of them. Tool actions carry port 0 and empty scheme, method and path;
   // network actions carry listing false, empty upstream, argsDigest, session and no args.
@@ -144,6 +152,7 @@ ${provenanceType()}
     emails: Set<String>,
     emailDomains: Set<String>,
     outside: Set<String>,
+    command: CommandFacts,
   };
 
   action "tools/call" appliesTo { principal: Agent, resource: Tool, context: RequestContext };
@@ -160,6 +169,12 @@ ${provenanceType()}
   action "network/connect" appliesTo { principal: Agent, resource: Host, context: RequestContext };
   // May the agent send this request (plain HTTP, or inside an intercepted tunnel)?
   action "network/request" appliesTo { principal: Agent, resource: Host, context: RequestContext };
+
+  // The sandbox. A program a command runs: name as written (argv[0]), path the file it
+  // resolves to inside the sandbox ("" when none does; then no short form permits it).
+  entity Command = { name: String, path: String };
+  // May the agent run this command in the sandbox (each command of a shell line is asked alone)?
+  action "sandbox/exec" appliesTo { principal: Agent, resource: Command, context: RequestContext };
 }
 `;
 

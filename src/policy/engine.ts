@@ -14,6 +14,11 @@
  * - `resources[i]` → a `permit` on `resources/read` for `resource is Bastion::Resource` when
  *                    `resource.uri like "<uri>"` (only `*` is a wildcard; `"` and `\` are escaped);
  * - `prompts[i]`   → a `permit` on `prompts/get` for `resource is Bastion::Prompt` when `resource.name like ...`.
+ * - `sandbox.commands.allow|deny|approve[i]` → a `permit`, `forbid` or `@approval` `permit` on
+ *                    `sandbox/exec` for `resource is Bastion::Command` when the resource's path is
+ *                    one of the program's candidates and the form's further words are all among
+ *                    `context.command.words` (deny and approve forms: or `context.command.dynamic`);
+ *                    see {@link commandCondition}.
  *
  * Hand-written files are parsed and validated (strict mode) against
  * {@link CEDAR_SCHEMA}; validation *warnings* (impossible policy, bidi or
@@ -84,14 +89,42 @@ import { BastionError } from '../errors.ts';
 import { sha256Hex } from '../util/crypto.ts';
 import { CEDAR_SCHEMA } from './cedar-schema.ts';
 import { guardCondition } from './guards.ts';
+import { programCandidates, SAFE_BUILTINS } from '../sandbox/programs.ts';
 
 /** Most nested objects/arrays in `args` passed to Cedar, the args object itself counting as one. */
 export const MAX_ARGS_DEPTH = 16;
 /** Most JSON values (scalars, arrays and objects together) in `args` passed to Cedar. */
 export const MAX_ARGS_VALUES = 10_000;
 
-export type PolicyAction = 'tools/call' | 'resources/read' | 'prompts/get' | 'network/connect' | 'network/request';
-export type PolicyResourceKind = 'tool' | 'resource' | 'prompt' | 'host';
+export type PolicyAction = 'tools/call' | 'resources/read' | 'prompts/get' | 'network/connect' | 'network/request' | 'sandbox/exec';
+export type PolicyResourceKind = 'tool' | 'resource' | 'prompt' | 'host' | 'command';
+
+/**
+ * One command of a sandbox run, for `sandbox/exec` (`context.command`; the resource's id is
+ * the real path it runs, `""` when none). See the Cedar schema's `CommandFacts`.
+ */
+export interface CommandContext {
+  /** argv[0] as written. */
+  readonly name: string;
+  readonly via: 'argv' | 'shell' | 'code';
+  /** The whole shell line (or the argv joined by spaces, or the language's program). */
+  readonly line: string;
+  /** Every argument known before the command runs. */
+  readonly words: readonly string[];
+  readonly flags: readonly string[];
+  readonly paths: readonly string[];
+  /** Some argument is only known when it runs. */
+  readonly dynamic: boolean;
+  readonly within: readonly string[];
+  /** `python`, `node`, `sh` for `sandbox__run_code`, else `""`. */
+  readonly language: string;
+}
+
+const NO_COMMAND: Record<string, CedarValueJson> = Object.freeze({ via: '', line: '', words: [], flags: [], paths: [], dynamic: false, within: [], language: '' });
+
+function commandContext(c: CommandContext): Record<string, CedarValueJson> {
+  return { via: c.via, line: c.line, words: [...c.words], flags: [...c.flags], paths: [...c.paths], dynamic: c.dynamic, within: [...c.within], language: c.language };
+}
 
 /** The context of a network-door question: destination port, scheme, method (`CONNECT` for network/connect) and normalized path (`""` for network/connect). */
 export interface EgressContext {
@@ -120,6 +153,8 @@ export interface PolicyRequest {
   readonly egress?: EgressContext;
   /** Labels, taint and provenance of a tools/call (src/provenance/facts.ts). Absent: untainted, no provenance, strict labels. */
   readonly facts?: PolicyFacts;
+  /** Required for `sandbox/exec` (resource kind `command`, id the real path or `""`, upstream `""`). */
+  readonly command?: CommandContext;
 }
 
 /**
@@ -196,12 +231,14 @@ const ACTION_KIND: Readonly<Record<PolicyAction, PolicyResourceKind>> = Object.f
   'prompts/get': 'prompt',
   'network/connect': 'host',
   'network/request': 'host',
+  'sandbox/exec': 'command',
 });
 const ENTITY_TYPE: Readonly<Record<PolicyResourceKind, string>> = Object.freeze({
   tool: 'Bastion::Tool',
   resource: 'Bastion::Resource',
   prompt: 'Bastion::Prompt',
   host: 'Bastion::Host',
+  command: 'Bastion::Command',
 });
 const NAME_PATTERN = /^[A-Za-z0-9_.\-/*]+$/;
 const RESERVED_KEYS = new Set(['__entity', '__extn', '__expr']);
@@ -381,6 +418,17 @@ function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
   });
   names(agent.prompts, 'prompts', 'permit', 'prompts/get');
   for (const rule of agent.network ?? []) out.push(...compileNetworkRule(name, rule));
+  const commands = agent.sandbox?.commands;
+  if (commands !== undefined) {
+    const forms = (list: readonly string[], key: string, effect: 'permit' | 'forbid', approval: boolean): void => {
+      list.forEach((form, i) => out.push(generated(`${base}.sandbox.commands.${key}[${i}]`, effect, name, 'sandbox/exec', commandCondition(form, effect === 'forbid' || approval), approval)));
+    };
+    // The builtins that change only the shell's own state (src/sandbox/programs.ts); deny forms still forbid them.
+    out.push(generated(`${base}.sandbox.builtins`, 'permit', name, 'sandbox/exec', `[${SAFE_BUILTINS.map((b) => cedarStringLiteral(`builtin:${b}`)).join(', ')}].contains(resource.path)`));
+    forms(commands.allow, 'allow', 'permit', false);
+    forms(commands.deny, 'deny', 'forbid', false);
+    forms(commands.approve, 'approve', 'permit', true);
+  }
   for (const g of agent.guards ?? []) {
     for (const p of g.tool ?? []) {
       if (!NAME_PATTERN.test(p)) throw invalid([{ file: 'config', message: `${g.id}: bad pattern: a name pattern may hold letters, digits, _ - . / and *` }]);
@@ -388,6 +436,21 @@ function compileAgent(name: string, agent: ResolvedAgent): CompiledPolicy[] {
     out.push(generated(g.id, 'forbid', name, 'tools/call', guardCondition(g, cedarLikePattern), false, false, g.fallback));
   }
   return out;
+}
+
+/**
+ * A command short form (`git`, `/usr/bin/git`, `git push --force`) → its Cedar
+ * condition: the resource's path is one of the program's candidates
+ * (src/sandbox/programs.ts), and every further word is among the command's
+ * words. `widen` (deny and approve forms): a command with arguments only
+ * known when it runs matches whatever its words (it could be `git push`).
+ */
+function commandCondition(form: string, widen: boolean): string {
+  const [program = '', ...words] = form.split(' ');
+  const paths = `[${programCandidates(program).map(cedarStringLiteral).join(', ')}].contains(resource.path)`;
+  if (words.length === 0) return paths;
+  const all = `context.command.words.containsAll([${words.map(cedarStringLiteral).join(', ')}])`;
+  return `${paths} && (${widen ? `${all} || context.command.dynamic` : all})`;
 }
 
 /**
@@ -646,6 +709,7 @@ export class PolicyEngine {
     const set = this.#sets.get(req.agent);
     if (!set) return { decision: decided(deny('policy.unknown_agent', 'agents')), errors: [] };
     if (r.kind === 'host') return this.#egress(req, set, r as PolicyRequest['resource']);
+    if (r.kind === 'command') return this.#command(req, set, r as PolicyRequest['resource']);
     // Cedar cannot carry a lone surrogate: refused here as malformed, as the network door's host and path are.
     if (!r.id.isWellFormed() || !r.upstream.isWellFormed()) return { decision: decided(deny('policy.invalid_request', 'request')), errors: [] };
 
@@ -689,23 +753,57 @@ export class PolicyEngine {
     const key = `${req.agent}\u0000${req.action}\u0000${r.id}\u0000${e.port}\u0000${e.scheme}\u0000${e.method}\u0000${e.path}`;
     const hit = this.#memo.get(key);
     if (hit) return hit;
-    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: '', port: e.port, scheme: e.scheme, method: e.method, path: e.path, ...factsContext(NO_FACTS) };
+    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: '', port: e.port, scheme: e.scheme, method: e.method, path: e.path, ...factsContext(NO_FACTS), command: NO_COMMAND };
     const evaluation = this.#decide(req, set, r, context);
     if (this.#memo.size >= MAX_MEMO_ENTRIES) this.#memo.delete(this.#memo.keys().next().value as string);
     this.#memo.set(key, evaluation);
     return evaluation;
   }
 
+  /**
+   * A sandbox question: one command of a run. Not memoized (the words are the agent's,
+   * a run asks a handful). A missing or malformed command context is an invalid request.
+   */
+  #command(req: PolicyRequest, set: PreparedSet, r: PolicyRequest['resource']): Evaluation {
+    const c = req.command;
+    const strings = (xs: unknown): boolean => Array.isArray(xs) && xs.length <= MAX_ARGS_VALUES && xs.every((x) => typeof x === 'string' && x.isWellFormed());
+    if (
+      c === undefined ||
+      typeof c.name !== 'string' ||
+      !c.name.isWellFormed() ||
+      !r.id.isWellFormed() ||
+      (c.via !== 'argv' && c.via !== 'shell' && c.via !== 'code') ||
+      typeof c.line !== 'string' ||
+      !c.line.isWellFormed() ||
+      typeof c.dynamic !== 'boolean' ||
+      typeof c.language !== 'string' ||
+      !strings(c.words) ||
+      !strings(c.flags) ||
+      !strings(c.paths) ||
+      !strings(c.within)
+    ) {
+      return { decision: decided(deny('policy.invalid_request', 'request')), errors: [] };
+    }
+    const context = { listing: false, upstream: '', args: {}, argsDigest: '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '', ...factsContext(NO_FACTS), command: commandContext(c) };
+    return this.#decide(req, set, r, context);
+  }
+
   /** One Cedar evaluation and the combining algorithm (see the module docs). `args` is the tool arguments, or the whole egress context for host resources. */
   #decide(req: PolicyRequest, set: PreparedSet, r: PolicyRequest['resource'], args: Record<string, CedarValueJson>): Evaluation {
     const attrs: Record<string, CedarValueJson> =
-      r.kind === 'resource' ? { uri: r.id, upstream: r.upstream } : r.kind === 'host' ? { name: r.id } : { name: r.id, upstream: r.upstream };
+      r.kind === 'resource'
+        ? { uri: r.id, upstream: r.upstream }
+        : r.kind === 'host'
+          ? { name: r.id }
+          : r.kind === 'command'
+            ? { name: req.command?.name ?? '', path: r.id }
+            : { name: r.id, upstream: r.upstream };
     const uid = { type: ENTITY_TYPE[r.kind], id: r.id };
     const context: Record<string, CedarValueJson> =
-      r.kind === 'host'
+      r.kind === 'host' || r.kind === 'command'
         ? args
         : set.readsContext
-          ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '', ...factsContext(req.facts ?? NO_FACTS) }
+          ? { listing: req.listing === true, upstream: r.upstream, args, argsDigest: req.argsDigest ?? '', session: req.session ?? '', port: 0, scheme: '', method: '', path: '', ...factsContext(req.facts ?? NO_FACTS), command: NO_COMMAND }
           : {};
     const answer: AuthorizationAnswer = statefulIsAuthorized({
       principal: { type: 'Bastion::Agent', id: req.agent },

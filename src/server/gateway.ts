@@ -3,6 +3,7 @@
  * engine, path guard, approval queue and agent authentication. Both `bastion
  * serve` (HTTP) and `bastion stdio` build one of these; tests do too.
  */
+import type { SandboxService } from '../sandbox/service.ts';
 import { LabelIndex } from '../policy/labels.ts';
 import { ProvenanceTracker } from '../provenance/tracker.ts';
 import { ApprovalQueue } from '../approvals/queue.ts';
@@ -21,6 +22,7 @@ import { Vault } from '../vault/vault.ts';
 import type { Kek } from '../vault/kek.ts';
 import { kekKeyProtector } from '../vault/key-protector.ts';
 import { AbilityRunner } from '../abilities/runner.ts';
+import { LazyJsEvaluator } from '../sandbox/quickjs.ts';
 import { EgressGuard } from '../egress/guard.ts';
 import type { Lookup } from '../egress/ssrf-classify.ts';
 import { IdentityKeys } from '../identity/keys.ts';
@@ -105,6 +107,10 @@ interface GatewayShared {
   readonly notifications: Notifier;
   /** Isolated agents (incident response): every generation's agent keys refuse them. */
   readonly isolations: Isolations;
+  /** The JavaScript sandbox for abilities' `response.js`: started on its first use, so a gateway without one never starts a worker. */
+  readonly js: LazyJsEvaluator;
+  /** The sandbox service, attached by `bastion serve` once the network door is open ({@link Gateway.attachSandbox}). */
+  sandbox?: SandboxService;
 }
 
 /**
@@ -151,7 +157,7 @@ async function compileGeneration(config: ResolvedConfig, shared: GatewayShared, 
   }
   const guard = new EgressGuard(config, policy, shared.lookup ? { lookup: shared.lookup } : {});
   const abilities = vault
-    ? new AbilityRunner({ config, guard, vault, signer: shared.signer, ...(shared.userOAuth ? { userTokens: shared.userOAuth } : {}), ...(shared.upstreamCa ? { upstreamCa: shared.upstreamCa } : {}) })
+    ? new AbilityRunner({ config, guard, vault, signer: shared.signer, js: shared.js, ...(shared.userOAuth ? { userTokens: shared.userOAuth } : {}), ...(shared.upstreamCa ? { upstreamCa: shared.upstreamCa } : {}) })
     : undefined;
   const deps: GatewayDeps & { signer: RequestSigner; nonces: NonceStore } = {
     config,
@@ -172,6 +178,10 @@ async function compileGeneration(config: ResolvedConfig, shared: GatewayShared, 
     labels: new LabelIndex(config.tools, config.agents.values()),
     provenance: shared.provenance,
     pins: shared.pins,
+    // Read when a session starts: the service is attached after the first generation is built.
+    get sandbox() {
+      return shared.sandbox;
+    },
   };
   return { number, config, deps, agentKeys, adminKeys, users: new UserVerifier(config.users), guard, abilities, generated };
 }
@@ -415,6 +425,7 @@ export class Gateway {
         upstreamCa: opts.upstreamCa,
         notifications,
         isolations,
+        js: new LazyJsEvaluator({ workers: 1 }),
       };
       const gen = await compileGeneration(config, shared, 1, opts.generateKeys === true);
       const gateway = new Gateway(shared, gen, identity, auditStep, bus);
@@ -491,10 +502,25 @@ export class Gateway {
     return this.audit.append(event);
   }
 
+  /**
+   * Attaches the sandbox service (src/sandbox/service.ts): sessions started from now on list and
+   * run the sandbox's tools (when `sandbox.enabled`). The gateway closes it.
+   */
+  attachSandbox(service: SandboxService): void {
+    this.#shared.sandbox = service;
+  }
+
+  /** The attached sandbox service, if any. */
+  get sandbox(): SandboxService | undefined {
+    return this.#shared.sandbox;
+  }
+
   /** Closes the ability runner's connections, flushes the vault's pending last-used times and the audit log, writes the final checkpoint, closes the store. */
   async close(): Promise<void> {
     await this.abilities?.close();
+    await this.#shared.sandbox?.close();
     for (const r of this.#retired.splice(0)) await r.close().catch(() => undefined);
+    await this.#shared.js.close();
     await this.#nonces.close();
     await this.vault?.flush();
     // Before the audit log closes: the last delivery outcomes are audited.

@@ -18,14 +18,15 @@ import { PolicyEngine, type PolicyRequest } from '../../policy/engine.ts';
 import { isFileUrl, PathGuard, pathGuardMode, type PathVerdict } from '../../policy/paths.ts';
 import type { Decision } from '../../decision.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
-import { EXIT, type CliCommand } from '../io.ts';
+import { EXIT, type CliCommand, type CliIO } from '../io.ts';
 import { LabelIndex } from '../../policy/labels.ts';
 import { callFacts, policyFacts } from '../../provenance/facts.ts';
 import { ProvenanceTracker } from '../../provenance/tracker.ts';
 import { newReading, readText } from '../../provenance/values.ts';
 import { resolveConfigPath } from './config-check.ts';
+import { explainShell } from './policy-explain-shell.ts';
 
-const USAGE = `Usage: bastion policy explain --agent NAME (--tool NAME | --resource URI | --prompt NAME)
+const USAGE = `Usage: bastion policy explain --agent NAME (--tool NAME | --resource URI | --prompt NAME | --shell LINE)
                               [--args JSON] [--upstream NAME] [--listing] [--config FILE] [--json]
                               [--user-said TEXT]... [--untrusted TOOL=TEXT]... [--trusted TOOL=TEXT]...
                               [--flagged RULE]...
@@ -43,6 +44,8 @@ Options:
   -t, --tool NAME       a tool's exposed name, e.g. files__read_text_file
       --resource URI    a resource URI
       --prompt NAME     a prompt's exposed name
+      --shell LINE      a shell line as sandbox__run would take it: parsed, then each
+                        command decided (sandbox/exec) with its path arguments checked
       --args JSON       the call's arguments, a JSON object (context.args)
       --upstream NAME   the upstream (default: the name's prefix before "__")
       --listing         ask whether the item may be listed (context.listing)
@@ -83,6 +86,7 @@ interface Flags {
   untrusted?: string[] | undefined;
   trusted?: string[] | undefined;
   flagged?: string[] | undefined;
+  shell?: string | undefined;
 }
 
 /** Builds the request from the flags, or returns a usage message. */
@@ -150,9 +154,17 @@ export const policyExplain: CliCommand = async (argv, io) => {
         untrusted: { type: 'string', multiple: true },
         trusted: { type: 'string', multiple: true },
         flagged: { type: 'string', multiple: true },
+        shell: { type: 'string' },
       }, io);
   if (typeof parsed === 'number') return parsed;
   const values: Flags = parsed.values;
+  if (values.shell !== undefined) {
+    if (values.tool !== undefined || values.resource !== undefined || values.prompt !== undefined) {
+      io.stderr(`bastion policy explain: give exactly one of --tool, --resource, --prompt or --shell\nRun 'bastion policy explain --help' for usage.\n`);
+      return EXIT.USAGE;
+    }
+    return explainShell(values, io);
+  }
   const req = requestOf(values);
   if (typeof req === 'string') {
     io.stderr(`bastion policy explain: ${req}\nRun 'bastion policy explain --help' for usage.\n`);
@@ -168,11 +180,7 @@ export const policyExplain: CliCommand = async (argv, io) => {
     engine = PolicyEngine.compile(config);
     guard = PathGuard.compile(config.paths);
   } catch (err) {
-    const e = toBastionError(err);
-    const configProblem = e.code === 'ERR_CONFIG_NOT_FOUND' || e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' || e.code === 'ERR_POLICY_INVALID';
-    if (json) io.stdout(`${JSON.stringify({ ok: false, code: e.code, message: configProblem ? e.message : 'internal error' })}\n`);
-    else io.stderr(`bastion policy explain: ${configProblem ? e.message : 'internal error'}\n`);
-    return configProblem ? EXIT.CONFIG : EXIT.INTERNAL;
+    return configFailure(err, json, io);
   }
 
   const conversation = conversationOf(values, config);
@@ -247,6 +255,18 @@ export const policyExplain: CliCommand = async (argv, io) => {
   }
   return final.effect === 'allow' ? EXIT.OK : EXIT.FAILED;
 };
+
+/**
+ * Reports a config (or policy file) that could not be loaded or compiled: its message (config
+ * problems only; anything else is an internal error, unnamed) on stderr, or as JSON. Returns the exit code.
+ */
+export function configFailure(err: unknown, json: boolean, io: CliIO): number {
+  const e = toBastionError(err);
+  const configProblem = e.code === 'ERR_CONFIG_NOT_FOUND' || e.code === 'ERR_CONFIG_INVALID' || e.code === 'ERR_CONFIG_SECRET_REF' || e.code === 'ERR_POLICY_INVALID';
+  if (json) io.stdout(`${JSON.stringify({ ok: false, code: e.code, message: configProblem ? e.message : 'internal error' })}\n`);
+  else io.stderr(`bastion policy explain: ${configProblem ? e.message : 'internal error'}\n`);
+  return configProblem ? EXIT.CONFIG : EXIT.INTERNAL;
+}
 
 /**
  * The path guard's answer for the request, with the door's own functions: a

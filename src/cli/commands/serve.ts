@@ -8,6 +8,7 @@
 import { loadConfig, type LoadOptions } from '../../config/load.ts';
 import { isBastionError } from '../../errors.ts';
 import { openNetworkDoor, type NetworkDoor } from '../../egress/door.ts';
+import { openSandbox } from '../../sandbox/open.ts';
 import { loadVaultKey } from '../../vault/kek.ts';
 import type { Kek } from '../../vault/kek.ts';
 import { Gateway, keylessAgent } from '../../server/gateway.ts';
@@ -148,6 +149,8 @@ export const serve: CliCommand = async (argv, io) => {
       },
     });
     if (config.a2a) a2a = await A2aDoor.open(gateway, { kek });
+    // sandbox.enabled on a machine where bubblewrap cannot run: refused here, with the reason.
+    await openSandbox(gateway, door);
   } catch (err) {
     await gateway.close();
     io.stderr(`bastion serve: ${isBastionError(err) ? err.message : 'internal error'}\n`);
