@@ -14,7 +14,7 @@
  *    flags, path arguments, whether some argument is only known when it runs,
  *    and the constructs around it become `context.command`.
  * 3. Path arguments — every static argument after `argv[0]` (and the value of
- *    `--name=value`), every static redirection target, and the literal folder
+ *    `--name=value`) but those holding a line break (program text), every static redirection target, and the literal folder
  *    before a glob or expansion — are checked as the sandbox sees them:
  *    relative ones resolve against the working folder, `/workspace` until a
  *    `cd` with a static folder changes it for the commands after it (in line
@@ -122,8 +122,16 @@ export async function checkSandboxPath(value: string, deps: Pick<RunPolicyDeps, 
   return deny('path.outside', 'sandbox.paths');
 }
 
-/** The strings of a static word a path check covers: the word, and the value of `--name=value`. */
+/** Line terminators (ECMA-262 §12.3): a word holding one is program text (`python3 -c '…'`), not a path. */
+const LINE_BREAK = /[\n\r\u2028\u2029]/;
+
+/**
+ * The strings of a static word a path check covers: the word, and the value of `--name=value`;
+ * none for a word holding a line break (code or a message: no tool names files across lines, and
+ * inside the sandbox such a name could only reach what the mount namespace holds).
+ */
 function pathCandidates(value: string): string[] {
+  if (LINE_BREAK.test(value)) return [];
   const eq = value.indexOf('=');
   if (value.startsWith('-')) return eq > 0 ? [value.slice(eq + 1)].filter((v) => v !== '') : [];
   return [value];

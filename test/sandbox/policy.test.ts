@@ -166,6 +166,14 @@ describe('code', () => {
     assert.equal(v.commands[0]?.name, 'python3');
   });
 
+  test('program text in an argv or a shell line is not a path: python3 -c with lines runs', async () => {
+    const code = "import urllib.request\nprint(urllib.request.urlopen('http://example.com/x').status)";
+    assert.equal((await decide({ kind: 'argv', argv: ['python3', '-c', code] })).decision.effect, 'allow');
+    assert.equal((await shell(`python3 -c '${code}'`)).decision.effect, 'allow');
+    // One line, still checked: a host path is refused.
+    assert.equal((await decide({ kind: 'argv', argv: ['cat', '/etc/shadow'] })).decision.reason, 'path.outside');
+  });
+
   test('node is not allowed for this agent: default deny on its program', async () => {
     const v = await decide({ kind: 'code', language: 'node', code: '1' });
     assert.equal(v.decision.reason, 'policy.no_permit');
