@@ -46,18 +46,21 @@ test('the walkthrough: the placeholder reaches the API as the value, the host fi
   const url = mcpUrl;
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
   agent = await startProcess([join(ROOT, 'examples/sandbox/agent.ts')], { BASTION_CODER_KEY: KEY, BASTION_URL: url, API_PORT: port }, /== 4b\. git push is held for approval/);
+  // Listened for now: once approved, the agent may finish before the approving CLI returns.
+  const child = agent.child;
+  const exited = new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
   // The push is held: approve it as the README says.
   let id: string | undefined;
-  for (let i = 0; i < 100 && id === undefined; i++) {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline && id === undefined; ) {
     const list = await runCli(['approvals', 'list', '--json', '--config', config]);
     id = (JSON.parse(list.stdout || '{"approvals":[]}') as { approvals: { id: string; tool: string }[] }).approvals.find((a) => a.tool === 'sandbox__run')?.id;
     if (id === undefined) await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(id !== undefined, 'git push is pending approval');
+  assert.ok(id !== undefined, `git push is pending approval\n${agent.lines.join('\n')}`);
   assert.ok(!agent.lines.some((l) => l.includes('pushed')), 'nothing was pushed before the approval');
   const approved = await runCli(['approvals', 'approve', id, '--reason', 'walkthrough', '--config', config]);
   assert.equal(approved.code, 0, approved.stderr);
-  const exit = await new Promise<number | null>((r) => (agent as Started).child.once('exit', (code) => r(code)));
+  const exit = await exited;
   const out = agent.lines.join('\n');
   assert.equal(exit, 0, out);
 
@@ -80,9 +83,9 @@ test('the walkthrough: the placeholder reaches the API as the value, the host fi
   assert.match(tail.stdout, /coder tools\/call sandbox__run allow approval\.approved|coder tools\/call sandbox__run approve/);
   assert.ok(!tail.stdout.includes(VALUE));
 
-  const exited = new Promise((r) => served.child.once('exit', r));
+  const stopped = new Promise((r) => served.child.once('exit', r));
   served.child.kill('SIGINT');
-  await exited;
+  await stopped;
   const verify = await runCli(['audit', 'verify', '--config', config]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
