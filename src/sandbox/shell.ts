@@ -1025,6 +1025,20 @@ function typeOf(w: Walk, node: sh.Node): string {
 }
 
 /**
+ * Refuses `<(` or `>(` in the literal text of a parameter expansion's word (`${x:-<(cmd)}`,
+ * `${x/a/>(cmd)}`): mvdan/sh reads it as text there, but bash 5.2 performs the process
+ * substitution and runs `cmd` (checked: `bash -c 'echo ${x:-<(touch f)}'` creates f), so the
+ * command would run unlisted. Quoted or not, the word is refused rather than guessed.
+ */
+function refuseHiddenProcSubst(w: Walk, node: sh.Node | null | undefined): void {
+  if (node === null || node === undefined) return;
+  const t = typeOf(w, node);
+  if (t === 'Lit' && /[<>]\(/.test((node as sh.Lit).Value)) throw new Refusal('process substitution inside a parameter expansion', node.Pos());
+  if (t === 'Word') for (const part of (node as sh.Word).Parts) refuseHiddenProcSubst(w, part);
+  if (t === 'DblQuoted') for (const part of (node as sh.DblQuoted).Parts) refuseHiddenProcSubst(w, part);
+}
+
+/**
  * Lists the commands inside an expression node (word parts, parameter expansions, arithmetic and
  * `[[ ]]` expressions). In arithmetic (`arith`), a name of a protected variable is refused since
  * arithmetic can assign. Each property is read once: every read converts a Go value to a new
@@ -1093,10 +1107,15 @@ function scanNode(w: Walk, node: sh.Node | null | undefined, within: readonly st
       }
       const repl = p.Repl;
       if (repl) {
+        refuseHiddenProcSubst(w, repl.Orig);
+        refuseHiddenProcSubst(w, repl.With);
         scanNode(w, repl.Orig, within, d);
         scanNode(w, repl.With, within, d);
       }
-      if (exp) scanNode(w, exp.Word, within, d);
+      if (exp) {
+        refuseHiddenProcSubst(w, exp.Word);
+        scanNode(w, exp.Word, within, d);
+      }
       return;
     }
     case 'ArithmExp':
